@@ -1,0 +1,301 @@
+//! Alert lifecycle. The detector hands in one [`Evaluation`] per evaluated window; the engine
+//! decides what becomes a notification:
+//!
+//! - an anomalous window of an idle rule/series **fires** (once; later anomalous windows only
+//!   move the alert's window and value forward);
+//! - a firing alert **resolves** when a whole window after its last anomalous one has closed
+//!   without crossing (flap damping: a spike that spans window boundaries stays one alert), or
+//!   at once when late data re-evaluates its only anomalous window as normal;
+//! - after resolving, the rule/series is in **cooldown** for the rule's cooldown (event time).
+//!
+//! All times are event time, so replay, backtest and live give the same alerts for the same
+//! input and tick boundaries.
+
+use super::{fingerprint, rfc3339, Alert, AlertStatus, Baseline, Explanation, WindowSpan};
+use crate::config::{RuleConfig, RuleKind};
+use crate::dataflow::windows::Series;
+use std::collections::{BTreeMap, HashMap};
+
+/// The detector's verdict on one window of one series under one rule.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Evaluation {
+    pub window_start_ms: i64,
+    pub window_end_ms: i64,
+    pub anomalous: bool,
+    pub value: f64,
+    pub baseline: Baseline,
+    pub explanation: Explanation,
+}
+
+struct Active {
+    alert: Alert,
+    /// End of the latest anomalous window.
+    last_anomalous_end_ms: i64,
+    window_ms: i64,
+}
+
+#[derive(Default)]
+pub struct AlertEngine {
+    public_url: String,
+    active: HashMap<String, Active>,
+    cooldown_until: HashMap<String, i64>,
+    suppressed: u64,
+}
+
+impl AlertEngine {
+    pub fn new(public_url: &str) -> Self {
+        AlertEngine {
+            public_url: public_url.trim_end_matches('/').to_owned(),
+            ..Default::default()
+        }
+    }
+
+    /// Labels of an alert: `alertname`, the rule name, the key, the window size and the rule's own labels.
+    pub fn labels(rule: &RuleConfig, series: &Series) -> BTreeMap<String, String> {
+        let mut labels = rule.labels.clone();
+        let default_name = match rule.kind {
+            RuleKind::Spike => "FeedbackSpike",
+            RuleKind::SentimentDip => "FeedbackSentimentDip",
+        };
+        labels.insert(
+            "alertname".into(),
+            rule.alertname
+                .clone()
+                .unwrap_or_else(|| default_name.into()),
+        );
+        labels.insert("rule".into(), rule.name.clone());
+        labels.insert(series.dim.as_str().into(), series.value.clone());
+        labels.insert("window".into(), rule.window.to_string());
+        labels.insert("severity".into(), rule.severity.clone());
+        labels
+    }
+
+    /// Feeds one evaluation; returns the alert when its state changed.
+    pub fn observe(
+        &mut self,
+        rule: &RuleConfig,
+        series: &Series,
+        eval: Evaluation,
+        clock_ms: i64,
+    ) -> Option<Alert> {
+        let labels = Self::labels(rule, series);
+        let fp = fingerprint(&rule.name, &labels);
+        if let Some(active) = self.active.get_mut(&fp) {
+            if eval.anomalous {
+                if eval.window_end_ms >= active.last_anomalous_end_ms {
+                    active.last_anomalous_end_ms = eval.window_end_ms;
+                    active.alert.window = span(&eval);
+                    active.alert.value = eval.value;
+                    active.alert.baseline = eval.baseline;
+                    active.alert.explanation = eval.explanation;
+                    active.alert.summary =
+                        summary(rule, series, active.alert.value, &active.alert.baseline);
+                }
+                return None;
+            }
+            // Late data took back the only anomalous window: resolve now.
+            if eval.window_end_ms == active.last_anomalous_end_ms
+                && active.alert.window.start == rfc3339(eval.window_start_ms)
+            {
+                return Some(self.resolve(&fp, rule, clock_ms));
+            }
+            return None;
+        }
+        if !eval.anomalous {
+            return None;
+        }
+        if self
+            .cooldown_until
+            .get(&fp)
+            .is_some_and(|until| clock_ms < *until)
+        {
+            self.suppressed += 1;
+            return None;
+        }
+        let alert = Alert {
+            generator_url: format!("{}/#alert={fp}", self.public_url),
+            fingerprint: fp.clone(),
+            status: AlertStatus::Firing,
+            rule: rule.kind.as_str().into(),
+            severity: rule.severity.clone(),
+            labels,
+            starts_at: rfc3339(clock_ms),
+            ends_at: None,
+            window: span(&eval),
+            value: eval.value,
+            summary: summary(rule, series, eval.value, &eval.baseline),
+            baseline: eval.baseline,
+            explanation: eval.explanation,
+        };
+        self.active.insert(
+            fp,
+            Active {
+                alert: alert.clone(),
+                last_anomalous_end_ms: eval.window_end_ms,
+                window_ms: rule.window.as_ms(),
+            },
+        );
+        Some(alert)
+    }
+
+    /// Resolves alerts whose following window closed quietly. `lateness_ms` is how long after a
+    /// window's end late data is still waited for.
+    pub fn advance_clock(
+        &mut self,
+        clock_ms: i64,
+        lateness_ms: i64,
+        rules: &[RuleConfig],
+    ) -> Vec<Alert> {
+        let due: Vec<String> = self
+            .active
+            .iter()
+            .filter(|(_, a)| clock_ms >= a.last_anomalous_end_ms + a.window_ms + lateness_ms)
+            .map(|(fp, _)| fp.clone())
+            .collect();
+        let mut out = Vec::new();
+        for fp in due {
+            let rule_name = self.active[&fp].alert.labels["rule"].clone();
+            if let Some(rule) = rules.iter().find(|r| r.name == rule_name) {
+                out.push(self.resolve(&fp, rule, clock_ms));
+            }
+        }
+        out.sort_by(|a, b| a.fingerprint.cmp(&b.fingerprint));
+        out
+    }
+
+    fn resolve(&mut self, fp: &str, rule: &RuleConfig, clock_ms: i64) -> Alert {
+        let mut alert = self
+            .active
+            .remove(fp)
+            .expect("resolving an active alert")
+            .alert;
+        alert.status = AlertStatus::Resolved;
+        alert.ends_at = Some(rfc3339(clock_ms));
+        self.cooldown_until
+            .insert(fp.to_owned(), clock_ms + rule.cooldown.as_ms());
+        alert
+    }
+
+    pub fn active(&self) -> impl Iterator<Item = &Alert> {
+        self.active.values().map(|a| &a.alert)
+    }
+
+    /// Anomalies not notified because their rule/series was cooling down.
+    pub fn suppressed(&self) -> u64 {
+        self.suppressed
+    }
+}
+
+fn span(eval: &Evaluation) -> WindowSpan {
+    WindowSpan {
+        start: rfc3339(eval.window_start_ms),
+        end: rfc3339(eval.window_end_ms),
+    }
+}
+
+fn summary(rule: &RuleConfig, series: &Series, value: f64, baseline: &Baseline) -> String {
+    let key = format!("{} {}", series.dim.as_str(), series.value);
+    match rule.kind {
+        RuleKind::Spike => {
+            let ratio = if baseline.mean > 0.0 { format!("{:.1}× the baseline {:.1}", value / baseline.mean, baseline.mean) } else { format!("baseline {:.1}", baseline.mean) };
+            format!("{key}: {value:.0} messages in a {} window, {ratio} (threshold {:.1})", rule.window, baseline.threshold)
+        }
+        RuleKind::SentimentDip => match rule.metric {
+            Some(crate::config::SentimentMetric::Mean) => format!(
+                "{key}: mean sentiment {value:.2} in a {} window vs baseline {:.2} (threshold {:.2})",
+                rule.window, baseline.mean, baseline.threshold
+            ),
+            _ => format!(
+                "{key}: {:.0}% negative in a {} window vs baseline {:.0}% (threshold {:.0}%)",
+                value * 100.0,
+                rule.window,
+                baseline.mean * 100.0,
+                baseline.threshold * 100.0
+            ),
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{Config, Dimension};
+
+    fn rule() -> RuleConfig {
+        Config::embedded()
+            .rules
+            .into_iter()
+            .find(|r| r.name == "category_spike")
+            .unwrap()
+    }
+
+    fn eval(window_start_s: i64, anomalous: bool, value: f64) -> Evaluation {
+        Evaluation {
+            window_start_ms: window_start_s * 1000,
+            window_end_ms: (window_start_s + 60) * 1000,
+            anomalous,
+            value,
+            baseline: Baseline {
+                mean: 10.0,
+                std: 2.0,
+                threshold: 20.0,
+                windows: 30,
+                same_window_yesterday: None,
+            },
+            explanation: Explanation::default(),
+        }
+    }
+
+    #[test]
+    fn fires_once_moves_forward_resolves_after_a_quiet_window_then_cools_down() {
+        let (r, s) = (rule(), Series::new(Dimension::Category, "payment"));
+        let rules = vec![r.clone()];
+        let mut e = AlertEngine::new("http://x");
+        let fired = e
+            .observe(&r, &s, eval(600, true, 50.0), 610_000)
+            .expect("fires");
+        assert_eq!(fired.status, AlertStatus::Firing);
+        assert_eq!(fired.labels["category"], "payment");
+        assert_eq!(
+            fired.generator_url,
+            format!("http://x/#alert={}", fired.fingerprint)
+        );
+        assert!(
+            e.observe(&r, &s, eval(600, true, 60.0), 611_000).is_none(),
+            "no repeat while firing"
+        );
+        assert!(
+            e.observe(&r, &s, eval(660, true, 70.0), 661_000).is_none(),
+            "next window extends the alert"
+        );
+        assert!(e.observe(&r, &s, eval(720, false, 5.0), 721_000).is_none());
+        // Last anomalous window ends at 720 s; the next one ends at 780 s, plus 5 s lateness.
+        assert!(e.advance_clock(784_000, 5_000, &rules).is_empty());
+        let resolved = e.advance_clock(785_000, 5_000, &rules);
+        assert_eq!(resolved.len(), 1);
+        assert_eq!(resolved[0].status, AlertStatus::Resolved);
+        assert_eq!(resolved[0].fingerprint, fired.fingerprint);
+        assert_eq!(resolved[0].value, 70.0);
+        assert_eq!(
+            resolved[0].ends_at.as_deref(),
+            Some("1970-01-01T00:13:05.000Z")
+        );
+        // Cooldown is 10 minutes of event time.
+        assert!(e.observe(&r, &s, eval(840, true, 90.0), 841_000).is_none());
+        assert_eq!(e.suppressed(), 1);
+        assert!(e
+            .observe(&r, &s, eval(1400, true, 90.0), 1_401_000)
+            .is_some());
+    }
+
+    #[test]
+    fn late_data_can_resolve_the_only_anomalous_window() {
+        let (r, s) = (rule(), Series::new(Dimension::Category, "payment"));
+        let mut e = AlertEngine::new("http://x");
+        e.observe(&r, &s, eval(600, true, 50.0), 610_000).unwrap();
+        let resolved = e
+            .observe(&r, &s, eval(600, false, 50.0), 611_000)
+            .expect("resolves");
+        assert_eq!(resolved.status, AlertStatus::Resolved);
+    }
+}

@@ -1,0 +1,125 @@
+//! The alert object every sink receives (DESIGN §4), and the engine that gives alerts their
+//! lifecycle (firing → resolved, cooldown) and explanation.
+
+pub mod engine;
+pub mod explain;
+
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AlertStatus {
+    Firing,
+    Resolved,
+}
+
+impl AlertStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Firing => "firing",
+            Self::Resolved => "resolved",
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct WindowSpan {
+    pub start: String,
+    pub end: String,
+}
+
+/// What the current value was compared with.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Baseline {
+    /// Centre of the trailing baseline: mean (mean_std), median (median_mad), pooled share/mean (sentiment).
+    pub mean: f64,
+    /// Spread used: σ, 1.4826·MAD (floored), or the standard error for sentiment rules.
+    pub std: f64,
+    /// The value the current window had to cross.
+    pub threshold: f64,
+    /// Trailing windows the baseline was computed from.
+    pub windows: usize,
+    /// Count of the same window 24 h earlier, when it is in state.
+    pub same_window_yesterday: Option<i64>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Explanation {
+    /// Most frequent terms (Chinese character bigrams, English words) in the window's samples.
+    pub keywords: Vec<String>,
+    /// Masked sample messages from the window.
+    pub samples: Vec<String>,
+    pub sample_ids: Vec<String>,
+    pub cluster_id: Option<String>,
+    pub count: i64,
+    pub sentiment_mean: f64,
+    pub negative_share: f64,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Alert {
+    pub fingerprint: String,
+    pub status: AlertStatus,
+    /// The rule kind: `spike`, `sentiment_dip`, …
+    pub rule: String,
+    pub severity: String,
+    pub labels: BTreeMap<String, String>,
+    pub starts_at: String,
+    pub ends_at: Option<String>,
+    pub window: WindowSpan,
+    pub value: f64,
+    pub baseline: Baseline,
+    pub explanation: Explanation,
+    pub summary: String,
+    pub generator_url: String,
+}
+
+/// RFC 3339 with milliseconds, UTC.
+pub fn rfc3339(ms: i64) -> String {
+    chrono::DateTime::from_timestamp_millis(ms)
+        .unwrap_or_default()
+        .to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+}
+
+/// Stable across restarts and builds: FNV-1a over the rule name and the sorted labels.
+pub fn fingerprint(rule_name: &str, labels: &BTreeMap<String, String>) -> String {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    let mut feed = |bytes: &[u8]| {
+        for b in bytes {
+            h ^= *b as u64;
+            h = h.wrapping_mul(0x0100_0000_01b3);
+        }
+        h ^= 0xff;
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    };
+    feed(rule_name.as_bytes());
+    for (k, v) in labels {
+        feed(k.as_bytes());
+        feed(v.as_bytes());
+    }
+    format!("{h:016x}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fingerprint_is_stable_and_label_sensitive() {
+        let mut labels = BTreeMap::new();
+        labels.insert("category".to_string(), "payment".to_string());
+        let a = fingerprint("category_spike", &labels);
+        assert_eq!(a, fingerprint("category_spike", &labels.clone()));
+        assert_eq!(a.len(), 16);
+        // Pinned: a restart (or a new build) must produce the same fingerprint.
+        assert_eq!(a, "a0746e55bf2d55a1");
+        labels.insert("category".to_string(), "refund".to_string());
+        assert_ne!(a, fingerprint("category_spike", &labels));
+    }
+
+    #[test]
+    fn rfc3339_has_millis_and_z() {
+        assert_eq!(rfc3339(1_735_689_600_123), "2025-01-01T00:00:00.123Z");
+    }
+}

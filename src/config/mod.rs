@@ -1,0 +1,663 @@
+//! Configuration: `dataflows/*.toml` (sources, cleaning, windows, taxonomy) and `alerts/*.toml`
+//! (rules). Built-in defaults are embedded so `feedpulse demo` needs no files. Loading validates
+//! everything up front and reports every error at once, each with `file:line`.
+
+mod duration;
+
+pub use duration::{parse_duration, HumanDuration};
+
+use serde::Deserialize;
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::Path;
+use toml::Spanned;
+
+pub const DEFAULT_DATAFLOW: &str = include_str!("../../dataflows/default.toml");
+pub const DEFAULT_ALERTS: &str = include_str!("../../alerts/default.toml");
+
+/// The dimensions a window count is kept for. `Overall` has the single value `all`.
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Deserialize, serde::Serialize,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum Dimension {
+    Category,
+    Channel,
+    Campaign,
+    Overall,
+}
+
+impl Dimension {
+    pub const ALL: [Dimension; 4] = [Self::Category, Self::Channel, Self::Campaign, Self::Overall];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Category => "category",
+            Self::Channel => "channel",
+            Self::Campaign => "campaign",
+            Self::Overall => "overall",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|d| d.as_str() == text)
+    }
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IngestConfig {
+    pub max_body_bytes: usize,
+    pub max_text_chars: usize,
+    pub max_future: HumanDuration,
+    pub dedupe_window: HumanDuration,
+    pub tick: HumanDuration,
+    pub allowed_lateness: HumanDuration,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WindowConfig {
+    pub size: HumanDuration,
+    pub retention: HumanDuration,
+}
+
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CleanConfig {
+    #[serde(default = "yes")]
+    pub normalise_whitespace: bool,
+    #[serde(default)]
+    pub drop_if_match: Vec<String>,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PiiConfig {
+    #[serde(default = "yes")]
+    pub phone: bool,
+    #[serde(default = "yes")]
+    pub id_number: bool,
+    #[serde(default = "yes")]
+    pub bank_card: bool,
+    #[serde(default = "yes")]
+    pub email: bool,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EnrichConfig {
+    #[serde(default = "yes")]
+    pub enabled: bool,
+    pub negative_below: f64,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CategoryConfig {
+    pub name: String,
+    #[serde(default)]
+    pub keywords: Vec<String>,
+    #[serde(default)]
+    pub examples: Vec<String>,
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// One `dataflows/*.toml` file as written.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DataflowFile {
+    ingest: Option<Spanned<IngestConfig>>,
+    #[serde(default)]
+    window: Vec<Spanned<WindowConfig>>,
+    clean: Option<CleanConfig>,
+    pii: Option<PiiConfig>,
+    enrich: Option<Spanned<EnrichConfig>>,
+    #[serde(default)]
+    category: Vec<Spanned<CategoryConfig>>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RuleKind {
+    Spike,
+    SentimentDip,
+}
+
+impl RuleKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Spike => "spike",
+            Self::SentimentDip => "sentiment_dip",
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BaselineMethod {
+    MedianMad,
+    MeanStd,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SentimentMetric {
+    NegativeShare,
+    Mean,
+}
+
+/// One alert rule as written in `alerts/*.toml`.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RuleConfig {
+    pub name: String,
+    pub kind: RuleKind,
+    pub alertname: Option<String>,
+    pub key: Dimension,
+    pub window: HumanDuration,
+    #[serde(default = "default_history")]
+    pub history: usize,
+    #[serde(default = "default_min_history")]
+    pub min_history: usize,
+    pub baseline: Option<BaselineMethod>,
+    pub metric: Option<SentimentMetric>,
+    pub sensitivity: f64,
+    #[serde(default)]
+    pub min_delta: f64,
+    pub min_count: u64,
+    pub yesterday_factor: Option<f64>,
+    pub cooldown: HumanDuration,
+    pub severity: String,
+    /// Only these key values are watched (all when absent).
+    pub only: Option<Vec<String>>,
+    #[serde(default)]
+    pub labels: BTreeMap<String, String>,
+}
+
+fn default_history() -> usize {
+    30
+}
+fn default_min_history() -> usize {
+    5
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AlertsFile {
+    #[serde(default)]
+    rule: Vec<Spanned<RuleConfig>>,
+}
+
+/// The validated configuration everything else reads.
+#[derive(Clone, Debug)]
+pub struct Config {
+    pub ingest: IngestConfig,
+    pub windows: Vec<WindowConfig>,
+    pub clean: CleanConfig,
+    pub pii: PiiConfig,
+    pub enrich: EnrichConfig,
+    pub categories: Vec<CategoryConfig>,
+    pub rules: Vec<RuleConfig>,
+    /// Base URL used in alerts' `generator_url`.
+    pub public_url: String,
+}
+
+/// One configuration problem, located in its file.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ConfigError {
+    pub file: String,
+    pub line: usize,
+    pub message: String,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}: {}", self.file, self.line, self.message)
+    }
+}
+
+/// Every problem found in a configuration, reported together.
+#[derive(Debug, thiserror::Error)]
+#[error("invalid configuration ({} problem{}):\n{}", .0.len(), if .0.len() == 1 { "" } else { "s" },
+        .0.iter().map(|e| format!("  {e}")).collect::<Vec<_>>().join("\n"))]
+pub struct ConfigErrors(pub Vec<ConfigError>);
+
+/// A configuration source: a name for messages and its TOML text.
+pub struct Source {
+    pub name: String,
+    pub text: String,
+}
+
+fn line_of(text: &str, offset: usize) -> usize {
+    text[..offset.min(text.len())].matches('\n').count() + 1
+}
+
+impl Config {
+    /// The configuration embedded in the binary.
+    pub fn embedded() -> Config {
+        Self::from_sources(
+            vec![Source {
+                name: "dataflows/default.toml".into(),
+                text: DEFAULT_DATAFLOW.into(),
+            }],
+            vec![Source {
+                name: "alerts/default.toml".into(),
+                text: DEFAULT_ALERTS.into(),
+            }],
+        )
+        .expect("the embedded default configuration is valid")
+    }
+
+    /// Loads `DIR/dataflows/*.toml` and `DIR/alerts/*.toml` (or, when DIR itself is a
+    /// `dataflows/` folder, its sibling `alerts/`). Files are read in name order.
+    pub fn load_dir(dir: &Path) -> Result<Config, ConfigErrors> {
+        let (flows, alerts) = if dir.join("dataflows").is_dir() {
+            (dir.join("dataflows"), dir.join("alerts"))
+        } else {
+            (
+                dir.to_path_buf(),
+                dir.parent().unwrap_or(dir).join("alerts"),
+            )
+        };
+        let mut errors = Vec::new();
+        let read = |folder: &Path, errors: &mut Vec<ConfigError>| -> Vec<Source> {
+            let mut paths: Vec<_> = match std::fs::read_dir(folder) {
+                Ok(entries) => entries
+                    .filter_map(|e| e.ok().map(|e| e.path()))
+                    .filter(|p| p.extension().is_some_and(|x| x == "toml"))
+                    .collect(),
+                Err(e) => {
+                    errors.push(ConfigError {
+                        file: folder.display().to_string(),
+                        line: 0,
+                        message: e.to_string(),
+                    });
+                    Vec::new()
+                }
+            };
+            paths.sort();
+            paths
+                .into_iter()
+                .filter_map(|p| match std::fs::read_to_string(&p) {
+                    Ok(text) => Some(Source {
+                        name: p.display().to_string(),
+                        text,
+                    }),
+                    Err(e) => {
+                        errors.push(ConfigError {
+                            file: p.display().to_string(),
+                            line: 0,
+                            message: e.to_string(),
+                        });
+                        None
+                    }
+                })
+                .collect()
+        };
+        let flow_sources = read(&flows, &mut errors);
+        let alert_sources = if alerts.is_dir() {
+            read(&alerts, &mut errors)
+        } else {
+            Vec::new()
+        };
+        if flow_sources.is_empty() && errors.is_empty() {
+            errors.push(ConfigError {
+                file: flows.display().to_string(),
+                line: 0,
+                message: "no .toml files found".into(),
+            });
+        }
+        match Self::from_sources(flow_sources, alert_sources) {
+            Ok(config) if errors.is_empty() => Ok(config),
+            Ok(_) => Err(ConfigErrors(errors)),
+            Err(ConfigErrors(more)) => {
+                errors.extend(more);
+                Err(ConfigErrors(errors))
+            }
+        }
+    }
+
+    /// Merges and validates dataflow and alert files. Single-valued tables (`[ingest]` …) may be
+    /// given once; lists (`[[window]]`, `[[category]]`, `[[rule]]`) are concatenated.
+    pub fn from_sources(flows: Vec<Source>, alerts: Vec<Source>) -> Result<Config, ConfigErrors> {
+        let mut errors = Vec::new();
+        let mut err = |file: &str, line: usize, message: String| {
+            errors.push(ConfigError {
+                file: file.to_string(),
+                line,
+                message,
+            });
+        };
+        let mut ingest: Option<(String, IngestConfig)> = None;
+        let mut windows = Vec::new();
+        let mut clean = None;
+        let mut pii = None;
+        let mut enrich: Option<EnrichConfig> = None;
+        let mut categories: Vec<(String, usize, CategoryConfig)> = Vec::new();
+
+        for source in &flows {
+            let file: DataflowFile = match toml::from_str(&source.text) {
+                Ok(f) => f,
+                Err(e) => {
+                    let line = e
+                        .span()
+                        .map(|s| line_of(&source.text, s.start))
+                        .unwrap_or(0);
+                    err(&source.name, line, e.message().to_string());
+                    continue;
+                }
+            };
+            if let Some(spanned) = file.ingest {
+                let line = line_of(&source.text, spanned.span().start);
+                let value = spanned.into_inner();
+                if value.tick.0.is_zero() || value.tick.0.as_millis() > 1000 {
+                    err(
+                        &source.name,
+                        line,
+                        "ingest.tick must be between 1ms and 1s".into(),
+                    );
+                }
+                if value.max_body_bytes < 1024 {
+                    err(
+                        &source.name,
+                        line,
+                        "ingest.max_body_bytes must be at least 1024".into(),
+                    );
+                }
+                if value.max_text_chars == 0 {
+                    err(
+                        &source.name,
+                        line,
+                        "ingest.max_text_chars must be at least 1".into(),
+                    );
+                }
+                if let Some((other, _)) = &ingest {
+                    err(
+                        &source.name,
+                        line,
+                        format!("[ingest] already given in {other}"),
+                    );
+                }
+                ingest = Some((source.name.clone(), value));
+            }
+            for spanned in file.window {
+                let line = line_of(&source.text, spanned.span().start);
+                let w = spanned.into_inner();
+                if w.size.0.as_millis() < 1000 || w.size.0.as_millis() % 1000 != 0 {
+                    err(
+                        &source.name,
+                        line,
+                        format!("window size {} must be a whole number of seconds", w.size),
+                    );
+                } else if 86_400_000 % w.size.0.as_millis() != 0 {
+                    err(
+                        &source.name,
+                        line,
+                        format!("window size {} must divide a day evenly", w.size),
+                    );
+                }
+                if w.retention < w.size {
+                    err(
+                        &source.name,
+                        line,
+                        format!(
+                            "window retention {} is shorter than its size {}",
+                            w.retention, w.size
+                        ),
+                    );
+                }
+                windows.push((source.name.clone(), line, w));
+            }
+            if let Some(c) = file.clean {
+                for pattern in &c.drop_if_match {
+                    if let Err(e) = regex::Regex::new(pattern) {
+                        err(
+                            &source.name,
+                            0,
+                            format!("clean.drop_if_match: bad regex `{pattern}`: {e}"),
+                        );
+                    }
+                }
+                clean = Some(c);
+            }
+            if let Some(p) = file.pii {
+                pii = Some(p);
+            }
+            if let Some(spanned) = file.enrich {
+                let line = line_of(&source.text, spanned.span().start);
+                let e = spanned.into_inner();
+                if !(-1.0..=1.0).contains(&e.negative_below) {
+                    err(
+                        &source.name,
+                        line,
+                        "enrich.negative_below must lie in [-1, 1]".into(),
+                    );
+                }
+                enrich = Some(e);
+            }
+            for spanned in file.category {
+                let line = line_of(&source.text, spanned.span().start);
+                let c = spanned.into_inner();
+                if c.name.trim().is_empty() {
+                    err(&source.name, line, "category name is empty".into());
+                }
+                if let Some((file, other, _)) = categories.iter().find(|(_, _, o)| o.name == c.name)
+                {
+                    err(
+                        &source.name,
+                        line,
+                        format!("category `{}` already defined at {file}:{other}", c.name),
+                    );
+                }
+                categories.push((source.name.clone(), line, c));
+            }
+        }
+
+        let mut sizes = std::collections::BTreeSet::new();
+        for (file, line, w) in &windows {
+            if !sizes.insert(w.size) {
+                err(file, *line, format!("window size {} given twice", w.size));
+            }
+        }
+        if windows.is_empty() && !flows.is_empty() {
+            err(&flows[0].name, 0, "no [[window]] defined".into());
+        }
+
+        let mut rules: Vec<RuleConfig> = Vec::new();
+        for source in &alerts {
+            let file: AlertsFile = match toml::from_str(&source.text) {
+                Ok(f) => f,
+                Err(e) => {
+                    let line = e
+                        .span()
+                        .map(|s| line_of(&source.text, s.start))
+                        .unwrap_or(0);
+                    err(&source.name, line, e.message().to_string());
+                    continue;
+                }
+            };
+            for spanned in file.rule {
+                let line = line_of(&source.text, spanned.span().start);
+                let r = spanned.into_inner();
+                let mut problem =
+                    |m: String| err(&source.name, line, format!("rule `{}`: {m}", r.name));
+                if rules.iter().any(|o| o.name == r.name) {
+                    problem("name used twice".into());
+                }
+                if !sizes.contains(&r.window) && !windows.is_empty() {
+                    let known: Vec<_> = sizes.iter().map(|s| s.to_string()).collect();
+                    problem(format!(
+                        "window {} is not a dataflow window (have {})",
+                        r.window,
+                        known.join(", ")
+                    ));
+                }
+                if !(r.sensitivity > 0.0) {
+                    problem("sensitivity must be > 0".into());
+                }
+                if r.min_count == 0 {
+                    problem("min_count must be at least 1".into());
+                }
+                if r.history == 0 || r.min_history == 0 || r.min_history > r.history {
+                    problem("need 1 <= min_history <= history".into());
+                }
+                match r.kind {
+                    RuleKind::Spike => {
+                        if r.baseline.is_none() {
+                            problem("spike rules need `baseline` (median_mad or mean_std)".into());
+                        }
+                        if r.metric.is_some() {
+                            problem("`metric` applies to sentiment_dip rules only".into());
+                        }
+                        if r.yesterday_factor.is_some_and(|f| !(f > 0.0)) {
+                            problem("yesterday_factor must be > 0".into());
+                        }
+                    }
+                    RuleKind::SentimentDip => {
+                        if r.metric.is_none() {
+                            problem(
+                                "sentiment_dip rules need `metric` (negative_share or mean)".into(),
+                            );
+                        }
+                        if r.baseline.is_some() || r.yesterday_factor.is_some() {
+                            problem(
+                                "`baseline`/`yesterday_factor` apply to spike rules only".into(),
+                            );
+                        }
+                        if !(0.0..=2.0).contains(&r.min_delta) {
+                            problem("min_delta must lie in [0, 2]".into());
+                        }
+                    }
+                }
+                if !["critical", "warning", "info"].contains(&r.severity.as_str()) {
+                    problem(format!(
+                        "severity `{}` must be critical, warning or info",
+                        r.severity
+                    ));
+                }
+                rules.push(r);
+            }
+        }
+
+        let first = flows
+            .first()
+            .map(|s| s.name.as_str())
+            .unwrap_or("dataflows");
+        if ingest.is_none() {
+            err(first, 0, "missing [ingest] table".into());
+        }
+        if enrich.is_none() {
+            err(first, 0, "missing [enrich] table".into());
+        }
+        if !errors.is_empty() {
+            return Err(ConfigErrors(errors));
+        }
+        let mut windows: Vec<WindowConfig> = windows.into_iter().map(|(_, _, w)| w).collect();
+        windows.sort_by_key(|w| w.size);
+        Ok(Config {
+            ingest: ingest.unwrap().1,
+            windows,
+            clean: clean.unwrap_or_default(),
+            pii: pii.unwrap_or(PiiConfig {
+                phone: true,
+                id_number: true,
+                bank_card: true,
+                email: true,
+            }),
+            enrich: enrich.unwrap(),
+            categories: categories.into_iter().map(|(_, _, c)| c).collect(),
+            rules,
+            public_url: "http://127.0.0.1:8080".into(),
+        })
+    }
+
+    /// The longest retention of any window: events older than this behind the clock are too late.
+    pub fn max_retention_ms(&self) -> i64 {
+        self.windows
+            .iter()
+            .map(|w| w.retention.as_ms())
+            .max()
+            .unwrap_or(0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn embedded_defaults_are_valid() {
+        let c = Config::embedded();
+        assert_eq!(c.windows.len(), 2);
+        assert_eq!(c.windows[0].size.as_ms(), 60_000);
+        assert!(c.rules.iter().any(|r| r.kind == RuleKind::Spike));
+        assert!(c.rules.iter().any(|r| r.kind == RuleKind::SentimentDip));
+        assert!(c.categories.iter().any(|c| c.name == "payment"));
+    }
+
+    #[test]
+    fn every_error_is_reported_with_file_and_line() {
+        let flows = DEFAULT_DATAFLOW.replace("size = \"5m\"", "size = \"7m\"");
+        let alerts = r#"
+[[rule]]
+name = "a"
+kind = "spike"
+key = "category"
+window = "2m"
+sensitivity = -1
+min_count = 0
+cooldown = "1m"
+severity = "loud"
+"#;
+        let errors = Config::from_sources(
+            vec![Source {
+                name: "f.toml".into(),
+                text: flows,
+            }],
+            vec![Source {
+                name: "a.toml".into(),
+                text: alerts.into(),
+            }],
+        )
+        .unwrap_err()
+        .0;
+        let text: Vec<String> = errors.iter().map(|e| e.to_string()).collect();
+        assert!(
+            text.iter()
+                .any(|t| t.starts_with("f.toml:") && t.contains("divide a day")),
+            "{text:?}"
+        );
+        for needle in [
+            "window 2m",
+            "sensitivity",
+            "min_count",
+            "baseline",
+            "severity `loud`",
+        ] {
+            assert!(
+                text.iter()
+                    .any(|t| t.starts_with("a.toml:2:") && t.contains(needle)),
+                "{needle}: {text:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn syntax_errors_point_at_their_line() {
+        let errors = Config::from_sources(
+            vec![Source {
+                name: "x.toml".into(),
+                text: "[ingest]\nmax_body_bytes = \"big\"\n".into(),
+            }],
+            vec![],
+        )
+        .unwrap_err()
+        .0;
+        assert_eq!(errors[0].file, "x.toml");
+        assert_eq!(errors[0].line, 2, "{errors:?}");
+    }
+}

@@ -1,0 +1,528 @@
+//! The `Detect` operator: keeps each series' recent window aggregates (a mirror of the
+//! `count_total` output for the series this worker owns), evaluates the alert rules on the
+//! windows a tick changed, and runs the alert engine. Evaluation happens when the frontier passes
+//! a tick, so an alert leaves the dataflow one tick after the message that crossed the threshold.
+
+use super::ingest::Sample;
+use super::windows::{window_start, Agg, Series, WindowKey};
+use super::Tick;
+use crate::alerts::engine::{AlertEngine, Evaluation};
+use crate::alerts::{explain, Alert, Baseline, Explanation};
+use crate::config::{BaselineMethod, Config, RuleConfig, RuleKind, SentimentMetric};
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
+use timely::dataflow::channels::pact::Pipeline;
+use timely::dataflow::operators::generic::Operator;
+use timely::dataflow::operators::Capability;
+use timely::dataflow::StreamVec;
+
+const DAY_S: i64 = 86_400;
+/// Recent samples kept per series for explanations.
+const SAMPLES_KEPT: usize = 32;
+const SAMPLES_SHOWN: usize = 3;
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub enum DetectIn {
+    /// A `count_total` output: the window's aggregate became (+1) or stopped being (-1) `Agg`.
+    Window(WindowKey, Agg, isize),
+    Sample(Sample),
+    Clock(i64),
+}
+
+/// The windows of one series at one window size.
+#[derive(Default)]
+struct SeriesWindows {
+    /// The first window ever seen: earlier windows are unknown, not zero.
+    first_start_s: Option<i64>,
+    aggs: BTreeMap<i64, Agg>,
+}
+
+impl SeriesWindows {
+    fn get(&self, start_s: i64) -> Option<Agg> {
+        match self.first_start_s {
+            Some(first) if start_s >= first => {
+                Some(self.aggs.get(&start_s).copied().unwrap_or_default())
+            }
+            _ => None,
+        }
+    }
+
+    /// Aggregates of the `n` windows before `start_s` that are known (missing ones count as empty).
+    fn history(&self, start_s: i64, size_s: i64, n: usize) -> Vec<Agg> {
+        (1..=n as i64)
+            .filter_map(|k| self.get(start_s - k * size_s))
+            .collect()
+    }
+}
+
+pub struct DetectorState {
+    rules: Vec<RuleConfig>,
+    lateness_ms: i64,
+    windows: HashMap<(Series, u32), SeriesWindows>,
+    samples: HashMap<Series, VecDeque<Sample>>,
+    clock_ms: i64,
+    engine: AlertEngine,
+}
+
+impl DetectorState {
+    pub fn new(config: &Config) -> Self {
+        DetectorState {
+            rules: config.rules.clone(),
+            lateness_ms: config.ingest.allowed_lateness.as_ms(),
+            windows: HashMap::new(),
+            samples: HashMap::new(),
+            clock_ms: i64::MIN,
+            engine: AlertEngine::new(&config.public_url),
+        }
+    }
+
+    /// Applies everything that arrived for one tick and returns the alert state changes.
+    pub fn process_tick(&mut self, mut items: Vec<DetectIn>) -> Vec<Alert> {
+        // Retractions before insertions, so a (-1 old, +1 new) pair leaves the new value.
+        items.sort_by_key(|i| match i {
+            DetectIn::Window(_, _, d) => *d,
+            _ => 0,
+        });
+        let mut touched: BTreeSet<(Series, u32, i64)> = BTreeSet::new();
+        for item in items {
+            match item {
+                DetectIn::Window(key, agg, diff) => {
+                    let entry = self
+                        .windows
+                        .entry((key.series.clone(), key.size_s))
+                        .or_default();
+                    if diff > 0 {
+                        entry.aggs.insert(key.start_s, agg);
+                        entry.first_start_s = Some(
+                            entry
+                                .first_start_s
+                                .map_or(key.start_s, |f| f.min(key.start_s)),
+                        );
+                        touched.insert((key.series, key.size_s, key.start_s));
+                    } else if entry.aggs.get(&key.start_s) == Some(&agg) {
+                        entry.aggs.remove(&key.start_s);
+                    }
+                }
+                DetectIn::Sample(sample) => {
+                    let kept = self.samples.entry(sample.series.clone()).or_default();
+                    if kept.len() == SAMPLES_KEPT {
+                        kept.pop_front();
+                    }
+                    kept.push_back(sample);
+                }
+                DetectIn::Clock(ms) => self.clock_ms = self.clock_ms.max(ms),
+            }
+        }
+
+        let mut alerts = Vec::new();
+        for rule_index in 0..self.rules.len() {
+            let rule = &self.rules[rule_index];
+            let size_s = (rule.window.as_ms() / 1000) as u32;
+            let current = window_start(self.clock_ms, size_s);
+            let mut due: BTreeSet<(Series, i64)> = BTreeSet::new();
+            for (series, s, start) in &touched {
+                let watched = rule
+                    .only
+                    .as_ref()
+                    .is_none_or(|only| only.contains(&series.value));
+                if *s != size_s
+                    || series.dim != rule.key
+                    || !watched
+                    || *start < current - size_s as i64
+                {
+                    continue;
+                }
+                due.insert((series.clone(), *start));
+                if *start < current {
+                    // An earlier window changed the baseline of the current one.
+                    due.insert((series.clone(), current));
+                }
+            }
+            for (series, start) in due {
+                let Some(eval) = self.evaluate(rule_index, &series, start) else {
+                    continue;
+                };
+                if let Some(alert) =
+                    self.engine
+                        .observe(&self.rules[rule_index], &series, eval, self.clock_ms)
+                {
+                    alerts.push(alert);
+                }
+            }
+        }
+        alerts.extend(
+            self.engine
+                .advance_clock(self.clock_ms, self.lateness_ms, &self.rules),
+        );
+        alerts
+    }
+
+    fn evaluate(&self, rule_index: usize, series: &Series, start_s: i64) -> Option<Evaluation> {
+        let rule = &self.rules[rule_index];
+        let size_s = rule.window.as_ms() / 1000;
+        let windows = self.windows.get(&(series.clone(), size_s as u32))?;
+        let current = windows.get(start_s)?;
+        let history = windows.history(start_s, size_s, rule.history);
+        let yesterday = windows.get(start_s - DAY_S).map(|a| a.count);
+        let verdict = match rule.kind {
+            RuleKind::Spike => spike(rule, current, &history, yesterday),
+            RuleKind::SentimentDip => sentiment_dip(rule, current, &history),
+        };
+        let (start_ms, end_ms) = (start_s * 1000, (start_s + size_s) * 1000);
+        let in_window: Vec<&Sample> = self
+            .samples
+            .get(series)
+            .map(|s| {
+                s.iter()
+                    .filter(|x| x.ts_ms >= start_ms && x.ts_ms < end_ms)
+                    .collect()
+            })
+            .unwrap_or_default();
+        let mut shown: Vec<&Sample> = in_window.iter().rev().copied().collect();
+        if rule.kind == RuleKind::SentimentDip {
+            shown.sort_by_key(|s| s.sentiment_milli);
+        }
+        shown.truncate(SAMPLES_SHOWN);
+        Some(Evaluation {
+            window_start_ms: start_ms,
+            window_end_ms: end_ms,
+            anomalous: verdict.anomalous,
+            value: verdict.value,
+            baseline: Baseline {
+                same_window_yesterday: yesterday,
+                ..verdict.baseline
+            },
+            explanation: Explanation {
+                keywords: explain::keywords(in_window.iter().map(|s| s.text.as_str()), 5),
+                samples: shown.iter().map(|s| s.text.clone()).collect(),
+                sample_ids: shown.iter().map(|s| s.id.clone()).collect(),
+                cluster_id: None,
+                count: current.count,
+                sentiment_mean: round3(current.sentiment_mean()),
+                negative_share: round3(current.negative_share()),
+            },
+        })
+    }
+
+    pub fn active_alerts(&self) -> Vec<Alert> {
+        self.engine.active().cloned().collect()
+    }
+}
+
+fn round3(x: f64) -> f64 {
+    (x * 1000.0).round() / 1000.0
+}
+
+/// A rule's verdict on one window.
+#[derive(Debug, PartialEq)]
+pub struct Verdict {
+    pub anomalous: bool,
+    pub value: f64,
+    pub baseline: Baseline,
+}
+
+/// Spike: the count against the trailing windows of the same series (and yesterday's window).
+pub fn spike(rule: &RuleConfig, current: Agg, history: &[Agg], yesterday: Option<i64>) -> Verdict {
+    let value = current.count as f64;
+    let counts: Vec<f64> = history.iter().map(|a| a.count as f64).collect();
+    if counts.len() < rule.min_history {
+        return Verdict {
+            anomalous: false,
+            value,
+            baseline: Baseline {
+                windows: counts.len(),
+                ..Default::default()
+            },
+        };
+    }
+    let (centre, spread) = match rule.baseline.unwrap_or(BaselineMethod::MedianMad) {
+        BaselineMethod::MeanStd => {
+            let mean = counts.iter().sum::<f64>() / counts.len() as f64;
+            let var = counts.iter().map(|c| (c - mean).powi(2)).sum::<f64>() / counts.len() as f64;
+            (mean, var.sqrt())
+        }
+        BaselineMethod::MedianMad => {
+            let median = median(counts.clone());
+            let mad = median_of_abs_dev(&counts, median);
+            // Floors: a flat history has MAD 0, and counts are at least Poisson-noisy.
+            (median, (1.4826 * mad).max(median.sqrt()).max(1.0))
+        }
+    };
+    let mut threshold = centre + rule.sensitivity * spread;
+    if let (Some(factor), Some(y)) = (rule.yesterday_factor, yesterday) {
+        threshold = threshold.max(y as f64 * factor);
+    }
+    let anomalous = value > threshold && current.count as u64 >= rule.min_count;
+    Verdict {
+        anomalous,
+        value,
+        baseline: Baseline {
+            mean: round3(centre),
+            std: round3(spread),
+            threshold: round3(threshold),
+            windows: counts.len(),
+            same_window_yesterday: yesterday,
+        },
+    }
+}
+
+/// Sentiment dip: the window's negative share (or mean sentiment) against the pooled history.
+pub fn sentiment_dip(rule: &RuleConfig, current: Agg, history: &[Agg]) -> Verdict {
+    let populated: Vec<&Agg> = history.iter().filter(|a| a.count > 0).collect();
+    let pooled = populated.iter().fold(Agg::default(), |mut acc, a| {
+        differential_dataflow::difference::Semigroup::plus_equals(&mut acc, *a);
+        acc
+    });
+    let metric = rule.metric.unwrap_or(SentimentMetric::NegativeShare);
+    let value = match metric {
+        SentimentMetric::NegativeShare => current.negative_share(),
+        SentimentMetric::Mean => current.sentiment_mean(),
+    };
+    if populated.len() < rule.min_history || current.count == 0 {
+        return Verdict {
+            anomalous: false,
+            value: round3(value),
+            baseline: Baseline {
+                windows: populated.len(),
+                ..Default::default()
+            },
+        };
+    }
+    let n = current.count as f64;
+    let (centre, se, threshold, crossed) = match metric {
+        SentimentMetric::NegativeShare => {
+            let p0 = pooled.negative_share();
+            let se = (p0 * (1.0 - p0) / n).sqrt();
+            let threshold = p0 + rule.min_delta.max(rule.sensitivity * se);
+            (p0, se, threshold, value > threshold)
+        }
+        SentimentMetric::Mean => {
+            let m0 = pooled.sentiment_mean();
+            let var0 = (pooled.sent_sq as f64 / 1e6 / pooled.count as f64 - m0 * m0).max(0.0);
+            let se = (var0 / n).sqrt();
+            let threshold = m0 - rule.min_delta.max(rule.sensitivity * se);
+            (m0, se, threshold, value < threshold)
+        }
+    };
+    Verdict {
+        anomalous: crossed && current.count as u64 >= rule.min_count,
+        value: round3(value),
+        baseline: Baseline {
+            mean: round3(centre),
+            std: round3(se),
+            threshold: round3(threshold),
+            windows: populated.len(),
+            same_window_yesterday: None,
+        },
+    }
+}
+
+fn median(mut xs: Vec<f64>) -> f64 {
+    xs.sort_by(|a, b| a.total_cmp(b));
+    let n = xs.len();
+    if n == 0 {
+        0.0
+    } else if n % 2 == 1 {
+        xs[n / 2]
+    } else {
+        (xs[n / 2 - 1] + xs[n / 2]) / 2.0
+    }
+}
+
+fn median_of_abs_dev(xs: &[f64], centre: f64) -> f64 {
+    median(xs.iter().map(|x| (x - centre).abs()).collect())
+}
+
+/// Builds the detector. Its input must already be partitioned by series (see `WindowKey`'s hash).
+pub fn detect<'scope>(
+    input: StreamVec<'scope, Tick, (DetectIn, Tick)>,
+    config: &Config,
+) -> StreamVec<'scope, Tick, Alert> {
+    let config = config.clone();
+    input.unary_frontier(Pipeline, "Detect", move |_capability, _info| {
+        let mut state = DetectorState::new(&config);
+        let mut pending: BTreeMap<Tick, (Capability<Tick>, Vec<DetectIn>)> = BTreeMap::new();
+        move |(input, frontier), output| {
+            input.for_each(|capability, data| {
+                let Some(cap) = capability.retain_least(0) else {
+                    return;
+                };
+                let entry = pending
+                    .entry(*cap.time())
+                    .or_insert_with(|| (cap, Vec::new()));
+                entry.1.extend(data.drain(..).map(|(item, _)| item));
+            });
+            while let Some(entry) = pending.first_entry() {
+                if frontier.less_equal(entry.key()) {
+                    break;
+                }
+                let (cap, items) = entry.remove();
+                let alerts = state.process_tick(items);
+                if !alerts.is_empty() {
+                    output.session(&cap).give_iterator(alerts.into_iter());
+                }
+            }
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rule(name: &str) -> RuleConfig {
+        Config::embedded()
+            .rules
+            .into_iter()
+            .find(|r| r.name == name)
+            .unwrap()
+    }
+
+    fn counts(xs: &[i64]) -> Vec<Agg> {
+        xs.iter()
+            .map(|c| Agg {
+                count: *c,
+                ..Default::default()
+            })
+            .collect()
+    }
+
+    #[test]
+    fn spike_uses_a_robust_baseline() {
+        let r = rule("category_spike");
+        let history = counts(&[10, 12, 9, 11, 10, 10, 300, 11, 9, 10]);
+        let v = spike(
+            &r,
+            Agg {
+                count: 40,
+                ..Default::default()
+            },
+            &history,
+            None,
+        );
+        assert_eq!(v.baseline.mean, 10.0, "median ignores the old outlier");
+        assert!(v.anomalous, "{v:?}");
+        assert!(
+            !spike(
+                &r,
+                Agg {
+                    count: 19,
+                    ..Default::default()
+                },
+                &history,
+                None
+            )
+            .anomalous,
+            "min_count"
+        );
+        assert!(
+            !spike(
+                &r,
+                Agg {
+                    count: 40,
+                    ..Default::default()
+                },
+                &history[..3],
+                None
+            )
+            .anomalous,
+            "min_history"
+        );
+        let v = spike(
+            &r,
+            Agg {
+                count: 40,
+                ..Default::default()
+            },
+            &history,
+            Some(35),
+        );
+        assert!(!v.anomalous, "yesterday had nearly as many: {v:?}");
+        assert_eq!(v.baseline.same_window_yesterday, Some(35));
+    }
+
+    #[test]
+    fn mean_std_matches_the_peer_rule() {
+        let mut r = rule("category_spike");
+        r.baseline = Some(BaselineMethod::MeanStd);
+        r.sensitivity = 3.0;
+        r.yesterday_factor = None;
+        r.min_count = 1;
+        // mean 10, population σ = 1: threshold 13
+        let history = counts(&[9, 11, 9, 11, 9, 11, 9, 11, 9, 11]);
+        let v = spike(
+            &r,
+            Agg {
+                count: 13,
+                ..Default::default()
+            },
+            &history,
+            None,
+        );
+        assert_eq!(
+            (v.baseline.mean, v.baseline.std, v.baseline.threshold),
+            (10.0, 1.0, 13.0)
+        );
+        assert!(!v.anomalous, "13 is not above mean + 3σ");
+        assert!(
+            spike(
+                &r,
+                Agg {
+                    count: 14,
+                    ..Default::default()
+                },
+                &history,
+                None
+            )
+            .anomalous
+        );
+    }
+
+    #[test]
+    fn sentiment_dip_needs_a_significant_shift() {
+        let r = rule("campaign_sentiment_dip");
+        let history: Vec<Agg> = (0..6)
+            .map(|_| Agg {
+                count: 100,
+                neg: 30,
+                ..Default::default()
+            })
+            .collect();
+        let v = sentiment_dip(
+            &r,
+            Agg {
+                count: 40,
+                neg: 28,
+                ..Default::default()
+            },
+            &history,
+        );
+        assert!(v.anomalous, "{v:?}");
+        assert_eq!(v.baseline.mean, 0.3);
+        assert!(
+            !sentiment_dip(
+                &r,
+                Agg {
+                    count: 40,
+                    neg: 16,
+                    ..Default::default()
+                },
+                &history
+            )
+            .anomalous
+        );
+        assert!(
+            !sentiment_dip(
+                &r,
+                Agg {
+                    count: 10,
+                    neg: 10,
+                    ..Default::default()
+                },
+                &history
+            )
+            .anomalous,
+            "min_count"
+        );
+    }
+}

@@ -1,0 +1,370 @@
+//! The `Ingest` operator: turns admitted events into window-aggregate updates.
+//!
+//! Per worker it drops duplicate ids, dead-letters events older than retention, assigns each
+//! event to its windows in every dimension, folds the updates of one tick into one update per
+//! window (the consolidation differential would do, done before the arrangement), and schedules
+//! each window's retraction at `window end + retention` of event time, so state stays bounded.
+
+use super::windows::{window_start, Agg, Series, WindowKey};
+use super::Tick;
+use crate::config::{Config, Dimension};
+use crate::event::{DeadLetter, DeadReason, Event};
+use crate::telemetry::Metrics;
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::hash::{BuildHasher, Hasher};
+use std::sync::Arc;
+use timely::dataflow::channels::pact::Exchange;
+use timely::dataflow::operators::generic::Operator;
+use timely::dataflow::StreamVec;
+
+/// Sample messages per series and tick handed to the detector for explanations.
+pub const SAMPLES_PER_TICK: usize = 3;
+
+/// A (masked) message kept as an example of what a series' window contains.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct Sample {
+    pub series: Series,
+    pub ts_ms: i64,
+    pub id: String,
+    pub text: String,
+    pub sentiment_milli: i32,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub enum IngestOut {
+    /// A change to one window's aggregate.
+    Update(WindowKey, Agg),
+    Sample(Sample),
+    /// This worker's event-time clock: the largest `ts` it has accepted.
+    Clock(i64),
+    Dead(DeadLetter),
+}
+
+type Fold = foldhash::fast::FixedState;
+
+pub struct IngestParams {
+    /// (size in seconds, retention in ms) per window.
+    pub windows: Vec<(u32, i64)>,
+    pub dedupe_window_ms: i64,
+    pub negative_below_milli: i32,
+    pub metrics: Arc<Metrics>,
+}
+
+impl IngestParams {
+    pub fn from_config(config: &Config, metrics: Arc<Metrics>) -> Self {
+        IngestParams {
+            windows: config
+                .windows
+                .iter()
+                .map(|w| ((w.size.as_ms() / 1000) as u32, w.retention.as_ms()))
+                .collect(),
+            dedupe_window_ms: config.ingest.dedupe_window.as_ms(),
+            negative_below_milli: (config.enrich.negative_below * 1000.0).round() as i32,
+            metrics,
+        }
+    }
+}
+
+/// The state of one worker's ingest.
+pub struct IngestState {
+    params: IngestParams,
+    clock: i64,
+    /// Ids seen in the current and the previous dedupe generation.
+    seen: [HashSet<u64, Fold>; 2],
+    generation_started: i64,
+    /// What this worker has added to each live window, to be retracted exactly at expiry.
+    live: HashMap<(Series, u32, i64), Agg, Fold>,
+    expiry: BTreeMap<i64, Vec<(Series, u32, i64)>>,
+    min_retention_ms: i64,
+}
+
+fn id_hash(id: &str) -> u64 {
+    let mut h = foldhash::quality::FixedState::with_seed(7).build_hasher();
+    h.write(id.as_bytes());
+    h.finish()
+}
+
+impl IngestState {
+    pub fn new(params: IngestParams) -> Self {
+        let min_retention_ms = params.windows.iter().map(|w| w.1).min().unwrap_or(i64::MAX);
+        IngestState {
+            params,
+            clock: i64::MIN,
+            seen: Default::default(),
+            generation_started: i64::MIN,
+            live: HashMap::default(),
+            expiry: BTreeMap::new(),
+            min_retention_ms,
+        }
+    }
+
+    /// Absorbs the events of one tick, giving every output to `out`.
+    pub fn absorb(&mut self, events: impl Iterator<Item = Event>, mut out: impl FnMut(IngestOut)) {
+        let mut folded: HashMap<(Dimension, &str, u32, i64), Agg, Fold> = HashMap::default();
+        let mut samples: HashMap<(Dimension, &str), Vec<usize>, Fold> = HashMap::default();
+        let events: Vec<Event> = events.collect();
+        let old_clock = self.clock;
+        let mut accepted = 0;
+        for (index, ev) in events.iter().enumerate() {
+            if self.clock != i64::MIN && ev.ts_ms < self.clock - self.min_retention_ms {
+                let dl = DeadLetter {
+                    reason: DeadReason::TooLate,
+                    detail: format!(
+                        "ts {} is older than the retention behind the event clock {}",
+                        ev.ts_ms, self.clock
+                    ),
+                    raw: serde_json::to_string(ev).unwrap_or_default(),
+                    source: "dataflow".into(),
+                };
+                out(IngestOut::Dead(dl));
+                continue;
+            }
+            if !self.first_sighting(&ev.id, ev.ts_ms) {
+                self.params.metrics.duplicate();
+                continue;
+            }
+            accepted += 1;
+            self.clock = self.clock.max(ev.ts_ms);
+            let agg = Agg::of_message(
+                ev.sentiment_milli,
+                ev.sentiment_milli < self.params.negative_below_milli,
+            );
+            let values = [
+                (Dimension::Category, Some(ev.category.as_str())),
+                (Dimension::Channel, Some(ev.channel.as_str())),
+                (Dimension::Campaign, ev.campaign.as_deref()),
+                (Dimension::Overall, Some("all")),
+            ];
+            for (dim, value) in values {
+                let Some(value) = value else { continue };
+                for &(size_s, _) in &self.params.windows {
+                    folded
+                        .entry((dim, value, size_s, window_start(ev.ts_ms, size_s)))
+                        .or_default()
+                        .plus(&agg);
+                }
+                let kept = samples.entry((dim, value)).or_default();
+                if kept.len() == SAMPLES_PER_TICK {
+                    kept.remove(0);
+                }
+                kept.push(index);
+            }
+        }
+        self.params.metrics.accepted(accepted);
+
+        for ((dim, value, size_s, start_s), agg) in folded {
+            let series = Series::new(dim, value);
+            let retention = self
+                .params
+                .windows
+                .iter()
+                .find(|w| w.0 == size_s)
+                .map(|w| w.1)
+                .unwrap_or(0);
+            match self.live.entry((series.clone(), size_s, start_s)) {
+                std::collections::hash_map::Entry::Occupied(mut e) => e.get_mut().plus(&agg),
+                std::collections::hash_map::Entry::Vacant(e) => {
+                    let expires = (start_s + size_s as i64) * 1000 + retention;
+                    self.expiry
+                        .entry(expires)
+                        .or_default()
+                        .push(e.key().clone());
+                    e.insert(agg);
+                }
+            }
+            out(IngestOut::Update(
+                WindowKey {
+                    series,
+                    size_s,
+                    start_s,
+                },
+                agg,
+            ));
+        }
+        for ((dim, value), indexes) in samples {
+            for i in indexes {
+                let ev = &events[i];
+                out(IngestOut::Sample(Sample {
+                    series: Series::new(dim, value),
+                    ts_ms: ev.ts_ms,
+                    id: ev.id.clone(),
+                    text: ev.text.clone(),
+                    sentiment_milli: ev.sentiment_milli,
+                }));
+            }
+        }
+        if self.clock > old_clock {
+            self.expire(&mut out);
+            out(IngestOut::Clock(self.clock));
+        }
+    }
+
+    /// Retracts every window whose retention the clock has passed.
+    fn expire(&mut self, out: &mut impl FnMut(IngestOut)) {
+        while let Some(entry) = self.expiry.first_entry() {
+            if *entry.key() > self.clock {
+                break;
+            }
+            for (series, size_s, start_s) in entry.remove() {
+                if let Some(mut agg) = self.live.remove(&(series.clone(), size_s, start_s)) {
+                    differential_dataflow::difference::Abelian::negate(&mut agg);
+                    out(IngestOut::Update(
+                        WindowKey {
+                            series,
+                            size_s,
+                            start_s,
+                        },
+                        agg,
+                    ));
+                }
+            }
+        }
+    }
+
+    /// Records `id`; false when it was already seen within the dedupe window.
+    fn first_sighting(&mut self, id: &str, ts_ms: i64) -> bool {
+        let window = self.params.dedupe_window_ms;
+        if self.generation_started == i64::MIN {
+            self.generation_started = ts_ms;
+        } else if self.clock.saturating_sub(self.generation_started) >= window {
+            // Rotate: ids are remembered for between one and two dedupe windows of event time.
+            self.seen.swap(0, 1);
+            self.seen[0].clear();
+            self.generation_started = self.clock;
+        }
+        let h = id_hash(id);
+        if self.seen[1].contains(&h) {
+            return false;
+        }
+        self.seen[0].insert(h)
+    }
+
+    /// Number of live windows (for tests of bounded state).
+    pub fn live_windows(&self) -> usize {
+        self.live.len()
+    }
+}
+
+trait Plus {
+    fn plus(&mut self, other: &Agg);
+}
+impl Plus for Agg {
+    fn plus(&mut self, other: &Agg) {
+        differential_dataflow::difference::Semigroup::plus_equals(self, other)
+    }
+}
+
+/// Builds the ingest operator. Events are exchanged by id so each id is deduplicated by exactly
+/// one worker; outputs carry their tick so downstream stages can build collections from them.
+pub fn ingest<'scope>(
+    events: StreamVec<'scope, Tick, Event>,
+    params: IngestParams,
+) -> StreamVec<'scope, Tick, (IngestOut, Tick)> {
+    events.unary(
+        Exchange::new(|e: &Event| id_hash(&e.id)),
+        "Ingest",
+        move |_capability, _info| {
+            let mut state = IngestState::new(params);
+            move |input, output| {
+                input.for_each(|capability, data| {
+                    let Some(&tick) = capability.least() else {
+                        return;
+                    };
+                    let mut session = output.session(&capability);
+                    state.absorb(data.drain(..), |o| session.give((o, tick)));
+                });
+            }
+        },
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn event(id: &str, ts_ms: i64, category: &str, sentiment_milli: i32) -> Event {
+        Event {
+            id: id.into(),
+            ts_ms,
+            channel: "app".into(),
+            campaign: None,
+            business: None,
+            category: category.into(),
+            sentiment_milli,
+            text: format!("text {id}"),
+            truncated: false,
+            meta: None,
+        }
+    }
+
+    fn params() -> IngestParams {
+        IngestParams {
+            windows: vec![(60, 120_000)],
+            dedupe_window_ms: 60_000,
+            negative_below_milli: -200,
+            metrics: Arc::default(),
+        }
+    }
+
+    fn updates(state: &mut IngestState, events: Vec<Event>) -> Vec<IngestOut> {
+        let mut out = Vec::new();
+        state.absorb(events.into_iter(), |o| out.push(o));
+        out.retain(|o| matches!(o, IngestOut::Update(..) | IngestOut::Dead(..)));
+        out.sort_by(|a, b| format!("{a:?}").cmp(&format!("{b:?}")));
+        out
+    }
+
+    #[test]
+    fn folds_one_tick_into_one_update_per_window() {
+        let mut s = IngestState::new(params());
+        let out = updates(
+            &mut s,
+            vec![
+                event("a", 1_000, "pay", -500),
+                event("b", 2_000, "pay", 100),
+            ],
+        );
+        let pay = out.iter().find_map(|o| match o {
+            IngestOut::Update(k, a) if k.series == Series::new(Dimension::Category, "pay") => {
+                Some(*a)
+            }
+            _ => None,
+        });
+        assert_eq!(
+            pay,
+            Some(Agg {
+                count: 2,
+                neg: 1,
+                sent_sum: -400,
+                sent_sq: 260_000
+            })
+        );
+        // category, channel, overall (no campaign) × one window size
+        assert_eq!(out.len(), 3);
+    }
+
+    #[test]
+    fn drops_duplicates_and_retracts_expired_windows() {
+        let mut s = IngestState::new(params());
+        updates(&mut s, vec![event("a", 1_000, "pay", 0)]);
+        assert!(
+            updates(&mut s, vec![event("a", 1_000, "pay", 0)]).is_empty(),
+            "duplicate id is dropped"
+        );
+        assert_eq!(s.live_windows(), 3);
+        // Window [0, 60 s) expires at 60 s + 120 s retention.
+        let out = updates(&mut s, vec![event("z", 180_000, "pay", 0)]);
+        let retracted = out
+            .iter()
+            .filter(|o| matches!(o, IngestOut::Update(_, a) if a.count == -1))
+            .count();
+        assert_eq!(retracted, 3);
+        assert_eq!(s.live_windows(), 3, "only the new windows are live");
+        let out = updates(&mut s, vec![event("late", 10_000, "pay", 0)]);
+        assert!(
+            matches!(&out[..], [IngestOut::Dead(d)] if d.reason == DeadReason::TooLate),
+            "{out:?}"
+        );
+    }
+}

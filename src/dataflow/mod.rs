@@ -1,0 +1,284 @@
+//! The timely / differential dataflow: ingest → window aggregates (`count_total` over the
+//! `Agg` difference) → detect → alerts, and the drivers that feed it.
+//!
+//! Time is a processing tick (`Tick`); the event-time window is part of the data key. In replay
+//! each input batch is one tick, so results depend only on the input and the batch size; live,
+//! the tick is the wall clock divided by `ingest.tick`.
+
+pub mod detect;
+pub mod ingest;
+pub mod windows;
+
+use crate::alerts::Alert;
+use crate::config::Config;
+use crate::event::{DeadLetter, Event};
+use crate::sinks::Fanout;
+use crate::telemetry::Metrics;
+use detect::DetectIn;
+use differential_dataflow::operators::CountTotal;
+use differential_dataflow::{AsCollection, VecCollection};
+use ingest::{IngestOut, IngestParams};
+use std::collections::VecDeque;
+use std::sync::mpsc::{Receiver, RecvTimeoutError};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use timely::container::CapacityContainerBuilder;
+use timely::dataflow::channels::pact::Exchange as ExchangePact;
+use timely::dataflow::operators::generic::Operator;
+use timely::dataflow::operators::vec::{Broadcast, Map};
+use timely::dataflow::operators::{Concat, Input, Inspect, Probe};
+use timely::dataflow::{InputHandle, ProbeHandle, Scope, StreamVec};
+use windows::{Agg, WindowKey};
+
+pub type Tick = u64;
+
+/// The dataflow's input: batches of admitted events.
+pub type EventInput = InputHandle<Tick, CapacityContainerBuilder<Vec<Event>>>;
+
+/// The outputs of ingest, split by kind.
+pub struct Ingested<'scope> {
+    /// Window aggregate updates: collection of `WindowKey` with difference `Agg`.
+    pub windows: VecCollection<'scope, Tick, WindowKey, Agg>,
+    pub samples: StreamVec<'scope, Tick, (DetectIn, Tick)>,
+    pub clock: StreamVec<'scope, Tick, (DetectIn, Tick)>,
+    pub dead: StreamVec<'scope, Tick, DeadLetter>,
+}
+
+pub fn ingest_streams<'scope>(
+    events: StreamVec<'scope, Tick, Event>,
+    params: IngestParams,
+) -> Ingested<'scope> {
+    let out = ingest::ingest(events, params);
+    let windows = out
+        .clone()
+        .flat_map(|(o, t)| match o {
+            IngestOut::Update(key, agg) => Some((key, t, agg)),
+            _ => None,
+        })
+        .as_collection();
+    let samples = out.clone().flat_map(|(o, t)| match o {
+        IngestOut::Sample(s) => Some((DetectIn::Sample(s), t)),
+        _ => None,
+    });
+    let clock = out.clone().flat_map(|(o, t)| match o {
+        IngestOut::Clock(ms) => Some((DetectIn::Clock(ms), t)),
+        _ => None,
+    });
+    let dead = out.flat_map(|(o, _)| match o {
+        IngestOut::Dead(d) => Some(d),
+        _ => None,
+    });
+    Ingested {
+        windows,
+        samples,
+        clock,
+        dead,
+    }
+}
+
+/// Current aggregate of every live window, as (`(key, aggregate)`, +1/-1) changes.
+pub fn window_aggregates<'scope>(
+    windows: VecCollection<'scope, Tick, WindowKey, Agg>,
+) -> VecCollection<'scope, Tick, (WindowKey, Agg), isize> {
+    windows.count_total_core::<isize>()
+}
+
+/// Builds the whole pipeline in `scope`; returns the input handle and a probe on its outputs.
+pub fn build<'scope>(
+    scope: Scope<'scope, Tick>,
+    config: &Config,
+    metrics: Arc<Metrics>,
+    outputs: Fanout,
+) -> (EventInput, ProbeHandle<Tick>) {
+    let (input, events) = scope.new_input::<Vec<Event>>();
+    let ingested = ingest_streams(events, IngestParams::from_config(config, metrics));
+    let aggregates = window_aggregates(ingested.windows);
+    let windows_in = aggregates
+        .inner
+        .map(|((key, agg), t, diff)| (DetectIn::Window(key, agg, diff), t));
+    let samples = ingested.samples.unary(
+        ExchangePact::new(|(item, _): &(DetectIn, Tick)| match item {
+            DetectIn::Sample(s) => differential_dataflow::hashable::Hashable::hashed(&s.series),
+            _ => 0,
+        }),
+        "RouteSamples",
+        |_, _| {
+            move |input, output| {
+                input.for_each(|cap, data| {
+                    output.session(&cap).give_container(data);
+                })
+            }
+        },
+    );
+    let detector_in = windows_in
+        .concat(samples)
+        .concat(ingested.clock.broadcast());
+    let alerts = detect::detect(detector_in, config);
+    let probe = ProbeHandle::new();
+    let dead_out = outputs.clone();
+    ingested
+        .dead
+        .inspect(move |d| dead_out.dead_letter(d))
+        .probe_with(&probe);
+    alerts
+        .inspect(move |a: &Alert| outputs.alert(a))
+        .probe_with(&probe);
+    (input, probe)
+}
+
+/// How a pipeline is fed.
+pub enum Feed {
+    /// Replay: every batch is one tick, processed as fast as possible.
+    Batches(Receiver<Vec<Event>>),
+    /// Live: events arrive whenever; ticks follow the wall clock.
+    Live(Receiver<Vec<Event>>),
+}
+
+/// Measurements of a finished run (leader worker).
+#[derive(Debug, Default, Clone)]
+pub struct RunStats {
+    pub ticks: u64,
+    pub events: u64,
+    pub elapsed: Duration,
+    /// Time from a batch entering the dataflow until the dataflow completed its tick.
+    pub tick_latencies: Vec<Duration>,
+}
+
+/// Ticks allowed in flight before the feeder waits for the dataflow.
+const MAX_TICKS_IN_FLIGHT: u64 = 16;
+
+/// Runs the pipeline on `workers` threads of this process, or as a timely cluster when
+/// `cluster_args` (timely's `-n/-p/-h`) are given. Worker 0 of each process reads the feed;
+/// ingest exchanges events by id, so any number of workers gives the same results.
+pub fn run(
+    config: &Config,
+    metrics: Arc<Metrics>,
+    outputs: Fanout,
+    feed: Feed,
+    workers: usize,
+    cluster_args: Vec<String>,
+) -> Result<RunStats, String> {
+    let timely_config = if cluster_args.is_empty() {
+        timely::Config::process(workers.max(1))
+    } else {
+        let mut args = vec!["-w".to_string(), workers.max(1).to_string()];
+        args.extend(cluster_args);
+        timely::Config::from_args(args.into_iter())?
+    };
+    let feed = Arc::new(Mutex::new(Some(feed)));
+    let config = config.clone();
+    let tick_ms = config.ingest.tick.as_ms().max(1) as u64;
+    let final_outputs = outputs.clone();
+    let guards = timely::execute(timely_config, move |worker| {
+        let (mut input, probe) = worker.dataflow::<Tick, _, _>(|scope| {
+            build(scope, &config, metrics.clone(), outputs.clone())
+        });
+        let is_leader = worker.index() % workers.max(1) == 0;
+        let feed = if is_leader {
+            feed.lock().unwrap().take()
+        } else {
+            None
+        };
+        let mut stats = RunStats::default();
+        let started = Instant::now();
+        match feed {
+            None => drop(input),
+            Some(Feed::Batches(rx)) => {
+                let mut in_flight: VecDeque<(Tick, Instant)> = VecDeque::new();
+                for mut batch in rx {
+                    let tick = *input.time();
+                    stats.events += batch.len() as u64;
+                    input.send_batch(&mut batch);
+                    input.advance_to(tick + 1);
+                    in_flight.push_back((tick, Instant::now()));
+                    worker.step();
+                    while probe.less_than(&(tick + 1).saturating_sub(MAX_TICKS_IN_FLIGHT)) {
+                        worker.step();
+                    }
+                    record_completed(&probe, &mut in_flight, &mut stats, &metrics, tick + 1);
+                }
+                let end = *input.time();
+                drop(input);
+                while probe.less_than(&end) {
+                    worker.step();
+                }
+                record_completed(&probe, &mut in_flight, &mut stats, &metrics, end);
+            }
+            Some(Feed::Live(rx)) => {
+                let now_tick = || (chrono::Utc::now().timestamp_millis() as u64) / tick_ms;
+                input.advance_to(now_tick());
+                let mut in_flight: VecDeque<(Tick, Instant)> = VecDeque::new();
+                let mut pending_tick = false;
+                loop {
+                    let until_next =
+                        tick_ms - (chrono::Utc::now().timestamp_millis() as u64 % tick_ms);
+                    match rx.recv_timeout(Duration::from_millis(until_next)) {
+                        Ok(mut batch) => {
+                            stats.events += batch.len() as u64;
+                            input.send_batch(&mut batch);
+                            pending_tick = true;
+                        }
+                        Err(RecvTimeoutError::Timeout) => {}
+                        Err(RecvTimeoutError::Disconnected) => break,
+                    }
+                    let now = now_tick();
+                    if now > *input.time() {
+                        if pending_tick {
+                            in_flight.push_back((*input.time(), Instant::now()));
+                            pending_tick = false;
+                        }
+                        input.advance_to(now);
+                    }
+                    while probe.less_than(input.time()) {
+                        worker.step();
+                        if !worker.has_dataflows() {
+                            break;
+                        }
+                        // Stop stepping when no more progress can be made this tick.
+                        if probe.less_than(&input.time().saturating_sub(1)) {
+                            continue;
+                        }
+                        break;
+                    }
+                    worker.step();
+                    record_completed(&probe, &mut in_flight, &mut stats, &metrics, *input.time());
+                }
+                let end = *input.time() + 1;
+                drop(input);
+                while probe.less_than(&end) {
+                    worker.step();
+                }
+                record_completed(&probe, &mut in_flight, &mut stats, &metrics, end);
+            }
+        }
+        while worker.step_or_park(None) {}
+        stats.elapsed = started.elapsed();
+        stats
+    })?;
+    let mut results = guards.join().into_iter().collect::<Result<Vec<_>, _>>()?;
+    final_outputs.flush();
+    Ok(results.swap_remove(0))
+}
+
+fn record_completed(
+    probe: &ProbeHandle<Tick>,
+    in_flight: &mut VecDeque<(Tick, Instant)>,
+    stats: &mut RunStats,
+    metrics: &Metrics,
+    newest: Tick,
+) {
+    while let Some((tick, at)) = in_flight.front() {
+        if probe.less_equal(tick) {
+            break;
+        }
+        stats.tick_latencies.push(at.elapsed());
+        stats.ticks += 1;
+        let lag = in_flight
+            .back()
+            .map(|b| b.0 as i64 - *tick as i64)
+            .unwrap_or(0);
+        metrics.tick_completed(lag.max(0));
+        in_flight.pop_front();
+    }
+    let _ = newest;
+}

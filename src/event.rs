@@ -1,0 +1,95 @@
+//! The data contract between stages: an accepted, cleaned, enriched feedback message, and the
+//! dead letter that replaces one that could not be accepted.
+
+use serde::{Deserialize, Serialize};
+
+/// Sentiment is kept in fixed point (thousandths) so window sums add exactly in the dataflow.
+pub type SentimentMilli = i32;
+
+/// A feedback message after decode, clean, mask and enrich. Text is already masked.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Event {
+    pub id: String,
+    /// Event time, epoch milliseconds.
+    pub ts_ms: i64,
+    pub channel: String,
+    pub campaign: Option<String>,
+    pub business: Option<String>,
+    pub category: String,
+    pub sentiment_milli: SentimentMilli,
+    pub text: String,
+    pub truncated: bool,
+    /// `meta` of the input plus any unknown top-level fields, kept for downstream consumers.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub meta: Option<Box<serde_json::Map<String, serde_json::Value>>>,
+}
+
+/// Why a record was not accepted. Stable snake_case names: they label metrics and dead letters.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DeadReason {
+    MalformedJson,
+    InvalidUtf8,
+    NotAnObject,
+    MissingText,
+    EmptyText,
+    BadField,
+    TsInFuture,
+    TooLate,
+    DroppedByRule,
+}
+
+impl DeadReason {
+    pub const ALL: [DeadReason; 9] = [
+        Self::MalformedJson,
+        Self::InvalidUtf8,
+        Self::NotAnObject,
+        Self::MissingText,
+        Self::EmptyText,
+        Self::BadField,
+        Self::TsInFuture,
+        Self::TooLate,
+        Self::DroppedByRule,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::MalformedJson => "malformed_json",
+            Self::InvalidUtf8 => "invalid_utf8",
+            Self::NotAnObject => "not_an_object",
+            Self::MissingText => "missing_text",
+            Self::EmptyText => "empty_text",
+            Self::BadField => "bad_field",
+            Self::TsInFuture => "ts_in_future",
+            Self::TooLate => "too_late",
+            Self::DroppedByRule => "dropped_by_rule",
+        }
+    }
+}
+
+/// A record that did not make it into the dataflow, with its reason and the raw payload.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct DeadLetter {
+    pub reason: DeadReason,
+    pub detail: String,
+    /// The raw record (lossily decoded, capped at 4 KiB) so an operator can fix and resend it.
+    pub raw: String,
+    pub source: String,
+}
+
+impl DeadLetter {
+    pub fn new(
+        reason: DeadReason,
+        detail: impl Into<String>,
+        raw: &[u8],
+        source: &'static str,
+    ) -> Self {
+        let cap = raw.len().min(4096);
+        DeadLetter {
+            reason,
+            detail: detail.into(),
+            raw: String::from_utf8_lossy(&raw[..cap]).into_owned(),
+            source: source.to_owned(),
+        }
+    }
+}

@@ -1,0 +1,16 @@
+//! feedpulse: a live customer-feedback stream processor on timely / differential dataflow.
+//!
+//! The modules follow the path of one message (DESIGN §1): `sources` → `admit` (decode, `clean`,
+//! `enrich`) → `dataflow` (ingest, windows, detect) → `alerts` → `sinks`, with `server` for the
+//! HTTP API and `config` for everything configurable.
+
+pub mod admit;
+pub mod alerts;
+pub mod clean;
+pub mod config;
+pub mod dataflow;
+pub mod enrich;
+pub mod event;
+pub mod sinks;
+pub mod sources;
+pub mod telemetry;

@@ -1,0 +1,305 @@
+//! Decoding one input record (DESIGN §2) into a [`RawEvent`], with a precise reason on failure.
+//!
+//! Known fields are read with a hand-written map visitor, borrowing strings from the input where
+//! JSON escapes allow: this is the hottest code on the replay path, and a `#[serde(flatten)]`
+//! catch-all for unknown fields would buffer every record.
+
+use crate::event::DeadReason;
+use chrono::DateTime;
+use serde::de::{self, Deserializer, IgnoredAny, MapAccess, Visitor};
+use serde::Deserialize;
+use std::borrow::Cow;
+use std::fmt;
+
+/// A decoded but not yet cleaned input record.
+#[derive(Debug, Default, PartialEq)]
+pub struct RawEvent<'a> {
+    pub id: Option<Cow<'a, str>>,
+    pub ts_ms: Option<i64>,
+    pub channel: Option<Cow<'a, str>>,
+    pub text: Option<Cow<'a, str>>,
+    pub business: Option<Cow<'a, str>>,
+    pub campaign: Option<Cow<'a, str>>,
+    pub category: Option<Cow<'a, str>>,
+    pub sentiment: Option<f64>,
+    pub meta: Option<Box<serde_json::Map<String, serde_json::Value>>>,
+}
+
+/// A decode failure: the reason class and a human-readable detail.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DecodeError {
+    pub reason: DeadReason,
+    pub detail: String,
+}
+
+impl DecodeError {
+    fn new(reason: DeadReason, detail: impl Into<String>) -> Self {
+        DecodeError {
+            reason,
+            detail: detail.into(),
+        }
+    }
+}
+
+impl fmt::Display for DecodeError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.reason.as_str(), self.detail)
+    }
+}
+
+/// Decodes one JSON object. `line` must be a single record (no trailing data but whitespace).
+pub fn decode(line: &[u8]) -> Result<RawEvent<'_>, DecodeError> {
+    let text = std::str::from_utf8(line).map_err(|e| {
+        DecodeError::new(
+            DeadReason::InvalidUtf8,
+            format!("invalid UTF-8 at byte {}", e.valid_up_to()),
+        )
+    })?;
+    let trimmed = text.trim_start();
+    if !trimmed.starts_with('{') {
+        return Err(
+            if trimmed.starts_with(['[', '"']) || trimmed.starts_with(|c: char| c.is_ascii_digit())
+            {
+                DecodeError::new(DeadReason::NotAnObject, "each record must be a JSON object")
+            } else {
+                DecodeError::new(DeadReason::MalformedJson, "expected a JSON object")
+            },
+        );
+    }
+    let mut de = serde_json::Deserializer::from_str(text);
+    let raw = RawEvent::deserialize(&mut de).map_err(classify)?;
+    de.end()
+        .map_err(|e| DecodeError::new(DeadReason::MalformedJson, e.to_string()))?;
+    Ok(raw)
+}
+
+fn classify(e: serde_json::Error) -> DecodeError {
+    let message = e.to_string();
+    match e.classify() {
+        serde_json::error::Category::Data if message.starts_with("field ") => {
+            DecodeError::new(DeadReason::BadField, message)
+        }
+        serde_json::error::Category::Data => DecodeError::new(DeadReason::BadField, message),
+        _ => DecodeError::new(DeadReason::MalformedJson, message),
+    }
+}
+
+/// A string field that may also be given as a number (ids often are) or null.
+struct Text<'a>(Option<Cow<'a, str>>);
+
+impl<'de> Deserialize<'de> for Text<'de> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Text<'de>;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a string")
+            }
+            fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Self::Value, E> {
+                Ok(Text(Some(Cow::Borrowed(v))))
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
+                Ok(Text(Some(Cow::Owned(v.to_owned()))))
+            }
+            fn visit_string<E: de::Error>(self, v: String) -> Result<Self::Value, E> {
+                Ok(Text(Some(Cow::Owned(v))))
+            }
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<Self::Value, E> {
+                Ok(Text(Some(Cow::Owned(v.to_string()))))
+            }
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<Self::Value, E> {
+                Ok(Text(Some(Cow::Owned(v.to_string()))))
+            }
+            fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+                Ok(Text(None))
+            }
+            fn visit_none<E: de::Error>(self) -> Result<Self::Value, E> {
+                Ok(Text(None))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+/// `ts`: RFC 3339 string or epoch milliseconds (integer or float), or null.
+struct Timestamp(Option<i64>);
+
+impl<'de> Deserialize<'de> for Timestamp {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl Visitor<'_> for V {
+            type Value = Timestamp;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("an RFC 3339 string or epoch milliseconds")
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
+                DateTime::parse_from_rfc3339(v)
+                    .map(|t| Timestamp(Some(t.timestamp_millis())))
+                    .map_err(|e| E::custom(format!("field `ts`: `{v}` is not RFC 3339 ({e})")))
+            }
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<Self::Value, E> {
+                i64::try_from(v)
+                    .map(|v| Timestamp(Some(v)))
+                    .map_err(|_| E::custom("field `ts`: out of range"))
+            }
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<Self::Value, E> {
+                Ok(Timestamp(Some(v)))
+            }
+            fn visit_f64<E: de::Error>(self, v: f64) -> Result<Self::Value, E> {
+                if v.is_finite() && v.abs() < 9.0e15 {
+                    Ok(Timestamp(Some(v as i64)))
+                } else {
+                    Err(E::custom("field `ts`: out of range"))
+                }
+            }
+            fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+                Ok(Timestamp(None))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+impl<'de> Deserialize<'de> for RawEvent<'de> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = RawEvent<'de>;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a feedback object")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+                let mut ev = RawEvent::default();
+                let mut extra: Option<serde_json::Map<String, serde_json::Value>> = None;
+                while let Some(key) = map.next_key::<Cow<'de, str>>()? {
+                    let field =
+                        |name: &str, e: A::Error| de::Error::custom(format!("field `{name}`: {e}"));
+                    match key.as_ref() {
+                        "id" => ev.id = map.next_value::<Text>().map_err(|e| field("id", e))?.0,
+                        "ts" => ev.ts_ms = map.next_value::<Timestamp>()?.0,
+                        "channel" => {
+                            ev.channel =
+                                map.next_value::<Text>().map_err(|e| field("channel", e))?.0
+                        }
+                        "text" => {
+                            ev.text = map.next_value::<Text>().map_err(|e| field("text", e))?.0
+                        }
+                        "business" => {
+                            ev.business = map
+                                .next_value::<Text>()
+                                .map_err(|e| field("business", e))?
+                                .0
+                        }
+                        "campaign" => {
+                            ev.campaign = map
+                                .next_value::<Text>()
+                                .map_err(|e| field("campaign", e))?
+                                .0
+                        }
+                        "category" => {
+                            ev.category = map
+                                .next_value::<Text>()
+                                .map_err(|e| field("category", e))?
+                                .0
+                        }
+                        "sentiment" => {
+                            let s: Option<f64> =
+                                map.next_value().map_err(|e| field("sentiment", e))?;
+                            if let Some(v) = s {
+                                if !(-1.0..=1.0).contains(&v) {
+                                    return Err(de::Error::custom(format!(
+                                        "field `sentiment`: {v} is outside [-1, 1]"
+                                    )));
+                                }
+                            }
+                            ev.sentiment = s;
+                        }
+                        "meta" => {
+                            let value: serde_json::Value = map.next_value()?;
+                            match value {
+                                serde_json::Value::Object(m) => {
+                                    extra.get_or_insert_with(Default::default).extend(m)
+                                }
+                                serde_json::Value::Null => {}
+                                _ => {
+                                    return Err(de::Error::custom(
+                                        "field `meta`: must be an object",
+                                    ))
+                                }
+                            }
+                        }
+                        // Known fields the slice does not use yet: skipped without allocating.
+                        "user" | "lang" => {
+                            map.next_value::<IgnoredAny>()?;
+                        }
+                        other => {
+                            let value: serde_json::Value = map.next_value()?;
+                            extra
+                                .get_or_insert_with(Default::default)
+                                .insert(other.to_owned(), value);
+                        }
+                    }
+                }
+                ev.meta = extra.map(Box::new);
+                Ok(ev)
+            }
+        }
+        d.deserialize_map(V)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn decodes_the_design_example() {
+        let line = r#"{"id": "fb-1", "ts": "2026-11-20T10:00:00Z", "channel": "app", "text": "刚更新就闪退，钱也扣了",
+ "business": "ads", "campaign": "double11", "user": "u-93", "lang": "zh",
+ "category": null, "sentiment": null, "meta": {"app_version": "12.3"}, "stars": 1}"#;
+        let ev = decode(line.as_bytes()).unwrap();
+        assert_eq!(ev.id.as_deref(), Some("fb-1"));
+        assert_eq!(ev.ts_ms, Some(1_795_168_800_000));
+        assert_eq!(ev.text.as_deref(), Some("刚更新就闪退，钱也扣了"));
+        assert_eq!(ev.category, None);
+        let meta = ev.meta.unwrap();
+        assert_eq!(meta["app_version"], "12.3");
+        assert_eq!(meta["stars"], 1);
+    }
+
+    #[test]
+    fn decodes_the_benchmark_shape() {
+        let line = r#"{"id":"e000000001","ts":1735689600123,"channel":"app","campaign":null,"category":"payment","sentiment":-0.4,"text":"支付失败"}"#;
+        let ev = decode(line.as_bytes()).unwrap();
+        assert_eq!(ev.ts_ms, Some(1_735_689_600_123));
+        assert_eq!(ev.campaign, None);
+        assert_eq!(ev.sentiment, Some(-0.4));
+        assert!(
+            matches!(ev.text, Some(Cow::Borrowed(_))),
+            "plain strings are borrowed"
+        );
+    }
+
+    #[test]
+    fn reasons_are_precise() {
+        let reason = |s: &[u8]| decode(s).unwrap_err().reason;
+        assert_eq!(reason(b"{\"text\": \"a\""), DeadReason::MalformedJson);
+        assert_eq!(reason(b"hello"), DeadReason::MalformedJson);
+        assert_eq!(reason(b"[1,2]"), DeadReason::NotAnObject);
+        assert_eq!(reason(b"{\"text\": \"\xff\xfe\"}"), DeadReason::InvalidUtf8);
+        assert_eq!(
+            reason(br#"{"text": "a", "sentiment": 3}"#),
+            DeadReason::BadField
+        );
+        assert_eq!(
+            reason(br#"{"text": "a", "ts": "yesterday"}"#),
+            DeadReason::BadField
+        );
+        assert_eq!(
+            reason(br#"{"text": "a"} {"text": "b"}"#),
+            DeadReason::MalformedJson
+        );
+        let e = decode(br#"{"text": "a", "sentiment": "bad"}"#).unwrap_err();
+        assert!(e.detail.contains("sentiment"), "{e}");
+    }
+}

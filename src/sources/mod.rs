@@ -1,0 +1,3 @@
+//! Sources: records in, admitted event batches out.
+
+pub mod decode;

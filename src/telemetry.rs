@@ -1,0 +1,272 @@
+//! Internal events that both count and log. One [`Metrics`] per pipeline, shared by every stage
+//! and rendered by `GET /metrics` in the Prometheus text format.
+
+use crate::event::{DeadLetter, DeadReason};
+use std::collections::BTreeMap;
+use std::fmt::Write;
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering::Relaxed};
+use std::sync::Mutex;
+use std::time::Instant;
+
+/// Where events come from; labels `feedpulse_events_received_total`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SourceKind {
+    File,
+    Stdin,
+    Http,
+    Demo,
+}
+
+impl SourceKind {
+    pub const ALL: [SourceKind; 4] = [Self::File, Self::Stdin, Self::Http, Self::Demo];
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::File => "file",
+            Self::Stdin => "stdin",
+            Self::Http => "http",
+            Self::Demo => "demo",
+        }
+    }
+}
+
+pub struct Metrics {
+    started: Instant,
+    received: [AtomicU64; 4],
+    accepted: AtomicU64,
+    duplicates: AtomicU64,
+    dead: [AtomicU64; DeadReason::ALL.len()],
+    alerts: Mutex<BTreeMap<(String, &'static str), u64>>,
+    ticks_completed: AtomicU64,
+    /// Ticks between the newest tick given to the dataflow and the oldest not yet complete.
+    lag_ticks: AtomicI64,
+    pub sse_clients: AtomicI64,
+    ingest_rejected_busy: AtomicU64,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Metrics {
+            started: Instant::now(),
+            received: Default::default(),
+            accepted: AtomicU64::new(0),
+            duplicates: AtomicU64::new(0),
+            dead: Default::default(),
+            alerts: Mutex::new(BTreeMap::new()),
+            ticks_completed: AtomicU64::new(0),
+            lag_ticks: AtomicI64::new(0),
+            sse_clients: AtomicI64::new(0),
+            ingest_rejected_busy: AtomicU64::new(0),
+        }
+    }
+}
+
+impl Metrics {
+    pub fn received(&self, source: SourceKind, n: u64) {
+        self.received[source as usize].fetch_add(n, Relaxed);
+    }
+    pub fn accepted(&self, n: u64) {
+        self.accepted.fetch_add(n, Relaxed);
+    }
+    pub fn duplicate(&self) {
+        self.duplicates.fetch_add(1, Relaxed);
+    }
+    /// A dead letter: counted here, logged at debug level (the dead-letter sink keeps the record).
+    pub fn dead_letter(&self, dl: &DeadLetter) {
+        self.dead[dl.reason as usize].fetch_add(1, Relaxed);
+        tracing::debug!(reason = dl.reason.as_str(), detail = %dl.detail, source = %dl.source, "dead letter");
+    }
+    pub fn alert(&self, rule: &str, status: &'static str) {
+        *self
+            .alerts
+            .lock()
+            .unwrap()
+            .entry((rule.to_owned(), status))
+            .or_default() += 1;
+    }
+    pub fn tick_completed(&self, lag_ticks: i64) {
+        self.ticks_completed.fetch_add(1, Relaxed);
+        self.lag_ticks.store(lag_ticks, Relaxed);
+    }
+    pub fn rejected_busy(&self) {
+        self.ingest_rejected_busy.fetch_add(1, Relaxed);
+    }
+
+    pub fn accepted_total(&self) -> u64 {
+        self.accepted.load(Relaxed)
+    }
+    pub fn duplicates_total(&self) -> u64 {
+        self.duplicates.load(Relaxed)
+    }
+    pub fn received_total(&self) -> u64 {
+        self.received.iter().map(|c| c.load(Relaxed)).sum()
+    }
+    pub fn dead_total(&self) -> u64 {
+        self.dead.iter().map(|c| c.load(Relaxed)).sum()
+    }
+    pub fn dead_by_reason(&self) -> Vec<(DeadReason, u64)> {
+        DeadReason::ALL
+            .iter()
+            .map(|r| (*r, self.dead[*r as usize].load(Relaxed)))
+            .filter(|(_, n)| *n > 0)
+            .collect()
+    }
+    pub fn lag_ticks(&self) -> i64 {
+        self.lag_ticks.load(Relaxed)
+    }
+
+    /// The Prometheus text exposition format (version 0.0.4).
+    pub fn render(&self) -> String {
+        let mut out = String::new();
+        let mut family = |name: &str, kind: &str, help: &str| {
+            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
+            name.to_owned()
+        };
+        let name = family(
+            "feedpulse_events_received_total",
+            "counter",
+            "Records received, by source.",
+        );
+        let mut lines = Vec::new();
+        for s in SourceKind::ALL {
+            lines.push(format!(
+                "{name}{{source=\"{}\"}} {}",
+                s.as_str(),
+                self.received[s as usize].load(Relaxed)
+            ));
+        }
+        let name = family(
+            "feedpulse_events_accepted_total",
+            "counter",
+            "Events admitted into the dataflow.",
+        );
+        lines.push(format!("{name} {}", self.accepted.load(Relaxed)));
+        let name = family(
+            "feedpulse_duplicates_dropped_total",
+            "counter",
+            "Events dropped because their id was already seen.",
+        );
+        lines.push(format!("{name} {}", self.duplicates.load(Relaxed)));
+        let name = family(
+            "feedpulse_dead_letters_total",
+            "counter",
+            "Records sent to the dead-letter output, by reason.",
+        );
+        for r in DeadReason::ALL {
+            lines.push(format!(
+                "{name}{{reason=\"{}\"}} {}",
+                r.as_str(),
+                self.dead[r as usize].load(Relaxed)
+            ));
+        }
+        let name = family(
+            "feedpulse_alerts_total",
+            "counter",
+            "Alert state changes, by rule and status.",
+        );
+        for ((rule, status), n) in self.alerts.lock().unwrap().iter() {
+            lines.push(format!(
+                "{name}{{rule=\"{}\",status=\"{status}\"}} {n}",
+                escape(rule)
+            ));
+        }
+        let name = family(
+            "feedpulse_dataflow_ticks_completed_total",
+            "counter",
+            "Processing ticks the dataflow has completed.",
+        );
+        lines.push(format!("{name} {}", self.ticks_completed.load(Relaxed)));
+        let name = family(
+            "feedpulse_dataflow_lag_ticks",
+            "gauge",
+            "Ticks given to the dataflow but not yet complete.",
+        );
+        lines.push(format!("{name} {}", self.lag_ticks.load(Relaxed)));
+        let name = family(
+            "feedpulse_sse_clients",
+            "gauge",
+            "Connected Server-Sent-Events clients.",
+        );
+        lines.push(format!("{name} {}", self.sse_clients.load(Relaxed)));
+        let name = family(
+            "feedpulse_ingest_rejected_busy_total",
+            "counter",
+            "HTTP ingest requests refused with 503 because the dataflow queue was full.",
+        );
+        lines.push(format!(
+            "{name} {}",
+            self.ingest_rejected_busy.load(Relaxed)
+        ));
+        let name = family(
+            "feedpulse_uptime_seconds",
+            "gauge",
+            "Seconds since the pipeline started.",
+        );
+        lines.push(format!(
+            "{name} {:.3}",
+            self.started.elapsed().as_secs_f64()
+        ));
+        // HELP/TYPE lines were written as families were declared; interleave them properly.
+        render_families(&out, &lines)
+    }
+}
+
+fn escape(v: &str) -> String {
+    v.replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
+}
+
+/// Places each family's samples right after its HELP/TYPE header, as the format requires.
+fn render_families(headers: &str, samples: &[String]) -> String {
+    let mut out = String::new();
+    let header_lines: Vec<&str> = headers.lines().collect();
+    for pair in header_lines.chunks(2) {
+        let name = pair[0].split_whitespace().nth(2).unwrap_or_default();
+        out.push_str(pair[0]);
+        out.push('\n');
+        out.push_str(pair[1]);
+        out.push('\n');
+        for s in samples
+            .iter()
+            .filter(|s| s.split(['{', ' ']).next() == Some(name))
+        {
+            out.push_str(s);
+            out.push('\n');
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn renders_families_with_their_samples() {
+        let m = Metrics::default();
+        m.received(SourceKind::Http, 3);
+        m.dead_letter(&DeadLetter::new(
+            DeadReason::MissingText,
+            "x",
+            b"{}",
+            "http",
+        ));
+        m.alert("category_spike", "firing");
+        let text = m.render();
+        assert!(text.contains("# TYPE feedpulse_events_received_total counter\nfeedpulse_events_received_total{source=\"file\"} 0\n"));
+        assert!(text.contains("feedpulse_events_received_total{source=\"http\"} 3\n"));
+        assert!(text.contains("feedpulse_dead_letters_total{reason=\"missing_text\"} 1\n"));
+        assert!(
+            text.contains("feedpulse_alerts_total{rule=\"category_spike\",status=\"firing\"} 1\n")
+        );
+        // Every sample line belongs to the family declared just before it.
+        let mut current = "";
+        for line in text.lines() {
+            if let Some(rest) = line.strip_prefix("# TYPE ") {
+                current = rest.split(' ').next().unwrap();
+            } else if !line.starts_with('#') {
+                assert!(line.starts_with(current), "{line} outside {current}");
+            }
+        }
+    }
+}
