@@ -30,12 +30,7 @@ impl Admission {
 
     /// Admits one record. `now_ms` is the wall clock: it stamps events without `ts` and bounds
     /// how far in the future `ts` may lie.
-    pub fn admit(
-        &self,
-        line: &[u8],
-        now_ms: i64,
-        source: &'static str,
-    ) -> Result<Event, DeadLetter> {
+    pub fn admit(&self, line: &[u8], now_ms: i64, source: &'static str) -> Result<Event, DeadLetter> {
         let raw = decode(line).map_err(|e| DeadLetter::new(e.reason, e.detail, line, source))?;
         self.admit_raw(raw, line, now_ms, source)
     }
@@ -49,29 +44,17 @@ impl Admission {
     ) -> Result<Event, DeadLetter> {
         let dead = |reason, detail: String| DeadLetter::new(reason, detail, line, source);
         let Some(text) = raw.text else {
-            return Err(dead(
-                DeadReason::MissingText,
-                "field `text` is required".into(),
-            ));
+            return Err(dead(DeadReason::MissingText, "field `text` is required".into()));
         };
         let ts_ms = raw.ts_ms.unwrap_or(now_ms);
         if ts_ms > now_ms + self.max_future_ms {
             return Err(dead(
                 DeadReason::TsInFuture,
-                format!(
-                    "ts {} is more than {} ms ahead of the wall clock",
-                    ts_ms, self.max_future_ms
-                ),
+                format!("ts {} is more than {} ms ahead of the wall clock", ts_ms, self.max_future_ms),
             ));
         }
-        let cleaned = self
-            .cleaner
-            .clean(&text)
-            .map_err(|(reason, detail)| dead(reason, detail))?;
-        let channel = raw
-            .channel
-            .map(|c| c.into_owned())
-            .unwrap_or_else(|| "unknown".to_owned());
+        let cleaned = self.cleaner.clean(&text).map_err(|(reason, detail)| dead(reason, detail))?;
+        let channel = raw.channel.map(|c| c.into_owned()).unwrap_or_else(|| "unknown".to_owned());
         let category = match (raw.category, &self.enricher) {
             (Some(c), _) if !c.is_empty() => c.into_owned(),
             (_, Some(e)) => e.categorise(&cleaned.text).to_owned(),
@@ -90,14 +73,8 @@ impl Admission {
             id,
             ts_ms,
             channel,
-            campaign: raw
-                .campaign
-                .filter(|c| !c.is_empty())
-                .map(|c| c.into_owned()),
-            business: raw
-                .business
-                .filter(|c| !c.is_empty())
-                .map(|c| c.into_owned()),
+            campaign: raw.campaign.filter(|c| !c.is_empty()).map(|c| c.into_owned()),
+            business: raw.business.filter(|c| !c.is_empty()).map(|c| c.into_owned()),
             category,
             sentiment_milli: (sentiment * 1000.0).round() as i32,
             text: cleaned.text,
@@ -128,11 +105,7 @@ mod tests {
     fn admits_and_enriches() {
         let a = Admission::new(&Config::embedded(), true);
         let ev = a
-            .admit(
-                "{\"text\": \"付款失败 扣了钱 电话13812345678\", \"ts\": 1700000000000}".as_bytes(),
-                NOW,
-                "test",
-            )
+            .admit("{\"text\": \"付款失败 扣了钱 电话13812345678\", \"ts\": 1700000000000}".as_bytes(), NOW, "test")
             .unwrap();
         assert_eq!(ev.category, "payment");
         assert!(ev.sentiment_milli < 0);
@@ -140,11 +113,7 @@ mod tests {
         assert_eq!(ev.channel, "unknown");
         assert!(ev.id.starts_with("h-"));
         let again = a
-            .admit(
-                "{\"text\": \"付款失败 扣了钱 电话13812345678\", \"ts\": 1700000000000}".as_bytes(),
-                NOW,
-                "test",
-            )
+            .admit("{\"text\": \"付款失败 扣了钱 电话13812345678\", \"ts\": 1700000000000}".as_bytes(), NOW, "test")
             .unwrap();
         assert_eq!(ev.id, again.id, "content ids are stable");
     }
@@ -152,20 +121,9 @@ mod tests {
     #[test]
     fn upstream_fields_win_and_no_enrich_defaults() {
         let a = Admission::new(&Config::embedded(), false);
-        let ev = a
-            .admit(
-                br#"{"id":"x","text":"abc","category":"refund","sentiment":0.5}"#,
-                NOW,
-                "test",
-            )
-            .unwrap();
-        assert_eq!(
-            (ev.category.as_str(), ev.sentiment_milli, ev.ts_ms),
-            ("refund", 500, NOW)
-        );
-        let ev = a
-            .admit(r#"{"id":"y","text":"付款失败"}"#.as_bytes(), NOW, "test")
-            .unwrap();
+        let ev = a.admit(br#"{"id":"x","text":"abc","category":"refund","sentiment":0.5}"#, NOW, "test").unwrap();
+        assert_eq!((ev.category.as_str(), ev.sentiment_milli, ev.ts_ms), ("refund", 500, NOW));
+        let ev = a.admit(r#"{"id":"y","text":"付款失败"}"#.as_bytes(), NOW, "test").unwrap();
         assert_eq!((ev.category.as_str(), ev.sentiment_milli), ("other", 0));
     }
 
@@ -175,10 +133,7 @@ mod tests {
         let reason = |line: &[u8]| a.admit(line, NOW, "test").unwrap_err().reason;
         assert_eq!(reason(br#"{"id": 1}"#), DeadReason::MissingText);
         assert_eq!(reason(br#"{"text": "   "}"#), DeadReason::EmptyText);
-        assert_eq!(
-            reason(br#"{"text": "a", "ts": 4102444800000}"#),
-            DeadReason::TsInFuture
-        );
+        assert_eq!(reason(br#"{"text": "a", "ts": 4102444800000}"#), DeadReason::TsInFuture);
         assert_eq!(reason(b"{oops"), DeadReason::MalformedJson);
         let dl = a.admit(b"{oops", NOW, "test").unwrap_err();
         assert_eq!(dl.raw, "{oops");

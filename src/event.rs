@@ -78,12 +78,7 @@ pub struct DeadLetter {
 }
 
 impl DeadLetter {
-    pub fn new(
-        reason: DeadReason,
-        detail: impl Into<String>,
-        raw: &[u8],
-        source: &'static str,
-    ) -> Self {
+    pub fn new(reason: DeadReason, detail: impl Into<String>, raw: &[u8], source: &'static str) -> Self {
         let cap = raw.len().min(4096);
         DeadLetter {
             reason,

@@ -6,11 +6,14 @@
 
 pub mod admit;
 pub mod alerts;
+pub mod app;
 pub mod clean;
 pub mod config;
 pub mod dataflow;
+pub mod demo;
 pub mod enrich;
 pub mod event;
+pub mod server;
 pub mod sinks;
 pub mod sources;
 pub mod telemetry;

@@ -1,1 +1,206 @@
-fn main() {}
+//! The `feedpulse` command line.
+
+use anyhow::{bail, Context, Result};
+use clap::{Args, Parser, Subcommand};
+use feedpulse::app::{self, DemoOptions, PipelineOptions, ReplayOptions, ServeOptions};
+use feedpulse::config::Config;
+use feedpulse::telemetry::SourceKind;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+/// feedpulse watches customer feedback live and alerts within a second when something goes wrong:
+/// volume spikes and sentiment dips per category, channel and campaign, computed incrementally
+/// on timely / differential dataflow.
+#[derive(Parser)]
+#[command(name = "feedpulse", version, about, long_about = None)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Replay a bundled day of sample feedback (with a payment spike and a sentiment dip) in
+    /// compressed time, print alerts as they fire, and serve the HTTP API meanwhile.
+    Demo {
+        /// How much faster than real time the day is replayed (1440 = a day per minute).
+        #[arg(long, default_value_t = 1440.0)]
+        speed: f64,
+        #[arg(long, default_value_t = 11)]
+        seed: u64,
+        /// HTTP address (a free port is used if it is taken).
+        #[arg(long, default_value = "127.0.0.1:8080")]
+        listen: SocketAddr,
+        #[command(flatten)]
+        pipeline: PipelineArgs,
+    },
+    /// Process an NDJSON file (or `-` for stdin) as fast as possible; alerts as NDJSON on stdout.
+    Replay {
+        /// Input file, or `-` for standard input.
+        input: String,
+        /// Write alerts here instead of stdout.
+        #[arg(long)]
+        alerts_out: Option<PathBuf>,
+        /// Write dead letters (bad records with their reason) here as NDJSON.
+        #[arg(long)]
+        dead_letters: Option<PathBuf>,
+        /// Print throughput, tick latency and peak memory to stderr at the end.
+        #[arg(long)]
+        stats: bool,
+        /// Records per processing tick. 1 makes every record its own tick (alerts then fire on
+        /// exactly the crossing record); larger batches are faster.
+        #[arg(long, default_value_t = 4096)]
+        batch: usize,
+        /// Threads decoding and enriching records (default: available cores).
+        #[arg(long)]
+        parse_threads: Option<usize>,
+        #[command(flatten)]
+        pipeline: PipelineArgs,
+    },
+    /// Run the long-lived service: HTTP ingest, alerts over SSE (and stdout with --alerts-stdout).
+    Run {
+        #[arg(long, default_value = "127.0.0.1:8080")]
+        listen: SocketAddr,
+        /// Also write alerts as NDJSON to stdout.
+        #[arg(long)]
+        alerts_stdout: bool,
+        /// Append alerts as NDJSON to this file.
+        #[arg(long)]
+        alerts_out: Option<PathBuf>,
+        #[arg(long)]
+        dead_letters: Option<PathBuf>,
+        #[command(flatten)]
+        pipeline: PipelineArgs,
+    },
+    /// Validate a configuration directory and report every problem at once.
+    CheckConfig {
+        /// A directory holding `dataflows/` and `alerts/` (or a `dataflows/` directory).
+        dir: PathBuf,
+    },
+}
+
+#[derive(Args)]
+struct PipelineArgs {
+    /// Configuration directory (`dataflows/*.toml`, `alerts/*.toml`); the embedded defaults otherwise.
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// Alert rules file(s) to use instead of the configuration's `alerts/`.
+    #[arg(long)]
+    rules: Vec<PathBuf>,
+    /// Skip text enrichment: events without `category`/`sentiment` count as `other`/0.
+    #[arg(long)]
+    no_enrich: bool,
+    /// Timely worker threads in this process.
+    #[arg(long, default_value_t = 1)]
+    workers: usize,
+    /// Timely cluster arguments after `--`, e.g. `-- -n 2 -p 0 -h hosts.txt`.
+    #[arg(last = true)]
+    cluster: Vec<String>,
+}
+
+impl PipelineArgs {
+    fn into_options(self) -> Result<PipelineOptions> {
+        let mut config = match &self.config {
+            Some(dir) => Config::load_dir(dir).map_err(|e| anyhow::anyhow!("{e}"))?,
+            None => Config::embedded(),
+        };
+        if !self.rules.is_empty() {
+            let flows = vec![feedpulse::config::Source {
+                name: "dataflows (current)".into(),
+                text: match &self.config {
+                    Some(dir) => read_flows(dir)?,
+                    None => feedpulse::config::DEFAULT_DATAFLOW.to_string(),
+                },
+            }];
+            let mut alerts = Vec::new();
+            for p in &self.rules {
+                let text = std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?;
+                alerts.push(feedpulse::config::Source { name: p.display().to_string(), text });
+            }
+            let public_url = config.public_url.clone();
+            config = Config::from_sources(flows, alerts).map_err(|e| anyhow::anyhow!("{e}"))?;
+            config.public_url = public_url;
+        }
+        if self.workers == 0 {
+            bail!("--workers must be at least 1");
+        }
+        Ok(PipelineOptions { config, enrich: !self.no_enrich, workers: self.workers, cluster: self.cluster })
+    }
+}
+
+/// The dataflow files of a configuration directory, concatenated (for `--rules` overrides).
+fn read_flows(dir: &std::path::Path) -> Result<String> {
+    let flows = if dir.join("dataflows").is_dir() { dir.join("dataflows") } else { dir.to_path_buf() };
+    let mut paths: Vec<_> = std::fs::read_dir(&flows)?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "toml"))
+        .collect();
+    paths.sort();
+    let mut text = String::new();
+    for p in paths {
+        text.push_str(&std::fs::read_to_string(&p)?);
+        text.push('\n');
+    }
+    Ok(text)
+}
+
+fn main() -> Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("FEEDPULSE_LOG").unwrap_or_else(|_| "warn".into()))
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Demo { speed, seed, listen, pipeline } => {
+            if speed.is_nan() || speed <= 0.0 {
+                bail!("--speed must be positive");
+            }
+            let options = ServeOptions {
+                listen,
+                listen_fallback: true,
+                alerts_out: None,
+                alerts_stdout: false,
+                dead_letters: None,
+                demo: Some(DemoOptions { speed, seed }),
+            };
+            app::serve(pipeline.into_options()?, options).map_err(anyhow::Error::msg)
+        }
+        Command::Replay { input, alerts_out, dead_letters, stats, batch, parse_threads, pipeline } => {
+            let (reader, kind): (Box<dyn std::io::Read + Send>, _) = if input == "-" {
+                (Box::new(std::io::stdin()), SourceKind::Stdin)
+            } else {
+                (Box::new(std::fs::File::open(&input).with_context(|| format!("opening {input}"))?), SourceKind::File)
+            };
+            let threads =
+                parse_threads.unwrap_or_else(|| std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2));
+            let options =
+                ReplayOptions { alerts_out, dead_letters, batch_lines: batch, parse_threads: threads, progress: stats };
+            let report = app::replay(&pipeline.into_options()?, reader, kind, options).map_err(anyhow::Error::msg)?;
+            if stats {
+                eprintln!("{}", app::replay_stats_text(&report));
+            }
+            Ok(())
+        }
+        Command::Run { listen, alerts_stdout, alerts_out, dead_letters, pipeline } => {
+            let options =
+                ServeOptions { listen, listen_fallback: false, alerts_out, alerts_stdout, dead_letters, demo: None };
+            app::serve(pipeline.into_options()?, options).map_err(anyhow::Error::msg)
+        }
+        Command::CheckConfig { dir } => match Config::load_dir(&dir) {
+            Ok(c) => {
+                println!(
+                    "{}: ok ({} windows, {} categories, {} rules)",
+                    dir.display(),
+                    c.windows.len(),
+                    c.categories.len(),
+                    c.rules.len()
+                );
+                Ok(())
+            }
+            Err(e) => {
+                eprintln!("{e}");
+                std::process::exit(1);
+            }
+        },
+    }
+}

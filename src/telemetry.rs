@@ -76,12 +76,7 @@ impl Metrics {
         tracing::debug!(reason = dl.reason.as_str(), detail = %dl.detail, source = %dl.source, "dead letter");
     }
     pub fn alert(&self, rule: &str, status: &'static str) {
-        *self
-            .alerts
-            .lock()
-            .unwrap()
-            .entry((rule.to_owned(), status))
-            .or_default() += 1;
+        *self.alerts.lock().unwrap().entry((rule.to_owned(), status)).or_default() += 1;
     }
     pub fn tick_completed(&self, lag_ticks: i64) {
         self.ticks_completed.fetch_add(1, Relaxed);
@@ -104,11 +99,7 @@ impl Metrics {
         self.dead.iter().map(|c| c.load(Relaxed)).sum()
     }
     pub fn dead_by_reason(&self) -> Vec<(DeadReason, u64)> {
-        DeadReason::ALL
-            .iter()
-            .map(|r| (*r, self.dead[*r as usize].load(Relaxed)))
-            .filter(|(_, n)| *n > 0)
-            .collect()
+        DeadReason::ALL.iter().map(|r| (*r, self.dead[*r as usize].load(Relaxed))).filter(|(_, n)| *n > 0).collect()
     }
     pub fn lag_ticks(&self) -> i64 {
         self.lag_ticks.load(Relaxed)
@@ -121,24 +112,12 @@ impl Metrics {
             let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
             name.to_owned()
         };
-        let name = family(
-            "feedpulse_events_received_total",
-            "counter",
-            "Records received, by source.",
-        );
+        let name = family("feedpulse_events_received_total", "counter", "Records received, by source.");
         let mut lines = Vec::new();
         for s in SourceKind::ALL {
-            lines.push(format!(
-                "{name}{{source=\"{}\"}} {}",
-                s.as_str(),
-                self.received[s as usize].load(Relaxed)
-            ));
+            lines.push(format!("{name}{{source=\"{}\"}} {}", s.as_str(), self.received[s as usize].load(Relaxed)));
         }
-        let name = family(
-            "feedpulse_events_accepted_total",
-            "counter",
-            "Events admitted into the dataflow.",
-        );
+        let name = family("feedpulse_events_accepted_total", "counter", "Events admitted into the dataflow.");
         lines.push(format!("{name} {}", self.accepted.load(Relaxed)));
         let name = family(
             "feedpulse_duplicates_dropped_total",
@@ -146,28 +125,14 @@ impl Metrics {
             "Events dropped because their id was already seen.",
         );
         lines.push(format!("{name} {}", self.duplicates.load(Relaxed)));
-        let name = family(
-            "feedpulse_dead_letters_total",
-            "counter",
-            "Records sent to the dead-letter output, by reason.",
-        );
+        let name =
+            family("feedpulse_dead_letters_total", "counter", "Records sent to the dead-letter output, by reason.");
         for r in DeadReason::ALL {
-            lines.push(format!(
-                "{name}{{reason=\"{}\"}} {}",
-                r.as_str(),
-                self.dead[r as usize].load(Relaxed)
-            ));
+            lines.push(format!("{name}{{reason=\"{}\"}} {}", r.as_str(), self.dead[r as usize].load(Relaxed)));
         }
-        let name = family(
-            "feedpulse_alerts_total",
-            "counter",
-            "Alert state changes, by rule and status.",
-        );
+        let name = family("feedpulse_alerts_total", "counter", "Alert state changes, by rule and status.");
         for ((rule, status), n) in self.alerts.lock().unwrap().iter() {
-            lines.push(format!(
-                "{name}{{rule=\"{}\",status=\"{status}\"}} {n}",
-                escape(rule)
-            ));
+            lines.push(format!("{name}{{rule=\"{}\",status=\"{status}\"}} {n}", escape(rule)));
         }
         let name = family(
             "feedpulse_dataflow_ticks_completed_total",
@@ -175,45 +140,25 @@ impl Metrics {
             "Processing ticks the dataflow has completed.",
         );
         lines.push(format!("{name} {}", self.ticks_completed.load(Relaxed)));
-        let name = family(
-            "feedpulse_dataflow_lag_ticks",
-            "gauge",
-            "Ticks given to the dataflow but not yet complete.",
-        );
+        let name = family("feedpulse_dataflow_lag_ticks", "gauge", "Ticks given to the dataflow but not yet complete.");
         lines.push(format!("{name} {}", self.lag_ticks.load(Relaxed)));
-        let name = family(
-            "feedpulse_sse_clients",
-            "gauge",
-            "Connected Server-Sent-Events clients.",
-        );
+        let name = family("feedpulse_sse_clients", "gauge", "Connected Server-Sent-Events clients.");
         lines.push(format!("{name} {}", self.sse_clients.load(Relaxed)));
         let name = family(
             "feedpulse_ingest_rejected_busy_total",
             "counter",
             "HTTP ingest requests refused with 503 because the dataflow queue was full.",
         );
-        lines.push(format!(
-            "{name} {}",
-            self.ingest_rejected_busy.load(Relaxed)
-        ));
-        let name = family(
-            "feedpulse_uptime_seconds",
-            "gauge",
-            "Seconds since the pipeline started.",
-        );
-        lines.push(format!(
-            "{name} {:.3}",
-            self.started.elapsed().as_secs_f64()
-        ));
+        lines.push(format!("{name} {}", self.ingest_rejected_busy.load(Relaxed)));
+        let name = family("feedpulse_uptime_seconds", "gauge", "Seconds since the pipeline started.");
+        lines.push(format!("{name} {:.3}", self.started.elapsed().as_secs_f64()));
         // HELP/TYPE lines were written as families were declared; interleave them properly.
         render_families(&out, &lines)
     }
 }
 
 fn escape(v: &str) -> String {
-    v.replace('\\', "\\\\")
-        .replace('"', "\\\"")
-        .replace('\n', "\\n")
+    v.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n")
 }
 
 /// Places each family's samples right after its HELP/TYPE header, as the format requires.
@@ -226,10 +171,7 @@ fn render_families(headers: &str, samples: &[String]) -> String {
         out.push('\n');
         out.push_str(pair[1]);
         out.push('\n');
-        for s in samples
-            .iter()
-            .filter(|s| s.split(['{', ' ']).next() == Some(name))
-        {
+        for s in samples.iter().filter(|s| s.split(['{', ' ']).next() == Some(name)) {
             out.push_str(s);
             out.push('\n');
         }
@@ -245,20 +187,15 @@ mod tests {
     fn renders_families_with_their_samples() {
         let m = Metrics::default();
         m.received(SourceKind::Http, 3);
-        m.dead_letter(&DeadLetter::new(
-            DeadReason::MissingText,
-            "x",
-            b"{}",
-            "http",
-        ));
+        m.dead_letter(&DeadLetter::new(DeadReason::MissingText, "x", b"{}", "http"));
         m.alert("category_spike", "firing");
         let text = m.render();
-        assert!(text.contains("# TYPE feedpulse_events_received_total counter\nfeedpulse_events_received_total{source=\"file\"} 0\n"));
+        assert!(text.contains(
+            "# TYPE feedpulse_events_received_total counter\nfeedpulse_events_received_total{source=\"file\"} 0\n"
+        ));
         assert!(text.contains("feedpulse_events_received_total{source=\"http\"} 3\n"));
         assert!(text.contains("feedpulse_dead_letters_total{reason=\"missing_text\"} 1\n"));
-        assert!(
-            text.contains("feedpulse_alerts_total{rule=\"category_spike\",status=\"firing\"} 1\n")
-        );
+        assert!(text.contains("feedpulse_alerts_total{rule=\"category_spike\",status=\"firing\"} 1\n"));
         // Every sample line belongs to the family declared just before it.
         let mut current = "";
         for line in text.lines() {

@@ -44,10 +44,7 @@ pub struct AlertEngine {
 
 impl AlertEngine {
     pub fn new(public_url: &str) -> Self {
-        AlertEngine {
-            public_url: public_url.trim_end_matches('/').to_owned(),
-            ..Default::default()
-        }
+        AlertEngine { public_url: public_url.trim_end_matches('/').to_owned(), ..Default::default() }
     }
 
     /// Labels of an alert: `alertname`, the rule name, the key, the window size and the rule's own labels.
@@ -57,12 +54,7 @@ impl AlertEngine {
             RuleKind::Spike => "FeedbackSpike",
             RuleKind::SentimentDip => "FeedbackSentimentDip",
         };
-        labels.insert(
-            "alertname".into(),
-            rule.alertname
-                .clone()
-                .unwrap_or_else(|| default_name.into()),
-        );
+        labels.insert("alertname".into(), rule.alertname.clone().unwrap_or_else(|| default_name.into()));
         labels.insert("rule".into(), rule.name.clone());
         labels.insert(series.dim.as_str().into(), series.value.clone());
         labels.insert("window".into(), rule.window.to_string());
@@ -71,13 +63,7 @@ impl AlertEngine {
     }
 
     /// Feeds one evaluation; returns the alert when its state changed.
-    pub fn observe(
-        &mut self,
-        rule: &RuleConfig,
-        series: &Series,
-        eval: Evaluation,
-        clock_ms: i64,
-    ) -> Option<Alert> {
+    pub fn observe(&mut self, rule: &RuleConfig, series: &Series, eval: Evaluation, clock_ms: i64) -> Option<Alert> {
         let labels = Self::labels(rule, series);
         let fp = fingerprint(&rule.name, &labels);
         if let Some(active) = self.active.get_mut(&fp) {
@@ -88,8 +74,7 @@ impl AlertEngine {
                     active.alert.value = eval.value;
                     active.alert.baseline = eval.baseline;
                     active.alert.explanation = eval.explanation;
-                    active.alert.summary =
-                        summary(rule, series, active.alert.value, &active.alert.baseline);
+                    active.alert.summary = summary(rule, series, active.alert.value, &active.alert.baseline);
                 }
                 return None;
             }
@@ -104,11 +89,7 @@ impl AlertEngine {
         if !eval.anomalous {
             return None;
         }
-        if self
-            .cooldown_until
-            .get(&fp)
-            .is_some_and(|until| clock_ms < *until)
-        {
+        if self.cooldown_until.get(&fp).is_some_and(|until| clock_ms < *until) {
             self.suppressed += 1;
             return None;
         }
@@ -129,23 +110,14 @@ impl AlertEngine {
         };
         self.active.insert(
             fp,
-            Active {
-                alert: alert.clone(),
-                last_anomalous_end_ms: eval.window_end_ms,
-                window_ms: rule.window.as_ms(),
-            },
+            Active { alert: alert.clone(), last_anomalous_end_ms: eval.window_end_ms, window_ms: rule.window.as_ms() },
         );
         Some(alert)
     }
 
     /// Resolves alerts whose following window closed quietly. `lateness_ms` is how long after a
     /// window's end late data is still waited for.
-    pub fn advance_clock(
-        &mut self,
-        clock_ms: i64,
-        lateness_ms: i64,
-        rules: &[RuleConfig],
-    ) -> Vec<Alert> {
+    pub fn advance_clock(&mut self, clock_ms: i64, lateness_ms: i64, rules: &[RuleConfig]) -> Vec<Alert> {
         let due: Vec<String> = self
             .active
             .iter()
@@ -164,15 +136,10 @@ impl AlertEngine {
     }
 
     fn resolve(&mut self, fp: &str, rule: &RuleConfig, clock_ms: i64) -> Alert {
-        let mut alert = self
-            .active
-            .remove(fp)
-            .expect("resolving an active alert")
-            .alert;
+        let mut alert = self.active.remove(fp).expect("resolving an active alert").alert;
         alert.status = AlertStatus::Resolved;
         alert.ends_at = Some(rfc3339(clock_ms));
-        self.cooldown_until
-            .insert(fp.to_owned(), clock_ms + rule.cooldown.as_ms());
+        self.cooldown_until.insert(fp.to_owned(), clock_ms + rule.cooldown.as_ms());
         alert
     }
 
@@ -187,18 +154,22 @@ impl AlertEngine {
 }
 
 fn span(eval: &Evaluation) -> WindowSpan {
-    WindowSpan {
-        start: rfc3339(eval.window_start_ms),
-        end: rfc3339(eval.window_end_ms),
-    }
+    WindowSpan { start: rfc3339(eval.window_start_ms), end: rfc3339(eval.window_end_ms) }
 }
 
 fn summary(rule: &RuleConfig, series: &Series, value: f64, baseline: &Baseline) -> String {
     let key = format!("{} {}", series.dim.as_str(), series.value);
     match rule.kind {
         RuleKind::Spike => {
-            let ratio = if baseline.mean > 0.0 { format!("{:.1}× the baseline {:.1}", value / baseline.mean, baseline.mean) } else { format!("baseline {:.1}", baseline.mean) };
-            format!("{key}: {value:.0} messages in a {} window, {ratio} (threshold {:.1})", rule.window, baseline.threshold)
+            let ratio = if baseline.mean > 0.0 {
+                format!("{:.1}× the baseline {:.1}", value / baseline.mean, baseline.mean)
+            } else {
+                format!("baseline {:.1}", baseline.mean)
+            };
+            format!(
+                "{key}: {value:.0} messages in a {} window, {ratio} (threshold {:.1})",
+                rule.window, baseline.threshold
+            )
         }
         RuleKind::SentimentDip => match rule.metric {
             Some(crate::config::SentimentMetric::Mean) => format!(
@@ -222,11 +193,7 @@ mod tests {
     use crate::config::{Config, Dimension};
 
     fn rule() -> RuleConfig {
-        Config::embedded()
-            .rules
-            .into_iter()
-            .find(|r| r.name == "category_spike")
-            .unwrap()
+        Config::embedded().rules.into_iter().find(|r| r.name == "category_spike").unwrap()
     }
 
     fn eval(window_start_s: i64, anomalous: bool, value: f64) -> Evaluation {
@@ -235,13 +202,7 @@ mod tests {
             window_end_ms: (window_start_s + 60) * 1000,
             anomalous,
             value,
-            baseline: Baseline {
-                mean: 10.0,
-                std: 2.0,
-                threshold: 20.0,
-                windows: 30,
-                same_window_yesterday: None,
-            },
+            baseline: Baseline { mean: 10.0, std: 2.0, threshold: 20.0, windows: 30, same_window_yesterday: None },
             explanation: Explanation::default(),
         }
     }
@@ -251,23 +212,12 @@ mod tests {
         let (r, s) = (rule(), Series::new(Dimension::Category, "payment"));
         let rules = vec![r.clone()];
         let mut e = AlertEngine::new("http://x");
-        let fired = e
-            .observe(&r, &s, eval(600, true, 50.0), 610_000)
-            .expect("fires");
+        let fired = e.observe(&r, &s, eval(600, true, 50.0), 610_000).expect("fires");
         assert_eq!(fired.status, AlertStatus::Firing);
         assert_eq!(fired.labels["category"], "payment");
-        assert_eq!(
-            fired.generator_url,
-            format!("http://x/#alert={}", fired.fingerprint)
-        );
-        assert!(
-            e.observe(&r, &s, eval(600, true, 60.0), 611_000).is_none(),
-            "no repeat while firing"
-        );
-        assert!(
-            e.observe(&r, &s, eval(660, true, 70.0), 661_000).is_none(),
-            "next window extends the alert"
-        );
+        assert_eq!(fired.generator_url, format!("http://x/#alert={}", fired.fingerprint));
+        assert!(e.observe(&r, &s, eval(600, true, 60.0), 611_000).is_none(), "no repeat while firing");
+        assert!(e.observe(&r, &s, eval(660, true, 70.0), 661_000).is_none(), "next window extends the alert");
         assert!(e.observe(&r, &s, eval(720, false, 5.0), 721_000).is_none());
         // Last anomalous window ends at 720 s; the next one ends at 780 s, plus 5 s lateness.
         assert!(e.advance_clock(784_000, 5_000, &rules).is_empty());
@@ -276,16 +226,11 @@ mod tests {
         assert_eq!(resolved[0].status, AlertStatus::Resolved);
         assert_eq!(resolved[0].fingerprint, fired.fingerprint);
         assert_eq!(resolved[0].value, 70.0);
-        assert_eq!(
-            resolved[0].ends_at.as_deref(),
-            Some("1970-01-01T00:13:05.000Z")
-        );
+        assert_eq!(resolved[0].ends_at.as_deref(), Some("1970-01-01T00:13:05.000Z"));
         // Cooldown is 10 minutes of event time.
         assert!(e.observe(&r, &s, eval(840, true, 90.0), 841_000).is_none());
         assert_eq!(e.suppressed(), 1);
-        assert!(e
-            .observe(&r, &s, eval(1400, true, 90.0), 1_401_000)
-            .is_some());
+        assert!(e.observe(&r, &s, eval(1400, true, 90.0), 1_401_000).is_some());
     }
 
     #[test]
@@ -293,9 +238,7 @@ mod tests {
         let (r, s) = (rule(), Series::new(Dimension::Category, "payment"));
         let mut e = AlertEngine::new("http://x");
         e.observe(&r, &s, eval(600, true, 50.0), 610_000).unwrap();
-        let resolved = e
-            .observe(&r, &s, eval(600, false, 50.0), 611_000)
-            .expect("resolves");
+        let resolved = e.observe(&r, &s, eval(600, false, 50.0), 611_000).expect("resolves");
         assert_eq!(resolved.status, AlertStatus::Resolved);
     }
 }

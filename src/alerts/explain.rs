@@ -3,14 +3,12 @@
 use std::collections::HashMap;
 
 const STOP_WORDS: &[&str] = &[
-    "the", "and", "for", "you", "your", "this", "that", "with", "was", "are", "have", "has", "not",
-    "but", "from", "app", "its", "it's", "can", "can't", "just", "again", "they", "what", "when",
-    "why", "how", "all",
+    "the", "and", "for", "you", "your", "this", "that", "with", "was", "are", "have", "has", "not", "but", "from",
+    "app", "its", "it's", "can", "can't", "just", "again", "they", "what", "when", "why", "how", "all",
 ];
 
 /// Chinese characters that make poor keywords on their own or at a bigram's edge.
-const CJK_STOP: &str =
-    "的了我是在就都也还又很太吗呢吧啊就和与你他她它们这那个一不没有到说要会让给被把";
+const CJK_STOP: &str = "的了我是在就都也还又很太吗呢吧啊就和与你他她它们这那个一不没有到说要会让给被把";
 
 fn is_cjk(c: char) -> bool {
     ('\u{4e00}'..='\u{9fff}').contains(&c)
@@ -33,10 +31,7 @@ pub fn keywords<'a>(texts: impl IntoIterator<Item = &'a str>, k: usize) -> Vec<S
         }
         for word in text.split(|c: char| !c.is_ascii_alphanumeric() && c != '\'') {
             let w = word.to_ascii_lowercase();
-            if w.len() >= 3
-                && w.chars().all(|c| c.is_ascii_alphabetic())
-                && !STOP_WORDS.contains(&w.as_str())
-            {
+            if w.len() >= 3 && w.chars().all(|c| c.is_ascii_alphabetic()) && !STOP_WORDS.contains(&w.as_str()) {
                 terms.push(w);
             }
         }
@@ -58,12 +53,7 @@ mod tests {
 
     #[test]
     fn shared_terms_rank_first() {
-        let texts = [
-            "付款一直失败，扣了钱",
-            "付款失败了",
-            "微信付款失败 payment failed",
-            "payment page hangs",
-        ];
+        let texts = ["付款一直失败，扣了钱", "付款失败了", "微信付款失败 payment failed", "payment page hangs"];
         let k = keywords(texts, 3);
         assert_eq!(k, vec!["付款", "失败", "payment"]);
         assert!(keywords(["完全不同", "另一句话"], 3).is_empty());

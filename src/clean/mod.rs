@@ -33,36 +33,18 @@ impl Cleaner {
     }
 
     pub fn clean(&self, text: &str) -> Result<Cleaned, (DeadReason, String)> {
-        let normalised = if self.normalise_whitespace {
-            normalise(text)
-        } else {
-            text.trim().to_owned()
-        };
+        let normalised = if self.normalise_whitespace { normalise(text) } else { text.trim().to_owned() };
         if normalised.is_empty() {
             return Err((DeadReason::EmptyText, "text is empty after cleaning".into()));
         }
         if self.drop.is_match(&normalised) {
-            let which = self
-                .drop
-                .matches(&normalised)
-                .into_iter()
-                .next()
-                .unwrap_or(0);
-            return Err((
-                DeadReason::DroppedByRule,
-                format!("matched clean.drop_if_match[{which}]"),
-            ));
+            let which = self.drop.matches(&normalised).into_iter().next().unwrap_or(0);
+            return Err((DeadReason::DroppedByRule, format!("matched clean.drop_if_match[{which}]")));
         }
         let masked = self.masker.mask(&normalised).into_owned();
         match masked.char_indices().nth(self.max_chars) {
-            Some((cut, _)) => Ok(Cleaned {
-                text: masked[..cut].to_owned(),
-                truncated: true,
-            }),
-            None => Ok(Cleaned {
-                text: masked,
-                truncated: false,
-            }),
+            Some((cut, _)) => Ok(Cleaned { text: masked[..cut].to_owned(), truncated: true }),
+            None => Ok(Cleaned { text: masked, truncated: false }),
         }
     }
 }
@@ -96,28 +78,10 @@ mod tests {
         config.ingest.max_text_chars = 8;
         config.clean.drop_if_match = vec!["^测试".into()];
         let cleaner = Cleaner::new(&config);
-        assert_eq!(
-            cleaner
-                .clean("  支付\u{3000}\u{3000}失败\t\n ")
-                .unwrap()
-                .text,
-            "支付 失败"
-        );
+        assert_eq!(cleaner.clean("  支付\u{3000}\u{3000}失败\t\n ").unwrap().text, "支付 失败");
         let long = cleaner.clean("电话13812345678一直没人接听").unwrap();
-        assert_eq!(
-            long,
-            Cleaned {
-                text: "电话<PHONE>".chars().take(8).collect(),
-                truncated: true
-            }
-        );
-        assert_eq!(
-            cleaner.clean(" \u{0007} ").unwrap_err().0,
-            DeadReason::EmptyText
-        );
-        assert_eq!(
-            cleaner.clean("测试消息").unwrap_err().0,
-            DeadReason::DroppedByRule
-        );
+        assert_eq!(long, Cleaned { text: "电话<PHONE>".chars().take(8).collect(), truncated: true });
+        assert_eq!(cleaner.clean(" \u{0007} ").unwrap_err().0, DeadReason::EmptyText);
+        assert_eq!(cleaner.clean("测试消息").unwrap_err().0, DeadReason::DroppedByRule);
     }
 }

@@ -22,10 +22,7 @@ impl PiiMasker {
     pub fn new(config: PiiConfig) -> Self {
         PiiMasker {
             config,
-            email: Regex::new(
-                r"[A-Za-z0-9._%+\-]+@[A-Za-z0-9\-]+(?:\.[A-Za-z0-9\-]+)*\.[A-Za-z]{2,}",
-            )
-            .unwrap(),
+            email: Regex::new(r"[A-Za-z0-9._%+\-]+@[A-Za-z0-9\-]+(?:\.[A-Za-z0-9\-]+)*\.[A-Za-z]{2,}").unwrap(),
             // A run of digits, optionally with +86, spaces or dashes inside, ending in a digit or X.
             digits: Regex::new(r"(?:\+?86[ \-]?)?\d(?:[\d \-]*[\dXx])?").unwrap(),
         }
@@ -48,9 +45,7 @@ impl PiiMasker {
         if has_digit {
             let replaced = self.digits.replace_all(&out, |caps: &regex::Captures| {
                 let run = &caps[0];
-                self.classify(run)
-                    .map(str::to_owned)
-                    .unwrap_or_else(|| run.to_owned())
+                self.classify(run).map(str::to_owned).unwrap_or_else(|| run.to_owned())
             });
             if let std::borrow::Cow::Owned(s) = replaced {
                 out = std::borrow::Cow::Owned(s);
@@ -61,17 +56,9 @@ impl PiiMasker {
 
     fn classify(&self, run: &str) -> Option<&'static str> {
         let plus86 = run.starts_with("+86") || run.starts_with("86 ") || run.starts_with("86-");
-        let core: String = run
-            .chars()
-            .filter(|c| c.is_ascii_digit() || *c == 'X' || *c == 'x')
-            .collect();
-        let core = if plus86 {
-            &core[2..]
-        } else if core.len() == 13 && core.starts_with("86") {
-            &core[2..]
-        } else {
-            &core[..]
-        };
+        let core: String = run.chars().filter(|c| c.is_ascii_digit() || *c == 'X' || *c == 'x').collect();
+        // A leading +86 / 86 country code is not part of the number's shape.
+        let core = if plus86 || (core.len() == 13 && core.starts_with("86")) { &core[2..] } else { &core[..] };
         let all_digits = core.bytes().all(|b| b.is_ascii_digit());
         let n = core.len();
         if self.config.phone
@@ -83,12 +70,7 @@ impl PiiMasker {
             return Some(PHONE);
         }
         // Landline with area code: 0 + 2–3 digit area + 7–8 digits.
-        if self.config.phone
-            && all_digits
-            && (10..=12).contains(&n)
-            && core.starts_with('0')
-            && run.contains('-')
-        {
+        if self.config.phone && all_digits && (10..=12).contains(&n) && core.starts_with('0') && run.contains('-') {
             return Some(PHONE);
         }
         if self.config.id_number
@@ -133,12 +115,7 @@ mod tests {
     use super::*;
 
     fn masker() -> PiiMasker {
-        PiiMasker::new(PiiConfig {
-            phone: true,
-            id_number: true,
-            bank_card: true,
-            email: true,
-        })
+        PiiMasker::new(PiiConfig { phone: true, id_number: true, bank_card: true, email: true })
     }
 
     #[test]
@@ -148,22 +125,14 @@ mod tests {
         assert_eq!(m.mask("电话 +86 138-1234-5678"), "电话 <PHONE>");
         assert_eq!(m.mask("座机010-88886666"), "座机<PHONE>");
         assert_eq!(m.mask("身份证11010519491231002X请核实"), "身份证<ID>请核实");
-        assert_eq!(
-            m.mask("卡号6222021234567890128扣款两次"),
-            "卡号<CARD>扣款两次"
-        );
+        assert_eq!(m.mask("卡号6222021234567890128扣款两次"), "卡号<CARD>扣款两次");
         assert_eq!(m.mask("mail me: li.lei@example.com."), "mail me: <EMAIL>.");
     }
 
     #[test]
     fn leaves_ordinary_numbers_alone() {
         let m = masker();
-        for text in [
-            "订单金额 299 元",
-            "版本12.3.1",
-            "等了3天",
-            "order 1234567890123 (bad luhn)",
-        ] {
+        for text in ["订单金额 299 元", "版本12.3.1", "等了3天", "order 1234567890123 (bad luhn)"] {
             assert_eq!(m.mask(text), text);
         }
         assert!(matches!(m.mask("没有数字"), std::borrow::Cow::Borrowed(_)));
@@ -171,12 +140,7 @@ mod tests {
 
     #[test]
     fn respects_switched_off_kinds() {
-        let m = PiiMasker::new(PiiConfig {
-            phone: false,
-            id_number: true,
-            bank_card: true,
-            email: false,
-        });
+        let m = PiiMasker::new(PiiConfig { phone: false, id_number: true, bank_card: true, email: false });
         assert_eq!(m.mask("13812345678 a@b.cn"), "13812345678 a@b.cn");
     }
 }

@@ -16,9 +16,7 @@ pub const DEFAULT_DATAFLOW: &str = include_str!("../../dataflows/default.toml");
 pub const DEFAULT_ALERTS: &str = include_str!("../../alerts/default.toml");
 
 /// The dimensions a window count is kept for. `Overall` has the single value `all`.
-#[derive(
-    Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Deserialize, serde::Serialize,
-)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Deserialize, serde::Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Dimension {
     Category,
@@ -240,14 +238,8 @@ impl Config {
     /// The configuration embedded in the binary.
     pub fn embedded() -> Config {
         Self::from_sources(
-            vec![Source {
-                name: "dataflows/default.toml".into(),
-                text: DEFAULT_DATAFLOW.into(),
-            }],
-            vec![Source {
-                name: "alerts/default.toml".into(),
-                text: DEFAULT_ALERTS.into(),
-            }],
+            vec![Source { name: "dataflows/default.toml".into(), text: DEFAULT_DATAFLOW.into() }],
+            vec![Source { name: "alerts/default.toml".into(), text: DEFAULT_ALERTS.into() }],
         )
         .expect("the embedded default configuration is valid")
     }
@@ -258,10 +250,7 @@ impl Config {
         let (flows, alerts) = if dir.join("dataflows").is_dir() {
             (dir.join("dataflows"), dir.join("alerts"))
         } else {
-            (
-                dir.to_path_buf(),
-                dir.parent().unwrap_or(dir).join("alerts"),
-            )
+            (dir.to_path_buf(), dir.parent().unwrap_or(dir).join("alerts"))
         };
         let mut errors = Vec::new();
         let read = |folder: &Path, errors: &mut Vec<ConfigError>| -> Vec<Source> {
@@ -271,11 +260,7 @@ impl Config {
                     .filter(|p| p.extension().is_some_and(|x| x == "toml"))
                     .collect(),
                 Err(e) => {
-                    errors.push(ConfigError {
-                        file: folder.display().to_string(),
-                        line: 0,
-                        message: e.to_string(),
-                    });
+                    errors.push(ConfigError { file: folder.display().to_string(), line: 0, message: e.to_string() });
                     Vec::new()
                 }
             };
@@ -283,27 +268,16 @@ impl Config {
             paths
                 .into_iter()
                 .filter_map(|p| match std::fs::read_to_string(&p) {
-                    Ok(text) => Some(Source {
-                        name: p.display().to_string(),
-                        text,
-                    }),
+                    Ok(text) => Some(Source { name: p.display().to_string(), text }),
                     Err(e) => {
-                        errors.push(ConfigError {
-                            file: p.display().to_string(),
-                            line: 0,
-                            message: e.to_string(),
-                        });
+                        errors.push(ConfigError { file: p.display().to_string(), line: 0, message: e.to_string() });
                         None
                     }
                 })
                 .collect()
         };
         let flow_sources = read(&flows, &mut errors);
-        let alert_sources = if alerts.is_dir() {
-            read(&alerts, &mut errors)
-        } else {
-            Vec::new()
-        };
+        let alert_sources = if alerts.is_dir() { read(&alerts, &mut errors) } else { Vec::new() };
         if flow_sources.is_empty() && errors.is_empty() {
             errors.push(ConfigError {
                 file: flows.display().to_string(),
@@ -326,11 +300,7 @@ impl Config {
     pub fn from_sources(flows: Vec<Source>, alerts: Vec<Source>) -> Result<Config, ConfigErrors> {
         let mut errors = Vec::new();
         let mut err = |file: &str, line: usize, message: String| {
-            errors.push(ConfigError {
-                file: file.to_string(),
-                line,
-                message,
-            });
+            errors.push(ConfigError { file: file.to_string(), line, message });
         };
         let mut ingest: Option<(String, IngestConfig)> = None;
         let mut windows = Vec::new();
@@ -343,10 +313,7 @@ impl Config {
             let file: DataflowFile = match toml::from_str(&source.text) {
                 Ok(f) => f,
                 Err(e) => {
-                    let line = e
-                        .span()
-                        .map(|s| line_of(&source.text, s.start))
-                        .unwrap_or(0);
+                    let line = e.span().map(|s| line_of(&source.text, s.start)).unwrap_or(0);
                     err(&source.name, line, e.message().to_string());
                     continue;
                 }
@@ -355,32 +322,16 @@ impl Config {
                 let line = line_of(&source.text, spanned.span().start);
                 let value = spanned.into_inner();
                 if value.tick.0.is_zero() || value.tick.0.as_millis() > 1000 {
-                    err(
-                        &source.name,
-                        line,
-                        "ingest.tick must be between 1ms and 1s".into(),
-                    );
+                    err(&source.name, line, "ingest.tick must be between 1ms and 1s".into());
                 }
                 if value.max_body_bytes < 1024 {
-                    err(
-                        &source.name,
-                        line,
-                        "ingest.max_body_bytes must be at least 1024".into(),
-                    );
+                    err(&source.name, line, "ingest.max_body_bytes must be at least 1024".into());
                 }
                 if value.max_text_chars == 0 {
-                    err(
-                        &source.name,
-                        line,
-                        "ingest.max_text_chars must be at least 1".into(),
-                    );
+                    err(&source.name, line, "ingest.max_text_chars must be at least 1".into());
                 }
                 if let Some((other, _)) = &ingest {
-                    err(
-                        &source.name,
-                        line,
-                        format!("[ingest] already given in {other}"),
-                    );
+                    err(&source.name, line, format!("[ingest] already given in {other}"));
                 }
                 ingest = Some((source.name.clone(), value));
             }
@@ -388,26 +339,15 @@ impl Config {
                 let line = line_of(&source.text, spanned.span().start);
                 let w = spanned.into_inner();
                 if w.size.0.as_millis() < 1000 || w.size.0.as_millis() % 1000 != 0 {
-                    err(
-                        &source.name,
-                        line,
-                        format!("window size {} must be a whole number of seconds", w.size),
-                    );
+                    err(&source.name, line, format!("window size {} must be a whole number of seconds", w.size));
                 } else if 86_400_000 % w.size.0.as_millis() != 0 {
-                    err(
-                        &source.name,
-                        line,
-                        format!("window size {} must divide a day evenly", w.size),
-                    );
+                    err(&source.name, line, format!("window size {} must divide a day evenly", w.size));
                 }
                 if w.retention < w.size {
                     err(
                         &source.name,
                         line,
-                        format!(
-                            "window retention {} is shorter than its size {}",
-                            w.retention, w.size
-                        ),
+                        format!("window retention {} is shorter than its size {}", w.retention, w.size),
                     );
                 }
                 windows.push((source.name.clone(), line, w));
@@ -415,11 +355,7 @@ impl Config {
             if let Some(c) = file.clean {
                 for pattern in &c.drop_if_match {
                     if let Err(e) = regex::Regex::new(pattern) {
-                        err(
-                            &source.name,
-                            0,
-                            format!("clean.drop_if_match: bad regex `{pattern}`: {e}"),
-                        );
+                        err(&source.name, 0, format!("clean.drop_if_match: bad regex `{pattern}`: {e}"));
                     }
                 }
                 clean = Some(c);
@@ -431,11 +367,7 @@ impl Config {
                 let line = line_of(&source.text, spanned.span().start);
                 let e = spanned.into_inner();
                 if !(-1.0..=1.0).contains(&e.negative_below) {
-                    err(
-                        &source.name,
-                        line,
-                        "enrich.negative_below must lie in [-1, 1]".into(),
-                    );
+                    err(&source.name, line, "enrich.negative_below must lie in [-1, 1]".into());
                 }
                 enrich = Some(e);
             }
@@ -445,13 +377,8 @@ impl Config {
                 if c.name.trim().is_empty() {
                     err(&source.name, line, "category name is empty".into());
                 }
-                if let Some((file, other, _)) = categories.iter().find(|(_, _, o)| o.name == c.name)
-                {
-                    err(
-                        &source.name,
-                        line,
-                        format!("category `{}` already defined at {file}:{other}", c.name),
-                    );
+                if let Some((file, other, _)) = categories.iter().find(|(_, _, o)| o.name == c.name) {
+                    err(&source.name, line, format!("category `{}` already defined at {file}:{other}", c.name));
                 }
                 categories.push((source.name.clone(), line, c));
             }
@@ -472,10 +399,7 @@ impl Config {
             let file: AlertsFile = match toml::from_str(&source.text) {
                 Ok(f) => f,
                 Err(e) => {
-                    let line = e
-                        .span()
-                        .map(|s| line_of(&source.text, s.start))
-                        .unwrap_or(0);
+                    let line = e.span().map(|s| line_of(&source.text, s.start)).unwrap_or(0);
                     err(&source.name, line, e.message().to_string());
                     continue;
                 }
@@ -483,20 +407,15 @@ impl Config {
             for spanned in file.rule {
                 let line = line_of(&source.text, spanned.span().start);
                 let r = spanned.into_inner();
-                let mut problem =
-                    |m: String| err(&source.name, line, format!("rule `{}`: {m}", r.name));
+                let mut problem = |m: String| err(&source.name, line, format!("rule `{}`: {m}", r.name));
                 if rules.iter().any(|o| o.name == r.name) {
                     problem("name used twice".into());
                 }
                 if !sizes.contains(&r.window) && !windows.is_empty() {
                     let known: Vec<_> = sizes.iter().map(|s| s.to_string()).collect();
-                    problem(format!(
-                        "window {} is not a dataflow window (have {})",
-                        r.window,
-                        known.join(", ")
-                    ));
+                    problem(format!("window {} is not a dataflow window (have {})", r.window, known.join(", ")));
                 }
-                if !(r.sensitivity > 0.0) {
+                if r.sensitivity.is_nan() || r.sensitivity <= 0.0 {
                     problem("sensitivity must be > 0".into());
                 }
                 if r.min_count == 0 {
@@ -513,20 +432,16 @@ impl Config {
                         if r.metric.is_some() {
                             problem("`metric` applies to sentiment_dip rules only".into());
                         }
-                        if r.yesterday_factor.is_some_and(|f| !(f > 0.0)) {
+                        if r.yesterday_factor.is_some_and(|f| f.is_nan() || f <= 0.0) {
                             problem("yesterday_factor must be > 0".into());
                         }
                     }
                     RuleKind::SentimentDip => {
                         if r.metric.is_none() {
-                            problem(
-                                "sentiment_dip rules need `metric` (negative_share or mean)".into(),
-                            );
+                            problem("sentiment_dip rules need `metric` (negative_share or mean)".into());
                         }
                         if r.baseline.is_some() || r.yesterday_factor.is_some() {
-                            problem(
-                                "`baseline`/`yesterday_factor` apply to spike rules only".into(),
-                            );
+                            problem("`baseline`/`yesterday_factor` apply to spike rules only".into());
                         }
                         if !(0.0..=2.0).contains(&r.min_delta) {
                             problem("min_delta must lie in [0, 2]".into());
@@ -534,19 +449,13 @@ impl Config {
                     }
                 }
                 if !["critical", "warning", "info"].contains(&r.severity.as_str()) {
-                    problem(format!(
-                        "severity `{}` must be critical, warning or info",
-                        r.severity
-                    ));
+                    problem(format!("severity `{}` must be critical, warning or info", r.severity));
                 }
                 rules.push(r);
             }
         }
 
-        let first = flows
-            .first()
-            .map(|s| s.name.as_str())
-            .unwrap_or("dataflows");
+        let first = flows.first().map(|s| s.name.as_str()).unwrap_or("dataflows");
         if ingest.is_none() {
             err(first, 0, "missing [ingest] table".into());
         }
@@ -562,12 +471,7 @@ impl Config {
             ingest: ingest.unwrap().1,
             windows,
             clean: clean.unwrap_or_default(),
-            pii: pii.unwrap_or(PiiConfig {
-                phone: true,
-                id_number: true,
-                bank_card: true,
-                email: true,
-            }),
+            pii: pii.unwrap_or(PiiConfig { phone: true, id_number: true, bank_card: true, email: true }),
             enrich: enrich.unwrap(),
             categories: categories.into_iter().map(|(_, _, c)| c).collect(),
             rules,
@@ -577,11 +481,7 @@ impl Config {
 
     /// The longest retention of any window: events older than this behind the clock are too late.
     pub fn max_retention_ms(&self) -> i64 {
-        self.windows
-            .iter()
-            .map(|w| w.retention.as_ms())
-            .max()
-            .unwrap_or(0)
+        self.windows.iter().map(|w| w.retention.as_ms()).max().unwrap_or(0)
     }
 }
 
@@ -614,45 +514,22 @@ cooldown = "1m"
 severity = "loud"
 "#;
         let errors = Config::from_sources(
-            vec![Source {
-                name: "f.toml".into(),
-                text: flows,
-            }],
-            vec![Source {
-                name: "a.toml".into(),
-                text: alerts.into(),
-            }],
+            vec![Source { name: "f.toml".into(), text: flows }],
+            vec![Source { name: "a.toml".into(), text: alerts.into() }],
         )
         .unwrap_err()
         .0;
         let text: Vec<String> = errors.iter().map(|e| e.to_string()).collect();
-        assert!(
-            text.iter()
-                .any(|t| t.starts_with("f.toml:") && t.contains("divide a day")),
-            "{text:?}"
-        );
-        for needle in [
-            "window 2m",
-            "sensitivity",
-            "min_count",
-            "baseline",
-            "severity `loud`",
-        ] {
-            assert!(
-                text.iter()
-                    .any(|t| t.starts_with("a.toml:2:") && t.contains(needle)),
-                "{needle}: {text:?}"
-            );
+        assert!(text.iter().any(|t| t.starts_with("f.toml:") && t.contains("divide a day")), "{text:?}");
+        for needle in ["window 2m", "sensitivity", "min_count", "baseline", "severity `loud`"] {
+            assert!(text.iter().any(|t| t.starts_with("a.toml:2:") && t.contains(needle)), "{needle}: {text:?}");
         }
     }
 
     #[test]
     fn syntax_errors_point_at_their_line() {
         let errors = Config::from_sources(
-            vec![Source {
-                name: "x.toml".into(),
-                text: "[ingest]\nmax_body_bytes = \"big\"\n".into(),
-            }],
+            vec![Source { name: "x.toml".into(), text: "[ingest]\nmax_body_bytes = \"big\"\n".into() }],
             vec![],
         )
         .unwrap_err()

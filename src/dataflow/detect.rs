@@ -40,18 +40,14 @@ struct SeriesWindows {
 impl SeriesWindows {
     fn get(&self, start_s: i64) -> Option<Agg> {
         match self.first_start_s {
-            Some(first) if start_s >= first => {
-                Some(self.aggs.get(&start_s).copied().unwrap_or_default())
-            }
+            Some(first) if start_s >= first => Some(self.aggs.get(&start_s).copied().unwrap_or_default()),
             _ => None,
         }
     }
 
     /// Aggregates of the `n` windows before `start_s` that are known (missing ones count as empty).
     fn history(&self, start_s: i64, size_s: i64, n: usize) -> Vec<Agg> {
-        (1..=n as i64)
-            .filter_map(|k| self.get(start_s - k * size_s))
-            .collect()
+        (1..=n as i64).filter_map(|k| self.get(start_s - k * size_s)).collect()
     }
 }
 
@@ -83,21 +79,15 @@ impl DetectorState {
             DetectIn::Window(_, _, d) => *d,
             _ => 0,
         });
+        let previous_clock = self.clock_ms;
         let mut touched: BTreeSet<(Series, u32, i64)> = BTreeSet::new();
         for item in items {
             match item {
                 DetectIn::Window(key, agg, diff) => {
-                    let entry = self
-                        .windows
-                        .entry((key.series.clone(), key.size_s))
-                        .or_default();
+                    let entry = self.windows.entry((key.series.clone(), key.size_s)).or_default();
                     if diff > 0 {
                         entry.aggs.insert(key.start_s, agg);
-                        entry.first_start_s = Some(
-                            entry
-                                .first_start_s
-                                .map_or(key.start_s, |f| f.min(key.start_s)),
-                        );
+                        entry.first_start_s = Some(entry.first_start_s.map_or(key.start_s, |f| f.min(key.start_s)));
                         touched.insert((key.series, key.size_s, key.start_s));
                     } else if entry.aggs.get(&key.start_s) == Some(&agg) {
                         entry.aggs.remove(&key.start_s);
@@ -114,46 +104,37 @@ impl DetectorState {
             }
         }
 
-        let mut alerts = Vec::new();
-        for rule_index in 0..self.rules.len() {
-            let rule = &self.rules[rule_index];
+        // Which windows to evaluate: every changed window that was still open (or within the
+        // allowed lateness) when this tick began, plus the current window of a series whose
+        // earlier window changed (its baseline moved). Older windows are updated but alert no more.
+        let horizon_ms = previous_clock.saturating_sub(self.lateness_ms);
+        let mut due: BTreeSet<(i64, usize, Series, i64)> = BTreeSet::new();
+        for (rule_index, rule) in self.rules.iter().enumerate() {
             let size_s = (rule.window.as_ms() / 1000) as u32;
             let current = window_start(self.clock_ms, size_s);
-            let mut due: BTreeSet<(Series, i64)> = BTreeSet::new();
             for (series, s, start) in &touched {
-                let watched = rule
-                    .only
-                    .as_ref()
-                    .is_none_or(|only| only.contains(&series.value));
-                if *s != size_s
-                    || series.dim != rule.key
-                    || !watched
-                    || *start < current - size_s as i64
-                {
+                let watched = rule.only.as_ref().is_none_or(|only| only.contains(&series.value));
+                let end_ms = (*start + size_s as i64) * 1000;
+                if *s != size_s || series.dim != rule.key || !watched || end_ms < horizon_ms {
                     continue;
                 }
-                due.insert((series.clone(), *start));
+                // Evaluated "as of" the earlier of the clock and the window's end: in a long
+                // replay tick, a window that closed mid-tick is judged when it closed.
+                due.insert((end_ms.min(self.clock_ms), rule_index, series.clone(), *start));
                 if *start < current {
-                    // An earlier window changed the baseline of the current one.
-                    due.insert((series.clone(), current));
-                }
-            }
-            for (series, start) in due {
-                let Some(eval) = self.evaluate(rule_index, &series, start) else {
-                    continue;
-                };
-                if let Some(alert) =
-                    self.engine
-                        .observe(&self.rules[rule_index], &series, eval, self.clock_ms)
-                {
-                    alerts.push(alert);
+                    due.insert((self.clock_ms, rule_index, series.clone(), current));
                 }
             }
         }
-        alerts.extend(
-            self.engine
-                .advance_clock(self.clock_ms, self.lateness_ms, &self.rules),
-        );
+        let mut alerts = Vec::new();
+        for (as_of, rule_index, series, start) in due {
+            alerts.extend(self.engine.advance_clock(as_of, self.lateness_ms, &self.rules));
+            let Some(eval) = self.evaluate(rule_index, &series, start) else { continue };
+            if let Some(alert) = self.engine.observe(&self.rules[rule_index], &series, eval, as_of) {
+                alerts.push(alert);
+            }
+        }
+        alerts.extend(self.engine.advance_clock(self.clock_ms, self.lateness_ms, &self.rules));
         alerts
     }
 
@@ -172,11 +153,7 @@ impl DetectorState {
         let in_window: Vec<&Sample> = self
             .samples
             .get(series)
-            .map(|s| {
-                s.iter()
-                    .filter(|x| x.ts_ms >= start_ms && x.ts_ms < end_ms)
-                    .collect()
-            })
+            .map(|s| s.iter().filter(|x| x.ts_ms >= start_ms && x.ts_ms < end_ms).collect())
             .unwrap_or_default();
         let mut shown: Vec<&Sample> = in_window.iter().rev().copied().collect();
         if rule.kind == RuleKind::SentimentDip {
@@ -188,10 +165,7 @@ impl DetectorState {
             window_end_ms: end_ms,
             anomalous: verdict.anomalous,
             value: verdict.value,
-            baseline: Baseline {
-                same_window_yesterday: yesterday,
-                ..verdict.baseline
-            },
+            baseline: Baseline { same_window_yesterday: yesterday, ..verdict.baseline },
             explanation: Explanation {
                 keywords: explain::keywords(in_window.iter().map(|s| s.text.as_str()), 5),
                 samples: shown.iter().map(|s| s.text.clone()).collect(),
@@ -226,14 +200,7 @@ pub fn spike(rule: &RuleConfig, current: Agg, history: &[Agg], yesterday: Option
     let value = current.count as f64;
     let counts: Vec<f64> = history.iter().map(|a| a.count as f64).collect();
     if counts.len() < rule.min_history {
-        return Verdict {
-            anomalous: false,
-            value,
-            baseline: Baseline {
-                windows: counts.len(),
-                ..Default::default()
-            },
-        };
+        return Verdict { anomalous: false, value, baseline: Baseline { windows: counts.len(), ..Default::default() } };
     }
     let (centre, spread) = match rule.baseline.unwrap_or(BaselineMethod::MedianMad) {
         BaselineMethod::MeanStd => {
@@ -282,10 +249,7 @@ pub fn sentiment_dip(rule: &RuleConfig, current: Agg, history: &[Agg]) -> Verdic
         return Verdict {
             anomalous: false,
             value: round3(value),
-            baseline: Baseline {
-                windows: populated.len(),
-                ..Default::default()
-            },
+            baseline: Baseline { windows: populated.len(), ..Default::default() },
         };
     }
     let n = current.count as f64;
@@ -347,9 +311,7 @@ pub fn detect<'scope>(
                 let Some(cap) = capability.retain_least(0) else {
                     return;
                 };
-                let entry = pending
-                    .entry(*cap.time())
-                    .or_insert_with(|| (cap, Vec::new()));
+                let entry = pending.entry(*cap.time()).or_insert_with(|| (cap, Vec::new()));
                 entry.1.extend(data.drain(..).map(|(item, _)| item));
             });
             while let Some(entry) = pending.first_entry() {
@@ -371,72 +333,23 @@ mod tests {
     use super::*;
 
     fn rule(name: &str) -> RuleConfig {
-        Config::embedded()
-            .rules
-            .into_iter()
-            .find(|r| r.name == name)
-            .unwrap()
+        Config::embedded().rules.into_iter().find(|r| r.name == name).unwrap()
     }
 
     fn counts(xs: &[i64]) -> Vec<Agg> {
-        xs.iter()
-            .map(|c| Agg {
-                count: *c,
-                ..Default::default()
-            })
-            .collect()
+        xs.iter().map(|c| Agg { count: *c, ..Default::default() }).collect()
     }
 
     #[test]
     fn spike_uses_a_robust_baseline() {
         let r = rule("category_spike");
         let history = counts(&[10, 12, 9, 11, 10, 10, 300, 11, 9, 10]);
-        let v = spike(
-            &r,
-            Agg {
-                count: 40,
-                ..Default::default()
-            },
-            &history,
-            None,
-        );
+        let v = spike(&r, Agg { count: 40, ..Default::default() }, &history, None);
         assert_eq!(v.baseline.mean, 10.0, "median ignores the old outlier");
         assert!(v.anomalous, "{v:?}");
-        assert!(
-            !spike(
-                &r,
-                Agg {
-                    count: 19,
-                    ..Default::default()
-                },
-                &history,
-                None
-            )
-            .anomalous,
-            "min_count"
-        );
-        assert!(
-            !spike(
-                &r,
-                Agg {
-                    count: 40,
-                    ..Default::default()
-                },
-                &history[..3],
-                None
-            )
-            .anomalous,
-            "min_history"
-        );
-        let v = spike(
-            &r,
-            Agg {
-                count: 40,
-                ..Default::default()
-            },
-            &history,
-            Some(35),
-        );
+        assert!(!spike(&r, Agg { count: 19, ..Default::default() }, &history, None).anomalous, "min_count");
+        assert!(!spike(&r, Agg { count: 40, ..Default::default() }, &history[..3], None).anomalous, "min_history");
+        let v = spike(&r, Agg { count: 40, ..Default::default() }, &history, Some(35));
         assert!(!v.anomalous, "yesterday had nearly as many: {v:?}");
         assert_eq!(v.baseline.same_window_yesterday, Some(35));
     }
@@ -450,79 +363,20 @@ mod tests {
         r.min_count = 1;
         // mean 10, population σ = 1: threshold 13
         let history = counts(&[9, 11, 9, 11, 9, 11, 9, 11, 9, 11]);
-        let v = spike(
-            &r,
-            Agg {
-                count: 13,
-                ..Default::default()
-            },
-            &history,
-            None,
-        );
-        assert_eq!(
-            (v.baseline.mean, v.baseline.std, v.baseline.threshold),
-            (10.0, 1.0, 13.0)
-        );
+        let v = spike(&r, Agg { count: 13, ..Default::default() }, &history, None);
+        assert_eq!((v.baseline.mean, v.baseline.std, v.baseline.threshold), (10.0, 1.0, 13.0));
         assert!(!v.anomalous, "13 is not above mean + 3σ");
-        assert!(
-            spike(
-                &r,
-                Agg {
-                    count: 14,
-                    ..Default::default()
-                },
-                &history,
-                None
-            )
-            .anomalous
-        );
+        assert!(spike(&r, Agg { count: 14, ..Default::default() }, &history, None).anomalous);
     }
 
     #[test]
     fn sentiment_dip_needs_a_significant_shift() {
         let r = rule("campaign_sentiment_dip");
-        let history: Vec<Agg> = (0..6)
-            .map(|_| Agg {
-                count: 100,
-                neg: 30,
-                ..Default::default()
-            })
-            .collect();
-        let v = sentiment_dip(
-            &r,
-            Agg {
-                count: 40,
-                neg: 28,
-                ..Default::default()
-            },
-            &history,
-        );
+        let history: Vec<Agg> = (0..6).map(|_| Agg { count: 100, neg: 30, ..Default::default() }).collect();
+        let v = sentiment_dip(&r, Agg { count: 40, neg: 28, ..Default::default() }, &history);
         assert!(v.anomalous, "{v:?}");
         assert_eq!(v.baseline.mean, 0.3);
-        assert!(
-            !sentiment_dip(
-                &r,
-                Agg {
-                    count: 40,
-                    neg: 16,
-                    ..Default::default()
-                },
-                &history
-            )
-            .anomalous
-        );
-        assert!(
-            !sentiment_dip(
-                &r,
-                Agg {
-                    count: 10,
-                    neg: 10,
-                    ..Default::default()
-                },
-                &history
-            )
-            .anomalous,
-            "min_count"
-        );
+        assert!(!sentiment_dip(&r, Agg { count: 40, neg: 16, ..Default::default() }, &history).anomalous);
+        assert!(!sentiment_dip(&r, Agg { count: 10, neg: 10, ..Default::default() }, &history).anomalous, "min_count");
     }
 }

@@ -54,11 +54,7 @@ pub struct IngestParams {
 impl IngestParams {
     pub fn from_config(config: &Config, metrics: Arc<Metrics>) -> Self {
         IngestParams {
-            windows: config
-                .windows
-                .iter()
-                .map(|w| ((w.size.as_ms() / 1000) as u32, w.retention.as_ms()))
-                .collect(),
+            windows: config.windows.iter().map(|w| ((w.size.as_ms() / 1000) as u32, w.retention.as_ms())).collect(),
             dedupe_window_ms: config.ingest.dedupe_window.as_ms(),
             negative_below_milli: (config.enrich.negative_below * 1000.0).round() as i32,
             metrics,
@@ -126,10 +122,7 @@ impl IngestState {
             }
             accepted += 1;
             self.clock = self.clock.max(ev.ts_ms);
-            let agg = Agg::of_message(
-                ev.sentiment_milli,
-                ev.sentiment_milli < self.params.negative_below_milli,
-            );
+            let agg = Agg::of_message(ev.sentiment_milli, ev.sentiment_milli < self.params.negative_below_milli);
             let values = [
                 (Dimension::Category, Some(ev.category.as_str())),
                 (Dimension::Channel, Some(ev.channel.as_str())),
@@ -139,10 +132,7 @@ impl IngestState {
             for (dim, value) in values {
                 let Some(value) = value else { continue };
                 for &(size_s, _) in &self.params.windows {
-                    folded
-                        .entry((dim, value, size_s, window_start(ev.ts_ms, size_s)))
-                        .or_default()
-                        .plus(&agg);
+                    folded.entry((dim, value, size_s, window_start(ev.ts_ms, size_s))).or_default().plus(&agg);
                 }
                 let kept = samples.entry((dim, value)).or_default();
                 if kept.len() == SAMPLES_PER_TICK {
@@ -155,32 +145,16 @@ impl IngestState {
 
         for ((dim, value, size_s, start_s), agg) in folded {
             let series = Series::new(dim, value);
-            let retention = self
-                .params
-                .windows
-                .iter()
-                .find(|w| w.0 == size_s)
-                .map(|w| w.1)
-                .unwrap_or(0);
+            let retention = self.params.windows.iter().find(|w| w.0 == size_s).map(|w| w.1).unwrap_or(0);
             match self.live.entry((series.clone(), size_s, start_s)) {
                 std::collections::hash_map::Entry::Occupied(mut e) => e.get_mut().plus(&agg),
                 std::collections::hash_map::Entry::Vacant(e) => {
                     let expires = (start_s + size_s as i64) * 1000 + retention;
-                    self.expiry
-                        .entry(expires)
-                        .or_default()
-                        .push(e.key().clone());
+                    self.expiry.entry(expires).or_default().push(e.key().clone());
                     e.insert(agg);
                 }
             }
-            out(IngestOut::Update(
-                WindowKey {
-                    series,
-                    size_s,
-                    start_s,
-                },
-                agg,
-            ));
+            out(IngestOut::Update(WindowKey { series, size_s, start_s }, agg));
         }
         for ((dim, value), indexes) in samples {
             for i in indexes {
@@ -209,14 +183,7 @@ impl IngestState {
             for (series, size_s, start_s) in entry.remove() {
                 if let Some(mut agg) = self.live.remove(&(series.clone(), size_s, start_s)) {
                     differential_dataflow::difference::Abelian::negate(&mut agg);
-                    out(IngestOut::Update(
-                        WindowKey {
-                            series,
-                            size_s,
-                            start_s,
-                        },
-                        agg,
-                    ));
+                    out(IngestOut::Update(WindowKey { series, size_s, start_s }, agg));
                 }
             }
         }
@@ -261,22 +228,18 @@ pub fn ingest<'scope>(
     events: StreamVec<'scope, Tick, Event>,
     params: IngestParams,
 ) -> StreamVec<'scope, Tick, (IngestOut, Tick)> {
-    events.unary(
-        Exchange::new(|e: &Event| id_hash(&e.id)),
-        "Ingest",
-        move |_capability, _info| {
-            let mut state = IngestState::new(params);
-            move |input, output| {
-                input.for_each(|capability, data| {
-                    let Some(&tick) = capability.least() else {
-                        return;
-                    };
-                    let mut session = output.session(&capability);
-                    state.absorb(data.drain(..), |o| session.give((o, tick)));
-                });
-            }
-        },
-    )
+    events.unary(Exchange::new(|e: &Event| id_hash(&e.id)), "Ingest", move |_capability, _info| {
+        let mut state = IngestState::new(params);
+        move |input, output| {
+            input.for_each(|capability, data| {
+                let Some(&tick) = capability.least() else {
+                    return;
+                };
+                let mut session = output.session(&capability);
+                state.absorb(data.drain(..), |o| session.give((o, tick)));
+            });
+        }
+    })
 }
 
 #[cfg(test)]
@@ -318,28 +281,12 @@ mod tests {
     #[test]
     fn folds_one_tick_into_one_update_per_window() {
         let mut s = IngestState::new(params());
-        let out = updates(
-            &mut s,
-            vec![
-                event("a", 1_000, "pay", -500),
-                event("b", 2_000, "pay", 100),
-            ],
-        );
+        let out = updates(&mut s, vec![event("a", 1_000, "pay", -500), event("b", 2_000, "pay", 100)]);
         let pay = out.iter().find_map(|o| match o {
-            IngestOut::Update(k, a) if k.series == Series::new(Dimension::Category, "pay") => {
-                Some(*a)
-            }
+            IngestOut::Update(k, a) if k.series == Series::new(Dimension::Category, "pay") => Some(*a),
             _ => None,
         });
-        assert_eq!(
-            pay,
-            Some(Agg {
-                count: 2,
-                neg: 1,
-                sent_sum: -400,
-                sent_sq: 260_000
-            })
-        );
+        assert_eq!(pay, Some(Agg { count: 2, neg: 1, sent_sum: -400, sent_sq: 260_000 }));
         // category, channel, overall (no campaign) × one window size
         assert_eq!(out.len(), 3);
     }
@@ -348,23 +295,14 @@ mod tests {
     fn drops_duplicates_and_retracts_expired_windows() {
         let mut s = IngestState::new(params());
         updates(&mut s, vec![event("a", 1_000, "pay", 0)]);
-        assert!(
-            updates(&mut s, vec![event("a", 1_000, "pay", 0)]).is_empty(),
-            "duplicate id is dropped"
-        );
+        assert!(updates(&mut s, vec![event("a", 1_000, "pay", 0)]).is_empty(), "duplicate id is dropped");
         assert_eq!(s.live_windows(), 3);
         // Window [0, 60 s) expires at 60 s + 120 s retention.
         let out = updates(&mut s, vec![event("z", 180_000, "pay", 0)]);
-        let retracted = out
-            .iter()
-            .filter(|o| matches!(o, IngestOut::Update(_, a) if a.count == -1))
-            .count();
+        let retracted = out.iter().filter(|o| matches!(o, IngestOut::Update(_, a) if a.count == -1)).count();
         assert_eq!(retracted, 3);
         assert_eq!(s.live_windows(), 3, "only the new windows are live");
         let out = updates(&mut s, vec![event("late", 10_000, "pay", 0)]);
-        assert!(
-            matches!(&out[..], [IngestOut::Dead(d)] if d.reason == DeadReason::TooLate),
-            "{out:?}"
-        );
+        assert!(matches!(&out[..], [IngestOut::Dead(d)] if d.reason == DeadReason::TooLate), "{out:?}");
     }
 }

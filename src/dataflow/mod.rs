@@ -44,10 +44,7 @@ pub struct Ingested<'scope> {
     pub dead: StreamVec<'scope, Tick, DeadLetter>,
 }
 
-pub fn ingest_streams<'scope>(
-    events: StreamVec<'scope, Tick, Event>,
-    params: IngestParams,
-) -> Ingested<'scope> {
+pub fn ingest_streams<'scope>(events: StreamVec<'scope, Tick, Event>, params: IngestParams) -> Ingested<'scope> {
     let out = ingest::ingest(events, params);
     let windows = out
         .clone()
@@ -68,12 +65,7 @@ pub fn ingest_streams<'scope>(
         IngestOut::Dead(d) => Some(d),
         _ => None,
     });
-    Ingested {
-        windows,
-        samples,
-        clock,
-        dead,
-    }
+    Ingested { windows, samples, clock, dead }
 }
 
 /// Current aggregate of every live window, as (`(key, aggregate)`, +1/-1) changes.
@@ -91,11 +83,9 @@ pub fn build<'scope>(
     outputs: Fanout,
 ) -> (EventInput, ProbeHandle<Tick>) {
     let (input, events) = scope.new_input::<Vec<Event>>();
-    let ingested = ingest_streams(events, IngestParams::from_config(config, metrics));
+    let ingested = ingest_streams(events, IngestParams::from_config(config, metrics.clone()));
     let aggregates = window_aggregates(ingested.windows);
-    let windows_in = aggregates
-        .inner
-        .map(|((key, agg), t, diff)| (DetectIn::Window(key, agg, diff), t));
+    let windows_in = aggregates.inner.map(|((key, agg), t, diff)| (DetectIn::Window(key, agg, diff), t));
     let samples = ingested.samples.unary(
         ExchangePact::new(|(item, _): &(DetectIn, Tick)| match item {
             DetectIn::Sample(s) => differential_dataflow::hashable::Hashable::hashed(&s.series),
@@ -110,19 +100,12 @@ pub fn build<'scope>(
             }
         },
     );
-    let detector_in = windows_in
-        .concat(samples)
-        .concat(ingested.clock.broadcast());
+    let detector_in = windows_in.concat(samples).concat(ingested.clock.broadcast());
     let alerts = detect::detect(detector_in, config);
     let probe = ProbeHandle::new();
     let dead_out = outputs.clone();
-    ingested
-        .dead
-        .inspect(move |d| dead_out.dead_letter(d))
-        .probe_with(&probe);
-    alerts
-        .inspect(move |a: &Alert| outputs.alert(a))
-        .probe_with(&probe);
+    ingested.dead.inspect(move |d| dead_out.dead_letter(d)).probe_with(&probe);
+    alerts.inspect(move |a: &Alert| outputs.alert(a)).probe_with(&probe);
     (input, probe)
 }
 
@@ -170,15 +153,10 @@ pub fn run(
     let tick_ms = config.ingest.tick.as_ms().max(1) as u64;
     let final_outputs = outputs.clone();
     let guards = timely::execute(timely_config, move |worker| {
-        let (mut input, probe) = worker.dataflow::<Tick, _, _>(|scope| {
-            build(scope, &config, metrics.clone(), outputs.clone())
-        });
+        let (mut input, probe) =
+            worker.dataflow::<Tick, _, _>(|scope| build(scope, &config, metrics.clone(), outputs.clone()));
         let is_leader = worker.index() % workers.max(1) == 0;
-        let feed = if is_leader {
-            feed.lock().unwrap().take()
-        } else {
-            None
-        };
+        let feed = if is_leader { feed.lock().unwrap().take() } else { None };
         let mut stats = RunStats::default();
         let started = Instant::now();
         match feed {
@@ -210,8 +188,7 @@ pub fn run(
                 let mut in_flight: VecDeque<(Tick, Instant)> = VecDeque::new();
                 let mut pending_tick = false;
                 loop {
-                    let until_next =
-                        tick_ms - (chrono::Utc::now().timestamp_millis() as u64 % tick_ms);
+                    let until_next = tick_ms - (chrono::Utc::now().timestamp_millis() as u64 % tick_ms);
                     match rx.recv_timeout(Duration::from_millis(until_next)) {
                         Ok(mut batch) => {
                             stats.events += batch.len() as u64;
@@ -251,7 +228,11 @@ pub fn run(
                 record_completed(&probe, &mut in_flight, &mut stats, &metrics, end);
             }
         }
-        while worker.step_or_park(None) {}
+        // Every output has been produced once the probe's frontier is empty. Waiting for the
+        // dataflow itself to be torn down could hang on arrangement maintenance work.
+        while !probe.done() {
+            worker.step_or_park(None);
+        }
         stats.elapsed = started.elapsed();
         stats
     })?;
@@ -273,10 +254,7 @@ fn record_completed(
         }
         stats.tick_latencies.push(at.elapsed());
         stats.ticks += 1;
-        let lag = in_flight
-            .back()
-            .map(|b| b.0 as i64 - *tick as i64)
-            .unwrap_or(0);
+        let lag = in_flight.back().map(|b| b.0 as i64 - *tick as i64).unwrap_or(0);
         metrics.tick_completed(lag.max(0));
         in_flight.pop_front();
     }

@@ -18,10 +18,7 @@ pub struct Series {
 
 impl Series {
     pub fn new(dim: Dimension, value: impl Into<String>) -> Self {
-        Series {
-            dim,
-            value: value.into(),
-        }
+        Series { dim, value: value.into() }
     }
 }
 
@@ -56,9 +53,7 @@ pub fn window_start(ts_ms: i64, size_s: u32) -> i64 {
 
 /// Per-window aggregate, exact under addition: message count, negative count, and the sum and
 /// sum of squares of sentiment in fixed point (thousandths; squares in millionths).
-#[derive(
-    Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
-)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct Agg {
     pub count: i64,
     pub neg: i64,
@@ -69,12 +64,7 @@ pub struct Agg {
 impl Agg {
     pub fn of_message(sentiment_milli: i32, negative: bool) -> Agg {
         let s = sentiment_milli as i64;
-        Agg {
-            count: 1,
-            neg: negative as i64,
-            sent_sum: s,
-            sent_sq: s * s,
-        }
+        Agg { count: 1, neg: negative as i64, sent_sum: s, sent_sq: s * s }
     }
 
     pub fn sentiment_mean(&self) -> f64 {
@@ -132,22 +122,10 @@ mod tests {
     #[test]
     fn windows_of_one_series_route_together() {
         let s = Series::new(Dimension::Category, "payment");
-        let a = WindowKey {
-            series: s.clone(),
-            size_s: 60,
-            start_s: 0,
-        };
-        let b = WindowKey {
-            series: s.clone(),
-            size_s: 300,
-            start_s: 600,
-        };
+        let a = WindowKey { series: s.clone(), size_s: 60, start_s: 0 };
+        let b = WindowKey { series: s.clone(), size_s: 300, start_s: 600 };
         assert_eq!(a.hashed(), b.hashed());
-        assert_eq!(
-            a.hashed(),
-            s.hashed(),
-            "samples are routed by the series hash"
-        );
+        assert_eq!(a.hashed(), s.hashed(), "samples are routed by the series hash");
     }
 
     #[test]
@@ -161,15 +139,7 @@ mod tests {
     fn agg_adds_and_negates_exactly() {
         let mut a = Agg::of_message(-400, true);
         a.plus_equals(&Agg::of_message(200, false));
-        assert_eq!(
-            a,
-            Agg {
-                count: 2,
-                neg: 1,
-                sent_sum: -200,
-                sent_sq: 200_000
-            }
-        );
+        assert_eq!(a, Agg { count: 2, neg: 1, sent_sum: -200, sent_sq: 200_000 });
         let mut b = a;
         b.negate();
         a.plus_equals(&b);

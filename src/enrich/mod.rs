@@ -47,10 +47,7 @@ impl Enricher {
         for m in self.keywords.find_iter(text) {
             hits[self.keyword_category[m.pattern().as_usize()]] += 1;
         }
-        let best = hits
-            .iter()
-            .enumerate()
-            .max_by_key(|(i, h)| (**h, std::cmp::Reverse(*i)));
+        let best = hits.iter().enumerate().max_by_key(|(i, h)| (**h, std::cmp::Reverse(*i)));
         match best {
             Some((i, h)) if *h > 0 => &self.categories[i],
             _ => OTHER,
@@ -84,10 +81,7 @@ mod tests {
         assert!(e.sentiment("客服很耐心，问题解决了，谢谢") > 0.3);
         assert!(e.sentiment("This is terrible, worst app ever") < -0.3);
         assert!(e.sentiment("great update, love it") > 0.3);
-        assert!(
-            e.sentiment("不好用") < 0.0,
-            "negation flips a positive word"
-        );
+        assert!(e.sentiment("不好用") < 0.0, "negation flips a positive word");
         assert_eq!(e.sentiment("今天是周一"), 0.0);
     }
 }

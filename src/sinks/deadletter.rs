@@ -15,10 +15,7 @@ pub struct DeadLetters {
 
 impl DeadLetters {
     pub fn new(metrics: Arc<Metrics>, out: Option<Box<dyn Write + Send>>) -> Self {
-        DeadLetters {
-            metrics,
-            out: out.map(Mutex::new),
-        }
+        DeadLetters { metrics, out: out.map(Mutex::new) }
     }
 }
 

@@ -13,10 +13,7 @@ pub struct NdjsonAlerts {
 
 impl NdjsonAlerts {
     pub fn new(out: Box<dyn Write + Send>, eager: bool) -> Self {
-        NdjsonAlerts {
-            out: Mutex::new(out),
-            eager,
-        }
+        NdjsonAlerts { out: Mutex::new(out), eager }
     }
 
     pub fn stdout(eager: bool) -> Self {
@@ -24,10 +21,7 @@ impl NdjsonAlerts {
     }
 
     pub fn file(path: &std::path::Path, eager: bool) -> std::io::Result<Self> {
-        Ok(Self::new(
-            Box::new(std::io::BufWriter::new(std::fs::File::create(path)?)),
-            eager,
-        ))
+        Ok(Self::new(Box::new(std::io::BufWriter::new(std::fs::File::create(path)?)), eager))
     }
 }
 
@@ -35,9 +29,7 @@ impl AlertSink for NdjsonAlerts {
     fn deliver(&self, alert: &Alert) {
         let mut out = self.out.lock().unwrap();
         let line = serde_json::to_string(alert).expect("alerts serialise");
-        if let Err(e) =
-            writeln!(out, "{line}").and_then(|_| if self.eager { out.flush() } else { Ok(()) })
-        {
+        if let Err(e) = writeln!(out, "{line}").and_then(|_| if self.eager { out.flush() } else { Ok(()) }) {
             tracing::warn!(error = %e, "could not write alert");
         }
     }

@@ -17,10 +17,7 @@ pub struct AlertHub {
 
 impl Default for AlertHub {
     fn default() -> Self {
-        AlertHub {
-            tx: broadcast::channel(SSE_BUFFER).0,
-            active: Default::default(),
-        }
+        AlertHub { tx: broadcast::channel(SSE_BUFFER).0, active: Default::default() }
     }
 }
 
@@ -32,11 +29,7 @@ impl AlertHub {
     /// Currently firing alerts, newest first.
     pub fn active(&self) -> Vec<Alert> {
         let mut v: Vec<Alert> = self.active.read().unwrap().values().cloned().collect();
-        v.sort_by(|a, b| {
-            b.starts_at
-                .cmp(&a.starts_at)
-                .then_with(|| a.fingerprint.cmp(&b.fingerprint))
-        });
+        v.sort_by(|a, b| b.starts_at.cmp(&a.starts_at).then_with(|| a.fingerprint.cmp(&b.fingerprint)));
         v
     }
 }
@@ -50,9 +43,7 @@ impl AlertSink for AlertHub {
                 AlertStatus::Resolved => active.remove(&alert.fingerprint),
             };
         }
-        let json: Arc<str> = serde_json::to_string(alert)
-            .expect("alerts serialise")
-            .into();
+        let json: Arc<str> = serde_json::to_string(alert).expect("alerts serialise").into();
         // No subscribers is fine: nobody is watching.
         let _ = self.tx.send(json);
     }

@@ -34,10 +34,7 @@ pub struct DecodeError {
 
 impl DecodeError {
     fn new(reason: DeadReason, detail: impl Into<String>) -> Self {
-        DecodeError {
-            reason,
-            detail: detail.into(),
-        }
+        DecodeError { reason, detail: detail.into() }
     }
 }
 
@@ -49,27 +46,19 @@ impl fmt::Display for DecodeError {
 
 /// Decodes one JSON object. `line` must be a single record (no trailing data but whitespace).
 pub fn decode(line: &[u8]) -> Result<RawEvent<'_>, DecodeError> {
-    let text = std::str::from_utf8(line).map_err(|e| {
-        DecodeError::new(
-            DeadReason::InvalidUtf8,
-            format!("invalid UTF-8 at byte {}", e.valid_up_to()),
-        )
-    })?;
+    let text = std::str::from_utf8(line)
+        .map_err(|e| DecodeError::new(DeadReason::InvalidUtf8, format!("invalid UTF-8 at byte {}", e.valid_up_to())))?;
     let trimmed = text.trim_start();
     if !trimmed.starts_with('{') {
-        return Err(
-            if trimmed.starts_with(['[', '"']) || trimmed.starts_with(|c: char| c.is_ascii_digit())
-            {
-                DecodeError::new(DeadReason::NotAnObject, "each record must be a JSON object")
-            } else {
-                DecodeError::new(DeadReason::MalformedJson, "expected a JSON object")
-            },
-        );
+        return Err(if trimmed.starts_with(['[', '"']) || trimmed.starts_with(|c: char| c.is_ascii_digit()) {
+            DecodeError::new(DeadReason::NotAnObject, "each record must be a JSON object")
+        } else {
+            DecodeError::new(DeadReason::MalformedJson, "expected a JSON object")
+        });
     }
     let mut de = serde_json::Deserializer::from_str(text);
     let raw = RawEvent::deserialize(&mut de).map_err(classify)?;
-    de.end()
-        .map_err(|e| DecodeError::new(DeadReason::MalformedJson, e.to_string()))?;
+    de.end().map_err(|e| DecodeError::new(DeadReason::MalformedJson, e.to_string()))?;
     Ok(raw)
 }
 
@@ -138,9 +127,7 @@ impl<'de> Deserialize<'de> for Timestamp {
                     .map_err(|e| E::custom(format!("field `ts`: `{v}` is not RFC 3339 ({e})")))
             }
             fn visit_u64<E: de::Error>(self, v: u64) -> Result<Self::Value, E> {
-                i64::try_from(v)
-                    .map(|v| Timestamp(Some(v)))
-                    .map_err(|_| E::custom("field `ts`: out of range"))
+                i64::try_from(v).map(|v| Timestamp(Some(v))).map_err(|_| E::custom("field `ts`: out of range"))
             }
             fn visit_i64<E: de::Error>(self, v: i64) -> Result<Self::Value, E> {
                 Ok(Timestamp(Some(v)))
@@ -172,39 +159,17 @@ impl<'de> Deserialize<'de> for RawEvent<'de> {
                 let mut ev = RawEvent::default();
                 let mut extra: Option<serde_json::Map<String, serde_json::Value>> = None;
                 while let Some(key) = map.next_key::<Cow<'de, str>>()? {
-                    let field =
-                        |name: &str, e: A::Error| de::Error::custom(format!("field `{name}`: {e}"));
+                    let field = |name: &str, e: A::Error| de::Error::custom(format!("field `{name}`: {e}"));
                     match key.as_ref() {
                         "id" => ev.id = map.next_value::<Text>().map_err(|e| field("id", e))?.0,
                         "ts" => ev.ts_ms = map.next_value::<Timestamp>()?.0,
-                        "channel" => {
-                            ev.channel =
-                                map.next_value::<Text>().map_err(|e| field("channel", e))?.0
-                        }
-                        "text" => {
-                            ev.text = map.next_value::<Text>().map_err(|e| field("text", e))?.0
-                        }
-                        "business" => {
-                            ev.business = map
-                                .next_value::<Text>()
-                                .map_err(|e| field("business", e))?
-                                .0
-                        }
-                        "campaign" => {
-                            ev.campaign = map
-                                .next_value::<Text>()
-                                .map_err(|e| field("campaign", e))?
-                                .0
-                        }
-                        "category" => {
-                            ev.category = map
-                                .next_value::<Text>()
-                                .map_err(|e| field("category", e))?
-                                .0
-                        }
+                        "channel" => ev.channel = map.next_value::<Text>().map_err(|e| field("channel", e))?.0,
+                        "text" => ev.text = map.next_value::<Text>().map_err(|e| field("text", e))?.0,
+                        "business" => ev.business = map.next_value::<Text>().map_err(|e| field("business", e))?.0,
+                        "campaign" => ev.campaign = map.next_value::<Text>().map_err(|e| field("campaign", e))?.0,
+                        "category" => ev.category = map.next_value::<Text>().map_err(|e| field("category", e))?.0,
                         "sentiment" => {
-                            let s: Option<f64> =
-                                map.next_value().map_err(|e| field("sentiment", e))?;
+                            let s: Option<f64> = map.next_value().map_err(|e| field("sentiment", e))?;
                             if let Some(v) = s {
                                 if !(-1.0..=1.0).contains(&v) {
                                     return Err(de::Error::custom(format!(
@@ -217,15 +182,9 @@ impl<'de> Deserialize<'de> for RawEvent<'de> {
                         "meta" => {
                             let value: serde_json::Value = map.next_value()?;
                             match value {
-                                serde_json::Value::Object(m) => {
-                                    extra.get_or_insert_with(Default::default).extend(m)
-                                }
+                                serde_json::Value::Object(m) => extra.get_or_insert_with(Default::default).extend(m),
                                 serde_json::Value::Null => {}
-                                _ => {
-                                    return Err(de::Error::custom(
-                                        "field `meta`: must be an object",
-                                    ))
-                                }
+                                _ => return Err(de::Error::custom("field `meta`: must be an object")),
                             }
                         }
                         // Known fields the slice does not use yet: skipped without allocating.
@@ -234,9 +193,7 @@ impl<'de> Deserialize<'de> for RawEvent<'de> {
                         }
                         other => {
                             let value: serde_json::Value = map.next_value()?;
-                            extra
-                                .get_or_insert_with(Default::default)
-                                .insert(other.to_owned(), value);
+                            extra.get_or_insert_with(Default::default).insert(other.to_owned(), value);
                         }
                     }
                 }
@@ -274,10 +231,7 @@ mod tests {
         assert_eq!(ev.ts_ms, Some(1_735_689_600_123));
         assert_eq!(ev.campaign, None);
         assert_eq!(ev.sentiment, Some(-0.4));
-        assert!(
-            matches!(ev.text, Some(Cow::Borrowed(_))),
-            "plain strings are borrowed"
-        );
+        assert!(matches!(ev.text, Some(Cow::Borrowed(_))), "plain strings are borrowed");
     }
 
     #[test]
@@ -287,18 +241,9 @@ mod tests {
         assert_eq!(reason(b"hello"), DeadReason::MalformedJson);
         assert_eq!(reason(b"[1,2]"), DeadReason::NotAnObject);
         assert_eq!(reason(b"{\"text\": \"\xff\xfe\"}"), DeadReason::InvalidUtf8);
-        assert_eq!(
-            reason(br#"{"text": "a", "sentiment": 3}"#),
-            DeadReason::BadField
-        );
-        assert_eq!(
-            reason(br#"{"text": "a", "ts": "yesterday"}"#),
-            DeadReason::BadField
-        );
-        assert_eq!(
-            reason(br#"{"text": "a"} {"text": "b"}"#),
-            DeadReason::MalformedJson
-        );
+        assert_eq!(reason(br#"{"text": "a", "sentiment": 3}"#), DeadReason::BadField);
+        assert_eq!(reason(br#"{"text": "a", "ts": "yesterday"}"#), DeadReason::BadField);
+        assert_eq!(reason(br#"{"text": "a"} {"text": "b"}"#), DeadReason::MalformedJson);
         let e = decode(br#"{"text": "a", "sentiment": "bad"}"#).unwrap_err();
         assert!(e.detail.contains("sentiment"), "{e}");
     }

@@ -1,0 +1,380 @@
+//! The commands: wiring sources, the dataflow, sinks and the HTTP server together.
+
+use crate::admit::Admission;
+use crate::alerts::{Alert, AlertStatus};
+use crate::config::Config;
+use crate::dataflow::{self, Feed, RunStats};
+use crate::event::Event;
+use crate::server::{self, AppState};
+use crate::sinks::deadletter::DeadLetters;
+use crate::sinks::ndjson::NdjsonAlerts;
+use crate::sinks::sse::AlertHub;
+use crate::sinks::{AlertSink, Fanout};
+use crate::sources::lines::{self, LineSourceOptions};
+use crate::telemetry::{Metrics, SourceKind};
+use std::io::Read;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::sync_channel;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// Options every pipeline-running command shares.
+pub struct PipelineOptions {
+    pub config: Config,
+    pub enrich: bool,
+    pub workers: usize,
+    /// timely cluster arguments (`-n`, `-p`, `-h`), empty for a single process.
+    pub cluster: Vec<String>,
+}
+
+fn dead_letter_sink(metrics: &Arc<Metrics>, path: Option<&PathBuf>) -> Result<DeadLetters, String> {
+    let out: Option<Box<dyn std::io::Write + Send>> = match path {
+        Some(p) => Some(Box::new(std::io::BufWriter::new(
+            std::fs::File::create(p).map_err(|e| format!("cannot create dead-letter file {}: {e}", p.display()))?,
+        ))),
+        None => None,
+    };
+    Ok(DeadLetters::new(metrics.clone(), out))
+}
+
+pub struct ReplayOptions {
+    pub alerts_out: Option<PathBuf>,
+    pub dead_letters: Option<PathBuf>,
+    pub batch_lines: usize,
+    pub parse_threads: usize,
+    pub progress: bool,
+}
+
+pub struct ReplayReport {
+    pub stats: RunStats,
+    pub metrics: Arc<Metrics>,
+}
+
+/// `feedpulse replay`: processes `input` as fast as possible; alerts go to stdout or a file.
+pub fn replay(
+    pipeline: &PipelineOptions,
+    input: Box<dyn Read + Send>,
+    kind: SourceKind,
+    options: ReplayOptions,
+) -> Result<ReplayReport, String> {
+    let metrics = Arc::new(Metrics::default());
+    let alerts: Arc<dyn AlertSink> = match &options.alerts_out {
+        Some(p) => Arc::new(NdjsonAlerts::file(p, false).map_err(|e| format!("cannot create {}: {e}", p.display()))?),
+        None => Arc::new(NdjsonAlerts::stdout(false)),
+    };
+    let outputs = Fanout {
+        alerts: vec![alerts],
+        dead_letters: vec![Arc::new(dead_letter_sink(&metrics, options.dead_letters.as_ref())?)],
+    };
+    let admission = Arc::new(Admission::new(&pipeline.config, pipeline.enrich));
+    let rx = lines::spawn(
+        input,
+        LineSourceOptions {
+            batch_lines: options.batch_lines.max(1),
+            parse_threads: options.parse_threads,
+            progress: options.progress,
+            kind,
+        },
+        admission,
+        metrics.clone(),
+        outputs.clone(),
+    );
+    let stats = dataflow::run(
+        &pipeline.config,
+        metrics.clone(),
+        outputs,
+        Feed::Batches(rx),
+        pipeline.workers,
+        pipeline.cluster.clone(),
+    )?;
+    Ok(ReplayReport { stats, metrics })
+}
+
+/// Peak resident set size of this process in bytes (Linux), if known.
+pub fn peak_rss_bytes() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb * 1024)
+}
+
+/// Percentile (0..=100) of a list of durations.
+pub fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    if sorted.is_empty() {
+        return Duration::ZERO;
+    }
+    let rank = ((p / 100.0) * (sorted.len() - 1) as f64).round() as usize;
+    sorted[rank.min(sorted.len() - 1)]
+}
+
+pub fn replay_stats_text(report: &ReplayReport) -> String {
+    let s = &report.stats;
+    let m = &report.metrics;
+    let mut lat = s.tick_latencies.clone();
+    lat.sort();
+    let secs = s.elapsed.as_secs_f64().max(1e-9);
+    let dead: Vec<String> = m.dead_by_reason().iter().map(|(r, n)| format!("{} {n}", r.as_str())).collect();
+    format!(
+        "records {}  accepted {}  duplicates {}  dead letters {}{}\n\
+         elapsed {:.3} s  throughput {:.0} records/s  ticks {}\n\
+         tick latency p50 {:.3} ms  p99 {:.3} ms  max {:.3} ms\n\
+         peak RSS {:.1} MB",
+        m.received_total(),
+        m.accepted_total(),
+        m.duplicates_total(),
+        m.dead_total(),
+        if dead.is_empty() { String::new() } else { format!(" ({})", dead.join(", ")) },
+        secs,
+        m.received_total() as f64 / secs,
+        s.ticks,
+        percentile(&lat, 50.0).as_secs_f64() * 1e3,
+        percentile(&lat, 99.0).as_secs_f64() * 1e3,
+        lat.last().copied().unwrap_or_default().as_secs_f64() * 1e3,
+        peak_rss_bytes().unwrap_or(0) as f64 / 1e6,
+    )
+}
+
+pub struct ServeOptions {
+    pub listen: SocketAddr,
+    /// When the address is taken, fall back to any free port (the demo) instead of failing.
+    pub listen_fallback: bool,
+    pub alerts_out: Option<PathBuf>,
+    pub alerts_stdout: bool,
+    pub dead_letters: Option<PathBuf>,
+    pub demo: Option<DemoOptions>,
+}
+
+pub struct DemoOptions {
+    pub speed: f64,
+    pub seed: u64,
+}
+
+/// Prints alerts for people (the demo), marking whether the window was still open.
+struct ConsoleAlerts;
+
+impl AlertSink for ConsoleAlerts {
+    fn deliver(&self, a: &Alert) {
+        let key: Vec<String> = ["category", "channel", "campaign", "overall"]
+            .iter()
+            .filter_map(|k| a.labels.get(*k).map(|v| format!("{k}={v}")))
+            .collect();
+        let hhmmss = |s: &str| s.get(11..19).unwrap_or(s).to_string();
+        match a.status {
+            AlertStatus::Firing => {
+                let open = if a.starts_at < a.window.end { "window still open" } else { "after window close" };
+                println!(
+                    "[{}] FIRING   {:<13} {:<22} window {}–{} ({open})\n           {}",
+                    hhmmss(&a.starts_at),
+                    a.rule,
+                    key.join(","),
+                    hhmmss(&a.window.start),
+                    hhmmss(&a.window.end),
+                    a.summary
+                );
+                if !a.explanation.keywords.is_empty() {
+                    println!("           keywords: {}", a.explanation.keywords.join(" · "));
+                }
+                for s in &a.explanation.samples {
+                    println!("           e.g. “{s}”");
+                }
+            }
+            AlertStatus::Resolved => println!(
+                "[{}] RESOLVED {:<13} {:<22} last anomalous window {}–{}",
+                hhmmss(a.ends_at.as_deref().unwrap_or("")),
+                a.rule,
+                key.join(","),
+                hhmmss(&a.window.start),
+                hhmmss(&a.window.end)
+            ),
+        }
+    }
+}
+
+/// Counts firing/resolved alerts per rule name for the closing summary.
+#[derive(Default)]
+struct AlertTally(std::sync::Mutex<std::collections::BTreeMap<String, (u64, u64)>>);
+
+impl AlertSink for AlertTally {
+    fn deliver(&self, a: &Alert) {
+        let mut t = self.0.lock().unwrap();
+        let e = t.entry(a.labels.get("rule").cloned().unwrap_or_default()).or_default();
+        match a.status {
+            AlertStatus::Firing => e.0 += 1,
+            AlertStatus::Resolved => e.1 += 1,
+        }
+    }
+}
+
+/// `feedpulse run` and `feedpulse demo`: the live pipeline with the HTTP API.
+pub fn serve(pipeline: PipelineOptions, options: ServeOptions) -> Result<(), String> {
+    let metrics = Arc::new(Metrics::default());
+    let hub = AlertHub::default();
+    let tally = Arc::new(AlertTally::default());
+    let mut alert_sinks: Vec<Arc<dyn AlertSink>> = vec![Arc::new(hub.clone()), tally.clone()];
+    if options.demo.is_some() {
+        alert_sinks.push(Arc::new(ConsoleAlerts));
+    } else if options.alerts_stdout {
+        alert_sinks.push(Arc::new(NdjsonAlerts::stdout(true)));
+    }
+    if let Some(p) = &options.alerts_out {
+        alert_sinks
+            .push(Arc::new(NdjsonAlerts::file(p, true).map_err(|e| format!("cannot create {}: {e}", p.display()))?));
+    }
+    let outputs = Fanout {
+        alerts: alert_sinks,
+        dead_letters: vec![Arc::new(dead_letter_sink(&metrics, options.dead_letters.as_ref())?)],
+    };
+    let admission = Arc::new(Admission::new(&pipeline.config, pipeline.enrich));
+    let (feed_tx, feed_rx) = sync_channel::<Vec<Event>>(1024);
+
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(|e| format!("cannot start the async runtime: {e}"))?;
+    let listener = runtime.block_on(async {
+        match tokio::net::TcpListener::bind(options.listen).await {
+            Ok(l) => Ok(l),
+            Err(e) if options.listen_fallback => {
+                let any = SocketAddr::new(options.listen.ip(), 0);
+                eprintln!("{} is taken ({e}); using a free port instead", options.listen);
+                tokio::net::TcpListener::bind(any).await.map_err(|e| format!("cannot listen on {any}: {e}"))
+            }
+            Err(e) => Err(format!("cannot listen on {}: {e}", options.listen)),
+        }
+    })?;
+    let addr = listener.local_addr().map_err(|e| e.to_string())?;
+    let mut config = pipeline.config.clone();
+    config.public_url = format!("http://{addr}");
+
+    let models =
+        if admission.enriching() { "builtin: keyword categories, lexicon sentiment" } else { "none (--no-enrich)" };
+    let state = Arc::new(AppState {
+        admission: admission.clone(),
+        feed: feed_tx.clone(),
+        hub,
+        metrics: metrics.clone(),
+        outputs: outputs.clone(),
+        max_body_bytes: config.ingest.max_body_bytes,
+        ready: AtomicBool::new(false),
+        models: models.to_string(),
+    });
+    let app = server::router(state.clone());
+
+    let (workers, cluster) = (pipeline.workers, pipeline.cluster.clone());
+    let (df_config, df_metrics, df_outputs) = (config.clone(), metrics.clone(), outputs.clone());
+    let dataflow_thread = std::thread::Builder::new()
+        .name("fp-dataflow".into())
+        .spawn(move || dataflow::run(&df_config, df_metrics, df_outputs, Feed::Live(feed_rx), workers, cluster))
+        .map_err(|e| e.to_string())?;
+    state.ready.store(true, Ordering::Relaxed);
+    println!("feedpulse listening on http://{addr}  (POST /v1/events · GET /v1/alerts · GET /v1/alerts/stream · GET /metrics)");
+    println!("enrichment: {models}");
+
+    let shutdown = Arc::new(tokio::sync::Notify::new());
+    let demo_thread = options.demo.as_ref().map(|demo| {
+        let (tx, admission, metrics, outputs, shutdown) =
+            (feed_tx.clone(), admission.clone(), metrics.clone(), outputs.clone(), shutdown.clone());
+        let (speed, seed) = (demo.speed, demo.seed);
+        std::thread::spawn(move || {
+            play_demo(speed, seed, &tx, &admission, &metrics, &outputs);
+            // Let the last ticks complete before stopping.
+            std::thread::sleep(Duration::from_millis(300));
+            shutdown.notify_one();
+        })
+    });
+    drop(feed_tx);
+    let started = Instant::now();
+    let served = runtime.block_on(async {
+        let stop = shutdown.clone();
+        axum::serve(listener, app)
+            .with_graceful_shutdown(async move {
+                tokio::select! {
+                    _ = stop.notified() => {}
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = terminate() => {}
+                }
+            })
+            .await
+    });
+    if let Err(e) = served {
+        return Err(format!("HTTP server failed: {e}"));
+    }
+    drop(state);
+    drop(runtime);
+    if let Some(t) = demo_thread {
+        let _ = t.join();
+    }
+    let stats = dataflow_thread.join().map_err(|_| "dataflow thread panicked".to_string())??;
+    let elapsed = started.elapsed().as_secs_f64();
+    let dead: Vec<String> = metrics.dead_by_reason().iter().map(|(r, n)| format!("{} {n}", r.as_str())).collect();
+    println!(
+        "\nfeedpulse stopped after {elapsed:.1} s: {} records received, {} accepted, {} duplicates, {} dead letters{}, {} ticks",
+        metrics.received_total(),
+        metrics.accepted_total(),
+        metrics.duplicates_total(),
+        metrics.dead_total(),
+        if dead.is_empty() { String::new() } else { format!(" ({})", dead.join(", ")) },
+        stats.ticks
+    );
+    for (rule, (fired, resolved)) in tally.0.lock().unwrap().iter() {
+        println!("  {rule}: {fired} fired, {resolved} resolved");
+    }
+    Ok(())
+}
+
+#[cfg(unix)]
+async fn terminate() {
+    match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+        Ok(mut s) => {
+            s.recv().await;
+        }
+        Err(_) => std::future::pending().await,
+    }
+}
+
+#[cfg(not(unix))]
+async fn terminate() {
+    std::future::pending::<()>().await
+}
+
+/// Replays the demo day in compressed time: event time advances `speed` times faster than the
+/// wall clock. Records go through the same admission as HTTP input.
+fn play_demo(
+    speed: f64,
+    seed: u64,
+    tx: &std::sync::mpsc::SyncSender<Vec<Event>>,
+    admission: &Admission,
+    metrics: &Metrics,
+    outputs: &Fanout,
+) {
+    let day_start = crate::demo::yesterday_midnight_ms();
+    let records = crate::demo::generate(day_start, seed);
+    println!(
+        "demo: replaying {} records of {} at {speed}× (a day in {:.0} s)",
+        records.len(),
+        crate::alerts::rfc3339(day_start).get(..10).unwrap_or(""),
+        86_400.0 / speed
+    );
+    let started = Instant::now();
+    let mut next = 0;
+    while next < records.len() {
+        let due_ms = day_start + (started.elapsed().as_secs_f64() * 1000.0 * speed) as i64;
+        let mut batch = Vec::new();
+        let now = chrono::Utc::now().timestamp_millis();
+        while next < records.len() && records[next].0 <= due_ms {
+            metrics.received(SourceKind::Demo, 1);
+            match admission.admit(records[next].1.as_bytes(), now, "demo") {
+                Ok(ev) => batch.push(ev),
+                Err(dead) => outputs.dead_letter(&dead),
+            }
+            next += 1;
+        }
+        if !batch.is_empty() && tx.send(batch).is_err() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(2));
+    }
+}

@@ -1,0 +1,292 @@
+//! The demo stream: one day of realistic feedback (mostly Chinese, some English) across
+//! channels and two campaigns, with an injected payment spike at 14:00 and a `double11`
+//! sentiment dip at 20:00. Generated deterministically from a seed, as NDJSON lines, so the
+//! demo exercises the same decode → clean → enrich path as real input (a few records are
+//! deliberately bad, to show the dead-letter path).
+
+use serde_json::json;
+
+/// Minutes after midnight when the payment spike starts, and how long it lasts.
+pub const SPIKE_START_MIN: i64 = 14 * 60;
+pub const SPIKE_MINUTES: i64 = 3;
+/// Minutes after midnight when the double11 sentiment dip starts, and how long it lasts.
+pub const DIP_START_MIN: i64 = 20 * 60;
+pub const DIP_MINUTES: i64 = 25;
+
+/// A small deterministic PRNG (SplitMix64): the demo needs no statistical quality, only the
+/// same stream on every machine.
+pub struct SplitMix(u64);
+
+impl SplitMix {
+    pub fn new(seed: u64) -> Self {
+        SplitMix(seed)
+    }
+    pub fn next_u64(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    }
+    /// Uniform in [0, 1).
+    pub fn unit(&mut self) -> f64 {
+        (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64
+    }
+    pub fn below(&mut self, n: usize) -> usize {
+        (self.unit() * n as f64) as usize
+    }
+    pub fn pick<'a, T>(&mut self, xs: &'a [T]) -> &'a T {
+        &xs[self.below(xs.len())]
+    }
+    /// Poisson-distributed count (Knuth's method; fine for the small means used here).
+    pub fn poisson(&mut self, mean: f64) -> usize {
+        let limit = (-mean).exp();
+        let (mut k, mut p) = (0, 1.0);
+        loop {
+            p *= self.unit();
+            if p <= limit {
+                return k;
+            }
+            k += 1;
+        }
+    }
+}
+
+const CHANNELS: &[(&str, f64)] =
+    &[("app", 0.45), ("hotline", 0.15), ("ticket", 0.15), ("appstore", 0.1), ("weibo", 0.15)];
+
+/// (category, weight, Chinese texts, English texts)
+const COMPLAINTS: &[(&str, f64, &[&str], &[&str])] = &[
+    (
+        "crash",
+        0.14,
+        &["刚更新就闪退，根本打不开", "看视频的时候App直接崩溃了", "一直卡死白屏，太失望了", "打开就闪退，重装也没用"],
+        &["The app crashes every time I open it", "App freezes on the home screen after the update"],
+    ),
+    (
+        "payment",
+        0.10,
+        &["付款一直失败，请尽快处理", "微信支付显示异常，麻烦看一下", "支付页面转圈转半天"],
+        &["Payment keeps failing at checkout"],
+    ),
+    (
+        "refund",
+        0.09,
+        &["申请退款七天了还没到账", "退款被无理由驳回，希望给个说法", "退货退款流程太复杂"],
+        &["Still waiting for my refund after a week"],
+    ),
+    (
+        "login",
+        0.09,
+        &["登录一直提示验证码错误", "账号突然登不上去了", "换了手机就无法登录"],
+        &["Can't log in, the verification code never arrives"],
+    ),
+    (
+        "ads",
+        0.07,
+        &["开屏广告太多还关不掉", "看个视频插了三个广告", "广告误触就跳转到别的App"],
+        &["Too many ads, can't even close them"],
+    ),
+    (
+        "live_stream",
+        0.08,
+        &["直播间一直卡顿黑屏", "直播回放打不开", "主播画面和声音不同步"],
+        &["Live stream keeps buffering"],
+    ),
+    (
+        "content_quality",
+        0.07,
+        &["推荐的内容全是低质量搬运", "刷到的都是标题党", "内容重复推荐太严重"],
+        &["Feed is full of clickbait"],
+    ),
+    (
+        "account_ban",
+        0.05,
+        &["账号莫名其妙被封了", "申诉封号一直没有回复", "发了条评论就被禁言"],
+        &["My account was banned for no reason"],
+    ),
+    (
+        "delivery",
+        0.08,
+        &["快递三天了还没发货", "物流信息一直不更新", "收到的包裹破损了"],
+        &["My parcel has not shipped after three days"],
+    ),
+    (
+        "pricing",
+        0.06,
+        &["会员价格又涨了", "同一个商品老用户更贵", "优惠券根本用不了"],
+        &["Membership price went up again"],
+    ),
+    (
+        "ux",
+        0.07,
+        &["新版界面找不到设置入口", "字体太小看不清", "按钮位置改来改去很难用"],
+        &["The new interface is confusing"],
+    ),
+];
+
+/// Feedback that is not a complaint: suggestions and praise keep the negative share realistic.
+const NEUTRAL: &[&str] = &[
+    "希望增加夜间模式",
+    "建议支持横屏播放",
+    "客服很耐心，问题解决了，谢谢",
+    "新版本流畅多了，点赞",
+    "物流很快，很满意",
+    "想问一下会员怎么续费",
+    "Great update, the app feels smooth now",
+    "Thanks for fixing the login issue",
+];
+
+const SPIKE_TEXTS: &[&str] = &[
+    "付款失败，钱却扣了两次",
+    "支付成功了订单却显示未付款，重复扣款",
+    "刚才付款扣了钱订单没生成，非常生气",
+    "微信支付一直失败，已经第二次了",
+    "支付页面报错，扣款两次，请尽快退钱",
+    "I was charged twice and the order failed",
+];
+
+const DIP_TEXTS: &[&str] = &[
+    "双11优惠券根本用不了，太坑了",
+    "双11活动价格是假的，先涨价再打折，骗子",
+    "双11抢的券结算时失效，非常生气",
+    "双十一满减规则太坑人，体验很差",
+    "Double 11 coupon is a scam, never again",
+    "双11付了定金却说没货，希望给个说法",
+];
+
+const SUBJECTS: &[&str] = &["", "我", "今天", "刚才", "昨天晚上", "这周"];
+const CONTACT: &[&str] = &["，电话13812345678", "，联系邮箱 li.lei@example.com", "，我的手机 139 1234 5678"];
+
+fn diurnal(minute: i64) -> f64 {
+    // 0.3 at 04:00, 1.0 around 16:00.
+    let phase = (minute as f64 - 240.0) / 1440.0 * std::f64::consts::TAU;
+    0.65 - 0.35 * phase.cos()
+}
+
+/// One day of demo feedback starting at `day_start_ms` (a UTC midnight), in arrival order.
+/// Returns `(arrival_ms, line)` pairs; event times jitter up to 2 s behind arrival.
+pub fn generate(day_start_ms: i64, seed: u64) -> Vec<(i64, String)> {
+    let mut rng = SplitMix::new(seed);
+    let mut out: Vec<(i64, String)> = Vec::new();
+    let mut seq = 0u64;
+    let total_weight: f64 = COMPLAINTS.iter().map(|c| c.1).sum();
+    for minute in 0..1440i64 {
+        let minute_ms = day_start_ms + minute * 60_000;
+        let mut emit = |rng: &mut SplitMix, text: String, category_hint: Option<&str>, campaign: Option<&str>| {
+            let ts = minute_ms + (rng.unit() * 60_000.0) as i64;
+            let mut r = rng.unit();
+            let mut channel = CHANNELS[0].0;
+            for (c, w) in CHANNELS {
+                if r < *w {
+                    channel = c;
+                    break;
+                }
+                r -= w;
+            }
+            let mut record = json!({
+                "id": format!("demo-{seq:07}"),
+                "ts": ts,
+                "channel": channel,
+                "text": text,
+                "lang": if text.is_ascii() { "en" } else { "zh" },
+            });
+            if let Some(c) = campaign {
+                record["campaign"] = json!(c);
+            }
+            if let Some(hint) = category_hint {
+                record["meta"] = json!({ "form": hint });
+            }
+            seq += 1;
+            let arrival = ts + (rng.unit() * 2000.0) as i64;
+            out.push((arrival, record.to_string()));
+        };
+        let in_dip = (DIP_START_MIN..DIP_START_MIN + DIP_MINUTES).contains(&minute);
+        let n = rng.poisson(32.0 * diurnal(minute));
+        for _ in 0..n {
+            let campaign = match rng.unit() {
+                x if x < 0.25 => Some("double11"),
+                x if x < 0.35 => Some("newyear"),
+                _ => None,
+            };
+            let text = if campaign == Some("double11") && in_dip && rng.unit() < 0.8 {
+                rng.pick(DIP_TEXTS).to_string()
+            } else if rng.unit() < 0.35 {
+                rng.pick(NEUTRAL).to_string()
+            } else {
+                let mut r = rng.unit() * total_weight;
+                let mut chosen = &COMPLAINTS[0];
+                for c in COMPLAINTS {
+                    if r < c.1 {
+                        chosen = c;
+                        break;
+                    }
+                    r -= c.1;
+                }
+                let english = rng.unit() < 0.12;
+                let base = if english {
+                    rng.pick(chosen.3).to_string()
+                } else {
+                    format!("{}{}", rng.pick(SUBJECTS), rng.pick(chosen.2))
+                };
+                if rng.unit() < 0.03 {
+                    format!("{base}{}", rng.pick(CONTACT))
+                } else {
+                    base
+                }
+            };
+            emit(&mut rng, text, None, campaign);
+        }
+        if (SPIKE_START_MIN..SPIKE_START_MIN + SPIKE_MINUTES).contains(&minute) {
+            for _ in 0..70 {
+                let text = format!("{}{}", rng.pick(SUBJECTS), rng.pick(SPIKE_TEXTS));
+                emit(&mut rng, text, Some("payment"), None);
+            }
+        }
+        if in_dip {
+            for _ in 0..6 {
+                let text = rng.pick(DIP_TEXTS).to_string();
+                emit(&mut rng, text, None, Some("double11"));
+            }
+        }
+    }
+    // Three bad records, to show that bad input is counted and dead-lettered, never fatal.
+    for (minute, line) in [
+        (300, "{\"id\": \"demo-bad-1\", \"channel\": \"app\"}".to_string()),
+        (600, "{\"id\": \"demo-bad-2\", \"text\": \"闪退".to_string()),
+        (
+            900,
+            format!(
+                "{{\"id\": \"demo-bad-3\", \"ts\": {}, \"text\": \"来自未来的消息\"}}",
+                day_start_ms + 10 * 86_400_000
+            ),
+        ),
+    ] {
+        out.push((day_start_ms + minute * 60_000, line));
+    }
+    out.sort_by_key(|(arrival, _)| *arrival);
+    out
+}
+
+/// The UTC midnight starting yesterday: the demo's day lies entirely in the past.
+pub fn yesterday_midnight_ms() -> i64 {
+    let now = chrono::Utc::now().timestamp_millis();
+    now.div_euclid(86_400_000) * 86_400_000 - 86_400_000
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_stream_is_deterministic_and_carries_its_injections() {
+        let a = generate(0, 7);
+        assert_eq!(a, generate(0, 7));
+        assert!(a.len() > 20_000 && a.len() < 40_000, "{}", a.len());
+        assert!(a.windows(2).all(|w| w[0].0 <= w[1].0), "arrival order");
+        let spike_min = |line: &str| line.contains("\"form\":\"payment\"");
+        assert_eq!(a.iter().filter(|(_, l)| spike_min(l)).count(), (70 * SPIKE_MINUTES) as usize);
+        assert!(a.iter().any(|(_, l)| l.contains("13812345678")), "some records carry PII to mask");
+        assert!(a.iter().any(|(_, l)| l.contains("\"lang\":\"en\"")));
+    }
+}

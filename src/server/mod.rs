@@ -1,0 +1,205 @@
+//! The HTTP API (axum): ingest, alerts (JSON and SSE), metrics and health.
+
+use crate::admit::Admission;
+use crate::event::{DeadLetter, DeadReason, Event};
+use crate::sinks::sse::AlertHub;
+use crate::sinks::Fanout;
+use crate::telemetry::{Metrics, SourceKind};
+use axum::body::Bytes;
+use axum::extract::{DefaultBodyLimit, State};
+use axum::http::{header, StatusCode};
+use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde::Serialize;
+use serde_json::value::RawValue;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{SyncSender, TrySendError};
+use std::sync::Arc;
+use tokio_stream::wrappers::BroadcastStream;
+use tokio_stream::StreamExt;
+
+/// Everything the handlers share.
+pub struct AppState {
+    pub admission: Arc<Admission>,
+    /// Into the dataflow; bounded, so a full queue answers 503 instead of growing.
+    pub feed: SyncSender<Vec<Event>>,
+    pub hub: AlertHub,
+    pub metrics: Arc<Metrics>,
+    pub outputs: Fanout,
+    pub max_body_bytes: usize,
+    pub ready: AtomicBool,
+    /// What enriches messages, for `/readyz` (e.g. `builtin-lexicon`).
+    pub models: String,
+}
+
+pub fn router(state: Arc<AppState>) -> Router {
+    let limit = state.max_body_bytes;
+    Router::new()
+        .route("/v1/events", post(post_events).layer(DefaultBodyLimit::max(limit)))
+        .route("/v1/alerts", get(get_alerts))
+        .route("/v1/alerts/stream", get(alert_stream))
+        .route("/metrics", get(metrics))
+        .route("/healthz", get(|| async { "ok\n" }))
+        .route("/readyz", get(readyz))
+        .with_state(state)
+}
+
+#[derive(Serialize)]
+struct Rejected {
+    index: usize,
+    reason: DeadReason,
+    detail: String,
+}
+
+#[derive(Serialize)]
+struct IngestReply {
+    accepted: usize,
+    rejected: Vec<Rejected>,
+}
+
+/// `POST /v1/events`: a JSON object, a JSON array of objects, or NDJSON. Good records are
+/// accepted even when others are rejected; the reply lists each rejected record's index and
+/// reason (status 400 when any was rejected, 202 otherwise). Ids make a resend idempotent.
+async fn post_events(State(state): State<Arc<AppState>>, body: Bytes) -> Response {
+    let records = match split_records(&body) {
+        Ok(r) => r,
+        Err(dead) => {
+            state.metrics.received(SourceKind::Http, 1);
+            state.outputs.dead_letter(&dead);
+            let reply = IngestReply {
+                accepted: 0,
+                rejected: vec![Rejected { index: 0, reason: dead.reason, detail: dead.detail }],
+            };
+            return (StatusCode::BAD_REQUEST, Json(reply)).into_response();
+        }
+    };
+    if records.is_empty() {
+        return (StatusCode::BAD_REQUEST, Json(serde_json::json!({"error": "the body holds no records"})))
+            .into_response();
+    }
+    state.metrics.received(SourceKind::Http, records.len() as u64);
+    let now = chrono::Utc::now().timestamp_millis();
+    let mut events = Vec::with_capacity(records.len());
+    let mut rejected = Vec::new();
+    for (index, record) in records.iter().enumerate() {
+        match state.admission.admit(record, now, "http") {
+            Ok(ev) => events.push(ev),
+            Err(dead) => {
+                state.outputs.dead_letter(&dead);
+                rejected.push(Rejected { index, reason: dead.reason, detail: dead.detail });
+            }
+        }
+    }
+    let accepted = events.len();
+    if !events.is_empty() {
+        match state.feed.try_send(events) {
+            Ok(()) => {}
+            Err(TrySendError::Full(_)) => {
+                state.metrics.rejected_busy();
+                return (
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    [(header::RETRY_AFTER, "1")],
+                    Json(serde_json::json!({"error": "the dataflow queue is full; retry later", "accepted": 0})),
+                )
+                    .into_response();
+            }
+            Err(TrySendError::Disconnected(_)) => {
+                return (
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    Json(serde_json::json!({"error": "the dataflow has stopped"})),
+                )
+                    .into_response();
+            }
+        }
+    }
+    let status = if rejected.is_empty() { StatusCode::ACCEPTED } else { StatusCode::BAD_REQUEST };
+    (status, Json(IngestReply { accepted, rejected })).into_response()
+}
+
+/// Cuts a request body into records. A body-level problem (an unparseable JSON array) is one
+/// dead letter for the whole body.
+fn split_records(body: &[u8]) -> Result<Vec<&[u8]>, DeadLetter> {
+    let start = body.iter().position(|b| !b.is_ascii_whitespace()).unwrap_or(body.len());
+    match body.get(start) {
+        None => Ok(Vec::new()),
+        Some(b'[') => {
+            let items: Vec<&RawValue> = serde_json::from_slice(body).map_err(|e| {
+                let reason = if std::str::from_utf8(body).is_err() {
+                    DeadReason::InvalidUtf8
+                } else {
+                    DeadReason::MalformedJson
+                };
+                DeadLetter::new(reason, format!("body is not a JSON array of records: {e}"), body, "http")
+            })?;
+            Ok(items.into_iter().map(|r| r.get().as_bytes()).collect())
+        }
+        Some(b'{') if serde_json::from_slice::<&RawValue>(body).is_ok() => Ok(vec![&body[start..]]),
+        _ => Ok(body
+            .split(|b| *b == b'\n')
+            .map(|l| l.strip_suffix(b"\r").unwrap_or(l))
+            .filter(|l| !l.iter().all(u8::is_ascii_whitespace))
+            .collect()),
+    }
+}
+
+async fn get_alerts(State(state): State<Arc<AppState>>) -> Json<serde_json::Value> {
+    Json(serde_json::json!({ "alerts": state.hub.active() }))
+}
+
+/// Decrements the client gauge when an SSE stream is dropped.
+struct ClientGuard(Arc<Metrics>);
+impl Drop for ClientGuard {
+    fn drop(&mut self) {
+        self.0.sse_clients.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+/// `GET /v1/alerts/stream`: every alert state change as an SSE `alert` event (JSON data).
+async fn alert_stream(State(state): State<Arc<AppState>>) -> impl IntoResponse {
+    state.metrics.sse_clients.fetch_add(1, Ordering::Relaxed);
+    let guard = ClientGuard(state.metrics.clone());
+    let stream = BroadcastStream::new(state.hub.subscribe()).map(move |item| {
+        let _keep = &guard;
+        Ok::<_, std::convert::Infallible>(match item {
+            Ok(json) => SseEvent::default().event("alert").data(json.as_ref()),
+            Err(tokio_stream::wrappers::errors::BroadcastStreamRecvError::Lagged(n)) => {
+                SseEvent::default().event("lagged").data(format!("{{\"missed\":{n}}}"))
+            }
+        })
+    });
+    Sse::new(stream).keep_alive(KeepAlive::default())
+}
+
+async fn metrics(State(state): State<Arc<AppState>>) -> impl IntoResponse {
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], state.metrics.render())
+}
+
+async fn readyz(State(state): State<Arc<AppState>>) -> Response {
+    let ready = state.ready.load(Ordering::Relaxed);
+    let body = serde_json::json!({ "ready": ready, "models": state.models });
+    let status = if ready { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
+    (status, Json(body)).into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn splits_objects_arrays_and_ndjson() {
+        assert_eq!(
+            split_records(b"{\n \"text\": \"a\"\n}\n").unwrap().len(),
+            1,
+            "a pretty-printed object is one record"
+        );
+        assert_eq!(
+            split_records(br#"[{"text":"a"}, {"text":"b"}]"#).unwrap(),
+            vec![&br#"{"text":"a"}"#[..], br#"{"text":"b"}"#]
+        );
+        assert_eq!(split_records(b"{\"text\":\"a\"}\r\n\n{\"text\":\"b\"}\n{bad").unwrap().len(), 3);
+        assert_eq!(split_records(b"[{\"text\":").unwrap_err().reason, DeadReason::MalformedJson);
+        assert!(split_records(b"  ").unwrap().is_empty());
+    }
+}

@@ -1,0 +1,160 @@
+//! NDJSON from a file or stdin: a reader thread cuts the input into batches of lines, parser
+//! threads admit them in parallel, and a reorder stage hands them to the dataflow in input order,
+//! one batch per tick. Every channel is bounded, so memory stays flat however large the input.
+
+use crate::admit::Admission;
+use crate::event::Event;
+use crate::sinks::Fanout;
+use crate::telemetry::{Metrics, SourceKind};
+use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader, IsTerminal, Read};
+use std::sync::mpsc::{sync_channel, Receiver};
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+pub struct LineSourceOptions {
+    /// Lines per batch (= per tick).
+    pub batch_lines: usize,
+    pub parse_threads: usize,
+    /// Show a progress line on stderr (only when it is a terminal).
+    pub progress: bool,
+    pub kind: SourceKind,
+}
+
+/// A chunk of raw lines: one buffer, and where each line ends.
+struct Chunk {
+    seq: u64,
+    bytes: Vec<u8>,
+    ends: Vec<usize>,
+}
+
+/// Starts reading `input`; returns the receiver of admitted batches in input order.
+pub fn spawn(
+    input: Box<dyn Read + Send>,
+    options: LineSourceOptions,
+    admission: Arc<Admission>,
+    metrics: Arc<Metrics>,
+    outputs: Fanout,
+) -> Receiver<Vec<Event>> {
+    let threads = options.parse_threads.max(1);
+    let (chunk_tx, chunk_rx) = sync_channel::<Chunk>(threads * 2);
+    let (parsed_tx, parsed_rx) = sync_channel::<(u64, Vec<Event>)>(threads * 2);
+    let (ordered_tx, ordered_rx) = sync_channel::<Vec<Event>>(4);
+    let chunk_rx = Arc::new(Mutex::new(chunk_rx));
+
+    let kind = options.kind;
+    let reader_metrics = metrics.clone();
+    std::thread::Builder::new()
+        .name("fp-reader".into())
+        .spawn(move || read_chunks(input, options, chunk_tx, reader_metrics))
+        .expect("spawn reader");
+
+    for i in 0..threads {
+        let (chunk_rx, parsed_tx) = (chunk_rx.clone(), parsed_tx.clone());
+        let (admission, outputs) = (admission.clone(), outputs.clone());
+        let source = kind.as_str();
+        std::thread::Builder::new()
+            .name(format!("fp-parse-{i}"))
+            .spawn(move || loop {
+                let chunk = match chunk_rx.lock().unwrap().recv() {
+                    Ok(c) => c,
+                    Err(_) => return,
+                };
+                let now = chrono::Utc::now().timestamp_millis();
+                let mut events = Vec::with_capacity(chunk.ends.len());
+                let mut start = 0;
+                for &end in &chunk.ends {
+                    let line = trim_line(&chunk.bytes[start..end]);
+                    start = end;
+                    if line.iter().all(u8::is_ascii_whitespace) {
+                        continue;
+                    }
+                    match admission.admit(line, now, source) {
+                        Ok(ev) => events.push(ev),
+                        Err(dead) => outputs.dead_letter(&dead),
+                    }
+                }
+                if parsed_tx.send((chunk.seq, events)).is_err() {
+                    return;
+                }
+            })
+            .expect("spawn parser");
+    }
+    drop(parsed_tx);
+
+    std::thread::Builder::new()
+        .name("fp-reorder".into())
+        .spawn(move || {
+            let mut next = 0u64;
+            let mut waiting: BTreeMap<u64, Vec<Event>> = BTreeMap::new();
+            for (seq, events) in parsed_rx {
+                waiting.insert(seq, events);
+                while let Some(events) = waiting.remove(&next) {
+                    if ordered_tx.send(events).is_err() {
+                        return;
+                    }
+                    next += 1;
+                }
+            }
+        })
+        .expect("spawn reorder");
+    ordered_rx
+}
+
+fn trim_line(line: &[u8]) -> &[u8] {
+    let line = line.strip_suffix(b"\n").unwrap_or(line);
+    line.strip_suffix(b"\r").unwrap_or(line)
+}
+
+fn read_chunks(
+    input: Box<dyn Read + Send>,
+    options: LineSourceOptions,
+    tx: std::sync::mpsc::SyncSender<Chunk>,
+    metrics: Arc<Metrics>,
+) {
+    let mut reader = BufReader::with_capacity(1 << 20, input);
+    let show_progress = options.progress && std::io::stderr().is_terminal();
+    let started = Instant::now();
+    let mut last_report = Instant::now();
+    let mut total = 0u64;
+    let mut seq = 0;
+    loop {
+        let mut chunk = Chunk {
+            seq,
+            bytes: Vec::with_capacity(options.batch_lines * 160),
+            ends: Vec::with_capacity(options.batch_lines),
+        };
+        while chunk.ends.len() < options.batch_lines {
+            match reader.read_until(b'\n', &mut chunk.bytes) {
+                Ok(0) => break,
+                Ok(_) => chunk.ends.push(chunk.bytes.len()),
+                Err(e) => {
+                    tracing::error!(error = %e, "read error; stopping this source");
+                    break;
+                }
+            }
+        }
+        if chunk.ends.is_empty() {
+            break;
+        }
+        let n = chunk.ends.len();
+        total += n as u64;
+        metrics.received(options.kind, n as u64);
+        let last = n < options.batch_lines;
+        if tx.send(chunk).is_err() {
+            break;
+        }
+        seq += 1;
+        if show_progress && last_report.elapsed().as_millis() >= 500 {
+            let rate = total as f64 / started.elapsed().as_secs_f64();
+            eprint!("\r{total} records read, {:.0} k/s   ", rate / 1000.0);
+            last_report = Instant::now();
+        }
+        if last {
+            break;
+        }
+    }
+    if show_progress {
+        eprintln!("\r{total} records read in {:.1} s          ", started.elapsed().as_secs_f64());
+    }
+}
