@@ -307,12 +307,12 @@ pub fn detect<'scope>(
         let mut state = DetectorState::new(&config);
         let mut pending: BTreeMap<Tick, (Capability<Tick>, Vec<DetectIn>)> = BTreeMap::new();
         move |(input, frontier), output| {
+            // Group by each record's own time: differential output (count_total) may carry
+            // times later than the capability of the message it travels in.
             input.for_each(|capability, data| {
-                let Some(cap) = capability.retain_least(0) else {
-                    return;
-                };
-                let entry = pending.entry(*cap.time()).or_insert_with(|| (cap, Vec::new()));
-                entry.1.extend(data.drain(..).map(|(item, _)| item));
+                for (item, time) in data.drain(..) {
+                    pending.entry(time).or_insert_with(|| (capability.delayed(&time, 0), Vec::new())).1.push(item);
+                }
             });
             while let Some(entry) = pending.first_entry() {
                 if frontier.less_equal(entry.key()) {

@@ -57,19 +57,17 @@ pub fn decode(line: &[u8]) -> Result<RawEvent<'_>, DecodeError> {
         });
     }
     let mut de = serde_json::Deserializer::from_str(text);
-    let raw = RawEvent::deserialize(&mut de).map_err(classify)?;
+    let raw = RawEvent::deserialize(&mut de).map_err(|e| classify(e, text))?;
     de.end().map_err(|e| DecodeError::new(DeadReason::MalformedJson, e.to_string()))?;
     Ok(raw)
 }
 
-fn classify(e: serde_json::Error) -> DecodeError {
-    let message = e.to_string();
-    match e.classify() {
-        serde_json::error::Category::Data if message.starts_with("field ") => {
-            DecodeError::new(DeadReason::BadField, message)
-        }
-        serde_json::error::Category::Data => DecodeError::new(DeadReason::BadField, message),
-        _ => DecodeError::new(DeadReason::MalformedJson, message),
+/// Field-level errors are wrapped with the field's name, which hides serde_json's own error
+/// category; a failed record is therefore re-checked for plain JSON syntax (only on failure).
+fn classify(e: serde_json::Error, text: &str) -> DecodeError {
+    match serde_json::from_str::<IgnoredAny>(text) {
+        Err(syntax) => DecodeError::new(DeadReason::MalformedJson, syntax.to_string()),
+        Ok(_) => DecodeError::new(DeadReason::BadField, e.to_string()),
     }
 }
 
@@ -244,6 +242,7 @@ mod tests {
         assert_eq!(reason(br#"{"text": "a", "sentiment": 3}"#), DeadReason::BadField);
         assert_eq!(reason(br#"{"text": "a", "ts": "yesterday"}"#), DeadReason::BadField);
         assert_eq!(reason(br#"{"text": "a"} {"text": "b"}"#), DeadReason::MalformedJson);
+        assert_eq!(reason(br#"{"id": "x", "text": "brok"#), DeadReason::MalformedJson);
         let e = decode(br#"{"text": "a", "sentiment": "bad"}"#).unwrap_err();
         assert!(e.detail.contains("sentiment"), "{e}");
     }
