@@ -105,7 +105,12 @@ pub fn build<'scope>(
     let probe = ProbeHandle::new();
     let dead_out = outputs.clone();
     ingested.dead.inspect(move |d| dead_out.dead_letter(d)).probe_with(&probe);
-    alerts.inspect(move |a: &Alert| outputs.alert(a)).probe_with(&probe);
+    alerts
+        .inspect(move |a: &Alert| {
+            metrics.alert(a.labels.get("rule").map(String::as_str).unwrap_or(""), a.status.as_str());
+            outputs.alert(a);
+        })
+        .probe_with(&probe);
     (input, probe)
 }
 

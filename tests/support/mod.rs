@@ -1,0 +1,72 @@
+//! Helpers for end-to-end tests: start the real binary, find its address, stop it by PID.
+
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// A running `feedpulse` process, killed when dropped.
+pub struct Feedpulse {
+    pub child: Child,
+    pub base: String,
+    pub stdout_lines: std::sync::mpsc::Receiver<String>,
+}
+
+impl Feedpulse {
+    /// Starts `feedpulse <args>` (which must serve HTTP) and waits for its listening line.
+    pub fn start(args: &[&str]) -> Feedpulse {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_feedpulse"))
+            .args(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("start feedpulse");
+        let stdout = child.stdout.take().unwrap();
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let line = rx
+                .recv_timeout(deadline.saturating_duration_since(Instant::now()))
+                .expect("feedpulse printed its address");
+            if let Some(rest) = line.strip_prefix("feedpulse listening on ") {
+                let base = rest.split_whitespace().next().unwrap().to_string();
+                return Feedpulse { child, base, stdout_lines: rx };
+            }
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    /// Sends SIGTERM and waits for a clean exit; returns the remaining stdout.
+    pub fn stop(mut self) -> Vec<String> {
+        unsafe_kill(self.child.id(), 15);
+        let status = self.child.wait().unwrap();
+        assert!(status.success(), "feedpulse exited with {status}");
+        self.stdout_lines.try_iter().collect()
+    }
+}
+
+impl Drop for Feedpulse {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn unsafe_kill(pid: u32, signal: i32) {
+    let _ = Command::new("kill").arg(format!("-{signal}")).arg(pid.to_string()).status();
+}
+
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as i64
+}
