@@ -31,16 +31,19 @@ impl Feedpulse {
                 }
             }
         });
+        // Owned by the guard from here on, so a failed start still kills and reaps the process.
+        let mut fp = Feedpulse { child, base: String::new(), stdout_lines: rx };
         let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            let line = rx
+        while fp.base.is_empty() {
+            let line = fp
+                .stdout_lines
                 .recv_timeout(deadline.saturating_duration_since(Instant::now()))
                 .expect("feedpulse printed its address");
             if let Some(rest) = line.strip_prefix("feedpulse listening on ") {
-                let base = rest.split_whitespace().next().unwrap().to_string();
-                return Feedpulse { child, base, stdout_lines: rx };
+                fp.base = rest.split_whitespace().next().unwrap().to_string();
             }
         }
+        fp
     }
 
     pub fn url(&self, path: &str) -> String {
