@@ -55,7 +55,8 @@ impl Feedpulse {
         unsafe_kill(self.child.id(), 15);
         let status = self.child.wait().unwrap();
         assert!(status.success(), "feedpulse exited with {status}");
-        self.stdout_lines.try_iter().collect()
+        // The reader thread ends at end of file, which closes the channel.
+        self.stdout_lines.iter().collect()
     }
 }
 
