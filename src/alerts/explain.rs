@@ -14,9 +14,11 @@ fn is_cjk(c: char) -> bool {
     ('\u{4e00}'..='\u{9fff}').contains(&c)
 }
 
-/// The `k` most frequent terms across `texts` (each text counted once per term): Chinese
-/// character bigrams and English words of three or more letters. Terms in fewer than two texts
-/// are left out when there are several texts, so a keyword says what the messages share.
+/// The `k` most telling terms across `texts`: Chinese character n-grams (2–4 characters) and
+/// English words of three or more letters, ranked by how many texts contain them. Terms in fewer
+/// than two texts are left out when there are several texts, so a keyword says what the
+/// messages share; an n-gram inside a longer one found in as many texts is dropped (so
+/// `优惠券` wins over `优惠` and `惠券`).
 pub fn keywords<'a>(texts: impl IntoIterator<Item = &'a str>, k: usize) -> Vec<String> {
     let mut counts: HashMap<String, usize> = HashMap::new();
     let mut n_texts = 0;
@@ -24,9 +26,12 @@ pub fn keywords<'a>(texts: impl IntoIterator<Item = &'a str>, k: usize) -> Vec<S
         n_texts += 1;
         let mut terms: Vec<String> = Vec::new();
         let chars: Vec<char> = text.chars().collect();
-        for pair in chars.windows(2) {
-            if pair.iter().all(|c| is_cjk(*c) && !CJK_STOP.contains(*c)) {
-                terms.push(pair.iter().collect());
+        for n in 2..=4 {
+            for gram in chars.windows(n) {
+                let edges_ok = !CJK_STOP.contains(gram[0]) && !CJK_STOP.contains(gram[n - 1]);
+                if edges_ok && gram.iter().all(|c| is_cjk(*c)) {
+                    terms.push(gram.iter().collect());
+                }
             }
         }
         for word in text.split(|c: char| !c.is_ascii_alphanumeric() && c != '\'') {
@@ -42,8 +47,15 @@ pub fn keywords<'a>(texts: impl IntoIterator<Item = &'a str>, k: usize) -> Vec<S
         }
     }
     let min = if n_texts >= 2 { 2 } else { 1 };
-    let mut ranked: Vec<(String, usize)> = counts.into_iter().filter(|(_, c)| *c >= min).collect();
-    ranked.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+    let kept: Vec<(String, usize)> = counts.iter().filter(|(_, c)| **c >= min).map(|(t, c)| (t.clone(), *c)).collect();
+    let mut ranked: Vec<(String, usize)> = kept
+        .iter()
+        .filter(|(t, c)| {
+            !kept.iter().any(|(longer, lc)| lc >= c && longer.len() > t.len() && longer.contains(t.as_str()))
+        })
+        .cloned()
+        .collect();
+    ranked.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| b.0.len().cmp(&a.0.len())).then_with(|| a.0.cmp(&b.0)));
     ranked.into_iter().take(k).map(|(t, _)| t).collect()
 }
 
@@ -55,7 +67,9 @@ mod tests {
     fn shared_terms_rank_first() {
         let texts = ["付款一直失败，扣了钱", "付款失败了", "微信付款失败 payment failed", "payment page hangs"];
         let k = keywords(texts, 3);
-        assert_eq!(k, vec!["付款", "失败", "payment"]);
+        assert_eq!(k, vec!["付款", "失败", "付款失败"]);
+        let k = keywords(["双11优惠券用不了", "优惠券根本用不了，太坑了", "这个优惠券"], 2);
+        assert_eq!(k, vec!["优惠券"], "n-grams ending in a particle (用不了) are not keywords");
         assert!(keywords(["完全不同", "另一句话"], 3).is_empty());
     }
 }

@@ -159,6 +159,9 @@ impl DetectorState {
         if rule.kind == RuleKind::SentimentDip {
             shown.sort_by_key(|s| s.sentiment_milli);
         }
+        // Identical texts (templated complaints, resends) say nothing new: show distinct ones.
+        let mut seen = std::collections::HashSet::new();
+        shown.retain(|s| seen.insert(s.text.as_str()));
         shown.truncate(SAMPLES_SHOWN);
         Some(Evaluation {
             window_start_ms: start_ms,

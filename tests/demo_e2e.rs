@@ -1,0 +1,30 @@
+//! The demo, end to end: the bundled day replayed fast must raise the payment spike and the
+//! double11 sentiment dip while their windows are still open, dead-letter its three bad
+//! records, and print a closing summary.
+
+mod support;
+
+use support::Feedpulse;
+
+#[test]
+fn demo_fires_the_spike_and_the_dip_while_their_windows_are_open() {
+    let fp = Feedpulse::start(&["demo", "--speed", "2880", "--listen", "127.0.0.1:0"]);
+    let lines: Vec<String> = fp.stdout_lines.iter().collect(); // until the demo exits by itself
+    let status = { fp }.child.wait().unwrap();
+    assert!(status.success());
+    let text = lines.join("\n");
+    let firing = |key: &str| lines.iter().find(|l| l.contains("FIRING") && l.contains(key)).cloned();
+    let spike = firing("category=payment").unwrap_or_else(|| panic!("no payment spike in\n{text}"));
+    assert!(spike.contains("spike") && spike.contains("window still open"), "{spike}");
+    assert!(spike.contains("window 14:0"), "the injected spike starts at 14:00: {spike}");
+    let dip = firing("campaign=double11").unwrap_or_else(|| panic!("no double11 dip in\n{text}"));
+    assert!(dip.contains("sentiment_dip") && dip.contains("window still open"), "{dip}");
+    assert!(dip.contains("window 20:"), "the injected dip starts at 20:00: {dip}");
+    assert!(
+        !lines.iter().any(|l| l.contains("FIRING") && l.contains("category=") && !l.contains("payment")),
+        "no false category spikes:\n{text}"
+    );
+    assert!(text.contains("3 dead letters (malformed_json 1, missing_text 1, ts_in_future 1)"), "{text}");
+    assert!(text.contains("category_spike: 1 fired, 1 resolved"), "{text}");
+    assert!(!text.contains("13812345678"), "PII never reaches the output");
+}
