@@ -7,6 +7,7 @@ use crate::config::Config;
 use crate::event::DeadReason;
 use pii::PiiMasker;
 use regex::RegexSet;
+use std::borrow::Cow;
 
 pub struct Cleaner {
     normalise_whitespace: bool,
@@ -33,7 +34,7 @@ impl Cleaner {
     }
 
     pub fn clean(&self, text: &str) -> Result<Cleaned, (DeadReason, String)> {
-        let normalised = if self.normalise_whitespace { normalise(text) } else { text.trim().to_owned() };
+        let normalised = if self.normalise_whitespace { normalise(text) } else { Cow::Borrowed(text.trim()) };
         if normalised.is_empty() {
             return Err((DeadReason::EmptyText, "text is empty after cleaning".into()));
         }
@@ -41,17 +42,34 @@ impl Cleaner {
             let which = self.drop.matches(&normalised).into_iter().next().unwrap_or(0);
             return Err((DeadReason::DroppedByRule, format!("matched clean.drop_if_match[{which}]")));
         }
-        let masked = self.masker.mask(&normalised).into_owned();
-        match masked.char_indices().nth(self.max_chars) {
+        let masked = self.masker.mask(&normalised);
+        // A text of at most max_chars bytes has at most max_chars characters: no scan needed.
+        let cut = if masked.len() <= self.max_chars { None } else { masked.char_indices().nth(self.max_chars) };
+        match cut {
             Some((cut, _)) => Ok(Cleaned { text: masked[..cut].to_owned(), truncated: true }),
-            None => Ok(Cleaned { text: masked, truncated: false }),
+            None => Ok(Cleaned { text: masked.into_owned(), truncated: false }),
         }
     }
 }
 
 /// Trims, folds runs of whitespace (including the ideographic space) into one ASCII space and
-/// removes control characters.
-fn normalise(text: &str) -> String {
+/// removes control characters. Most texts are already clean and are returned borrowed.
+fn normalise(text: &str) -> Cow<'_, str> {
+    let bytes = text.as_bytes();
+    let plain_ascii_ok =
+        |i: usize, b: u8| b > b' ' && b != 0x7f || (b == b' ' && i > 0 && i + 1 < bytes.len() && bytes[i + 1] != b' ');
+    // Non-ASCII bytes may start Unicode whitespace or controls: only ASCII-clean texts skip the slow path.
+    if bytes.iter().enumerate().all(|(i, &b)| b >= 0x80 || plain_ascii_ok(i, b)) && !has_unicode_space(text) {
+        return Cow::Borrowed(text);
+    }
+    Cow::Owned(normalise_slow(text))
+}
+
+fn has_unicode_space(text: &str) -> bool {
+    !text.is_ascii() && text.chars().any(|c| !c.is_ascii() && (c.is_whitespace() || c.is_control()))
+}
+
+fn normalise_slow(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     let mut pending_space = false;
     for c in text.chars() {
@@ -79,6 +97,10 @@ mod tests {
         config.clean.drop_if_match = vec!["^测试".into()];
         let cleaner = Cleaner::new(&config);
         assert_eq!(cleaner.clean("  支付\u{3000}\u{3000}失败\t\n ").unwrap().text, "支付 失败");
+        assert_eq!(cleaner.clean("支付\u{3000}失败").unwrap().text, "支付 失败");
+        assert_eq!(cleaner.clean("a  b").unwrap().text, "a b");
+        assert_eq!(cleaner.clean("a\u{0}b").unwrap().text, "ab");
+        assert_eq!(cleaner.clean("已经 ok 的").unwrap().text, "已经 ok 的");
         let long = cleaner.clean("电话13812345678一直没人接听").unwrap();
         assert_eq!(long, Cleaned { text: "电话<PHONE>".chars().take(8).collect(), truncated: true });
         assert_eq!(cleaner.clean(" \u{0007} ").unwrap_err().0, DeadReason::EmptyText);

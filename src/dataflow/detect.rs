@@ -150,19 +150,25 @@ impl DetectorState {
             RuleKind::SentimentDip => sentiment_dip(rule, current, &history),
         };
         let (start_ms, end_ms) = (start_s * 1000, (start_s + size_s) * 1000);
-        let in_window: Vec<&Sample> = self
-            .samples
-            .get(series)
-            .map(|s| s.iter().filter(|x| x.ts_ms >= start_ms && x.ts_ms < end_ms).collect())
-            .unwrap_or_default();
-        let mut shown: Vec<&Sample> = in_window.iter().rev().copied().collect();
-        if rule.kind == RuleKind::SentimentDip {
-            shown.sort_by_key(|s| s.sentiment_milli);
-        }
-        // Identical texts (templated complaints, resends) say nothing new: show distinct ones.
-        let mut seen = std::collections::HashSet::new();
-        shown.retain(|s| seen.insert(s.text.as_str()));
-        shown.truncate(SAMPLES_SHOWN);
+        // Keywords and samples are only read from anomalous evaluations: skip them otherwise.
+        let (keywords, shown) = if verdict.anomalous {
+            let in_window: Vec<&Sample> = self
+                .samples
+                .get(series)
+                .map(|s| s.iter().filter(|x| x.ts_ms >= start_ms && x.ts_ms < end_ms).collect())
+                .unwrap_or_default();
+            let mut shown: Vec<&Sample> = in_window.iter().rev().copied().collect();
+            if rule.kind == RuleKind::SentimentDip {
+                shown.sort_by_key(|s| s.sentiment_milli);
+            }
+            // Identical texts (templated complaints, resends) say nothing new: show distinct ones.
+            let mut seen = std::collections::HashSet::new();
+            shown.retain(|s| seen.insert(s.text.as_str()));
+            shown.truncate(SAMPLES_SHOWN);
+            (explain::keywords(in_window.iter().map(|s| s.text.as_str()), 5), shown)
+        } else {
+            (Vec::new(), Vec::new())
+        };
         Some(Evaluation {
             window_start_ms: start_ms,
             window_end_ms: end_ms,
@@ -170,7 +176,7 @@ impl DetectorState {
             value: verdict.value,
             baseline: Baseline { same_window_yesterday: yesterday, ..verdict.baseline },
             explanation: Explanation {
-                keywords: explain::keywords(in_window.iter().map(|s| s.text.as_str()), 5),
+                keywords,
                 samples: shown.iter().map(|s| s.text.clone()).collect(),
                 sample_ids: shown.iter().map(|s| s.id.clone()).collect(),
                 cluster_id: None,

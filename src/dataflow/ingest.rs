@@ -96,10 +96,12 @@ impl IngestState {
     }
 
     /// Absorbs the events of one tick, giving every output to `out`.
-    pub fn absorb(&mut self, events: impl Iterator<Item = Event>, mut out: impl FnMut(IngestOut)) {
-        let mut folded: HashMap<(Dimension, &str, u32, i64), Agg, Fold> = HashMap::default();
-        let mut samples: HashMap<(Dimension, &str), Vec<usize>, Fold> = HashMap::default();
-        let events: Vec<Event> = events.collect();
+    pub fn absorb(&mut self, events: &[Event], mut out: impl FnMut(IngestOut)) {
+        // The series this tick touches, interned so the per-window fold hashes integers only.
+        let mut series_index: HashMap<(Dimension, &str), u32, Fold> = HashMap::default();
+        let mut series: Vec<(Dimension, &str)> = Vec::new();
+        let mut samples: Vec<Vec<usize>> = Vec::new();
+        let mut folded: HashMap<(u32, u8, i64), Agg, Fold> = HashMap::default();
         let old_clock = self.clock;
         let mut accepted = 0;
         for (index, ev) in events.iter().enumerate() {
@@ -131,10 +133,15 @@ impl IngestState {
             ];
             for (dim, value) in values {
                 let Some(value) = value else { continue };
-                for &(size_s, _) in &self.params.windows {
-                    folded.entry((dim, value, size_s, window_start(ev.ts_ms, size_s))).or_default().plus(&agg);
+                let si = *series_index.entry((dim, value)).or_insert_with(|| {
+                    series.push((dim, value));
+                    samples.push(Vec::with_capacity(SAMPLES_PER_TICK));
+                    (series.len() - 1) as u32
+                });
+                for (wi, &(size_s, _)) in self.params.windows.iter().enumerate() {
+                    folded.entry((si, wi as u8, window_start(ev.ts_ms, size_s))).or_default().plus(&agg);
                 }
-                let kept = samples.entry((dim, value)).or_default();
+                let kept = &mut samples[si as usize];
                 if kept.len() == SAMPLES_PER_TICK {
                     kept.remove(0);
                 }
@@ -143,9 +150,12 @@ impl IngestState {
         }
         self.params.metrics.accepted(accepted);
 
-        for ((dim, value, size_s, start_s), agg) in folded {
+        let mut folded: Vec<((u32, u8, i64), Agg)> = folded.into_iter().collect();
+        folded.sort_unstable_by_key(|(k, _)| *k);
+        for ((si, wi, start_s), agg) in folded {
+            let (dim, value) = series[si as usize];
+            let (size_s, retention) = self.params.windows[wi as usize];
             let series = Series::new(dim, value);
-            let retention = self.params.windows.iter().find(|w| w.0 == size_s).map(|w| w.1).unwrap_or(0);
             match self.live.entry((series.clone(), size_s, start_s)) {
                 std::collections::hash_map::Entry::Occupied(mut e) => e.get_mut().plus(&agg),
                 std::collections::hash_map::Entry::Vacant(e) => {
@@ -156,7 +166,8 @@ impl IngestState {
             }
             out(IngestOut::Update(WindowKey { series, size_s, start_s }, agg));
         }
-        for ((dim, value), indexes) in samples {
+        for (si, indexes) in samples.into_iter().enumerate() {
+            let (dim, value) = series[si];
             for i in indexes {
                 let ev = &events[i];
                 out(IngestOut::Sample(Sample {
@@ -236,7 +247,8 @@ pub fn ingest<'scope>(
                     return;
                 };
                 let mut session = output.session(&capability);
-                state.absorb(data.drain(..), |o| session.give((o, tick)));
+                state.absorb(data, |o| session.give((o, tick)));
+                data.clear();
             });
         }
     })
@@ -272,7 +284,7 @@ mod tests {
 
     fn updates(state: &mut IngestState, events: Vec<Event>) -> Vec<IngestOut> {
         let mut out = Vec::new();
-        state.absorb(events.into_iter(), |o| out.push(o));
+        state.absorb(&events, |o| out.push(o));
         out.retain(|o| matches!(o, IngestOut::Update(..) | IngestOut::Dead(..)));
         out.sort_by(|a, b| format!("{a:?}").cmp(&format!("{b:?}")));
         out
