@@ -12,13 +12,20 @@ use crate::sinks::sse::AlertHub;
 use crate::sinks::{AlertSink, Fanout};
 use crate::sources::lines::{self, LineSourceOptions};
 use crate::telemetry::{Metrics, SourceKind};
-use std::io::Read;
+use std::io::{Read, Write};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::sync_channel;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+
+/// Prints a line to stdout, ignoring a closed pipe (`feedpulse run | head` must not panic).
+macro_rules! say {
+    ($($arg:tt)*) => {{
+        let _ = writeln!(std::io::stdout().lock(), $($arg)*);
+    }};
+}
 
 /// Options every pipeline-running command shares.
 pub struct PipelineOptions {
@@ -164,7 +171,7 @@ impl AlertSink for ConsoleAlerts {
         match a.status {
             AlertStatus::Firing => {
                 let open = if a.starts_at < a.window.end { "window still open" } else { "after window close" };
-                println!(
+                say!(
                     "[{}] FIRING   {:<13} {:<22} window {}–{} ({open})\n           {}",
                     hhmmss(&a.starts_at),
                     a.rule,
@@ -174,13 +181,13 @@ impl AlertSink for ConsoleAlerts {
                     a.summary
                 );
                 if !a.explanation.keywords.is_empty() {
-                    println!("           keywords: {}", a.explanation.keywords.join(" · "));
+                    say!("           keywords: {}", a.explanation.keywords.join(" · "));
                 }
                 for s in &a.explanation.samples {
-                    println!("           e.g. “{s}”");
+                    say!("           e.g. “{s}”");
                 }
             }
-            AlertStatus::Resolved => println!(
+            AlertStatus::Resolved => say!(
                 "[{}] RESOLVED {:<13} {:<22} last anomalous window {}–{}",
                 hhmmss(a.ends_at.as_deref().unwrap_or("")),
                 a.rule,
@@ -270,8 +277,8 @@ pub fn serve(pipeline: PipelineOptions, options: ServeOptions) -> Result<(), Str
         .spawn(move || dataflow::run(&df_config, df_metrics, df_outputs, Feed::Live(feed_rx), workers, cluster))
         .map_err(|e| e.to_string())?;
     state.ready.store(true, Ordering::Relaxed);
-    println!("feedpulse listening on http://{addr}  (POST /v1/events · GET /v1/alerts · GET /v1/alerts/stream · GET /metrics)");
-    println!("enrichment: {models}");
+    say!("feedpulse listening on http://{addr}  (POST /v1/events · GET /v1/alerts · GET /v1/alerts/stream · GET /metrics)");
+    say!("enrichment: {models}");
 
     let shutdown = Arc::new(tokio::sync::Notify::new());
     let demo_thread = options.demo.as_ref().map(|demo| {
@@ -310,7 +317,7 @@ pub fn serve(pipeline: PipelineOptions, options: ServeOptions) -> Result<(), Str
     let stats = dataflow_thread.join().map_err(|_| "dataflow thread panicked".to_string())??;
     let elapsed = started.elapsed().as_secs_f64();
     let dead: Vec<String> = metrics.dead_by_reason().iter().map(|(r, n)| format!("{} {n}", r.as_str())).collect();
-    println!(
+    say!(
         "\nfeedpulse stopped after {elapsed:.1} s: {} records received, {} accepted, {} duplicates, {} dead letters{}, {} ticks",
         metrics.received_total(),
         metrics.accepted_total(),
@@ -320,7 +327,7 @@ pub fn serve(pipeline: PipelineOptions, options: ServeOptions) -> Result<(), Str
         stats.ticks
     );
     for (rule, (fired, resolved)) in tally.0.lock().unwrap().iter() {
-        println!("  {rule}: {fired} fired, {resolved} resolved");
+        say!("  {rule}: {fired} fired, {resolved} resolved");
     }
     Ok(())
 }
@@ -352,7 +359,7 @@ fn play_demo(
 ) {
     let day_start = crate::demo::yesterday_midnight_ms();
     let records = crate::demo::generate(day_start, seed);
-    println!(
+    say!(
         "demo: replaying {} records of {} at {speed}× (a day in {:.0} s)",
         records.len(),
         crate::alerts::rfc3339(day_start).get(..10).unwrap_or(""),
