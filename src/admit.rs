@@ -79,7 +79,7 @@ impl Admission {
             sentiment_milli: (sentiment * 1000.0).round() as i32,
             text: cleaned.text,
             truncated: cleaned.truncated,
-            meta: raw.meta,
+            meta: raw.meta.map(|m| serde_json::Value::Object(*m).to_string()),
         })
     }
 }

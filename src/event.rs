@@ -19,9 +19,10 @@ pub struct Event {
     pub sentiment_milli: SentimentMilli,
     pub text: String,
     pub truncated: bool,
-    /// `meta` of the input plus any unknown top-level fields, kept for downstream consumers.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub meta: Option<Box<serde_json::Map<String, serde_json::Value>>>,
+    /// `meta` of the input plus any unknown top-level fields, as compact JSON object text.
+    /// Text rather than a `serde_json::Value`, because events cross process boundaries in
+    /// timely's bincode, which cannot decode self-describing values.
+    pub meta: Option<String>,
 }
 
 /// Why a record was not accepted. Stable snake_case names: they label metrics and dead letters.
