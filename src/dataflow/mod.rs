@@ -178,14 +178,14 @@ pub fn run(
                     while probe.less_than(&(tick + 1).saturating_sub(MAX_TICKS_IN_FLIGHT)) {
                         worker.step();
                     }
-                    record_completed(&probe, &mut in_flight, &mut stats, &metrics, tick + 1);
+                    record_completed(&probe, &mut in_flight, &mut stats, &metrics);
                 }
                 let end = *input.time();
                 drop(input);
                 while probe.less_than(&end) {
                     worker.step();
                 }
-                record_completed(&probe, &mut in_flight, &mut stats, &metrics, end);
+                record_completed(&probe, &mut in_flight, &mut stats, &metrics);
             }
             Some(Feed::Live(rx)) => {
                 let now_tick = || (chrono::Utc::now().timestamp_millis() as u64) / tick_ms;
@@ -211,26 +211,18 @@ pub fn run(
                         }
                         input.advance_to(now);
                     }
+                    // Complete every closed tick before waiting for more input.
                     while probe.less_than(input.time()) {
                         worker.step();
-                        if !worker.has_dataflows() {
-                            break;
-                        }
-                        // Stop stepping when no more progress can be made this tick.
-                        if probe.less_than(&input.time().saturating_sub(1)) {
-                            continue;
-                        }
-                        break;
                     }
-                    worker.step();
-                    record_completed(&probe, &mut in_flight, &mut stats, &metrics, *input.time());
+                    record_completed(&probe, &mut in_flight, &mut stats, &metrics);
                 }
                 let end = *input.time() + 1;
                 drop(input);
                 while probe.less_than(&end) {
                     worker.step();
                 }
-                record_completed(&probe, &mut in_flight, &mut stats, &metrics, end);
+                record_completed(&probe, &mut in_flight, &mut stats, &metrics);
             }
         }
         // Every output has been produced once the probe's frontier is empty. Waiting for the
@@ -251,7 +243,6 @@ fn record_completed(
     in_flight: &mut VecDeque<(Tick, Instant)>,
     stats: &mut RunStats,
     metrics: &Metrics,
-    newest: Tick,
 ) {
     while let Some((tick, at)) = in_flight.front() {
         if probe.less_equal(tick) {
@@ -263,5 +254,4 @@ fn record_completed(
         metrics.tick_completed(lag.max(0));
         in_flight.pop_front();
     }
-    let _ = newest;
 }
