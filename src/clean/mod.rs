@@ -38,7 +38,7 @@ impl Cleaner {
         if normalised.is_empty() {
             return Err((DeadReason::EmptyText, "text is empty after cleaning".into()));
         }
-        if self.drop.is_match(&normalised) {
+        if !self.drop.is_empty() && self.drop.is_match(&normalised) {
             let which = self.drop.matches(&normalised).into_iter().next().unwrap_or(0);
             return Err((DeadReason::DroppedByRule, format!("matched clean.drop_if_match[{which}]")));
         }
