@@ -100,48 +100,12 @@ struct PipelineArgs {
 
 impl PipelineArgs {
     fn into_options(self) -> Result<PipelineOptions> {
-        let mut config = match &self.config {
-            Some(dir) => Config::load_dir(dir).map_err(|e| anyhow::anyhow!("{e}"))?,
-            None => Config::embedded(),
-        };
-        if !self.rules.is_empty() {
-            let flows = vec![feedpulse::config::Source {
-                name: "dataflows (current)".into(),
-                text: match &self.config {
-                    Some(dir) => read_flows(dir)?,
-                    None => feedpulse::config::DEFAULT_DATAFLOW.to_string(),
-                },
-            }];
-            let mut alerts = Vec::new();
-            for p in &self.rules {
-                let text = std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?;
-                alerts.push(feedpulse::config::Source { name: p.display().to_string(), text });
-            }
-            let public_url = config.public_url.clone();
-            config = Config::from_sources(flows, alerts).map_err(|e| anyhow::anyhow!("{e}"))?;
-            config.public_url = public_url;
-        }
+        let config = Config::load(self.config.as_deref(), &self.rules).map_err(|e| anyhow::anyhow!("{e}"))?;
         if self.workers == 0 {
             bail!("--workers must be at least 1");
         }
         Ok(PipelineOptions { config, enrich: !self.no_enrich, workers: self.workers, cluster: self.cluster })
     }
-}
-
-/// The dataflow files of a configuration directory, concatenated (for `--rules` overrides).
-fn read_flows(dir: &std::path::Path) -> Result<String> {
-    let flows = if dir.join("dataflows").is_dir() { dir.join("dataflows") } else { dir.to_path_buf() };
-    let mut paths: Vec<_> = std::fs::read_dir(&flows)?
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.extension().is_some_and(|x| x == "toml"))
-        .collect();
-    paths.sort();
-    let mut text = String::new();
-    for p in paths {
-        text.push_str(&std::fs::read_to_string(&p)?);
-        text.push('\n');
-    }
-    Ok(text)
 }
 
 fn main() -> Result<()> {

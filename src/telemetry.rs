@@ -108,75 +108,89 @@ impl Metrics {
     /// The Prometheus text exposition format (version 0.0.4).
     pub fn render(&self) -> String {
         let mut out = String::new();
-        let mut family = |name: &str, kind: &str, help: &str| {
+        let mut family = |name: &str, kind: &str, help: &str, samples: Vec<(String, String)>| {
             let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
-            name.to_owned()
+            for (labels, value) in samples {
+                let _ = writeln!(out, "{name}{labels} {value}");
+            }
         };
-        let name = family("feedpulse_events_received_total", "counter", "Records received, by source.");
-        let mut lines = Vec::new();
-        for s in SourceKind::ALL {
-            lines.push(format!("{name}{{source=\"{}\"}} {}", s.as_str(), self.received[s as usize].load(Relaxed)));
-        }
-        let name = family("feedpulse_events_accepted_total", "counter", "Events admitted into the dataflow.");
-        lines.push(format!("{name} {}", self.accepted.load(Relaxed)));
-        let name = family(
+        let one = |v: String| vec![(String::new(), v)];
+        family(
+            "feedpulse_events_received_total",
+            "counter",
+            "Records received, by source.",
+            SourceKind::ALL
+                .iter()
+                .map(|s| {
+                    (format!("{{source=\"{}\"}}", s.as_str()), self.received[*s as usize].load(Relaxed).to_string())
+                })
+                .collect(),
+        );
+        family(
+            "feedpulse_events_accepted_total",
+            "counter",
+            "Events admitted into the dataflow.",
+            one(self.accepted.load(Relaxed).to_string()),
+        );
+        family(
             "feedpulse_duplicates_dropped_total",
             "counter",
             "Events dropped because their id was already seen.",
+            one(self.duplicates.load(Relaxed).to_string()),
         );
-        lines.push(format!("{name} {}", self.duplicates.load(Relaxed)));
-        let name =
-            family("feedpulse_dead_letters_total", "counter", "Records sent to the dead-letter output, by reason.");
-        for r in DeadReason::ALL {
-            lines.push(format!("{name}{{reason=\"{}\"}} {}", r.as_str(), self.dead[r as usize].load(Relaxed)));
-        }
-        let name = family("feedpulse_alerts_total", "counter", "Alert state changes, by rule and status.");
-        for ((rule, status), n) in self.alerts.lock().unwrap().iter() {
-            lines.push(format!("{name}{{rule=\"{}\",status=\"{status}\"}} {n}", escape(rule)));
-        }
-        let name = family(
+        family(
+            "feedpulse_dead_letters_total",
+            "counter",
+            "Records sent to the dead-letter output, by reason.",
+            DeadReason::ALL
+                .iter()
+                .map(|r| (format!("{{reason=\"{}\"}}", r.as_str()), self.dead[*r as usize].load(Relaxed).to_string()))
+                .collect(),
+        );
+        let alerts = self
+            .alerts
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|((rule, status), n)| (format!("{{rule=\"{}\",status=\"{status}\"}}", escape(rule)), n.to_string()))
+            .collect();
+        family("feedpulse_alerts_total", "counter", "Alert state changes, by rule and status.", alerts);
+        family(
             "feedpulse_dataflow_ticks_completed_total",
             "counter",
             "Processing ticks the dataflow has completed.",
+            one(self.ticks_completed.load(Relaxed).to_string()),
         );
-        lines.push(format!("{name} {}", self.ticks_completed.load(Relaxed)));
-        let name = family("feedpulse_dataflow_lag_ticks", "gauge", "Ticks given to the dataflow but not yet complete.");
-        lines.push(format!("{name} {}", self.lag_ticks.load(Relaxed)));
-        let name = family("feedpulse_sse_clients", "gauge", "Connected Server-Sent-Events clients.");
-        lines.push(format!("{name} {}", self.sse_clients.load(Relaxed)));
-        let name = family(
+        family(
+            "feedpulse_dataflow_lag_ticks",
+            "gauge",
+            "Ticks given to the dataflow but not yet complete.",
+            one(self.lag_ticks.load(Relaxed).to_string()),
+        );
+        family(
+            "feedpulse_sse_clients",
+            "gauge",
+            "Connected Server-Sent-Events clients.",
+            one(self.sse_clients.load(Relaxed).to_string()),
+        );
+        family(
             "feedpulse_ingest_rejected_busy_total",
             "counter",
             "HTTP ingest requests refused with 503 because the dataflow queue was full.",
+            one(self.ingest_rejected_busy.load(Relaxed).to_string()),
         );
-        lines.push(format!("{name} {}", self.ingest_rejected_busy.load(Relaxed)));
-        let name = family("feedpulse_uptime_seconds", "gauge", "Seconds since the pipeline started.");
-        lines.push(format!("{name} {:.3}", self.started.elapsed().as_secs_f64()));
-        // HELP/TYPE lines were written as families were declared; interleave them properly.
-        render_families(&out, &lines)
+        family(
+            "feedpulse_uptime_seconds",
+            "gauge",
+            "Seconds since the pipeline started.",
+            one(format!("{:.3}", self.started.elapsed().as_secs_f64())),
+        );
+        out
     }
 }
 
 fn escape(v: &str) -> String {
     v.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n")
-}
-
-/// Places each family's samples right after its HELP/TYPE header, as the format requires.
-fn render_families(headers: &str, samples: &[String]) -> String {
-    let mut out = String::new();
-    let header_lines: Vec<&str> = headers.lines().collect();
-    for pair in header_lines.chunks(2) {
-        let name = pair[0].split_whitespace().nth(2).unwrap_or_default();
-        out.push_str(pair[0]);
-        out.push('\n');
-        out.push_str(pair[1]);
-        out.push('\n');
-        for s in samples.iter().filter(|s| s.split(['{', ' ']).next() == Some(name)) {
-            out.push_str(s);
-            out.push('\n');
-        }
-    }
-    out
 }
 
 #[cfg(test)]

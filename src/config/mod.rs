@@ -230,6 +230,32 @@ pub struct Source {
     pub text: String,
 }
 
+fn read_source(path: &Path, errors: &mut Vec<ConfigError>) -> Option<Source> {
+    match std::fs::read_to_string(path) {
+        Ok(text) => Some(Source { name: path.display().to_string(), text }),
+        Err(e) => {
+            errors.push(ConfigError { file: path.display().to_string(), line: 0, message: e.to_string() });
+            None
+        }
+    }
+}
+
+/// Every `*.toml` of a folder, in name order.
+fn read_toml_dir(folder: &Path, errors: &mut Vec<ConfigError>) -> Vec<Source> {
+    let mut paths: Vec<_> = match std::fs::read_dir(folder) {
+        Ok(entries) => entries
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.extension().is_some_and(|x| x == "toml"))
+            .collect(),
+        Err(e) => {
+            errors.push(ConfigError { file: folder.display().to_string(), line: 0, message: e.to_string() });
+            return Vec::new();
+        }
+    };
+    paths.sort();
+    paths.iter().filter_map(|p| read_source(p, errors)).collect()
+}
+
 fn line_of(text: &str, offset: usize) -> usize {
     text[..offset.min(text.len())].matches('\n').count() + 1
 }
@@ -237,54 +263,47 @@ fn line_of(text: &str, offset: usize) -> usize {
 impl Config {
     /// The configuration embedded in the binary.
     pub fn embedded() -> Config {
-        Self::from_sources(
-            vec![Source { name: "dataflows/default.toml".into(), text: DEFAULT_DATAFLOW.into() }],
-            vec![Source { name: "alerts/default.toml".into(), text: DEFAULT_ALERTS.into() }],
-        )
-        .expect("the embedded default configuration is valid")
+        Self::load(None, &[]).expect("the embedded default configuration is valid")
     }
 
     /// Loads `DIR/dataflows/*.toml` and `DIR/alerts/*.toml` (or, when DIR itself is a
     /// `dataflows/` folder, its sibling `alerts/`). Files are read in name order.
     pub fn load_dir(dir: &Path) -> Result<Config, ConfigErrors> {
-        let (flows, alerts) = if dir.join("dataflows").is_dir() {
-            (dir.join("dataflows"), dir.join("alerts"))
-        } else {
-            (dir.to_path_buf(), dir.parent().unwrap_or(dir).join("alerts"))
-        };
+        Self::load(Some(dir), &[])
+    }
+
+    /// The configuration a command runs with: the dataflow files of `dir` (the embedded ones
+    /// without it), and the alert rules of `rules` when given, else those of `dir` (or embedded).
+    pub fn load(dir: Option<&Path>, rules: &[std::path::PathBuf]) -> Result<Config, ConfigErrors> {
         let mut errors = Vec::new();
-        let read = |folder: &Path, errors: &mut Vec<ConfigError>| -> Vec<Source> {
-            let mut paths: Vec<_> = match std::fs::read_dir(folder) {
-                Ok(entries) => entries
-                    .filter_map(|e| e.ok().map(|e| e.path()))
-                    .filter(|p| p.extension().is_some_and(|x| x == "toml"))
-                    .collect(),
-                Err(e) => {
-                    errors.push(ConfigError { file: folder.display().to_string(), line: 0, message: e.to_string() });
-                    Vec::new()
+        let (flow_sources, dir_alerts) = match dir {
+            None => (vec![Source { name: "dataflows/default.toml".into(), text: DEFAULT_DATAFLOW.into() }], None),
+            Some(dir) => {
+                let (flows, alerts) = if dir.join("dataflows").is_dir() {
+                    (dir.join("dataflows"), dir.join("alerts"))
+                } else {
+                    (dir.to_path_buf(), dir.parent().unwrap_or(dir).join("alerts"))
+                };
+                let sources = read_toml_dir(&flows, &mut errors);
+                if sources.is_empty() && errors.is_empty() {
+                    errors.push(ConfigError {
+                        file: flows.display().to_string(),
+                        line: 0,
+                        message: "no .toml files found".into(),
+                    });
                 }
-            };
-            paths.sort();
-            paths
-                .into_iter()
-                .filter_map(|p| match std::fs::read_to_string(&p) {
-                    Ok(text) => Some(Source { name: p.display().to_string(), text }),
-                    Err(e) => {
-                        errors.push(ConfigError { file: p.display().to_string(), line: 0, message: e.to_string() });
-                        None
-                    }
-                })
-                .collect()
+                (sources, Some(alerts))
+            }
         };
-        let flow_sources = read(&flows, &mut errors);
-        let alert_sources = if alerts.is_dir() { read(&alerts, &mut errors) } else { Vec::new() };
-        if flow_sources.is_empty() && errors.is_empty() {
-            errors.push(ConfigError {
-                file: flows.display().to_string(),
-                line: 0,
-                message: "no .toml files found".into(),
-            });
-        }
+        let alert_sources = if !rules.is_empty() {
+            rules.iter().filter_map(|p| read_source(p, &mut errors)).collect()
+        } else {
+            match dir_alerts {
+                Some(alerts) if alerts.is_dir() => read_toml_dir(&alerts, &mut errors),
+                Some(_) => Vec::new(),
+                None => vec![Source { name: "alerts/default.toml".into(), text: DEFAULT_ALERTS.into() }],
+            }
+        };
         match Self::from_sources(flow_sources, alert_sources) {
             Ok(config) if errors.is_empty() => Ok(config),
             Ok(_) => Err(ConfigErrors(errors)),

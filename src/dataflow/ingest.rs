@@ -10,6 +10,7 @@ use super::Tick;
 use crate::config::{Config, Dimension};
 use crate::event::{DeadLetter, DeadReason, Event};
 use crate::telemetry::Metrics;
+use differential_dataflow::difference::{Abelian, Semigroup};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::hash::{BuildHasher, Hasher};
@@ -139,7 +140,7 @@ impl IngestState {
                     (series.len() - 1) as u32
                 });
                 for (wi, &(size_s, _)) in self.params.windows.iter().enumerate() {
-                    folded.entry((si, wi as u8, window_start(ev.ts_ms, size_s))).or_default().plus(&agg);
+                    folded.entry((si, wi as u8, window_start(ev.ts_ms, size_s))).or_default().plus_equals(&agg);
                 }
                 let kept = &mut samples[si as usize];
                 if kept.len() == SAMPLES_PER_TICK {
@@ -157,7 +158,7 @@ impl IngestState {
             let (size_s, retention) = self.params.windows[wi as usize];
             let series = Series::new(dim, value);
             match self.live.entry((series.clone(), size_s, start_s)) {
-                std::collections::hash_map::Entry::Occupied(mut e) => e.get_mut().plus(&agg),
+                std::collections::hash_map::Entry::Occupied(mut e) => e.get_mut().plus_equals(&agg),
                 std::collections::hash_map::Entry::Vacant(e) => {
                     let expires = (start_s + size_s as i64) * 1000 + retention;
                     self.expiry.entry(expires).or_default().push(e.key().clone());
@@ -193,7 +194,7 @@ impl IngestState {
             }
             for (series, size_s, start_s) in entry.remove() {
                 if let Some(mut agg) = self.live.remove(&(series.clone(), size_s, start_s)) {
-                    differential_dataflow::difference::Abelian::negate(&mut agg);
+                    agg.negate();
                     out(IngestOut::Update(WindowKey { series, size_s, start_s }, agg));
                 }
             }
@@ -221,15 +222,6 @@ impl IngestState {
     /// Number of live windows (for tests of bounded state).
     pub fn live_windows(&self) -> usize {
         self.live.len()
-    }
-}
-
-trait Plus {
-    fn plus(&mut self, other: &Agg);
-}
-impl Plus for Agg {
-    fn plus(&mut self, other: &Agg) {
-        differential_dataflow::difference::Semigroup::plus_equals(self, other)
     }
 }
 

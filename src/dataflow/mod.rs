@@ -23,10 +23,8 @@ use std::sync::mpsc::{Receiver, RecvTimeoutError};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use timely::container::CapacityContainerBuilder;
-use timely::dataflow::channels::pact::Exchange as ExchangePact;
-use timely::dataflow::operators::generic::Operator;
 use timely::dataflow::operators::vec::{Broadcast, Map};
-use timely::dataflow::operators::{Concat, Input, Inspect, Probe};
+use timely::dataflow::operators::{Concat, Exchange, Input, Inspect, Probe};
 use timely::dataflow::{InputHandle, ProbeHandle, Scope, StreamVec};
 use windows::{Agg, WindowKey};
 
@@ -86,20 +84,11 @@ pub fn build<'scope>(
     let ingested = ingest_streams(events, IngestParams::from_config(config, metrics.clone()));
     let aggregates = window_aggregates(ingested.windows);
     let windows_in = aggregates.inner.map(|((key, agg), t, diff)| (DetectIn::Window(key, agg, diff), t));
-    let samples = ingested.samples.unary(
-        ExchangePact::new(|(item, _): &(DetectIn, Tick)| match item {
-            DetectIn::Sample(s) => differential_dataflow::hashable::Hashable::hashed(&s.series),
-            _ => 0,
-        }),
-        "RouteSamples",
-        |_, _| {
-            move |input, output| {
-                input.for_each(|cap, data| {
-                    output.session(&cap).give_container(data);
-                })
-            }
-        },
-    );
+    // Samples go to the worker that owns their series (the same hash as `WindowKey`).
+    let samples = ingested.samples.exchange(|(item, _): &(DetectIn, Tick)| match item {
+        DetectIn::Sample(s) => differential_dataflow::hashable::Hashable::hashed(&s.series),
+        _ => 0,
+    });
     let detector_in = windows_in.concat(samples).concat(ingested.clock.broadcast());
     let alerts = detect::detect(detector_in, config);
     let probe = ProbeHandle::new();
