@@ -281,12 +281,14 @@ pub fn serve(pipeline: PipelineOptions, options: ServeOptions) -> Result<(), Str
     say!("enrichment: {models}");
 
     let shutdown = Arc::new(tokio::sync::Notify::new());
+    // Set when the server stops (Ctrl-C, SIGTERM), so an unfinished demo stops feeding too.
+    let stopping = Arc::new(AtomicBool::new(false));
     let demo_thread = options.demo.as_ref().map(|demo| {
-        let (tx, admission, metrics, outputs, shutdown) =
-            (feed_tx.clone(), admission.clone(), metrics.clone(), outputs.clone(), shutdown.clone());
+        let (tx, admission, metrics, outputs, shutdown, stopping) =
+            (feed_tx.clone(), admission.clone(), metrics.clone(), outputs.clone(), shutdown.clone(), stopping.clone());
         let (speed, seed) = (demo.speed, demo.seed);
         std::thread::spawn(move || {
-            play_demo(speed, seed, &tx, &admission, &metrics, &outputs);
+            play_demo(speed, seed, &tx, &admission, &metrics, &outputs, &stopping);
             // Let the last ticks complete before stopping.
             std::thread::sleep(Duration::from_millis(300));
             shutdown.notify_one();
@@ -309,6 +311,7 @@ pub fn serve(pipeline: PipelineOptions, options: ServeOptions) -> Result<(), Str
     if let Err(e) = served {
         return Err(format!("HTTP server failed: {e}"));
     }
+    stopping.store(true, Ordering::Relaxed);
     drop(state);
     drop(runtime);
     if let Some(t) = demo_thread {
@@ -356,6 +359,7 @@ fn play_demo(
     admission: &Admission,
     metrics: &Metrics,
     outputs: &Fanout,
+    stopping: &AtomicBool,
 ) {
     let day_start = crate::demo::yesterday_midnight_ms();
     let records = crate::demo::generate(day_start, seed);
@@ -367,7 +371,7 @@ fn play_demo(
     );
     let started = Instant::now();
     let mut next = 0;
-    while next < records.len() {
+    while next < records.len() && !stopping.load(Ordering::Relaxed) {
         let due_ms = day_start + (started.elapsed().as_secs_f64() * 1000.0 * speed) as i64;
         let mut batch = Vec::new();
         let now = chrono::Utc::now().timestamp_millis();
