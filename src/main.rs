@@ -12,7 +12,12 @@ use std::path::PathBuf;
 /// volume spikes and sentiment dips per category, channel and campaign, computed incrementally
 /// on timely / differential dataflow.
 #[derive(Parser)]
-#[command(name = "feedpulse", version, about, long_about = None)]
+#[command(
+    name = "feedpulse",
+    version,
+    about,
+    after_help = "Examples:\n  feedpulse demo                                   a day of sample feedback in a minute\n  feedpulse replay events.ndjson --stats           alerts as NDJSON on stdout, throughput on stderr\n  cat events.ndjson | feedpulse replay - --batch 1 every record its own tick\n  feedpulse run --listen 127.0.0.1:8080            HTTP ingest; curl -N localhost:8080/v1/alerts/stream\n  feedpulse check-config .                         validate dataflows/ and alerts/"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
