@@ -239,7 +239,9 @@ pub fn generate(day_start_ms: i64, seed: u64) -> Vec<(i64, String)> {
         }
         if (SPIKE_START_MIN..SPIKE_START_MIN + SPIKE_MINUTES).contains(&minute) {
             for _ in 0..70 {
-                let text = format!("{}{}", rng.pick(SUBJECTS), rng.pick(SPIKE_TEXTS));
+                let complaint = *rng.pick(SPIKE_TEXTS);
+                let subject = if complaint.is_ascii() { "" } else { rng.pick(SUBJECTS) };
+                let text = format!("{subject}{complaint}");
                 emit(&mut rng, text, Some("payment"), None);
             }
         }
