@@ -29,7 +29,7 @@ fn main() {
     let rates = if rates.is_empty() { vec![10_000, 100_000] } else { rates };
     let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
     println!(
-        "machine: {} cores; feedpulse run --no-enrich? no (defaults, 1 worker)",
+        "machine: {} cores; `feedpulse run` with the default configuration, 1 worker",
         std::thread::available_parallelism().unwrap()
     );
     for rate in rates {

@@ -256,6 +256,9 @@ pub fn serve(pipeline: PipelineOptions, options: ServeOptions) -> Result<(), Str
     let mut config = pipeline.config.clone();
     config.public_url = format!("http://{addr}");
 
+    // Flipped when the server starts shutting down: open SSE streams end, so graceful shutdown
+    // does not wait forever for clients that never disconnect.
+    let (closing_tx, closing_rx) = tokio::sync::watch::channel(false);
     let models =
         if admission.enriching() { "builtin: keyword categories, lexicon sentiment" } else { "none (--no-enrich)" };
     let state = Arc::new(AppState {
@@ -266,6 +269,7 @@ pub fn serve(pipeline: PipelineOptions, options: ServeOptions) -> Result<(), Str
         outputs: outputs.clone(),
         max_body_bytes: config.ingest.max_body_bytes,
         ready: AtomicBool::new(false),
+        closing: closing_rx,
         models: models.to_string(),
     });
     let app = server::router(state.clone());
@@ -305,6 +309,7 @@ pub fn serve(pipeline: PipelineOptions, options: ServeOptions) -> Result<(), Str
                     _ = tokio::signal::ctrl_c() => {}
                     _ = terminate() => {}
                 }
+                let _ = closing_tx.send(true);
             })
             .await
     });

@@ -113,9 +113,12 @@ async fn spike_posted_over_http_arrives_on_sse_with_its_explanation() {
     assert!(metrics.contains("feedpulse_sse_clients 1"));
     let ready: Value = client.get(fp.url("/readyz")).send().await.unwrap().json().await.unwrap();
     assert_eq!(ready["ready"], true);
-    drop(stream);
-    let lines = fp.stop();
+    // SIGTERM with the SSE client still connected: the server ends the stream and exits.
+    let lines = tokio::task::spawn_blocking(move || fp.stop()).await.unwrap();
     assert!(lines.iter().any(|l| l.contains("feedpulse stopped")), "clean shutdown summary: {lines:?}");
+    let rest =
+        tokio::time::timeout(Duration::from_secs(5), async { while let Some(Ok(_)) = stream.next().await {} }).await;
+    assert!(rest.is_ok(), "the SSE stream ended with the server");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

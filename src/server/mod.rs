@@ -17,7 +17,7 @@ use serde_json::value::RawValue;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{SyncSender, TrySendError};
 use std::sync::Arc;
-use tokio_stream::wrappers::BroadcastStream;
+use tokio_stream::wrappers::{BroadcastStream, WatchStream};
 use tokio_stream::StreamExt;
 
 /// Everything the handlers share.
@@ -32,6 +32,8 @@ pub struct AppState {
     pub ready: AtomicBool,
     /// What enriches messages, for `/readyz` (e.g. `builtin-lexicon`).
     pub models: String,
+    /// Becomes true when the server shuts down; SSE streams end then.
+    pub closing: tokio::sync::watch::Receiver<bool>,
 }
 
 pub fn router(state: Arc<AppState>) -> Router {
@@ -172,16 +174,24 @@ impl Drop for ClientGuard {
 }
 
 /// `GET /v1/alerts/stream`: every alert state change as an SSE `alert` event (JSON data).
+/// The stream ends when the server shuts down.
 async fn alert_stream(State(state): State<Arc<AppState>>) -> impl IntoResponse {
+    enum Item {
+        Alert(Result<Arc<str>, tokio_stream::wrappers::errors::BroadcastStreamRecvError>),
+        Closing,
+    }
     state.metrics.sse_clients.fetch_add(1, Ordering::Relaxed);
     let guard = ClientGuard(state.metrics.clone());
-    let stream = BroadcastStream::new(state.hub.subscribe()).map(move |item| {
+    let alerts = BroadcastStream::new(state.hub.subscribe()).map(Item::Alert);
+    let closing = WatchStream::new(state.closing.clone()).filter(|closing| *closing).map(|_| Item::Closing);
+    let stream = alerts.merge(closing).take_while(|item| !matches!(item, Item::Closing)).map(move |item| {
         let _keep = &guard;
         Ok::<_, std::convert::Infallible>(match item {
-            Ok(json) => SseEvent::default().event("alert").data(json.as_ref()),
-            Err(tokio_stream::wrappers::errors::BroadcastStreamRecvError::Lagged(n)) => {
+            Item::Alert(Ok(json)) => SseEvent::default().event("alert").data(json.as_ref()),
+            Item::Alert(Err(tokio_stream::wrappers::errors::BroadcastStreamRecvError::Lagged(n))) => {
                 SseEvent::default().event("lagged").data(format!("{{\"missed\":{n}}}"))
             }
+            Item::Closing => unreachable!("take_while stops before the closing marker"),
         })
     });
     Sse::new(stream).keep_alive(KeepAlive::default())
