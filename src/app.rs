@@ -122,7 +122,6 @@ pub fn replay_stats_text(report: &ReplayReport) -> String {
     let mut lat = s.tick_latencies.clone();
     lat.sort();
     let secs = s.elapsed.as_secs_f64().max(1e-9);
-    let dead: Vec<String> = m.dead_by_reason().iter().map(|(r, n)| format!("{} {n}", r.as_str())).collect();
     format!(
         "records {}  accepted {}  duplicates {}  dead letters {}{}\n\
          elapsed {:.3} s  throughput {:.0} records/s  ticks {}\n\
@@ -132,7 +131,7 @@ pub fn replay_stats_text(report: &ReplayReport) -> String {
         m.accepted_total(),
         m.duplicates_total(),
         m.dead_total(),
-        if dead.is_empty() { String::new() } else { format!(" ({})", dead.join(", ")) },
+        m.dead_letter_breakdown(),
         secs,
         m.received_total() as f64 / secs,
         s.ticks,
@@ -199,27 +198,11 @@ impl AlertSink for ConsoleAlerts {
     }
 }
 
-/// Counts firing/resolved alerts per rule name for the closing summary.
-#[derive(Default)]
-struct AlertTally(std::sync::Mutex<std::collections::BTreeMap<String, (u64, u64)>>);
-
-impl AlertSink for AlertTally {
-    fn deliver(&self, a: &Alert) {
-        let mut t = self.0.lock().unwrap();
-        let e = t.entry(a.labels.get("rule").cloned().unwrap_or_default()).or_default();
-        match a.status {
-            AlertStatus::Firing => e.0 += 1,
-            AlertStatus::Resolved => e.1 += 1,
-        }
-    }
-}
-
 /// `feedpulse run` and `feedpulse demo`: the live pipeline with the HTTP API.
 pub fn serve(pipeline: PipelineOptions, options: ServeOptions) -> Result<(), String> {
     let metrics = Arc::new(Metrics::default());
     let hub = AlertHub::default();
-    let tally = Arc::new(AlertTally::default());
-    let mut alert_sinks: Vec<Arc<dyn AlertSink>> = vec![Arc::new(hub.clone()), tally.clone()];
+    let mut alert_sinks: Vec<Arc<dyn AlertSink>> = vec![Arc::new(hub.clone())];
     if options.demo.is_some() {
         alert_sinks.push(Arc::new(ConsoleAlerts));
     } else if options.alerts_stdout {
@@ -324,17 +307,16 @@ pub fn serve(pipeline: PipelineOptions, options: ServeOptions) -> Result<(), Str
     }
     let stats = dataflow_thread.join().map_err(|_| "dataflow thread panicked".to_string())??;
     let elapsed = started.elapsed().as_secs_f64();
-    let dead: Vec<String> = metrics.dead_by_reason().iter().map(|(r, n)| format!("{} {n}", r.as_str())).collect();
     say!(
         "\nfeedpulse stopped after {elapsed:.1} s: {} records received, {} accepted, {} duplicates, {} dead letters{}, {} ticks",
         metrics.received_total(),
         metrics.accepted_total(),
         metrics.duplicates_total(),
         metrics.dead_total(),
-        if dead.is_empty() { String::new() } else { format!(" ({})", dead.join(", ")) },
+        metrics.dead_letter_breakdown(),
         stats.ticks
     );
-    for (rule, (fired, resolved)) in tally.0.lock().unwrap().iter() {
+    for (rule, (fired, resolved)) in metrics.alert_counts() {
         say!("  {rule}: {fired} fired, {resolved} resolved");
     }
     Ok(())

@@ -98,8 +98,31 @@ impl Metrics {
     pub fn dead_total(&self) -> u64 {
         self.dead.iter().map(|c| c.load(Relaxed)).sum()
     }
-    pub fn dead_by_reason(&self) -> Vec<(DeadReason, u64)> {
-        DeadReason::ALL.iter().map(|r| (*r, self.dead[*r as usize].load(Relaxed))).filter(|(_, n)| *n > 0).collect()
+    /// `" (reason n, …)"` for the reasons seen, or an empty string: for one-line summaries.
+    pub fn dead_letter_breakdown(&self) -> String {
+        let seen: Vec<String> = DeadReason::ALL
+            .iter()
+            .map(|r| (r, self.dead[*r as usize].load(Relaxed)))
+            .filter(|(_, n)| *n > 0)
+            .map(|(r, n)| format!("{} {n}", r.as_str()))
+            .collect();
+        if seen.is_empty() {
+            String::new()
+        } else {
+            format!(" ({})", seen.join(", "))
+        }
+    }
+    /// (fired, resolved) alert counts per rule name.
+    pub fn alert_counts(&self) -> BTreeMap<String, (u64, u64)> {
+        let mut counts: BTreeMap<String, (u64, u64)> = BTreeMap::new();
+        for ((rule, status), n) in self.alerts.lock().unwrap().iter() {
+            let entry = counts.entry(rule.clone()).or_default();
+            match *status {
+                "firing" => entry.0 += n,
+                _ => entry.1 += n,
+            }
+        }
+        counts
     }
     pub fn lag_ticks(&self) -> i64 {
         self.lag_ticks.load(Relaxed)
