@@ -46,8 +46,15 @@ fn dead_letter_sink(metrics: &Arc<Metrics>, path: Option<&PathBuf>) -> Result<De
     Ok(DeadLetters::new(metrics.clone(), out))
 }
 
+/// Where `replay` sends alerts.
+pub enum AlertOutput {
+    Stdout,
+    File(PathBuf),
+    Sink(Arc<dyn AlertSink>),
+}
+
 pub struct ReplayOptions {
-    pub alerts_out: Option<PathBuf>,
+    pub alerts: AlertOutput,
     pub dead_letters: Option<PathBuf>,
     pub batch_lines: usize,
     pub parse_threads: usize,
@@ -67,9 +74,12 @@ pub fn replay(
     options: ReplayOptions,
 ) -> Result<ReplayReport, String> {
     let metrics = Arc::new(Metrics::default());
-    let alerts: Arc<dyn AlertSink> = match &options.alerts_out {
-        Some(p) => Arc::new(NdjsonAlerts::file(p, false).map_err(|e| format!("cannot create {}: {e}", p.display()))?),
-        None => Arc::new(NdjsonAlerts::stdout(false)),
+    let alerts: Arc<dyn AlertSink> = match options.alerts {
+        AlertOutput::File(p) => {
+            Arc::new(NdjsonAlerts::file(&p, false).map_err(|e| format!("cannot create {}: {e}", p.display()))?)
+        }
+        AlertOutput::Stdout => Arc::new(NdjsonAlerts::stdout(false)),
+        AlertOutput::Sink(sink) => sink,
     };
     let outputs = Fanout {
         alerts: vec![alerts],

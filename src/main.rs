@@ -2,7 +2,7 @@
 
 use anyhow::{bail, Context, Result};
 use clap::{Args, Parser, Subcommand};
-use feedpulse::app::{self, DemoOptions, PipelineOptions, ReplayOptions, ServeOptions};
+use feedpulse::app::{self, AlertOutput, DemoOptions, PipelineOptions, ReplayOptions, ServeOptions};
 use feedpulse::config::Config;
 use feedpulse::telemetry::SourceKind;
 use std::net::SocketAddr;
@@ -77,6 +77,34 @@ enum Command {
         #[command(flatten)]
         pipeline: PipelineArgs,
     },
+    /// What the alert rules would have done on history: replay NDJSON through the same dataflow
+    /// and rules as live (`--input`), or score Numenta Anomaly Benchmark series with a spike
+    /// rule's detector (`--nab DATA --out RESULTS`).
+    Backtest {
+        /// NDJSON history (`-` for stdin): prints each alert and a per-rule summary.
+        #[arg(long, required_unless_present = "nab", conflicts_with = "nab")]
+        input: Option<String>,
+        /// Print the report as one JSON object.
+        #[arg(long)]
+        json: bool,
+        /// Records per processing tick with `--input`. 1 (the default) fires each alert on the
+        /// exact record that crossed, as live; larger batches are faster and judge a window
+        /// that closed inside a batch as of its close.
+        #[arg(long, default_value_t = 1)]
+        batch: usize,
+        /// A NAB data directory (`<category>/<file>.csv` with `timestamp,value`).
+        #[arg(long, requires = "out")]
+        nab: Option<PathBuf>,
+        /// Where `--nab` writes `<category>/<file>.csv` with `timestamp,value,anomaly_score`.
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// With `--nab`: the spike rule to use (default: the first spike rule; without
+        /// `--rules`, the embedded benches/nab_rule.toml).
+        #[arg(long)]
+        rule: Option<String>,
+        #[command(flatten)]
+        pipeline: PipelineArgs,
+    },
     /// Validate a configuration directory and report every problem at once.
     CheckConfig {
         /// A directory holding `dataflows/` and `alerts/` (or a `dataflows/` directory).
@@ -113,6 +141,39 @@ impl PipelineArgs {
     }
 }
 
+fn backtest_nab(data: &std::path::Path, out: &std::path::Path, rule: Option<&str>, args: PipelineArgs) -> Result<()> {
+    let config = if args.rules.is_empty() {
+        let source = feedpulse::config::Source {
+            name: "benches/nab_rule.toml".into(),
+            text: feedpulse::backtest::NAB_RULE.into(),
+        };
+        Config::embedded_with_rules(source).map_err(|e| anyhow::anyhow!("{e}"))?
+    } else {
+        args.into_options()?.config
+    };
+    let spike_rules = config.rules.iter().filter(|r| r.kind == feedpulse::config::RuleKind::Spike);
+    let chosen = match rule {
+        Some(name) => spike_rules.clone().find(|r| r.name == name),
+        None => spike_rules.clone().next(),
+    };
+    let Some(chosen) = chosen else {
+        let names: Vec<&str> = spike_rules.map(|r| r.name.as_str()).collect();
+        bail!("no spike rule {} (have: {})", rule.unwrap_or(""), names.join(", "));
+    };
+    let started = std::time::Instant::now();
+    let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
+    let report = feedpulse::backtest::nab::run(data, out, chosen, threads)?;
+    eprintln!(
+        "rule {}: scored {} rows in {} files in {:.2} s; results in {}",
+        chosen.name,
+        report.rows,
+        report.files,
+        started.elapsed().as_secs_f64(),
+        out.display()
+    );
+    Ok(())
+}
+
 fn main() -> Result<()> {
     tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("FEEDPULSE_LOG").unwrap_or_else(|_| "warn".into()))
@@ -142,8 +203,13 @@ fn main() -> Result<()> {
             };
             let threads =
                 parse_threads.unwrap_or_else(|| std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2));
-            let options =
-                ReplayOptions { alerts_out, dead_letters, batch_lines: batch, parse_threads: threads, progress: stats };
+            let options = ReplayOptions {
+                alerts: alerts_out.map_or(AlertOutput::Stdout, AlertOutput::File),
+                dead_letters,
+                batch_lines: batch,
+                parse_threads: threads,
+                progress: stats,
+            };
             let report = app::replay(&pipeline.into_options()?, reader, kind, options).map_err(anyhow::Error::msg)?;
             if stats {
                 eprintln!("{}", app::replay_stats_text(&report));
@@ -155,6 +221,20 @@ fn main() -> Result<()> {
                 ServeOptions { listen, listen_fallback: false, alerts_out, alerts_stdout, dead_letters, demo: None };
             app::serve(pipeline.into_options()?, options).map_err(anyhow::Error::msg)
         }
+        Command::Backtest { input, json, batch, nab, out, rule, pipeline } => match (input, nab, out) {
+            (_, Some(nab), Some(out)) => backtest_nab(&nab, &out, rule.as_deref(), pipeline),
+            (Some(input), _, _) => {
+                let report = feedpulse::backtest::history(&pipeline.into_options()?, &input, batch)
+                    .map_err(anyhow::Error::msg)?;
+                if json {
+                    println!("{}", serde_json::to_string(&report)?);
+                } else {
+                    print!("{}", feedpulse::backtest::render_table(&report));
+                }
+                Ok(())
+            }
+            _ => bail!("backtest needs --input FILE, or --nab DATA --out RESULTS"),
+        },
         Command::CheckConfig { dir } => match Config::load_dir(&dir) {
             Ok(c) => {
                 println!(

@@ -41,6 +41,9 @@ pub struct Metrics {
     lag_ticks: AtomicI64,
     pub sse_clients: AtomicI64,
     ingest_rejected_busy: AtomicU64,
+    /// Event-time span of the accepted events (ms): what a backtest covered.
+    first_event_ms: AtomicI64,
+    last_event_ms: AtomicI64,
 }
 
 impl Default for Metrics {
@@ -55,6 +58,8 @@ impl Default for Metrics {
             ticks_completed: AtomicU64::new(0),
             lag_ticks: AtomicI64::new(0),
             sse_clients: AtomicI64::new(0),
+            first_event_ms: AtomicI64::new(i64::MAX),
+            last_event_ms: AtomicI64::new(i64::MIN),
             ingest_rejected_busy: AtomicU64::new(0),
         }
     }
@@ -64,8 +69,18 @@ impl Metrics {
     pub fn received(&self, source: SourceKind, n: u64) {
         self.received[source as usize].fetch_add(n, Relaxed);
     }
-    pub fn accepted(&self, n: u64) {
+    /// `n` events accepted with event times within `span` (ms).
+    pub fn accepted(&self, n: u64, span: (i64, i64)) {
         self.accepted.fetch_add(n, Relaxed);
+        if n > 0 {
+            self.first_event_ms.fetch_min(span.0, Relaxed);
+            self.last_event_ms.fetch_max(span.1, Relaxed);
+        }
+    }
+    /// First and last event time (ms) accepted, once any event was.
+    pub fn event_span(&self) -> Option<(i64, i64)> {
+        let (first, last) = (self.first_event_ms.load(Relaxed), self.last_event_ms.load(Relaxed));
+        (first <= last).then_some((first, last))
     }
     pub fn duplicate(&self) {
         self.duplicates.fetch_add(1, Relaxed);

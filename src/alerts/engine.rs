@@ -202,7 +202,14 @@ mod tests {
             window_end_ms: (window_start_s + 60) * 1000,
             anomalous,
             value,
-            baseline: Baseline { mean: 10.0, std: 2.0, threshold: 20.0, windows: 30, same_window_yesterday: None },
+            baseline: Baseline {
+                mean: 10.0,
+                std: 2.0,
+                threshold: 20.0,
+                windows: 30,
+                same_window_yesterday: None,
+                predictor: None,
+            },
             explanation: Explanation::default(),
         }
     }

@@ -42,6 +42,9 @@ pub struct Baseline {
     pub windows: usize,
     /// Count of the same window 24 h earlier, when it is in state.
     pub same_window_yesterday: Option<i64>,
+    /// Spike rules: the predictor whose forecast `mean` is (the one with the smallest spread).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub predictor: Option<crate::config::Predictor>,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]

@@ -137,8 +137,47 @@ impl RuleKind {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum BaselineMethod {
+    /// Median, and 1.4826·MAD as the spread (robust to a few outliers in the history).
     MedianMad,
+    /// Median, and the larger of 1.4826·MAD and 1.2533·mean absolute deviation (a series with
+    /// frequent excursions is not surprised by one more).
+    MedianMeanDev,
     MeanStd,
+}
+
+/// Which side of the baseline a spike rule watches.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Direction {
+    #[default]
+    Up,
+    Down,
+    Both,
+}
+
+/// What a spike rule forecasts a window's count from (see `dataflow::spike::judge`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Predictor {
+    /// The median (or mean) of the trailing windows.
+    Level,
+    /// The same window a day earlier, plus the typical day-over-day change.
+    Daily,
+    /// The same window a week earlier, plus the typical week-over-week change.
+    Weekly,
+    /// The previous window, plus the typical window-to-window change.
+    Step,
+}
+
+/// What a spike rule thresholds.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ScoreKind {
+    /// The surprise z itself: fires when z reaches `sensitivity`.
+    #[default]
+    Surprise,
+    /// How rare z is among the key's last `rarity_memory` windows: fires at `threshold`.
+    Rarity,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
@@ -162,6 +201,16 @@ pub struct RuleConfig {
     #[serde(default = "default_min_history")]
     pub min_history: usize,
     pub baseline: Option<BaselineMethod>,
+    #[serde(default)]
+    pub direction: Direction,
+    #[serde(default = "default_predictors")]
+    pub predictors: Vec<Predictor>,
+    #[serde(default)]
+    pub score: ScoreKind,
+    /// Rarity score at which the rule fires (`score = "rarity"` only).
+    pub threshold: Option<f64>,
+    #[serde(default = "default_rarity_memory")]
+    pub rarity_memory: usize,
     pub metric: Option<SentimentMetric>,
     pub sensitivity: f64,
     #[serde(default)]
@@ -178,6 +227,12 @@ pub struct RuleConfig {
 
 fn default_history() -> usize {
     30
+}
+fn default_predictors() -> Vec<Predictor> {
+    vec![Predictor::Level]
+}
+fn default_rarity_memory() -> usize {
+    8000
 }
 fn default_min_history() -> usize {
     5
@@ -264,6 +319,12 @@ impl Config {
     /// The configuration embedded in the binary.
     pub fn embedded() -> Config {
         Self::load(None, &[]).expect("the embedded default configuration is valid")
+    }
+
+    /// The embedded dataflow with these alert rules instead of the default ones.
+    pub fn embedded_with_rules(rules: Source) -> Result<Config, ConfigErrors> {
+        let flow = Source { name: "dataflows/default.toml (embedded)".into(), text: DEFAULT_DATAFLOW.into() };
+        Self::from_sources(vec![flow], vec![rules])
     }
 
     /// Loads `DIR/dataflows/*.toml` and `DIR/alerts/*.toml` (or, when DIR itself is a
@@ -446,7 +507,7 @@ impl Config {
                 match r.kind {
                     RuleKind::Spike => {
                         if r.baseline.is_none() {
-                            problem("spike rules need `baseline` (median_mad or mean_std)".into());
+                            problem("spike rules need `baseline` (median_mad, median_mean_dev or mean_std)".into());
                         }
                         if r.metric.is_some() {
                             problem("`metric` applies to sentiment_dip rules only".into());
@@ -454,13 +515,38 @@ impl Config {
                         if r.yesterday_factor.is_some_and(|f| f.is_nan() || f <= 0.0) {
                             problem("yesterday_factor must be > 0".into());
                         }
+                        if r.predictors.is_empty() {
+                            problem("`predictors` needs at least one of level, daily, weekly, step".into());
+                        }
+                        let whole_days = 86_400_000 % r.window.as_ms().max(1) == 0;
+                        if !whole_days && r.predictors.iter().any(|p| matches!(p, Predictor::Daily | Predictor::Weekly))
+                        {
+                            problem(format!(
+                                "daily/weekly predictors need a window that divides a day, not {}",
+                                r.window
+                            ));
+                        }
+                        match (r.score, r.threshold) {
+                            (ScoreKind::Rarity, Some(t)) if !(t > 0.0 && t < 1.0) => {
+                                problem("threshold must lie strictly between 0 and 1".into())
+                            }
+                            (ScoreKind::Rarity, None) => problem("score = \"rarity\" needs a `threshold`".into()),
+                            (ScoreKind::Surprise, Some(_)) => problem(
+                                "`threshold` applies to score = \"rarity\"; surprise rules fire at `sensitivity`"
+                                    .into(),
+                            ),
+                            _ => {}
+                        }
+                        if r.rarity_memory < r.min_history {
+                            problem("rarity_memory must be at least min_history".into());
+                        }
                     }
                     RuleKind::SentimentDip => {
                         if r.metric.is_none() {
                             problem("sentiment_dip rules need `metric` (negative_share or mean)".into());
                         }
-                        if r.baseline.is_some() || r.yesterday_factor.is_some() {
-                            problem("`baseline`/`yesterday_factor` apply to spike rules only".into());
+                        if r.baseline.is_some() || r.yesterday_factor.is_some() || r.threshold.is_some() {
+                            problem("`baseline`/`yesterday_factor`/`threshold` apply to spike rules only".into());
                         }
                         if !(0.0..=2.0).contains(&r.min_delta) {
                             problem("min_delta must lie in [0, 2]".into());

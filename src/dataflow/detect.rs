@@ -4,11 +4,12 @@
 //! a tick, so an alert leaves the dataflow one tick after the message that crossed the threshold.
 
 use super::ingest::Sample;
+use super::spike::{self, judge, Rarity, Scratch, SpikeModel};
 use super::windows::{window_start, Agg, Series, WindowKey};
 use super::Tick;
 use crate::alerts::engine::{AlertEngine, Evaluation};
 use crate::alerts::{explain, Alert, Baseline, Explanation};
-use crate::config::{BaselineMethod, Config, RuleConfig, RuleKind, SentimentMetric};
+use crate::config::{Config, RuleConfig, RuleKind, ScoreKind, SentimentMetric};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use timely::dataflow::channels::pact::Pipeline;
@@ -51,8 +52,19 @@ impl SeriesWindows {
     }
 }
 
+/// A rarity rule's memory of one key's past surprises.
+struct SpikeMemory {
+    rarity: Rarity,
+    /// The last window whose surprise is remembered.
+    recorded_through: i64,
+}
+
 pub struct DetectorState {
     rules: Vec<RuleConfig>,
+    /// The spike model of each rule (`None` for other kinds), indexed like `rules`.
+    models: Vec<Option<SpikeModel>>,
+    spike_memory: HashMap<(usize, Series), SpikeMemory>,
+    scratch: Scratch,
     lateness_ms: i64,
     windows: HashMap<(Series, u32), SeriesWindows>,
     samples: HashMap<Series, VecDeque<Sample>>,
@@ -64,6 +76,13 @@ impl DetectorState {
     pub fn new(config: &Config) -> Self {
         DetectorState {
             rules: config.rules.clone(),
+            models: config
+                .rules
+                .iter()
+                .map(|r| (r.kind == RuleKind::Spike).then(|| SpikeModel::from_rule(r, true)))
+                .collect(),
+            spike_memory: HashMap::new(),
+            scratch: Scratch::default(),
             lateness_ms: config.ingest.allowed_lateness.as_ms(),
             windows: HashMap::new(),
             samples: HashMap::new(),
@@ -138,16 +157,24 @@ impl DetectorState {
         alerts
     }
 
-    fn evaluate(&self, rule_index: usize, series: &Series, start_s: i64) -> Option<Evaluation> {
+    fn evaluate(&mut self, rule_index: usize, series: &Series, start_s: i64) -> Option<Evaluation> {
         let rule = &self.rules[rule_index];
         let size_s = rule.window.as_ms() / 1000;
         let windows = self.windows.get(&(series.clone(), size_s as u32))?;
         let current = windows.get(start_s)?;
-        let history = windows.history(start_s, size_s, rule.history);
-        let yesterday = windows.get(start_s - DAY_S).map(|a| a.count);
-        let verdict = match rule.kind {
-            RuleKind::Spike => spike(rule, current, &history, yesterday),
-            RuleKind::SentimentDip => sentiment_dip(rule, current, &history),
+        let verdict = match (rule.kind, &self.models[rule_index]) {
+            (RuleKind::Spike, Some(model)) => {
+                let memory = (rule.score == ScoreKind::Rarity).then(|| {
+                    let memory = self.spike_memory.entry((rule_index, series.clone())).or_insert_with(|| SpikeMemory {
+                        rarity: Rarity::new(rule.rarity_memory),
+                        recorded_through: windows.first_start_s.unwrap_or(start_s) - size_s,
+                    });
+                    remember_until(memory, model, windows, start_s, size_s, rule.rarity_memory, &mut self.scratch);
+                    &*memory
+                });
+                spike(rule, model, windows, start_s, size_s, memory.map(|m| &m.rarity), &mut self.scratch)
+            }
+            _ => sentiment_dip(rule, current, &windows.history(start_s, size_s, rule.history)),
         };
         let (start_ms, end_ms) = (start_s * 1000, (start_s + size_s) * 1000);
         // Keywords and samples are only read from anomalous evaluations: skip them otherwise.
@@ -174,7 +201,7 @@ impl DetectorState {
             window_end_ms: end_ms,
             anomalous: verdict.anomalous,
             value: verdict.value,
-            baseline: Baseline { same_window_yesterday: yesterday, ..verdict.baseline },
+            baseline: verdict.baseline,
             explanation: Explanation {
                 keywords,
                 samples: shown.iter().map(|s| s.text.clone()).collect(),
@@ -204,40 +231,76 @@ pub struct Verdict {
     pub baseline: Baseline,
 }
 
-/// Spike: the count against the trailing windows of the same series (and yesterday's window).
-pub fn spike(rule: &RuleConfig, current: Agg, history: &[Agg], yesterday: Option<i64>) -> Verdict {
-    let value = current.count as f64;
-    let counts: Vec<f64> = history.iter().map(|a| a.count as f64).collect();
-    if counts.len() < rule.min_history {
-        return Verdict { anomalous: false, value, baseline: Baseline { windows: counts.len(), ..Default::default() } };
+/// Records the surprise of every window before `start_s` not yet remembered (at most
+/// `capacity` of them: older ones would be forgotten at once).
+fn remember_until(
+    memory: &mut SpikeMemory,
+    model: &SpikeModel,
+    windows: &SeriesWindows,
+    start_s: i64,
+    size_s: i64,
+    capacity: usize,
+    scratch: &mut Scratch,
+) {
+    let from = (memory.recorded_through + size_s).max(start_s - capacity as i64 * size_s);
+    for w in (from..start_s).step_by(size_s as usize) {
+        let value_at = |k: usize| windows.get(w - k as i64 * size_s).map(|a| a.count as f64);
+        if let Some(j) = judge(model, value_at, scratch) {
+            memory.rarity.record(j.z);
+        }
     }
-    let (centre, spread) = match rule.baseline.unwrap_or(BaselineMethod::MedianMad) {
-        BaselineMethod::MeanStd => {
-            let mean = counts.iter().sum::<f64>() / counts.len() as f64;
-            let var = counts.iter().map(|c| (c - mean).powi(2)).sum::<f64>() / counts.len() as f64;
-            (mean, var.sqrt())
-        }
-        BaselineMethod::MedianMad => {
-            let median = median(counts.clone());
-            let mad = median_of_abs_dev(&counts, median);
-            // Floors: a flat history has MAD 0, and counts are at least Poisson-noisy.
-            (median, (1.4826 * mad).max(median.sqrt()).max(1.0))
-        }
+    memory.recorded_through = memory.recorded_through.max(start_s - size_s);
+}
+
+/// Spike: the window's count judged by the rule's predictors against its own trailing windows
+/// (`dataflow::spike`), gated by `min_count` and, when yesterday's window is known, by
+/// `yesterday_factor`.
+fn spike(
+    rule: &RuleConfig,
+    model: &SpikeModel,
+    windows: &SeriesWindows,
+    start_s: i64,
+    size_s: i64,
+    rarity: Option<&Rarity>,
+    scratch: &mut Scratch,
+) -> Verdict {
+    let current = windows.get(start_s).unwrap_or_default();
+    let value = current.count as f64;
+    let yesterday = windows.get(start_s - DAY_S).map(|a| a.count);
+    let judged = judge(model, |k| windows.get(start_s - k as i64 * size_s).map(|a| a.count as f64), scratch);
+    let Some(j) = judged else {
+        return Verdict {
+            anomalous: false,
+            value,
+            baseline: Baseline { same_window_yesterday: yesterday, ..Default::default() },
+        };
     };
-    let mut threshold = centre + rule.sensitivity * spread;
+    let (crossed, fire_at_z) = match (rule.score, rarity) {
+        (ScoreKind::Rarity, Some(rarity)) => {
+            let threshold = rule.threshold.unwrap_or(1.0);
+            let warm = rarity.len() >= rule.min_history;
+            let crossed = warm && spike::rarity_score(rarity, j.z, model.sensitivity) >= threshold;
+            (crossed, rarity.z_to_exceed(threshold).filter(|_| warm).map(|z| z.max(model.sensitivity)))
+        }
+        // The peers' rule is "count > mean + 3σ": strictly above the sensitivity.
+        _ => (j.z > model.sensitivity, Some(model.sensitivity)),
+    };
+    let mut threshold = fire_at_z.map_or(f64::INFINITY, |z| j.value_at(z, value));
+    let mut anomalous = crossed && current.count as u64 >= rule.min_count;
     if let (Some(factor), Some(y)) = (rule.yesterday_factor, yesterday) {
         threshold = threshold.max(y as f64 * factor);
+        anomalous &= value > y as f64 * factor;
     }
-    let anomalous = value > threshold && current.count as u64 >= rule.min_count;
     Verdict {
         anomalous,
         value,
         baseline: Baseline {
-            mean: round3(centre),
-            std: round3(spread),
+            mean: round3(j.expected),
+            std: round3(j.spread),
             threshold: round3(threshold),
-            windows: counts.len(),
+            windows: j.windows,
             same_window_yesterday: yesterday,
+            predictor: Some(j.predictor),
         },
     }
 }
@@ -286,24 +349,9 @@ pub fn sentiment_dip(rule: &RuleConfig, current: Agg, history: &[Agg]) -> Verdic
             threshold: round3(threshold),
             windows: populated.len(),
             same_window_yesterday: None,
+            predictor: None,
         },
     }
-}
-
-fn median(mut xs: Vec<f64>) -> f64 {
-    xs.sort_by(|a, b| a.total_cmp(b));
-    let n = xs.len();
-    if n == 0 {
-        0.0
-    } else if n % 2 == 1 {
-        xs[n / 2]
-    } else {
-        (xs[n / 2 - 1] + xs[n / 2]) / 2.0
-    }
-}
-
-fn median_of_abs_dev(xs: &[f64], centre: f64) -> f64 {
-    median(xs.iter().map(|x| (x - centre).abs()).collect())
 }
 
 /// Builds the detector. Its input must already be partitioned by series (see `WindowKey`'s hash).
@@ -345,20 +393,36 @@ mod tests {
         Config::embedded().rules.into_iter().find(|r| r.name == name).unwrap()
     }
 
-    fn counts(xs: &[i64]) -> Vec<Agg> {
-        xs.iter().map(|c| Agg { count: *c, ..Default::default() }).collect()
+    /// One-minute windows holding `history` (oldest first) and then `current`; the start of `current`.
+    fn series(history: &[i64], current: i64, yesterday: Option<i64>) -> (SeriesWindows, i64) {
+        let mut w = SeriesWindows::default();
+        let first = DAY_S - 60 * history.len() as i64;
+        for (i, c) in history.iter().chain([&current]).enumerate() {
+            w.aggs.insert(first + 60 * i as i64, Agg { count: *c, ..Default::default() });
+        }
+        w.first_start_s = Some(first);
+        if let Some(y) = yesterday {
+            w.aggs.insert(0, Agg { count: y, ..Default::default() });
+            w.first_start_s = Some(0);
+        }
+        (w, DAY_S)
+    }
+
+    fn judge_spike(r: &RuleConfig, history: &[i64], current: i64, yesterday: Option<i64>) -> Verdict {
+        let (w, start) = series(history, current, yesterday);
+        spike(r, &SpikeModel::from_rule(r, true), &w, start, 60, None, &mut Scratch::default())
     }
 
     #[test]
     fn spike_uses_a_robust_baseline() {
         let r = rule("category_spike");
-        let history = counts(&[10, 12, 9, 11, 10, 10, 300, 11, 9, 10]);
-        let v = spike(&r, Agg { count: 40, ..Default::default() }, &history, None);
+        let history = [10, 12, 9, 11, 10, 10, 300, 11, 9, 10];
+        let v = judge_spike(&r, &history, 40, None);
         assert_eq!(v.baseline.mean, 10.0, "median ignores the old outlier");
         assert!(v.anomalous, "{v:?}");
-        assert!(!spike(&r, Agg { count: 19, ..Default::default() }, &history, None).anomalous, "min_count");
-        assert!(!spike(&r, Agg { count: 40, ..Default::default() }, &history[..3], None).anomalous, "min_history");
-        let v = spike(&r, Agg { count: 40, ..Default::default() }, &history, Some(35));
+        assert!(!judge_spike(&r, &history, 19, None).anomalous, "min_count");
+        assert!(!judge_spike(&r, &history[..3], 40, None).anomalous, "min_history");
+        let v = judge_spike(&r, &history, 40, Some(35));
         assert!(!v.anomalous, "yesterday had nearly as many: {v:?}");
         assert_eq!(v.baseline.same_window_yesterday, Some(35));
     }
@@ -366,16 +430,39 @@ mod tests {
     #[test]
     fn mean_std_matches_the_peer_rule() {
         let mut r = rule("category_spike");
-        r.baseline = Some(BaselineMethod::MeanStd);
+        r.baseline = Some(crate::config::BaselineMethod::MeanStd);
         r.sensitivity = 3.0;
         r.yesterday_factor = None;
         r.min_count = 1;
         // mean 10, population σ = 1: threshold 13
-        let history = counts(&[9, 11, 9, 11, 9, 11, 9, 11, 9, 11]);
-        let v = spike(&r, Agg { count: 13, ..Default::default() }, &history, None);
+        let history = [9, 11, 9, 11, 9, 11, 9, 11, 9, 11];
+        let v = judge_spike(&r, &history, 13, None);
         assert_eq!((v.baseline.mean, v.baseline.std, v.baseline.threshold), (10.0, 1.0, 13.0));
         assert!(!v.anomalous, "13 is not above mean + 3σ");
-        assert!(spike(&r, Agg { count: 14, ..Default::default() }, &history, None).anomalous);
+        assert!(judge_spike(&r, &history, 14, None).anomalous);
+    }
+
+    #[test]
+    fn a_rarity_rule_remembers_each_window_once() {
+        let mut r = rule("category_spike");
+        r.score = ScoreKind::Rarity;
+        r.threshold = Some(0.9);
+        r.yesterday_factor = None;
+        r.min_count = 1;
+        let model = SpikeModel::from_rule(&r, true);
+        let history: Vec<i64> = (0..40).map(|i| 10 + (i % 3)).collect();
+        let (w, start) = series(&history, 30, None);
+        let mut memory = SpikeMemory { rarity: Rarity::new(100), recorded_through: w.first_start_s.unwrap() - 60 };
+        let mut scratch = Scratch::default();
+        remember_until(&mut memory, &model, &w, start, 60, 100, &mut scratch);
+        // The first min_history windows have no judgement yet; each later one is remembered.
+        assert_eq!(memory.rarity.len(), 40 - r.min_history);
+        remember_until(&mut memory, &model, &w, start, 60, 100, &mut scratch);
+        assert_eq!(memory.rarity.len(), 40 - r.min_history, "no window twice");
+        let v = spike(&r, &model, &w, start, 60, Some(&memory.rarity), &mut scratch);
+        assert!(v.anomalous, "30 after a history of 10-12 is rarer than anything remembered: {v:?}");
+        let v = spike(&r, &model, &w, start - 60, 60, Some(&memory.rarity), &mut scratch);
+        assert!(!v.anomalous, "{v:?}");
     }
 
     #[test]

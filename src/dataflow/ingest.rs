@@ -105,6 +105,7 @@ impl IngestState {
         let mut folded: HashMap<(u32, u8, i64), Agg, Fold> = HashMap::default();
         let old_clock = self.clock;
         let mut accepted = 0;
+        let mut span = (i64::MAX, i64::MIN);
         for (index, ev) in events.iter().enumerate() {
             if self.clock != i64::MIN && ev.ts_ms < self.clock - self.min_retention_ms {
                 let dl = DeadLetter {
@@ -124,6 +125,7 @@ impl IngestState {
                 continue;
             }
             accepted += 1;
+            span = (span.0.min(ev.ts_ms), span.1.max(ev.ts_ms));
             self.clock = self.clock.max(ev.ts_ms);
             let agg = Agg::of_message(ev.sentiment_milli, ev.sentiment_milli < self.params.negative_below_milli);
             let values = [
@@ -149,7 +151,7 @@ impl IngestState {
                 kept.push(index);
             }
         }
-        self.params.metrics.accepted(accepted);
+        self.params.metrics.accepted(accepted, span);
 
         let mut folded: Vec<((u32, u8, i64), Agg)> = folded.into_iter().collect();
         folded.sort_unstable_by_key(|(k, _)| *k);

@@ -7,6 +7,7 @@
 
 pub mod detect;
 pub mod ingest;
+pub mod spike;
 pub mod windows;
 
 use crate::alerts::Alert;
