@@ -632,6 +632,57 @@ severity = "loud"
     }
 
     #[test]
+    fn spike_scoring_options_are_checked_together() {
+        let alerts = r#"
+[[rule]]
+name = "rare_without_threshold"
+kind = "spike"
+key = "category"
+window = "1m"
+baseline = "median_mean_dev"
+score = "rarity"
+predictors = []
+sensitivity = 2.0
+min_count = 1
+cooldown = "1m"
+severity = "info"
+
+[[rule]]
+name = "threshold_without_rarity"
+kind = "spike"
+key = "category"
+window = "1m"
+baseline = "median_mad"
+threshold = 0.99
+sensitivity = 2.0
+min_count = 1
+cooldown = "1m"
+severity = "info"
+
+[[rule]]
+name = "fine"
+kind = "spike"
+key = "overall"
+window = "5m"
+baseline = "median_mad"
+direction = "both"
+predictors = ["level", "daily", "weekly", "step"]
+score = "rarity"
+threshold = 0.998
+sensitivity = 2.0
+min_count = 1
+cooldown = "1m"
+severity = "info"
+"#;
+        let errors = Config::embedded_with_rules(Source { name: "a.toml".into(), text: alerts.into() }).unwrap_err().0;
+        let text: Vec<String> = errors.iter().map(|e| e.to_string()).collect();
+        assert_eq!(text.len(), 3, "{text:?}");
+        assert!(text.iter().any(|t| t.contains("rare_without_threshold") && t.contains("needs a `threshold`")));
+        assert!(text.iter().any(|t| t.contains("rare_without_threshold") && t.contains("`predictors` needs")));
+        assert!(text.iter().any(|t| t.contains("threshold_without_rarity") && t.contains("applies to score")));
+    }
+
+    #[test]
     fn syntax_errors_point_at_their_line() {
         let errors = Config::from_sources(
             vec![Source { name: "x.toml".into(), text: "[ingest]\nmax_body_bytes = \"big\"\n".into() }],
