@@ -31,8 +31,16 @@ impl Admission {
     /// Admits one record. `now_ms` is the wall clock: it stamps events without `ts` and bounds
     /// how far in the future `ts` may lie.
     pub fn admit(&self, line: &[u8], now_ms: i64, source: &'static str) -> Result<Event, DeadLetter> {
-        let raw = decode(line).map_err(|e| DeadLetter::new(e.reason, e.detail, line, source))?;
+        let raw = decode(line).map_err(|e| self.masked(DeadLetter::new(e.reason, e.detail, line, source)))?;
         self.admit_raw(raw, line, now_ms, source)
+    }
+
+    /// A dead letter's payload with personal data masked: dead letters are stored and sent too.
+    pub fn masked(&self, mut dead: DeadLetter) -> DeadLetter {
+        if let std::borrow::Cow::Owned(masked) = self.cleaner.mask_pii(&dead.raw) {
+            dead.raw = masked;
+        }
+        dead
     }
 
     pub fn admit_raw(
@@ -42,7 +50,7 @@ impl Admission {
         now_ms: i64,
         source: &'static str,
     ) -> Result<Event, DeadLetter> {
-        let dead = |reason, detail: String| DeadLetter::new(reason, detail, line, source);
+        let dead = |reason, detail: String| self.masked(DeadLetter::new(reason, detail, line, source));
         let Some(text) = raw.text else {
             return Err(dead(DeadReason::MissingText, "field `text` is required".into()));
         };
@@ -138,5 +146,17 @@ mod tests {
         let dl = a.admit(b"{oops", NOW, "test").unwrap_err();
         assert_eq!(dl.raw, "{oops");
         assert_eq!(dl.source, "test");
+    }
+
+    #[test]
+    fn dead_letters_carry_masked_payloads() {
+        let a = Admission::new(&Config::embedded(), true);
+        let broken = "{\"text\": \"call me on 13812345678 or a@b.cn\"".as_bytes();
+        let dl = a.admit(broken, NOW, "test").unwrap_err();
+        assert_eq!(dl.reason, DeadReason::MalformedJson);
+        assert!(!dl.raw.contains("13812345678") && !dl.raw.contains("a@b.cn"), "{}", dl.raw);
+        assert!(dl.raw.contains("<PHONE>") && dl.raw.contains("<EMAIL>"), "{}", dl.raw);
+        let future = "{\"text\": \"13812345678\", \"ts\": 4102444800000}".as_bytes();
+        assert!(!a.admit(future, NOW, "test").unwrap_err().raw.contains("13812345678"));
     }
 }

@@ -33,6 +33,11 @@ impl Cleaner {
         }
     }
 
+    /// Masks personal data only (for payloads that are not messages, such as dead letters).
+    pub fn mask_pii<'a>(&self, text: &'a str) -> Cow<'a, str> {
+        self.masker.mask(text)
+    }
+
     pub fn clean(&self, text: &str) -> Result<Cleaned, (DeadReason, String)> {
         let normalised = if self.normalise_whitespace { normalise(text) } else { Cow::Borrowed(text.trim()) };
         if normalised.is_empty() {

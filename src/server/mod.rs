@@ -83,6 +83,7 @@ fn ingest_body(state: &AppState, body: &[u8]) -> Response {
     let records = match split_records(body) {
         Ok(r) => r,
         Err(dead) => {
+            let dead = state.admission.masked(dead);
             state.metrics.received(SourceKind::Http, 1);
             state.outputs.dead_letter(&dead);
             let reply = IngestReply {
