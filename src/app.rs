@@ -8,6 +8,7 @@ use crate::event::Event;
 use crate::server::{self, AppState};
 use crate::sinks::deadletter::DeadLetters;
 use crate::sinks::ndjson::NdjsonAlerts;
+use crate::sinks::redis::RedisSink;
 use crate::sinks::sse::AlertHub;
 use crate::sinks::{AlertSink, Fanout};
 use crate::sources::lines::{self, LineSourceOptions};
@@ -81,10 +82,15 @@ pub fn replay(
         AlertOutput::Stdout => Arc::new(NdjsonAlerts::stdout(false)),
         AlertOutput::Sink(sink) => sink,
     };
-    let outputs = Fanout {
-        alerts: vec![alerts],
-        dead_letters: vec![Arc::new(dead_letter_sink(&metrics, options.dead_letters.as_ref())?)],
-    };
+    let outputs = with_redis(
+        Fanout {
+            alerts: vec![alerts],
+            dead_letters: vec![Arc::new(dead_letter_sink(&metrics, options.dead_letters.as_ref())?)],
+            windows: Vec::new(),
+        },
+        &pipeline.config,
+        &metrics,
+    );
     let admission = Arc::new(Admission::new(&pipeline.config, pipeline.enrich));
     let rx = lines::spawn(
         input,
@@ -208,6 +214,17 @@ impl AlertSink for ConsoleAlerts {
     }
 }
 
+/// Adds the Redis sink (alerts, dead letters, window aggregates) when `[redis]` is configured.
+fn with_redis(mut outputs: Fanout, config: &Config, metrics: &Arc<Metrics>) -> Fanout {
+    if let Some(redis) = &config.redis {
+        let sink = RedisSink::start(config, redis, metrics.clone());
+        outputs.alerts.push(sink.clone());
+        outputs.dead_letters.push(sink.clone());
+        outputs.windows.push(sink);
+    }
+    outputs
+}
+
 /// `feedpulse run` and `feedpulse demo`: the live pipeline with the HTTP API.
 pub fn serve(pipeline: PipelineOptions, options: ServeOptions) -> Result<(), String> {
     let metrics = Arc::new(Metrics::default());
@@ -222,10 +239,15 @@ pub fn serve(pipeline: PipelineOptions, options: ServeOptions) -> Result<(), Str
         alert_sinks
             .push(Arc::new(NdjsonAlerts::file(p, true).map_err(|e| format!("cannot create {}: {e}", p.display()))?));
     }
-    let outputs = Fanout {
-        alerts: alert_sinks,
-        dead_letters: vec![Arc::new(dead_letter_sink(&metrics, options.dead_letters.as_ref())?)],
-    };
+    let outputs = with_redis(
+        Fanout {
+            alerts: alert_sinks,
+            dead_letters: vec![Arc::new(dead_letter_sink(&metrics, options.dead_letters.as_ref())?)],
+            windows: Vec::new(),
+        },
+        &pipeline.config,
+        &metrics,
+    );
     let admission = Arc::new(Admission::new(&pipeline.config, pipeline.enrich));
     let (feed_tx, feed_rx) = sync_channel::<Vec<Event>>(1024);
 

@@ -123,6 +123,9 @@ struct PipelineArgs {
     /// Skip text enrichment: events without `category`/`sentiment` count as `other`/0.
     #[arg(long)]
     no_enrich: bool,
+    /// Redis `host:port` for alerts, dead letters and rolling aggregates (overrides `[redis] url`).
+    #[arg(long)]
+    redis: Option<String>,
     /// Timely worker threads in this process.
     #[arg(long, default_value_t = 1)]
     workers: usize,
@@ -133,7 +136,13 @@ struct PipelineArgs {
 
 impl PipelineArgs {
     fn into_options(self) -> Result<PipelineOptions> {
-        let config = Config::load(self.config.as_deref(), &self.rules).map_err(|e| anyhow::anyhow!("{e}"))?;
+        let mut config = Config::load(self.config.as_deref(), &self.rules).map_err(|e| anyhow::anyhow!("{e}"))?;
+        if let Some(url) = self.redis {
+            match &mut config.redis {
+                Some(redis) => redis.url = url,
+                None => config.redis = Some(feedpulse::config::RedisConfig::at(&url)),
+            }
+        }
         if self.workers == 0 {
             bail!("--workers must be at least 1");
         }

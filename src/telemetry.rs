@@ -36,6 +36,8 @@ pub struct Metrics {
     duplicates: AtomicU64,
     dead: [AtomicU64; DeadReason::ALL.len()],
     alerts: Mutex<BTreeMap<(String, &'static str), u64>>,
+    /// Failures of outbound sinks by (sink, kind): io, connect, command, queue_full, dropped.
+    sink_errors: Mutex<BTreeMap<(&'static str, &'static str), u64>>,
     ticks_completed: AtomicU64,
     /// Ticks between the newest tick given to the dataflow and the oldest not yet complete.
     lag_ticks: AtomicI64,
@@ -55,6 +57,7 @@ impl Default for Metrics {
             duplicates: AtomicU64::new(0),
             dead: Default::default(),
             alerts: Mutex::new(BTreeMap::new()),
+            sink_errors: Mutex::new(BTreeMap::new()),
             ticks_completed: AtomicU64::new(0),
             lag_ticks: AtomicI64::new(0),
             sse_clients: AtomicI64::new(0),
@@ -90,6 +93,14 @@ impl Metrics {
         self.dead[dl.reason as usize].fetch_add(1, Relaxed);
         tracing::debug!(reason = dl.reason.as_str(), detail = %dl.detail, source = %dl.source, "dead letter");
     }
+    pub fn sink_error(&self, sink: &'static str, kind: &'static str) {
+        *self.sink_errors.lock().unwrap().entry((sink, kind)).or_default() += 1;
+    }
+
+    pub fn sink_errors_total(&self, sink: &str) -> u64 {
+        self.sink_errors.lock().unwrap().iter().filter(|((s, _), _)| *s == sink).map(|(_, n)| n).sum()
+    }
+
     pub fn alert(&self, rule: &str, status: &'static str) {
         *self.alerts.lock().unwrap().entry((rule.to_owned(), status)).or_default() += 1;
     }
@@ -193,6 +204,19 @@ impl Metrics {
             .map(|((rule, status), n)| (format!("{{rule=\"{}\",status=\"{status}\"}}", escape(rule)), n.to_string()))
             .collect();
         family("feedpulse_alerts_total", "counter", "Alert state changes, by rule and status.", alerts);
+        let sink_errors = self
+            .sink_errors
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|((sink, kind), n)| (format!("{{sink=\"{sink}\",kind=\"{kind}\"}}"), n.to_string()))
+            .collect();
+        family(
+            "feedpulse_sink_errors_total",
+            "counter",
+            "Failed or dropped sink writes, by sink and kind.",
+            sink_errors,
+        );
         family(
             "feedpulse_dataflow_ticks_completed_total",
             "counter",
@@ -241,7 +265,11 @@ mod tests {
         m.received(SourceKind::Http, 3);
         m.dead_letter(&DeadLetter::new(DeadReason::MissingText, "x", b"{}", "http"));
         m.alert("category_spike", "firing");
+        m.sink_error("redis", "io");
+        m.sink_error("redis", "io");
         let text = m.render();
+        assert!(text.contains("feedpulse_sink_errors_total{sink=\"redis\",kind=\"io\"} 2\n"));
+        assert_eq!(m.sink_errors_total("redis"), 2);
         assert!(text.contains(
             "# TYPE feedpulse_events_received_total counter\nfeedpulse_events_received_total{source=\"file\"} 0\n"
         ));

@@ -104,6 +104,52 @@ fn yes() -> bool {
     true
 }
 
+/// `[redis]`: where feedpulse reads feedback from and writes alerts, dead letters and rolling
+/// aggregates to (README § Redis). Absent: no Redis.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RedisConfig {
+    /// `host:port` (a `redis://` prefix is accepted).
+    pub url: String,
+    /// Prefix of every key feedpulse writes or reads.
+    #[serde(default = "default_prefix")]
+    pub prefix: String,
+    /// Approximate cap on the alert and dead-letter streams (`XADD … MAXLEN ~`).
+    #[serde(default = "default_stream_maxlen")]
+    pub stream_maxlen: u64,
+    /// How long an alert's state hash outlives its last change.
+    #[serde(default = "default_alert_state_ttl")]
+    pub alert_state_ttl: HumanDuration,
+    /// Writes waiting for Redis; beyond this they are dropped and counted, never blocking the dataflow.
+    #[serde(default = "default_redis_queue")]
+    pub queue: usize,
+}
+
+impl RedisConfig {
+    pub fn at(url: &str) -> Self {
+        RedisConfig {
+            url: url.to_string(),
+            prefix: default_prefix(),
+            stream_maxlen: default_stream_maxlen(),
+            alert_state_ttl: default_alert_state_ttl(),
+            queue: default_redis_queue(),
+        }
+    }
+}
+
+fn default_prefix() -> String {
+    "fp:".into()
+}
+fn default_stream_maxlen() -> u64 {
+    100_000
+}
+fn default_alert_state_ttl() -> HumanDuration {
+    HumanDuration(std::time::Duration::from_secs(7 * 86_400))
+}
+fn default_redis_queue() -> usize {
+    100_000
+}
+
 /// One `dataflows/*.toml` file as written.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -116,6 +162,7 @@ struct DataflowFile {
     enrich: Option<Spanned<EnrichConfig>>,
     #[serde(default)]
     category: Vec<Spanned<CategoryConfig>>,
+    redis: Option<Spanned<RedisConfig>>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, serde::Serialize)]
@@ -257,6 +304,7 @@ pub struct Config {
     pub rules: Vec<RuleConfig>,
     /// Base URL used in alerts' `generator_url`.
     pub public_url: String,
+    pub redis: Option<RedisConfig>,
 }
 
 /// One configuration problem, located in its file.
@@ -387,6 +435,7 @@ impl Config {
         let mut clean = None;
         let mut pii = None;
         let mut enrich: Option<EnrichConfig> = None;
+        let mut redis: Option<RedisConfig> = None;
         let mut categories: Vec<(String, usize, CategoryConfig)> = Vec::new();
 
         for source in &flows {
@@ -442,6 +491,21 @@ impl Config {
             }
             if let Some(p) = file.pii {
                 pii = Some(p);
+            }
+            if let Some(spanned) = file.redis {
+                let line = line_of(&source.text, spanned.span().start);
+                let r = spanned.into_inner();
+                let host_port = r.url.trim_start_matches("redis://").split('/').next().unwrap_or_default();
+                if host_port.rsplit_once(':').is_none_or(|(h, p)| h.is_empty() || p.parse::<u16>().is_err()) {
+                    err(&source.name, line, format!("redis.url `{}` must be host:port", r.url));
+                }
+                if r.queue == 0 || r.stream_maxlen == 0 {
+                    err(&source.name, line, "redis.queue and redis.stream_maxlen must be at least 1".into());
+                }
+                if redis.is_some() {
+                    err(&source.name, line, "[redis] is defined twice".into());
+                }
+                redis = Some(r);
             }
             if let Some(spanned) = file.enrich {
                 let line = line_of(&source.text, spanned.span().start);
@@ -581,6 +645,7 @@ impl Config {
             categories: categories.into_iter().map(|(_, _, c)| c).collect(),
             rules,
             public_url: "http://127.0.0.1:8080".into(),
+            redis,
         })
     }
 

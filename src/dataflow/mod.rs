@@ -84,6 +84,19 @@ pub fn build<'scope>(
     let (input, events) = scope.new_input::<Vec<Event>>();
     let ingested = ingest_streams(events, IngestParams::from_config(config, metrics.clone()));
     let aggregates = window_aggregates(ingested.windows);
+    let probe = ProbeHandle::new();
+    if !outputs.windows.is_empty() {
+        let window_out = outputs.clone();
+        aggregates
+            .inner
+            .clone()
+            .inspect(move |((key, agg), _, diff)| {
+                if *diff > 0 {
+                    window_out.window(key, agg);
+                }
+            })
+            .probe_with(&probe);
+    }
     let windows_in = aggregates.inner.map(|((key, agg), t, diff)| (DetectIn::Window(key, agg, diff), t));
     // Samples go to the worker that owns their series (the same hash as `WindowKey`).
     let samples = ingested.samples.exchange(|(item, _): &(DetectIn, Tick)| match item {
@@ -92,7 +105,6 @@ pub fn build<'scope>(
     });
     let detector_in = windows_in.concat(samples).concat(ingested.clock.broadcast());
     let alerts = detect::detect(detector_in, config);
-    let probe = ProbeHandle::new();
     let dead_out = outputs.clone();
     ingested.dead.inspect(move |d| dead_out.dead_letter(d)).probe_with(&probe);
     alerts

@@ -3,9 +3,12 @@
 
 pub mod deadletter;
 pub mod ndjson;
+pub mod redis;
+pub mod resp;
 pub mod sse;
 
 use crate::alerts::Alert;
+use crate::dataflow::windows::{Agg, WindowKey};
 use crate::event::DeadLetter;
 use std::sync::Arc;
 
@@ -20,11 +23,17 @@ pub trait DeadLetterSink: Send + Sync {
     fn flush(&self) {}
 }
 
+/// Receives every window aggregate as it changes (the rolling aggregates services read).
+pub trait WindowSink: Send + Sync {
+    fn window(&self, key: &WindowKey, agg: &Agg);
+}
+
 /// Sends every alert to each sink in turn.
 #[derive(Clone, Default)]
 pub struct Fanout {
     pub alerts: Vec<Arc<dyn AlertSink>>,
     pub dead_letters: Vec<Arc<dyn DeadLetterSink>>,
+    pub windows: Vec<Arc<dyn WindowSink>>,
 }
 
 impl Fanout {
@@ -36,6 +45,11 @@ impl Fanout {
     pub fn dead_letter(&self, dead: &DeadLetter) {
         for s in &self.dead_letters {
             s.deliver(dead);
+        }
+    }
+    pub fn window(&self, key: &WindowKey, agg: &Agg) {
+        for s in &self.windows {
+            s.window(key, agg);
         }
     }
     pub fn flush(&self) {

@@ -1,0 +1,192 @@
+//! The real binary against a real `redis-server` on a private loopback port: alerts, alert
+//! state, dead letters and rolling aggregates land under the documented keys (README § Redis),
+//! aggregates equal a recomputation from the input, TTLs bound memory, and no personal data
+//! reaches Redis.
+
+mod support;
+
+use feedpulse::sinks::resp::{cmd, Connection, Reply};
+use serde_json::Value;
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::process::{Command, Stdio};
+use support::RedisServer;
+
+fn replay(input: &str, extra: &[&str]) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_feedpulse"))
+        .args(["replay", "-", "--batch", "1"])
+        .args(extra)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
+    assert!(child.wait().unwrap().success());
+}
+
+fn call(c: &mut Connection, args: &[&str]) -> Reply {
+    c.call(cmd(args)).unwrap()
+}
+
+/// Field/value pairs of a RESP array, as strings.
+fn pairs(reply: &Reply) -> BTreeMap<String, String> {
+    let items = reply.as_array().unwrap_or_default();
+    items.chunks(2).map(|p| (p[0].as_str().unwrap().to_string(), p[1].as_str().unwrap().to_string())).collect()
+}
+
+fn stream(c: &mut Connection, key: &str) -> Vec<BTreeMap<String, String>> {
+    let reply = call(c, &["XRANGE", key, "-", "+"]);
+    reply.as_array().unwrap().iter().map(|entry| pairs(&entry.as_array().unwrap()[1])).collect()
+}
+
+#[test]
+fn alerts_dead_letters_and_aggregates_land_in_redis() {
+    let redis = RedisServer::start();
+    let golden = std::fs::read_to_string("tests/golden/spike_dip.ndjson").unwrap();
+    // Personal data in a good record and in a bad one: neither may reach Redis unmasked.
+    let pii = "{\"id\":\"pii1\",\"ts\":1767225700000,\"category\":\"payment\",\"text\":\"付款失败 call 13812345678 or zhang.san@example.com\"}\n\
+               {\"text\": \"card 4111111111111111, phone 13987654321\"\n";
+    let input = format!("{golden}{pii}");
+    replay(&input, &["--redis", &redis.address()]);
+    let mut c = redis.connect().unwrap();
+
+    // Alerts: one stream entry per state change, in order, carrying the alert object.
+    let golden_alerts: Vec<Value> = std::fs::read_to_string("tests/golden/spike_dip.alerts.ndjson")
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let entries = stream(&mut c, "fp:alerts");
+    let streamed: Vec<Value> = entries.iter().map(|e| serde_json::from_str(&e["alert"]).unwrap()).collect();
+    let key = |a: &Value| (a["fingerprint"].clone(), a["status"].clone(), a["window"]["start"].clone());
+    assert_eq!(streamed.iter().map(key).collect::<Vec<_>>(), golden_alerts.iter().map(key).collect::<Vec<_>>());
+    for (entry, alert) in entries.iter().zip(&streamed) {
+        assert_eq!(entry["status"], alert["status"].as_str().unwrap());
+        assert_eq!(entry["fingerprint"], alert["fingerprint"].as_str().unwrap());
+    }
+
+    // Alert state: the latest status per fingerprint, with a TTL.
+    for alert in &golden_alerts {
+        let fingerprint = alert["fingerprint"].as_str().unwrap();
+        let last = golden_alerts.iter().rev().find(|a| a["fingerprint"] == fingerprint).unwrap();
+        let state = pairs(&call(&mut c, &["HGETALL", &format!("fp:alert:{fingerprint}")]));
+        assert_eq!(state["status"], last["status"].as_str().unwrap());
+        assert_eq!(state["rule"], last["labels"]["rule"].as_str().unwrap());
+        let ttl = call(&mut c, &["TTL", &format!("fp:alert:{fingerprint}")]).as_int().unwrap();
+        assert!(ttl > 6 * 86_400 && ttl <= 7 * 86_400, "alert state TTL {ttl}");
+    }
+
+    // Dead letters: the golden file's three and the PII one, with masked payloads.
+    let dead = stream(&mut c, "fp:deadletter");
+    let reasons: Vec<&str> = dead.iter().map(|d| d["reason"].as_str()).collect();
+    assert_eq!(reasons, ["missing_text", "malformed_json", "ts_in_future", "malformed_json"]);
+
+    // Aggregates: every (window, dimension, value) hash equals a from-scratch count of the input.
+    let mut expected: BTreeMap<String, BTreeMap<i64, i64>> = BTreeMap::new();
+    let mut seen = std::collections::HashSet::new();
+    for line in input.lines() {
+        let Ok(v) = serde_json::from_str::<Value>(line) else { continue };
+        let (Some(ts), Some(_)) = (v["ts"].as_i64(), v["text"].as_str()) else { continue };
+        if ts > 1_900_000_000_000 || !seen.insert(v["id"].as_str().unwrap_or(line).to_string()) {
+            continue;
+        }
+        for (size, name) in [(60, "1m"), (300, "5m")] {
+            let start = ts.div_euclid(1000 * size) * size;
+            let mut keys = vec![format!("fp:agg:{name}:overall:all")];
+            keys.push(format!("fp:agg:{name}:category:{}", v["category"].as_str().unwrap_or("other")));
+            keys.push(format!("fp:agg:{name}:channel:{}", v["channel"].as_str().unwrap_or("unknown")));
+            if let Some(campaign) = v["campaign"].as_str() {
+                keys.push(format!("fp:agg:{name}:campaign:{campaign}"));
+            }
+            for k in keys {
+                *expected.entry(k).or_default().entry(start).or_default() += 1;
+            }
+        }
+    }
+    let keys = call(&mut c, &["KEYS", "fp:agg:*"]);
+    let mut actual_keys: Vec<String> =
+        keys.as_array().unwrap().iter().map(|k| k.as_str().unwrap().to_string()).collect();
+    actual_keys.sort();
+    assert_eq!(actual_keys, expected.keys().cloned().collect::<Vec<_>>());
+    for (key, windows) in &expected {
+        let stored = pairs(&call(&mut c, &["HGETALL", key]));
+        let counts: BTreeMap<i64, i64> = stored
+            .iter()
+            .map(|(start, value)| (start.parse().unwrap(), value.split(',').next().unwrap().parse().unwrap()))
+            .collect();
+        assert_eq!(&counts, windows, "{key}");
+        let ttl = call(&mut c, &["TTL", key]).as_int().unwrap();
+        assert!(ttl > 26 * 3600 - 60 && ttl <= 26 * 3600 + 300, "{key}: TTL {ttl}");
+    }
+    let payment = pairs(&call(&mut c, &["HGETALL", "fp:agg:1m:category:payment"]));
+    let spike_window = &payment["1767227400"];
+    assert_eq!(spike_window.split(',').count(), 3, "count,neg_count,sentiment_sum: {spike_window}");
+
+    // Campaign sentiment: the latest 5m window of double11.
+    let sentiment = pairs(&call(&mut c, &["HGETALL", "fp:sentiment:double11"]));
+    assert_eq!((sentiment["window"].as_str(), sentiment["window_start"].as_str()), ("5m", "1767227700"));
+    let share: f64 = sentiment["negative_share"].parse().unwrap();
+    assert!((0.0..=1.0).contains(&share));
+
+    // No personal data anywhere in Redis.
+    let everything = dump(&mut c);
+    for secret in ["13812345678", "zhang.san@example.com", "4111111111111111", "13987654321"] {
+        assert!(!everything.contains(secret), "{secret} reached Redis");
+    }
+    assert!(everything.contains("<PHONE>"), "the masked dead letter is there");
+}
+
+/// Every key and value in the database, as text.
+fn dump(c: &mut Connection) -> String {
+    let mut out = String::new();
+    let keys = call(c, &["KEYS", "*"]);
+    for key in keys.as_array().unwrap() {
+        let key = key.as_str().unwrap();
+        let kind = call(c, &["TYPE", key]);
+        let value = match kind.as_str().unwrap() {
+            "hash" => call(c, &["HGETALL", key]),
+            "stream" => call(c, &["XRANGE", key, "-", "+"]),
+            "string" => call(c, &["GET", key]),
+            other => panic!("unexpected key type {other} for {key}"),
+        };
+        out.push_str(key);
+        out.push_str(&format!("{value:?}"));
+    }
+    // Debug-formatted bulk strings are byte lists: decode them too.
+    let mut text = out.clone();
+    for chunk in out.split("Bulk(Some([").skip(1) {
+        let bytes: Vec<u8> = chunk.split("]))").next().unwrap().split(", ").filter_map(|b| b.parse().ok()).collect();
+        text.push_str(&String::from_utf8_lossy(&bytes));
+    }
+    text
+}
+
+#[test]
+fn expired_windows_leave_the_aggregate_hashes() {
+    let redis = RedisServer::start();
+    // The default dataflow with a 3-minute retention for 1-minute windows.
+    let dir = std::env::temp_dir().join(format!("fp-redis-retention-{}", std::process::id()));
+    std::fs::create_dir_all(dir.join("dataflows")).unwrap();
+    std::fs::create_dir_all(dir.join("alerts")).unwrap();
+    let flow = std::fs::read_to_string("dataflows/default.toml").unwrap().replacen(
+        "size = \"1m\"\nretention = \"26h\"",
+        "size = \"1m\"\nretention = \"3m\"",
+        1,
+    );
+    assert!(flow.contains("retention = \"3m\""));
+    std::fs::write(dir.join("dataflows/default.toml"), flow).unwrap();
+    std::fs::copy("alerts/default.toml", dir.join("alerts/default.toml")).unwrap();
+    let golden = std::fs::read_to_string("tests/golden/spike_dip.ndjson").unwrap();
+    replay(&golden, &["--redis", &redis.address(), "--config", dir.to_str().unwrap()]);
+    let mut c = redis.connect().unwrap();
+    let fields = call(&mut c, &["HKEYS", "fp:agg:1m:overall:all"]);
+    let mut starts: Vec<i64> =
+        fields.as_array().unwrap().iter().map(|f| f.as_str().unwrap().parse().unwrap()).collect();
+    starts.sort();
+    // 40 minutes of data; only the windows within 3 minutes of the newest remain.
+    assert!(!starts.is_empty() && starts.len() <= 4, "{starts:?}");
+    assert!(starts[0] >= starts[starts.len() - 1] - 180, "{starts:?}");
+    let ttl = call(&mut c, &["TTL", "fp:agg:1m:overall:all"]).as_int().unwrap();
+    assert!(ttl > 0 && ttl <= 240, "TTL {ttl}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
