@@ -3,8 +3,7 @@
 use crate::admit::Admission;
 use crate::alerts::{Alert, AlertStatus};
 use crate::config::Config;
-use crate::dataflow::{self, Feed, RunStats};
-use crate::event::Event;
+use crate::dataflow::{self, Feed, FeedSender, RunStats};
 use crate::server::{self, AppState};
 use crate::sinks::deadletter::DeadLetters;
 use crate::sinks::ndjson::NdjsonAlerts;
@@ -12,12 +11,12 @@ use crate::sinks::redis::RedisSink;
 use crate::sinks::sse::AlertHub;
 use crate::sinks::{AlertSink, Fanout};
 use crate::sources::lines::{self, LineSourceOptions};
+use crate::sources::redis::RedisSource;
 use crate::telemetry::{Metrics, SourceKind};
 use std::io::{Read, Write};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc::sync_channel;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -249,7 +248,7 @@ pub fn serve(pipeline: PipelineOptions, options: ServeOptions) -> Result<(), Str
         &metrics,
     );
     let admission = Arc::new(Admission::new(&pipeline.config, pipeline.enrich));
-    let (feed_tx, feed_rx) = sync_channel::<Vec<Event>>(1024);
+    let (feed_tx, feed) = FeedSender::channel(1024);
 
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -293,7 +292,7 @@ pub fn serve(pipeline: PipelineOptions, options: ServeOptions) -> Result<(), Str
     let (df_config, df_metrics, df_outputs) = (config.clone(), metrics.clone(), outputs.clone());
     let dataflow_thread = std::thread::Builder::new()
         .name("fp-dataflow".into())
-        .spawn(move || dataflow::run(&df_config, df_metrics, df_outputs, Feed::Live(feed_rx), workers, cluster))
+        .spawn(move || dataflow::run(&df_config, df_metrics, df_outputs, feed, workers, cluster))
         .map_err(|e| e.to_string())?;
     state.ready.store(true, Ordering::Relaxed);
     say!("feedpulse listening on http://{addr}  (POST /v1/events · GET /v1/alerts · GET /v1/alerts/stream · GET /metrics)");
@@ -312,6 +311,24 @@ pub fn serve(pipeline: PipelineOptions, options: ServeOptions) -> Result<(), Str
             std::thread::sleep(Duration::from_millis(300));
             shutdown.notify_one();
         })
+    });
+    let redis_source = config.redis.as_ref().filter(|r| r.consume).map(|redis| {
+        say!(
+            "reading feedback from redis stream {}{} (group {}, consumer {})",
+            redis.prefix,
+            redis.stream,
+            redis.group,
+            redis.consumer_name()
+        );
+        RedisSource {
+            config: redis.clone(),
+            feed: feed_tx.clone(),
+            admission: admission.clone(),
+            metrics: metrics.clone(),
+            outputs: outputs.clone(),
+            stopping: stopping.clone(),
+        }
+        .spawn()
     });
     drop(feed_tx);
     let started = Instant::now();
@@ -335,6 +352,10 @@ pub fn serve(pipeline: PipelineOptions, options: ServeOptions) -> Result<(), Str
     drop(state);
     drop(runtime);
     if let Some(t) = demo_thread {
+        let _ = t.join();
+    }
+    // The source acknowledges what the dataflow absorbed, then lets go of the feed.
+    if let Some(t) = redis_source {
         let _ = t.join();
     }
     let stats = dataflow_thread.join().map_err(|_| "dataflow thread panicked".to_string())??;
@@ -374,7 +395,7 @@ async fn terminate() {
 fn play_demo(
     speed: f64,
     seed: u64,
-    tx: &std::sync::mpsc::SyncSender<Vec<Event>>,
+    tx: &FeedSender,
     admission: &Admission,
     metrics: &Metrics,
     outputs: &Fanout,

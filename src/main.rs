@@ -74,6 +74,10 @@ enum Command {
         alerts_out: Option<PathBuf>,
         #[arg(long)]
         dead_letters: Option<PathBuf>,
+        /// Also read feedback from the Redis stream `fp:feedback` with a consumer group
+        /// (needs --redis or a [redis] table; same as `[redis] consume = true`).
+        #[arg(long)]
+        consume_redis: bool,
         #[command(flatten)]
         pipeline: PipelineArgs,
     },
@@ -225,10 +229,17 @@ fn main() -> Result<()> {
             }
             Ok(())
         }
-        Command::Run { listen, alerts_stdout, alerts_out, dead_letters, pipeline } => {
+        Command::Run { listen, alerts_stdout, alerts_out, dead_letters, consume_redis, pipeline } => {
             let options =
                 ServeOptions { listen, listen_fallback: false, alerts_out, alerts_stdout, dead_letters, demo: None };
-            app::serve(pipeline.into_options()?, options).map_err(anyhow::Error::msg)
+            let mut pipeline = pipeline.into_options()?;
+            if consume_redis {
+                let Some(redis) = pipeline.config.redis.as_mut() else {
+                    bail!("--consume-redis needs --redis HOST:PORT or a [redis] table");
+                };
+                redis.consume = true;
+            }
+            app::serve(pipeline, options).map_err(anyhow::Error::msg)
         }
         Command::Backtest { input, json, batch, nab, out, rule, pipeline } => match (input, nab, out) {
             (_, Some(nab), Some(out)) => backtest_nab(&nab, &out, rule.as_deref(), pipeline),

@@ -15,23 +15,25 @@ pub enum SourceKind {
     Stdin,
     Http,
     Demo,
+    Redis,
 }
 
 impl SourceKind {
-    pub const ALL: [SourceKind; 4] = [Self::File, Self::Stdin, Self::Http, Self::Demo];
+    pub const ALL: [SourceKind; 5] = [Self::File, Self::Stdin, Self::Http, Self::Demo, Self::Redis];
     pub fn as_str(self) -> &'static str {
         match self {
             Self::File => "file",
             Self::Stdin => "stdin",
             Self::Http => "http",
             Self::Demo => "demo",
+            Self::Redis => "redis",
         }
     }
 }
 
 pub struct Metrics {
     started: Instant,
-    received: [AtomicU64; 4],
+    received: [AtomicU64; SourceKind::ALL.len()],
     accepted: AtomicU64,
     duplicates: AtomicU64,
     dead: [AtomicU64; DeadReason::ALL.len()],

@@ -31,7 +31,9 @@ fn call(c: &mut Connection, args: &[&str]) -> Reply {
 /// Field/value pairs of a RESP array, as strings.
 fn pairs(reply: &Reply) -> BTreeMap<String, String> {
     let items = reply.as_array().unwrap_or_default();
-    items.chunks(2).map(|p| (p[0].as_str().unwrap().to_string(), p[1].as_str().unwrap().to_string())).collect()
+    let text =
+        |r: &Reply| r.as_str().map(String::from).or_else(|| r.as_int().map(|i| i.to_string())).unwrap_or_default();
+    items.chunks(2).map(|p| (text(&p[0]), text(&p[1]))).collect()
 }
 
 fn stream(c: &mut Connection, key: &str) -> Vec<BTreeMap<String, String>> {
@@ -188,5 +190,120 @@ fn expired_windows_leave_the_aggregate_hashes() {
     assert!(starts[0] >= starts[starts.len() - 1] - 180, "{starts:?}");
     let ttl = call(&mut c, &["TTL", "fp:agg:1m:overall:all"]).as_int().unwrap();
     assert!(ttl > 0 && ttl <= 240, "TTL {ttl}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+const T0: i64 = 1_767_225_600_000;
+
+/// XADDs `n` events (ids `{tag}{i}`, 100 ms apart from `T0 + offset_ms`) in field form.
+fn add_events(c: &mut Connection, tag: &str, n: usize, offset_ms: i64) {
+    let commands: Vec<_> = (0..n)
+        .map(|i| {
+            let ts = (T0 + offset_ms + 100 * i as i64).to_string();
+            cmd([
+                "XADD",
+                "fp:feedback",
+                "*",
+                "id",
+                &format!("{tag}{i}"),
+                "ts",
+                &ts,
+                "category",
+                "payment",
+                "text",
+                "付款失败",
+            ])
+        })
+        .collect();
+    for reply in c.pipeline(&commands).unwrap() {
+        assert!(matches!(reply, Reply::Bulk(Some(_))), "{reply:?}");
+    }
+}
+
+/// The group's pending count, or None before the group exists.
+fn pending(c: &mut Connection) -> Option<i64> {
+    let reply = call(c, &["XPENDING", "fp:feedback", "feedpulse"]);
+    reply.as_array().and_then(|parts| parts.first()).and_then(Reply::as_int)
+}
+
+fn overall_count(c: &mut Connection) -> i64 {
+    let stored = pairs(&call(c, &["HGETALL", "fp:agg:5m:overall:all"]));
+    stored.values().map(|v| v.split(',').next().unwrap().parse::<i64>().unwrap()).sum()
+}
+
+fn wait_for(what: &str, mut done: impl FnMut() -> bool) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while !done() {
+        assert!(std::time::Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn a_consumer_group_feeds_the_dataflow_and_acknowledges_once_absorbed() {
+    let redis = RedisServer::start();
+    let mut c = redis.connect().unwrap();
+    // Entries written before feedpulse starts are read too (the group starts at id 0).
+    add_events(&mut c, "early", 150, 0);
+    call(&mut c, &["XADD", "fp:feedback", "*", "json", r#"{"id":"j1","ts":1767225600500,"text":"退款太慢"}"#]);
+    call(&mut c, &["XADD", "fp:feedback", "*", "channel", "app"]);
+    let port = support::free_port().to_string();
+    let fp = support::Feedpulse::start(&[
+        "run",
+        "--listen",
+        &format!("127.0.0.1:{port}"),
+        "--redis",
+        &redis.address(),
+        "--consume-redis",
+    ]);
+    wait_for("151 events counted and everything acknowledged", || {
+        overall_count(&mut c) == 151 && pending(&mut c) == Some(0)
+    });
+    let dead = stream(&mut c, "fp:deadletter");
+    assert_eq!(dead.len(), 1);
+    assert_eq!((dead[0]["reason"].as_str(), dead[0]["source"].as_str()), ("missing_text", "redis"));
+    // Live entries keep flowing; a resent id is not counted twice.
+    add_events(&mut c, "live", 20, 60_000);
+    add_events(&mut c, "early", 5, 0);
+    wait_for("171 events and nothing pending", || overall_count(&mut c) == 171 && pending(&mut c) == Some(0));
+    let groups = call(&mut c, &["XINFO", "GROUPS", "fp:feedback"]);
+    let group = pairs(&groups.as_array().unwrap()[0]);
+    assert_eq!((group["name"].as_str(), group["pending"].as_str()), ("feedpulse", "0"));
+    fp.stop();
+}
+
+#[test]
+fn entries_left_pending_by_a_dead_consumer_are_claimed() {
+    let redis = RedisServer::start();
+    let mut c = redis.connect().unwrap();
+    call(&mut c, &["XGROUP", "CREATE", "fp:feedback", "feedpulse", "0", "MKSTREAM"]);
+    add_events(&mut c, "orphan", 40, 0);
+    // A consumer reads them and dies before acknowledging.
+    let read =
+        call(&mut c, &["XREADGROUP", "GROUP", "feedpulse", "ghost", "COUNT", "100", "STREAMS", "fp:feedback", ">"]);
+    assert_eq!(read.as_array().unwrap()[0].as_array().unwrap()[1].as_array().unwrap().len(), 40);
+    assert_eq!(pending(&mut c), Some(40));
+    let dir = std::env::temp_dir().join(format!("fp-redis-claim-{}", std::process::id()));
+    std::fs::create_dir_all(dir.join("dataflows")).unwrap();
+    std::fs::create_dir_all(dir.join("alerts")).unwrap();
+    let flow = std::fs::read_to_string("dataflows/default.toml").unwrap()
+        + &format!(
+            "\n[redis]\nurl = \"{}\"\nconsume = true\nconsumer = \"survivor\"\nclaim_idle = \"500ms\"\n",
+            redis.address()
+        );
+    std::fs::write(dir.join("dataflows/default.toml"), flow).unwrap();
+    std::fs::copy("alerts/default.toml", dir.join("alerts/default.toml")).unwrap();
+    let port = support::free_port().to_string();
+    let fp = support::Feedpulse::start(&[
+        "run",
+        "--listen",
+        &format!("127.0.0.1:{port}"),
+        "--config",
+        dir.to_str().unwrap(),
+    ]);
+    wait_for("the orphans claimed, counted and acknowledged", || {
+        overall_count(&mut c) == 40 && pending(&mut c) == Some(0)
+    });
+    fp.stop();
     std::fs::remove_dir_all(&dir).unwrap();
 }

@@ -123,6 +123,20 @@ pub struct RedisConfig {
     /// Writes waiting for Redis; beyond this they are dropped and counted, never blocking the dataflow.
     #[serde(default = "default_redis_queue")]
     pub queue: usize,
+    /// Read feedback from the stream `{prefix}{stream}` with a consumer group (`run` only).
+    #[serde(default)]
+    pub consume: bool,
+    #[serde(default = "default_stream")]
+    pub stream: String,
+    #[serde(default = "default_group")]
+    pub group: String,
+    /// This process's consumer name; give each process sharing the group its own. Default
+    /// `feedpulse-{hostname}`, stable across restarts so a restarted process re-reads what it
+    /// had not acknowledged.
+    pub consumer: Option<String>,
+    /// Entries another consumer has held unacknowledged this long are claimed (XAUTOCLAIM).
+    #[serde(default = "default_claim_idle")]
+    pub claim_idle: HumanDuration,
 }
 
 impl RedisConfig {
@@ -133,8 +147,30 @@ impl RedisConfig {
             stream_maxlen: default_stream_maxlen(),
             alert_state_ttl: default_alert_state_ttl(),
             queue: default_redis_queue(),
+            consume: false,
+            stream: default_stream(),
+            group: default_group(),
+            consumer: None,
+            claim_idle: default_claim_idle(),
         }
     }
+
+    pub fn consumer_name(&self) -> String {
+        self.consumer.clone().unwrap_or_else(|| {
+            let host = std::fs::read_to_string("/etc/hostname").unwrap_or_default();
+            format!("feedpulse-{}", host.trim())
+        })
+    }
+}
+
+fn default_stream() -> String {
+    "feedback".into()
+}
+fn default_group() -> String {
+    "feedpulse".into()
+}
+fn default_claim_idle() -> HumanDuration {
+    HumanDuration(std::time::Duration::from_secs(30))
 }
 
 fn default_prefix() -> String {

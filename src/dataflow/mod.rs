@@ -20,7 +20,8 @@ use differential_dataflow::operators::CountTotal;
 use differential_dataflow::{AsCollection, VecCollection};
 use ingest::{IngestOut, IngestParams};
 use std::collections::VecDeque;
-use std::sync::mpsc::{Receiver, RecvTimeoutError};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc::{sync_channel, Receiver, RecvTimeoutError, SendError, SyncSender, TrySendError};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use timely::container::CapacityContainerBuilder;
@@ -120,8 +121,50 @@ pub fn build<'scope>(
 pub enum Feed {
     /// Replay: every batch is one tick, processed as fast as possible.
     Batches(Receiver<Vec<Event>>),
-    /// Live: events arrive whenever; ticks follow the wall clock.
-    Live(Receiver<Vec<Event>>),
+    /// Live: events arrive whenever; ticks follow the wall clock. The counter is advanced to
+    /// the number of batches whose tick has completed (see [`FeedSender::absorbed`]).
+    Live(Receiver<Vec<Event>>, Arc<AtomicU64>),
+}
+
+/// The sending side of a live feed. Batches are numbered in the order the dataflow receives
+/// them, so a source can tell when the dataflow has absorbed a batch it sent (its tick
+/// completed, every window and alert updated) and only then acknowledge it upstream.
+#[derive(Clone)]
+pub struct FeedSender {
+    tx: SyncSender<Vec<Event>>,
+    /// Batches sent so far; held while sending, so numbering follows the channel's order.
+    sent: Arc<Mutex<u64>>,
+    absorbed: Arc<AtomicU64>,
+}
+
+impl FeedSender {
+    /// A live feed holding at most `capacity` batches in flight.
+    pub fn channel(capacity: usize) -> (FeedSender, Feed) {
+        let (tx, rx) = sync_channel(capacity);
+        let absorbed = Arc::new(AtomicU64::new(0));
+        (FeedSender { tx, sent: Arc::new(Mutex::new(0)), absorbed: absorbed.clone() }, Feed::Live(rx, absorbed))
+    }
+
+    /// Sends a batch, waiting while the feed is full; returns the batch's number (from 1).
+    pub fn send(&self, batch: Vec<Event>) -> Result<u64, SendError<Vec<Event>>> {
+        let mut sent = self.sent.lock().expect("feed numbering");
+        self.tx.send(batch)?;
+        *sent += 1;
+        Ok(*sent)
+    }
+
+    /// Sends a batch unless the feed is full; returns the batch's number (from 1).
+    pub fn try_send(&self, batch: Vec<Event>) -> Result<u64, TrySendError<Vec<Event>>> {
+        let mut sent = self.sent.lock().expect("feed numbering");
+        self.tx.try_send(batch)?;
+        *sent += 1;
+        Ok(*sent)
+    }
+
+    /// How many batches the dataflow has absorbed: batch `n` is absorbed once this is ≥ `n`.
+    pub fn absorbed(&self) -> u64 {
+        self.absorbed.load(Ordering::Acquire)
+    }
 }
 
 /// Measurements of a finished run (leader worker).
@@ -189,10 +232,13 @@ pub fn run(
                 }
                 record_completed(&probe, &mut in_flight, &mut stats, &metrics);
             }
-            Some(Feed::Live(rx)) => {
+            Some(Feed::Live(rx, absorbed)) => {
                 let now_tick = || (chrono::Utc::now().timestamp_millis() as u64) / tick_ms;
                 input.advance_to(now_tick());
                 let mut in_flight: VecDeque<(Tick, Instant)> = VecDeque::new();
+                // (tick, number of the last batch received in it), for `FeedSender::absorbed`.
+                let mut batches_in_flight: VecDeque<(Tick, u64)> = VecDeque::new();
+                let mut received: u64 = 0;
                 let mut pending_tick = false;
                 loop {
                     let until_next = tick_ms - (chrono::Utc::now().timestamp_millis() as u64 % tick_ms);
@@ -201,6 +247,7 @@ pub fn run(
                             stats.events += batch.len() as u64;
                             input.send_batch(&mut batch);
                             pending_tick = true;
+                            received += 1;
                         }
                         Err(RecvTimeoutError::Timeout) => {}
                         Err(RecvTimeoutError::Disconnected) => break,
@@ -209,6 +256,7 @@ pub fn run(
                     if now > *input.time() {
                         if pending_tick {
                             in_flight.push_back((*input.time(), Instant::now()));
+                            batches_in_flight.push_back((*input.time(), received));
                             pending_tick = false;
                         }
                         input.advance_to(now);
@@ -218,6 +266,10 @@ pub fn run(
                         worker.step();
                     }
                     record_completed(&probe, &mut in_flight, &mut stats, &metrics);
+                    while batches_in_flight.front().is_some_and(|(tick, _)| !probe.less_equal(tick)) {
+                        let (_, last) = batches_in_flight.pop_front().expect("checked");
+                        absorbed.store(last, Ordering::Release);
+                    }
                 }
                 let end = *input.time() + 1;
                 drop(input);
@@ -225,6 +277,7 @@ pub fn run(
                     worker.step();
                 }
                 record_completed(&probe, &mut in_flight, &mut stats, &metrics);
+                absorbed.store(received, Ordering::Release);
             }
         }
         // Every output has been produced once the probe's frontier is empty. Waiting for the

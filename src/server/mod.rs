@@ -1,7 +1,7 @@
 //! The HTTP API (axum): ingest, alerts (JSON and SSE), metrics and health.
 
 use crate::admit::Admission;
-use crate::event::{DeadLetter, DeadReason, Event};
+use crate::event::{DeadLetter, DeadReason};
 use crate::sinks::sse::AlertHub;
 use crate::sinks::Fanout;
 use crate::telemetry::{Metrics, SourceKind};
@@ -15,7 +15,7 @@ use axum::{Json, Router};
 use serde::Serialize;
 use serde_json::value::RawValue;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc::{SyncSender, TrySendError};
+use std::sync::mpsc::TrySendError;
 use std::sync::Arc;
 use tokio_stream::wrappers::{BroadcastStream, WatchStream};
 use tokio_stream::StreamExt;
@@ -24,7 +24,7 @@ use tokio_stream::StreamExt;
 pub struct AppState {
     pub admission: Arc<Admission>,
     /// Into the dataflow; bounded, so a full queue answers 503 instead of growing.
-    pub feed: SyncSender<Vec<Event>>,
+    pub feed: crate::dataflow::FeedSender,
     pub hub: AlertHub,
     pub metrics: Arc<Metrics>,
     pub outputs: Fanout,
@@ -113,7 +113,7 @@ fn ingest_body(state: &AppState, body: &[u8]) -> Response {
     let accepted = events.len();
     if !events.is_empty() {
         match state.feed.try_send(events) {
-            Ok(()) => {}
+            Ok(_) => {}
             Err(TrySendError::Full(_)) => {
                 state.metrics.rejected_busy();
                 return (

@@ -1,0 +1,305 @@
+//! Feedback from a Redis stream (`fp:feedback`), read with a consumer group.
+//!
+//! Entries are acknowledged (XACK) only once the dataflow has absorbed the batch that carried
+//! them, so a crash between reading and counting loses nothing: the entries stay pending and
+//! are read again, by this consumer after a restart (it first re-reads its own pending
+//! entries) or by another one (XAUTOCLAIM after `claim_idle`). Delivery is at-least-once;
+//! ingest drops an id it has already counted within `ingest.dedupe_window`.
+//!
+//! An entry is either one field `json` holding an event object, or the event's fields
+//! themselves (`XADD fp:feedback * text "…" channel app ts 1767225600000`).
+
+use crate::admit::Admission;
+use crate::config::RedisConfig;
+use crate::dataflow::FeedSender;
+use crate::sinks::resp::{cmd, Command, Connection, Reply};
+use crate::sinks::Fanout;
+use crate::telemetry::{Metrics, SourceKind};
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// Entries read per XREADGROUP / XAUTOCLAIM.
+const READ_COUNT: &str = "1000";
+/// How long one XREADGROUP blocks waiting for new entries.
+const BLOCK_MS: &str = "200";
+
+pub struct RedisSource {
+    pub config: RedisConfig,
+    pub feed: FeedSender,
+    pub admission: Arc<Admission>,
+    pub metrics: Arc<Metrics>,
+    pub outputs: Fanout,
+    /// Set when the process stops: the loop ends after acknowledging what was absorbed.
+    pub stopping: Arc<AtomicBool>,
+}
+
+/// A stream entry: its id and its field/value pairs.
+type Entry = (Vec<u8>, Vec<(Vec<u8>, Vec<u8>)>);
+
+/// Entry ids sent to the dataflow in one batch, waiting for it to be absorbed.
+struct Unacked {
+    batch: u64,
+    ids: Vec<Vec<u8>>,
+}
+
+impl RedisSource {
+    pub fn spawn(self) -> std::thread::JoinHandle<()> {
+        std::thread::Builder::new().name("redis-source".into()).spawn(move || self.run()).expect("spawn redis source")
+    }
+
+    fn stream(&self) -> String {
+        format!("{}{}", self.config.prefix, self.config.stream)
+    }
+
+    fn run(self) {
+        let consumer = self.config.consumer_name();
+        let mut unacked: VecDeque<Unacked> = VecDeque::new();
+        let mut backoff = Duration::from_millis(100);
+        while !self.stopping.load(Ordering::Relaxed) {
+            match self.session(&consumer, &mut unacked) {
+                Ok(()) => return,
+                Err(e) => {
+                    tracing::warn!(error = %e, "redis source: connection lost; retrying");
+                    self.metrics.sink_error("redis_source", "io");
+                    std::thread::sleep(backoff);
+                    backoff = (backoff * 2).min(Duration::from_secs(5));
+                }
+            }
+        }
+    }
+
+    /// One connection's life: set up the group, re-read own pending entries, then read new
+    /// ones, claiming stale entries of other consumers now and then.
+    fn session(&self, consumer: &str, unacked: &mut VecDeque<Unacked>) -> std::io::Result<()> {
+        let mut conn = Connection::open(&self.config.url, Duration::from_secs(2))?;
+        let stream = self.stream();
+        let group = &self.config.group;
+        match conn.call(cmd(["XGROUP", "CREATE", &stream, group, "0", "MKSTREAM"]))? {
+            Reply::Error(e) if !e.starts_with("BUSYGROUP") => {
+                return Err(std::io::Error::other(format!("XGROUP CREATE {stream} {group}: {e}")));
+            }
+            _ => {}
+        }
+        // Unacknowledged entries of an earlier connection are pending on this consumer and are
+        // read again from id 0; those still waiting for absorption here are skipped.
+        unacked.clear();
+        let mut own_pending = true;
+        let mut last_claim = Instant::now() - Duration::from_secs(3600);
+        let claim_every = Duration::from_millis((self.config.claim_idle.as_ms() as u64 / 2).clamp(100, 10_000));
+        loop {
+            self.acknowledge(&mut conn, unacked)?;
+            if self.stopping.load(Ordering::Relaxed) {
+                // Give the dataflow a moment to absorb what it has, then acknowledge that.
+                let deadline = Instant::now() + Duration::from_secs(2);
+                while !unacked.is_empty() && Instant::now() < deadline {
+                    std::thread::sleep(Duration::from_millis(20));
+                    self.acknowledge(&mut conn, unacked)?;
+                }
+                return Ok(());
+            }
+            let entries = if own_pending {
+                let reply = conn.call(cmd([
+                    "XREADGROUP",
+                    "GROUP",
+                    group,
+                    consumer,
+                    "COUNT",
+                    READ_COUNT,
+                    "STREAMS",
+                    &stream,
+                    "0",
+                ]))?;
+                let entries = stream_entries(&reply);
+                own_pending = !entries.is_empty() && entries.len() == READ_COUNT.parse::<usize>().unwrap_or(0);
+                entries
+            } else if last_claim.elapsed() >= claim_every {
+                last_claim = Instant::now();
+                let idle = self.config.claim_idle.as_ms().to_string();
+                let reply =
+                    conn.call(cmd(["XAUTOCLAIM", &stream, group, consumer, &idle, "0-0", "COUNT", READ_COUNT]))?;
+                // [next-id, [entries…], [deleted ids…]]
+                reply.as_array().and_then(|parts| parts.get(1)).map(entries_of).unwrap_or_default()
+            } else {
+                let reply = conn.call(cmd([
+                    "XREADGROUP",
+                    "GROUP",
+                    group,
+                    consumer,
+                    "COUNT",
+                    READ_COUNT,
+                    "BLOCK",
+                    BLOCK_MS,
+                    "STREAMS",
+                    &stream,
+                    ">",
+                ]))?;
+                stream_entries(&reply)
+            };
+            if !entries.is_empty() {
+                self.absorb(&mut conn, entries, unacked)?;
+            }
+        }
+    }
+
+    /// Admits entries: events go to the dataflow (acknowledged once absorbed), bad entries to
+    /// the dead letters (acknowledged at once: they are recorded, and retrying cannot help).
+    fn absorb(
+        &self,
+        conn: &mut Connection,
+        entries: Vec<Entry>,
+        unacked: &mut VecDeque<Unacked>,
+    ) -> std::io::Result<()> {
+        let waiting: std::collections::HashSet<&[u8]> =
+            unacked.iter().flat_map(|u| u.ids.iter().map(Vec::as_slice)).collect();
+        let entries: Vec<_> = entries.into_iter().filter(|(id, _)| !waiting.contains(id.as_slice())).collect();
+        if entries.is_empty() {
+            return Ok(());
+        }
+        self.metrics.received(SourceKind::Redis, entries.len() as u64);
+        let now = chrono::Utc::now().timestamp_millis();
+        let (mut events, mut event_ids, mut dead_ids) = (Vec::new(), Vec::new(), Vec::new());
+        for (id, fields) in entries {
+            let record = entry_json(&fields);
+            match self.admission.admit(record.as_bytes(), now, "redis") {
+                Ok(event) => {
+                    events.push(event);
+                    event_ids.push(id);
+                }
+                Err(dead) => {
+                    self.outputs.dead_letter(&dead);
+                    dead_ids.push(id);
+                }
+            }
+        }
+        if !dead_ids.is_empty() {
+            conn.call(xack(&self.stream(), &self.config.group, &dead_ids))?;
+        }
+        if !events.is_empty() {
+            match self.feed.send(events) {
+                Ok(batch) => unacked.push_back(Unacked { batch, ids: event_ids }),
+                // The dataflow is gone (shutting down): leave the entries pending for next time.
+                Err(_) => self.stopping.store(true, Ordering::Relaxed),
+            }
+        }
+        Ok(())
+    }
+
+    fn acknowledge(&self, conn: &mut Connection, unacked: &mut VecDeque<Unacked>) -> std::io::Result<()> {
+        let absorbed = self.feed.absorbed();
+        let mut ids = Vec::new();
+        while unacked.front().is_some_and(|u| u.batch <= absorbed) {
+            ids.extend(unacked.pop_front().expect("checked").ids);
+        }
+        if !ids.is_empty() {
+            conn.call(xack(&self.stream(), &self.config.group, &ids))?;
+        }
+        Ok(())
+    }
+}
+
+fn xack(stream: &str, group: &str, ids: &[Vec<u8>]) -> Command {
+    let mut command = cmd(["XACK", stream, group]);
+    command.extend(ids.iter().cloned());
+    command
+}
+
+/// The entries of an XREADGROUP reply: `[[stream, [[id, [field, value, …]], …]]]`.
+fn stream_entries(reply: &Reply) -> Vec<Entry> {
+    let Some(streams) = reply.as_array() else { return Vec::new() };
+    streams.iter().filter_map(|s| s.as_array()?.get(1).map(entries_of)).flatten().collect()
+}
+
+/// `[[id, [field, value, …]], …]` (entries deleted meanwhile have a nil field list).
+fn entries_of(list: &Reply) -> Vec<Entry> {
+    let Some(items) = list.as_array() else { return Vec::new() };
+    items
+        .iter()
+        .filter_map(|entry| {
+            let parts = entry.as_array()?;
+            let id = parts.first()?.as_bytes()?.to_vec();
+            let fields = parts
+                .get(1)
+                .and_then(Reply::as_array)
+                .map(|f| {
+                    f.chunks(2)
+                        .filter_map(|p| Some((p.first()?.as_bytes()?.to_vec(), p.get(1)?.as_bytes()?.to_vec())))
+                        .collect()
+                })
+                .unwrap_or_default();
+            Some((id, fields))
+        })
+        .collect()
+}
+
+/// The event JSON of an entry: its `json` field, or an object of its fields (`ts` and
+/// `sentiment` as numbers when they parse as such).
+fn entry_json(fields: &[(Vec<u8>, Vec<u8>)]) -> String {
+    if let Some((_, json)) = fields.iter().find(|(k, _)| k == b"json") {
+        return String::from_utf8_lossy(json).into_owned();
+    }
+    let mut object = serde_json::Map::new();
+    for (key, value) in fields {
+        let key = String::from_utf8_lossy(key).into_owned();
+        let text = String::from_utf8_lossy(value).into_owned();
+        let value = match key.as_str() {
+            "ts" | "sentiment" => text.parse::<f64>().ok().and_then(|n| {
+                if key == "ts" {
+                    Some(serde_json::Value::from(n as i64))
+                } else {
+                    serde_json::Number::from_f64(n).map(serde_json::Value::Number)
+                }
+            }),
+            _ => None,
+        }
+        .unwrap_or(serde_json::Value::String(text));
+        object.insert(key, value);
+    }
+    if object.is_empty() {
+        // Nothing to admit: let admission name the problem (missing text).
+        return "{}".into();
+    }
+    serde_json::Value::Object(object).to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn bulk(s: &str) -> Reply {
+        Reply::Bulk(Some(s.as_bytes().to_vec()))
+    }
+
+    #[test]
+    fn entries_become_event_json() {
+        let fields = vec![
+            (b"text".to_vec(), "付款失败".as_bytes().to_vec()),
+            (b"ts".to_vec(), b"1767225600000".to_vec()),
+            (b"sentiment".to_vec(), b"-0.5".to_vec()),
+            (b"channel".to_vec(), b"app".to_vec()),
+        ];
+        let json: serde_json::Value = serde_json::from_str(&entry_json(&fields)).unwrap();
+        assert_eq!(json["ts"], 1767225600000i64);
+        assert_eq!(json["sentiment"], -0.5);
+        assert_eq!(json["text"], "付款失败");
+        let whole = vec![(b"json".to_vec(), br#"{"text":"a"}"#.to_vec())];
+        assert_eq!(entry_json(&whole), r#"{"text":"a"}"#);
+        assert_eq!(entry_json(&[]), "{}");
+    }
+
+    #[test]
+    fn xreadgroup_replies_parse() {
+        let entry = Reply::Array(Some(vec![bulk("1-0"), Reply::Array(Some(vec![bulk("text"), bulk("hi")]))]));
+        let deleted = Reply::Array(Some(vec![bulk("2-0"), Reply::Array(None)]));
+        let reply = Reply::Array(Some(vec![Reply::Array(Some(vec![
+            bulk("fp:feedback"),
+            Reply::Array(Some(vec![entry, deleted])),
+        ]))]));
+        let entries = stream_entries(&reply);
+        assert_eq!(entries.len(), 2);
+        assert_eq!(entries[0], (b"1-0".to_vec(), vec![(b"text".to_vec(), b"hi".to_vec())]));
+        assert!(entries[1].1.is_empty());
+        assert!(stream_entries(&Reply::Array(None)).is_empty(), "BLOCK timed out");
+    }
+}
