@@ -5,6 +5,7 @@ use crate::alerts::{Alert, AlertStatus};
 use crate::config::Config;
 use crate::dataflow::{self, Feed, FeedSender, RunStats};
 use crate::server::{self, AppState};
+use crate::sinks::alertmanager::AlertmanagerSink;
 use crate::sinks::deadletter::DeadLetters;
 use crate::sinks::ndjson::NdjsonAlerts;
 use crate::sinks::redis::RedisSink;
@@ -81,7 +82,7 @@ pub fn replay(
         AlertOutput::Stdout => Arc::new(NdjsonAlerts::stdout(false)),
         AlertOutput::Sink(sink) => sink,
     };
-    let outputs = with_redis(
+    let outputs = with_outbound(
         Fanout {
             alerts: vec![alerts],
             dead_letters: vec![Arc::new(dead_letter_sink(&metrics, options.dead_letters.as_ref())?)],
@@ -89,7 +90,7 @@ pub fn replay(
         },
         &pipeline.config,
         &metrics,
-    );
+    )?;
     let admission = Arc::new(Admission::new(&pipeline.config, pipeline.enrich));
     let rx = lines::spawn(
         input,
@@ -213,15 +214,19 @@ impl AlertSink for ConsoleAlerts {
     }
 }
 
-/// Adds the Redis sink (alerts, dead letters, window aggregates) when `[redis]` is configured.
-fn with_redis(mut outputs: Fanout, config: &Config, metrics: &Arc<Metrics>) -> Fanout {
+/// Adds the outbound sinks the configuration names: Redis (alerts, dead letters, window
+/// aggregates) and Alertmanager.
+fn with_outbound(mut outputs: Fanout, config: &Config, metrics: &Arc<Metrics>) -> Result<Fanout, String> {
     if let Some(redis) = &config.redis {
         let sink = RedisSink::start(config, redis, metrics.clone());
         outputs.alerts.push(sink.clone());
         outputs.dead_letters.push(sink.clone());
         outputs.windows.push(sink);
     }
-    outputs
+    if let Some(am) = &config.alertmanager {
+        outputs.alerts.push(AlertmanagerSink::start(&am.url, am.resend.0, metrics.clone())?);
+    }
+    Ok(outputs)
 }
 
 /// `feedpulse run` and `feedpulse demo`: the live pipeline with the HTTP API.
@@ -238,7 +243,7 @@ pub fn serve(pipeline: PipelineOptions, options: ServeOptions) -> Result<(), Str
         alert_sinks
             .push(Arc::new(NdjsonAlerts::file(p, true).map_err(|e| format!("cannot create {}: {e}", p.display()))?));
     }
-    let outputs = with_redis(
+    let outputs = with_outbound(
         Fanout {
             alerts: alert_sinks,
             dead_letters: vec![Arc::new(dead_letter_sink(&metrics, options.dead_letters.as_ref())?)],
@@ -246,7 +251,7 @@ pub fn serve(pipeline: PipelineOptions, options: ServeOptions) -> Result<(), Str
         },
         &pipeline.config,
         &metrics,
-    );
+    )?;
     let admission = Arc::new(Admission::new(&pipeline.config, pipeline.enrich));
     let (feed_tx, feed) = FeedSender::channel(1024);
 

@@ -130,6 +130,9 @@ struct PipelineArgs {
     /// Redis `host:port` for alerts, dead letters and rolling aggregates (overrides `[redis] url`).
     #[arg(long)]
     redis: Option<String>,
+    /// Alertmanager base URL to push alerts to (overrides `[alertmanager] url`).
+    #[arg(long)]
+    alertmanager: Option<String>,
     /// Timely worker threads in this process.
     #[arg(long, default_value_t = 1)]
     workers: usize,
@@ -141,6 +144,12 @@ struct PipelineArgs {
 impl PipelineArgs {
     fn into_options(self) -> Result<PipelineOptions> {
         let mut config = Config::load(self.config.as_deref(), &self.rules).map_err(|e| anyhow::anyhow!("{e}"))?;
+        if let Some(url) = self.alertmanager {
+            match &mut config.alertmanager {
+                Some(am) => am.url = url,
+                None => config.alertmanager = Some(feedpulse::config::AlertmanagerConfig::at(&url)),
+            }
+        }
         if let Some(url) = self.redis {
             match &mut config.redis {
                 Some(redis) => redis.url = url,

@@ -163,6 +163,27 @@ impl RedisConfig {
     }
 }
 
+/// `[alertmanager]`: where alerts are pushed (Alertmanager API v2). Absent: not pushed.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AlertmanagerConfig {
+    /// Base URL, e.g. `http://127.0.0.1:9093`.
+    pub url: String,
+    /// How often firing alerts are sent again (Alertmanager resolves alerts not re-sent).
+    #[serde(default = "default_resend")]
+    pub resend: HumanDuration,
+}
+
+impl AlertmanagerConfig {
+    pub fn at(url: &str) -> Self {
+        AlertmanagerConfig { url: url.to_string(), resend: default_resend() }
+    }
+}
+
+fn default_resend() -> HumanDuration {
+    HumanDuration(std::time::Duration::from_secs(60))
+}
+
 fn default_stream() -> String {
     "feedback".into()
 }
@@ -199,6 +220,7 @@ struct DataflowFile {
     #[serde(default)]
     category: Vec<Spanned<CategoryConfig>>,
     redis: Option<Spanned<RedisConfig>>,
+    alertmanager: Option<Spanned<AlertmanagerConfig>>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, serde::Serialize)]
@@ -341,6 +363,7 @@ pub struct Config {
     /// Base URL used in alerts' `generator_url`.
     pub public_url: String,
     pub redis: Option<RedisConfig>,
+    pub alertmanager: Option<AlertmanagerConfig>,
 }
 
 /// One configuration problem, located in its file.
@@ -472,6 +495,7 @@ impl Config {
         let mut pii = None;
         let mut enrich: Option<EnrichConfig> = None;
         let mut redis: Option<RedisConfig> = None;
+        let mut alertmanager: Option<AlertmanagerConfig> = None;
         let mut categories: Vec<(String, usize, CategoryConfig)> = Vec::new();
 
         for source in &flows {
@@ -542,6 +566,24 @@ impl Config {
                     err(&source.name, line, "[redis] is defined twice".into());
                 }
                 redis = Some(r);
+            }
+            if let Some(spanned) = file.alertmanager {
+                let line = line_of(&source.text, spanned.span().start);
+                let a = spanned.into_inner();
+                if !(a.url.starts_with("http://") || a.url.starts_with("https://")) {
+                    err(
+                        &source.name,
+                        line,
+                        format!("alertmanager.url `{}` must start with http:// or https://", a.url),
+                    );
+                }
+                if a.resend.as_ms() < 1000 {
+                    err(&source.name, line, "alertmanager.resend must be at least 1s".into());
+                }
+                if alertmanager.is_some() {
+                    err(&source.name, line, "[alertmanager] is defined twice".into());
+                }
+                alertmanager = Some(a);
             }
             if let Some(spanned) = file.enrich {
                 let line = line_of(&source.text, spanned.span().start);
@@ -682,6 +724,7 @@ impl Config {
             rules,
             public_url: "http://127.0.0.1:8080".into(),
             redis,
+            alertmanager,
         })
     }
 

@@ -1,6 +1,7 @@
 //! Where alerts and dead letters go. Every sink implements one small trait; the dataflow sees a
 //! [`Fanout`] of them and never waits on a slow one (network sinks queue and drop with a count).
 
+pub mod alertmanager;
 pub mod deadletter;
 pub mod ndjson;
 pub mod redis;

@@ -123,3 +123,53 @@ impl Drop for RedisServer {
 pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
+
+/// A private Prometheus Alertmanager (Debian's `prometheus-alertmanager`, installed by
+/// `scripts/test.sh`) on a free loopback port, clustering off, stopped by PID when dropped.
+pub struct Alertmanager {
+    child: Child,
+    dir: std::path::PathBuf,
+    pub url: String,
+}
+
+impl Alertmanager {
+    pub fn start() -> Alertmanager {
+        Self::start_on(free_port())
+    }
+
+    pub fn start_on(port: u16) -> Alertmanager {
+        let dir = std::env::temp_dir().join(format!("fp-alertmanager-{}-{port}", std::process::id()));
+        std::fs::create_dir_all(dir.join("data")).unwrap();
+        let config = "route:\n  receiver: \"null\"\n  group_wait: 1s\nreceivers:\n  - name: \"null\"\n";
+        std::fs::write(dir.join("alertmanager.yml"), config).unwrap();
+        let child = Command::new("prometheus-alertmanager")
+            .arg(format!("--config.file={}", dir.join("alertmanager.yml").display()))
+            .arg(format!("--storage.path={}", dir.join("data").display()))
+            .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+            .arg("--cluster.listen-address=")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("prometheus-alertmanager runs (scripts/test.sh installs it)");
+        let am = Alertmanager { child, dir, url: format!("http://127.0.0.1:{port}") };
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while !reqwest::blocking::get(format!("{}/-/ready", am.url)).is_ok_and(|r| r.status().is_success()) {
+            assert!(Instant::now() < deadline, "alertmanager did not become ready on port {port}");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        am
+    }
+
+    /// The alerts Alertmanager's own API lists (active ones; resolved alerts are not listed).
+    pub fn alerts(&self) -> Vec<serde_json::Value> {
+        reqwest::blocking::get(format!("{}/api/v2/alerts", self.url)).unwrap().json().unwrap()
+    }
+}
+
+impl Drop for Alertmanager {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}

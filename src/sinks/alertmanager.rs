@@ -1,0 +1,232 @@
+//! Alerts to Prometheus Alertmanager (`POST /api/v2/alerts`), following its producer
+//! conventions: stable labels with `alertname`, `summary`/`description` annotations,
+//! `startsAt`, `generatorURL`; firing alerts are re-sent every `resend` with `endsAt` four
+//! intervals ahead (so Alertmanager resolves them by itself if feedpulse disappears), and a
+//! resolved alert is sent once more with its real `endsAt`. Failed posts are retried with
+//! backoff; the dataflow only hands alerts to a queue.
+
+use super::AlertSink;
+use crate::alerts::{Alert, AlertStatus};
+use crate::telemetry::Metrics;
+use serde::Serialize;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::mpsc::{channel, Receiver, RecvTimeoutError, Sender};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// One alert as Alertmanager's API v2 takes it.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PostableAlert {
+    pub labels: BTreeMap<String, String>,
+    pub annotations: BTreeMap<String, String>,
+    pub starts_at: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ends_at: Option<String>,
+    #[serde(rename = "generatorURL")]
+    pub generator_url: String,
+}
+
+impl PostableAlert {
+    pub fn of(alert: &Alert) -> Self {
+        let mut annotations = BTreeMap::new();
+        annotations.insert("summary".to_string(), alert.summary.clone());
+        let e = &alert.explanation;
+        let mut description = format!(
+            "value {} vs baseline {} (threshold {}) in window {} – {}",
+            alert.value, alert.baseline.mean, alert.baseline.threshold, alert.window.start, alert.window.end
+        );
+        if !e.keywords.is_empty() {
+            description.push_str(&format!("; keywords: {}", e.keywords.join(", ")));
+        }
+        if !e.samples.is_empty() {
+            description.push_str(&format!("; e.g. {}", e.samples.join(" | ")));
+        }
+        annotations.insert("description".to_string(), description);
+        annotations.insert("fingerprint".to_string(), alert.fingerprint.clone());
+        PostableAlert {
+            labels: alert.labels.clone(),
+            annotations,
+            starts_at: alert.starts_at.clone(),
+            ends_at: alert.ends_at.clone(),
+            generator_url: alert.generator_url.clone(),
+        }
+    }
+}
+
+enum Message {
+    Alert(Box<Alert>),
+    /// Answered once everything queued before it was posted (or failed to be).
+    Flush(Sender<()>),
+}
+
+pub struct AlertmanagerSink {
+    queue: Sender<Message>,
+}
+
+impl AlertmanagerSink {
+    /// `url`: Alertmanager's base URL (`http://127.0.0.1:9093`). `resend`: how often firing
+    /// alerts are sent again.
+    pub fn start(url: &str, resend: Duration, metrics: Arc<Metrics>) -> Result<Arc<AlertmanagerSink>, String> {
+        let client = reqwest::blocking::Client::builder()
+            .timeout(Duration::from_secs(5))
+            .build()
+            .map_err(|e| format!("cannot build the HTTP client: {e}"))?;
+        let endpoint = format!("{}/api/v2/alerts", url.trim_end_matches('/'));
+        let (queue, alerts) = channel();
+        std::thread::Builder::new()
+            .name("alertmanager".into())
+            .spawn(move || post_loop(&client, &endpoint, resend, alerts, &metrics))
+            .map_err(|e| e.to_string())?;
+        Ok(Arc::new(AlertmanagerSink { queue }))
+    }
+}
+
+impl AlertSink for AlertmanagerSink {
+    fn deliver(&self, alert: &Alert) {
+        let _ = self.queue.send(Message::Alert(Box::new(alert.clone())));
+    }
+
+    fn flush(&self) {
+        let (done, wait) = channel();
+        if self.queue.send(Message::Flush(done)).is_ok() {
+            let _ = wait.recv_timeout(Duration::from_secs(10));
+        }
+    }
+}
+
+/// Keeps the latest state per fingerprint; posts changes at once, firing alerts again every
+/// `resend`, and retries failures with backoff (1 s doubling to 60 s).
+fn post_loop(
+    client: &reqwest::blocking::Client,
+    endpoint: &str,
+    resend: Duration,
+    messages: Receiver<Message>,
+    metrics: &Metrics,
+) {
+    let mut firing: HashMap<String, Alert> = HashMap::new();
+    // Changes not yet accepted by Alertmanager.
+    let mut unsent: HashMap<String, Alert> = HashMap::new();
+    let mut next_resend = Instant::now() + resend;
+    let mut retry_at: Option<Instant> = None;
+    let mut backoff = Duration::from_secs(1);
+    loop {
+        let wake = retry_at.map_or(next_resend, |r| r.min(next_resend));
+        let mut flushes = Vec::new();
+        let mut take = |message: Message| match message {
+            Message::Alert(alert) => {
+                match alert.status {
+                    AlertStatus::Firing => firing.insert(alert.fingerprint.clone(), (*alert).clone()),
+                    AlertStatus::Resolved => firing.remove(&alert.fingerprint),
+                };
+                unsent.insert(alert.fingerprint.clone(), *alert);
+            }
+            Message::Flush(done) => flushes.push(done),
+        };
+        match messages.recv_timeout(wake.saturating_duration_since(Instant::now())) {
+            Ok(message) => {
+                take(message);
+                while let Ok(more) = messages.try_recv() {
+                    take(more);
+                }
+            }
+            Err(RecvTimeoutError::Timeout) => {}
+            Err(RecvTimeoutError::Disconnected) => {
+                if !unsent.is_empty() {
+                    let _ = post(client, endpoint, unsent.values(), resend);
+                }
+                return;
+            }
+        }
+        let now = Instant::now();
+        if now >= next_resend {
+            next_resend = now + resend;
+            for (fingerprint, alert) in &firing {
+                unsent.entry(fingerprint.clone()).or_insert_with(|| alert.clone());
+            }
+        }
+        let waiting = retry_at.is_some_and(|r| now < r) && flushes.is_empty();
+        if !unsent.is_empty() && !waiting {
+            match post(client, endpoint, unsent.values(), resend) {
+                Ok(()) => {
+                    unsent.clear();
+                    retry_at = None;
+                    backoff = Duration::from_secs(1);
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, endpoint, "alertmanager post failed; retrying in {backoff:?}");
+                    metrics.sink_error("alertmanager", "post");
+                    retry_at = Some(now + backoff);
+                    backoff = (backoff * 2).min(Duration::from_secs(60));
+                }
+            }
+        }
+        for done in flushes {
+            let _ = done.send(());
+        }
+    }
+}
+
+fn post<'a>(
+    client: &reqwest::blocking::Client,
+    endpoint: &str,
+    alerts: impl Iterator<Item = &'a Alert>,
+    resend: Duration,
+) -> Result<(), String> {
+    let lease = chrono::Utc::now() + chrono::Duration::from_std(resend * 4).unwrap_or(chrono::Duration::hours(1));
+    let body: Vec<PostableAlert> = alerts
+        .map(|a| {
+            let mut p = PostableAlert::of(a);
+            if a.status == AlertStatus::Firing {
+                p.ends_at = Some(lease.to_rfc3339_opts(chrono::SecondsFormat::Millis, true));
+            }
+            p
+        })
+        .collect();
+    let response = client.post(endpoint).json(&body).send().map_err(|e| e.to_string())?;
+    if response.status().is_success() {
+        Ok(())
+    } else {
+        Err(format!("{}: {}", response.status(), response.text().unwrap_or_default()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::alerts::{Baseline, Explanation, WindowSpan};
+
+    #[test]
+    fn postable_alerts_follow_the_api() {
+        let mut labels = BTreeMap::new();
+        labels.insert("alertname".to_string(), "FeedbackSpike".to_string());
+        labels.insert("category".to_string(), "payment".to_string());
+        let alert = Alert {
+            fingerprint: "abc".into(),
+            status: AlertStatus::Resolved,
+            rule: "spike".into(),
+            severity: "critical".into(),
+            labels,
+            starts_at: "2026-01-01T00:30:36.403Z".into(),
+            ends_at: Some("2026-01-01T00:33:00.000Z".into()),
+            window: WindowSpan { start: "2026-01-01T00:30:00.000Z".into(), end: "2026-01-01T00:31:00.000Z".into() },
+            value: 23.0,
+            baseline: Baseline { mean: 8.0, threshold: 22.1, ..Default::default() },
+            explanation: Explanation {
+                keywords: vec!["付款失败".into()],
+                samples: vec!["付款失败".into()],
+                ..Default::default()
+            },
+            summary: "category payment: 23 messages".into(),
+            generator_url: "http://127.0.0.1:8080/#alert=abc".into(),
+        };
+        let json = serde_json::to_value(PostableAlert::of(&alert)).unwrap();
+        assert_eq!(json["labels"]["alertname"], "FeedbackSpike");
+        assert_eq!(json["startsAt"], "2026-01-01T00:30:36.403Z");
+        assert_eq!(json["endsAt"], "2026-01-01T00:33:00.000Z");
+        assert_eq!(json["generatorURL"], "http://127.0.0.1:8080/#alert=abc");
+        assert_eq!(json["annotations"]["summary"], "category payment: 23 messages");
+        let description = json["annotations"]["description"].as_str().unwrap();
+        assert!(description.contains("value 23 vs baseline 8") && description.contains("付款失败"), "{description}");
+    }
+}

@@ -1,0 +1,79 @@
+//! `feedpulse run` pushes alerts to a real Prometheus Alertmanager on a private loopback port;
+//! the test reads them back through Alertmanager's own API: the spike arrives firing with
+//! feedpulse's labels and annotations, and disappears from the active alerts once feedpulse
+//! resolves it.
+
+mod support;
+
+use std::time::{Duration, Instant};
+
+fn wait_for<T>(what: &str, mut probe: impl FnMut() -> Option<T>) -> T {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        if let Some(found) = probe() {
+            return found;
+        }
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn alertmanager_receives_then_resolves_the_spike() {
+    let am = support::Alertmanager::start();
+    let port = support::free_port();
+    let fp = support::Feedpulse::start(&["run", "--listen", &format!("127.0.0.1:{port}"), "--alertmanager", &am.url]);
+    // The golden stream up to 00:31:10 (the payment spike fires at 00:30), then the rest.
+    let golden = std::fs::read_to_string("tests/golden/spike_dip.ndjson").unwrap();
+    let ts = |line: &str| serde_json::from_str::<serde_json::Value>(line).ok().and_then(|v| v["ts"].as_i64());
+    let (before, after): (Vec<&str>, Vec<&str>) = golden.lines().partition(|l| ts(l).unwrap_or(0) < 1_767_227_470_000);
+    let client = reqwest::blocking::Client::new();
+    let post = |lines: &[&str]| client.post(fp.url("/v1/events")).body(lines.join("\n")).send().unwrap();
+    post(&before);
+
+    let spike = wait_for("the spike in Alertmanager", || {
+        am.alerts().into_iter().find(|a| a["labels"]["rule"] == "category_spike")
+    });
+    assert_eq!(spike["labels"]["alertname"], "FeedbackSpike");
+    assert_eq!(spike["labels"]["category"], "payment");
+    assert_eq!(spike["labels"]["severity"], "critical");
+    assert_eq!(spike["status"]["state"], "active");
+    assert!(spike["annotations"]["summary"].as_str().unwrap().contains("category payment"), "{spike}");
+    assert!(spike["annotations"]["description"].as_str().unwrap().contains("baseline"), "{spike}");
+    assert!(spike["generatorURL"].as_str().unwrap().contains("#alert="), "{spike}");
+    assert!(spike["startsAt"].as_str().unwrap().starts_with("2026-01-01T00:3"), "event time: {spike}");
+
+    post(&after);
+    wait_for("the spike resolved and the dip firing", || {
+        let alerts = am.alerts();
+        let spike_gone = !alerts.iter().any(|a| a["labels"]["rule"] == "category_spike");
+        let dip = alerts.iter().any(|a| a["labels"]["rule"] == "campaign_sentiment_dip");
+        (spike_gone && dip).then_some(())
+    });
+    let metrics = client.get(fp.url("/metrics")).send().unwrap().text().unwrap();
+    assert!(!metrics.contains("feedpulse_sink_errors_total{sink=\"alertmanager\""), "{metrics}");
+    fp.stop();
+}
+
+#[test]
+fn alerts_wait_for_an_alertmanager_that_is_down_and_arrive_when_it_is_up() {
+    let am_port = support::free_port();
+    let url = format!("http://127.0.0.1:{am_port}");
+    let port = support::free_port();
+    let fp = support::Feedpulse::start(&["run", "--listen", &format!("127.0.0.1:{port}"), "--alertmanager", &url]);
+    let golden = std::fs::read_to_string("tests/golden/spike_dip.ndjson").unwrap();
+    let ts = |line: &str| serde_json::from_str::<serde_json::Value>(line).ok().and_then(|v| v["ts"].as_i64());
+    let before: Vec<&str> = golden.lines().filter(|l| ts(l).unwrap_or(0) < 1_767_227_470_000).collect();
+    let client = reqwest::blocking::Client::new();
+    client.post(fp.url("/v1/events")).body(before.join("\n")).send().unwrap();
+    // The post fails and is counted; the dataflow carries on.
+    wait_for("a counted alertmanager failure", || {
+        let metrics = client.get(fp.url("/metrics")).send().unwrap().text().unwrap();
+        metrics.contains("feedpulse_sink_errors_total{sink=\"alertmanager\",kind=\"post\"}").then_some(())
+    });
+    let am = support::Alertmanager::start_on(am_port);
+    wait_for("the spike delivered by a retry", || {
+        am.alerts().into_iter().find(|a| a["labels"]["rule"] == "category_spike")
+    });
+    fp.stop();
+}
