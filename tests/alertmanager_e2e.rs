@@ -77,3 +77,39 @@ fn alerts_wait_for_an_alertmanager_that_is_down_and_arrive_when_it_is_up() {
     });
     fp.stop();
 }
+
+#[test]
+fn firing_alerts_are_re_sent_with_a_moving_lease() {
+    let am = support::Alertmanager::start();
+    let dir = std::env::temp_dir().join(format!("fp-am-resend-{}", std::process::id()));
+    std::fs::create_dir_all(dir.join("dataflows")).unwrap();
+    std::fs::create_dir_all(dir.join("alerts")).unwrap();
+    let flow = std::fs::read_to_string("dataflows/default.toml").unwrap()
+        + &format!("\n[alertmanager]\nurl = \"{}\"\nresend = \"1s\"\n", am.url);
+    std::fs::write(dir.join("dataflows/default.toml"), flow).unwrap();
+    std::fs::copy("alerts/default.toml", dir.join("alerts/default.toml")).unwrap();
+    let port = support::free_port();
+    let fp = support::Feedpulse::start(&[
+        "run",
+        "--listen",
+        &format!("127.0.0.1:{port}"),
+        "--config",
+        dir.to_str().unwrap(),
+    ]);
+    let golden = std::fs::read_to_string("tests/golden/spike_dip.ndjson").unwrap();
+    let ts = |line: &str| serde_json::from_str::<serde_json::Value>(line).ok().and_then(|v| v["ts"].as_i64());
+    let before: Vec<&str> = golden.lines().filter(|l| ts(l).unwrap_or(0) < 1_767_227_470_000).collect();
+    reqwest::blocking::Client::new().post(fp.url("/v1/events")).body(before.join("\n")).send().unwrap();
+    let ends_at = || {
+        am.alerts()
+            .into_iter()
+            .find(|a| a["labels"]["rule"] == "category_spike")
+            .and_then(|a| a["endsAt"].as_str().map(String::from))
+    };
+    let first = wait_for("the spike", ends_at);
+    // No new state change: only the periodic re-send can move the lease (4 × 1 s ahead).
+    let later = wait_for("a re-sent spike", || ends_at().filter(|e| *e > first));
+    assert!(later > first);
+    fp.stop();
+    std::fs::remove_dir_all(&dir).unwrap();
+}
