@@ -7,6 +7,13 @@ mod support;
 
 use std::time::{Duration, Instant};
 
+/// The golden stream's lines before 00:31:10 (the payment spike fires at 00:30) and after.
+fn golden_halves() -> (Vec<String>, Vec<String>) {
+    let golden = std::fs::read_to_string("tests/golden/spike_dip.ndjson").unwrap();
+    let ts = |line: &str| serde_json::from_str::<serde_json::Value>(line).ok().and_then(|v| v["ts"].as_i64());
+    golden.lines().map(String::from).partition(|l| ts(l).unwrap_or(0) < 1_767_227_470_000)
+}
+
 fn wait_for<T>(what: &str, mut probe: impl FnMut() -> Option<T>) -> T {
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
@@ -24,11 +31,9 @@ fn alertmanager_receives_then_resolves_the_spike() {
     let port = support::free_port();
     let fp = support::Feedpulse::start(&["run", "--listen", &format!("127.0.0.1:{port}"), "--alertmanager", &am.url]);
     // The golden stream up to 00:31:10 (the payment spike fires at 00:30), then the rest.
-    let golden = std::fs::read_to_string("tests/golden/spike_dip.ndjson").unwrap();
-    let ts = |line: &str| serde_json::from_str::<serde_json::Value>(line).ok().and_then(|v| v["ts"].as_i64());
-    let (before, after): (Vec<&str>, Vec<&str>) = golden.lines().partition(|l| ts(l).unwrap_or(0) < 1_767_227_470_000);
+    let (before, after) = golden_halves();
     let client = reqwest::blocking::Client::new();
-    let post = |lines: &[&str]| client.post(fp.url("/v1/events")).body(lines.join("\n")).send().unwrap();
+    let post = |lines: &[String]| client.post(fp.url("/v1/events")).body(lines.join("\n")).send().unwrap();
     post(&before);
 
     let spike = wait_for("the spike in Alertmanager", || {
@@ -61,9 +66,7 @@ fn alerts_wait_for_an_alertmanager_that_is_down_and_arrive_when_it_is_up() {
     let url = format!("http://127.0.0.1:{am_port}");
     let port = support::free_port();
     let fp = support::Feedpulse::start(&["run", "--listen", &format!("127.0.0.1:{port}"), "--alertmanager", &url]);
-    let golden = std::fs::read_to_string("tests/golden/spike_dip.ndjson").unwrap();
-    let ts = |line: &str| serde_json::from_str::<serde_json::Value>(line).ok().and_then(|v| v["ts"].as_i64());
-    let before: Vec<&str> = golden.lines().filter(|l| ts(l).unwrap_or(0) < 1_767_227_470_000).collect();
+    let (before, _) = golden_halves();
     let client = reqwest::blocking::Client::new();
     client.post(fp.url("/v1/events")).body(before.join("\n")).send().unwrap();
     // The post fails and is counted; the dataflow carries on.
@@ -81,13 +84,9 @@ fn alerts_wait_for_an_alertmanager_that_is_down_and_arrive_when_it_is_up() {
 #[test]
 fn firing_alerts_are_re_sent_with_a_moving_lease() {
     let am = support::Alertmanager::start();
-    let dir = std::env::temp_dir().join(format!("fp-am-resend-{}", std::process::id()));
-    std::fs::create_dir_all(dir.join("dataflows")).unwrap();
-    std::fs::create_dir_all(dir.join("alerts")).unwrap();
-    let flow = std::fs::read_to_string("dataflows/default.toml").unwrap()
-        + &format!("\n[alertmanager]\nurl = \"{}\"\nresend = \"1s\"\n", am.url);
-    std::fs::write(dir.join("dataflows/default.toml"), flow).unwrap();
-    std::fs::copy("alerts/default.toml", dir.join("alerts/default.toml")).unwrap();
+    let dir = support::config_dir("am-resend", |flow| {
+        flow + &format!("\n[alertmanager]\nurl = \"{}\"\nresend = \"1s\"\n", am.url)
+    });
     let port = support::free_port();
     let fp = support::Feedpulse::start(&[
         "run",
@@ -96,9 +95,7 @@ fn firing_alerts_are_re_sent_with_a_moving_lease() {
         "--config",
         dir.to_str().unwrap(),
     ]);
-    let golden = std::fs::read_to_string("tests/golden/spike_dip.ndjson").unwrap();
-    let ts = |line: &str| serde_json::from_str::<serde_json::Value>(line).ok().and_then(|v| v["ts"].as_i64());
-    let before: Vec<&str> = golden.lines().filter(|l| ts(l).unwrap_or(0) < 1_767_227_470_000).collect();
+    let (before, _) = golden_halves();
     reqwest::blocking::Client::new().post(fp.url("/v1/events")).body(before.join("\n")).send().unwrap();
     let ends_at = || {
         am.alerts()

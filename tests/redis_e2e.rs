@@ -167,17 +167,11 @@ fn dump(c: &mut Connection) -> String {
 fn expired_windows_leave_the_aggregate_hashes() {
     let redis = RedisServer::start();
     // The default dataflow with a 3-minute retention for 1-minute windows.
-    let dir = std::env::temp_dir().join(format!("fp-redis-retention-{}", std::process::id()));
-    std::fs::create_dir_all(dir.join("dataflows")).unwrap();
-    std::fs::create_dir_all(dir.join("alerts")).unwrap();
-    let flow = std::fs::read_to_string("dataflows/default.toml").unwrap().replacen(
-        "size = \"1m\"\nretention = \"26h\"",
-        "size = \"1m\"\nretention = \"3m\"",
-        1,
-    );
-    assert!(flow.contains("retention = \"3m\""));
-    std::fs::write(dir.join("dataflows/default.toml"), flow).unwrap();
-    std::fs::copy("alerts/default.toml", dir.join("alerts/default.toml")).unwrap();
+    let dir = support::config_dir("redis-retention", |flow| {
+        let edited = flow.replacen("size = \"1m\"\nretention = \"26h\"", "size = \"1m\"\nretention = \"3m\"", 1);
+        assert!(edited.contains("retention = \"3m\""));
+        edited
+    });
     let golden = std::fs::read_to_string("tests/golden/spike_dip.ndjson").unwrap();
     replay(&golden, &["--redis", &redis.address(), "--config", dir.to_str().unwrap()]);
     let mut c = redis.connect().unwrap();
@@ -283,16 +277,12 @@ fn entries_left_pending_by_a_dead_consumer_are_claimed() {
         call(&mut c, &["XREADGROUP", "GROUP", "feedpulse", "ghost", "COUNT", "100", "STREAMS", "fp:feedback", ">"]);
     assert_eq!(read.as_array().unwrap()[0].as_array().unwrap()[1].as_array().unwrap().len(), 40);
     assert_eq!(pending(&mut c), Some(40));
-    let dir = std::env::temp_dir().join(format!("fp-redis-claim-{}", std::process::id()));
-    std::fs::create_dir_all(dir.join("dataflows")).unwrap();
-    std::fs::create_dir_all(dir.join("alerts")).unwrap();
-    let flow = std::fs::read_to_string("dataflows/default.toml").unwrap()
-        + &format!(
+    let dir = support::config_dir("redis-claim", |flow| {
+        flow + &format!(
             "\n[redis]\nurl = \"{}\"\nconsume = true\nconsumer = \"survivor\"\nclaim_idle = \"500ms\"\n",
             redis.address()
-        );
-    std::fs::write(dir.join("dataflows/default.toml"), flow).unwrap();
-    std::fs::copy("alerts/default.toml", dir.join("alerts/default.toml")).unwrap();
+        )
+    });
     let port = support::free_port().to_string();
     let fp = support::Feedpulse::start(&[
         "run",

@@ -85,7 +85,8 @@ impl RedisSource {
         // Unacknowledged entries of an earlier connection are pending on this consumer and are
         // read again from id 0; those still waiting for absorption here are skipped.
         unacked.clear();
-        let mut own_pending = true;
+        // Where to read our own pending entries from (`None` once all were read).
+        let mut own_pending: Option<Vec<u8>> = Some(b"0".to_vec());
         let mut last_claim = Instant::now() - Duration::from_secs(3600);
         let claim_every = Duration::from_millis((self.config.claim_idle.as_ms() as u64 / 2).clamp(100, 10_000));
         loop {
@@ -99,20 +100,20 @@ impl RedisSource {
                 }
                 return Ok(());
             }
-            let entries = if own_pending {
-                let reply = conn.call(cmd([
-                    "XREADGROUP",
-                    "GROUP",
-                    group,
-                    consumer,
-                    "COUNT",
-                    READ_COUNT,
-                    "STREAMS",
-                    &stream,
-                    "0",
-                ]))?;
-                let entries = stream_entries(&reply);
-                own_pending = !entries.is_empty() && entries.len() == READ_COUNT.parse::<usize>().unwrap_or(0);
+            let read_group = |conn: &mut Connection, from: &[u8], block: bool| -> std::io::Result<Vec<Entry>> {
+                let mut command = cmd(["XREADGROUP", "GROUP", group, consumer, "COUNT", READ_COUNT]);
+                if block {
+                    command.extend(cmd(["BLOCK", BLOCK_MS]));
+                }
+                command.extend(cmd(["STREAMS".as_bytes(), stream.as_bytes(), from]));
+                Ok(stream_entries(&conn.call(command)?))
+            };
+            let entries = if let Some(from) = own_pending.take() {
+                let entries = read_group(&mut conn, &from, false)?;
+                // A full page: more of our own pending entries follow the last one read.
+                if entries.len() == READ_COUNT.parse::<usize>().unwrap_or(0) {
+                    own_pending = entries.last().map(|(id, _)| id.clone());
+                }
                 entries
             } else if last_claim.elapsed() >= claim_every {
                 last_claim = Instant::now();
@@ -122,20 +123,7 @@ impl RedisSource {
                 // [next-id, [entries…], [deleted ids…]]
                 reply.as_array().and_then(|parts| parts.get(1)).map(entries_of).unwrap_or_default()
             } else {
-                let reply = conn.call(cmd([
-                    "XREADGROUP",
-                    "GROUP",
-                    group,
-                    consumer,
-                    "COUNT",
-                    READ_COUNT,
-                    "BLOCK",
-                    BLOCK_MS,
-                    "STREAMS",
-                    &stream,
-                    ">",
-                ]))?;
-                stream_entries(&reply)
+                read_group(&mut conn, b">", true)?
             };
             if !entries.is_empty() {
                 self.absorb(&mut conn, entries, unacked)?;

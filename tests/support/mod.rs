@@ -173,3 +173,15 @@ impl Drop for Alertmanager {
         let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
+
+/// A configuration directory holding the repository's default `dataflows/` and `alerts/`, with
+/// `edit` applied to the dataflow file. Removed by the caller.
+pub fn config_dir(tag: &str, edit: impl FnOnce(String) -> String) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("fp-config-{tag}-{}", std::process::id()));
+    std::fs::create_dir_all(dir.join("dataflows")).unwrap();
+    std::fs::create_dir_all(dir.join("alerts")).unwrap();
+    let flow = edit(std::fs::read_to_string("dataflows/default.toml").unwrap());
+    std::fs::write(dir.join("dataflows/default.toml"), flow).unwrap();
+    std::fs::copy("alerts/default.toml", dir.join("alerts/default.toml")).unwrap();
+    dir
+}
