@@ -82,15 +82,7 @@ pub fn replay(
         AlertOutput::Stdout => Arc::new(NdjsonAlerts::stdout(false)),
         AlertOutput::Sink(sink) => sink,
     };
-    let outputs = with_outbound(
-        Fanout {
-            alerts: vec![alerts],
-            dead_letters: vec![Arc::new(dead_letter_sink(&metrics, options.dead_letters.as_ref())?)],
-            windows: Vec::new(),
-        },
-        &pipeline.config,
-        &metrics,
-    )?;
+    let outputs = fanout(vec![alerts], options.dead_letters.as_ref(), &pipeline.config, &metrics)?;
     let admission = Arc::new(Admission::new(&pipeline.config, pipeline.enrich));
     let rx = lines::spawn(
         input,
@@ -214,9 +206,17 @@ impl AlertSink for ConsoleAlerts {
     }
 }
 
-/// Adds the outbound sinks the configuration names: Redis (alerts, dead letters, window
-/// aggregates) and Alertmanager.
-fn with_outbound(mut outputs: Fanout, config: &Config, metrics: &Arc<Metrics>) -> Result<Fanout, String> {
+/// Every output of a run: the given alert sinks, the dead-letter output (counted, and written
+/// to `dead_letters` when given), and the outbound sinks the configuration names: Redis
+/// (alerts, dead letters, window aggregates) and Alertmanager.
+fn fanout(
+    alerts: Vec<Arc<dyn AlertSink>>,
+    dead_letters: Option<&PathBuf>,
+    config: &Config,
+    metrics: &Arc<Metrics>,
+) -> Result<Fanout, String> {
+    let mut outputs =
+        Fanout { alerts, dead_letters: vec![Arc::new(dead_letter_sink(metrics, dead_letters)?)], windows: Vec::new() };
     if let Some(redis) = &config.redis {
         let sink = RedisSink::start(config, redis, metrics.clone());
         outputs.alerts.push(sink.clone());
@@ -243,15 +243,7 @@ pub fn serve(pipeline: PipelineOptions, options: ServeOptions) -> Result<(), Str
         alert_sinks
             .push(Arc::new(NdjsonAlerts::file(p, true).map_err(|e| format!("cannot create {}: {e}", p.display()))?));
     }
-    let outputs = with_outbound(
-        Fanout {
-            alerts: alert_sinks,
-            dead_letters: vec![Arc::new(dead_letter_sink(&metrics, options.dead_letters.as_ref())?)],
-            windows: Vec::new(),
-        },
-        &pipeline.config,
-        &metrics,
-    )?;
+    let outputs = fanout(alert_sinks, options.dead_letters.as_ref(), &pipeline.config, &metrics)?;
     let admission = Arc::new(Admission::new(&pipeline.config, pipeline.enrich));
     let (feed_tx, feed) = FeedSender::channel(1024);
 

@@ -155,6 +155,11 @@ impl RedisConfig {
         }
     }
 
+    /// `host:port` of `url` (without a `redis://` prefix or a `/db` suffix).
+    pub fn host_port(&self) -> &str {
+        self.url.trim_start_matches("redis://").split('/').next().unwrap_or_default()
+    }
+
     pub fn consumer_name(&self) -> String {
         self.consumer.clone().unwrap_or_else(|| {
             let host = std::fs::read_to_string("/etc/hostname").unwrap_or_default();
@@ -555,8 +560,7 @@ impl Config {
             if let Some(spanned) = file.redis {
                 let line = line_of(&source.text, spanned.span().start);
                 let r = spanned.into_inner();
-                let host_port = r.url.trim_start_matches("redis://").split('/').next().unwrap_or_default();
-                if host_port.rsplit_once(':').is_none_or(|(h, p)| h.is_empty() || p.parse::<u16>().is_err()) {
+                if r.host_port().rsplit_once(':').is_none_or(|(h, p)| h.is_empty() || p.parse::<u16>().is_err()) {
                     err(&source.name, line, format!("redis.url `{}` must be host:port", r.url));
                 }
                 if r.queue == 0 || r.stream_maxlen == 0 {

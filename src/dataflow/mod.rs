@@ -212,13 +212,13 @@ pub fn run(
         match feed {
             None => drop(input),
             Some(Feed::Batches(rx)) => {
-                let mut in_flight: VecDeque<(Tick, Instant)> = VecDeque::new();
-                for mut batch in rx {
+                let mut in_flight: VecDeque<InFlight> = VecDeque::new();
+                for (sent, mut batch) in (1_u64..).zip(rx) {
                     let tick = *input.time();
                     stats.events += batch.len() as u64;
                     input.send_batch(&mut batch);
                     input.advance_to(tick + 1);
-                    in_flight.push_back((tick, Instant::now()));
+                    in_flight.push_back(InFlight { tick, sent: Instant::now(), last_batch: sent });
                     worker.step();
                     while probe.less_than(&(tick + 1).saturating_sub(MAX_TICKS_IN_FLIGHT)) {
                         worker.step();
@@ -235,9 +235,7 @@ pub fn run(
             Some(Feed::Live(rx, absorbed)) => {
                 let now_tick = || (chrono::Utc::now().timestamp_millis() as u64) / tick_ms;
                 input.advance_to(now_tick());
-                let mut in_flight: VecDeque<(Tick, Instant)> = VecDeque::new();
-                // (tick, number of the last batch received in it), for `FeedSender::absorbed`.
-                let mut batches_in_flight: VecDeque<(Tick, u64)> = VecDeque::new();
+                let mut in_flight: VecDeque<InFlight> = VecDeque::new();
                 let mut received: u64 = 0;
                 let mut pending_tick = false;
                 loop {
@@ -255,8 +253,8 @@ pub fn run(
                     let now = now_tick();
                     if now > *input.time() {
                         if pending_tick {
-                            in_flight.push_back((*input.time(), Instant::now()));
-                            batches_in_flight.push_back((*input.time(), received));
+                            let tick = *input.time();
+                            in_flight.push_back(InFlight { tick, sent: Instant::now(), last_batch: received });
                             pending_tick = false;
                         }
                         input.advance_to(now);
@@ -265,9 +263,7 @@ pub fn run(
                     while probe.less_than(input.time()) {
                         worker.step();
                     }
-                    record_completed(&probe, &mut in_flight, &mut stats, &metrics);
-                    while batches_in_flight.front().is_some_and(|(tick, _)| !probe.less_equal(tick)) {
-                        let (_, last) = batches_in_flight.pop_front().expect("checked");
+                    if let Some(last) = record_completed(&probe, &mut in_flight, &mut stats, &metrics) {
                         absorbed.store(last, Ordering::Release);
                     }
                 }
@@ -293,20 +289,32 @@ pub fn run(
     Ok(results.swap_remove(0))
 }
 
+/// A tick given to the dataflow and not yet complete.
+struct InFlight {
+    tick: Tick,
+    sent: Instant,
+    /// The number of the last feed batch in this tick (see `FeedSender::absorbed`).
+    last_batch: u64,
+}
+
+/// Records the ticks the probe has passed; returns the last batch number among them.
 fn record_completed(
     probe: &ProbeHandle<Tick>,
-    in_flight: &mut VecDeque<(Tick, Instant)>,
+    in_flight: &mut VecDeque<InFlight>,
     stats: &mut RunStats,
     metrics: &Metrics,
-) {
-    while let Some((tick, at)) = in_flight.front() {
-        if probe.less_equal(tick) {
+) -> Option<u64> {
+    let mut last_batch = None;
+    while let Some(front) = in_flight.front() {
+        if probe.less_equal(&front.tick) {
             break;
         }
-        stats.tick_latencies.push(at.elapsed());
+        stats.tick_latencies.push(front.sent.elapsed());
         stats.ticks += 1;
-        let lag = in_flight.back().map(|b| b.0 as i64 - *tick as i64).unwrap_or(0);
+        let lag = in_flight.back().map(|b| b.tick as i64 - front.tick as i64).unwrap_or(0);
         metrics.tick_completed(lag.max(0));
+        last_batch = Some(front.last_batch);
         in_flight.pop_front();
     }
+    last_batch
 }

@@ -44,7 +44,7 @@ impl RedisSink {
     /// Starts the writer thread. Connection failures are retried in the background.
     pub fn start(config: &Config, redis: &RedisConfig, metrics: Arc<Metrics>) -> Arc<RedisSink> {
         let (queue, jobs) = sync_channel(redis.queue);
-        let url = redis.url.clone();
+        let url = redis.host_port().to_string();
         let writer_metrics = metrics.clone();
         std::thread::Builder::new()
             .name("redis-sink".into())

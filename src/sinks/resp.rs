@@ -63,9 +63,8 @@ pub struct Connection {
 }
 
 impl Connection {
-    /// Connects to `host:port` (a `redis://` prefix and a trailing `/db` are accepted).
+    /// Connects to `host:port`.
     pub fn open(address: &str, timeout: Duration) -> std::io::Result<Connection> {
-        let address = address.trim_start_matches("redis://").split('/').next().unwrap_or_default();
         let addr = std::net::ToSocketAddrs::to_socket_addrs(address)?.next().ok_or_else(|| {
             std::io::Error::new(std::io::ErrorKind::InvalidInput, format!("no address for {address}"))
         })?;

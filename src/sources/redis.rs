@@ -73,7 +73,7 @@ impl RedisSource {
     /// One connection's life: set up the group, re-read own pending entries, then read new
     /// ones, claiming stale entries of other consumers now and then.
     fn session(&self, consumer: &str, unacked: &mut VecDeque<Unacked>) -> std::io::Result<()> {
-        let mut conn = Connection::open(&self.config.url, Duration::from_secs(2))?;
+        let mut conn = Connection::open(self.config.host_port(), Duration::from_secs(2))?;
         let stream = self.stream();
         let group = &self.config.group;
         match conn.call(cmd(["XGROUP", "CREATE", &stream, group, "0", "MKSTREAM"]))? {
