@@ -158,6 +158,23 @@ const DIP_TEXTS: &[&str] = &[
 const SUBJECTS: &[&str] = &["", "我", "今天", "刚才", "昨天晚上", "这周"];
 const CONTACT: &[&str] = &["，电话13812345678", "，联系邮箱 li.lei@example.com", "，我的手机 139 1234 5678"];
 
+/// Every text the demo can produce, without the random mixing: complaint templates with each
+/// subject prefix, praise and suggestions, the spike and dip texts. Tests use it as a corpus of
+/// realistic Chinese and English feedback.
+pub fn sample_texts() -> Vec<String> {
+    let mut out = Vec::new();
+    for (_, _, zh, en) in COMPLAINTS {
+        for text in *zh {
+            out.extend(SUBJECTS.iter().map(|s| format!("{s}{text}")));
+        }
+        out.extend(en.iter().map(|t| t.to_string()));
+    }
+    for text in NEUTRAL.iter().chain(SPIKE_TEXTS).chain(DIP_TEXTS) {
+        out.push(text.to_string());
+    }
+    out
+}
+
 fn diurnal(minute: i64) -> f64 {
     // 0.3 at 04:00, 1.0 around 16:00.
     let phase = (minute as f64 - 240.0) / 1440.0 * std::f64::consts::TAU;

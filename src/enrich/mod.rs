@@ -3,7 +3,12 @@
 //! This is the built-in, model-free enricher: taxonomy keywords for the category and a small
 //! Chinese/English lexicon with negation for sentiment. Upstream values on the event always win.
 
+mod archive;
+pub mod encoder;
 mod lexicon;
+pub mod models;
+mod npy;
+pub mod sentencepiece;
 
 use crate::config::Config;
 use aho_corasick::{AhoCorasick, AhoCorasickBuilder, MatchKind};
