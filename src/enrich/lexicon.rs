@@ -122,6 +122,12 @@ pub struct LexiconSentiment {
     polarity: Vec<i8>,
 }
 
+impl Default for LexiconSentiment {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
 impl LexiconSentiment {
     pub fn new() -> Self {
         let mut patterns = Vec::new();

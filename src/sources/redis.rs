@@ -148,9 +148,11 @@ impl RedisSource {
         self.metrics.received(SourceKind::Redis, entries.len() as u64);
         let now = chrono::Utc::now().timestamp_millis();
         let (mut events, mut event_ids, mut dead_ids) = (Vec::new(), Vec::new(), Vec::new());
-        for (id, fields) in entries {
-            let record = entry_json(&fields);
-            match self.admission.admit(record.as_bytes(), now, "redis") {
+        let records: Vec<String> = entries.iter().map(|(_, fields)| entry_json(fields)).collect();
+        let lines: Vec<&[u8]> = records.iter().map(|r| r.as_bytes()).collect();
+        let admitted = self.admission.admit_batch(&lines, now, "redis");
+        for ((id, _), result) in entries.into_iter().zip(admitted) {
+            match result {
                 Ok(event) => {
                     events.push(event);
                     event_ids.push(id);

@@ -1,0 +1,3 @@
+//! Evaluation commands: measure the models on labelled public data (`../shared/eval-data`).
+
+pub mod sentiment;

