@@ -16,6 +16,52 @@ pub struct Admission {
     cleaner: Cleaner,
     enricher: Option<Enricher>,
     max_future_ms: i64,
+    /// The masked texts of the latest messages by id, for analysts' label corrections.
+    recent: std::sync::Mutex<RecentTexts>,
+}
+
+/// Messages kept for label corrections (a correction names a message by id).
+pub const RECENT_TEXTS: usize = 50_000;
+
+#[derive(Default)]
+struct RecentTexts {
+    by_id: foldhash::HashMap<String, String>,
+    order: std::collections::VecDeque<String>,
+}
+
+impl RecentTexts {
+    fn insert(&mut self, id: &str, text: &str) {
+        // Enough of a long text to embed it as an example; bounds the store's memory.
+        let text = text.char_indices().nth(512).map_or(text, |(i, _)| &text[..i]);
+        if self.by_id.insert(id.to_owned(), text.to_owned()).is_none() {
+            self.order.push_back(id.to_owned());
+            if self.order.len() > RECENT_TEXTS {
+                if let Some(old) = self.order.pop_front() {
+                    self.by_id.remove(&old);
+                }
+            }
+        }
+    }
+}
+
+/// Why a label correction was refused.
+#[derive(Debug, PartialEq)]
+pub enum LabelError {
+    EnrichmentOff,
+    UnknownCategory(Vec<String>),
+    UnknownMessage,
+}
+
+impl std::fmt::Display for LabelError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::EnrichmentOff => write!(f, "text enrichment is off (--no-enrich)"),
+            Self::UnknownCategory(names) => write!(f, "unknown category; the taxonomy has: {}", names.join(", ")),
+            Self::UnknownMessage => {
+                write!(f, "no recent message with this id (the latest {RECENT_TEXTS} messages are kept)")
+            }
+        }
+    }
 }
 
 impl Admission {
@@ -25,7 +71,20 @@ impl Admission {
             cleaner: Cleaner::new(config),
             enricher: models.filter(|_| config.enrich.enabled).map(|m| Enricher::new(config, m.clone())),
             max_future_ms: config.ingest.max_future.as_ms(),
+            recent: Default::default(),
         }
+    }
+
+    /// An analyst says message `id` belongs to `category`: its text becomes an example of that
+    /// category for every message from now on. Returns the category's example count.
+    pub fn label(&self, id: &str, category: &str) -> Result<usize, LabelError> {
+        let enricher = self.enricher.as_ref().ok_or(LabelError::EnrichmentOff)?;
+        if !enricher.has_category(category) {
+            return Err(LabelError::UnknownCategory(enricher.category_names().to_vec()));
+        }
+        let text = self.recent.lock().unwrap_or_else(|e| e.into_inner()).by_id.get(id).cloned();
+        let text = text.ok_or(LabelError::UnknownMessage)?;
+        enricher.add_example(&text, category).ok_or(LabelError::UnknownCategory(Vec::new()))
     }
 
     /// What enriches messages, in words (`/readyz`, start-up line).
@@ -72,6 +131,12 @@ impl Admission {
                         event.sentiment_milli = (e.sentiment * 1000.0).round() as i32;
                     }
                 }
+            }
+        }
+        if self.enricher.is_some() {
+            let mut recent = self.recent.lock().unwrap_or_else(|e| e.into_inner());
+            for event in admitted.iter().flatten() {
+                recent.insert(&event.id, &event.text);
             }
         }
         admitted
@@ -197,5 +262,31 @@ mod tests {
         assert!(dl.raw.contains("<PHONE>") && dl.raw.contains("<EMAIL>"), "{}", dl.raw);
         let future = "{\"text\": \"13812345678\", \"ts\": 4102444800000}".as_bytes();
         assert!(!a.admit(future, NOW, "test").unwrap_err().raw.contains("13812345678"));
+    }
+
+    #[test]
+    fn labels_need_enrichment_a_known_category_and_a_recent_message() {
+        let off = Admission::new(&Config::embedded(), None);
+        assert_eq!(off.label("x", "ads"), Err(LabelError::EnrichmentOff));
+        let a = Admission::new(&Config::embedded(), Some(&Arc::new(Models::fallback("test"))));
+        a.admit(br#"{"id":"m1","text":"push notifications all day"}"#, NOW, "test").unwrap();
+        assert!(
+            matches!(a.label("m1", "nonsense"), Err(LabelError::UnknownCategory(names)) if names.contains(&"ads".to_string()))
+        );
+        assert_eq!(a.label("m2", "ads"), Err(LabelError::UnknownMessage));
+        assert_eq!(a.label("m1", "ads"), Ok(5));
+        assert_eq!(a.label("m1", "ads"), Ok(6), "each correction is one more example");
+    }
+
+    #[test]
+    fn recent_texts_keep_the_latest_and_forget_the_oldest() {
+        let mut r = RecentTexts::default();
+        for i in 0..RECENT_TEXTS + 10 {
+            r.insert(&format!("id{i}"), "t");
+        }
+        assert_eq!(r.by_id.len(), RECENT_TEXTS);
+        assert!(!r.by_id.contains_key("id0") && r.by_id.contains_key(&format!("id{}", RECENT_TEXTS + 9)));
+        r.insert("long", &"字".repeat(2000));
+        assert_eq!(r.by_id["long"].chars().count(), 512);
     }
 }

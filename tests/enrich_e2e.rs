@@ -1,8 +1,11 @@
 //! Enrichment with the real models (fetched into the cache on first use): the library's
 //! enricher, and the `feedpulse enrich` command end to end.
 
+mod support;
+
 use feedpulse::config::Config;
 use feedpulse::enrich::{models, Enricher, Models};
+use feedpulse::sinks::resp::cmd;
 use std::io::Write;
 use std::process::{Command, Stdio};
 use std::sync::Arc;
@@ -82,4 +85,56 @@ fn enrich_command_adds_fields_masks_text_and_reports_bad_lines() {
     assert_eq!(records[2]["sentiment"], 0.5);
     assert!(records[2].get("category_score").is_none());
     assert!(!String::from_utf8_lossy(&out.stdout).contains("13812345678"));
+}
+
+/// The count in the 1-minute aggregate of `category` (summed over windows), read from Redis.
+fn category_count(redis: &support::RedisServer, category: &str) -> i64 {
+    let mut c = redis.connect().unwrap();
+    let reply = c.call(cmd(["HVALS", &format!("fp:agg:1m:category:{category}")])).unwrap();
+    let values = reply.as_array().unwrap_or_default();
+    values.iter().filter_map(|v| v.as_str()?.split(',').next()?.parse::<i64>().ok()).sum()
+}
+
+fn wait_for(what: &str, mut ok: impl FnMut() -> bool) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while !ok() {
+        assert!(std::time::Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn an_analysts_label_teaches_the_category_without_a_restart() {
+    let redis = support::RedisServer::start();
+    let fp = support::Feedpulse::start(&["run", "--listen", "127.0.0.1:0", "--redis", &redis.address()]);
+    let http = reqwest::blocking::Client::new();
+    let post = |body: String| http.post(fp.url("/v1/events")).body(body).send().unwrap().status().as_u16();
+    let now = support::now_ms();
+    let event = |id: &str, text: &str| serde_json::json!({"id": id, "ts": now, "text": text}).to_string();
+
+    // No keyword and no example is near: `other`.
+    assert_eq!(post(event("n1", "推送通知一天发几十条")), 202);
+    wait_for("n1 counted as other", || category_count(&redis, "other") == 1);
+    assert_eq!(category_count(&redis, "ads"), 0);
+
+    // Refusals say why.
+    let label = |id: &str, body: &str| {
+        let r = http.post(fp.url(&format!("/v1/feedback/{id}/label"))).body(body.to_owned()).send().unwrap();
+        (r.status().as_u16(), r.json::<serde_json::Value>().unwrap())
+    };
+    let (status, reply) = label("n1", r#"{"category": "spam"}"#);
+    assert_eq!(status, 400);
+    assert!(reply["error"].as_str().unwrap().contains("ads"), "{reply}");
+    assert_eq!(label("nope", r#"{"category": "ads"}"#).0, 404);
+    assert_eq!(label("n1", "not json").0, 400);
+
+    // The analyst files n1 under ads: a paraphrase is ads from now on, an unrelated text is not.
+    let (status, reply) = label("n1", r#"{"category": "ads"}"#);
+    assert_eq!(status, 200, "{reply}");
+    assert_eq!(reply["examples"], 5, "four taxonomy examples plus the correction");
+    assert_eq!(post(event("n2", "每天推送几十条通知，太烦了")), 202);
+    assert_eq!(post(event("n3", "小区门禁卡无法使用")), 202);
+    wait_for("n2 counted as ads", || category_count(&redis, "ads") == 1);
+    wait_for("n3 counted as other", || category_count(&redis, "other") == 2);
+    fp.stop();
 }

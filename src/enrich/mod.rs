@@ -203,10 +203,17 @@ pub struct Enricher {
     keyword_category: Vec<usize>,
     lexicon: LexiconSentiment,
     models: Arc<Models>,
-    /// Embeddings of every category example, `DIM` each, and the category each belongs to.
-    examples: Vec<f32>,
-    example_category: Vec<usize>,
+    /// The taxonomy's examples plus analysts' corrections, which arrive while messages are
+    /// being enriched.
+    examples: std::sync::RwLock<Examples>,
     example_threshold: f32,
+}
+
+/// Embeddings of every category example, `DIM` each, and the category each belongs to.
+#[derive(Default)]
+struct Examples {
+    vectors: Vec<f32>,
+    category: Vec<usize>,
 }
 
 impl Enricher {
@@ -235,8 +242,10 @@ impl Enricher {
             keywords,
             keyword_category,
             lexicon: LexiconSentiment::new(),
-            examples: models.embedder.embed(&example_texts),
-            example_category,
+            examples: std::sync::RwLock::new(Examples {
+                vectors: models.embedder.embed(&example_texts),
+                category: example_category,
+            }),
             example_threshold: config.enrich.example_threshold as f32,
             models,
         }
@@ -265,13 +274,34 @@ impl Enricher {
 
     /// The category of the example nearest to `embedding`, if it is close enough.
     fn category_by_example(&self, embedding: &[f32]) -> Option<(&str, f32)> {
-        let (best, cos) = self
-            .examples
+        let examples = self.examples.read().unwrap_or_else(|e| e.into_inner());
+        let (best, cos) = examples
+            .vectors
             .chunks_exact(DIM)
             .map(|e| encoder::cosine(e, embedding))
             .enumerate()
             .max_by(|a, b| a.1.total_cmp(&b.1))?;
-        (cos >= self.example_threshold).then(|| (self.categories[self.example_category[best]].as_str(), cos))
+        (cos >= self.example_threshold).then(|| (self.categories[examples.category[best]].as_str(), cos))
+    }
+
+    pub fn has_category(&self, name: &str) -> bool {
+        self.categories.iter().any(|c| c == name)
+    }
+
+    pub fn category_names(&self) -> &[String] {
+        &self.categories
+    }
+
+    /// An analyst's correction: `text` belongs to `category` (which must exist). It becomes an
+    /// example at once, so similar messages take that category from the next one on. Returns
+    /// how many examples the category has now.
+    pub fn add_example(&self, text: &str, category: &str) -> Option<usize> {
+        let index = self.categories.iter().position(|c| c == category)?;
+        let vector = self.models.embedder.embed(&[text]);
+        let mut examples = self.examples.write().unwrap_or_else(|e| e.into_inner());
+        examples.vectors.extend(vector);
+        examples.category.push(index);
+        Some(examples.category.iter().filter(|&&c| c == index).count())
     }
 
     /// Enriches a batch (batched embedding is several times faster than one at a time).

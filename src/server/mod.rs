@@ -1,12 +1,12 @@
 //! The HTTP API (axum): ingest, alerts (JSON and SSE), metrics and health.
 
-use crate::admit::Admission;
+use crate::admit::{Admission, LabelError};
 use crate::event::{DeadLetter, DeadReason};
 use crate::sinks::sse::AlertHub;
 use crate::sinks::Fanout;
 use crate::telemetry::{Metrics, SourceKind};
 use axum::body::Bytes;
-use axum::extract::{DefaultBodyLimit, State};
+use axum::extract::{DefaultBodyLimit, Path, State};
 use axum::http::{header, StatusCode};
 use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
@@ -40,12 +40,48 @@ pub fn router(state: Arc<AppState>) -> Router {
     let limit = state.max_body_bytes;
     Router::new()
         .route("/v1/events", post(post_events).layer(DefaultBodyLimit::max(limit)))
+        .route("/v1/feedback/{id}/label", post(post_label))
         .route("/v1/alerts", get(get_alerts))
         .route("/v1/alerts/stream", get(alert_stream))
         .route("/metrics", get(metrics))
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/readyz", get(readyz))
         .with_state(state)
+}
+
+#[derive(serde::Deserialize)]
+struct LabelRequest {
+    category: String,
+}
+
+/// `POST /v1/feedback/{id}/label` with `{"category": "…"}`: an analyst's correction. The
+/// message's (masked) text becomes an example of the category, effective for the next message.
+async fn post_label(State(state): State<Arc<AppState>>, Path(id): Path<String>, body: Bytes) -> Response {
+    let request: LabelRequest = match serde_json::from_slice(&body) {
+        Ok(r) => r,
+        Err(e) => {
+            let error = format!("body must be {{\"category\": \"…\"}}: {e}");
+            return (StatusCode::BAD_REQUEST, Json(serde_json::json!({ "error": error }))).into_response();
+        }
+    };
+    let admission = state.admission.clone();
+    let category = request.category.clone();
+    let outcome = tokio::task::spawn_blocking(move || admission.label(&id, &category).map(|n| (id, n))).await;
+    match outcome {
+        Ok(Ok((id, examples))) => {
+            let reply = serde_json::json!({ "id": id, "category": request.category, "examples": examples });
+            (StatusCode::OK, Json(reply)).into_response()
+        }
+        Ok(Err(e)) => {
+            let status = match e {
+                LabelError::UnknownMessage => StatusCode::NOT_FOUND,
+                LabelError::EnrichmentOff => StatusCode::CONFLICT,
+                LabelError::UnknownCategory(_) => StatusCode::BAD_REQUEST,
+            };
+            (status, Json(serde_json::json!({ "error": e.to_string() }))).into_response()
+        }
+        Err(e) => (StatusCode::INTERNAL_SERVER_ERROR, format!("label failed: {e}")).into_response(),
+    }
 }
 
 #[derive(Serialize)]
