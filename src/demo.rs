@@ -228,7 +228,8 @@ pub fn generate(day_start_ms: i64, seed: u64) -> Vec<(i64, String)> {
             };
             let text = if campaign == Some("double11") && in_dip && rng.unit() < 0.8 {
                 rng.pick(DIP_TEXTS).to_string()
-            } else if rng.unit() < 0.35 {
+            } else if rng.unit() < if campaign == Some("double11") { 0.6 } else { 0.35 } {
+                // Shoppers in a running campaign mostly ask and praise; the dip stands out.
                 rng.pick(NEUTRAL).to_string()
             } else {
                 let mut r = rng.unit() * total_weight;
