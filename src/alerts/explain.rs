@@ -1,5 +1,6 @@
 //! Explanation helpers: keywords from sample texts and one-line summaries.
 
+use crate::clean::is_cjk;
 use std::collections::HashMap;
 
 const STOP_WORDS: &[&str] = &[
@@ -12,10 +13,6 @@ const CJK_STOP: &str = "的了我是在就都也还又很太吗呢吧啊就和�
 
 /// Longest Chinese n-gram considered: long enough for a short phrase (优惠券根本用).
 const MAX_GRAM: usize = 6;
-
-fn is_cjk(c: char) -> bool {
-    ('\u{4e00}'..='\u{9fff}').contains(&c)
-}
 
 /// The `k` most telling terms across `texts`: Chinese character n-grams (2–6 characters) and
 /// English words of three or more letters, ranked by how many texts contain them. Terms in fewer

@@ -91,6 +91,11 @@ fn normalise_slow(text: &str) -> String {
     out
 }
 
+/// A Chinese character (CJK unified ideographs, extension A, compatibility ideographs).
+pub fn is_cjk(c: char) -> bool {
+    matches!(c, '\u{4E00}'..='\u{9FFF}' | '\u{3400}'..='\u{4DBF}' | '\u{F900}'..='\u{FAFF}')
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -22,7 +22,6 @@ use anyhow::{Context, Result};
 use encoder::{SentenceEncoder, DIM};
 use lexicon::LexiconSentiment;
 use sentiment::TrainedSentiment;
-use std::hash::{BuildHasher, Hasher};
 use std::path::Path;
 use std::sync::Arc;
 
@@ -33,7 +32,7 @@ pub const SENTIMENT_FILE: &str = "sentiment-v1.bin";
 pub enum Embedder {
     /// Multilingual Universal Sentence Encoder v3.
     Encoder(Box<SentenceEncoder>),
-    /// Fallback: hashed character unigrams and bigrams (and ASCII words), L2-normalised. Close
+    /// Fallback: hashed Chinese character unigrams and bigrams and ASCII words, L2-normalised. Close
     /// only for texts that share characters, but it keeps prototypes and clusters working.
     HashedNgrams,
 }
@@ -48,28 +47,13 @@ impl Embedder {
     }
 }
 
+/// The sentiment model's hashed features folded into `DIM` signed buckets (the fold and the
+/// sign take independent bits of the feature's bucket).
 fn hashed_ngrams(text: &str) -> Vec<f32> {
     let mut v = vec![0.0f32; DIM];
-    let mut bump = |kind: u8, s: &str| {
-        let mut h = foldhash::quality::FixedState::with_seed(0x6e67).build_hasher();
-        h.write_u8(kind);
-        h.write(s.as_bytes());
-        let x = h.finish();
-        v[(x % DIM as u64) as usize] += if x >> 63 == 0 { 1.0 } else { -1.0 };
-    };
-    let lower = text.to_lowercase();
-    let chars: Vec<(usize, char)> = lower.char_indices().filter(|(_, c)| c.is_alphanumeric()).collect();
-    for (k, &(i, c)) in chars.iter().enumerate() {
-        bump(b'c', &lower[i..i + c.len_utf8()]);
-        if let Some(&(j, d)) = chars.get(k + 1) {
-            if j == i + c.len_utf8() {
-                bump(b'b', &lower[i..j + d.len_utf8()]);
-            }
-        }
-    }
-    for word in lower.split(|c: char| !c.is_ascii_alphanumeric()).filter(|w| w.len() > 1) {
-        bump(b'w', word);
-    }
+    sentiment::features(text, |bucket| {
+        v[bucket % DIM] += if bucket & (sentiment::BUCKETS >> 1) == 0 { 1.0 } else { -1.0 };
+    });
     let norm = v.iter().map(|x| x * x).sum::<f32>().sqrt();
     if norm > 0.0 {
         v.iter_mut().for_each(|x| *x /= norm);

@@ -7,10 +7,11 @@
 //! same corpus, encoder and seed always give the same model.
 
 use super::lexicon::LexiconSentiment;
+use crate::clean::is_cjk;
 use anyhow::{bail, Context, Result};
 use std::hash::{BuildHasher, Hasher};
 
-const BUCKETS: usize = 1 << 18;
+pub const BUCKETS: usize = 1 << 18;
 const MAGIC: &[u8; 8] = b"FPSENT01";
 /// Lines embedded for training the head and fitting the stack: enough for a 512-weight logistic
 /// model, few enough to train in seconds.
@@ -20,12 +21,9 @@ const STACK_LINES: usize = 2000;
 /// complaints feedpulse sees are short).
 const EMBED_CHARS: usize = 80;
 
-fn is_cjk(c: char) -> bool {
-    matches!(c, '\u{4E00}'..='\u{9FFF}' | '\u{3400}'..='\u{4DBF}' | '\u{F900}'..='\u{FAFF}')
-}
-
-/// Hashed features of `text`: CJK characters and character bigrams, lower-cased ASCII words.
-fn features(text: &str, mut f: impl FnMut(usize)) {
+/// Hashed features of `text` in `0..BUCKETS`: CJK characters and character bigrams,
+/// lower-cased ASCII words.
+pub fn features(text: &str, mut f: impl FnMut(usize)) {
     let hash = |kind: u8, s: &str| {
         let mut h = foldhash::quality::FixedState::with_seed(0x5e47).build_hasher();
         h.write_u8(kind);
