@@ -95,14 +95,6 @@ fn category_count(redis: &support::RedisServer, category: &str) -> i64 {
     values.iter().filter_map(|v| v.as_str()?.split(',').next()?.parse::<i64>().ok()).sum()
 }
 
-fn wait_for(what: &str, mut ok: impl FnMut() -> bool) {
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-    while !ok() {
-        assert!(std::time::Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(std::time::Duration::from_millis(50));
-    }
-}
-
 #[test]
 fn an_analysts_label_teaches_the_category_without_a_restart() {
     let redis = support::RedisServer::start();
@@ -114,7 +106,9 @@ fn an_analysts_label_teaches_the_category_without_a_restart() {
 
     // No keyword and no example is near: `other`.
     assert_eq!(post(event("n1", "推送通知一天发几十条")), 202);
-    wait_for("n1 counted as other", || category_count(&redis, "other") == 1);
+    support::wait_for("n1 counted as other", std::time::Duration::from_secs(10), || {
+        category_count(&redis, "other") == 1
+    });
     assert_eq!(category_count(&redis, "ads"), 0);
 
     // Refusals say why.
@@ -134,7 +128,9 @@ fn an_analysts_label_teaches_the_category_without_a_restart() {
     assert_eq!(reply["examples"], 5, "four taxonomy examples plus the correction");
     assert_eq!(post(event("n2", "每天推送几十条通知，太烦了")), 202);
     assert_eq!(post(event("n3", "小区门禁卡无法使用")), 202);
-    wait_for("n2 counted as ads", || category_count(&redis, "ads") == 1);
-    wait_for("n3 counted as other", || category_count(&redis, "other") == 2);
+    support::wait_for("n2 counted as ads", std::time::Duration::from_secs(10), || category_count(&redis, "ads") == 1);
+    support::wait_for("n3 counted as other", std::time::Duration::from_secs(10), || {
+        category_count(&redis, "other") == 2
+    });
     fp.stop();
 }

@@ -225,14 +225,6 @@ fn overall_count(c: &mut Connection) -> i64 {
     stored.values().map(|v| v.split(',').next().unwrap().parse::<i64>().unwrap()).sum()
 }
 
-fn wait_for(what: &str, mut done: impl FnMut() -> bool) {
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
-    while !done() {
-        assert!(std::time::Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(std::time::Duration::from_millis(50));
-    }
-}
-
 #[test]
 fn a_consumer_group_feeds_the_dataflow_and_acknowledges_once_absorbed() {
     let redis = RedisServer::start();
@@ -250,7 +242,7 @@ fn a_consumer_group_feeds_the_dataflow_and_acknowledges_once_absorbed() {
         &redis.address(),
         "--consume-redis",
     ]);
-    wait_for("151 events counted and everything acknowledged", || {
+    support::wait_for("151 events counted and everything acknowledged", std::time::Duration::from_secs(20), || {
         overall_count(&mut c) == 151 && pending(&mut c) == Some(0)
     });
     let dead = stream(&mut c, "fp:deadletter");
@@ -259,7 +251,9 @@ fn a_consumer_group_feeds_the_dataflow_and_acknowledges_once_absorbed() {
     // Live entries keep flowing; a resent id is not counted twice.
     add_events(&mut c, "live", 20, 60_000);
     add_events(&mut c, "early", 5, 0);
-    wait_for("171 events and nothing pending", || overall_count(&mut c) == 171 && pending(&mut c) == Some(0));
+    support::wait_for("171 events and nothing pending", std::time::Duration::from_secs(20), || {
+        overall_count(&mut c) == 171 && pending(&mut c) == Some(0)
+    });
     let groups = call(&mut c, &["XINFO", "GROUPS", "fp:feedback"]);
     let group = pairs(&groups.as_array().unwrap()[0]);
     assert_eq!((group["name"].as_str(), group["pending"].as_str()), ("feedpulse", "0"));
@@ -291,7 +285,7 @@ fn entries_left_pending_by_a_dead_consumer_are_claimed() {
         "--config",
         dir.to_str().unwrap(),
     ]);
-    wait_for("the orphans claimed, counted and acknowledged", || {
+    support::wait_for("the orphans claimed, counted and acknowledged", std::time::Duration::from_secs(20), || {
         overall_count(&mut c) == 40 && pending(&mut c) == Some(0)
     });
     fp.stop();

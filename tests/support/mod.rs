@@ -185,3 +185,12 @@ pub fn config_dir(tag: &str, edit: impl FnOnce(String) -> String) -> std::path::
     std::fs::copy("alerts/default.toml", dir.join("alerts/default.toml")).unwrap();
     dir
 }
+
+/// Polls `done` every 50 ms until it holds; fails the test after `timeout`.
+pub fn wait_for(what: &str, timeout: Duration, mut done: impl FnMut() -> bool) {
+    let deadline = Instant::now() + timeout;
+    while !done() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
