@@ -6,6 +6,7 @@ use crate::config::Config;
 use crate::enrich::{Enricher, Models, OTHER};
 use crate::event::{DeadLetter, DeadReason, Event};
 use crate::sources::decode::{decode, RawEvent};
+use crate::telemetry::Metrics;
 use std::hash::{BuildHasher, Hasher};
 use std::sync::Arc;
 
@@ -18,6 +19,8 @@ pub struct Admission {
     max_future_ms: i64,
     /// The masked texts of the latest messages by id, for analysts' label corrections.
     recent: std::sync::Mutex<RecentTexts>,
+    /// Where enrichment latency is recorded.
+    metrics: Option<Arc<Metrics>>,
 }
 
 /// Messages kept for label corrections (a correction names a message by id).
@@ -72,7 +75,14 @@ impl Admission {
             enricher: models.filter(|_| config.enrich.enabled).map(|m| Enricher::new(config, m.clone())),
             max_future_ms: config.ingest.max_future.as_ms(),
             recent: Default::default(),
+            metrics: None,
         }
+    }
+
+    /// Records enrichment latency in `metrics` (`feedpulse_enrich_batch_duration_seconds`).
+    pub fn timed(mut self, metrics: Arc<Metrics>) -> Self {
+        self.metrics = Some(metrics);
+        self
     }
 
     /// An analyst says message `id` belongs to `category`: its text becomes an example of that
@@ -121,7 +131,11 @@ impl Admission {
         if let (Some(enricher), false) = (&self.enricher, to_enrich.is_empty()) {
             let texts: Vec<&str> =
                 to_enrich.iter().map(|(i, _, _)| admitted[*i].as_ref().map_or("", |e| e.text.as_str())).collect();
+            let started = std::time::Instant::now();
             let enrichments = enricher.enrich(&texts);
+            if let Some(metrics) = &self.metrics {
+                metrics.enriched(texts.len(), started.elapsed().as_secs_f64());
+            }
             for ((i, category, sentiment), e) in to_enrich.into_iter().zip(enrichments) {
                 if let Ok(event) = &mut admitted[i] {
                     if category {

@@ -85,7 +85,7 @@ pub fn replay(
         AlertOutput::Sink(sink) => sink,
     };
     let outputs = fanout(vec![alerts], options.dead_letters.as_ref(), &pipeline.config, &metrics)?;
-    let admission = Arc::new(Admission::new(&pipeline.config, pipeline.models.as_ref()));
+    let admission = Arc::new(Admission::new(&pipeline.config, pipeline.models.as_ref()).timed(metrics.clone()));
     let rx = lines::spawn(
         input,
         LineSourceOptions {
@@ -246,7 +246,7 @@ pub fn serve(pipeline: PipelineOptions, options: ServeOptions) -> Result<(), Str
             .push(Arc::new(NdjsonAlerts::file(p, true).map_err(|e| format!("cannot create {}: {e}", p.display()))?));
     }
     let outputs = fanout(alert_sinks, options.dead_letters.as_ref(), &pipeline.config, &metrics)?;
-    let admission = Arc::new(Admission::new(&pipeline.config, pipeline.models.as_ref()));
+    let admission = Arc::new(Admission::new(&pipeline.config, pipeline.models.as_ref()).timed(metrics.clone()));
     let (feed_tx, feed) = FeedSender::channel(1024);
 
     let runtime = tokio::runtime::Builder::new_multi_thread()

@@ -48,6 +48,45 @@ pub struct Metrics {
     /// Event-time span of the accepted events (ms): what a backtest covered.
     first_event_ms: AtomicI64,
     last_event_ms: AtomicI64,
+    /// Duration of enrichment batches (sentence encoder, sentiment, categories).
+    enrich_batches: Histogram,
+    enriched_messages: AtomicU64,
+}
+
+/// Upper bounds (seconds) of the enrichment-batch histogram: a one-message batch takes about a
+/// millisecond, a 4096-line replay chunk a few seconds.
+const ENRICH_BUCKETS: [f64; 12] = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 5.0];
+
+/// A Prometheus histogram: cumulative counts per upper bound, a sum and a count.
+#[derive(Default)]
+struct Histogram {
+    buckets: [AtomicU64; ENRICH_BUCKETS.len()],
+    count: AtomicU64,
+    sum_micros: AtomicU64,
+}
+
+impl Histogram {
+    fn observe(&self, seconds: f64) {
+        if let Some(i) = ENRICH_BUCKETS.iter().position(|b| seconds <= *b) {
+            self.buckets[i].fetch_add(1, Relaxed);
+        }
+        self.count.fetch_add(1, Relaxed);
+        self.sum_micros.fetch_add((seconds * 1e6) as u64, Relaxed);
+    }
+
+    fn samples(&self) -> Vec<(String, String)> {
+        let mut out = Vec::new();
+        let mut cumulative = 0;
+        for (bound, n) in ENRICH_BUCKETS.iter().zip(&self.buckets) {
+            cumulative += n.load(Relaxed);
+            out.push((format!("_bucket{{le=\"{bound}\"}}"), cumulative.to_string()));
+        }
+        let count = self.count.load(Relaxed);
+        out.push(("_bucket{le=\"+Inf\"}".into(), count.to_string()));
+        out.push(("_sum".into(), format!("{:.6}", self.sum_micros.load(Relaxed) as f64 / 1e6)));
+        out.push(("_count".into(), count.to_string()));
+        out
+    }
 }
 
 impl Default for Metrics {
@@ -66,6 +105,8 @@ impl Default for Metrics {
             first_event_ms: AtomicI64::new(i64::MAX),
             last_event_ms: AtomicI64::new(i64::MIN),
             ingest_rejected_busy: AtomicU64::new(0),
+            enrich_batches: Histogram::default(),
+            enriched_messages: AtomicU64::new(0),
         }
     }
 }
@@ -110,6 +151,12 @@ impl Metrics {
         self.ticks_completed.fetch_add(1, Relaxed);
         self.lag_ticks.store(lag_ticks, Relaxed);
     }
+    /// One enrichment batch of `messages` took `seconds`.
+    pub fn enriched(&self, messages: usize, seconds: f64) {
+        self.enrich_batches.observe(seconds);
+        self.enriched_messages.fetch_add(messages as u64, Relaxed);
+    }
+
     pub fn rejected_busy(&self) {
         self.ingest_rejected_busy.fetch_add(1, Relaxed);
     }
@@ -244,6 +291,20 @@ impl Metrics {
             one(self.ingest_rejected_busy.load(Relaxed).to_string()),
         );
         family(
+            "feedpulse_enriched_messages_total",
+            "counter",
+            "Messages enriched by the models (embedding, sentiment, category).",
+            one(self.enriched_messages.load(Relaxed).to_string()),
+        );
+        // The suffixes (_bucket, _sum, _count) follow the family name, so the labels column
+        // carries them.
+        family(
+            "feedpulse_enrich_batch_duration_seconds",
+            "histogram",
+            "Model latency: wall time of each enrichment batch.",
+            self.enrich_batches.samples(),
+        );
+        family(
             "feedpulse_uptime_seconds",
             "gauge",
             "Seconds since the pipeline started.",
@@ -286,6 +347,26 @@ mod tests {
             } else if !line.starts_with('#') {
                 assert!(line.starts_with(current), "{line} outside {current}");
             }
+        }
+    }
+
+    #[test]
+    fn enrichment_latency_is_a_cumulative_histogram() {
+        let m = Metrics::default();
+        m.enriched(3, 0.002);
+        m.enriched(64, 0.3);
+        let text = m.render();
+        for line in [
+            "# TYPE feedpulse_enrich_batch_duration_seconds histogram",
+            "feedpulse_enrich_batch_duration_seconds_bucket{le=\"0.001\"} 0",
+            "feedpulse_enrich_batch_duration_seconds_bucket{le=\"0.0025\"} 1",
+            "feedpulse_enrich_batch_duration_seconds_bucket{le=\"0.5\"} 2",
+            "feedpulse_enrich_batch_duration_seconds_bucket{le=\"+Inf\"} 2",
+            "feedpulse_enrich_batch_duration_seconds_sum 0.302000",
+            "feedpulse_enrich_batch_duration_seconds_count 2",
+            "feedpulse_enriched_messages_total 67",
+        ] {
+            assert!(text.lines().any(|l| l == line), "missing {line:?} in\n{text}");
         }
     }
 }
