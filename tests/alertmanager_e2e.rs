@@ -28,8 +28,7 @@ fn wait_for<T>(what: &str, mut probe: impl FnMut() -> Option<T>) -> T {
 #[test]
 fn alertmanager_receives_then_resolves_the_spike() {
     let am = support::Alertmanager::start();
-    let port = support::free_port();
-    let fp = support::Feedpulse::start(&["run", "--listen", &format!("127.0.0.1:{port}"), "--alertmanager", &am.url]);
+    let fp = support::Feedpulse::start(&["run", "--listen", "127.0.0.1:0", "--alertmanager", &am.url]);
     // The golden stream up to 00:31:10 (the payment spike fires at 00:30), then the rest.
     let (before, after) = golden_halves();
     let client = reqwest::blocking::Client::new();
@@ -64,8 +63,7 @@ fn alertmanager_receives_then_resolves_the_spike() {
 fn alerts_wait_for_an_alertmanager_that_is_down_and_arrive_when_it_is_up() {
     let am_port = support::free_port();
     let url = format!("http://127.0.0.1:{am_port}");
-    let port = support::free_port();
-    let fp = support::Feedpulse::start(&["run", "--listen", &format!("127.0.0.1:{port}"), "--alertmanager", &url]);
+    let fp = support::Feedpulse::start(&["run", "--listen", "127.0.0.1:0", "--alertmanager", &url]);
     let (before, _) = golden_halves();
     let client = reqwest::blocking::Client::new();
     client.post(fp.url("/v1/events")).body(before.join("\n")).send().unwrap();
@@ -87,14 +85,7 @@ fn firing_alerts_are_re_sent_with_a_moving_lease() {
     let dir = support::config_dir("am-resend", |flow| {
         flow + &format!("\n[alertmanager]\nurl = \"{}\"\nresend = \"1s\"\n", am.url)
     });
-    let port = support::free_port();
-    let fp = support::Feedpulse::start(&[
-        "run",
-        "--listen",
-        &format!("127.0.0.1:{port}"),
-        "--config",
-        dir.to_str().unwrap(),
-    ]);
+    let fp = support::Feedpulse::start(&["run", "--listen", "127.0.0.1:0", "--config", dir.to_str().unwrap()]);
     let (before, _) = golden_halves();
     reqwest::blocking::Client::new().post(fp.url("/v1/events")).body(before.join("\n")).send().unwrap();
     let ends_at = || {

@@ -233,15 +233,8 @@ fn a_consumer_group_feeds_the_dataflow_and_acknowledges_once_absorbed() {
     add_events(&mut c, "early", 150, 0);
     call(&mut c, &["XADD", "fp:feedback", "*", "json", r#"{"id":"j1","ts":1767225600500,"text":"退款太慢"}"#]);
     call(&mut c, &["XADD", "fp:feedback", "*", "channel", "app"]);
-    let port = support::free_port().to_string();
-    let fp = support::Feedpulse::start(&[
-        "run",
-        "--listen",
-        &format!("127.0.0.1:{port}"),
-        "--redis",
-        &redis.address(),
-        "--consume-redis",
-    ]);
+    let fp =
+        support::Feedpulse::start(&["run", "--listen", "127.0.0.1:0", "--redis", &redis.address(), "--consume-redis"]);
     support::wait_for("151 events counted and everything acknowledged", std::time::Duration::from_secs(20), || {
         overall_count(&mut c) == 151 && pending(&mut c) == Some(0)
     });
@@ -277,14 +270,7 @@ fn entries_left_pending_by_a_dead_consumer_are_claimed() {
             redis.address()
         )
     });
-    let port = support::free_port().to_string();
-    let fp = support::Feedpulse::start(&[
-        "run",
-        "--listen",
-        &format!("127.0.0.1:{port}"),
-        "--config",
-        dir.to_str().unwrap(),
-    ]);
+    let fp = support::Feedpulse::start(&["run", "--listen", "127.0.0.1:0", "--config", dir.to_str().unwrap()]);
     support::wait_for("the orphans claimed, counted and acknowledged", std::time::Duration::from_secs(20), || {
         overall_count(&mut c) == 40 && pending(&mut c) == Some(0)
     });

@@ -49,12 +49,6 @@ pub fn run(options: &PipelineOptions, input: impl BufRead, mut out: impl Write, 
         if line.iter().all(u8::is_ascii_whitespace) {
             continue;
         }
-        let has = |field: &str| {
-            serde_json::from_slice::<Value>(&line)
-                .ok()
-                .and_then(|v| v.get(field).cloned())
-                .is_some_and(|v| !v.is_null())
-        };
         match admission.admit(&line, now, "enrich") {
             Ok(event) => {
                 let mut record =
@@ -64,7 +58,12 @@ pub fn run(options: &PipelineOptions, input: impl BufRead, mut out: impl Write, 
                         record[key] = json!(v);
                     }
                 }
-                let (has_category, has_sentiment) = (has("category"), has("sentiment"));
+                // Which fields came from upstream, as admission reads them: a category must be
+                // a non-empty string, a sentiment non-null. (Admission has already validated the
+                // line, so it parses.)
+                let upstream: Value = serde_json::from_slice(&line)?;
+                let has_category = upstream.get("category").and_then(Value::as_str).is_some_and(|c| !c.is_empty());
+                let has_sentiment = upstream.get("sentiment").is_some_and(|v| !v.is_null());
                 if has_category {
                     record["category"] = json!(event.category);
                 }

@@ -282,10 +282,6 @@ impl SentenceEncoder {
             z.iter_mut().for_each(|v| *v /= norm);
         }
     }
-
-    pub fn vocab_size(&self) -> usize {
-        self.tokenizer.vocab_size()
-    }
 }
 
 fn add_bias(x: &mut [f32], bias: &[f32]) {
