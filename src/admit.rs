@@ -3,8 +3,9 @@
 
 use crate::clean::Cleaner;
 use crate::config::Config;
+use crate::enrich::risk::RiskRules;
 use crate::enrich::{Enricher, Models, OTHER};
-use crate::event::{DeadLetter, DeadReason, Event};
+use crate::event::{DeadLetter, DeadReason, Embedding, Event};
 use crate::sources::decode::{decode, RawEvent};
 use crate::telemetry::Metrics;
 use std::hash::{BuildHasher, Hasher};
@@ -16,6 +17,9 @@ pub type Admitted = Result<Event, DeadLetter>;
 pub struct Admission {
     cleaner: Cleaner,
     enricher: Option<Enricher>,
+    risks: RiskRules,
+    /// Keep each message's embedding for the clusterer (`[cluster]` configured).
+    clustering: bool,
     max_future_ms: i64,
     /// The masked texts of the latest messages by id, for analysts' label corrections.
     recent: std::sync::Mutex<RecentTexts>,
@@ -73,6 +77,8 @@ impl Admission {
         Admission {
             cleaner: Cleaner::new(config),
             enricher: models.filter(|_| config.enrich.enabled).map(|m| Enricher::new(config, m.clone())),
+            risks: RiskRules::new(&config.risks),
+            clustering: config.cluster.is_some(),
             max_future_ms: config.ingest.max_future.as_ms(),
             recent: Default::default(),
             metrics: None,
@@ -122,7 +128,7 @@ impl Admission {
                 .map_err(|e| self.masked(DeadLetter::new(e.reason, e.detail, line, source)))
                 .and_then(|raw| self.admit_unenriched(raw, line, now_ms, source));
             admitted.push(result.map(|(event, category, sentiment)| {
-                if category || sentiment {
+                if category || sentiment || (self.clustering && self.enricher.is_some()) {
                     to_enrich.push((admitted.len(), category, sentiment));
                 }
                 event
@@ -144,7 +150,15 @@ impl Admission {
                     if sentiment {
                         event.sentiment_milli = (e.sentiment * 1000.0).round() as i32;
                     }
+                    if self.clustering {
+                        event.embedding = Embedding::quantize(&e.embedding);
+                    }
                 }
+            }
+        }
+        if !self.risks.is_empty() {
+            for event in admitted.iter_mut().flatten() {
+                event.risk = self.risks.classify(&event.text, &event.category, event.sentiment_milli).map(String::from);
             }
         }
         if self.enricher.is_some() {
@@ -204,6 +218,8 @@ impl Admission {
             sentiment_milli: (raw.sentiment.unwrap_or(0.0) * 1000.0).round() as i32,
             text: cleaned.text,
             truncated: cleaned.truncated,
+            risk: None,
+            embedding: Embedding::default(),
             meta: raw.meta.map(|m| serde_json::Value::Object(*m).to_string()),
         };
         Ok((event, needs_category, needs_sentiment))

@@ -7,6 +7,7 @@ use crate::dataflow::{self, Feed, FeedSender, RunStats};
 use crate::enrich::Models;
 use crate::server::{self, AppState};
 use crate::sinks::alertmanager::AlertmanagerSink;
+use crate::sinks::clusters::ClusterBoard;
 use crate::sinks::deadletter::DeadLetters;
 use crate::sinks::ndjson::NdjsonAlerts;
 use crate::sinks::redis::RedisSink;
@@ -105,6 +106,7 @@ pub fn replay(
         Feed::Batches(rx),
         pipeline.workers,
         pipeline.cluster.clone(),
+        restored_clusters(&pipeline.config),
     )?;
     Ok(ReplayReport { stats, metrics })
 }
@@ -218,17 +220,35 @@ fn fanout(
     metrics: &Arc<Metrics>,
 ) -> Result<Fanout, String> {
     let mut outputs =
-        Fanout { alerts, dead_letters: vec![Arc::new(dead_letter_sink(metrics, dead_letters)?)], windows: Vec::new() };
+        Fanout { alerts, dead_letters: vec![Arc::new(dead_letter_sink(metrics, dead_letters)?)], ..Default::default() };
     if let Some(redis) = &config.redis {
         let sink = RedisSink::start(config, redis, metrics.clone());
         outputs.alerts.push(sink.clone());
         outputs.dead_letters.push(sink.clone());
-        outputs.windows.push(sink);
+        outputs.windows.push(sink.clone());
+        outputs.clusters.push(sink);
     }
     if let Some(am) = &config.alertmanager {
         outputs.alerts.push(AlertmanagerSink::start(&am.url, am.resend.0, metrics.clone())?);
     }
     Ok(outputs)
+}
+
+/// The clusters a previous run left in Redis, so ids stay stable across a restart. Without
+/// Redis, or when it cannot be read (said on stderr), clustering starts afresh.
+fn restored_clusters(config: &Config) -> Option<dataflow::clusters::ClusterSnapshot> {
+    let (redis, _) = (config.redis.as_ref()?, config.cluster.as_ref()?);
+    match crate::sinks::redis::load_cluster_snapshot(redis) {
+        Ok(Some(snapshot)) => {
+            say!("clusters: continuing from {} clusters saved in redis", snapshot.clusters.len());
+            Some(snapshot)
+        }
+        Ok(None) => None,
+        Err(e) => {
+            eprintln!("clusters: starting afresh, the saved state could not be read: {e}");
+            None
+        }
+    }
 }
 
 /// `feedpulse run` and `feedpulse demo`: the live pipeline with the HTTP API.
@@ -245,7 +265,9 @@ pub fn serve(pipeline: PipelineOptions, options: ServeOptions) -> Result<(), Str
         alert_sinks
             .push(Arc::new(NdjsonAlerts::file(p, true).map_err(|e| format!("cannot create {}: {e}", p.display()))?));
     }
-    let outputs = fanout(alert_sinks, options.dead_letters.as_ref(), &pipeline.config, &metrics)?;
+    let mut outputs = fanout(alert_sinks, options.dead_letters.as_ref(), &pipeline.config, &metrics)?;
+    let clusters = ClusterBoard::default();
+    outputs.clusters.push(Arc::new(clusters.clone()));
     let admission = Arc::new(Admission::new(&pipeline.config, pipeline.models.as_ref()).timed(metrics.clone()));
     let (feed_tx, feed) = FeedSender::channel(1024);
 
@@ -277,6 +299,7 @@ pub fn serve(pipeline: PipelineOptions, options: ServeOptions) -> Result<(), Str
         admission: admission.clone(),
         feed: feed_tx.clone(),
         hub,
+        clusters,
         metrics: metrics.clone(),
         outputs: outputs.clone(),
         max_body_bytes: config.ingest.max_body_bytes,
@@ -288,9 +311,10 @@ pub fn serve(pipeline: PipelineOptions, options: ServeOptions) -> Result<(), Str
 
     let (workers, cluster) = (pipeline.workers, pipeline.cluster.clone());
     let (df_config, df_metrics, df_outputs) = (config.clone(), metrics.clone(), outputs.clone());
+    let restore = restored_clusters(&config);
     let dataflow_thread = std::thread::Builder::new()
         .name("fp-dataflow".into())
-        .spawn(move || dataflow::run(&df_config, df_metrics, df_outputs, feed, workers, cluster))
+        .spawn(move || dataflow::run(&df_config, df_metrics, df_outputs, feed, workers, cluster, restore))
         .map_err(|e| e.to_string())?;
     state.ready.store(true, Ordering::Relaxed);
     say!("feedpulse listening on http://{addr}  (POST /v1/events · GET /v1/alerts · GET /v1/alerts/stream · GET /metrics)");

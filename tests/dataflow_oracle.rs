@@ -58,7 +58,7 @@ fn random_ticks(seed: u64, ticks: usize) -> Vec<Vec<Event>> {
                         sentiment_milli: rng.below(2001) as i32 - 1000,
                         text: "t".into(),
                         truncated: false,
-                        meta: None,
+                        ..Default::default()
                     }
                 })
                 .collect()
@@ -124,6 +124,7 @@ fn check_seed(seed: u64) {
                 windows: WINDOWS.to_vec(),
                 dedupe_window_ms: DEDUPE_MS,
                 negative_below_milli: NEG_BELOW,
+                clustering: false,
                 metrics: Default::default(),
             };
             let ingested = ingest_streams(events, params);

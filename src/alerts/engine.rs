@@ -8,6 +8,12 @@
 //!   at once when late data re-evaluates its only anomalous window as normal;
 //! - after resolving, the rule/series is in **cooldown** for the rule's cooldown (event time).
 //!
+//! Per-message and per-cluster alerts (`high_risk`, `new_cluster`) are [`notify`]: they fire
+//! once and resolve when the rule's window has passed in event time, so a receiver that
+//! re-sends firing alerts (Alertmanager) stops.
+//!
+//! [`notify`]: AlertEngine::notify
+//!
 //! All times are event time, so replay, backtest and live give the same alerts for the same
 //! input and tick boundaries.
 
@@ -47,24 +53,82 @@ impl AlertEngine {
         AlertEngine { public_url: public_url.trim_end_matches('/').to_owned(), ..Default::default() }
     }
 
-    /// Labels of an alert: `alertname`, the rule name, the key, the window size and the rule's own labels.
-    pub fn labels(rule: &RuleConfig, series: &Series) -> BTreeMap<String, String> {
+    /// Labels of an alert: `alertname`, the rule name, the window size, the rule's own labels
+    /// and what the alert is about (`subject`: the key of a series, a message, a cluster).
+    pub fn labels<'a>(
+        rule: &RuleConfig,
+        subject: impl IntoIterator<Item = (&'a str, &'a str)>,
+    ) -> BTreeMap<String, String> {
         let mut labels = rule.labels.clone();
         let default_name = match rule.kind {
             RuleKind::Spike => "FeedbackSpike",
             RuleKind::SentimentDip => "FeedbackSentimentDip",
+            RuleKind::HighRisk => "FeedbackHighRisk",
+            RuleKind::NewCluster => "FeedbackNewCluster",
         };
         labels.insert("alertname".into(), rule.alertname.clone().unwrap_or_else(|| default_name.into()));
         labels.insert("rule".into(), rule.name.clone());
-        labels.insert(series.dim.as_str().into(), series.value.clone());
+        for (k, v) in subject {
+            labels.insert(k.into(), v.into());
+        }
         labels.insert("window".into(), rule.window.to_string());
         labels.insert("severity".into(), rule.severity.clone());
         labels
     }
 
+    /// A one-off alert (a high-risk message, a new cluster): fires unless the same alert is
+    /// firing or cooling down, and resolves once the clock passes `eval.window_end_ms`.
+    pub fn notify(
+        &mut self,
+        rule: &RuleConfig,
+        labels: BTreeMap<String, String>,
+        eval: Evaluation,
+        clock_ms: i64,
+        summary: String,
+    ) -> Option<Alert> {
+        let fp = fingerprint(&rule.name, &labels);
+        if self.active.contains_key(&fp) {
+            return None;
+        }
+        if self.cooldown_until.get(&fp).is_some_and(|until| clock_ms < *until) {
+            self.suppressed += 1;
+            return None;
+        }
+        let alert = self.firing(rule, fp.clone(), labels, &eval, clock_ms, summary);
+        self.active
+            .insert(fp, Active { alert: alert.clone(), last_anomalous_end_ms: eval.window_end_ms, window_ms: 0 });
+        Some(alert)
+    }
+
+    fn firing(
+        &self,
+        rule: &RuleConfig,
+        fp: String,
+        labels: BTreeMap<String, String>,
+        eval: &Evaluation,
+        clock_ms: i64,
+        summary: String,
+    ) -> Alert {
+        Alert {
+            generator_url: format!("{}/#alert={fp}", self.public_url),
+            fingerprint: fp,
+            status: AlertStatus::Firing,
+            rule: rule.kind.as_str().into(),
+            severity: rule.severity.clone(),
+            labels,
+            starts_at: rfc3339(clock_ms),
+            ends_at: None,
+            window: span(eval),
+            value: eval.value,
+            summary,
+            baseline: eval.baseline.clone(),
+            explanation: eval.explanation.clone(),
+        }
+    }
+
     /// Feeds one evaluation; returns the alert when its state changed.
     pub fn observe(&mut self, rule: &RuleConfig, series: &Series, eval: Evaluation, clock_ms: i64) -> Option<Alert> {
-        let labels = Self::labels(rule, series);
+        let labels = Self::labels(rule, [(series.dim.as_str(), series.value.as_str())]);
         let fp = fingerprint(&rule.name, &labels);
         if let Some(active) = self.active.get_mut(&fp) {
             if eval.anomalous {
@@ -93,21 +157,8 @@ impl AlertEngine {
             self.suppressed += 1;
             return None;
         }
-        let alert = Alert {
-            generator_url: format!("{}/#alert={fp}", self.public_url),
-            fingerprint: fp.clone(),
-            status: AlertStatus::Firing,
-            rule: rule.kind.as_str().into(),
-            severity: rule.severity.clone(),
-            labels,
-            starts_at: rfc3339(clock_ms),
-            ends_at: None,
-            window: span(&eval),
-            value: eval.value,
-            summary: summary(rule, series, eval.value, &eval.baseline),
-            baseline: eval.baseline,
-            explanation: eval.explanation,
-        };
+        let text = summary(rule, series, eval.value, &eval.baseline);
+        let alert = self.firing(rule, fp.clone(), labels, &eval, clock_ms, text);
         self.active.insert(
             fp,
             Active { alert: alert.clone(), last_anomalous_end_ms: eval.window_end_ms, window_ms: rule.window.as_ms() },
@@ -171,6 +222,7 @@ fn summary(rule: &RuleConfig, series: &Series, value: f64, baseline: &Baseline) 
                 rule.window, baseline.threshold
             )
         }
+        RuleKind::HighRisk | RuleKind::NewCluster => format!("{key}: {value:.0} in a {} window", rule.window),
         RuleKind::SentimentDip => match rule.metric {
             Some(crate::config::SentimentMetric::Mean) => format!(
                 "{key}: mean sentiment {value:.2} in a {} window vs baseline {:.2} (threshold {:.2})",

@@ -5,7 +5,7 @@ use std::fmt;
 use std::time::Duration;
 
 /// A duration written as `<number><unit>` with unit `ms`, `s`, `m`, `h` or `d`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord)]
 pub struct HumanDuration(pub Duration);
 
 impl HumanDuration {

@@ -23,10 +23,12 @@ pub enum Dimension {
     Channel,
     Campaign,
     Overall,
+    /// Established embedding clusters (`c-17`): a known issue getting worse is a cluster spike.
+    Cluster,
 }
 
 impl Dimension {
-    pub const ALL: [Dimension; 4] = [Self::Category, Self::Channel, Self::Campaign, Self::Overall];
+    pub const ALL: [Dimension; 5] = [Self::Category, Self::Channel, Self::Campaign, Self::Overall, Self::Cluster];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -34,6 +36,7 @@ impl Dimension {
             Self::Channel => "channel",
             Self::Campaign => "campaign",
             Self::Overall => "overall",
+            Self::Cluster => "cluster",
         }
     }
 
@@ -106,6 +109,47 @@ pub struct CategoryConfig {
     pub keywords: Vec<String>,
     #[serde(default)]
     pub examples: Vec<String>,
+}
+
+/// `[[risk]]`: what makes a single message high-risk. Every condition given must hold: the text
+/// matches one of `keywords`/`regex` (when either is given), the category is one of
+/// `categories` (when given), the sentiment is below `sentiment_below` (when given).
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RiskConfig {
+    pub name: String,
+    #[serde(default)]
+    pub keywords: Vec<String>,
+    #[serde(default)]
+    pub regex: Vec<String>,
+    #[serde(default)]
+    pub categories: Vec<String>,
+    pub sentiment_below: Option<f64>,
+}
+
+/// `[cluster]`: online clustering of message embeddings (README § Clusters). Absent: off.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClusterConfig {
+    #[serde(default = "yes")]
+    pub enabled: bool,
+    /// A message joins its nearest cluster when their cosine is at least this; else it starts one.
+    pub similarity: f64,
+    /// Two clusters of one space whose centroids come this close become one (the older id stays).
+    pub merge_similarity: f64,
+    /// A cluster that reaches the new-cluster size is new only if its centroid's cosine to every
+    /// established cluster is below this.
+    pub novelty: f64,
+    /// Clusters that reach the new-cluster size this soon after the first message are the
+    /// starting picture: established without an alert.
+    pub warmup: HumanDuration,
+    /// A cluster no message joined for this long is dropped.
+    pub idle_expiry: HumanDuration,
+    /// Live clusters kept per space; beyond it the least recently joined small one is dropped.
+    pub max_clusters: usize,
+    /// Also cluster within each category (besides the global space across categories).
+    #[serde(default = "yes")]
+    pub per_category: bool,
 }
 
 fn yes() -> bool {
@@ -234,6 +278,9 @@ struct DataflowFile {
     category: Vec<Spanned<CategoryConfig>>,
     redis: Option<Spanned<RedisConfig>>,
     alertmanager: Option<Spanned<AlertmanagerConfig>>,
+    cluster: Option<Spanned<ClusterConfig>>,
+    #[serde(default)]
+    risk: Vec<Spanned<RiskConfig>>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, serde::Serialize)]
@@ -241,6 +288,10 @@ struct DataflowFile {
 pub enum RuleKind {
     Spike,
     SentimentDip,
+    /// One alert per message that matched a `[[risk]]` rule.
+    HighRisk,
+    /// One alert per cluster that appears where no established cluster is.
+    NewCluster,
 }
 
 impl RuleKind {
@@ -248,7 +299,14 @@ impl RuleKind {
         match self {
             Self::Spike => "spike",
             Self::SentimentDip => "sentiment_dip",
+            Self::HighRisk => "high_risk",
+            Self::NewCluster => "new_cluster",
         }
+    }
+
+    /// Kinds that judge a windowed series (and so need `key` and `sensitivity`).
+    pub fn is_windowed(self) -> bool {
+        matches!(self, Self::Spike | Self::SentimentDip)
     }
 }
 
@@ -312,7 +370,10 @@ pub struct RuleConfig {
     pub name: String,
     pub kind: RuleKind,
     pub alertname: Option<String>,
-    pub key: Dimension,
+    /// The series a spike or sentiment_dip rule watches; not used by high_risk/new_cluster.
+    pub key: Option<Dimension>,
+    /// spike/sentiment_dip: a dataflow window size. high_risk: how long a message's alert stays
+    /// firing. new_cluster: the span in which a cluster must reach `min_count` messages.
     pub window: HumanDuration,
     #[serde(default = "default_history")]
     pub history: usize,
@@ -330,11 +391,13 @@ pub struct RuleConfig {
     #[serde(default = "default_rarity_memory")]
     pub rarity_memory: usize,
     pub metric: Option<SentimentMetric>,
+    #[serde(default)]
     pub sensitivity: f64,
     #[serde(default)]
     pub min_delta: f64,
     pub min_count: u64,
     pub yesterday_factor: Option<f64>,
+    #[serde(default)]
     pub cooldown: HumanDuration,
     pub severity: String,
     /// Only these key values are watched (all when absent).
@@ -372,6 +435,9 @@ pub struct Config {
     pub pii: PiiConfig,
     pub enrich: EnrichConfig,
     pub categories: Vec<CategoryConfig>,
+    pub risks: Vec<RiskConfig>,
+    /// `None`: no clustering.
+    pub cluster: Option<ClusterConfig>,
     pub rules: Vec<RuleConfig>,
     /// Base URL used in alerts' `generator_url`.
     pub public_url: String,
@@ -510,6 +576,8 @@ impl Config {
         let mut redis: Option<RedisConfig> = None;
         let mut alertmanager: Option<AlertmanagerConfig> = None;
         let mut categories: Vec<(String, usize, CategoryConfig)> = Vec::new();
+        let mut risks: Vec<(String, usize, RiskConfig)> = Vec::new();
+        let mut cluster: Option<ClusterConfig> = None;
 
         for source in &flows {
             let file: DataflowFile = match toml::from_str(&source.text) {
@@ -605,6 +673,57 @@ impl Config {
                 }
                 enrich = Some(e);
             }
+            if let Some(spanned) = file.cluster {
+                let line = line_of(&source.text, spanned.span().start);
+                let c = spanned.into_inner();
+                for (name, value) in
+                    [("similarity", c.similarity), ("merge_similarity", c.merge_similarity), ("novelty", c.novelty)]
+                {
+                    if !(value > 0.0 && value < 1.0) {
+                        err(&source.name, line, format!("cluster.{name} must lie strictly between 0 and 1"));
+                    }
+                }
+                if c.merge_similarity < c.similarity {
+                    err(&source.name, line, "cluster.merge_similarity must be at least cluster.similarity".into());
+                }
+                if c.max_clusters < 2 {
+                    err(&source.name, line, "cluster.max_clusters must be at least 2".into());
+                }
+                if c.idle_expiry.as_ms() < 1000 {
+                    err(&source.name, line, "cluster.idle_expiry must be at least 1s".into());
+                }
+                if cluster.is_some() {
+                    err(&source.name, line, "[cluster] is defined twice".into());
+                }
+                cluster = Some(c);
+            }
+            for spanned in file.risk {
+                let line = line_of(&source.text, spanned.span().start);
+                let r = spanned.into_inner();
+                let mut problem = |m: String| err(&source.name, line, format!("risk `{}`: {m}", r.name));
+                if r.name.trim().is_empty() {
+                    problem("name is empty".into());
+                }
+                if risks.iter().any(|(_, _, o)| o.name == r.name) {
+                    problem("name used twice".into());
+                }
+                if r.keywords.is_empty() && r.regex.is_empty() && r.categories.is_empty() && r.sentiment_below.is_none()
+                {
+                    problem("needs at least one of keywords, regex, categories, sentiment_below".into());
+                }
+                for pattern in &r.regex {
+                    if let Err(e) = regex::Regex::new(pattern) {
+                        problem(format!("bad regex `{pattern}`: {e}"));
+                    }
+                }
+                if r.sentiment_below.is_some_and(|s| !(-1.0..=1.0).contains(&s)) {
+                    problem("sentiment_below must lie in [-1, 1]".into());
+                }
+                if r.keywords.iter().any(|k| k.trim().is_empty()) {
+                    problem("empty keyword".into());
+                }
+                risks.push((source.name.clone(), line, r));
+            }
             for spanned in file.category {
                 let line = line_of(&source.text, spanned.span().start);
                 let c = spanned.into_inner();
@@ -645,12 +764,27 @@ impl Config {
                 if rules.iter().any(|o| o.name == r.name) {
                     problem("name used twice".into());
                 }
-                if !sizes.contains(&r.window) && !windows.is_empty() {
-                    let known: Vec<_> = sizes.iter().map(|s| s.to_string()).collect();
-                    problem(format!("window {} is not a dataflow window (have {})", r.window, known.join(", ")));
-                }
-                if r.sensitivity.is_nan() || r.sensitivity <= 0.0 {
-                    problem("sensitivity must be > 0".into());
+                if r.kind.is_windowed() {
+                    if !sizes.contains(&r.window) && !windows.is_empty() {
+                        let known: Vec<_> = sizes.iter().map(|s| s.to_string()).collect();
+                        problem(format!("window {} is not a dataflow window (have {})", r.window, known.join(", ")));
+                    }
+                    if r.sensitivity.is_nan() || r.sensitivity <= 0.0 {
+                        problem("sensitivity must be > 0".into());
+                    }
+                    if r.key.is_none() {
+                        problem("needs `key` (category, channel, campaign, overall or cluster)".into());
+                    }
+                } else {
+                    if r.key.is_some() || r.baseline.is_some() || r.metric.is_some() || r.threshold.is_some() {
+                        problem(format!(
+                            "`key`, `baseline`, `metric` and `threshold` do not apply to {} rules",
+                            r.kind.as_str()
+                        ));
+                    }
+                    if r.window.as_ms() < 1000 {
+                        problem("window must be at least 1s".into());
+                    }
                 }
                 if r.min_count == 0 {
                     problem("min_count must be at least 1".into());
@@ -659,6 +793,26 @@ impl Config {
                     problem("need 1 <= min_history <= history".into());
                 }
                 match r.kind {
+                    RuleKind::HighRisk => {
+                        if let Some(only) = &r.only {
+                            for name in only {
+                                if !risks.iter().any(|(_, _, k)| &k.name == name) {
+                                    problem(format!("`only` names risk `{name}`, which no [[risk]] defines"));
+                                }
+                            }
+                        }
+                    }
+                    RuleKind::NewCluster => {
+                        if cluster.is_none() {
+                            problem("new_cluster rules need a [cluster] table in the dataflow configuration".into());
+                        }
+                        if rules.iter().any(|o| o.kind == RuleKind::NewCluster) {
+                            problem("only one new_cluster rule may be defined".into());
+                        }
+                        if r.min_count < 2 {
+                            problem("min_count of a new_cluster rule must be at least 2".into());
+                        }
+                    }
                     RuleKind::Spike => {
                         if r.baseline.is_none() {
                             problem("spike rules need `baseline` (median_mad, median_mean_dev or mean_std)".into());
@@ -714,6 +868,13 @@ impl Config {
             }
         }
 
+        for (file, line, r) in &risks {
+            for c in &r.categories {
+                if c != crate::enrich::OTHER && !categories.iter().any(|(_, _, k)| &k.name == c) {
+                    err(file, *line, format!("risk `{}`: category `{c}` is not in the taxonomy", r.name));
+                }
+            }
+        }
         let first = flows.first().map(|s| s.name.as_str()).unwrap_or("dataflows");
         if ingest.is_none() {
             err(first, 0, "missing [ingest] table".into());
@@ -733,6 +894,8 @@ impl Config {
             pii: pii.unwrap_or(PiiConfig { phone: true, id_number: true, bank_card: true, email: true }),
             enrich: enrich.unwrap(),
             categories: categories.into_iter().map(|(_, _, c)| c).collect(),
+            risks: risks.into_iter().map(|(_, _, r)| r).collect(),
+            cluster: cluster.filter(|c| c.enabled),
             rules,
             public_url: "http://127.0.0.1:8080".into(),
             redis,

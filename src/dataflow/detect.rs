@@ -3,7 +3,8 @@
 //! windows a tick changed, and runs the alert engine. Evaluation happens when the frontier passes
 //! a tick, so an alert leaves the dataflow one tick after the message that crossed the threshold.
 
-use super::ingest::Sample;
+use super::clusters::{cluster_name, NewCluster, Scope};
+use super::ingest::{RiskyMessage, Sample};
 use super::spike::{self, judge, Rarity, Scratch, SpikeModel};
 use super::windows::{window_start, Agg, Series, WindowKey};
 use super::Tick;
@@ -28,6 +29,8 @@ pub enum DetectIn {
     Window(WindowKey, Agg, isize),
     Sample(Sample),
     Clock(i64),
+    Risk(RiskyMessage),
+    NewCluster(NewCluster),
 }
 
 /// The windows of one series at one window size.
@@ -100,6 +103,8 @@ impl DetectorState {
         });
         let previous_clock = self.clock_ms;
         let mut touched: BTreeSet<(Series, u32, i64)> = BTreeSet::new();
+        let mut risky: Vec<RiskyMessage> = Vec::new();
+        let mut new_clusters: Vec<NewCluster> = Vec::new();
         for item in items {
             match item {
                 DetectIn::Window(key, agg, diff) => {
@@ -120,6 +125,8 @@ impl DetectorState {
                     kept.push_back(sample);
                 }
                 DetectIn::Clock(ms) => self.clock_ms = self.clock_ms.max(ms),
+                DetectIn::Risk(m) => risky.push(m),
+                DetectIn::NewCluster(c) => new_clusters.push(c),
             }
         }
 
@@ -134,7 +141,7 @@ impl DetectorState {
             for (series, s, start) in &touched {
                 let watched = rule.only.as_ref().is_none_or(|only| only.contains(&series.value));
                 let end_ms = (*start + size_s as i64) * 1000;
-                if *s != size_s || series.dim != rule.key || !watched || end_ms < horizon_ms {
+                if *s != size_s || Some(series.dim) != rule.key || !watched || end_ms < horizon_ms {
                     continue;
                 }
                 // Evaluated "as of" the earlier of the clock and the window's end: in a long
@@ -151,6 +158,26 @@ impl DetectorState {
             let Some(eval) = self.evaluate(rule_index, &series, start) else { continue };
             if let Some(alert) = self.engine.observe(&self.rules[rule_index], &series, eval, as_of) {
                 alerts.push(alert);
+            }
+        }
+        // Messages and clusters in event-time order, so alerts come out in a stable order.
+        risky.sort_by(|a, b| (a.ts_ms, &a.id).cmp(&(b.ts_ms, &b.id)));
+        new_clusters.sort_by_key(|c| (c.ts_ms, c.id));
+        for rule in &self.rules {
+            match rule.kind {
+                RuleKind::HighRisk => {
+                    for m in risky.iter().filter(|m| rule.only.as_ref().is_none_or(|o| o.contains(&m.risk))) {
+                        let (labels, eval, summary) = risk_alert(rule, m);
+                        alerts.extend(self.engine.notify(rule, labels, eval, m.ts_ms, summary));
+                    }
+                }
+                RuleKind::NewCluster => {
+                    for c in &new_clusters {
+                        let (labels, eval, summary) = new_cluster_alert(rule, c);
+                        alerts.extend(self.engine.notify(rule, labels, eval, c.ts_ms, summary));
+                    }
+                }
+                RuleKind::Spike | RuleKind::SentimentDip => {}
             }
         }
         alerts.extend(self.engine.advance_clock(self.clock_ms, self.lateness_ms, &self.rules));
@@ -217,6 +244,82 @@ impl DetectorState {
     pub fn active_alerts(&self) -> Vec<Alert> {
         self.engine.active().cloned().collect()
     }
+}
+
+/// The alert of one high-risk message: firing for the rule's window of event time.
+fn risk_alert(rule: &RuleConfig, m: &RiskyMessage) -> (BTreeMap<String, String>, Evaluation, String) {
+    let mut subject = vec![
+        ("risk", m.risk.as_str()),
+        ("category", m.category.as_str()),
+        ("channel", m.channel.as_str()),
+        ("message_id", m.id.as_str()),
+    ];
+    if let Some(c) = &m.campaign {
+        subject.push(("campaign", c.as_str()));
+    }
+    let labels = AlertEngine::labels(rule, subject);
+    let sentiment = m.sentiment_milli as f64 / 1000.0;
+    let mut keywords = crate::enrich::terms::terms(&m.text);
+    let mut seen = std::collections::HashSet::new();
+    keywords.retain(|k| seen.insert(k.clone()));
+    keywords.truncate(5);
+    let eval = Evaluation {
+        window_start_ms: m.ts_ms,
+        window_end_ms: m.ts_ms + rule.window.as_ms(),
+        anomalous: true,
+        value: sentiment,
+        baseline: Baseline::default(),
+        explanation: Explanation {
+            keywords,
+            samples: vec![m.text.clone()],
+            sample_ids: vec![m.id.clone()],
+            cluster_id: None,
+            count: 1,
+            sentiment_mean: sentiment,
+            negative_share: if m.negative { 1.0 } else { 0.0 },
+        },
+    };
+    let excerpt: String = m.text.chars().take(80).collect();
+    let summary = format!("High-risk message ({}) in {} via {}: {excerpt}", m.risk, m.category, m.channel);
+    (labels, eval, summary)
+}
+
+/// The alert of a new cluster: fires once, resolves when the rule's window has passed.
+fn new_cluster_alert(rule: &RuleConfig, c: &NewCluster) -> (BTreeMap<String, String>, Evaluation, String) {
+    let id = cluster_name(c.id);
+    let mut subject = vec![("cluster", id.as_str()), ("scope", c.scope.name())];
+    if let Scope::Category(category) = &c.scope {
+        subject.push(("category", category.as_str()));
+    }
+    let labels = AlertEngine::labels(rule, subject);
+    let eval = Evaluation {
+        window_start_ms: c.first_seen_ms,
+        window_end_ms: c.ts_ms + rule.window.as_ms(),
+        anomalous: true,
+        value: c.size as f64,
+        baseline: Baseline { threshold: rule.min_count as f64, ..Default::default() },
+        explanation: Explanation {
+            keywords: c.keywords.clone(),
+            samples: c.samples.clone(),
+            sample_ids: c.sample_ids.clone(),
+            cluster_id: Some(id.clone()),
+            count: c.size as i64,
+            sentiment_mean: c.sentiment_mean,
+            negative_share: c.negative_share,
+        },
+    };
+    let nearest = match c.nearest_established {
+        Some((other, cos)) => format!("nearest known cluster {} at cosine {cos:.2}", cluster_name(other)),
+        None => "no cluster was established before".into(),
+    };
+    let summary = format!(
+        "New kind of feedback ({} scope): cluster {id} reached {} messages within {} — {}; {nearest}",
+        c.scope.name(),
+        c.size,
+        rule.window,
+        if c.keywords.is_empty() { "no keywords yet".to_string() } else { c.keywords.join(", ") },
+    );
+    (labels, eval, summary)
 }
 
 fn round3(x: f64) -> f64 {

@@ -40,6 +40,26 @@ pub enum IngestOut {
     /// This worker's event-time clock: the largest `ts` it has accepted.
     Clock(i64),
     Dead(DeadLetter),
+    /// An accepted event on its way to the clusterer (only when clustering is on).
+    Accepted(Event),
+    /// An accepted event that matched a `[[risk]]` rule.
+    Risky(RiskyMessage),
+    /// A cluster that just appeared where no established cluster is.
+    NewCluster(super::clusters::NewCluster),
+}
+
+/// A high-risk message, as its alert describes it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RiskyMessage {
+    pub risk: String,
+    pub id: String,
+    pub ts_ms: i64,
+    pub category: String,
+    pub channel: String,
+    pub campaign: Option<String>,
+    pub sentiment_milli: i32,
+    pub negative: bool,
+    pub text: String,
 }
 
 type Fold = foldhash::fast::FixedState;
@@ -49,6 +69,8 @@ pub struct IngestParams {
     pub windows: Vec<(u32, i64)>,
     pub dedupe_window_ms: i64,
     pub negative_below_milli: i32,
+    /// Hand accepted events with an embedding on to the clusterer.
+    pub clustering: bool,
     pub metrics: Arc<Metrics>,
 }
 
@@ -58,6 +80,7 @@ impl IngestParams {
             windows: config.windows.iter().map(|w| ((w.size.as_ms() / 1000) as u32, w.retention.as_ms())).collect(),
             dedupe_window_ms: config.ingest.dedupe_window.as_ms(),
             negative_below_milli: (config.enrich.negative_below * 1000.0).round() as i32,
+            clustering: config.cluster.is_some(),
             metrics,
         }
     }
@@ -70,10 +93,54 @@ pub struct IngestState {
     /// Ids seen in the current and the previous dedupe generation.
     seen: [HashSet<u64, Fold>; 2],
     generation_started: i64,
-    /// What this worker has added to each live window, to be retracted exactly at expiry.
+    ledger: WindowLedger,
+    min_retention_ms: i64,
+}
+
+/// What one operator has added to each live window, so it can retract exactly that at the
+/// window's expiry (`window end + retention` of event time).
+#[derive(Default)]
+pub struct WindowLedger {
     live: HashMap<(Series, u32, i64), Agg, Fold>,
     expiry: BTreeMap<i64, Vec<(Series, u32, i64)>>,
-    min_retention_ms: i64,
+}
+
+impl WindowLedger {
+    /// Records `agg` added to a window and passes the update on.
+    pub fn add(&mut self, key: WindowKey, retention_ms: i64, agg: Agg, out: &mut impl FnMut(IngestOut)) {
+        match self.live.entry((key.series.clone(), key.size_s, key.start_s)) {
+            std::collections::hash_map::Entry::Occupied(mut e) => e.get_mut().plus_equals(&agg),
+            std::collections::hash_map::Entry::Vacant(e) => {
+                let expires = (key.start_s + key.size_s as i64) * 1000 + retention_ms;
+                self.expiry.entry(expires).or_default().push(e.key().clone());
+                e.insert(agg);
+            }
+        }
+        out(IngestOut::Update(key, agg));
+    }
+
+    /// Retracts every window whose expiry `clock_ms` has passed.
+    pub fn expire(&mut self, clock_ms: i64, out: &mut impl FnMut(IngestOut)) {
+        while let Some(entry) = self.expiry.first_entry() {
+            if *entry.key() > clock_ms {
+                break;
+            }
+            for (series, size_s, start_s) in entry.remove() {
+                if let Some(mut agg) = self.live.remove(&(series.clone(), size_s, start_s)) {
+                    agg.negate();
+                    out(IngestOut::Update(WindowKey { series, size_s, start_s }, agg));
+                }
+            }
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.live.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.live.is_empty()
+    }
 }
 
 fn id_hash(id: &str) -> u64 {
@@ -90,14 +157,13 @@ impl IngestState {
             clock: i64::MIN,
             seen: Default::default(),
             generation_started: i64::MIN,
-            live: HashMap::default(),
-            expiry: BTreeMap::new(),
+            ledger: WindowLedger::default(),
             min_retention_ms,
         }
     }
 
     /// Absorbs the events of one tick, giving every output to `out`.
-    pub fn absorb(&mut self, events: &[Event], mut out: impl FnMut(IngestOut)) {
+    pub fn absorb(&mut self, events: &mut [Event], mut out: impl FnMut(IngestOut)) {
         // The series this tick touches, interned so the per-window fold hashes integers only.
         let mut series_index: HashMap<(Dimension, &str), u32, Fold> = HashMap::default();
         let mut series: Vec<(Dimension, &str)> = Vec::new();
@@ -105,6 +171,7 @@ impl IngestState {
         let mut folded: HashMap<(u32, u8, i64), Agg, Fold> = HashMap::default();
         let old_clock = self.clock;
         let mut accepted = 0;
+        let mut accepted_at: Vec<usize> = Vec::new();
         let mut span = (i64::MAX, i64::MIN);
         for (index, ev) in events.iter().enumerate() {
             if self.clock != i64::MIN && ev.ts_ms < self.clock - self.min_retention_ms {
@@ -114,7 +181,8 @@ impl IngestState {
                         "ts {} is older than the retention behind the event clock {}",
                         ev.ts_ms, self.clock
                     ),
-                    raw: serde_json::to_string(ev).unwrap_or_default(),
+                    raw: serde_json::to_string(&Event { embedding: Default::default(), ..ev.clone() })
+                        .unwrap_or_default(),
                     source: "dataflow".into(),
                 };
                 out(IngestOut::Dead(dl));
@@ -125,6 +193,7 @@ impl IngestState {
                 continue;
             }
             accepted += 1;
+            accepted_at.push(index);
             span = (span.0.min(ev.ts_ms), span.1.max(ev.ts_ms));
             self.clock = self.clock.max(ev.ts_ms);
             let agg = Agg::of_message(ev.sentiment_milli, ev.sentiment_milli < self.params.negative_below_milli);
@@ -158,16 +227,8 @@ impl IngestState {
         for ((si, wi, start_s), agg) in folded {
             let (dim, value) = series[si as usize];
             let (size_s, retention) = self.params.windows[wi as usize];
-            let series = Series::new(dim, value);
-            match self.live.entry((series.clone(), size_s, start_s)) {
-                std::collections::hash_map::Entry::Occupied(mut e) => e.get_mut().plus_equals(&agg),
-                std::collections::hash_map::Entry::Vacant(e) => {
-                    let expires = (start_s + size_s as i64) * 1000 + retention;
-                    self.expiry.entry(expires).or_default().push(e.key().clone());
-                    e.insert(agg);
-                }
-            }
-            out(IngestOut::Update(WindowKey { series, size_s, start_s }, agg));
+            let key = WindowKey { series: Series::new(dim, value), size_s, start_s };
+            self.ledger.add(key, retention, agg, &mut out);
         }
         for (si, indexes) in samples.into_iter().enumerate() {
             let (dim, value) = series[si];
@@ -182,24 +243,28 @@ impl IngestState {
                 }));
             }
         }
-        if self.clock > old_clock {
-            self.expire(&mut out);
-            out(IngestOut::Clock(self.clock));
+        for &i in &accepted_at {
+            let ev = &mut events[i];
+            if let Some(risk) = &ev.risk {
+                out(IngestOut::Risky(RiskyMessage {
+                    risk: risk.clone(),
+                    id: ev.id.clone(),
+                    ts_ms: ev.ts_ms,
+                    category: ev.category.clone(),
+                    channel: ev.channel.clone(),
+                    campaign: ev.campaign.clone(),
+                    sentiment_milli: ev.sentiment_milli,
+                    negative: ev.sentiment_milli < self.params.negative_below_milli,
+                    text: ev.text.clone(),
+                }));
+            }
+            if self.params.clustering && !ev.embedding.is_empty() {
+                out(IngestOut::Accepted(std::mem::take(ev)));
+            }
         }
-    }
-
-    /// Retracts every window whose retention the clock has passed.
-    fn expire(&mut self, out: &mut impl FnMut(IngestOut)) {
-        while let Some(entry) = self.expiry.first_entry() {
-            if *entry.key() > self.clock {
-                break;
-            }
-            for (series, size_s, start_s) in entry.remove() {
-                if let Some(mut agg) = self.live.remove(&(series.clone(), size_s, start_s)) {
-                    agg.negate();
-                    out(IngestOut::Update(WindowKey { series, size_s, start_s }, agg));
-                }
-            }
+        if self.clock > old_clock {
+            self.ledger.expire(self.clock, &mut out);
+            out(IngestOut::Clock(self.clock));
         }
     }
 
@@ -223,7 +288,7 @@ impl IngestState {
 
     /// Number of live windows (for tests of bounded state).
     pub fn live_windows(&self) -> usize {
-        self.live.len()
+        self.ledger.len()
     }
 }
 
@@ -241,7 +306,7 @@ pub fn ingest<'scope>(
                     return;
                 };
                 let mut session = output.session(&capability);
-                state.absorb(data, |o| session.give((o, tick)));
+                state.absorb(data.as_mut_slice(), |o| session.give((o, tick)));
                 data.clear();
             });
         }
@@ -263,6 +328,8 @@ mod tests {
             sentiment_milli,
             text: format!("text {id}"),
             truncated: false,
+            risk: None,
+            embedding: Default::default(),
             meta: None,
         }
     }
@@ -272,13 +339,14 @@ mod tests {
             windows: vec![(60, 120_000)],
             dedupe_window_ms: 60_000,
             negative_below_milli: -200,
+            clustering: false,
             metrics: Arc::default(),
         }
     }
 
-    fn updates(state: &mut IngestState, events: Vec<Event>) -> Vec<IngestOut> {
+    fn updates(state: &mut IngestState, mut events: Vec<Event>) -> Vec<IngestOut> {
         let mut out = Vec::new();
-        state.absorb(&events, |o| out.push(o));
+        state.absorb(&mut events, |o| out.push(o));
         out.retain(|o| matches!(o, IngestOut::Update(..) | IngestOut::Dead(..)));
         out.sort_by(|a, b| format!("{a:?}").cmp(&format!("{b:?}")));
         out

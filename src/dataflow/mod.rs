@@ -5,6 +5,7 @@
 //! each input batch is one tick, so results depend only on the input and the batch size; live,
 //! the tick is the wall clock divided by `ingest.tick`.
 
+pub mod clusters;
 pub mod detect;
 pub mod ingest;
 pub mod spike;
@@ -41,11 +42,17 @@ pub struct Ingested<'scope> {
     pub windows: VecCollection<'scope, Tick, WindowKey, Agg>,
     pub samples: StreamVec<'scope, Tick, (DetectIn, Tick)>,
     pub clock: StreamVec<'scope, Tick, (DetectIn, Tick)>,
+    /// High-risk messages and new clusters: each becomes an alert of its own.
+    pub notices: StreamVec<'scope, Tick, (DetectIn, Tick)>,
     pub dead: StreamVec<'scope, Tick, DeadLetter>,
 }
 
 pub fn ingest_streams<'scope>(events: StreamVec<'scope, Tick, Event>, params: IngestParams) -> Ingested<'scope> {
-    let out = ingest::ingest(events, params);
+    split(ingest::ingest(events, params))
+}
+
+/// Splits the outputs of ingest (and of the clusterer) by kind.
+pub fn split<'scope>(out: StreamVec<'scope, Tick, (IngestOut, Tick)>) -> Ingested<'scope> {
     let windows = out
         .clone()
         .flat_map(|(o, t)| match o {
@@ -61,11 +68,16 @@ pub fn ingest_streams<'scope>(events: StreamVec<'scope, Tick, Event>, params: In
         IngestOut::Clock(ms) => Some((DetectIn::Clock(ms), t)),
         _ => None,
     });
+    let notices = out.clone().flat_map(|(o, t)| match o {
+        IngestOut::Risky(m) => Some((DetectIn::Risk(m), t)),
+        IngestOut::NewCluster(c) => Some((DetectIn::NewCluster(c), t)),
+        _ => None,
+    });
     let dead = out.flat_map(|(o, _)| match o {
         IngestOut::Dead(d) => Some(d),
         _ => None,
     });
-    Ingested { windows, samples, clock, dead }
+    Ingested { windows, samples, clock, notices, dead }
 }
 
 /// Current aggregate of every live window, as (`(key, aggregate)`, +1/-1) changes.
@@ -81,9 +93,22 @@ pub fn build<'scope>(
     config: &Config,
     metrics: Arc<Metrics>,
     outputs: Fanout,
+    restore: Option<clusters::ClusterSnapshot>,
 ) -> (EventInput, ProbeHandle<Tick>) {
     let (input, events) = scope.new_input::<Vec<Event>>();
-    let ingested = ingest_streams(events, IngestParams::from_config(config, metrics.clone()));
+    let params = IngestParams::from_config(config, metrics.clone());
+    let (windows, negative_below_milli) = (params.windows.clone(), params.negative_below_milli);
+    let mut out = ingest::ingest(events, params);
+    if let Some(cluster_params) = clusters::ClusterParams::from_config(config) {
+        let accepted = out.clone().flat_map(|(o, t)| match o {
+            IngestOut::Accepted(e) => Some((e, t)),
+            _ => None,
+        });
+        let clustered =
+            clusters::cluster(accepted, cluster_params, windows, negative_below_milli, restore, outputs.clone());
+        out = out.concat(clustered);
+    }
+    let ingested = split(out);
     let aggregates = window_aggregates(ingested.windows);
     let probe = ProbeHandle::new();
     if !outputs.windows.is_empty() {
@@ -104,7 +129,7 @@ pub fn build<'scope>(
         DetectIn::Sample(s) => differential_dataflow::hashable::Hashable::hashed(&s.series),
         _ => 0,
     });
-    let detector_in = windows_in.concat(samples).concat(ingested.clock.broadcast());
+    let detector_in = windows_in.concat(samples).concat(ingested.notices).concat(ingested.clock.broadcast());
     let alerts = detect::detect(detector_in, config);
     let dead_out = outputs.clone();
     ingested.dead.inspect(move |d| dead_out.dead_letter(d)).probe_with(&probe);
@@ -190,6 +215,7 @@ pub fn run(
     feed: Feed,
     workers: usize,
     cluster_args: Vec<String>,
+    restore: Option<clusters::ClusterSnapshot>,
 ) -> Result<RunStats, String> {
     let timely_config = if cluster_args.is_empty() {
         timely::Config::process(workers.max(1))
@@ -203,8 +229,8 @@ pub fn run(
     let tick_ms = config.ingest.tick.as_ms().max(1) as u64;
     let final_outputs = outputs.clone();
     let guards = timely::execute(timely_config, move |worker| {
-        let (mut input, probe) =
-            worker.dataflow::<Tick, _, _>(|scope| build(scope, &config, metrics.clone(), outputs.clone()));
+        let (mut input, probe) = worker
+            .dataflow::<Tick, _, _>(|scope| build(scope, &config, metrics.clone(), outputs.clone(), restore.clone()));
         let is_leader = worker.index() % workers.max(1) == 0;
         let feed = if is_leader { feed.lock().unwrap().take() } else { None };
         let mut stats = RunStats::default();

@@ -13,8 +13,10 @@ pub mod encoder;
 pub mod lexicon;
 pub mod models;
 mod npy;
+pub mod risk;
 pub mod sentencepiece;
 pub mod sentiment;
+pub mod terms;
 
 use crate::config::Config;
 use aho_corasick::{AhoCorasick, AhoCorasickBuilder, MatchKind};

@@ -2,6 +2,7 @@
 
 use crate::admit::{Admission, LabelError};
 use crate::event::{DeadLetter, DeadReason};
+use crate::sinks::clusters::ClusterBoard;
 use crate::sinks::sse::AlertHub;
 use crate::sinks::Fanout;
 use crate::telemetry::{Metrics, SourceKind};
@@ -26,6 +27,7 @@ pub struct AppState {
     /// Into the dataflow; bounded, so a full queue answers 503 instead of growing.
     pub feed: crate::dataflow::FeedSender,
     pub hub: AlertHub,
+    pub clusters: ClusterBoard,
     pub metrics: Arc<Metrics>,
     pub outputs: Fanout,
     pub max_body_bytes: usize,
@@ -43,6 +45,8 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/v1/feedback/{id}/label", post(post_label))
         .route("/v1/alerts", get(get_alerts))
         .route("/v1/alerts/stream", get(alert_stream))
+        .route("/v1/clusters", get(get_clusters))
+        .route("/v1/clusters/{id}", get(get_cluster))
         .route("/metrics", get(metrics))
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/readyz", get(readyz))
@@ -194,6 +198,33 @@ fn split_records(body: &[u8]) -> Result<Vec<&[u8]>, DeadLetter> {
 
 async fn get_alerts(State(state): State<Arc<AppState>>) -> Json<serde_json::Value> {
     Json(serde_json::json!({ "alerts": state.hub.active() }))
+}
+
+#[derive(serde::Deserialize)]
+struct ClusterQuery {
+    limit: Option<usize>,
+}
+
+/// `GET /v1/clusters?limit=N`: established clusters, largest first (100 unless `limit` says).
+async fn get_clusters(
+    State(state): State<Arc<AppState>>,
+    axum::extract::Query(q): axum::extract::Query<ClusterQuery>,
+) -> Json<serde_json::Value> {
+    let all = state.clusters.list();
+    let total = all.len();
+    let shown: Vec<_> = all.into_iter().take(q.limit.unwrap_or(100)).collect();
+    Json(serde_json::json!({ "total": total, "clusters": shown }))
+}
+
+/// `GET /v1/clusters/{id}`: one cluster; an id merged away answers with the cluster it became.
+async fn get_cluster(State(state): State<Arc<AppState>>, Path(id): Path<String>) -> Response {
+    match state.clusters.get(&id) {
+        Some(c) => Json(c).into_response(),
+        None => {
+            let error = format!("no established cluster `{id}` (clusters idle past [cluster] idle_expiry are dropped)");
+            (StatusCode::NOT_FOUND, Json(serde_json::json!({ "error": error }))).into_response()
+        }
+    }
 }
 
 /// Decrements the client gauge when an SSE stream is dropped.

@@ -2,6 +2,7 @@
 //! [`Fanout`] of them and never waits on a slow one (network sinks queue and drop with a count).
 
 pub mod alertmanager;
+pub mod clusters;
 pub mod deadletter;
 pub mod ndjson;
 pub mod redis;
@@ -9,6 +10,7 @@ pub mod resp;
 pub mod sse;
 
 use crate::alerts::Alert;
+use crate::dataflow::clusters::ClusterUpdate;
 use crate::dataflow::windows::{Agg, WindowKey};
 use crate::event::DeadLetter;
 use std::sync::Arc;
@@ -29,12 +31,18 @@ pub trait WindowSink: Send + Sync {
     fn window(&self, key: &WindowKey, agg: &Agg);
 }
 
+/// Receives the clusterer's published changes (established clusters, merges, snapshots).
+pub trait ClusterSink: Send + Sync {
+    fn clusters(&self, update: &ClusterUpdate);
+}
+
 /// Sends every alert to each sink in turn.
 #[derive(Clone, Default)]
 pub struct Fanout {
     pub alerts: Vec<Arc<dyn AlertSink>>,
     pub dead_letters: Vec<Arc<dyn DeadLetterSink>>,
     pub windows: Vec<Arc<dyn WindowSink>>,
+    pub clusters: Vec<Arc<dyn ClusterSink>>,
 }
 
 impl Fanout {
@@ -51,6 +59,11 @@ impl Fanout {
     pub fn window(&self, key: &WindowKey, agg: &Agg) {
         for s in &self.windows {
             s.window(key, agg);
+        }
+    }
+    pub fn clusters(&self, update: &ClusterUpdate) {
+        for s in &self.clusters {
+            s.clusters(update);
         }
     }
     pub fn flush(&self) {

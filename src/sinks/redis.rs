@@ -3,9 +3,10 @@
 //! reconnecting with backoff. A full queue drops and counts, never blocking the dataflow.
 
 use super::resp::{cmd, Command, Connection, Reply};
-use super::{AlertSink, DeadLetterSink, WindowSink};
+use super::{AlertSink, ClusterSink, DeadLetterSink, WindowSink};
 use crate::alerts::Alert;
 use crate::config::{Config, RedisConfig};
+use crate::dataflow::clusters::{ClusterSnapshot, ClusterUpdate};
 use crate::dataflow::windows::{Agg, WindowKey};
 use crate::event::DeadLetter;
 use crate::telemetry::Metrics;
@@ -36,6 +37,8 @@ pub struct RedisSink {
     written: Mutex<HashMap<String, BTreeSet<i64>>>,
     /// Per campaign: the latest window start shown in its sentiment hash.
     latest_sentiment: Mutex<HashMap<String, i64>>,
+    /// TTL of cluster keys: the clusters' idle expiry (a day without clustering).
+    cluster_ttl_s: i64,
     queue: SyncSender<Job>,
     metrics: Arc<Metrics>,
 }
@@ -62,6 +65,7 @@ impl RedisSink {
             sentiment_window_s: config.windows.iter().map(|w| (w.size.as_ms() / 1000) as u32).max().unwrap_or(60),
             written: Mutex::new(HashMap::new()),
             latest_sentiment: Mutex::new(HashMap::new()),
+            cluster_ttl_s: config.cluster.as_ref().map_or(86_400, |c| (c.idle_expiry.as_ms() / 1000).max(1)),
             queue,
             metrics,
         })
@@ -217,6 +221,80 @@ impl WindowSink for RedisSink {
             }
         }
         self.send(commands);
+    }
+}
+
+/// `{prefix}clusters` (sorted set of established cluster ids by size), `{prefix}cluster:{id}`
+/// (hash: size, scope, first/last seen, keywords, samples, sentiment mean, categories, channels;
+/// TTL = the clusters' idle expiry) and `{prefix}cluster-state` (the JSON snapshot a restart
+/// continues from, same TTL).
+impl ClusterSink for RedisSink {
+    fn clusters(&self, update: &ClusterUpdate) {
+        let index = self.key("clusters");
+        let ttl = self.cluster_ttl_s.to_string();
+        let mut commands = Vec::new();
+        for c in &update.summaries {
+            let hash = self.key(&format!("cluster:{}", c.id));
+            commands.push(cmd([
+                "HSET",
+                &hash,
+                "size",
+                &c.size.to_string(),
+                "scope",
+                &c.scope,
+                "first_seen",
+                &c.first_seen,
+                "last_seen",
+                &c.last_seen,
+                "keywords",
+                &json(&c.keywords),
+                "samples",
+                &json(&c.samples),
+                "sentiment_mean",
+                &format!("{:.3}", c.sentiment_mean),
+                "categories",
+                &json(&c.categories),
+                "channels",
+                &json(&c.channels),
+                "alerted",
+                if c.alerted { "1" } else { "0" },
+            ]));
+            commands.push(cmd(["EXPIRE", &hash, &ttl]));
+            commands.push(cmd(["ZADD", &index, &c.size.to_string(), &c.id]));
+        }
+        for gone in update.merged.iter().map(|(from, _)| from).chain(&update.dropped) {
+            commands.push(cmd(["ZREM", &index, gone]));
+            commands.push(cmd(["DEL", &self.key(&format!("cluster:{gone}"))]));
+        }
+        if !commands.is_empty() {
+            commands.push(cmd(["EXPIRE", &index, &ttl]));
+        }
+        if let Some(snapshot) = &update.snapshot {
+            let text = serde_json::to_string(snapshot.as_ref()).expect("snapshots serialise");
+            commands.push(cmd(["SET", &self.key("cluster-state"), &text, "EX", &ttl]));
+        }
+        if !commands.is_empty() {
+            self.send(commands);
+        }
+    }
+}
+
+/// Compact JSON of a field value (keywords, samples, spans).
+fn json<T: serde::Serialize>(value: &T) -> String {
+    serde_json::to_string(value).expect("plain values serialise")
+}
+
+/// The cluster snapshot a previous run left in Redis, if any (`{prefix}cluster-state`).
+pub fn load_cluster_snapshot(redis: &RedisConfig) -> Result<Option<ClusterSnapshot>, String> {
+    let mut connection = Connection::open(redis.host_port(), CONNECT_TIMEOUT)
+        .map_err(|e| format!("cannot connect to redis at {}: {e}", redis.host_port()))?;
+    let key = format!("{}cluster-state", redis.prefix);
+    let reply = connection.call(cmd(["GET", &key])).map_err(|e| format!("GET {key}: {e}"))?;
+    match reply.as_bytes() {
+        None => Ok(None),
+        Some(bytes) => {
+            serde_json::from_slice(bytes).map(Some).map_err(|e| format!("{key} is not a cluster snapshot: {e}"))
+        }
     }
 }
 

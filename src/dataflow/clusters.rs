@@ -1,0 +1,1089 @@
+//! Online clusters of message embeddings (DESIGN §9): micro-clusters with a centroid, a count,
+//! first/last seen and a few stored member texts. Each message joins its nearest cluster when
+//! the cosine reaches `similarity`, else it starts one. Clusters of one scope whose centroids
+//! come within `merge_similarity` merge (the older id stays); clusters idle for `idle_expiry`
+//! are dropped, and a scope never holds more than `max_clusters`.
+//!
+//! Two scopes see every message: the global one across categories (it catches issues the
+//! taxonomy does not know) and, with `per_category`, the message's category.
+//!
+//! A cluster is *established* once it reaches the new-cluster rule's size within its window.
+//! Then it is either part of the starting picture (during `warmup`), a variant of an
+//! established cluster (its centroid within `novelty` of one), or **new**: the one moment a
+//! `new_cluster` alert fires. Established clusters count in `cluster` windows, so a known issue
+//! that grows is a cluster spike, not a new cluster.
+//!
+//! Ids are a counter (`c-1`, `c-2`, …): a cluster keeps its id as it grows and across a restart
+//! from a [`ClusterSnapshot`].
+
+use crate::enrich::terms::terms;
+use crate::event::{cosine_q, Embedding, EMBEDDING_SCALE};
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
+
+/// Member texts stored per cluster (first ones, then a reservoir sample).
+const TEXTS_KEPT: usize = 16;
+/// Ids of a cluster's first members (the new-cluster alert's `sample_ids`).
+const FIRST_IDS: usize = 10;
+/// Distinct categories and channels tracked per cluster.
+const SPAN_KEPT: usize = 16;
+/// Merged-away ids remembered, so a lookup by an old id finds the cluster it became.
+const MERGES_KEPT: usize = 10_000;
+/// Members of alerted clusters remembered to tell one emerging issue seen in two scopes.
+const ALERTED_MEMBERS_KEPT: usize = 10_000;
+
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub enum Scope {
+    Global,
+    Category(String),
+}
+
+impl Scope {
+    pub fn name(&self) -> &str {
+        match self {
+            Scope::Global => "global",
+            Scope::Category(c) => c,
+        }
+    }
+}
+
+pub fn cluster_name(id: u64) -> String {
+    format!("c-{id}")
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct ClusterParams {
+    pub similarity: f32,
+    pub merge_similarity: f32,
+    pub novelty: f32,
+    /// Members within `window_ms` that establish a cluster.
+    pub min_size: usize,
+    pub window_ms: i64,
+    pub warmup_ms: i64,
+    pub idle_expiry_ms: i64,
+    pub max_clusters: usize,
+    pub per_category: bool,
+    /// Whether reaching `min_size` may raise a new-cluster alert (a `new_cluster` rule exists).
+    pub alerts: bool,
+}
+
+impl ClusterParams {
+    pub fn from_config(config: &crate::config::Config) -> Option<Self> {
+        let c = config.cluster.as_ref()?;
+        let rule = config.rules.iter().find(|r| r.kind == crate::config::RuleKind::NewCluster);
+        Some(ClusterParams {
+            similarity: c.similarity as f32,
+            merge_similarity: c.merge_similarity as f32,
+            novelty: c.novelty as f32,
+            min_size: rule.map_or(8, |r| r.min_count as usize),
+            window_ms: rule.map_or(30 * 60_000, |r| r.window.as_ms()),
+            warmup_ms: c.warmup.as_ms(),
+            idle_expiry_ms: c.idle_expiry.as_ms(),
+            max_clusters: c.max_clusters,
+            per_category: c.per_category,
+            alerts: rule.is_some(),
+        })
+    }
+}
+
+/// One message as the clusterer sees it.
+pub struct Member<'a> {
+    pub id: &'a str,
+    pub ts_ms: i64,
+    pub category: &'a str,
+    pub channel: &'a str,
+    pub sentiment_milli: i32,
+    /// Whether the sentiment counts as negative (`[enrich] negative_below`).
+    pub negative: bool,
+    pub text: &'a str,
+    pub embedding: &'a [i16],
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+struct StoredText {
+    id: String,
+    text: String,
+    /// Cosine to the centroid when the text joined.
+    similarity: f32,
+    terms: Vec<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Cluster {
+    pub id: u64,
+    pub scope: Scope,
+    /// Sum of the members' unit embeddings: the centroid is its direction.
+    sum: Vec<f32>,
+    pub count: u64,
+    pub first_seen_ms: i64,
+    pub last_seen_ms: i64,
+    /// Event times of the latest members (at most the new-cluster size).
+    recent: VecDeque<i64>,
+    pub first_ids: Vec<String>,
+    texts: Vec<StoredText>,
+    sentiment_sum: i64,
+    negative: u64,
+    categories: BTreeMap<String, u64>,
+    channels: BTreeMap<String, u64>,
+    pub established: bool,
+    pub alerted: bool,
+}
+
+impl Cluster {
+    fn centroid(&self) -> Embedding {
+        let norm = self.sum.iter().map(|x| x * x).sum::<f32>().sqrt().max(f32::MIN_POSITIVE);
+        Embedding(self.sum.iter().map(|x| (x / norm * EMBEDDING_SCALE).round() as i16).collect())
+    }
+
+    pub fn sentiment_mean(&self) -> f64 {
+        self.sentiment_sum as f64 / 1000.0 / self.count.max(1) as f64
+    }
+
+    pub fn negative_share(&self) -> f64 {
+        self.negative as f64 / self.count.max(1) as f64
+    }
+
+    /// Stored texts closest to the centroid, distinct, at most `k`.
+    pub fn representatives(&self, k: usize) -> Vec<(String, String)> {
+        let mut texts: Vec<&StoredText> = self.texts.iter().collect();
+        texts.sort_by(|a, b| b.similarity.total_cmp(&a.similarity).then_with(|| a.id.cmp(&b.id)));
+        let mut seen = HashSet::new();
+        texts
+            .into_iter()
+            .filter(|t| seen.insert(t.text.as_str()))
+            .take(k)
+            .map(|t| (t.id.clone(), t.text.clone()))
+            .collect()
+    }
+
+    fn add_span(map: &mut BTreeMap<String, u64>, key: &str, n: u64) {
+        if let Some(v) = map.get_mut(key) {
+            *v += n;
+        } else if map.len() < SPAN_KEPT {
+            map.insert(key.to_owned(), n);
+        }
+    }
+}
+
+/// The centroids of one scope, contiguous for a fast scan.
+#[derive(Default)]
+struct ScopeIndex {
+    ids: Vec<u64>,
+    centroids: Vec<i16>,
+}
+
+impl ScopeIndex {
+    fn nearest(&self, v: &[i16], dim: usize) -> Option<(usize, f32)> {
+        self.centroids
+            .chunks_exact(dim)
+            .map(|c| cosine_q(c, v))
+            .enumerate()
+            .max_by(|a, b| a.1.total_cmp(&b.1).then_with(|| b.0.cmp(&a.0)))
+    }
+
+    fn position(&self, id: u64) -> Option<usize> {
+        self.ids.iter().position(|&i| i == id)
+    }
+
+    fn set(&mut self, slot: usize, centroid: &[i16], dim: usize) {
+        self.centroids[slot * dim..(slot + 1) * dim].copy_from_slice(centroid);
+    }
+
+    fn push(&mut self, id: u64, centroid: &[i16]) {
+        self.ids.push(id);
+        self.centroids.extend_from_slice(centroid);
+    }
+
+    fn remove(&mut self, id: u64, dim: usize) {
+        if let Some(slot) = self.position(id) {
+            let last = self.ids.len() - 1;
+            self.ids.swap(slot, last);
+            self.ids.pop();
+            if slot != last {
+                let (head, tail) = self.centroids.split_at_mut(last * dim);
+                head[slot * dim..(slot + 1) * dim].copy_from_slice(&tail[..dim]);
+            }
+            self.centroids.truncate(last * dim);
+        }
+    }
+}
+
+/// A cluster that just became new: what its alert says.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct NewCluster {
+    pub id: u64,
+    pub scope: Scope,
+    pub ts_ms: i64,
+    pub first_seen_ms: i64,
+    pub size: u64,
+    pub keywords: Vec<String>,
+    pub samples: Vec<String>,
+    pub sample_ids: Vec<String>,
+    pub sentiment_mean: f64,
+    pub negative_share: f64,
+    pub categories: Vec<String>,
+    pub channels: Vec<String>,
+    /// Cosine to the nearest established cluster (how new it is), if there is one.
+    pub nearest_established: Option<(u64, f32)>,
+}
+
+/// What absorbing a message changed.
+#[derive(Clone, Debug, PartialEq)]
+pub enum ClusterChange {
+    /// The message joined (or started) `cluster`; `counted` when the cluster is established,
+    /// so the message counts in its windows.
+    Joined {
+        cluster: u64,
+        counted: bool,
+    },
+    New(NewCluster),
+    Merged {
+        from: u64,
+        into: u64,
+    },
+    Dropped(u64),
+}
+
+/// Everything needed to continue after a restart with the same ids.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ClusterSnapshot {
+    pub next_id: u64,
+    pub started_ms: Option<i64>,
+    pub clock_ms: i64,
+    pub clusters: Vec<Cluster>,
+}
+
+/// A cluster as `GET /v1/clusters`, the Redis sink and the dashboard show it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ClusterSummary {
+    pub id: String,
+    pub scope: String,
+    pub size: u64,
+    pub established: bool,
+    pub alerted: bool,
+    pub first_seen: String,
+    pub last_seen: String,
+    pub keywords: Vec<String>,
+    pub samples: Vec<String>,
+    pub sentiment_mean: f64,
+    pub negative_share: f64,
+    pub categories: BTreeMap<String, u64>,
+    pub channels: BTreeMap<String, u64>,
+}
+
+pub struct ClusterState {
+    params: ClusterParams,
+    dim: usize,
+    clusters: HashMap<u64, Cluster>,
+    index: HashMap<Scope, ScopeIndex>,
+    next_id: u64,
+    started_ms: Option<i64>,
+    clock_ms: i64,
+    last_sweep_ms: i64,
+    merged_into: HashMap<u64, u64>,
+    merge_order: VecDeque<u64>,
+    /// Message id → the alerted cluster it was one of the first members of.
+    alerted_members: HashMap<String, u64>,
+    alerted_order: VecDeque<String>,
+    /// How often each term occurs in the stored texts of all clusters (c-TF-IDF's denominator).
+    term_totals: HashMap<String, u32>,
+}
+
+impl ClusterState {
+    pub fn new(params: ClusterParams, dim: usize) -> Self {
+        ClusterState {
+            params,
+            dim,
+            clusters: HashMap::new(),
+            index: HashMap::new(),
+            next_id: 1,
+            started_ms: None,
+            clock_ms: i64::MIN,
+            last_sweep_ms: i64::MIN,
+            merged_into: HashMap::new(),
+            merge_order: VecDeque::new(),
+            alerted_members: HashMap::new(),
+            alerted_order: VecDeque::new(),
+            term_totals: HashMap::new(),
+        }
+    }
+
+    pub fn restore(params: ClusterParams, dim: usize, snapshot: ClusterSnapshot) -> Self {
+        let mut state = Self::new(params, dim);
+        state.next_id = snapshot.next_id;
+        state.started_ms = snapshot.started_ms;
+        state.clock_ms = snapshot.clock_ms;
+        for cluster in snapshot.clusters {
+            if cluster.sum.len() != dim {
+                continue;
+            }
+            state.index.entry(cluster.scope.clone()).or_default().push(cluster.id, &cluster.centroid().0);
+            for t in &cluster.texts {
+                state.count_terms(&t.terms, 1);
+            }
+            state.next_id = state.next_id.max(cluster.id + 1);
+            state.clusters.insert(cluster.id, cluster);
+        }
+        state
+    }
+
+    pub fn snapshot(&self) -> ClusterSnapshot {
+        let mut clusters: Vec<Cluster> = self.clusters.values().cloned().collect();
+        clusters.sort_by_key(|c| c.id);
+        ClusterSnapshot { next_id: self.next_id, started_ms: self.started_ms, clock_ms: self.clock_ms, clusters }
+    }
+
+    pub fn len(&self) -> usize {
+        self.clusters.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.clusters.is_empty()
+    }
+
+    pub fn get(&self, id: u64) -> Option<&Cluster> {
+        self.clusters.get(&self.resolve(id))
+    }
+
+    /// The live cluster `id` became (itself unless it was merged away).
+    pub fn resolve(&self, mut id: u64) -> u64 {
+        while let Some(&into) = self.merged_into.get(&id) {
+            id = into;
+        }
+        id
+    }
+
+    pub fn clusters(&self) -> impl Iterator<Item = &Cluster> {
+        self.clusters.values()
+    }
+
+    /// Absorbs one message into every scope it belongs to. Messages without an embedding of
+    /// the right size are ignored.
+    pub fn absorb(&mut self, m: &Member<'_>, changes: &mut Vec<ClusterChange>) {
+        if m.embedding.len() != self.dim {
+            return;
+        }
+        self.started_ms.get_or_insert(m.ts_ms);
+        self.clock_ms = self.clock_ms.max(m.ts_ms);
+        self.assign(Scope::Global, m, changes);
+        if self.params.per_category {
+            self.assign(Scope::Category(m.category.to_owned()), m, changes);
+        }
+        if self.clock_ms >= self.last_sweep_ms.saturating_add(1000) {
+            self.last_sweep_ms = self.clock_ms;
+            self.expire(changes);
+        }
+    }
+
+    fn assign(&mut self, scope: Scope, m: &Member<'_>, changes: &mut Vec<ClusterChange>) {
+        let dim = self.dim;
+        let nearest = self.index.get(&scope).and_then(|ix| ix.nearest(m.embedding, dim));
+        let (id, similarity) = match nearest {
+            Some((slot, cos)) if cos >= self.params.similarity => (self.index[&scope].ids[slot], cos),
+            _ => (self.create(scope.clone(), m), 1.0),
+        };
+        let cluster = self.clusters.get_mut(&id).expect("indexed cluster exists");
+        if cluster.count > 0 {
+            for (s, &x) in cluster.sum.iter_mut().zip(m.embedding) {
+                *s += x as f32 / EMBEDDING_SCALE;
+            }
+        }
+        cluster.count += 1;
+        cluster.last_seen_ms = cluster.last_seen_ms.max(m.ts_ms);
+        cluster.first_seen_ms = cluster.first_seen_ms.min(m.ts_ms);
+        cluster.sentiment_sum += m.sentiment_milli as i64;
+        cluster.negative += m.negative as u64;
+        Cluster::add_span(&mut cluster.categories, m.category, 1);
+        Cluster::add_span(&mut cluster.channels, m.channel, 1);
+        if cluster.first_ids.len() < FIRST_IDS {
+            cluster.first_ids.push(m.id.to_owned());
+        }
+        let (count, established) = (cluster.count, cluster.established);
+        let centroid = cluster.centroid();
+        self.store_text(id, m, similarity);
+        let ix = self.index.get_mut(&scope).expect("scope index");
+        if let Some(slot) = ix.position(id) {
+            ix.set(slot, &centroid.0, dim);
+        }
+        if !established {
+            self.check_established(id, m.ts_ms, changes);
+        }
+        let counted = self.clusters.get(&id).is_some_and(|c| c.established);
+        changes.push(ClusterChange::Joined { cluster: id, counted });
+        if count.is_power_of_two() || count % 64 == 0 {
+            self.merge_neighbours(id, changes);
+        }
+    }
+
+    fn create(&mut self, scope: Scope, m: &Member<'_>) -> u64 {
+        let dim = self.dim;
+        let live = self.index.get(&scope).map_or(0, |ix| ix.ids.len());
+        if live >= self.params.max_clusters {
+            // The least useful cluster makes room: not established, fewest members, idle longest.
+            let victim = self.index[&scope]
+                .ids
+                .iter()
+                .filter_map(|id| self.clusters.get(id))
+                .min_by_key(|c| (c.established, c.count, c.last_seen_ms, c.id))
+                .map(|c| c.id);
+            if let Some(victim) = victim {
+                self.drop_cluster(victim);
+            }
+        }
+        let id = self.next_id;
+        self.next_id += 1;
+        let cluster = Cluster {
+            id,
+            scope: scope.clone(),
+            sum: m.embedding.iter().map(|&x| x as f32 / EMBEDDING_SCALE).collect(),
+            count: 0,
+            first_seen_ms: m.ts_ms,
+            last_seen_ms: m.ts_ms,
+            recent: VecDeque::new(),
+            first_ids: Vec::new(),
+            texts: Vec::new(),
+            sentiment_sum: 0,
+            negative: 0,
+            categories: BTreeMap::new(),
+            channels: BTreeMap::new(),
+            established: false,
+            alerted: false,
+        };
+        self.index.entry(scope).or_default().push(id, m.embedding);
+        debug_assert_eq!(m.embedding.len(), dim);
+        self.clusters.insert(id, cluster);
+        id
+    }
+
+    /// The first texts, then a reservoir sample (decided by a hash of the message id, so the
+    /// choice does not depend on the order of workers or runs).
+    fn store_text(&mut self, id: u64, m: &Member<'_>, similarity: f32) {
+        let cluster = self.clusters.get_mut(&id).expect("cluster exists");
+        let slot = if cluster.texts.len() < TEXTS_KEPT {
+            Some(cluster.texts.len())
+        } else {
+            let pick = stable_hash(m.id) % cluster.count;
+            (pick < TEXTS_KEPT as u64).then_some(pick as usize)
+        };
+        let Some(slot) = slot else { return };
+        let text: String = m.text.chars().take(280).collect();
+        let stored = StoredText { id: m.id.to_owned(), terms: terms(&text), text, similarity };
+        let added = stored.terms.clone();
+        let removed = if slot < cluster.texts.len() {
+            Some(std::mem::replace(&mut cluster.texts[slot], stored).terms)
+        } else {
+            cluster.texts.push(stored);
+            None
+        };
+        if let Some(removed) = removed {
+            self.count_terms(&removed, -1);
+        }
+        self.count_terms(&added, 1);
+    }
+
+    fn count_terms(&mut self, terms: &[String], sign: i32) {
+        for t in terms {
+            if sign > 0 {
+                *self.term_totals.entry(t.clone()).or_default() += 1;
+            } else if let Some(n) = self.term_totals.get_mut(t) {
+                *n -= 1;
+                if *n == 0 {
+                    self.term_totals.remove(t);
+                }
+            }
+        }
+    }
+
+    fn check_established(&mut self, id: u64, ts_ms: i64, changes: &mut Vec<ClusterChange>) {
+        let (min_size, window_ms) = (self.params.min_size, self.params.window_ms);
+        let cluster = self.clusters.get_mut(&id).expect("cluster exists");
+        cluster.recent.push_back(ts_ms);
+        while cluster.recent.len() > min_size {
+            cluster.recent.pop_front();
+        }
+        let (Some(first), Some(last)) = (cluster.recent.iter().min(), cluster.recent.iter().max()) else { return };
+        if cluster.recent.len() < min_size || last - first > window_ms {
+            return;
+        }
+        cluster.established = true;
+        cluster.recent = VecDeque::new();
+        let in_warmup = self.started_ms.is_some_and(|s| ts_ms < s + self.params.warmup_ms);
+        if in_warmup || !self.params.alerts {
+            return;
+        }
+        let nearest = self.nearest_established(id);
+        if nearest.is_some_and(|(_, cos)| cos >= self.params.novelty) {
+            return;
+        }
+        // One emerging issue is seen by the global and the category scope: alert once.
+        let cluster = &self.clusters[&id];
+        let shared = cluster.first_ids.iter().filter(|m| self.alerted_members.contains_key(*m)).count();
+        if shared * 2 >= cluster.first_ids.len() {
+            return;
+        }
+        let members = cluster.first_ids.clone();
+        for m in members {
+            if self.alerted_members.insert(m.clone(), id).is_none() {
+                self.alerted_order.push_back(m);
+                if self.alerted_order.len() > ALERTED_MEMBERS_KEPT {
+                    if let Some(old) = self.alerted_order.pop_front() {
+                        self.alerted_members.remove(&old);
+                    }
+                }
+            }
+        }
+        let cluster = self.clusters.get_mut(&id).expect("cluster exists");
+        cluster.alerted = true;
+        let summary = self.summary(id).expect("cluster exists");
+        let cluster = &self.clusters[&id];
+        changes.push(ClusterChange::New(NewCluster {
+            id,
+            scope: cluster.scope.clone(),
+            ts_ms,
+            first_seen_ms: cluster.first_seen_ms,
+            size: cluster.count,
+            keywords: summary.keywords,
+            samples: summary.samples,
+            sample_ids: cluster.first_ids.clone(),
+            sentiment_mean: round3(cluster.sentiment_mean()),
+            negative_share: round3(cluster.negative_share()),
+            categories: cluster.categories.keys().cloned().collect(),
+            channels: cluster.channels.keys().cloned().collect(),
+            nearest_established: nearest.map(|(id, cos)| (id, round3(cos as f64) as f32)),
+        }));
+    }
+
+    /// The established cluster of the same scope nearest to `id`'s centroid.
+    fn nearest_established(&self, id: u64) -> Option<(u64, f32)> {
+        let cluster = &self.clusters[&id];
+        let centroid = cluster.centroid();
+        let ix = self.index.get(&cluster.scope)?;
+        ix.ids
+            .iter()
+            .zip(ix.centroids.chunks_exact(self.dim))
+            .filter(|(other, _)| **other != id && self.clusters.get(other).is_some_and(|c| c.established))
+            .map(|(other, c)| (*other, cosine_q(c, &centroid.0)))
+            .max_by(|a, b| a.1.total_cmp(&b.1).then_with(|| b.0.cmp(&a.0)))
+    }
+
+    /// Merges `id` with every cluster of its scope whose centroid is within `merge_similarity`.
+    fn merge_neighbours(&mut self, id: u64, changes: &mut Vec<ClusterChange>) {
+        let Some(cluster) = self.clusters.get(&id) else { return };
+        let scope = cluster.scope.clone();
+        let centroid = cluster.centroid();
+        let ix = &self.index[&scope];
+        let close: Vec<u64> = ix
+            .ids
+            .iter()
+            .zip(ix.centroids.chunks_exact(self.dim))
+            .filter(|(other, c)| **other != id && cosine_q(c, &centroid.0) >= self.params.merge_similarity)
+            .map(|(other, _)| *other)
+            .collect();
+        let mut survivor = id;
+        for other in close {
+            let (keep, gone) = (survivor.min(other), survivor.max(other));
+            self.merge(keep, gone);
+            changes.push(ClusterChange::Merged { from: gone, into: keep });
+            survivor = keep;
+        }
+    }
+
+    fn merge(&mut self, keep: u64, gone: u64) {
+        let dim = self.dim;
+        let Some(g) = self.clusters.remove(&gone) else { return };
+        self.index.get_mut(&g.scope).expect("scope index").remove(gone, dim);
+        let k = self.clusters.get_mut(&keep).expect("survivor exists");
+        for (s, x) in k.sum.iter_mut().zip(&g.sum) {
+            *s += x;
+        }
+        k.count += g.count;
+        k.first_seen_ms = k.first_seen_ms.min(g.first_seen_ms);
+        k.last_seen_ms = k.last_seen_ms.max(g.last_seen_ms);
+        k.sentiment_sum += g.sentiment_sum;
+        k.negative += g.negative;
+        for (c, n) in &g.categories {
+            Cluster::add_span(&mut k.categories, c, *n);
+        }
+        for (c, n) in &g.channels {
+            Cluster::add_span(&mut k.channels, c, *n);
+        }
+        k.established |= g.established;
+        k.alerted |= g.alerted;
+        if k.first_ids.len() < FIRST_IDS {
+            let room = FIRST_IDS - k.first_ids.len();
+            k.first_ids.extend(g.first_ids.iter().take(room).cloned());
+        }
+        // Keep the stored texts most like their centroids; the others leave the term counts.
+        let mut texts = std::mem::take(&mut k.texts);
+        texts.extend(g.texts);
+        texts.sort_by(|a, b| b.similarity.total_cmp(&a.similarity).then_with(|| a.id.cmp(&b.id)));
+        let dropped: Vec<StoredText> = texts.split_off(TEXTS_KEPT.min(texts.len()));
+        k.texts = texts;
+        let centroid = k.centroid();
+        let scope = k.scope.clone();
+        for t in dropped {
+            self.count_terms(&t.terms, -1);
+        }
+        let ix = self.index.get_mut(&scope).expect("scope index");
+        if let Some(slot) = ix.position(keep) {
+            ix.set(slot, &centroid.0, dim);
+        }
+        self.merged_into.insert(gone, keep);
+        self.merge_order.push_back(gone);
+        if self.merge_order.len() > MERGES_KEPT {
+            if let Some(old) = self.merge_order.pop_front() {
+                self.merged_into.remove(&old);
+            }
+        }
+    }
+
+    fn drop_cluster(&mut self, id: u64) {
+        if let Some(c) = self.clusters.remove(&id) {
+            self.index.get_mut(&c.scope).expect("scope index").remove(id, self.dim);
+            for t in &c.texts {
+                self.count_terms(&t.terms, -1);
+            }
+        }
+    }
+
+    /// Drops clusters no message joined within `idle_expiry` of the clock.
+    fn expire(&mut self, changes: &mut Vec<ClusterChange>) {
+        let horizon = self.clock_ms - self.params.idle_expiry_ms;
+        let mut idle: Vec<u64> = self.clusters.values().filter(|c| c.last_seen_ms < horizon).map(|c| c.id).collect();
+        idle.sort_unstable();
+        for id in idle {
+            self.drop_cluster(id);
+            changes.push(ClusterChange::Dropped(id));
+        }
+    }
+
+    /// Top keywords by c-TF-IDF: a term's frequency in this cluster's stored texts, weighted by
+    /// log(1 + average terms per cluster / the term's frequency over all clusters).
+    pub fn keywords(&self, id: u64, k: usize) -> Vec<String> {
+        let Some(cluster) = self.clusters.get(&id) else { return Vec::new() };
+        let mut tf: HashMap<&str, u32> = HashMap::new();
+        for t in &cluster.texts {
+            for term in &t.terms {
+                *tf.entry(term.as_str()).or_default() += 1;
+            }
+        }
+        let total: u64 = self.term_totals.values().map(|&n| n as u64).sum();
+        let average = total as f64 / self.clusters.len().max(1) as f64;
+        let mut scored: Vec<(f64, &str)> = tf
+            .into_iter()
+            // A term in one stored text only is an accident of that message, not the cluster's.
+            .filter(|(_, n)| *n >= 2 || cluster.texts.len() < 3)
+            .map(|(term, n)| {
+                let overall = self.term_totals.get(term).copied().unwrap_or(n).max(1) as f64;
+                (n as f64 * (1.0 + average / overall).ln(), term)
+            })
+            .collect();
+        scored.sort_by(|a, b| b.0.total_cmp(&a.0).then_with(|| a.1.cmp(b.1)));
+        scored.into_iter().take(k).map(|(_, t)| t.to_owned()).collect()
+    }
+
+    pub fn summary(&self, id: u64) -> Option<ClusterSummary> {
+        let c = self.clusters.get(&id)?;
+        Some(ClusterSummary {
+            id: cluster_name(c.id),
+            scope: c.scope.name().to_owned(),
+            size: c.count,
+            established: c.established,
+            alerted: c.alerted,
+            first_seen: crate::alerts::rfc3339(c.first_seen_ms),
+            last_seen: crate::alerts::rfc3339(c.last_seen_ms),
+            keywords: self.keywords(id, 5),
+            samples: c.representatives(3).into_iter().map(|(_, text)| text).collect(),
+            sentiment_mean: round3(c.sentiment_mean()),
+            negative_share: round3(c.negative_share()),
+            categories: c.categories.clone(),
+            channels: c.channels.clone(),
+        })
+    }
+}
+
+fn round3(x: f64) -> f64 {
+    (x * 1000.0).round() / 1000.0
+}
+
+fn stable_hash(text: &str) -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = foldhash::quality::FixedState::with_seed(0x636c_7573).build_hasher();
+    h.write(text.as_bytes());
+    h.finish()
+}
+
+/// What the clusterer tells the cluster sinks (board, Redis) at most once a second: the
+/// established clusters that changed, ids merged away or dropped, and now and then a snapshot
+/// to restart from.
+#[derive(Clone, Debug, Default)]
+pub struct ClusterUpdate {
+    pub summaries: Vec<ClusterSummary>,
+    /// (merged-away id, the id it became)
+    pub merged: Vec<(String, String)>,
+    pub dropped: Vec<String>,
+    pub snapshot: Option<std::sync::Arc<ClusterSnapshot>>,
+}
+
+/// How often the clusterer publishes, and how often a snapshot goes with it (wall clock).
+const PUBLISH_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
+const SNAPSHOT_EVERY: std::time::Duration = std::time::Duration::from_secs(5);
+
+struct Publisher {
+    outputs: crate::sinks::Fanout,
+    changed: HashSet<u64>,
+    merged: Vec<(u64, u64)>,
+    dropped: Vec<u64>,
+    published: HashSet<u64>,
+    last: std::time::Instant,
+    last_snapshot: std::time::Instant,
+}
+
+impl Publisher {
+    fn new(outputs: crate::sinks::Fanout) -> Self {
+        let now = std::time::Instant::now();
+        Publisher {
+            outputs,
+            changed: HashSet::new(),
+            merged: Vec::new(),
+            dropped: Vec::new(),
+            published: HashSet::new(),
+            last: now,
+            last_snapshot: now,
+        }
+    }
+
+    fn note(&mut self, change: &ClusterChange) {
+        match change {
+            ClusterChange::Joined { cluster, counted: true } => {
+                self.changed.insert(*cluster);
+            }
+            ClusterChange::New(n) => {
+                self.changed.insert(n.id);
+            }
+            ClusterChange::Merged { from, into } => {
+                self.changed.insert(*into);
+                if self.published.contains(from) {
+                    self.merged.push((*from, *into));
+                }
+            }
+            ClusterChange::Dropped(id) => {
+                if self.published.contains(id) {
+                    self.dropped.push(*id);
+                }
+            }
+            ClusterChange::Joined { .. } => {}
+        }
+    }
+
+    fn publish(&mut self, state: &ClusterState, force: bool) {
+        if self.outputs.clusters.is_empty() || (!force && self.last.elapsed() < PUBLISH_EVERY) {
+            return;
+        }
+        self.last = std::time::Instant::now();
+        let mut changed: Vec<u64> = self.changed.drain().collect();
+        changed.sort_unstable();
+        let summaries: Vec<ClusterSummary> = changed
+            .into_iter()
+            .filter(|id| state.clusters.get(id).is_some_and(|c| c.established))
+            .filter_map(|id| {
+                self.published.insert(id);
+                state.summary(id)
+            })
+            .collect();
+        let snapshot = (force || self.last_snapshot.elapsed() >= SNAPSHOT_EVERY).then(|| {
+            self.last_snapshot = std::time::Instant::now();
+            std::sync::Arc::new(state.snapshot_established())
+        });
+        let update = ClusterUpdate {
+            summaries,
+            merged: self.merged.drain(..).map(|(a, b)| (cluster_name(a), cluster_name(b))).collect(),
+            dropped: self
+                .dropped
+                .drain(..)
+                .map(|id| {
+                    self.published.remove(&id);
+                    cluster_name(id)
+                })
+                .collect(),
+            snapshot,
+        };
+        self.outputs.clusters(&update);
+    }
+}
+
+impl ClusterState {
+    /// The established clusters: what a restart needs (the others are a few messages each).
+    pub fn snapshot_established(&self) -> ClusterSnapshot {
+        let mut snapshot = self.snapshot();
+        snapshot.clusters.retain(|c| c.established);
+        snapshot
+    }
+
+    pub fn clock_ms(&self) -> i64 {
+        self.clock_ms
+    }
+}
+
+/// Explanation samples per cluster and tick handed to the detector.
+const SAMPLES_PER_TICK: usize = 3;
+
+/// Builds the clusterer. It runs on worker 0 (clustering compares each message with every
+/// cluster, so it cannot be split by key); each tick's events are taken in (ts, id) order, so
+/// the result does not depend on how many workers fed it.
+pub fn cluster<'scope>(
+    accepted: timely::dataflow::StreamVec<'scope, super::Tick, (crate::event::Event, super::Tick)>,
+    params: ClusterParams,
+    windows: Vec<(u32, i64)>,
+    negative_below_milli: i32,
+    restore: Option<ClusterSnapshot>,
+    outputs: crate::sinks::Fanout,
+) -> timely::dataflow::StreamVec<'scope, super::Tick, (super::ingest::IngestOut, super::Tick)> {
+    use super::ingest::{IngestOut, Sample, WindowLedger};
+    use super::windows::{window_start, Agg, Series, WindowKey};
+    use crate::config::Dimension;
+    use timely::dataflow::channels::pact::Exchange;
+    use timely::dataflow::operators::generic::Operator;
+    use timely::dataflow::operators::Capability;
+
+    let dim = crate::enrich::encoder::DIM;
+    accepted.unary_frontier(Exchange::new(|_: &(crate::event::Event, super::Tick)| 0u64), "Cluster", move |_, _| {
+        let mut state = match restore {
+            Some(snapshot) => ClusterState::restore(params, dim, snapshot),
+            None => ClusterState::new(params, dim),
+        };
+        let mut ledger = WindowLedger::default();
+        let mut publisher = Publisher::new(outputs);
+        let mut finished = false;
+        let mut pending: BTreeMap<super::Tick, (Capability<super::Tick>, Vec<crate::event::Event>)> = BTreeMap::new();
+        let mut changes = Vec::new();
+        move |(input, frontier), output| {
+            input.for_each(|capability, data| {
+                for (event, time) in data.drain(..) {
+                    pending.entry(time).or_insert_with(|| (capability.delayed(&time, 0), Vec::new())).1.push(event);
+                }
+            });
+            while let Some(entry) = pending.first_entry() {
+                if frontier.less_equal(entry.key()) {
+                    break;
+                }
+                let tick = *entry.key();
+                let (capability, mut events) = entry.remove();
+                events.sort_by(|a, b| (a.ts_ms, &a.id).cmp(&(b.ts_ms, &b.id)));
+                let mut session = output.session(&capability);
+                let mut out = |o: IngestOut| session.give((o, tick));
+                let mut folded: BTreeMap<(u64, usize, i64), Agg> = BTreeMap::new();
+                let mut samples: BTreeMap<u64, Vec<usize>> = BTreeMap::new();
+                for (index, ev) in events.iter().enumerate() {
+                    let member = Member {
+                        id: &ev.id,
+                        ts_ms: ev.ts_ms,
+                        category: &ev.category,
+                        channel: &ev.channel,
+                        sentiment_milli: ev.sentiment_milli,
+                        negative: ev.sentiment_milli < negative_below_milli,
+                        text: &ev.text,
+                        embedding: &ev.embedding.0,
+                    };
+                    changes.clear();
+                    state.absorb(&member, &mut changes);
+                    for change in changes.drain(..) {
+                        publisher.note(&change);
+                        match change {
+                            ClusterChange::Joined { cluster, counted: true } => {
+                                let agg =
+                                    Agg::of_message(ev.sentiment_milli, ev.sentiment_milli < negative_below_milli);
+                                for (wi, &(size_s, _)) in windows.iter().enumerate() {
+                                    let start = window_start(ev.ts_ms, size_s);
+                                    differential_dataflow::difference::Semigroup::plus_equals(
+                                        folded.entry((cluster, wi, start)).or_default(),
+                                        &agg,
+                                    );
+                                }
+                                let kept = samples.entry(cluster).or_default();
+                                if kept.len() == SAMPLES_PER_TICK {
+                                    kept.remove(0);
+                                }
+                                kept.push(index);
+                            }
+                            ClusterChange::New(new) => out(IngestOut::NewCluster(new)),
+                            _ => {}
+                        }
+                    }
+                }
+                for ((cluster, wi, start_s), agg) in folded {
+                    let (size_s, retention) = windows[wi];
+                    let series = Series::new(Dimension::Cluster, cluster_name(cluster));
+                    ledger.add(WindowKey { series, size_s, start_s }, retention, agg, &mut out);
+                }
+                for (cluster, indexes) in samples {
+                    for i in indexes {
+                        let ev = &events[i];
+                        out(IngestOut::Sample(Sample {
+                            series: Series::new(Dimension::Cluster, cluster_name(cluster)),
+                            ts_ms: ev.ts_ms,
+                            id: ev.id.clone(),
+                            text: ev.text.clone(),
+                            sentiment_milli: ev.sentiment_milli,
+                        }));
+                    }
+                }
+                ledger.expire(state.clock_ms(), &mut out);
+                publisher.publish(&state, false);
+            }
+            if frontier.is_empty() && !finished {
+                finished = true;
+                publisher.publish(&state, true);
+            }
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const D: usize = 32;
+
+    fn params() -> ClusterParams {
+        ClusterParams {
+            similarity: 0.8,
+            merge_similarity: 0.95,
+            novelty: 0.5,
+            min_size: 4,
+            window_ms: 60_000,
+            warmup_ms: 10_000,
+            idle_expiry_ms: 3_600_000,
+            max_clusters: 100,
+            per_category: false,
+            alerts: true,
+        }
+    }
+
+    /// A unit vector near axis `axis`, nudged by `jitter` on axis `axis + 1`.
+    fn vector(axis: usize, jitter: f32) -> Embedding {
+        let mut v = [0.0f32; D];
+        v[axis] = 1.0;
+        v[(axis + 1) % D] = jitter;
+        let n = v.iter().map(|x| x * x).sum::<f32>().sqrt();
+        Embedding::quantize(&v.iter().map(|x| x / n).collect::<Vec<_>>())
+    }
+
+    fn absorb(s: &mut ClusterState, id: &str, ts_ms: i64, axis: usize, jitter: f32, text: &str) -> Vec<ClusterChange> {
+        let e = vector(axis, jitter);
+        let m = Member {
+            id,
+            ts_ms,
+            category: "other",
+            channel: "app",
+            sentiment_milli: -500,
+            negative: true,
+            text,
+            embedding: &e.0,
+        };
+        let mut changes = Vec::new();
+        s.absorb(&m, &mut changes);
+        changes
+    }
+
+    fn joined(changes: &[ClusterChange]) -> u64 {
+        changes
+            .iter()
+            .find_map(|c| if let ClusterChange::Joined { cluster, .. } = c { Some(*cluster) } else { None })
+            .unwrap()
+    }
+
+    #[test]
+    fn ids_stay_stable_as_a_cluster_grows() {
+        let mut s = ClusterState::new(params(), D);
+        let first = joined(&absorb(&mut s, "a", 0, 0, 0.0, "付款失败"));
+        for i in 0..20 {
+            let c = absorb(&mut s, &format!("m{i}"), 1000 * i, 0, 0.1 * (i % 3) as f32, "付款失败 重复扣款");
+            assert_eq!(joined(&c), first);
+        }
+        let other = joined(&absorb(&mut s, "b", 30_000, 5, 0.0, "物流太慢"));
+        assert_ne!(other, first);
+        assert_eq!(s.get(first).unwrap().count, 21);
+    }
+
+    #[test]
+    fn a_new_cluster_alerts_once_after_warmup_and_noise_never_does() {
+        let mut s = ClusterState::new(params(), D);
+        // Warm-up: axis 0 becomes established without an alert.
+        let mut all = Vec::new();
+        for i in 0..6 {
+            all.extend(absorb(&mut s, &format!("w{i}"), 1000 * i, 0, 0.0, "登录 验证码"));
+        }
+        assert!(!all.iter().any(|c| matches!(c, ClusterChange::New(_))));
+        // Noise: every message on its own axis, none reaches the size.
+        for i in 0..20 {
+            all.extend(absorb(&mut s, &format!("n{i}"), 20_000 + i, 2 + i as usize % 28, 0.0, "随便说说"));
+        }
+        // A variant of the established cluster (cosine 0.71 to it) forms its own cluster, but it
+        // is not new.
+        for i in 0..6 {
+            all.extend(absorb(&mut s, &format!("v{i}"), 30_000 + i, 0, 1.0, "登录 短信"));
+        }
+        let news = |changes: &[ClusterChange]| changes.iter().filter(|c| matches!(c, ClusterChange::New(_))).count();
+        assert_eq!(news(&all), 0);
+        assert_eq!(s.clusters().filter(|c| c.established).count(), 2);
+        let mut emerging = Vec::new();
+        for i in 0..10 {
+            let text = format!("直播间 打赏 扣费 异常 {i}");
+            emerging.extend(absorb(&mut s, &format!("e{i}"), 40_000 + 100 * i, 30, 0.0, &text));
+        }
+        assert_eq!(news(&emerging), 1, "{emerging:?}");
+        let new = emerging.iter().find_map(|c| if let ClusterChange::New(n) = c { Some(n.clone()) } else { None });
+        let new = new.unwrap();
+        assert_eq!(new.size, 4);
+        assert_eq!(new.sample_ids, vec!["e0", "e1", "e2", "e3"]);
+        assert!(new.keywords.contains(&"直播间".to_string()), "{:?}", new.keywords);
+        assert!(new.nearest_established.is_some_and(|(_, cos)| cos < 0.5));
+    }
+
+    #[test]
+    fn close_clusters_merge_into_the_older_id() {
+        let mut p = params();
+        p.similarity = 0.9;
+        p.merge_similarity = 0.93;
+        let mut s = ClusterState::new(p, D);
+        // 0°, then 26.6° (cosine 0.89: a cluster of its own), then 15°: nearer the second, whose
+        // centroid moves to 20.8°, within 0.93 of the first.
+        let a = joined(&absorb(&mut s, "a", 0, 0, 0.0, "x"));
+        let b = joined(&absorb(&mut s, "b", 1, 0, 0.5, "y"));
+        assert_ne!(a, b);
+        let c = absorb(&mut s, "c", 2, 0, 0.268, "y");
+        assert_eq!(joined(&c), b);
+        assert!(c.contains(&ClusterChange::Merged { from: b, into: a }), "{c:?}");
+        assert_eq!(s.resolve(b), a);
+        assert_eq!(s.get(b).unwrap().count, 3);
+        assert_eq!(s.len(), 1);
+    }
+
+    #[test]
+    fn idle_clusters_expire_and_the_count_is_bounded() {
+        let mut p = params();
+        p.max_clusters = 5;
+        p.idle_expiry_ms = 10_000;
+        let mut s = ClusterState::new(p, D);
+        for i in 0..12 {
+            absorb(&mut s, &format!("n{i}"), i, i as usize, 0.0, "z");
+        }
+        assert_eq!(s.len(), 5);
+        let changes = absorb(&mut s, "late", 60_000, 20, 0.0, "z");
+        // One made room for the new cluster, the other four expired.
+        assert_eq!(changes.iter().filter(|c| matches!(c, ClusterChange::Dropped(_))).count(), 4);
+        assert_eq!(s.len(), 1);
+    }
+
+    #[test]
+    fn a_snapshot_restores_ids_and_centroids() {
+        let mut s = ClusterState::new(params(), D);
+        let a = joined(&absorb(&mut s, "a", 0, 0, 0.0, "付款失败"));
+        absorb(&mut s, "b", 1, 3, 0.0, "物流");
+        let mut restored = ClusterState::restore(params(), D, s.snapshot());
+        assert_eq!(joined(&absorb(&mut restored, "c", 2, 0, 0.05, "付款失败")), a);
+        let fresh = joined(&absorb(&mut restored, "d", 3, 9, 0.0, "新问题"));
+        assert_eq!(fresh, 3, "ids continue after the restored ones");
+    }
+}

@@ -1,0 +1,174 @@
+//! The terms of a text that can serve as keywords: Chinese words by jieba segmentation, English
+//! words lower-cased; stop words, single characters and numbers left out. Alert explanations
+//! and cluster labels both rank these.
+
+use crate::clean::is_cjk;
+use std::sync::OnceLock;
+
+/// Function words and fillers that say nothing about what a complaint is about.
+const STOP_WORDS: &[&str] = &[
+    // English
+    "the",
+    "and",
+    "for",
+    "you",
+    "your",
+    "this",
+    "that",
+    "with",
+    "was",
+    "are",
+    "have",
+    "has",
+    "not",
+    "but",
+    "from",
+    "app",
+    "its",
+    "it's",
+    "can",
+    "can't",
+    "just",
+    "again",
+    "they",
+    "what",
+    "when",
+    "why",
+    "how",
+    "all",
+    "does",
+    "did",
+    "will",
+    "would",
+    "could",
+    "should",
+    "there",
+    "their",
+    "been",
+    "were",
+    "which",
+    "who",
+    "any",
+    "about",
+    "get",
+    "got",
+    "still",
+    "yet",
+    "into",
+    "out",
+    "too",
+    "very",
+    "some",
+    "don't",
+    "i'm",
+    "i've",
+    "way",
+    "need",
+    "want",
+    "please",
+    "help",
+    "able",
+    "now",
+    "one",
+    "there's",
+    "know",
+    "much",
+    "here",
+    "also",
+    "after",
+    // Chinese
+    "我们",
+    "你们",
+    "他们",
+    "一个",
+    "没有",
+    "什么",
+    "怎么",
+    "就是",
+    "还是",
+    "已经",
+    "可以",
+    "现在",
+    "这个",
+    "那个",
+    "不是",
+    "真的",
+    "为什么",
+    "还有",
+    "一直",
+    "因为",
+    "所以",
+    "但是",
+    "如果",
+    "自己",
+    "时候",
+    "一下",
+    "这样",
+    "那么",
+    "然后",
+    "而且",
+    "不能",
+    "不会",
+    "知道",
+    "觉得",
+    "感觉",
+    "东西",
+    "今天",
+    "结果",
+    "根本",
+    "怎么办",
+    "到底",
+    "这么",
+    "那么",
+    "一次",
+    "一点",
+    "非常",
+    "特别",
+    "太",
+    "有点",
+    "真是",
+    "简直",
+    "居然",
+];
+
+fn jieba() -> &'static jieba_rs::Jieba {
+    static JIEBA: OnceLock<jieba_rs::Jieba> = OnceLock::new();
+    JIEBA.get_or_init(jieba_rs::Jieba::new)
+}
+
+/// The keyword candidates of `text`, in order of appearance (with repeats).
+pub fn terms(text: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    for token in jieba().cut(text, false) {
+        let chars = token.chars().count();
+        if token.chars().all(is_cjk) {
+            if chars >= 2 && !STOP_WORDS.contains(&token) {
+                out.push(token.to_owned());
+            }
+        } else if token.len() >= 3 && token.chars().all(|c| c.is_ascii_alphabetic() || c == '\'') {
+            let word = token.to_ascii_lowercase();
+            if !STOP_WORDS.contains(&word.as_str()) {
+                out.push(word);
+            }
+        }
+    }
+    out
+}
+
+/// Loads the segmentation dictionary now (a few hundred milliseconds) rather than on the first
+/// message that needs it.
+pub fn warm_up() {
+    jieba();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn chinese_words_and_english_words_without_stop_words() {
+        assert_eq!(terms("付款一直失败，重复扣款了"), vec!["付款", "失败", "重复", "扣款"]);
+        assert_eq!(terms("The payment FAILED twice, I can't log in"), vec!["payment", "failed", "twice", "log"]);
+        assert!(terms("的了吗 123 a").is_empty());
+    }
+}
