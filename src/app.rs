@@ -174,7 +174,7 @@ struct ConsoleAlerts;
 
 impl AlertSink for ConsoleAlerts {
     fn deliver(&self, a: &Alert) {
-        let key: Vec<String> = ["category", "channel", "campaign", "overall"]
+        let key: Vec<String> = ["cluster", "risk", "category", "channel", "campaign", "overall"]
             .iter()
             .filter_map(|k| a.labels.get(*k).map(|v| format!("{k}={v}")))
             .collect();

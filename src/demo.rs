@@ -1,6 +1,7 @@
 //! The demo stream: one day of realistic feedback (mostly Chinese, some English) across
-//! channels and two campaigns, with an injected payment spike at 14:00 and a `double11`
-//! sentiment dip at 20:00. Generated deterministically from a seed, as NDJSON lines, so the
+//! channels and two campaigns, with a new kind of complaint emerging slowly from 10:00 (gifts to
+//! live streamers charged but not delivered), an injected payment spike at 14:00, a few
+//! high-risk messages, and a `double11` sentiment dip at 20:00. Generated deterministically from a seed, as NDJSON lines, so the
 //! demo exercises the same decode → clean → enrich path as real input (a few records are
 //! deliberately bad, to show the dead-letter path).
 
@@ -12,6 +13,9 @@ pub const SPIKE_MINUTES: i64 = 3;
 /// Minutes after midnight when the double11 sentiment dip starts, and how long it lasts.
 pub const DIP_START_MIN: i64 = 20 * 60;
 pub const DIP_MINUTES: i64 = 25;
+/// Minutes after midnight when the emerging complaint starts, and how long it trickles in.
+pub const EMERGING_START_MIN: i64 = 10 * 60;
+pub const EMERGING_MINUTES: i64 = 120;
 
 /// A small deterministic PRNG (SplitMix64): the demo needs no statistical quality, only the
 /// same stream on every machine.
@@ -155,6 +159,22 @@ const DIP_TEXTS: &[&str] = &[
     "双11付了定金却说没货，希望给个说法",
 ];
 
+/// A kind of complaint the taxonomy has no category for: it starts small and stays small.
+const EMERGING_TEXTS: &[&str] = &[
+    "给主播刷的礼物没显示，钱却被扣了",
+    "直播间打赏扣了钱但礼物没到账",
+    "送礼物扣了抖币，主播那边根本没收到",
+    "打赏失败但是余额被扣了",
+    "Gift to the streamer was charged but never showed up",
+];
+
+/// Messages that need a person at once, whatever the volumes say (minute of the day, text).
+const HIGH_RISK: &[(i64, &str)] = &[
+    (15 * 60 + 30, "三次退款都被驳回，再不处理我就去法院起诉你们"),
+    (17 * 60 + 10, "我的银行卡在你们平台被盗刷了三千块"),
+    (22 * 60 + 5, "已经投诉到12315了，等着吧"),
+];
+
 const SUBJECTS: &[&str] = &["", "我", "今天", "刚才", "昨天晚上", "这周"];
 const CONTACT: &[&str] = &["，电话13812345678", "，联系邮箱 li.lei@example.com", "，我的手机 139 1234 5678"];
 
@@ -169,7 +189,7 @@ pub fn sample_texts() -> Vec<String> {
         }
         out.extend(en.iter().map(|t| t.to_string()));
     }
-    for text in NEUTRAL.iter().chain(SPIKE_TEXTS).chain(DIP_TEXTS) {
+    for text in NEUTRAL.iter().chain(SPIKE_TEXTS).chain(DIP_TEXTS).chain(EMERGING_TEXTS) {
         out.push(text.to_string());
     }
     out
@@ -262,6 +282,13 @@ pub fn generate(day_start_ms: i64, seed: u64) -> Vec<(i64, String)> {
                 let text = format!("{subject}{complaint}");
                 emit(&mut rng, text, Some("payment"), None);
             }
+        }
+        if (EMERGING_START_MIN..EMERGING_START_MIN + EMERGING_MINUTES).contains(&minute) && rng.unit() < 0.5 {
+            let text = rng.pick(EMERGING_TEXTS).to_string();
+            emit(&mut rng, text, None, None);
+        }
+        for (_, text) in HIGH_RISK.iter().filter(|(m, _)| *m == minute) {
+            emit(&mut rng, text.to_string(), None, None);
         }
         if in_dip {
             for _ in 0..6 {

@@ -166,6 +166,53 @@ enum EvalWhat {
         #[command(flatten)]
         pipeline: PipelineArgs,
     },
+    /// New-cluster alerts on a labelled set: hold labels back, introduce them later, score
+    /// recall, delay, false alerts, purity and NMI (e.g. ../shared/eval-data/banking77/train.csv).
+    NewClusters {
+        /// CSV (header with `text` and `label` or `category`) or NDJSON with those fields.
+        file: PathBuf,
+        /// Labels held back and introduced after the background phase.
+        #[arg(long, default_value_t = 5)]
+        holdout: usize,
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// Share of the background streamed before the held-out labels start.
+        #[arg(long, default_value_t = 0.5)]
+        background_share: f64,
+        /// Event time between consecutive messages, in milliseconds.
+        #[arg(long, default_value_t = 1000)]
+        interval_ms: i64,
+        /// Use a random sample of this many rows.
+        #[arg(long)]
+        limit: Option<usize>,
+        /// Override `[cluster] similarity`.
+        #[arg(long)]
+        similarity: Option<f32>,
+        /// Override `[cluster] novelty`.
+        #[arg(long)]
+        novelty: Option<f32>,
+        /// Override `[cluster] merge_similarity`.
+        #[arg(long)]
+        merge_similarity: Option<f32>,
+        /// Override the new_cluster rule's `min_count`.
+        #[arg(long)]
+        min_size: Option<usize>,
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        pipeline: PipelineArgs,
+    },
+    /// How well embedding cosine separates same-meaning pairs (TSV: id, s1, s2, 0/1), e.g.
+    /// ../shared/eval-data/atec_customer_service_pairs/atec_nlp_sim_train.tsv.
+    Similarity {
+        file: PathBuf,
+        #[arg(long)]
+        limit: Option<usize>,
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        pipeline: PipelineArgs,
+    },
 }
 
 #[derive(Args)]
@@ -386,6 +433,86 @@ fn main() -> Result<()> {
                         "{:<40} {:>7} {:>9} {:>9.4} {:>10.4} {:>10.0}",
                         s.set, s.rows, s.overlap_removed, s.accuracy, s.negative_recall, s.messages_per_s
                     );
+                }
+            }
+            Ok(())
+        }
+        Command::Eval {
+            what:
+                EvalWhat::NewClusters {
+                    file,
+                    holdout,
+                    seed,
+                    background_share,
+                    interval_ms,
+                    limit,
+                    similarity,
+                    novelty,
+                    merge_similarity,
+                    min_size,
+                    json,
+                    pipeline,
+                },
+        } => {
+            let options = pipeline.into_options()?;
+            let Some(models) = options.models.clone() else { bail!("eval new-clusters needs enrichment on") };
+            let Some(mut params) = feedpulse::dataflow::clusters::ClusterParams::from_config(&options.config) else {
+                bail!("the configuration has no [cluster] table")
+            };
+            params.similarity = similarity.unwrap_or(params.similarity);
+            params.novelty = novelty.unwrap_or(params.novelty);
+            params.merge_similarity = merge_similarity.unwrap_or(params.merge_similarity).max(params.similarity);
+            params.min_size = min_size.unwrap_or(params.min_size);
+            let eval = feedpulse::eval::new_clusters::Options { holdout, seed, background_share, interval_ms, limit };
+            let report = feedpulse::eval::new_clusters::run(&file, &models.embedder, params.clone(), &eval)?;
+            if json {
+                println!("{}", serde_json::to_string(&report)?);
+            } else {
+                println!("embeddings: {}", models.describe());
+                println!(
+                    "clusterer: similarity {} · novelty {} · merge {} · {} messages within {} ms",
+                    params.similarity, params.novelty, params.merge_similarity, params.min_size, params.window_ms
+                );
+                println!(
+                    "messages {}  held-out labels {:?}  known point {}",
+                    report.n, report.holdout_labels, report.known_point
+                );
+                println!(
+                    "detected {}/{}  recall {:.3}  median delay {} messages  {:?}",
+                    report.detected,
+                    report.holdout_labels.len(),
+                    report.recall,
+                    report.median_delay_messages.map_or("-".into(), |d| format!("{d}")),
+                    report.delays
+                );
+                println!(
+                    "false alerts {} ({:.2} per 10k messages)  purity {:.3}  NMI {:.3}  clusters {}",
+                    report.false_alerts, report.false_alerts_per_10k, report.purity, report.nmi, report.clusters
+                );
+                println!("embedded {:.0} msgs/s, clustered {:.0} msgs/s", report.embed_per_s, report.assign_per_s);
+            }
+            Ok(())
+        }
+        Command::Eval { what: EvalWhat::Similarity { file, limit, json, pipeline } } => {
+            let options = pipeline.into_options()?;
+            let Some(models) = options.models.clone() else { bail!("eval similarity needs enrichment on") };
+            let report = feedpulse::eval::similarity::run(&file, &models.embedder, limit)?;
+            if json {
+                println!("{}", serde_json::to_string(&report)?);
+            } else {
+                println!("embeddings: {}", models.describe());
+                println!(
+                    "pairs {} (same meaning {})  mean cosine same {:.3} / different {:.3}  AUC {:.3}",
+                    report.pairs,
+                    report.same_meaning,
+                    report.mean_cosine_same,
+                    report.mean_cosine_different,
+                    report.auc
+                );
+                println!("best F1 {:.3} at cosine {:.2}", report.best_f1, report.best_f1_threshold);
+                println!("{:>9} {:>16} {:>21}", "cosine ≥", "same kept", "different kept apart");
+                for (t, same, different) in &report.at_thresholds {
+                    println!("{t:>9.2} {same:>16.3} {different:>21.3}");
                 }
             }
             Ok(())

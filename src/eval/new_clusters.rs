@@ -1,0 +1,309 @@
+//! `feedpulse eval new-clusters FILE`: does the new-cluster alert find kinds of messages it has
+//! never seen? Labels of a labelled set (e.g. banking77's intents) play the kinds: `--holdout K`
+//! labels are held back, the others stream first as background (the clusterer's warm-up), then
+//! the held-out ones are interleaved with the rest of the background from a known point. The
+//! clusterer is the one the dataflow runs ([`ClusterState`]), global scope, with the
+//! configuration's parameters unless overridden.
+//!
+//! Scored: a held-out label is detected by the first new-cluster alert whose first members are
+//! mostly that label; its delay is how many of its messages had streamed by then. Every other
+//! alert (background labels, a second alert for a detected label) is false. Purity and NMI
+//! compare each message's final cluster with its label.
+
+use crate::dataflow::clusters::{ClusterChange, ClusterParams, ClusterState, Member};
+use crate::enrich::Embedder;
+use crate::event::Embedding;
+use anyhow::{bail, Context, Result};
+use serde::Serialize;
+use std::collections::{BTreeMap, HashMap};
+use std::path::Path;
+
+pub struct Options {
+    pub holdout: usize,
+    pub seed: u64,
+    /// Share of the background streamed before the held-out labels start.
+    pub background_share: f64,
+    /// Event time between consecutive messages.
+    pub interval_ms: i64,
+    pub limit: Option<usize>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Report {
+    pub n: usize,
+    pub holdout_labels: Vec<String>,
+    /// Index of the first interleaved message (where the held-out labels may start).
+    pub known_point: usize,
+    pub detected: usize,
+    pub recall: f64,
+    pub median_delay_messages: Option<f64>,
+    /// Per detected label: (label, its messages streamed until the alert).
+    pub delays: Vec<(String, usize)>,
+    pub false_alerts: usize,
+    pub false_alerts_per_10k: f64,
+    pub purity: f64,
+    pub nmi: f64,
+    pub clusters: usize,
+    pub embed_per_s: f64,
+    pub assign_per_s: f64,
+}
+
+/// Rows of (text, label) from a CSV with a header naming `text` and `label` (or `category`),
+/// or NDJSON objects with those fields.
+pub fn read_labelled(path: &Path) -> Result<Vec<(String, String)>> {
+    let body = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    let is_ndjson = body.trim_start().starts_with('{');
+    let mut rows = Vec::new();
+    if is_ndjson {
+        for (i, line) in body.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()) {
+            let v: serde_json::Value =
+                serde_json::from_str(line).with_context(|| format!("{}:{}: not JSON", path.display(), i + 1))?;
+            let field = |k: &str| v.get(k).and_then(|x| x.as_str()).map(str::to_owned);
+            match (field("text"), field("label").or_else(|| field("category"))) {
+                (Some(t), Some(l)) => rows.push((t, l)),
+                _ => bail!("{}:{}: needs string fields `text` and `label`", path.display(), i + 1),
+            }
+        }
+    } else {
+        let mut lines = super::sentiment::csv_rows(&body).into_iter();
+        let header = lines.next().unwrap_or_default();
+        let col = |names: &[&str]| header.iter().position(|h| names.contains(&h.trim()));
+        let (Some(t), Some(l)) = (col(&["text"]), col(&["label", "category"])) else {
+            bail!("{}: the header must name a `text` and a `label` (or `category`) column", path.display());
+        };
+        rows.extend(lines.filter(|r| r.len() > t.max(l)).map(|r| (r[t].clone(), r[l].clone())));
+    }
+    Ok(rows)
+}
+
+/// A small deterministic generator (SplitMix64), so `--seed` reproduces a run anywhere.
+struct SplitMix(u64);
+
+impl SplitMix {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    }
+
+    fn below(&mut self, n: usize) -> usize {
+        (self.next() % n.max(1) as u64) as usize
+    }
+
+    fn shuffle<T>(&mut self, v: &mut [T]) {
+        for i in (1..v.len()).rev() {
+            v.swap(i, self.below(i + 1));
+        }
+    }
+}
+
+/// The order messages stream in: background first, then background and held-out interleaved.
+/// Returns the row indexes and the known point.
+fn stream_order(
+    rows: &[(String, String)],
+    holdout: &[String],
+    options: &Options,
+    rng: &mut SplitMix,
+) -> (Vec<usize>, usize) {
+    let (mut held, mut background): (Vec<usize>, Vec<usize>) =
+        (0..rows.len()).partition(|&i| holdout.contains(&rows[i].1));
+    rng.shuffle(&mut held);
+    rng.shuffle(&mut background);
+    let known_point = (background.len() as f64 * options.background_share).round() as usize;
+    let mut order: Vec<usize> = background[..known_point].to_vec();
+    let (mut rest, mut held) = (background[known_point..].iter().peekable(), held.iter().peekable());
+    // Interleave at random in proportion to what is left of each.
+    while rest.peek().is_some() || held.peek().is_some() {
+        let (r, h) = (rest.len(), held.len());
+        let take_held = rng.below(r + h) < h;
+        order.push(*if take_held { held.next() } else { rest.next() }.expect("non-empty side"));
+    }
+    (order, known_point)
+}
+
+/// Unit embeddings of `texts`, on every core.
+pub fn embed_all(embedder: &Embedder, texts: &[&str]) -> Vec<Embedding> {
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).max(1);
+    let chunk = texts.len().div_ceil(threads).max(1);
+    std::thread::scope(|s| {
+        let handles: Vec<_> = texts
+            .chunks(chunk)
+            .map(|part| {
+                s.spawn(move || {
+                    let dim = crate::enrich::encoder::DIM;
+                    embedder.embed(part).chunks_exact(dim).map(Embedding::quantize).collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        handles.into_iter().flat_map(|h| h.join().expect("embedding thread")).collect()
+    })
+}
+
+pub fn run(path: &Path, embedder: &Embedder, mut params: ClusterParams, options: &Options) -> Result<Report> {
+    let mut rows = read_labelled(path)?;
+    if rows.is_empty() {
+        bail!("{}: no labelled rows", path.display());
+    }
+    let mut rng = SplitMix(options.seed);
+    if let Some(limit) = options.limit {
+        rng.shuffle(&mut rows);
+        rows.truncate(limit);
+    }
+    let mut labels: Vec<String> = rows.iter().map(|r| r.1.clone()).collect();
+    labels.sort();
+    labels.dedup();
+    if options.holdout == 0 || options.holdout >= labels.len() {
+        bail!("--holdout must be between 1 and {} (the labels in the file, less one)", labels.len() - 1);
+    }
+    let mut holdout = labels.clone();
+    rng.shuffle(&mut holdout);
+    holdout.truncate(options.holdout);
+    holdout.sort();
+    let (order, known_point) = stream_order(&rows, &holdout, options, &mut rng);
+
+    let started = std::time::Instant::now();
+    let texts: Vec<&str> = order.iter().map(|&i| rows[i].0.as_str()).collect();
+    let embeddings = embed_all(embedder, &texts);
+    let embed_per_s = texts.len() as f64 / started.elapsed().as_secs_f64().max(1e-9);
+
+    // The background phase is the starting picture: clusters established in it are known.
+    params.warmup_ms = known_point as i64 * options.interval_ms;
+    params.per_category = false;
+    params.alerts = true;
+    let mut state = ClusterState::new(params, crate::enrich::encoder::DIM);
+    let mut assigned: Vec<u64> = Vec::with_capacity(order.len());
+    let mut seen_of_label: HashMap<&str, usize> = HashMap::new();
+    let mut detections: BTreeMap<String, usize> = BTreeMap::new();
+    let mut false_alerts = 0;
+    let id_of = |position: usize| position.to_string();
+    let mut changes = Vec::new();
+    let started = std::time::Instant::now();
+    for (position, (&row, embedding)) in order.iter().zip(&embeddings).enumerate() {
+        let (text, label) = (&rows[row].0, rows[row].1.as_str());
+        *seen_of_label.entry(label).or_default() += 1;
+        let id = id_of(position);
+        let member = Member {
+            id: &id,
+            ts_ms: position as i64 * options.interval_ms,
+            category: "all",
+            channel: "eval",
+            sentiment_milli: 0,
+            negative: false,
+            text,
+            embedding: &embedding.0,
+        };
+        changes.clear();
+        state.absorb(&member, &mut changes);
+        for change in &changes {
+            match change {
+                ClusterChange::Joined { cluster, .. } => assigned.push(*cluster),
+                ClusterChange::New(new) => {
+                    let mut votes: HashMap<&str, usize> = HashMap::new();
+                    for id in &new.sample_ids {
+                        let p: usize = id.parse().expect("ids are stream positions");
+                        *votes.entry(rows[order[p]].1.as_str()).or_default() += 1;
+                    }
+                    let (majority, _) =
+                        votes.into_iter().max_by_key(|(l, n)| (*n, std::cmp::Reverse(*l))).expect("members");
+                    if holdout.iter().any(|h| h == majority) && !detections.contains_key(majority) {
+                        detections.insert(majority.to_owned(), seen_of_label[majority]);
+                    } else {
+                        false_alerts += 1;
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+    let assign_per_s = order.len() as f64 / started.elapsed().as_secs_f64().max(1e-9);
+    let finals: Vec<u64> = assigned.iter().map(|&c| state.resolve(c)).collect();
+    let truth: Vec<&str> = order.iter().map(|&i| rows[i].1.as_str()).collect();
+    let (purity, nmi) = purity_and_nmi(&finals, &truth);
+    let mut delays: Vec<usize> = detections.values().copied().collect();
+    delays.sort_unstable();
+    let median = match delays.len() {
+        0 => None,
+        n if n % 2 == 1 => Some(delays[n / 2] as f64),
+        n => Some((delays[n / 2 - 1] + delays[n / 2]) as f64 / 2.0),
+    };
+    Ok(Report {
+        n: order.len(),
+        holdout_labels: holdout.clone(),
+        known_point,
+        detected: detections.len(),
+        recall: detections.len() as f64 / holdout.len() as f64,
+        median_delay_messages: median,
+        delays: detections.into_iter().collect(),
+        false_alerts,
+        false_alerts_per_10k: false_alerts as f64 * 10_000.0 / order.len() as f64,
+        purity,
+        nmi,
+        clusters: finals.iter().collect::<std::collections::HashSet<_>>().len(),
+        embed_per_s,
+        assign_per_s,
+    })
+}
+
+/// Purity (each cluster counted as its majority label) and normalised mutual information
+/// (arithmetic-mean normalisation) of a clustering against labels.
+pub fn purity_and_nmi<C: std::hash::Hash + Eq + Copy, L: std::hash::Hash + Eq + Copy>(
+    clusters: &[C],
+    labels: &[L],
+) -> (f64, f64) {
+    let n = clusters.len() as f64;
+    if clusters.is_empty() {
+        return (0.0, 0.0);
+    }
+    let mut joint: HashMap<(C, L), f64> = HashMap::new();
+    let mut by_cluster: HashMap<C, f64> = HashMap::new();
+    let mut by_label: HashMap<L, f64> = HashMap::new();
+    for (&c, &l) in clusters.iter().zip(labels) {
+        *joint.entry((c, l)).or_default() += 1.0;
+        *by_cluster.entry(c).or_default() += 1.0;
+        *by_label.entry(l).or_default() += 1.0;
+    }
+    let mut majority: HashMap<C, f64> = HashMap::new();
+    for (&(c, _), &k) in &joint {
+        let m = majority.entry(c).or_default();
+        *m = m.max(k);
+    }
+    let purity = majority.values().sum::<f64>() / n;
+    let entropy = |counts: &mut dyn Iterator<Item = &f64>| -counts.map(|&k| k / n * (k / n).ln()).sum::<f64>();
+    let (hc, hl) = (entropy(&mut by_cluster.values()), entropy(&mut by_label.values()));
+    let mi: f64 = joint.iter().map(|(&(c, l), &k)| k / n * ((k * n) / (by_cluster[&c] * by_label[&l])).ln()).sum();
+    let nmi = if hc + hl > 0.0 { 2.0 * mi / (hc + hl) } else { 1.0 };
+    (purity, nmi)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn purity_and_nmi_of_perfect_and_useless_clusterings() {
+        let labels = ["a", "a", "b", "b"];
+        assert_eq!(purity_and_nmi(&[1, 1, 2, 2], &labels), (1.0, 1.0));
+        let (p, nmi) = purity_and_nmi(&[1, 1, 1, 1], &labels);
+        assert_eq!(p, 0.5);
+        assert!(nmi.abs() < 1e-12);
+        let (p, nmi) = purity_and_nmi(&[1, 2, 3, 4], &labels);
+        assert_eq!(p, 1.0, "singletons are pure");
+        assert!(nmi < 0.7, "but share little information: {nmi}");
+    }
+
+    #[test]
+    fn held_out_labels_start_after_the_known_point() {
+        let rows: Vec<(String, String)> = (0..100).map(|i| (format!("t{i}"), format!("l{}", i % 5))).collect();
+        let options = Options { holdout: 1, seed: 7, background_share: 0.5, interval_ms: 1000, limit: None };
+        let holdout = vec!["l3".to_string()];
+        let (order, known) = stream_order(&rows, &holdout, &options, &mut SplitMix(7));
+        assert_eq!(order.len(), 100);
+        assert_eq!(known, 40, "half of the 80 background rows");
+        assert!(order[..known].iter().all(|&i| rows[i].1 != "l3"));
+        let mut sorted = order.clone();
+        sorted.sort_unstable();
+        assert_eq!(sorted, (0..100).collect::<Vec<_>>(), "every row once");
+    }
+}
