@@ -1,31 +1,43 @@
 //! The demo, end to end, at its default speed (a day in a minute; at higher speeds one 5 ms tick
 //! spans so much event time that a loaded machine can close a window within one tick): the
-//! bundled day must raise the payment spike and the
-//! double11 sentiment dip while their windows are still open, dead-letter its three bad
-//! records, and print a closing summary.
+//! bundled day must raise the payment spike and the double11 sentiment dip while their windows
+//! are still open, a new-cluster alert for the emerging complaint while it is still small, an
+//! alert for each high-risk message, dead-letter its three bad records, and print a closing
+//! summary.
 
 mod support;
 
 use support::Feedpulse;
 
 #[test]
-fn demo_fires_the_spike_and_the_dip_while_their_windows_are_open() {
+fn demo_fires_spike_dip_new_cluster_and_high_risk_alerts() {
     let fp = Feedpulse::start(&["demo", "--speed", "1440", "--listen", "127.0.0.1:0"]);
     let lines: Vec<String> = fp.stdout_lines.iter().collect(); // until the demo exits by itself
     let status = { fp }.child.wait().unwrap();
     assert!(status.success());
     let text = lines.join("\n");
     let firing = |key: &str| lines.iter().find(|l| l.contains("FIRING") && l.contains(key)).cloned();
-    let spike = firing("category=payment").unwrap_or_else(|| panic!("no payment spike in\n{text}"));
+    let spike = firing("spike         category=payment").unwrap_or_else(|| panic!("no payment spike in\n{text}"));
     assert!(spike.contains("spike") && spike.contains("window still open"), "{spike}");
     assert!(spike.contains("window 14:0"), "the injected spike starts at 14:00: {spike}");
     let dip = firing("campaign=double11").unwrap_or_else(|| panic!("no double11 dip in\n{text}"));
     assert!(dip.contains("sentiment_dip") && dip.contains("window still open"), "{dip}");
     assert!(dip.contains("window 20:"), "the injected dip starts at 20:00: {dip}");
     assert!(
-        !lines.iter().any(|l| l.contains("FIRING") && l.contains("category=") && !l.contains("payment")),
+        !lines.iter().any(|l| l.contains("FIRING   spike         category=") && !l.contains("payment")),
         "no false category spikes:\n{text}"
     );
+    // The gift complaint trickles in from 10:00 at one message every two minutes: a new cluster
+    // once it has 8 messages, its keywords say what it is about.
+    let at = lines.iter().position(|l| l.contains("FIRING   new_cluster") && l.contains("window 10:"));
+    let at = at.unwrap_or_else(|| panic!("no new cluster for the emerging complaint in\n{text}"));
+    assert!(lines[at + 1].contains("reached 8 messages"), "{}", lines[at + 1]);
+    assert!(lines[at + 2].contains("礼物"), "keywords: {}", lines[at + 2]);
+    let before_ten = lines.iter().filter(|l| l.contains("FIRING   new_cluster") && l.as_str() < "[10:00").count();
+    assert_eq!(before_ten, 0, "the day's ordinary complaints are known after the warm-up:\n{text}");
+    let risky: Vec<&String> = lines.iter().filter(|l| l.contains("FIRING   high_risk")).collect();
+    assert_eq!(risky.len(), 3, "{risky:?}");
+    assert!(risky[0].contains("risk=legal_threat") && risky[0].starts_with("[15:30"), "{}", risky[0]);
     assert!(text.contains("3 dead letters (malformed_json 1, missing_text 1, ts_in_future 1)"), "{text}");
     assert!(text.contains("category_spike: 1 fired, 1 resolved"), "{text}");
     assert!(!text.contains("13812345678"), "PII never reaches the output");

@@ -8,7 +8,8 @@
 //! taxonomy does not know) and, with `per_category`, the message's category.
 //!
 //! A cluster is *established* once it reaches the new-cluster rule's size within its window.
-//! Then it is either part of the starting picture (during `warmup`), a variant of an
+//! Then it is either part of the starting picture (during `warmup`), an old issue that recurs
+//! slowly (more than half as many members again arrived before the window), a variant of an
 //! established cluster (its centroid within `novelty` of one), or **new**: the one moment a
 //! `new_cluster` alert fires. Established clusters count in `cluster` windows, so a known issue
 //! that grows is a cluster spike, not a new cluster.
@@ -508,7 +509,10 @@ impl ClusterState {
         cluster.established = true;
         cluster.recent = VecDeque::new();
         let in_warmup = self.started_ms.is_some_and(|s| ts_ms < s + self.params.warmup_ms);
-        if in_warmup || !self.params.alerts {
+        // A cluster that took long to gather its members (many of them older than the window)
+        // is a known, slowly recurring issue, not a new one.
+        let young = cluster.count as usize <= min_size + min_size / 2;
+        if in_warmup || !young || !self.params.alerts {
             return;
         }
         let nearest = self.nearest_established(id);
@@ -1033,6 +1037,18 @@ mod tests {
             emerging.extend(absorb(&mut s, &format!("e{i}"), 40_000 + 100 * i, 30, 0.0, &text));
         }
         assert_eq!(news(&emerging), 1, "{emerging:?}");
+        // An issue that recurs slowly (one message a minute, four per window) is not new when
+        // it finally has four within a window.
+        let mut slow = Vec::new();
+        for i in 0..12 {
+            let ts = 100_000 + 60_000 * i;
+            slow.extend(absorb(&mut s, &format!("s{i}"), ts, 26, 0.0, "慢慢"));
+        }
+        for i in 0..4 {
+            slow.extend(absorb(&mut s, &format!("t{i}"), 900_000 + i, 26, 0.0, "慢慢"));
+        }
+        assert_eq!(news(&slow), 0, "{slow:?}");
+        assert!(s.clusters().any(|c| c.scope == Scope::Global && c.established && c.first_ids[0] == "s0"));
         let new = emerging.iter().find_map(|c| if let ClusterChange::New(n) = c { Some(n.clone()) } else { None });
         let new = new.unwrap();
         assert_eq!(new.size, 4);

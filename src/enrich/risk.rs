@@ -83,7 +83,7 @@ mod tests {
     use crate::config::Config;
 
     #[test]
-    fn default_rules_catch_threats_and_angry_money_complaints() {
+    fn default_rules_catch_threats_fraud_and_leaks() {
         let rules = RiskRules::new(&Config::embedded().risks);
         let risk = |text: &str, category: &str, sentiment: i32| rules.classify(text, category, sentiment);
         assert_eq!(risk("再不退款我就去法院起诉你们", "refund", -600), Some("legal_threat"));
@@ -92,9 +92,6 @@ mod tests {
         assert_eq!(risk("活着没意思，不想活了", "other", -900), Some("self_harm"));
         assert_eq!(risk("我的卡被盗刷了三千块", "payment", -700), Some("fraud"));
         assert_eq!(risk("我的手机号被泄露了，天天接到骚扰电话", "other", -500), Some("data_leak"));
-        assert_eq!(risk("扣了两次钱，太过分了", "payment", -950), Some("angry_money"));
-        assert_eq!(risk("扣了两次钱", "payment", -600), None, "not negative enough");
-        assert_eq!(risk("扣了两次钱，太过分了", "ux", -950), None, "not a money category");
         assert_eq!(risk("界面不好看", "ux", -400), None);
     }
 
