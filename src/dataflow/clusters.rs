@@ -171,6 +171,8 @@ impl Cluster {
 struct ScopeIndex {
     ids: Vec<u64>,
     centroids: Vec<i16>,
+    /// id → position in `ids`
+    slots: HashMap<u64, usize>,
 }
 
 impl ScopeIndex {
@@ -183,7 +185,7 @@ impl ScopeIndex {
     }
 
     fn position(&self, id: u64) -> Option<usize> {
-        self.ids.iter().position(|&i| i == id)
+        self.slots.get(&id).copied()
     }
 
     fn set(&mut self, slot: usize, centroid: &[i16], dim: usize) {
@@ -191,16 +193,18 @@ impl ScopeIndex {
     }
 
     fn push(&mut self, id: u64, centroid: &[i16]) {
+        self.slots.insert(id, self.ids.len());
         self.ids.push(id);
         self.centroids.extend_from_slice(centroid);
     }
 
     fn remove(&mut self, id: u64, dim: usize) {
-        if let Some(slot) = self.position(id) {
+        if let Some(slot) = self.slots.remove(&id) {
             let last = self.ids.len() - 1;
             self.ids.swap(slot, last);
             self.ids.pop();
             if slot != last {
+                self.slots.insert(self.ids[slot], slot);
                 let (head, tail) = self.centroids.split_at_mut(last * dim);
                 head[slot * dim..(slot + 1) * dim].copy_from_slice(&tail[..dim]);
             }
@@ -420,14 +424,18 @@ impl ClusterState {
         let dim = self.dim;
         let live = self.index.get(&scope).map_or(0, |ix| ix.ids.len());
         if live >= self.params.max_clusters {
-            // The least useful cluster makes room: not established, fewest members, idle longest.
-            let victim = self.index[&scope]
+            // The least useful clusters make room: not established, fewest members, idle
+            // longest. A sixteenth of the scope at once, so a stream of one-off messages does
+            // not pay a scan of every cluster each.
+            let mut ranked: Vec<(bool, u64, i64, u64)> = self.index[&scope]
                 .ids
                 .iter()
                 .filter_map(|id| self.clusters.get(id))
-                .min_by_key(|c| (c.established, c.count, c.last_seen_ms, c.id))
-                .map(|c| c.id);
-            if let Some(victim) = victim {
+                .map(|c| (c.established, c.count, c.last_seen_ms, c.id))
+                .collect();
+            let room = (self.params.max_clusters / 16).max(1);
+            ranked.select_nth_unstable(room - 1);
+            for (_, _, _, victim) in ranked.into_iter().take(room) {
                 self.drop_cluster(victim);
             }
         }
