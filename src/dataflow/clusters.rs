@@ -30,8 +30,6 @@ const FIRST_IDS: usize = 10;
 const SPAN_KEPT: usize = 16;
 /// Merged-away ids remembered, so a lookup by an old id finds the cluster it became.
 const MERGES_KEPT: usize = 10_000;
-/// Members of alerted clusters remembered to tell one emerging issue seen in two scopes.
-const ALERTED_MEMBERS_KEPT: usize = 10_000;
 
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub enum Scope {
@@ -121,6 +119,9 @@ pub struct Cluster {
     /// Event times of the latest members (at most the new-cluster size).
     recent: VecDeque<i64>,
     pub first_ids: Vec<String>,
+    /// Category scope: the global cluster each of the first members joined.
+    #[serde(default)]
+    first_links: Vec<u64>,
     texts: Vec<StoredText>,
     sentiment_sum: i64,
     negative: u64,
@@ -287,9 +288,6 @@ pub struct ClusterState {
     last_sweep_ms: i64,
     merged_into: HashMap<u64, u64>,
     merge_order: VecDeque<u64>,
-    /// Message id → the alerted cluster it was one of the first members of.
-    alerted_members: HashMap<String, u64>,
-    alerted_order: VecDeque<String>,
     /// How often each term occurs in the stored texts of all clusters (c-TF-IDF's denominator).
     term_totals: HashMap<String, u32>,
 }
@@ -307,8 +305,6 @@ impl ClusterState {
             last_sweep_ms: i64::MIN,
             merged_into: HashMap::new(),
             merge_order: VecDeque::new(),
-            alerted_members: HashMap::new(),
-            alerted_order: VecDeque::new(),
             term_totals: HashMap::new(),
         }
     }
@@ -370,9 +366,9 @@ impl ClusterState {
         }
         self.started_ms.get_or_insert(m.ts_ms);
         self.clock_ms = self.clock_ms.max(m.ts_ms);
-        self.assign(Scope::Global, m, changes);
+        let global = self.assign(Scope::Global, m, None, changes);
         if self.params.per_category {
-            self.assign(Scope::Category(m.category.to_owned()), m, changes);
+            self.assign(Scope::Category(m.category.to_owned()), m, Some(global), changes);
         }
         if self.clock_ms >= self.last_sweep_ms.saturating_add(1000) {
             self.last_sweep_ms = self.clock_ms;
@@ -380,7 +376,9 @@ impl ClusterState {
         }
     }
 
-    fn assign(&mut self, scope: Scope, m: &Member<'_>, changes: &mut Vec<ClusterChange>) {
+    /// Assigns `m` within `scope`; `link` is the global cluster it joined (category scopes).
+    /// Returns the cluster it joined.
+    fn assign(&mut self, scope: Scope, m: &Member<'_>, link: Option<u64>, changes: &mut Vec<ClusterChange>) -> u64 {
         let dim = self.dim;
         let nearest = self.index.get(&scope).and_then(|ix| ix.nearest(m.embedding, dim));
         let (id, similarity) = match nearest {
@@ -402,6 +400,7 @@ impl ClusterState {
         Cluster::add_span(&mut cluster.channels, m.channel, 1);
         if cluster.first_ids.len() < FIRST_IDS {
             cluster.first_ids.push(m.id.to_owned());
+            cluster.first_links.extend(link);
         }
         let (count, established) = (cluster.count, cluster.established);
         let centroid = cluster.centroid();
@@ -418,6 +417,7 @@ impl ClusterState {
         if count.is_power_of_two() || count % 64 == 0 {
             self.merge_neighbours(id, changes);
         }
+        self.resolve(id)
     }
 
     fn create(&mut self, scope: Scope, m: &Member<'_>) -> u64 {
@@ -450,6 +450,7 @@ impl ClusterState {
             last_seen_ms: m.ts_ms,
             recent: VecDeque::new(),
             first_ids: Vec::new(),
+            first_links: Vec::new(),
             texts: Vec::new(),
             sentiment_sum: 0,
             negative: 0,
@@ -528,20 +529,15 @@ impl ClusterState {
             return;
         }
         // One emerging issue is seen by the global and the category scope: alert once.
-        let cluster = &self.clusters[&id];
-        let shared = cluster.first_ids.iter().filter(|m| self.alerted_members.contains_key(*m)).count();
-        if shared * 2 >= cluster.first_ids.len() {
-            return;
-        }
-        let members = cluster.first_ids.clone();
-        for m in members {
-            if self.alerted_members.insert(m.clone(), id).is_none() {
-                self.alerted_order.push_back(m);
-                if self.alerted_order.len() > ALERTED_MEMBERS_KEPT {
-                    if let Some(old) = self.alerted_order.pop_front() {
-                        self.alerted_members.remove(&old);
-                    }
-                }
+        // One emerging issue is seen by the global and its category scope: alert once. A
+        // category cluster speaks for the global cluster most of its first members joined.
+        if let Some(global) = self.majority_link(id) {
+            let covered = self.clusters.get(&global).is_some_and(|g| g.alerted);
+            if let Some(g) = self.clusters.get_mut(&global) {
+                g.alerted = true;
+            }
+            if covered {
+                return;
             }
         }
         let cluster = self.clusters.get_mut(&id).expect("cluster exists");
@@ -563,6 +559,15 @@ impl ClusterState {
             channels: cluster.channels.keys().cloned().collect(),
             nearest_established: nearest.map(|(id, cos)| (id, round3(cos as f64) as f32)),
         }));
+    }
+
+    /// The live global cluster most of a category cluster's first members joined.
+    fn majority_link(&self, id: u64) -> Option<u64> {
+        let mut votes: HashMap<u64, usize> = HashMap::new();
+        for &g in &self.clusters[&id].first_links {
+            *votes.entry(self.resolve(g)).or_default() += 1;
+        }
+        votes.into_iter().max_by_key(|(g, n)| (*n, std::cmp::Reverse(*g))).map(|(g, _)| g)
     }
 
     /// The established cluster of the same scope nearest to `id`'s centroid.
@@ -941,8 +946,10 @@ pub fn cluster<'scope>(
                     }
                 }
                 ledger.expire(state.clock_ms(), &mut out);
-                publisher.publish(&state, false);
             }
+            // Also when no data came: the frontier moves every tick, so the last changes are
+            // published within a second even when the stream pauses.
+            publisher.publish(&state, false);
             if frontier.is_empty() && !finished {
                 finished = true;
                 publisher.publish(&state, true);
