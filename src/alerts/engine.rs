@@ -293,6 +293,25 @@ mod tests {
     }
 
     #[test]
+    fn one_off_alerts_fire_once_and_resolve_after_their_window() {
+        let r = Config::embedded().rules.into_iter().find(|r| r.kind == RuleKind::HighRisk).unwrap();
+        let rules = vec![r.clone()];
+        let mut e = AlertEngine::new("http://x");
+        let labels = AlertEngine::labels(&r, [("message_id", "m1"), ("risk", "fraud")]);
+        let ten_minutes = Evaluation { window_start_ms: 0, window_end_ms: 600_000, ..eval(0, true, -0.9) };
+        let fired = e.notify(&r, labels.clone(), ten_minutes.clone(), 0, "s".into()).expect("fires");
+        assert_eq!(
+            (fired.labels["alertname"].as_str(), fired.labels["message_id"].as_str()),
+            ("FeedbackHighRisk", "m1")
+        );
+        assert!(e.notify(&r, labels, ten_minutes, 1, "s".into()).is_none(), "the same message alerts once");
+        assert!(e.advance_clock(604_999, 5_000, &rules).is_empty());
+        let resolved = e.advance_clock(605_000, 5_000, &rules);
+        assert_eq!(resolved.len(), 1);
+        assert_eq!(resolved[0].status, AlertStatus::Resolved);
+    }
+
+    #[test]
     fn late_data_can_resolve_the_only_anomalous_window() {
         let (r, s) = (rule(), Series::new(Dimension::Category, "payment"));
         let mut e = AlertEngine::new("http://x");

@@ -1002,6 +1002,52 @@ severity = "info"
     }
 
     #[test]
+    fn risk_cluster_and_one_off_rules_are_validated() {
+        let flows = DEFAULT_DATAFLOW.replace("similarity = 0.62", "similarity = 1.5").replace(
+            "# The category taxonomy.",
+            "[[risk]]\nname = \"nothing\"\n\n[[risk]]\nname = \"bad\"\nregex = [\"(\"]\ncategories = [\"nope\"]\n\n# The category taxonomy.",
+        );
+        let alerts = r#"
+[[rule]]
+name = "risky"
+kind = "high_risk"
+key = "category"
+window = "10m"
+only = ["unknown_risk"]
+min_count = 1
+severity = "critical"
+
+[[rule]]
+name = "fresh"
+kind = "new_cluster"
+window = "30m"
+min_count = 1
+severity = "warning"
+"#;
+        let errors = Config::from_sources(
+            vec![Source { name: "f.toml".into(), text: flows }],
+            vec![Source { name: "a.toml".into(), text: alerts.into() }],
+        )
+        .unwrap_err()
+        .0;
+        let text: Vec<String> = errors.iter().map(|e| e.to_string()).collect();
+        for needle in [
+            "cluster.similarity must lie strictly between 0 and 1",
+            "risk `nothing`: needs at least one of",
+            "risk `bad`: bad regex",
+            "risk `bad`: category `nope` is not in the taxonomy",
+            "rule `risky`: `key`, `baseline`, `metric` and `threshold` do not apply to high_risk rules",
+            "rule `risky`: `only` names risk `unknown_risk`",
+            "rule `fresh`: min_count of a new_cluster rule must be at least 2",
+        ] {
+            assert!(text.iter().any(|t| t.contains(needle)), "{needle}: {text:#?}");
+        }
+        let c = Config::embedded();
+        assert!(c.cluster.is_some() && c.risks.iter().any(|r| r.name == "legal_threat"));
+        assert!(c.rules.iter().any(|r| r.kind == RuleKind::NewCluster));
+    }
+
+    #[test]
     fn syntax_errors_point_at_their_line() {
         let errors = Config::from_sources(
             vec![Source { name: "x.toml".into(), text: "[ingest]\nmax_body_bytes = \"big\"\n".into() }],
