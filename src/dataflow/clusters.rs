@@ -864,6 +864,10 @@ pub fn cluster<'scope>(
     use timely::dataflow::operators::Capability;
 
     let dim = crate::enrich::encoder::DIM;
+    // Only worker 0 receives messages. The others must not publish their empty picture (it
+    // would overwrite the snapshot in Redis), nor hold a copy of the restored one.
+    let clusterer = timely::dataflow::Scope::index(&accepted.scope()) == 0;
+    let (restore, outputs) = if clusterer { (restore, outputs) } else { (None, crate::sinks::Fanout::default()) };
     accepted.unary_frontier(Exchange::new(|_: &(crate::event::Event, super::Tick)| 0u64), "Cluster", move |_, _| {
         let mut state = match restore {
             Some(snapshot) => ClusterState::restore(params, dim, snapshot),
