@@ -42,6 +42,12 @@ impl SplitMix {
     pub fn pick<'a, T>(&mut self, xs: &'a [T]) -> &'a T {
         &xs[self.below(xs.len())]
     }
+    /// Fisher–Yates.
+    pub fn shuffle<T>(&mut self, xs: &mut [T]) {
+        for i in (1..xs.len()).rev() {
+            xs.swap(i, self.below(i + 1));
+        }
+    }
     /// Poisson-distributed count (Knuth's method; fine for the small means used here).
     pub fn poisson(&mut self, mean: f64) -> usize {
         let limit = (-mean).exp();

@@ -11,6 +11,7 @@
 //! compare each message's final cluster with its label.
 
 use crate::dataflow::clusters::{ClusterChange, ClusterParams, ClusterState, Member};
+use crate::demo::SplitMix;
 use crate::enrich::Embedder;
 use crate::event::Embedding;
 use anyhow::{bail, Context, Result};
@@ -76,29 +77,6 @@ pub fn read_labelled(path: &Path) -> Result<Vec<(String, String)>> {
     Ok(rows)
 }
 
-/// A small deterministic generator (SplitMix64), so `--seed` reproduces a run anywhere.
-struct SplitMix(u64);
-
-impl SplitMix {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n.max(1) as u64) as usize
-    }
-
-    fn shuffle<T>(&mut self, v: &mut [T]) {
-        for i in (1..v.len()).rev() {
-            v.swap(i, self.below(i + 1));
-        }
-    }
-}
-
 /// The order messages stream in: background first, then background and held-out interleaved.
 /// Returns the row indexes and the known point.
 fn stream_order(
@@ -146,7 +124,7 @@ pub fn run(path: &Path, embedder: &Embedder, mut params: ClusterParams, options:
     if rows.is_empty() {
         bail!("{}: no labelled rows", path.display());
     }
-    let mut rng = SplitMix(options.seed);
+    let mut rng = SplitMix::new(options.seed);
     if let Some(limit) = options.limit {
         rng.shuffle(&mut rows);
         rows.truncate(limit);
@@ -298,7 +276,7 @@ mod tests {
         let rows: Vec<(String, String)> = (0..100).map(|i| (format!("t{i}"), format!("l{}", i % 5))).collect();
         let options = Options { holdout: 1, seed: 7, background_share: 0.5, interval_ms: 1000, limit: None };
         let holdout = vec!["l3".to_string()];
-        let (order, known) = stream_order(&rows, &holdout, &options, &mut SplitMix(7));
+        let (order, known) = stream_order(&rows, &holdout, &options, &mut SplitMix::new(7));
         assert_eq!(order.len(), 100);
         assert_eq!(known, 40, "half of the 80 background rows");
         assert!(order[..known].iter().all(|&i| rows[i].1 != "l3"));
