@@ -861,7 +861,6 @@ pub fn cluster<'scope>(
     use crate::config::Dimension;
     use timely::dataflow::channels::pact::Exchange;
     use timely::dataflow::operators::generic::Operator;
-    use timely::dataflow::operators::Capability;
 
     let dim = crate::enrich::encoder::DIM;
     // Only worker 0 receives messages. The others must not publish their empty picture (it
@@ -876,20 +875,15 @@ pub fn cluster<'scope>(
         let mut ledger = WindowLedger::default();
         let mut publisher = Publisher::new(outputs);
         let mut finished = false;
-        let mut pending: BTreeMap<super::Tick, (Capability<super::Tick>, Vec<crate::event::Event>)> = BTreeMap::new();
+        let mut pending = super::TickBuffer::default();
         let mut changes = Vec::new();
         move |(input, frontier), output| {
             input.for_each(|capability, data| {
                 for (event, time) in data.drain(..) {
-                    pending.entry(time).or_insert_with(|| (capability.delayed(&time, 0), Vec::new())).1.push(event);
+                    pending.stash(time, event, || capability.delayed(&time, 0));
                 }
             });
-            while let Some(entry) = pending.first_entry() {
-                if frontier.less_equal(entry.key()) {
-                    break;
-                }
-                let tick = *entry.key();
-                let (capability, mut events) = entry.remove();
+            while let Some((capability, tick, mut events)) = pending.pop_ready(|t| !frontier.less_equal(t)) {
                 events.sort_by(|a, b| (a.ts_ms, &a.id).cmp(&(b.ts_ms, &b.id)));
                 let mut session = output.session(&capability);
                 let mut out = |o: IngestOut| session.give((o, tick));

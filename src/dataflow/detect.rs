@@ -15,7 +15,6 @@ use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use timely::dataflow::channels::pact::Pipeline;
 use timely::dataflow::operators::generic::Operator;
-use timely::dataflow::operators::Capability;
 use timely::dataflow::StreamVec;
 
 const DAY_S: i64 = 86_400;
@@ -465,20 +464,14 @@ pub fn detect<'scope>(
     let config = config.clone();
     input.unary_frontier(Pipeline, "Detect", move |_capability, _info| {
         let mut state = DetectorState::new(&config);
-        let mut pending: BTreeMap<Tick, (Capability<Tick>, Vec<DetectIn>)> = BTreeMap::new();
+        let mut pending = super::TickBuffer::default();
         move |(input, frontier), output| {
-            // Group by each record's own time: differential output (count_total) may carry
-            // times later than the capability of the message it travels in.
             input.for_each(|capability, data| {
                 for (item, time) in data.drain(..) {
-                    pending.entry(time).or_insert_with(|| (capability.delayed(&time, 0), Vec::new())).1.push(item);
+                    pending.stash(time, item, || capability.delayed(&time, 0));
                 }
             });
-            while let Some(entry) = pending.first_entry() {
-                if frontier.less_equal(entry.key()) {
-                    break;
-                }
-                let (cap, items) = entry.remove();
+            while let Some((cap, _, items)) = pending.pop_ready(|t| !frontier.less_equal(t)) {
                 let alerts = state.process_tick(items);
                 if !alerts.is_empty() {
                     output.session(&cap).give_iterator(alerts.into_iter());
