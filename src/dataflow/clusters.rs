@@ -17,6 +17,7 @@
 //! Ids are a counter (`c-1`, `c-2`, …): a cluster keeps its id as it grows and across a restart
 //! from a [`ClusterSnapshot`].
 
+use super::detect::round3;
 use crate::enrich::terms::terms;
 use crate::event::{cosine_q, Embedding, EMBEDDING_SCALE};
 use serde::{Deserialize, Serialize};
@@ -717,10 +718,6 @@ impl ClusterState {
             channels: c.channels.clone(),
         })
     }
-}
-
-fn round3(x: f64) -> f64 {
-    (x * 1000.0).round() / 1000.0
 }
 
 fn stable_hash(text: &str) -> u64 {

@@ -321,7 +321,8 @@ fn new_cluster_alert(rule: &RuleConfig, c: &NewCluster) -> (BTreeMap<String, Str
     (labels, eval, summary)
 }
 
-fn round3(x: f64) -> f64 {
+/// Thousandths: what alerts and cluster summaries show of a share, mean or cosine.
+pub(crate) fn round3(x: f64) -> f64 {
     (x * 1000.0).round() / 1000.0
 }
 
