@@ -8,6 +8,7 @@ use crate::enrich::Models;
 use crate::server::{self, AppState};
 use crate::sinks::alertmanager::AlertmanagerSink;
 use crate::sinks::clusters::ClusterBoard;
+use crate::sinks::dashboard::Dashboard;
 use crate::sinks::deadletter::DeadLetters;
 use crate::sinks::ndjson::NdjsonAlerts;
 use crate::sinks::redis::RedisSink;
@@ -167,6 +168,8 @@ pub struct ServeOptions {
 pub struct DemoOptions {
     pub speed: f64,
     pub seed: u64,
+    /// Stop when the day is replayed instead of keeping the dashboard up until Ctrl-C.
+    pub exit_when_done: bool,
 }
 
 /// Prints alerts for people (the demo), marking whether the window was still open.
@@ -265,10 +268,15 @@ pub fn serve(pipeline: PipelineOptions, options: ServeOptions) -> Result<(), Str
         alert_sinks
             .push(Arc::new(NdjsonAlerts::file(p, true).map_err(|e| format!("cannot create {}: {e}", p.display()))?));
     }
-    let mut outputs = fanout(alert_sinks, options.dead_letters.as_ref(), &pipeline.config, &metrics)?;
-    let clusters = ClusterBoard::default();
-    outputs.clusters.push(Arc::new(clusters.clone()));
     let admission = Arc::new(Admission::new(&pipeline.config, pipeline.models.as_ref()).timed(metrics.clone()));
+    let models = admission.enrichment();
+    let clusters = ClusterBoard::default();
+    let dashboard = Dashboard::start(&pipeline.config, clusters.clone(), metrics.clone(), &models);
+    alert_sinks.push(Arc::new(dashboard.clone()));
+    let mut outputs = fanout(alert_sinks, options.dead_letters.as_ref(), &pipeline.config, &metrics)?;
+    outputs.clusters.push(Arc::new(clusters.clone()));
+    outputs.clusters.push(Arc::new(dashboard.clone()));
+    outputs.windows.push(Arc::new(dashboard.clone()));
     let (feed_tx, feed) = FeedSender::channel(1024);
 
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -294,12 +302,12 @@ pub fn serve(pipeline: PipelineOptions, options: ServeOptions) -> Result<(), Str
     // Flipped when the server starts shutting down: open SSE streams end, so graceful shutdown
     // does not wait forever for clients that never disconnect.
     let (closing_tx, closing_rx) = tokio::sync::watch::channel(false);
-    let models = admission.enrichment();
     let state = Arc::new(AppState {
         admission: admission.clone(),
         feed: feed_tx.clone(),
         hub,
         clusters,
+        dashboard,
         metrics: metrics.clone(),
         outputs: outputs.clone(),
         max_body_bytes: config.ingest.max_body_bytes,
@@ -319,6 +327,7 @@ pub fn serve(pipeline: PipelineOptions, options: ServeOptions) -> Result<(), Str
     state.ready.store(true, Ordering::Relaxed);
     say!("feedpulse listening on http://{addr}  (POST /v1/events · GET /v1/alerts · GET /v1/alerts/stream · GET /metrics)");
     say!("enrichment: {models}");
+    say!("dashboard: http://{addr}/");
 
     let shutdown = Arc::new(tokio::sync::Notify::new());
     // Set when the server stops (Ctrl-C, SIGTERM), so an unfinished demo stops feeding too.
@@ -326,12 +335,16 @@ pub fn serve(pipeline: PipelineOptions, options: ServeOptions) -> Result<(), Str
     let demo_thread = options.demo.as_ref().map(|demo| {
         let (tx, admission, metrics, outputs, shutdown, stopping) =
             (feed_tx.clone(), admission.clone(), metrics.clone(), outputs.clone(), shutdown.clone(), stopping.clone());
-        let (speed, seed) = (demo.speed, demo.seed);
+        let (speed, seed, exit_when_done) = (demo.speed, demo.seed, demo.exit_when_done);
         std::thread::spawn(move || {
             play_demo(speed, seed, &tx, &admission, &metrics, &outputs, &stopping);
-            // Let the last ticks complete before stopping.
-            std::thread::sleep(Duration::from_millis(300));
-            shutdown.notify_one();
+            if exit_when_done {
+                // Let the last ticks complete before stopping.
+                std::thread::sleep(Duration::from_millis(300));
+                shutdown.notify_one();
+            } else if !stopping.load(Ordering::Relaxed) {
+                say!("demo: the day is replayed; the dashboard stays up at http://{addr}/ until Ctrl-C");
+            }
         })
     });
     let redis_source = config.redis.as_ref().filter(|r| r.consume).map(|redis| {

@@ -38,6 +38,9 @@ enum Command {
         /// HTTP address (a free port is used if it is taken).
         #[arg(long, default_value = "127.0.0.1:8080")]
         listen: SocketAddr,
+        /// Stop when the day is replayed (default: keep serving the dashboard until Ctrl-C).
+        #[arg(long)]
+        exit_when_done: bool,
         #[command(flatten)]
         pipeline: PipelineArgs,
     },
@@ -317,7 +320,7 @@ fn main() -> Result<()> {
         .init();
     let cli = Cli::parse();
     match cli.command {
-        Command::Demo { speed, seed, listen, pipeline } => {
+        Command::Demo { speed, seed, listen, exit_when_done, pipeline } => {
             if speed.is_nan() || speed <= 0.0 {
                 bail!("--speed must be positive");
             }
@@ -327,7 +330,7 @@ fn main() -> Result<()> {
                 alerts_out: None,
                 alerts_stdout: false,
                 dead_letters: None,
-                demo: Some(DemoOptions { speed, seed }),
+                demo: Some(DemoOptions { speed, seed, exit_when_done }),
             };
             app::serve(pipeline.into_options()?, options).map_err(anyhow::Error::msg)
         }

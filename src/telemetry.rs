@@ -44,6 +44,8 @@ pub struct Metrics {
     /// Ticks between the newest tick given to the dataflow and the oldest not yet complete.
     lag_ticks: AtomicI64,
     pub sse_clients: AtomicI64,
+    /// Browsers connected to the dashboard stream.
+    pub dashboard_clients: AtomicI64,
     ingest_rejected_busy: AtomicU64,
     /// Event-time span of the accepted events (ms): what a backtest covered.
     first_event_ms: AtomicI64,
@@ -102,6 +104,7 @@ impl Default for Metrics {
             ticks_completed: AtomicU64::new(0),
             lag_ticks: AtomicI64::new(0),
             sse_clients: AtomicI64::new(0),
+            dashboard_clients: AtomicI64::new(0),
             first_event_ms: AtomicI64::new(i64::MAX),
             last_event_ms: AtomicI64::new(i64::MIN),
             ingest_rejected_busy: AtomicU64::new(0),

@@ -33,15 +33,31 @@ pub enum DetectIn {
 }
 
 /// The windows of one series at one window size.
-#[derive(Default)]
-struct SeriesWindows {
+#[derive(Clone, Debug, Default)]
+pub(crate) struct SeriesWindows {
     /// The first window ever seen: earlier windows are unknown, not zero.
     first_start_s: Option<i64>,
     aggs: BTreeMap<i64, Agg>,
 }
 
 impl SeriesWindows {
-    fn get(&self, start_s: i64) -> Option<Agg> {
+    /// A window's current aggregate (its latest `+1` from `count_total`).
+    pub(crate) fn record(&mut self, start_s: i64, agg: Agg) {
+        self.aggs.insert(start_s, agg);
+        self.first_start_s = Some(self.first_start_s.map_or(start_s, |f| f.min(start_s)));
+    }
+
+    /// Forgets the windows before `start_s` (the earliest known window stays "known": older
+    /// windows read as empty, which is what they were to the detector's trailing baseline).
+    pub(crate) fn forget_before(&mut self, start_s: i64) {
+        self.aggs = self.aggs.split_off(&start_s);
+    }
+
+    pub(crate) fn latest(&self) -> Option<(i64, Agg)> {
+        self.aggs.last_key_value().map(|(s, a)| (*s, *a))
+    }
+
+    pub(crate) fn get(&self, start_s: i64) -> Option<Agg> {
         match self.first_start_s {
             Some(first) if start_s >= first => Some(self.aggs.get(&start_s).copied().unwrap_or_default()),
             _ => None,
@@ -109,8 +125,7 @@ impl DetectorState {
                 DetectIn::Window(key, agg, diff) => {
                     let entry = self.windows.entry((key.series.clone(), key.size_s)).or_default();
                     if diff > 0 {
-                        entry.aggs.insert(key.start_s, agg);
-                        entry.first_start_s = Some(entry.first_start_s.map_or(key.start_s, |f| f.min(key.start_s)));
+                        entry.record(key.start_s, agg);
                         touched.insert((key.series, key.size_s, key.start_s));
                     } else if entry.aggs.get(&key.start_s) == Some(&agg) {
                         entry.aggs.remove(&key.start_s);
@@ -187,21 +202,20 @@ impl DetectorState {
         let rule = &self.rules[rule_index];
         let size_s = rule.window.as_ms() / 1000;
         let windows = self.windows.get(&(series.clone(), size_s as u32))?;
-        let current = windows.get(start_s)?;
-        let verdict = match (rule.kind, &self.models[rule_index]) {
-            (RuleKind::Spike, Some(model)) => {
-                let memory = (rule.score == ScoreKind::Rarity).then(|| {
-                    let memory = self.spike_memory.entry((rule_index, series.clone())).or_insert_with(|| SpikeMemory {
-                        rarity: Rarity::new(rule.rarity_memory),
-                        recorded_through: windows.first_start_s.unwrap_or(start_s) - size_s,
-                    });
-                    remember_until(memory, model, windows, start_s, size_s, rule.rarity_memory, &mut self.scratch);
-                    &*memory
+        let model = self.models[rule_index].as_ref();
+        let memory = match model {
+            Some(model) if rule.score == ScoreKind::Rarity => {
+                let memory = self.spike_memory.entry((rule_index, series.clone())).or_insert_with(|| SpikeMemory {
+                    rarity: Rarity::new(rule.rarity_memory),
+                    recorded_through: windows.first_start_s.unwrap_or(start_s) - size_s,
                 });
-                spike(rule, model, windows, start_s, size_s, memory.map(|m| &m.rarity), &mut self.scratch)
+                remember_until(memory, model, windows, start_s, size_s, rule.rarity_memory, &mut self.scratch);
+                Some(&memory.rarity)
             }
-            _ => sentiment_dip(rule, current, &windows.history(start_s, size_s, rule.history)),
+            _ => None,
         };
+        let current = windows.get(start_s)?;
+        let verdict = verdict(rule, model, windows, start_s, memory, &mut self.scratch)?;
         let (start_ms, end_ms) = (start_s * 1000, (start_s + size_s) * 1000);
         // Keywords and samples are only read from anomalous evaluations: skip them otherwise.
         let (keywords, shown) = if verdict.anomalous {
@@ -355,6 +369,26 @@ fn remember_until(
     memory.recorded_through = memory.recorded_through.max(start_s - size_s);
 }
 
+/// A spike or sentiment-dip rule's verdict on the window starting at `start_s` of one series
+/// (`None` when that window is unknown). The detector and the dashboard's threshold band both
+/// come from here. A rarity rule's threshold needs the series' remembered surprises; without
+/// them the spike falls back to the rule's sensitivity.
+pub(crate) fn verdict(
+    rule: &RuleConfig,
+    model: Option<&SpikeModel>,
+    windows: &SeriesWindows,
+    start_s: i64,
+    rarity: Option<&Rarity>,
+    scratch: &mut Scratch,
+) -> Option<Verdict> {
+    let size_s = rule.window.as_ms() / 1000;
+    let current = windows.get(start_s)?;
+    Some(match (rule.kind, model) {
+        (RuleKind::Spike, Some(model)) => spike(rule, model, windows, start_s, size_s, rarity, scratch),
+        _ => sentiment_dip(rule, current, &windows.history(start_s, size_s, rule.history)),
+    })
+}
+
 /// Spike: the window's count judged by the rule's predictors against its own trailing windows
 /// (`dataflow::spike`), gated by `min_count` and, when yesterday's window is known, by
 /// `yesterday_factor`.
@@ -388,7 +422,7 @@ fn spike(
         // The peers' rule is "count > mean + 3σ": strictly above the sensitivity.
         _ => (j.z > model.sensitivity, Some(model.sensitivity)),
     };
-    let mut threshold = fire_at_z.map_or(f64::INFINITY, |z| j.value_at(z, value));
+    let mut threshold = fire_at_z.map_or(f64::INFINITY, |z| j.value_at(z, model.direction, value));
     let mut anomalous = crossed && current.count as u64 >= rule.min_count;
     if let (Some(factor), Some(y)) = (rule.yesterday_factor, yesterday) {
         threshold = threshold.max(y as f64 * factor);

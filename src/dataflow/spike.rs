@@ -70,19 +70,18 @@ pub struct Judgement {
 }
 
 impl Judgement {
-    /// The value at which the surprise reaches `z`, on the side the value lies.
-    pub fn value_at(&self, z: f64, value: f64) -> f64 {
-        match self.direction_sign(value) {
-            s if s < 0.0 => self.expected - z * self.spread,
-            _ => self.expected + z * self.spread,
-        }
-    }
-
-    fn direction_sign(&self, value: f64) -> f64 {
-        if value < self.expected {
-            -1.0
+    /// The value at which the surprise reaches `z` in the watched direction: above the forecast
+    /// for `up`, below it for `down`, and on the side `value` lies for `both`.
+    pub fn value_at(&self, z: f64, direction: Direction, value: f64) -> f64 {
+        let below = match direction {
+            Direction::Up => false,
+            Direction::Down => true,
+            Direction::Both => value < self.expected,
+        };
+        if below {
+            self.expected - z * self.spread
         } else {
-            1.0
+            self.expected + z * self.spread
         }
     }
 }

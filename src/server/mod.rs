@@ -1,4 +1,7 @@
-//! The HTTP API (axum): ingest, alerts (JSON and SSE), metrics and health.
+//! The HTTP API (axum): ingest, alerts (JSON and SSE), clusters, metrics, health, and the
+//! dashboard (`dashboard.rs`).
+
+mod dashboard;
 
 use crate::admit::{Admission, LabelError};
 use crate::event::{DeadLetter, DeadReason};
@@ -28,6 +31,7 @@ pub struct AppState {
     pub feed: crate::dataflow::FeedSender,
     pub hub: AlertHub,
     pub clusters: ClusterBoard,
+    pub dashboard: crate::sinks::dashboard::Dashboard,
     pub metrics: Arc<Metrics>,
     pub outputs: Fanout,
     pub max_body_bytes: usize,
@@ -47,6 +51,10 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/v1/alerts/stream", get(alert_stream))
         .route("/v1/clusters", get(get_clusters))
         .route("/v1/clusters/{id}", get(get_cluster))
+        .route("/", get(dashboard::page))
+        .route("/dashboard.js", get(dashboard::script))
+        .route("/dashboard.css", get(dashboard::style))
+        .route("/v1/dashboard/stream", get(dashboard::stream))
         .route("/metrics", get(metrics))
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/readyz", get(readyz))

@@ -3,6 +3,7 @@
 
 pub mod alertmanager;
 pub mod clusters;
+pub mod dashboard;
 pub mod deadletter;
 pub mod ndjson;
 pub mod redis;

@@ -1,0 +1,292 @@
+// feedpulse dashboard: one SSE stream of server-side aggregates (GET /v1/dashboard/stream),
+// drawn as SVG. No framework: the page holds at most a few thousand points.
+"use strict";
+
+const SHOWN = 60;          // windows per chart (the server keeps the same)
+const MAX_CHARTS = { sentiment: 6, volume: 12 };
+const state = {
+  panels: {},              // name -> {dimension, window_s, metric, rule}
+  series: {},              // panel -> Map(series -> Map(start_s -> point))
+  alerts: [],              // newest first, one entry per fingerprint
+  clusters: { largest: [], newest: [], sparklines: {} },
+  selected: null,          // {panel, series, start, end} or {cluster}
+  dirty: new Set(),
+};
+
+const $ = (id) => document.getElementById(id);
+const esc = (s) => String(s).replace(/[&<>"']/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" })[c]);
+const hhmm = (sec) => new Date(sec * 1000).toISOString().slice(11, 16);
+const epoch = (rfc) => Math.floor(Date.parse(rfc) / 1000);
+const fmt = (metric, v) => (v == null ? "–" : metric === "negative_share" ? (v * 100).toFixed(1) + "%" : metric === "mean" ? v.toFixed(2) : metric === "count" ? String(Math.round(v * 10) / 10) : String(Math.round(v * 1000) / 1000));
+
+function connect() {
+  const source = new EventSource("/v1/dashboard/stream");
+  source.addEventListener("snapshot", (e) => snapshot(JSON.parse(e.data)));
+  source.addEventListener("windows", (e) => windows(JSON.parse(e.data)));
+  source.addEventListener("alert", (e) => alert(JSON.parse(e.data)));
+  source.addEventListener("clusters", (e) => { state.clusters = JSON.parse(e.data); renderClusters(); });
+  source.addEventListener("status", (e) => renderStatus(JSON.parse(e.data)));
+  // Fell behind the server's buffer: a fresh connection starts with a full snapshot.
+  source.addEventListener("lagged", () => { source.close(); connect(); });
+  source.onerror = () => { $("status").className = "status down"; $("status-text").textContent = "disconnected, retrying…"; };
+}
+
+function snapshot(s) {
+  state.panels = {};
+  for (const p of s.panels) state.panels[p.name] = p;
+  state.series = {};
+  for (const p of s.windows) windows(p);
+  state.alerts = [];
+  for (const a of s.alerts.slice().reverse()) upsertAlert(a);
+  renderAlerts();
+  state.clusters = s.clusters;
+  renderClusters();
+  renderStatus(s.status);
+  for (const name of Object.keys(state.panels)) { legend(name); state.dirty.add(name); }
+  schedule();
+}
+
+function windows(msg) {
+  const panel = (state.series[msg.panel] ||= new Map());
+  for (const { series, points } of msg.series) {
+    const line = panel.get(series) || new Map();
+    panel.set(series, line);
+    for (const p of points) line.set(p.s, p);
+    if (line.size > SHOWN * 2) {
+      const keep = [...line.keys()].sort((a, b) => a - b).slice(-SHOWN);
+      for (const k of [...line.keys()]) if (!keep.includes(k)) line.delete(k);
+    }
+  }
+  state.dirty.add(msg.panel);
+  schedule();
+}
+
+function upsertAlert(a) {
+  state.alerts = state.alerts.filter((x) => x.fingerprint !== a.fingerprint);
+  state.alerts.unshift(a);
+  state.alerts.length = Math.min(state.alerts.length, 100);
+}
+
+// Alerts are drawn as they arrive (not on the next frame): the feed is what people watch.
+function alert(a) {
+  upsertAlert(a);
+  renderAlerts();
+  for (const name of Object.keys(state.panels)) state.dirty.add(name);
+  schedule();
+}
+
+let frame = 0;
+function schedule() {
+  if (!frame) frame = requestAnimationFrame(() => { frame = 0; for (const p of state.dirty) renderPanel(p); state.dirty.clear(); });
+}
+
+function legend(name) {
+  const p = state.panels[name];
+  const what = p.metric === "count" ? "messages" : p.metric === "negative_share" ? "negative share" : "mean sentiment";
+  const rule = p.rule ? `band: baseline → threshold of rule <b>${esc(p.rule)}</b>` : "no rule watches this panel";
+  $(`${name}-legend`).innerHTML = `${what} per ${p.window_s / 60}-minute window, by ${esc(p.dimension)} · ${rule}` +
+    `<i style="background:var(--value);height:2px"></i>value<i style="background:var(--band)"></i>band` +
+    `<i style="border-top:1px dashed var(--threshold)"></i>threshold<i style="background:rgba(240,96,90,.5)"></i>alert`;
+}
+
+// Window alerts (spikes, dips) of this series, firing or already resolved: their windows stay
+// marked on the chart while they are in view.
+function alertsFor(panel, series) {
+  return state.alerts.filter((a) => a.labels[panel.dimension] === series && (a.rule === "spike" || a.rule === "sentiment_dip"));
+}
+
+function renderPanel(name) {
+  const panel = state.panels[name];
+  const lines = state.series[name];
+  const box = $(`${name}-charts`);
+  if (!panel || !box) return;
+  if (!lines || lines.size === 0) { box.innerHTML = `<p class="empty">waiting for the first ${esc(panel.dimension)} windows…</p>`; return; }
+  const size = panel.window_s;
+  let latest = -Infinity;
+  for (const line of lines.values()) for (const s of line.keys()) latest = Math.max(latest, s);
+  const from = latest - (SHOWN - 1) * size;
+  const shown = [...lines.entries()]
+    .map(([series, line]) => ({ series, line, recent: [...line.values()].filter((p) => p.s > latest - 10 * size).reduce((n, p) => n + p.n, 0) }))
+    .filter((x) => [...x.line.keys()].some((s) => s >= from))
+    .sort((a, b) => b.recent - a.recent || a.series.localeCompare(b.series))
+    .slice(0, MAX_CHARTS[name] || 12);
+  box.innerHTML = shown.map(({ series, line }) => chart(name, panel, series, line, from, latest)).join("");
+}
+
+function chart(name, panel, series, line, from, latest) {
+  const size = panel.window_s, W = 300, H = 70, top = 4, bottom = H - 2, dx = W / SHOWN;
+  const pts = [];
+  for (let k = 0; k < SHOWN; k++) {
+    const s = from + k * size, p = line.get(s);
+    // A window with no message is an empty window: zero messages, no sentiment.
+    pts.push(p || (panel.metric === "count" ? { s, n: 0, v: 0 } : null));
+  }
+  const known = pts.filter(Boolean);
+  let lo = 0, hi = 1;
+  if (panel.metric === "count") hi = Math.max(1, ...known.map((p) => Math.max(p.v, p.t ?? 0))) * 1.1;
+  if (panel.metric === "mean") lo = -1;
+  const x = (k) => k * dx + dx / 2;
+  const y = (v) => bottom - ((Math.min(Math.max(v, lo), hi) - lo) / (hi - lo)) * (bottom - top);
+  const path = (key) => {
+    let d = "", pen = false;
+    pts.forEach((p, k) => {
+      const v = p && p[key];
+      if (v == null) { pen = false; return; }
+      d += `${pen ? "L" : "M"}${x(k).toFixed(1)},${y(v).toFixed(1)}`;
+      pen = true;
+    });
+    return d;
+  };
+  const banded = pts.map((p, k) => [p, k]).filter(([p]) => p && p.b != null && p.t != null);
+  const band = banded.length
+    ? `<path class="band" d="M${banded.map(([p, k]) => `${x(k).toFixed(1)},${y(p.t).toFixed(1)}`).join("L")}L${banded.reverse().map(([p, k]) => `${x(k).toFixed(1)},${y(p.b).toFixed(1)}`).join("L")}Z"/>`
+    : "";
+  const rect = (start, end, cls) => {
+    const k0 = Math.max(0, Math.floor((start - from) / size)), k1 = Math.min(SHOWN, Math.ceil((end - from) / size));
+    return k1 > k0 ? `<rect class="${cls}" x="${(k0 * dx).toFixed(1)}" y="0" width="${((k1 - k0) * dx).toFixed(1)}" height="${H}"/>` : "";
+  };
+  const alerts = alertsFor(panel, series);
+  const firing = alerts.filter((a) => a.status === "firing");
+  const alerted = alerts.map((a) => rect(epoch(a.window.start), epoch(a.window.end), "alerted")).join("");
+  const sel = state.selected;
+  const picked = sel && sel.panel === name && sel.series === series;
+  const last = line.get(Math.max(...line.keys()));
+  // A share threshold above 100% (few messages, wide error) cannot be crossed: say so.
+  const t = last && last.t;
+  const threshold = t == null ? "" : ` · threshold ${panel.metric === "negative_share" && t > 1 ? "out of reach" : fmt(panel.metric, t)}`;
+  return `<div class="chart${picked ? " selected" : ""}${firing.length ? " firing" : ""}" data-panel="${name}" data-series="${esc(series)}" data-points="${known.filter((p) => p.n > 0).length}">
+<div class="title"><b>${esc(series)}</b><span>${fmt(panel.metric, last ? last.v : null)}${threshold}</span></div>
+<svg viewBox="0 0 ${W} ${H}" preserveAspectRatio="none">${rect(latest, latest + size, "current")}${alerted}${band}
+<path class="threshold" d="${path("t")}"/><path class="value" d="${path("v")}"/>${picked ? rect(sel.start, sel.end, "picked") : ""}</svg>
+<div class="axis"><span>${hhmm(from)}</span><span>${hhmm(latest + size)}</span></div></div>`;
+}
+
+function alertItem(a) {
+  const labels = Object.entries(a.labels).filter(([k]) => !["alertname", "severity", "rule"].includes(k));
+  const key = labels.filter(([k]) => ["category", "campaign", "channel", "cluster", "risk"].includes(k)).map(([k, v]) => `${esc(k)}=${esc(v)}`).join(" ");
+  const b = a.baseline, ex = a.explanation;
+  let numbers = "";
+  if (a.rule === "spike" || a.rule === "sentiment_dip") {
+    const panel = Object.values(state.panels).find((p) => p.rule === a.labels.rule);
+    const metric = a.rule === "spike" ? "count" : panel ? panel.metric : "plain";
+    numbers = `value ${fmt(metric, a.value)} vs baseline ${fmt(metric, b.mean)} (threshold ${fmt(metric, b.threshold)}, ${b.windows} windows${b.same_window_yesterday != null ? `, yesterday ${b.same_window_yesterday}` : ""})`;
+  } else if (a.rule === "new_cluster") numbers = `${ex.count} messages · sentiment ${ex.sentiment_mean.toFixed(2)}`;
+  else if (a.rule === "high_risk") numbers = `sentiment ${a.value.toFixed(2)}`;
+  const cluster = ex.cluster_id || a.labels.cluster;
+  const goto = cluster ? `→ cluster ${esc(cluster)}` : `→ ${key} window ${hhmm(epoch(a.window.start))}–${hhmm(epoch(a.window.end))}`;
+  const when = a.status === "firing" ? a.starts_at : a.ends_at || a.starts_at;
+  return `<li class="alert ${a.status} sev-${esc(a.severity)}" data-fingerprint="${esc(a.fingerprint)}" data-rule="${esc(a.rule)}" data-status="${a.status}">
+<div class="head"><span class="badge">${a.status.toUpperCase()}</span><b>${esc(a.labels.rule || a.rule)}</b><span>${key}</span><span class="when">${esc(String(when).slice(11, 19))}</span></div>
+<div class="summary">${esc(a.summary)}</div>${numbers ? `<div class="numbers">${numbers}</div>` : ""}
+${ex.keywords.length ? `<div class="chips">${ex.keywords.map((k) => `<span>${esc(k)}</span>`).join("")}</div>` : ""}
+${ex.samples.length ? `<ul class="samples">${ex.samples.slice(0, 3).map((s) => `<li>“${esc(s)}”</li>`).join("")}</ul>` : ""}
+<a class="goto">${goto}</a></li>`;
+}
+
+// The time each alert was first drawn, so a test (or a person) can compare it with when it fired.
+const shownAt = new Map();
+function renderAlerts() {
+  $("alerts").innerHTML = state.alerts.map(alertItem).join("") || `<li class="empty">no alerts yet</li>`;
+  const firing = state.alerts.filter((a) => a.status === "firing").length;
+  $("alert-count").textContent = `${firing} firing`;
+  const now = Date.now();
+  for (const li of $("alerts").querySelectorAll("li.alert")) {
+    const key = li.dataset.fingerprint + "/" + li.dataset.status;
+    if (!shownAt.has(key)) shownAt.set(key, now);
+    li.dataset.shownMs = shownAt.get(key);
+  }
+}
+
+function sparkline(points) {
+  if (!points || points.length < 2) return `<svg viewBox="0 0 90 34"></svg>`;
+  const hi = Math.max(1, ...points.map((p) => p[1]));
+  const t0 = points[0][0], t1 = points[points.length - 1][0];
+  const d = points.map(([s, n], i) => `${i ? "L" : "M"}${(((s - t0) / Math.max(1, t1 - t0)) * 88 + 1).toFixed(1)},${(32 - (n / hi) * 30).toFixed(1)}`).join("");
+  return `<svg viewBox="0 0 90 34" preserveAspectRatio="none"><path class="spark" d="${d}"/></svg>`;
+}
+
+function clusterCard(c) {
+  const sent = c.sentiment_mean;
+  const cats = Object.entries(c.categories).sort((a, b) => b[1] - a[1]).slice(0, 2).map(([k]) => esc(k)).join(", ");
+  const picked = state.selected && state.selected.cluster === c.id;
+  return `<div class="cluster${picked ? " selected" : ""}" data-id="${esc(c.id)}" data-size="${c.size}">
+<div><b>${esc(c.id)}</b> <span class="meta">${c.size} msgs · <span class="${sent < -0.2 ? "neg" : sent > 0.2 ? "pos" : ""}">sentiment ${sent.toFixed(2)}</span> · ${esc(c.scope)}</span></div>
+${sparkline(state.clusters.sparklines[c.id])}
+<div class="chips">${c.keywords.slice(0, 6).map((k) => `<span>${esc(k)}</span>`).join("")}</div>
+<div class="meta">since ${esc(c.first_seen.slice(11, 16))}${cats ? ` · ${cats}` : ""}</div>
+${c.samples.length ? `<div class="sample">“${esc(c.samples[0])}”</div>` : ""}</div>`;
+}
+
+function renderClusters() {
+  const { largest, newest } = state.clusters;
+  $("clusters-largest").innerHTML = largest.map(clusterCard).join("") || `<p class="empty">no established cluster yet</p>`;
+  $("clusters-newest").innerHTML = newest.map(clusterCard).join("") || `<p class="empty">no established cluster yet</p>`;
+}
+
+function renderStatus(s) {
+  $("status").className = "status live";
+  const parts = [
+    `${Math.round(s.events_per_s).toLocaleString("en")} events/s`,
+    `${s.accepted.toLocaleString("en")} accepted`,
+    `lag ${s.lag_ticks} ticks`,
+    `${s.dead_letters} dead letters`,
+    `models: ${s.models}`,
+  ];
+  if (s.event_time) parts.push(`event time ${s.event_time.slice(11, 19)}`);
+  $("status-text").textContent = parts.join(" · ");
+}
+
+// Click-through: an alert opens its cluster, or selects its window on the chart of its key.
+$("alerts").addEventListener("click", (e) => {
+  const li = e.target.closest("li.alert");
+  const a = li && state.alerts.find((x) => x.fingerprint === li.dataset.fingerprint);
+  if (!a) return;
+  const cluster = a.explanation.cluster_id || a.labels.cluster;
+  if (cluster) return showCluster(cluster, a);
+  for (const [name, p] of Object.entries(state.panels)) {
+    const series = a.labels[p.dimension];
+    if (series === undefined) continue;
+    state.selected = { panel: name, series, start: epoch(a.window.start), end: epoch(a.window.end) };
+    renderPanel(name);
+    const el = document.querySelector(`.chart[data-panel="${name}"][data-series="${CSS.escape(series)}"]`);
+    if (el) el.scrollIntoView({ behavior: "smooth", block: "center" });
+  }
+});
+
+$("clusters").addEventListener("click", (e) => {
+  const card = e.target.closest(".cluster");
+  if (card) showCluster(card.dataset.id);
+});
+
+// The cluster board is published once a second, so a cluster that has just raised its alert
+// may not be listed yet: show what the alert knows, then the cluster's own record.
+async function showCluster(id, fromAlert) {
+  state.selected = { cluster: id };
+  renderClusters();
+  const box = $("cluster-detail");
+  box.hidden = false;
+  if (fromAlert) {
+    const ex = fromAlert.explanation;
+    box.innerHTML = `<b>${esc(id)}</b> · ${ex.count} messages · sentiment ${ex.sentiment_mean.toFixed(2)}
+<div class="chips">${ex.keywords.map((k) => `<span>${esc(k)}</span>`).join("")}</div>
+<ul class="samples">${ex.samples.map((s) => `<li>“${esc(s)}”</li>`).join("")}</ul>`;
+  }
+  box.scrollIntoView({ behavior: "smooth", block: "nearest" });
+  for (let attempt = 0; attempt < 4; attempt++) {
+    const reply = await fetch(`/v1/clusters/${encodeURIComponent(id)}`);
+    if (state.selected?.cluster !== id) return;
+    if (reply.ok) return clusterDetail(await reply.json());
+    await new Promise((done) => setTimeout(done, 500));
+  }
+  if (!fromAlert) box.innerHTML = `<b>${esc(id)}</b> <span class="empty">not established, or expired</span>`;
+}
+
+function clusterDetail(c) {
+  const counts = (m) => Object.entries(m).sort((a, b) => b[1] - a[1]).map(([k, n]) => `${esc(k)} ${n}`).join(", ");
+  $("cluster-detail").innerHTML = `<b>${esc(c.id)}</b> · ${c.size} messages · sentiment ${c.sentiment_mean.toFixed(2)} · negative ${(c.negative_share * 100).toFixed(0)}%
+<div class="chips">${c.keywords.map((k) => `<span>${esc(k)}</span>`).join("")}</div>
+<div class="meta">first ${esc(c.first_seen)} · last ${esc(c.last_seen)}<br>categories: ${counts(c.categories)}<br>channels: ${counts(c.channels)}</div>
+<ul class="samples">${c.samples.map((s) => `<li>“${esc(s)}”</li>`).join("")}</ul>`;
+}
+
+connect();

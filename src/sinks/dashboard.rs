@@ -1,0 +1,568 @@
+//! The dashboard's live picture, aggregated on the server: the browser receives per-window
+//! points, alerts and cluster summaries, never events, so the page costs the same at 100 events/s
+//! as at 100 k.
+//!
+//! Two chart panels follow the alert rules that watch them: campaign sentiment follows the first
+//! `sentiment_dip` rule on campaigns, category volume the first `spike` rule on categories. Each
+//! point carries the rule's own baseline and threshold for that window, computed by the detector's
+//! arithmetic (`detect::verdict`), so the band drawn is the line an alert has to cross.
+//!
+//! Window points are coalesced and published every [`PUBLISH_EVERY`]; alerts go out at once.
+
+use super::clusters::ClusterBoard;
+use super::{AlertSink, ClusterSink, WindowSink};
+use crate::alerts::{Alert, AlertStatus};
+use crate::config::{Config, Dimension, RuleConfig, RuleKind, SentimentMetric};
+use crate::dataflow::clusters::{ClusterSummary, ClusterUpdate};
+use crate::dataflow::detect::{verdict, SeriesWindows};
+use crate::dataflow::spike::{Scratch, SpikeModel};
+use crate::dataflow::windows::{Agg, WindowKey};
+use crate::telemetry::Metrics;
+use serde::Serialize;
+use std::collections::{BTreeSet, HashMap, VecDeque};
+use std::sync::{Arc, Mutex, Weak};
+use std::time::{Duration, Instant};
+use tokio::sync::broadcast;
+
+/// How often changed windows, clusters and the status line are sent to browsers.
+pub const PUBLISH_EVERY: Duration = Duration::from_millis(250);
+/// Windows a chart shows.
+pub const SHOWN_WINDOWS: usize = 60;
+/// Series kept per panel; the least recently updated go first.
+const MAX_SERIES: usize = 48;
+/// Alerts the feed remembers for a browser that connects later.
+const RECENT_ALERTS: usize = 100;
+/// Clusters listed as largest and as newest.
+const CLUSTERS_SHOWN: usize = 8;
+/// Windows of a cluster's size sparkline.
+const SPARK_WINDOWS: usize = 24;
+
+/// A chart panel: which series it shows, at which window size, judged by which rule.
+struct Panel {
+    name: &'static str,
+    dim: Dimension,
+    size_s: u32,
+    metric: Metric,
+    rule: Option<RuleConfig>,
+    model: Option<SpikeModel>,
+    /// Windows kept per series: the rule's reach plus what the chart shows.
+    keep: usize,
+    series: HashMap<String, SeriesWindows>,
+    last_update: HashMap<String, u64>,
+    dirty: BTreeSet<(String, i64)>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
+#[serde(rename_all = "snake_case")]
+enum Metric {
+    Count,
+    NegativeShare,
+    Mean,
+}
+
+impl Panel {
+    fn new(name: &'static str, dim: Dimension, size_s: u32, metric: Metric, rule: Option<&RuleConfig>) -> Self {
+        let model = rule.filter(|r| r.kind == RuleKind::Spike).map(|r| SpikeModel::from_rule(r, true));
+        let reach = match (&model, rule) {
+            (Some(m), _) => m.reach(),
+            (None, Some(r)) => r.history,
+            (None, None) => 0,
+        };
+        Panel {
+            name,
+            dim,
+            size_s,
+            metric,
+            rule: rule.cloned(),
+            model,
+            keep: reach + SHOWN_WINDOWS,
+            series: HashMap::new(),
+            last_update: HashMap::new(),
+            dirty: BTreeSet::new(),
+        }
+    }
+
+    /// The panels of a configuration: campaign sentiment and category volume, each following
+    /// the first rule that watches that dimension (the chart then has no band without one).
+    fn of(config: &Config) -> Vec<Panel> {
+        let smallest = config.windows.iter().map(|w| (w.size.as_ms() / 1000) as u32).min().unwrap_or(60);
+        let rule_on = |kind: RuleKind, dim: Dimension| {
+            config.rules.iter().find(|r| r.kind == kind && r.key == Some(dim) && r.only.is_none())
+        };
+        let size = |r: Option<&RuleConfig>| r.map_or(smallest, |r| (r.window.as_ms() / 1000) as u32);
+        let dip = rule_on(RuleKind::SentimentDip, Dimension::Campaign);
+        let metric = match dip.and_then(|r| r.metric) {
+            Some(SentimentMetric::Mean) => Metric::Mean,
+            _ => Metric::NegativeShare,
+        };
+        let spike = rule_on(RuleKind::Spike, Dimension::Category);
+        vec![
+            Panel::new("sentiment", Dimension::Campaign, size(dip), metric, dip),
+            Panel::new("volume", Dimension::Category, size(spike), Metric::Count, spike),
+        ]
+    }
+
+    fn record(&mut self, series: &str, start_s: i64, agg: Agg, seq: u64) {
+        if !self.series.contains_key(series) && self.series.len() >= MAX_SERIES {
+            if let Some(stale) = self.last_update.iter().min_by_key(|(_, s)| **s).map(|(k, _)| k.clone()) {
+                self.series.remove(&stale);
+                self.last_update.remove(&stale);
+                self.dirty.retain(|(s, _)| *s != stale);
+            }
+        }
+        let windows = self.series.entry(series.to_owned()).or_default();
+        windows.record(start_s, agg);
+        let latest = windows.latest().map_or(start_s, |(s, _)| s);
+        windows.forget_before(latest - self.keep as i64 * self.size_s as i64);
+        self.last_update.insert(series.to_owned(), seq);
+        self.dirty.insert((series.to_owned(), start_s));
+        // The next window's band moves with this one: redraw it too when it is already shown.
+        if start_s < latest {
+            self.dirty.insert((series.to_owned(), latest));
+        }
+    }
+
+    fn point(&self, series: &str, start_s: i64, scratch: &mut Scratch) -> Option<Point> {
+        let windows = self.series.get(series)?;
+        let agg = windows.get(start_s)?;
+        let value = match self.metric {
+            Metric::Count => agg.count as f64,
+            Metric::NegativeShare => agg.negative_share(),
+            Metric::Mean => agg.sentiment_mean(),
+        };
+        let band = self.rule.as_ref().and_then(|rule| {
+            let v = verdict(rule, self.model.as_ref(), windows, start_s, None, scratch)?;
+            let b = v.baseline;
+            (b.windows >= rule.min_history && b.threshold.is_finite()).then_some((b.mean, b.threshold))
+        });
+        Some(Point {
+            s: start_s,
+            n: agg.count,
+            v: round3(value),
+            b: band.map(|b| round3(b.0)),
+            t: band.map(|b| round3(b.1)),
+        })
+    }
+
+    /// Every point of the shown windows of every series (for a browser that just connected).
+    fn all_points(&self, scratch: &mut Scratch) -> Vec<SeriesPoints> {
+        let mut out: Vec<SeriesPoints> = self
+            .series
+            .iter()
+            .filter_map(|(name, windows)| {
+                let (latest, _) = windows.latest()?;
+                let from = latest - (SHOWN_WINDOWS as i64 - 1) * self.size_s as i64;
+                let points = (0..SHOWN_WINDOWS as i64)
+                    .map(|k| from + k * self.size_s as i64)
+                    .filter(|s| windows.get(*s).is_some_and(|a| a.count > 0))
+                    .filter_map(|s| self.point(name, s, scratch))
+                    .collect();
+                Some(SeriesPoints { series: name.clone(), points })
+            })
+            .collect();
+        out.sort_by(|a, b| a.series.cmp(&b.series));
+        out
+    }
+
+    fn take_dirty(&mut self, scratch: &mut Scratch) -> Vec<SeriesPoints> {
+        let mut out: Vec<SeriesPoints> = Vec::new();
+        for (series, start_s) in std::mem::take(&mut self.dirty) {
+            let Some(point) = self.point(&series, start_s, scratch) else { continue };
+            match out.last_mut() {
+                Some(last) if last.series == series => last.points.push(point),
+                _ => out.push(SeriesPoints { series, points: vec![point] }),
+            }
+        }
+        out
+    }
+
+    fn describe(&self) -> PanelInfo {
+        PanelInfo {
+            name: self.name,
+            dimension: self.dim.as_str(),
+            window_s: self.size_s,
+            metric: self.metric,
+            rule: self.rule.as_ref().map(|r| r.name.clone()),
+        }
+    }
+}
+
+fn round3(x: f64) -> f64 {
+    crate::dataflow::detect::round3(x)
+}
+
+/// One window of one series as the chart draws it: `v` the value (count, negative share or
+/// mean sentiment), `n` the message count, `b`/`t` the rule's baseline and threshold.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Point {
+    pub s: i64,
+    pub n: i64,
+    pub v: f64,
+    pub b: Option<f64>,
+    pub t: Option<f64>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct SeriesPoints {
+    pub series: String,
+    pub points: Vec<Point>,
+}
+
+#[derive(Serialize)]
+struct PanelInfo {
+    name: &'static str,
+    dimension: &'static str,
+    window_s: u32,
+    metric: Metric,
+    rule: Option<String>,
+}
+
+#[derive(Serialize)]
+struct PanelPoints<'a> {
+    panel: &'a str,
+    series: Vec<SeriesPoints>,
+}
+
+/// The status line: throughput, lag, dead letters, models, event-time clock.
+#[derive(Clone, Debug, Serialize)]
+pub struct Status {
+    pub events_per_s: f64,
+    pub accepted: u64,
+    pub dead_letters: u64,
+    pub lag_ticks: i64,
+    pub models: String,
+    /// Newest event time seen (RFC 3339), when any event arrived.
+    pub event_time: Option<String>,
+    pub viewers: i64,
+}
+
+#[derive(Serialize)]
+struct ClusterLists {
+    largest: Vec<ClusterSummary>,
+    newest: Vec<ClusterSummary>,
+    /// Message count per window of each listed cluster, oldest first.
+    sparklines: HashMap<String, Vec<(i64, i64)>>,
+}
+
+struct Board {
+    panels: Vec<Panel>,
+    recent_alerts: VecDeque<Alert>,
+    /// Cluster id → (window start, count) of its smallest-window series.
+    sparklines: HashMap<String, VecDeque<(i64, i64)>>,
+    spark_size_s: u32,
+    clusters_changed: bool,
+    seq: u64,
+    scratch: Scratch,
+}
+
+/// The dashboard sink. Cheap to clone; the publisher thread stops when the last clone is gone.
+#[derive(Clone)]
+pub struct Dashboard {
+    board: Arc<Mutex<Board>>,
+    clusters: ClusterBoard,
+    metrics: Arc<Metrics>,
+    models: Arc<str>,
+    tx: broadcast::Sender<Arc<str>>,
+}
+
+/// A message to browsers: an SSE event name and its JSON data.
+#[derive(Clone, Debug)]
+pub struct Message {
+    pub event: &'static str,
+    pub data: Arc<str>,
+}
+
+impl Dashboard {
+    /// Starts the dashboard's publisher thread.
+    pub fn start(config: &Config, clusters: ClusterBoard, metrics: Arc<Metrics>, models: &str) -> Dashboard {
+        let spark_size_s = config
+            .rules
+            .iter()
+            .find(|r| r.key == Some(Dimension::Cluster))
+            .map(|r| (r.window.as_ms() / 1000) as u32)
+            .or_else(|| config.windows.iter().map(|w| (w.size.as_ms() / 1000) as u32).min())
+            .unwrap_or(300);
+        let board = Board {
+            panels: Panel::of(config),
+            recent_alerts: VecDeque::new(),
+            sparklines: HashMap::new(),
+            spark_size_s,
+            clusters_changed: false,
+            seq: 0,
+            scratch: Scratch::default(),
+        };
+        let dashboard = Dashboard {
+            board: Arc::new(Mutex::new(board)),
+            clusters,
+            metrics,
+            models: models.into(),
+            tx: broadcast::channel(256).0,
+        };
+        let weak = Arc::downgrade(&dashboard.board);
+        let publisher = dashboard.clone_parts();
+        std::thread::Builder::new()
+            .name("fp-dashboard".into())
+            .spawn(move || publish_loop(weak, publisher))
+            .expect("spawn the dashboard publisher");
+        dashboard
+    }
+
+    /// What the publisher needs besides the board (held weakly so it does not keep it alive).
+    fn clone_parts(&self) -> Parts {
+        Parts {
+            clusters: self.clusters.clone(),
+            metrics: self.metrics.clone(),
+            models: self.models.clone(),
+            tx: self.tx.clone(),
+        }
+    }
+
+    /// Messages published from now on (subscribe before taking the snapshot: a point that
+    /// arrives in between is then sent twice, never lost).
+    pub fn subscribe(&self) -> broadcast::Receiver<Arc<str>> {
+        self.tx.subscribe()
+    }
+
+    /// Everything a browser that just connected needs, as one JSON object.
+    pub fn snapshot(&self) -> String {
+        let parts = self.clone_parts();
+        let mut board = self.board.lock().unwrap_or_else(|e| e.into_inner());
+        let board = &mut *board;
+        let panels: Vec<PanelInfo> = board.panels.iter().map(Panel::describe).collect();
+        let series: Vec<PanelPoints> = board
+            .panels
+            .iter()
+            .map(|p| PanelPoints { panel: p.name, series: p.all_points(&mut board.scratch) })
+            .collect();
+        let alerts: Vec<&Alert> = board.recent_alerts.iter().collect();
+        serde_json::json!({
+            "panels": panels,
+            "windows": series,
+            "alerts": alerts,
+            "clusters": parts.cluster_lists(&board.sparklines),
+            "status": parts.status(0.0),
+        })
+        .to_string()
+    }
+}
+
+struct Parts {
+    clusters: ClusterBoard,
+    metrics: Arc<Metrics>,
+    models: Arc<str>,
+    tx: broadcast::Sender<Arc<str>>,
+}
+
+impl Parts {
+    fn send(&self, event: &'static str, data: String) {
+        // The SSE handler needs the event name: frames are "event\ndata".
+        let _ = self.tx.send(format!("{event}\n{data}").into());
+    }
+
+    fn status(&self, events_per_s: f64) -> Status {
+        Status {
+            events_per_s: (events_per_s * 10.0).round() / 10.0,
+            accepted: self.metrics.accepted_total(),
+            dead_letters: self.metrics.dead_total(),
+            lag_ticks: self.metrics.lag_ticks(),
+            models: self.models.to_string(),
+            event_time: self.metrics.event_span().map(|(_, last)| crate::alerts::rfc3339(last)),
+            viewers: self.metrics.dashboard_clients.load(std::sync::atomic::Ordering::Relaxed),
+        }
+    }
+
+    fn cluster_lists(&self, sparklines: &HashMap<String, VecDeque<(i64, i64)>>) -> ClusterLists {
+        // Global clusters see every message; a category cluster mostly repeats one of them.
+        // Category clusters are listed only where no global scope runs.
+        let mut all = self.clusters.list();
+        if all.iter().any(|c| c.scope == "global") {
+            all.retain(|c| c.scope == "global");
+        }
+        let largest: Vec<ClusterSummary> = all.iter().take(CLUSTERS_SHOWN).cloned().collect();
+        let mut newest = all;
+        newest.sort_by(|a, b| b.first_seen.cmp(&a.first_seen).then_with(|| a.id.cmp(&b.id)));
+        newest.truncate(CLUSTERS_SHOWN);
+        let sparklines = largest
+            .iter()
+            .chain(&newest)
+            .filter_map(|c| Some((c.id.clone(), sparklines.get(&c.id)?.iter().copied().collect())))
+            .collect();
+        ClusterLists { largest, newest, sparklines }
+    }
+}
+
+fn publish_loop(board: Weak<Mutex<Board>>, parts: Parts) {
+    let mut last_accepted = parts.metrics.accepted_total();
+    let mut last_status = Instant::now();
+    loop {
+        std::thread::sleep(PUBLISH_EVERY);
+        let Some(board) = board.upgrade() else { return };
+        if parts.tx.receiver_count() == 0 {
+            // Nobody watches: drop the pending work instead of building messages for no one.
+            let mut b = board.lock().unwrap_or_else(|e| e.into_inner());
+            b.panels.iter_mut().for_each(|p| p.dirty.clear());
+            b.clusters_changed = false;
+            continue;
+        }
+        let (windows, clusters) = {
+            let mut b = board.lock().unwrap_or_else(|e| e.into_inner());
+            let b = &mut *b;
+            let windows: Vec<String> = b
+                .panels
+                .iter_mut()
+                .filter_map(|p| {
+                    let series = p.take_dirty(&mut b.scratch);
+                    (!series.is_empty())
+                        .then(|| serde_json::to_string(&PanelPoints { panel: p.name, series }).expect("serialises"))
+                })
+                .collect();
+            let clusters = std::mem::take(&mut b.clusters_changed)
+                .then(|| serde_json::to_string(&parts.cluster_lists(&b.sparklines)).expect("serialises"));
+            (windows, clusters)
+        };
+        drop(board);
+        for w in windows {
+            parts.send("windows", w);
+        }
+        if let Some(c) = clusters {
+            parts.send("clusters", c);
+        }
+        if last_status.elapsed() >= Duration::from_secs(1) {
+            let accepted = parts.metrics.accepted_total();
+            let rate = (accepted - last_accepted) as f64 / last_status.elapsed().as_secs_f64();
+            (last_accepted, last_status) = (accepted, Instant::now());
+            parts.send("status", serde_json::to_string(&parts.status(rate)).expect("serialises"));
+        }
+    }
+}
+
+impl WindowSink for Dashboard {
+    fn window(&self, key: &WindowKey, agg: &Agg) {
+        let mut b = self.board.lock().unwrap_or_else(|e| e.into_inner());
+        let b = &mut *b;
+        b.seq += 1;
+        if key.series.dim == Dimension::Cluster && key.size_s == b.spark_size_s {
+            let line = b.sparklines.entry(key.series.value.clone()).or_default();
+            match line.iter_mut().find(|(s, _)| *s == key.start_s) {
+                Some(entry) => entry.1 = agg.count,
+                None => {
+                    line.push_back((key.start_s, agg.count));
+                    line.make_contiguous().sort_unstable();
+                    if line.len() > SPARK_WINDOWS {
+                        line.pop_front();
+                    }
+                }
+            }
+            b.clusters_changed = true;
+            return;
+        }
+        let seq = b.seq;
+        for panel in b.panels.iter_mut().filter(|p| p.dim == key.series.dim && p.size_s == key.size_s) {
+            panel.record(&key.series.value, key.start_s, *agg, seq);
+        }
+    }
+}
+
+impl ClusterSink for Dashboard {
+    fn clusters(&self, update: &ClusterUpdate) {
+        let mut b = self.board.lock().unwrap_or_else(|e| e.into_inner());
+        for id in update.dropped.iter().chain(update.merged.iter().map(|(from, _)| from)) {
+            b.sparklines.remove(id);
+        }
+        b.clusters_changed = true;
+    }
+}
+
+impl AlertSink for Dashboard {
+    /// Alerts go to browsers at once, not with the next batch of window points.
+    fn deliver(&self, alert: &Alert) {
+        {
+            let mut b = self.board.lock().unwrap_or_else(|e| e.into_inner());
+            if alert.status == AlertStatus::Resolved {
+                // The feed shows an alert once, in its latest state.
+                b.recent_alerts.retain(|a| a.fingerprint != alert.fingerprint);
+            }
+            b.recent_alerts.push_front(alert.clone());
+            b.recent_alerts.truncate(RECENT_ALERTS);
+        }
+        self.clone_parts().send("alert", serde_json::to_string(alert).expect("alerts serialise"));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::dataflow::windows::Series;
+
+    fn key(dim: Dimension, value: &str, size_s: u32, start_s: i64) -> WindowKey {
+        WindowKey { series: Series::new(dim, value), size_s, start_s }
+    }
+
+    #[test]
+    fn points_carry_the_rules_threshold_and_only_changed_windows_are_sent() {
+        let config = Config::embedded();
+        let dashboard = Dashboard::start(&config, ClusterBoard::default(), Arc::new(Metrics::default()), "test");
+        let spike = config.rules.iter().find(|r| r.name == "category_spike").unwrap();
+        let size = (spike.window.as_ms() / 1000) as u32;
+        let base = 1_700_000_040 - 1_700_000_040 % size as i64;
+        // Ten quiet windows of 10 messages, then one of 80.
+        for k in 0..10 {
+            let agg = Agg { count: 10, ..Default::default() };
+            dashboard.window(&key(Dimension::Category, "payment", size, base + k * size as i64), &agg);
+        }
+        let spike_start = base + 10 * size as i64;
+        dashboard
+            .window(&key(Dimension::Category, "payment", size, spike_start), &Agg { count: 80, ..Default::default() });
+        // Other dimensions and sizes are not charted.
+        dashboard.window(&key(Dimension::Channel, "app", size, spike_start), &Agg { count: 5, ..Default::default() });
+
+        let mut b = dashboard.board.lock().unwrap();
+        let b = &mut *b;
+        let volume = b.panels.iter_mut().find(|p| p.name == "volume").unwrap();
+        assert_eq!(volume.size_s, size);
+        let sent = volume.take_dirty(&mut b.scratch);
+        assert_eq!(sent.len(), 1, "one series: {sent:?}");
+        let last = sent[0].points.last().unwrap();
+        assert_eq!((last.s, last.n, last.v), (spike_start, 80, 80.0));
+        // The detector's own arithmetic: median 10, spread max(1.4826·MAD, √10) = √10, so the
+        // threshold is 10 + 5·√10 ≈ 25.811 (no day of history, so no yesterday factor).
+        assert_eq!(last.b, Some(10.0));
+        assert_eq!(last.t, Some(round3(10.0 + spike.sensitivity * 10f64.sqrt())));
+        let first = &sent[0].points[0];
+        assert_eq!((first.b, first.t), (None, None), "no band before min_history windows");
+        assert!(volume.take_dirty(&mut b.scratch).is_empty(), "sent once");
+    }
+
+    #[test]
+    fn resolved_alerts_replace_their_firing_entry() {
+        let config = Config::embedded();
+        let dashboard = Dashboard::start(&config, ClusterBoard::default(), Arc::new(Metrics::default()), "test");
+        let mut rx = dashboard.subscribe();
+        let mut alert = Alert {
+            fingerprint: "f1".into(),
+            status: AlertStatus::Firing,
+            rule: "spike".into(),
+            severity: "critical".into(),
+            labels: Default::default(),
+            starts_at: "2026-11-23T14:02:00.000Z".into(),
+            ends_at: None,
+            window: crate::alerts::WindowSpan {
+                start: "2026-11-23T14:02:00.000Z".into(),
+                end: "2026-11-23T14:03:00.000Z".into(),
+            },
+            value: 80.0,
+            baseline: Default::default(),
+            explanation: Default::default(),
+            summary: "spike".into(),
+            generator_url: String::new(),
+        };
+        dashboard.deliver(&alert);
+        alert.status = AlertStatus::Resolved;
+        dashboard.deliver(&alert);
+        let b = dashboard.board.lock().unwrap();
+        assert_eq!(b.recent_alerts.len(), 1);
+        assert_eq!(b.recent_alerts[0].status, AlertStatus::Resolved);
+        let first = rx.try_recv().unwrap();
+        assert!(first.starts_with("alert\n{"), "{first}");
+    }
+}

@@ -1,0 +1,129 @@
+//! The dashboard, end to end, in a real browser: `feedpulse demo` serves it, Debian's headless
+//! Chromium opens it, and the test reads the page's DOM. Charts must fill with windows (with the
+//! rule's baseline band), the demo's payment spike must appear in the alert feed within a second
+//! of being fired (the page stamps when it drew each alert; the test stamps when the same alert
+//! reached its own `/v1/alerts/stream`), clusters must be listed, and clicking the new-cluster
+//! alert must open its cluster. A screenshot is saved as the test's artifact
+//! (`$CARGO_TARGET_TMPDIR/dashboard.png`).
+
+#[path = "support/chromium.rs"]
+mod chromium;
+mod support;
+
+use chromium::Chromium;
+use serde_json::Value;
+use std::collections::HashMap;
+use std::io::{BufRead, BufReader};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use support::{now_ms, Feedpulse};
+
+/// Firing alerts seen on `/v1/alerts/stream`: fingerprint → (alert, wall-clock ms received).
+type Seen = Arc<Mutex<HashMap<String, (Value, i64)>>>;
+
+fn follow_alerts(url: String) -> Seen {
+    let seen: Seen = Default::default();
+    let out = seen.clone();
+    let client = reqwest::blocking::Client::builder().timeout(None).build().unwrap();
+    let response = client.get(url).send().expect("alert stream");
+    std::thread::spawn(move || {
+        for line in BufReader::new(response).lines().map_while(Result::ok) {
+            let Some(data) = line.strip_prefix("data:") else { continue };
+            let received = now_ms();
+            let alert: Value = serde_json::from_str(data.trim()).unwrap();
+            if alert["status"] == "firing" {
+                let fp = alert["fingerprint"].as_str().unwrap().to_string();
+                out.lock().unwrap().entry(fp).or_insert((alert, received));
+            }
+        }
+    });
+    seen
+}
+
+fn wait_for_alert(seen: &Seen, what: impl Fn(&Value) -> bool, timeout: Duration) -> (Value, i64) {
+    let deadline = std::time::Instant::now() + timeout;
+    loop {
+        if let Some(hit) = seen.lock().unwrap().values().find(|(a, _)| what(a)) {
+            return hit.clone();
+        }
+        assert!(std::time::Instant::now() < deadline, "the alert did not fire");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn dashboard_shows_windows_alerts_and_clusters_live() {
+    let fp = Feedpulse::start(&["demo", "--speed", "1440", "--listen", "127.0.0.1:0"]);
+    let seen = follow_alerts(fp.url("/v1/alerts/stream"));
+    let mut page = Chromium::open(&fp.url("/"), 1400, 1000);
+
+    // The page connects and fills its charts from the snapshot and the window updates.
+    page.wait_for("document.querySelector('#status.live') !== null", Duration::from_secs(20));
+    page.wait_for(
+        "[...document.querySelectorAll('#volume-charts .chart')].some(c => +c.dataset.points >= 10)",
+        Duration::from_secs(30),
+    );
+    let volume_charts = page.eval("document.querySelectorAll('#volume-charts .chart').length");
+    assert!(volume_charts.as_u64().unwrap() >= 5, "one chart per busy category: {volume_charts}");
+    // Campaign sentiment carries the dip rule's baseline band once it has history.
+    page.wait_for("document.querySelector('#sentiment-charts .chart path.band') !== null", Duration::from_secs(40));
+
+    // A cluster is listed, and the emerging complaint raises a new-cluster alert whose
+    // click-through opens the cluster it names.
+    page.wait_for("document.querySelectorAll('#clusters-largest .cluster').length > 0", Duration::from_secs(40));
+    let (new_cluster, _) = wait_for_alert(&seen, |a| a["rule"] == "new_cluster", Duration::from_secs(40));
+    let cluster = new_cluster["explanation"]["cluster_id"].as_str().unwrap().to_string();
+    let item = format!(
+        "document.querySelector('li.alert[data-fingerprint=\"{}\"]')",
+        new_cluster["fingerprint"].as_str().unwrap()
+    );
+    page.wait_for(&format!("{item} !== null"), Duration::from_secs(5));
+    page.eval(&format!("{item}.click(), true"));
+    let detail = page.wait_for(
+        // "channels:" is only in the cluster's own record (GET /v1/clusters/{id}), not the alert.
+        &format!("(d => !d.hidden && d.textContent.includes('{cluster}') && d.textContent.includes('channels:') && d.textContent)(document.getElementById('cluster-detail'))"),
+        Duration::from_secs(5),
+    );
+    assert!(detail.as_str().unwrap().contains("礼物"), "the gift complaint's keywords: {detail}");
+
+    // The payment spike: drawn in the feed within a second of reaching an SSE client.
+    let (spike, received_ms) = wait_for_alert(
+        &seen,
+        |a| a["rule"] == "spike" && a["labels"]["category"] == "payment",
+        Duration::from_secs(60),
+    );
+    let selector = format!("li.alert[data-fingerprint=\"{}\"]", spike["fingerprint"].as_str().unwrap());
+    let shown =
+        page.wait_for(&format!("document.querySelector('{selector}')?.dataset.shownMs"), Duration::from_secs(5));
+    let shown_ms: i64 = shown.as_str().unwrap().parse().unwrap();
+    let delay = shown_ms - received_ms;
+    assert!(delay < 1000, "the spike reached the feed {delay} ms after it fired");
+    let text = page.eval(&format!("document.querySelector('{selector}').textContent"));
+    let text = text.as_str().unwrap();
+    assert!(text.contains("FIRING") && text.contains("category=payment"), "{text}");
+    assert!(text.contains("vs baseline") && text.contains("threshold"), "the explanation is shown: {text}");
+    assert!(!text.contains("13812345678"), "PII never reaches the page");
+    // The payment chart marks the alerted window.
+    page.wait_for(
+        "document.querySelector('#volume-charts .chart[data-series=\"payment\"] rect.alerted') !== null",
+        Duration::from_secs(5),
+    );
+    // Status line: throughput, lag, dead letters and models.
+    let status = page.eval("document.getElementById('status-text').textContent");
+    let status = status.as_str().unwrap();
+    assert!(status.contains("events/s") && status.contains("lag") && status.contains("models:"), "{status}");
+
+    // Let the sentiment dip happen too, for the screenshot.
+    let _ = wait_for_alert(&seen, |a| a["rule"] == "sentiment_dip", Duration::from_secs(40));
+    page.wait_for(
+        "document.querySelector('#sentiment-charts .chart[data-series=\"double11\"] rect.alerted') !== null",
+        Duration::from_secs(5),
+    );
+    let png = page.screenshot();
+    assert_eq!(&png[1..4], b"PNG");
+    let path = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("dashboard.png");
+    std::fs::write(&path, &png).unwrap();
+    eprintln!("screenshot: {}", path.display());
+    drop(page);
+    fp.stop();
+}
