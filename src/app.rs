@@ -13,6 +13,7 @@ use crate::sinks::deadletter::DeadLetters;
 use crate::sinks::ndjson::NdjsonAlerts;
 use crate::sinks::redis::RedisSink;
 use crate::sinks::sse::AlertHub;
+use crate::sinks::webhook::WebhookSink;
 use crate::sinks::{AlertSink, Fanout};
 use crate::sources::lines::{self, LineSourceOptions};
 use crate::sources::redis::RedisSource;
@@ -135,11 +136,19 @@ pub fn replay_stats_text(report: &ReplayReport) -> String {
     let mut lat = s.tick_latencies.clone();
     lat.sort();
     let secs = s.elapsed.as_secs_f64().max(1e-9);
+    let mut outbound = String::new();
+    if m.webhook_deliveries_total() > 0 {
+        outbound.push_str(&format!("\nwebhook deliveries {}", m.webhook_deliveries_total()));
+    }
+    let errors = m.sink_error_breakdown();
+    if !errors.is_empty() {
+        outbound.push_str(&format!("\nsink errors {errors}"));
+    }
     format!(
         "records {}  accepted {}  duplicates {}  dead letters {}{}\n\
          elapsed {:.3} s  throughput {:.0} records/s  ticks {}\n\
          tick latency p50 {:.3} ms  p99 {:.3} ms  max {:.3} ms\n\
-         peak RSS {:.1} MB",
+         peak RSS {:.1} MB{outbound}",
         m.received_total(),
         m.accepted_total(),
         m.duplicates_total(),
@@ -215,7 +224,7 @@ impl AlertSink for ConsoleAlerts {
 
 /// Every output of a run: the given alert sinks, the dead-letter output (counted, and written
 /// to `dead_letters` when given), and the outbound sinks the configuration names: Redis
-/// (alerts, dead letters, window aggregates) and Alertmanager.
+/// (alerts, dead letters, window aggregates), Alertmanager and webhooks.
 fn fanout(
     alerts: Vec<Arc<dyn AlertSink>>,
     dead_letters: Option<&PathBuf>,
@@ -233,6 +242,9 @@ fn fanout(
     }
     if let Some(am) = &config.alertmanager {
         outputs.alerts.push(AlertmanagerSink::start(&am.url, am.resend.0, metrics.clone())?);
+    }
+    for hook in &config.webhooks {
+        outputs.alerts.push(WebhookSink::start(hook, metrics.clone())?);
     }
     Ok(outputs)
 }

@@ -47,6 +47,7 @@ pub struct Metrics {
     /// Browsers connected to the dashboard stream.
     pub dashboard_clients: AtomicI64,
     ingest_rejected_busy: AtomicU64,
+    webhook_deliveries: AtomicU64,
     /// Event-time span of the accepted events (ms): what a backtest covered.
     first_event_ms: AtomicI64,
     last_event_ms: AtomicI64,
@@ -108,6 +109,7 @@ impl Default for Metrics {
             first_event_ms: AtomicI64::new(i64::MAX),
             last_event_ms: AtomicI64::new(i64::MIN),
             ingest_rejected_busy: AtomicU64::new(0),
+            webhook_deliveries: AtomicU64::new(0),
             enrich_batches: Histogram::default(),
             enriched_messages: AtomicU64::new(0),
         }
@@ -160,6 +162,10 @@ impl Metrics {
         self.enriched_messages.fetch_add(messages as u64, Relaxed);
     }
 
+    pub fn webhook_delivered(&self) {
+        self.webhook_deliveries.fetch_add(1, Relaxed);
+    }
+
     pub fn rejected_busy(&self) {
         self.ingest_rejected_busy.fetch_add(1, Relaxed);
     }
@@ -190,6 +196,17 @@ impl Metrics {
             format!(" ({})", seen.join(", "))
         }
     }
+    /// Outbound failures as `webhook/post 2, webhook/dropped 1` (empty when none).
+    pub fn sink_error_breakdown(&self) -> String {
+        let errors = self.sink_errors.lock().unwrap();
+        errors.iter().map(|((sink, kind), n)| format!("{sink}/{kind} {n}")).collect::<Vec<_>>().join(", ")
+    }
+
+    /// Alerts webhook receivers accepted.
+    pub fn webhook_deliveries_total(&self) -> u64 {
+        self.webhook_deliveries.load(Relaxed)
+    }
+
     /// (fired, resolved) alert counts per rule name.
     pub fn alert_counts(&self) -> BTreeMap<String, (u64, u64)> {
         let mut counts: BTreeMap<String, (u64, u64)> = BTreeMap::new();
@@ -286,6 +303,18 @@ impl Metrics {
             "gauge",
             "Connected Server-Sent-Events clients.",
             one(self.sse_clients.load(Relaxed).to_string()),
+        );
+        family(
+            "feedpulse_dashboard_clients",
+            "gauge",
+            "Browsers connected to the dashboard stream.",
+            one(self.dashboard_clients.load(Relaxed).to_string()),
+        );
+        family(
+            "feedpulse_webhook_deliveries_total",
+            "counter",
+            "Alerts a webhook receiver accepted (2xx); failures are in feedpulse_sink_errors_total.",
+            one(self.webhook_deliveries.load(Relaxed).to_string()),
         );
         family(
             "feedpulse_ingest_rejected_busy_total",

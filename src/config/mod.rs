@@ -424,6 +424,51 @@ fn default_min_history() -> usize {
 struct AlertsFile {
     #[serde(default)]
     rule: Vec<Spanned<RuleConfig>>,
+    #[serde(default)]
+    webhook: Vec<Spanned<WebhookConfig>>,
+}
+
+/// `[[webhook]]` in `alerts/*.toml`: every alert state change whose labels match, POSTed as the
+/// alert's JSON object.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WebhookConfig {
+    pub name: String,
+    pub url: String,
+    /// Label matchers, all of which must hold: `match` equal values, `match_re` whole-value
+    /// regular expressions. None: every alert.
+    #[serde(default, rename = "match")]
+    pub match_eq: BTreeMap<String, String>,
+    #[serde(default)]
+    pub match_re: BTreeMap<String, String>,
+    /// Environment variable holding the HMAC-SHA256 key; the signature goes in the
+    /// `X-Feedpulse-Signature: sha256=<hex>` header. The key itself never sits in a file.
+    pub secret_env: Option<String>,
+    /// Alerts waiting for delivery; beyond this, new ones are dropped and counted.
+    #[serde(default = "default_webhook_queue")]
+    pub queue: usize,
+    /// Attempts per alert (the first try and its retries, with backoff from 0.5 s doubling to 30 s).
+    #[serde(default = "default_webhook_attempts")]
+    pub max_attempts: u32,
+    #[serde(default = "default_webhook_timeout")]
+    pub timeout: HumanDuration,
+}
+
+fn default_webhook_queue() -> usize {
+    1000
+}
+fn default_webhook_attempts() -> u32 {
+    8
+}
+fn default_webhook_timeout() -> HumanDuration {
+    HumanDuration(std::time::Duration::from_secs(5))
+}
+
+impl WebhookConfig {
+    /// The signing key, read from `secret_env`.
+    pub fn secret(&self) -> Option<String> {
+        std::env::var(self.secret_env.as_ref()?).ok()
+    }
 }
 
 /// The validated configuration everything else reads.
@@ -443,6 +488,7 @@ pub struct Config {
     pub public_url: String,
     pub redis: Option<RedisConfig>,
     pub alertmanager: Option<AlertmanagerConfig>,
+    pub webhooks: Vec<WebhookConfig>,
 }
 
 /// One configuration problem, located in its file.
@@ -748,6 +794,7 @@ impl Config {
         }
 
         let mut rules: Vec<RuleConfig> = Vec::new();
+        let mut webhooks: Vec<WebhookConfig> = Vec::new();
         for source in &alerts {
             let file: AlertsFile = match toml::from_str(&source.text) {
                 Ok(f) => f,
@@ -757,6 +804,34 @@ impl Config {
                     continue;
                 }
             };
+            for spanned in file.webhook {
+                let line = line_of(&source.text, spanned.span().start);
+                let w = spanned.into_inner();
+                let mut problem = |m: String| err(&source.name, line, format!("webhook `{}`: {m}", w.name));
+                if webhooks.iter().any(|o| o.name == w.name) {
+                    problem("name used twice".into());
+                }
+                if !(w.url.starts_with("http://") || w.url.starts_with("https://")) {
+                    problem(format!("url `{}` must start with http:// or https://", w.url));
+                }
+                for (label, re) in &w.match_re {
+                    if let Err(e) = regex::Regex::new(&format!("^(?:{re})$")) {
+                        problem(format!("match_re.{label}: {e}"));
+                    }
+                }
+                if let Some(var) = &w.secret_env {
+                    if std::env::var(var).map_or(true, |v| v.is_empty()) {
+                        problem(format!("secret_env `{var}` is not set in the environment"));
+                    }
+                }
+                if w.queue == 0 || w.max_attempts == 0 {
+                    problem("queue and max_attempts must be at least 1".into());
+                }
+                if w.timeout.as_ms() < 100 {
+                    problem("timeout must be at least 100ms".into());
+                }
+                webhooks.push(w);
+            }
             for spanned in file.rule {
                 let line = line_of(&source.text, spanned.span().start);
                 let r = spanned.into_inner();
@@ -900,6 +975,7 @@ impl Config {
             public_url: "http://127.0.0.1:8080".into(),
             redis,
             alertmanager,
+            webhooks,
         })
     }
 
@@ -999,6 +1075,34 @@ severity = "info"
         assert!(text.iter().any(|t| t.contains("rare_without_threshold") && t.contains("needs a `threshold`")));
         assert!(text.iter().any(|t| t.contains("rare_without_threshold") && t.contains("`predictors` needs")));
         assert!(text.iter().any(|t| t.contains("threshold_without_rarity") && t.contains("applies to score")));
+    }
+
+    #[test]
+    fn webhooks_are_validated() {
+        let alerts = r#"
+[[webhook]]
+name = "ok"
+url = "http://127.0.0.1:9000/hook"
+match = { severity = "critical" }
+
+[[webhook]]
+name = "ok"
+url = "ftp://x"
+match_re = { category = "(" }
+secret_env = "FEEDPULSE_TEST_UNSET_SECRET"
+queue = 0
+"#;
+        let errors = Config::embedded_with_rules(Source { name: "hooks.toml".into(), text: alerts.into() }).unwrap_err().0;
+        let text: Vec<String> = errors.iter().map(|e| e.to_string()).collect();
+        assert_eq!(text.len(), 5, "{text:?}");
+        assert!(text.iter().all(|t| t.starts_with("hooks.toml:7:") && t.contains("webhook `ok`")), "{text:?}");
+        for needle in ["name used twice", "must start with http://", "match_re.category", "is not set", "at least 1"] {
+            assert!(text.iter().any(|t| t.contains(needle)), "{needle}: {text:?}");
+        }
+        let good = "[[webhook]]\nname = \"a\"\nurl = \"https://example.invalid/x\"\n";
+        let config = Config::embedded_with_rules(Source { name: "a.toml".into(), text: good.into() }).unwrap();
+        assert_eq!(config.webhooks.len(), 1);
+        assert_eq!((config.webhooks[0].queue, config.webhooks[0].max_attempts), (1000, 8));
     }
 
     #[test]

@@ -9,6 +9,7 @@ pub mod ndjson;
 pub mod redis;
 pub mod resp;
 pub mod sse;
+pub mod webhook;
 
 use crate::alerts::Alert;
 use crate::dataflow::clusters::ClusterUpdate;

@@ -1,0 +1,208 @@
+//! Alerts to HTTP webhooks: each state change whose labels match the receiver's matchers is
+//! POSTed as the alert's JSON object (DESIGN §4), optionally signed with HMAC-SHA256.
+//!
+//! The dataflow only offers alerts to a bounded queue; a full queue drops the alert and counts it
+//! (`feedpulse_sink_errors_total{sink="webhook",kind="queue_full"}`). One thread per receiver
+//! delivers in order, retrying a failed post (connection error, timeout, 408, 429, 5xx) with
+//! backoff from 0.5 s doubling to 30 s, up to `max_attempts`; then the alert is dropped and
+//! counted (`kind="dropped"`). Other 4xx answers are the receiver refusing the payload: not
+//! retried, counted (`kind="rejected"`).
+
+use super::AlertSink;
+use crate::alerts::Alert;
+use crate::config::WebhookConfig;
+use crate::telemetry::Metrics;
+use std::sync::mpsc::{sync_channel, Receiver, SyncSender, TrySendError};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// The header carrying `sha256=<hex HMAC-SHA256 of the body>` when a secret is configured.
+pub const SIGNATURE_HEADER: &str = "X-Feedpulse-Signature";
+
+enum Message {
+    Alert(Box<Alert>),
+    /// Answered once everything queued before it was delivered (or given up).
+    Flush(std::sync::mpsc::Sender<()>),
+}
+
+pub struct WebhookSink {
+    matchers: LabelMatchers,
+    queue: SyncSender<Message>,
+    metrics: Arc<Metrics>,
+}
+
+/// A receiver's label matchers: every `match` label equal, every `match_re` regex matching the
+/// whole value (a missing label reads as empty).
+pub struct LabelMatchers {
+    equal: Vec<(String, String)>,
+    regex: Vec<(String, regex::Regex)>,
+}
+
+impl LabelMatchers {
+    /// From a validated configuration (its regexes compile).
+    pub fn of(config: &WebhookConfig) -> Result<Self, String> {
+        let regex = config
+            .match_re
+            .iter()
+            .map(|(k, re)| Ok((k.clone(), regex::Regex::new(&format!("^(?:{re})$")).map_err(|e| e.to_string())?)))
+            .collect::<Result<_, String>>()?;
+        Ok(LabelMatchers { equal: config.match_eq.clone().into_iter().collect(), regex })
+    }
+
+    pub fn matches(&self, labels: &std::collections::BTreeMap<String, String>) -> bool {
+        let value = |k: &String| labels.get(k).map(String::as_str).unwrap_or("");
+        self.equal.iter().all(|(k, v)| value(k) == v) && self.regex.iter().all(|(k, re)| re.is_match(value(k)))
+    }
+}
+
+/// `sha256=<hex>` of `body` under `key`: what a receiver recomputes to check the sender.
+pub fn signature(key: &[u8], body: &[u8]) -> String {
+    let tag = ring::hmac::sign(&ring::hmac::Key::new(ring::hmac::HMAC_SHA256, key), body);
+    let hex: String = tag.as_ref().iter().map(|b| format!("{b:02x}")).collect();
+    format!("sha256={hex}")
+}
+
+impl WebhookSink {
+    pub fn start(config: &WebhookConfig, metrics: Arc<Metrics>) -> Result<Arc<WebhookSink>, String> {
+        let client = reqwest::blocking::Client::builder()
+            .timeout(config.timeout.0)
+            .build()
+            .map_err(|e| format!("webhook `{}`: cannot build the HTTP client: {e}", config.name))?;
+        let (queue, alerts) = sync_channel(config.queue);
+        let (worker_config, worker_metrics) = (config.clone(), metrics.clone());
+        std::thread::Builder::new()
+            .name(format!("webhook-{}", config.name))
+            .spawn(move || deliver_loop(&client, &worker_config, alerts, &worker_metrics))
+            .map_err(|e| e.to_string())?;
+        let matchers = LabelMatchers::of(config).map_err(|e| format!("webhook `{}`: {e}", config.name))?;
+        Ok(Arc::new(WebhookSink { matchers, queue, metrics }))
+    }
+}
+
+impl AlertSink for WebhookSink {
+    fn deliver(&self, alert: &Alert) {
+        if !self.matchers.matches(&alert.labels) {
+            return;
+        }
+        match self.queue.try_send(Message::Alert(Box::new(alert.clone()))) {
+            Ok(()) => {}
+            Err(TrySendError::Full(_)) => self.metrics.sink_error("webhook", "queue_full"),
+            Err(TrySendError::Disconnected(_)) => self.metrics.sink_error("webhook", "dropped"),
+        }
+    }
+
+    /// Waits (at most the time the queue could take to drain once) for queued alerts to go out.
+    fn flush(&self) {
+        let (done, wait) = std::sync::mpsc::channel();
+        if self.queue.send(Message::Flush(done)).is_ok() {
+            let _ = wait.recv_timeout(Duration::from_secs(30));
+        }
+    }
+}
+
+enum Outcome {
+    Delivered,
+    Retry(String),
+    Rejected(String),
+}
+
+fn deliver_loop(
+    client: &reqwest::blocking::Client,
+    config: &WebhookConfig,
+    messages: Receiver<Message>,
+    metrics: &Metrics,
+) {
+    let secret = config.secret();
+    for message in messages {
+        let alert = match message {
+            Message::Alert(alert) => alert,
+            Message::Flush(done) => {
+                let _ = done.send(());
+                continue;
+            }
+        };
+        let body = serde_json::to_vec(&alert).expect("alerts serialise");
+        let mut backoff = Duration::from_millis(500);
+        for attempt in 1..=config.max_attempts {
+            match post(client, config, secret.as_deref(), &body) {
+                Outcome::Delivered => {
+                    metrics.webhook_delivered();
+                    break;
+                }
+                Outcome::Rejected(reason) => {
+                    tracing::warn!(webhook = %config.name, %reason, "webhook refused the alert; not retried");
+                    metrics.sink_error("webhook", "rejected");
+                    break;
+                }
+                Outcome::Retry(reason) => {
+                    metrics.sink_error("webhook", "post");
+                    if attempt == config.max_attempts {
+                        tracing::warn!(webhook = %config.name, %reason, "webhook failed {attempt} times; alert dropped");
+                        metrics.sink_error("webhook", "dropped");
+                    } else {
+                        tracing::warn!(webhook = %config.name, %reason, "webhook post failed; retrying in {backoff:?}");
+                        std::thread::sleep(backoff);
+                        backoff = (backoff * 2).min(Duration::from_secs(30));
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn post(client: &reqwest::blocking::Client, config: &WebhookConfig, secret: Option<&str>, body: &[u8]) -> Outcome {
+    let mut request = client.post(&config.url).header("content-type", "application/json").body(body.to_vec());
+    if let Some(key) = secret {
+        request = request.header(SIGNATURE_HEADER, signature(key.as_bytes(), body));
+    }
+    match request.send() {
+        Ok(r) if r.status().is_success() => Outcome::Delivered,
+        Ok(r) => {
+            let status = r.status();
+            let reason = format!("{status}: {}", r.text().unwrap_or_default().chars().take(200).collect::<String>());
+            if status.is_server_error() || status.as_u16() == 408 || status.as_u16() == 429 {
+                Outcome::Retry(reason)
+            } else {
+                Outcome::Rejected(reason)
+            }
+        }
+        Err(e) => Outcome::Retry(e.to_string()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::BTreeMap;
+
+    #[test]
+    fn signature_is_rfc4231_hmac_sha256() {
+        // RFC 4231 test case 2.
+        assert_eq!(
+            signature(b"Jefe", b"what do ya want for nothing?"),
+            "sha256=5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843"
+        );
+    }
+
+    #[test]
+    fn matchers_need_every_label() {
+        let config: WebhookConfig = toml::from_str(
+            r#"
+            name = "pay"
+            url = "http://x"
+            match = { severity = "critical" }
+            match_re = { category = "pay.*|refund" }
+            "#,
+        )
+        .unwrap();
+        let config = LabelMatchers::of(&config).unwrap();
+        let labels = |pairs: &[(&str, &str)]| -> BTreeMap<String, String> {
+            pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+        };
+        assert!(config.matches(&labels(&[("severity", "critical"), ("category", "payment")])));
+        assert!(config.matches(&labels(&[("severity", "critical"), ("category", "refund")])));
+        assert!(!config.matches(&labels(&[("severity", "warning"), ("category", "payment")])));
+        assert!(!config.matches(&labels(&[("severity", "critical"), ("category", "xrefund")])), "whole value");
+        assert!(!config.matches(&labels(&[("severity", "critical")])), "a missing label is empty");
+    }
+}
