@@ -15,16 +15,38 @@ use std::sync::Arc;
 pub type Admitted = Result<Event, DeadLetter>;
 
 pub struct Admission {
-    cleaner: Cleaner,
-    enricher: Option<Enricher>,
-    risks: RiskRules,
+    /// What a configuration reload replaces; a batch works with one version throughout.
+    rules: std::sync::RwLock<Arc<Rules>>,
+    /// The loaded models (`None`: `--no-enrich`), kept to build the enricher of a new taxonomy.
+    models: Option<Arc<Models>>,
     /// Keep each message's embedding for the clusterer (`[cluster]` configured).
     clustering: bool,
-    max_future_ms: i64,
+    /// Analysts' label corrections, replayed onto the enricher of a reloaded taxonomy.
+    corrections: std::sync::Mutex<Vec<(String, String)>>,
     /// The masked texts of the latest messages by id, for analysts' label corrections.
     recent: std::sync::Mutex<RecentTexts>,
     /// Where enrichment latency is recorded.
     metrics: Option<Arc<Metrics>>,
+}
+
+/// The configured part of admission: cleaning and masking, the taxonomy, risk rules, how far
+/// ahead `ts` may be.
+struct Rules {
+    cleaner: Cleaner,
+    enricher: Option<Enricher>,
+    risks: RiskRules,
+    max_future_ms: i64,
+}
+
+impl Rules {
+    fn new(config: &Config, models: Option<&Arc<Models>>) -> Self {
+        Rules {
+            cleaner: Cleaner::new(config),
+            enricher: models.filter(|_| config.enrich.enabled).map(|m| Enricher::new(config, m.clone())),
+            risks: RiskRules::new(&config.risks),
+            max_future_ms: config.ingest.max_future.as_ms(),
+        }
+    }
 }
 
 /// Messages kept for label corrections (a correction names a message by id).
@@ -75,14 +97,30 @@ impl Admission {
     /// `models = None` is `--no-enrich`: events without category/sentiment get `other`/0.
     pub fn new(config: &Config, models: Option<&Arc<Models>>) -> Self {
         Admission {
-            cleaner: Cleaner::new(config),
-            enricher: models.filter(|_| config.enrich.enabled).map(|m| Enricher::new(config, m.clone())),
-            risks: RiskRules::new(&config.risks),
+            rules: std::sync::RwLock::new(Arc::new(Rules::new(config, models))),
+            models: models.cloned(),
             clustering: config.cluster.is_some(),
-            max_future_ms: config.ingest.max_future.as_ms(),
+            corrections: Default::default(),
             recent: Default::default(),
             metrics: None,
         }
+    }
+
+    fn rules(&self) -> Arc<Rules> {
+        self.rules.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// Applies a reloaded configuration's cleaning, masking, taxonomy and risk rules to every
+    /// message admitted from now on. Analysts' corrections carry over to categories that still
+    /// exist. (Whether enrichment and clustering are on cannot change without a restart.)
+    pub fn reconfigure(&self, config: &Config) {
+        let rules = Rules::new(config, self.models.as_ref());
+        if let Some(enricher) = &rules.enricher {
+            for (text, category) in self.corrections.lock().unwrap_or_else(|e| e.into_inner()).iter() {
+                enricher.add_example(text, category);
+            }
+        }
+        *self.rules.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(rules);
     }
 
     /// Records enrichment latency in `metrics` (`feedpulse_enrich_batch_duration_seconds`).
@@ -94,18 +132,21 @@ impl Admission {
     /// An analyst says message `id` belongs to `category`: its text becomes an example of that
     /// category for every message from now on. Returns the category's example count.
     pub fn label(&self, id: &str, category: &str) -> Result<usize, LabelError> {
-        let enricher = self.enricher.as_ref().ok_or(LabelError::EnrichmentOff)?;
+        let rules = self.rules();
+        let enricher = rules.enricher.as_ref().ok_or(LabelError::EnrichmentOff)?;
         if !enricher.has_category(category) {
             return Err(LabelError::UnknownCategory(enricher.category_names().to_vec()));
         }
         let text = self.recent.lock().unwrap_or_else(|e| e.into_inner()).by_id.get(id).cloned();
         let text = text.ok_or(LabelError::UnknownMessage)?;
-        enricher.add_example(&text, category).ok_or(LabelError::UnknownCategory(Vec::new()))
+        let examples = enricher.add_example(&text, category).ok_or(LabelError::UnknownCategory(Vec::new()))?;
+        self.corrections.lock().unwrap_or_else(|e| e.into_inner()).push((text, category.to_owned()));
+        Ok(examples)
     }
 
     /// What enriches messages, in words (`/readyz`, start-up line).
     pub fn enrichment(&self) -> String {
-        match &self.enricher {
+        match &self.rules().enricher {
             Some(e) => e.models().describe(),
             None => "none (--no-enrich)".into(),
         }
@@ -120,21 +161,22 @@ impl Admission {
     /// Admits records together: text enrichment runs on the whole batch at once, which is
     /// several times faster than one message at a time.
     pub fn admit_batch(&self, lines: &[&[u8]], now_ms: i64, source: &'static str) -> Vec<Admitted> {
+        let rules = self.rules();
         let mut admitted: Vec<Admitted> = Vec::with_capacity(lines.len());
         // (index, needs category, needs sentiment)
         let mut to_enrich = Vec::new();
         for line in lines {
             let result = decode(line)
-                .map_err(|e| self.masked(DeadLetter::new(e.reason, e.detail, line, source)))
-                .and_then(|raw| self.admit_unenriched(raw, line, now_ms, source));
+                .map_err(|e| rules.masked(DeadLetter::new(e.reason, e.detail, line, source)))
+                .and_then(|raw| rules.admit_unenriched(raw, line, now_ms, source));
             admitted.push(result.map(|(event, category, sentiment)| {
-                if category || sentiment || (self.clustering && self.enricher.is_some()) {
+                if category || sentiment || (self.clustering && rules.enricher.is_some()) {
                     to_enrich.push((admitted.len(), category, sentiment));
                 }
                 event
             }));
         }
-        if let (Some(enricher), false) = (&self.enricher, to_enrich.is_empty()) {
+        if let (Some(enricher), false) = (&rules.enricher, to_enrich.is_empty()) {
             let texts: Vec<&str> =
                 to_enrich.iter().map(|(i, _, _)| admitted[*i].as_ref().map_or("", |e| e.text.as_str())).collect();
             let started = std::time::Instant::now();
@@ -156,12 +198,13 @@ impl Admission {
                 }
             }
         }
-        if !self.risks.is_empty() {
+        if !rules.risks.is_empty() {
             for event in admitted.iter_mut().flatten() {
-                event.risk = self.risks.classify(&event.text, &event.category, event.sentiment_milli).map(String::from);
+                event.risk =
+                    rules.risks.classify(&event.text, &event.category, event.sentiment_milli).map(String::from);
             }
         }
-        if self.enricher.is_some() {
+        if rules.enricher.is_some() {
             let mut recent = self.recent.lock().unwrap_or_else(|e| e.into_inner());
             for event in admitted.iter().flatten() {
                 recent.insert(&event.id, &event.text);
@@ -171,7 +214,13 @@ impl Admission {
     }
 
     /// A dead letter's payload with personal data masked: dead letters are stored and sent too.
-    pub fn masked(&self, mut dead: DeadLetter) -> DeadLetter {
+    pub fn masked(&self, dead: DeadLetter) -> DeadLetter {
+        self.rules().masked(dead)
+    }
+}
+
+impl Rules {
+    fn masked(&self, mut dead: DeadLetter) -> DeadLetter {
         if let std::borrow::Cow::Owned(masked) = self.cleaner.mask_pii(&dead.raw) {
             dead.raw = masked;
         }

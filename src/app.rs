@@ -2,8 +2,9 @@
 
 use crate::admit::{Admission, Admitted};
 use crate::alerts::{Alert, AlertStatus};
-use crate::config::Config;
-use crate::dataflow::{self, Feed, FeedSender, RunStats};
+use crate::config::{Config, ConfigSource};
+use crate::dataflow::detect::LiveRules;
+use crate::dataflow::{self, Feed, FeedSender, RunStats, Startup};
 use crate::enrich::Models;
 use crate::server::{self, AppState};
 use crate::sinks::alertmanager::AlertmanagerSink;
@@ -35,6 +36,8 @@ macro_rules! say {
 /// Options every pipeline-running command shares.
 pub struct PipelineOptions {
     pub config: Config,
+    /// Where `config` came from: what a reload (`POST /v1/reload`, SIGHUP) reads again.
+    pub source: ConfigSource,
     /// What enriches messages; `None` is `--no-enrich`.
     pub models: Option<Arc<Models>>,
     pub workers: usize,
@@ -108,7 +111,7 @@ pub fn replay(
         Feed::Batches(rx),
         pipeline.workers,
         pipeline.cluster.clone(),
-        restored_clusters(&pipeline.config),
+        Startup { restore: restored_clusters(&pipeline.config), rules: LiveRules::new(&pipeline.config.rules) },
     )?;
     Ok(ReplayReport { stats, metrics })
 }
@@ -249,6 +252,72 @@ fn fanout(
     Ok(outputs)
 }
 
+/// Applies configuration changes to a running pipeline (`POST /v1/reload`, SIGHUP): the source
+/// is read and validated again; an invalid configuration, or one that changes what only a
+/// restart can change, is rejected whole and the running one kept. Otherwise the admission
+/// rules (cleaning, masking, taxonomy, risk) and the alert rules are replaced; the dataflow's
+/// windows, clusters and alert states stay.
+pub struct Reloader {
+    source: ConfigSource,
+    current: std::sync::Mutex<Config>,
+    admission: Arc<Admission>,
+    rules: LiveRules,
+    metrics: Arc<Metrics>,
+}
+
+/// Why a reload was refused.
+#[derive(Debug)]
+pub enum ReloadError {
+    /// The new configuration has errors (each with file and line).
+    Invalid(Vec<String>),
+    /// It changes sections a running pipeline cannot change.
+    NeedsRestart(Vec<&'static str>),
+}
+
+impl std::fmt::Display for ReloadError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Invalid(errors) => write!(f, "the new configuration is invalid:\n  {}", errors.join("\n  ")),
+            Self::NeedsRestart(sections) => write!(f, "{} can only change with a restart", sections.join(", ")),
+        }
+    }
+}
+
+impl Reloader {
+    /// Reloads; answers with the sections that changed (empty: nothing did).
+    pub fn reload(&self) -> Result<Vec<&'static str>, ReloadError> {
+        let outcome = self.try_reload();
+        self.metrics.config_reload(outcome.is_ok());
+        outcome
+    }
+
+    fn try_reload(&self) -> Result<Vec<&'static str>, ReloadError> {
+        let mut current = self.current.lock().unwrap_or_else(|e| e.into_inner());
+        let mut next = self
+            .source
+            .load()
+            .map_err(|errors| ReloadError::Invalid(errors.0.iter().map(|e| e.to_string()).collect()))?;
+        next.public_url = current.public_url.clone();
+        let restart = current.restart_only_changes(&next);
+        if !restart.is_empty() {
+            return Err(ReloadError::NeedsRestart(restart));
+        }
+        let mut changed = Vec::new();
+        if (&current.clean, &current.pii, &current.categories, &current.risks, &current.ingest.max_future)
+            != (&next.clean, &next.pii, &next.categories, &next.risks, &next.ingest.max_future)
+        {
+            self.admission.reconfigure(&next);
+            changed.push("admission (cleaning, PII masking, taxonomy, risk rules)");
+        }
+        if current.rules != next.rules {
+            self.rules.publish(&next.rules);
+            changed.push("alert rules");
+        }
+        *current = next;
+        Ok(changed)
+    }
+}
+
 /// The clusters a previous run left in Redis, so ids stay stable across a restart. Without
 /// Redis, or when it cannot be read (said on stderr), clustering starts afresh.
 fn restored_clusters(config: &Config) -> Option<dataflow::clusters::ClusterSnapshot> {
@@ -314,12 +383,21 @@ pub fn serve(pipeline: PipelineOptions, options: ServeOptions) -> Result<(), Str
     // Flipped when the server starts shutting down: open SSE streams end, so graceful shutdown
     // does not wait forever for clients that never disconnect.
     let (closing_tx, closing_rx) = tokio::sync::watch::channel(false);
+    let live_rules = LiveRules::new(&config.rules);
+    let reloader = Arc::new(Reloader {
+        source: pipeline.source.clone(),
+        current: std::sync::Mutex::new(config.clone()),
+        admission: admission.clone(),
+        rules: live_rules.clone(),
+        metrics: metrics.clone(),
+    });
     let state = Arc::new(AppState {
         admission: admission.clone(),
         feed: feed_tx.clone(),
         hub,
         clusters,
         dashboard,
+        reloader: reloader.clone(),
         metrics: metrics.clone(),
         outputs: outputs.clone(),
         max_body_bytes: config.ingest.max_body_bytes,
@@ -332,9 +410,10 @@ pub fn serve(pipeline: PipelineOptions, options: ServeOptions) -> Result<(), Str
     let (workers, cluster) = (pipeline.workers, pipeline.cluster.clone());
     let (df_config, df_metrics, df_outputs) = (config.clone(), metrics.clone(), outputs.clone());
     let restore = restored_clusters(&config);
+    let startup = Startup { restore, rules: live_rules.clone() };
     let dataflow_thread = std::thread::Builder::new()
         .name("fp-dataflow".into())
-        .spawn(move || dataflow::run(&df_config, df_metrics, df_outputs, feed, workers, cluster, restore))
+        .spawn(move || dataflow::run(&df_config, df_metrics, df_outputs, feed, workers, cluster, startup))
         .map_err(|e| e.to_string())?;
     state.ready.store(true, Ordering::Relaxed);
     say!("feedpulse listening on http://{addr}  (POST /v1/events · GET /v1/alerts · GET /v1/alerts/stream · GET /metrics)");
@@ -380,6 +459,7 @@ pub fn serve(pipeline: PipelineOptions, options: ServeOptions) -> Result<(), Str
     drop(feed_tx);
     let started = Instant::now();
     let served = runtime.block_on(async {
+        tokio::spawn(reload_on_hangup(reloader));
         let stop = shutdown.clone();
         axum::serve(listener, app)
             .with_graceful_shutdown(async move {
@@ -421,6 +501,24 @@ pub fn serve(pipeline: PipelineOptions, options: ServeOptions) -> Result<(), Str
     }
     Ok(())
 }
+
+/// SIGHUP reloads the configuration (as `POST /v1/reload` does) and says what happened.
+#[cfg(unix)]
+async fn reload_on_hangup(reloader: Arc<Reloader>) {
+    let Ok(mut hangups) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()) else { return };
+    while hangups.recv().await.is_some() {
+        let reloader = reloader.clone();
+        match tokio::task::spawn_blocking(move || reloader.reload()).await {
+            Ok(Ok(changed)) if changed.is_empty() => eprintln!("SIGHUP: configuration reloaded, nothing changed"),
+            Ok(Ok(changed)) => eprintln!("SIGHUP: configuration reloaded: {} applied", changed.join(", ")),
+            Ok(Err(e)) => eprintln!("SIGHUP: reload rejected, the running configuration stays: {e}"),
+            Err(e) => eprintln!("SIGHUP: reload failed: {e}"),
+        }
+    }
+}
+
+#[cfg(not(unix))]
+async fn reload_on_hangup(_reloader: Arc<Reloader>) {}
 
 #[cfg(unix)]
 async fn terminate() {

@@ -3,7 +3,7 @@
 use anyhow::{bail, Context, Result};
 use clap::{Args, Parser, Subcommand};
 use feedpulse::app::{self, AlertOutput, DemoOptions, PipelineOptions, ReplayOptions, ServeOptions};
-use feedpulse::config::Config;
+use feedpulse::config::{Config, ConfigSource};
 use feedpulse::enrich::Models;
 use feedpulse::telemetry::SourceKind;
 use std::net::SocketAddr;
@@ -252,19 +252,13 @@ struct PipelineArgs {
 
 impl PipelineArgs {
     fn into_options(self) -> Result<PipelineOptions> {
-        let mut config = Config::load(self.config.as_deref(), &self.rules).map_err(|e| anyhow::anyhow!("{e}"))?;
-        if let Some(url) = self.alertmanager {
-            match &mut config.alertmanager {
-                Some(am) => am.url = url,
-                None => config.alertmanager = Some(feedpulse::config::AlertmanagerConfig::at(&url)),
-            }
-        }
-        if let Some(url) = self.redis {
-            match &mut config.redis {
-                Some(redis) => redis.url = url,
-                None => config.redis = Some(feedpulse::config::RedisConfig::at(&url)),
-            }
-        }
+        let source = ConfigSource {
+            dir: self.config.clone(),
+            rules: self.rules.clone(),
+            redis_url: self.redis.clone(),
+            alertmanager_url: self.alertmanager.clone(),
+        };
+        let config = source.load().map_err(|e| anyhow::anyhow!("{e}"))?;
         if self.workers == 0 {
             bail!("--workers must be at least 1");
         }
@@ -276,7 +270,7 @@ impl PipelineArgs {
             let dir = self.models.unwrap_or_else(feedpulse::enrich::models::default_dir);
             Some(Arc::new(Models::prepare(&dir, &mut |m| eprintln!("{m}"))))
         };
-        Ok(PipelineOptions { config, models, workers: self.workers, cluster: self.cluster })
+        Ok(PipelineOptions { config, source, models, workers: self.workers, cluster: self.cluster })
     }
 }
 

@@ -48,6 +48,8 @@ pub struct Metrics {
     pub dashboard_clients: AtomicI64,
     ingest_rejected_busy: AtomicU64,
     webhook_deliveries: AtomicU64,
+    /// Configuration reloads: [applied, rejected].
+    reloads: [AtomicU64; 2],
     /// Event-time span of the accepted events (ms): what a backtest covered.
     first_event_ms: AtomicI64,
     last_event_ms: AtomicI64,
@@ -110,6 +112,7 @@ impl Default for Metrics {
             last_event_ms: AtomicI64::new(i64::MIN),
             ingest_rejected_busy: AtomicU64::new(0),
             webhook_deliveries: AtomicU64::new(0),
+            reloads: Default::default(),
             enrich_batches: Histogram::default(),
             enriched_messages: AtomicU64::new(0),
         }
@@ -160,6 +163,10 @@ impl Metrics {
     pub fn enriched(&self, messages: usize, seconds: f64) {
         self.enrich_batches.observe(seconds);
         self.enriched_messages.fetch_add(messages as u64, Relaxed);
+    }
+
+    pub fn config_reload(&self, applied: bool) {
+        self.reloads[usize::from(!applied)].fetch_add(1, Relaxed);
     }
 
     pub fn webhook_delivered(&self) {
@@ -309,6 +316,16 @@ impl Metrics {
             "gauge",
             "Browsers connected to the dashboard stream.",
             one(self.dashboard_clients.load(Relaxed).to_string()),
+        );
+        family(
+            "feedpulse_config_reloads_total",
+            "counter",
+            "Configuration reloads (POST /v1/reload, SIGHUP), by result.",
+            ["applied", "rejected"]
+                .iter()
+                .zip(&self.reloads)
+                .map(|(r, n)| (format!("{{result=\"{r}\"}}"), n.load(Relaxed).to_string()))
+                .collect(),
         );
         family(
             "feedpulse_webhook_deliveries_total",

@@ -186,6 +186,25 @@ impl AlertEngine {
         out
     }
 
+    /// Resolves, at `clock_ms`, the active alerts of rules not in `rules` (removed by a reload).
+    pub fn resolve_orphans(&mut self, rules: &[RuleConfig], clock_ms: i64) -> Vec<Alert> {
+        let orphans: Vec<String> = self
+            .active
+            .iter()
+            .filter(|(_, a)| !rules.iter().any(|r| r.name == a.alert.labels["rule"]))
+            .map(|(fp, _)| fp.clone())
+            .collect();
+        orphans
+            .into_iter()
+            .map(|fp| {
+                let mut alert = self.active.remove(&fp).expect("an active alert").alert;
+                alert.status = AlertStatus::Resolved;
+                alert.ends_at = Some(rfc3339(clock_ms.max(0)));
+                alert
+            })
+            .collect()
+    }
+
     fn resolve(&mut self, fp: &str, rule: &RuleConfig, clock_ms: i64) -> Alert {
         let mut alert = self.active.remove(fp).expect("resolving an active alert").alert;
         alert.status = AlertStatus::Resolved;

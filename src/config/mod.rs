@@ -45,7 +45,7 @@ impl Dimension {
     }
 }
 
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct IngestConfig {
     pub max_body_bytes: usize,
@@ -56,14 +56,14 @@ pub struct IngestConfig {
     pub allowed_lateness: HumanDuration,
 }
 
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct WindowConfig {
     pub size: HumanDuration,
     pub retention: HumanDuration,
 }
 
-#[derive(Clone, Debug, Default, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CleanConfig {
     #[serde(default = "yes")]
@@ -72,7 +72,7 @@ pub struct CleanConfig {
     pub drop_if_match: Vec<String>,
 }
 
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PiiConfig {
     #[serde(default = "yes")]
@@ -85,7 +85,7 @@ pub struct PiiConfig {
     pub email: bool,
 }
 
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct EnrichConfig {
     #[serde(default = "yes")]
@@ -101,7 +101,7 @@ fn default_example_threshold() -> f64 {
     0.5
 }
 
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CategoryConfig {
     pub name: String,
@@ -114,7 +114,7 @@ pub struct CategoryConfig {
 /// `[[risk]]`: what makes a single message high-risk. Every condition given must hold: the text
 /// matches one of `keywords`/`regex` (when either is given), the category is one of
 /// `categories` (when given), the sentiment is below `sentiment_below` (when given).
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RiskConfig {
     pub name: String,
@@ -128,7 +128,7 @@ pub struct RiskConfig {
 }
 
 /// `[cluster]`: online clustering of message embeddings (README § Clusters). Absent: off.
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ClusterConfig {
     #[serde(default = "yes")]
@@ -158,7 +158,7 @@ fn yes() -> bool {
 
 /// `[redis]`: where feedpulse reads feedback from and writes alerts, dead letters and rolling
 /// aggregates to (README § Redis). Absent: no Redis.
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RedisConfig {
     /// `host:port` (a `redis://` prefix is accepted).
@@ -221,7 +221,7 @@ impl RedisConfig {
 }
 
 /// `[alertmanager]`: where alerts are pushed (Alertmanager API v2). Absent: not pushed.
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AlertmanagerConfig {
     /// Base URL, e.g. `http://127.0.0.1:9093`.
@@ -364,7 +364,7 @@ pub enum SentimentMetric {
 }
 
 /// One alert rule as written in `alerts/*.toml`.
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RuleConfig {
     pub name: String,
@@ -430,7 +430,7 @@ struct AlertsFile {
 
 /// `[[webhook]]` in `alerts/*.toml`: every alert state change whose labels match, POSTed as the
 /// alert's JSON object.
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct WebhookConfig {
     pub name: String,
@@ -472,7 +472,7 @@ impl WebhookConfig {
 }
 
 /// The validated configuration everything else reads.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct Config {
     pub ingest: IngestConfig,
     pub windows: Vec<WindowConfig>,
@@ -489,6 +489,36 @@ pub struct Config {
     pub redis: Option<RedisConfig>,
     pub alertmanager: Option<AlertmanagerConfig>,
     pub webhooks: Vec<WebhookConfig>,
+}
+
+/// Where a configuration comes from, so that a reload reads it the same way the start did: a
+/// directory (or the embedded defaults), rule files replacing its `alerts/`, and the
+/// command-line overrides of the Redis and Alertmanager addresses.
+#[derive(Clone, Debug, Default)]
+pub struct ConfigSource {
+    pub dir: Option<std::path::PathBuf>,
+    pub rules: Vec<std::path::PathBuf>,
+    pub redis_url: Option<String>,
+    pub alertmanager_url: Option<String>,
+}
+
+impl ConfigSource {
+    pub fn load(&self) -> Result<Config, ConfigErrors> {
+        let mut config = Config::load(self.dir.as_deref(), &self.rules)?;
+        if let Some(url) = &self.alertmanager_url {
+            match &mut config.alertmanager {
+                Some(am) => am.url = url.clone(),
+                None => config.alertmanager = Some(AlertmanagerConfig::at(url)),
+            }
+        }
+        if let Some(url) = &self.redis_url {
+            match &mut config.redis {
+                Some(redis) => redis.url = url.clone(),
+                None => config.redis = Some(RedisConfig::at(url)),
+            }
+        }
+        Ok(config)
+    }
 }
 
 /// One configuration problem, located in its file.
@@ -979,6 +1009,28 @@ impl Config {
         })
     }
 
+    /// The sections that differ from `other` and that only a restart can change: the shape of
+    /// the dataflow (windows, ingest, enrichment, clustering) and the outbound connections.
+    /// Everything else (cleaning, PII masking, taxonomy, risk rules, alert rules and
+    /// `ingest.max_future`) a reload applies live.
+    pub fn restart_only_changes(&self, other: &Config) -> Vec<&'static str> {
+        let ingest = |c: &Config| IngestConfig { max_future: HumanDuration::default(), ..c.ingest.clone() };
+        let mut changed = Vec::new();
+        let mut check = |name: &'static str, same: bool| {
+            if !same {
+                changed.push(name);
+            }
+        };
+        check("[[window]]", self.windows == other.windows);
+        check("[ingest] (other than max_future)", ingest(self) == ingest(other));
+        check("[enrich]", self.enrich == other.enrich);
+        check("[cluster]", self.cluster == other.cluster);
+        check("[redis]", self.redis == other.redis);
+        check("[alertmanager]", self.alertmanager == other.alertmanager);
+        check("[[webhook]]", self.webhooks == other.webhooks);
+        changed
+    }
+
     /// The longest retention of any window: events older than this behind the clock are too late.
     pub fn max_retention_ms(&self) -> i64 {
         self.windows.iter().map(|w| w.retention.as_ms()).max().unwrap_or(0)
@@ -1092,7 +1144,8 @@ match_re = { category = "(" }
 secret_env = "FEEDPULSE_TEST_UNSET_SECRET"
 queue = 0
 "#;
-        let errors = Config::embedded_with_rules(Source { name: "hooks.toml".into(), text: alerts.into() }).unwrap_err().0;
+        let errors =
+            Config::embedded_with_rules(Source { name: "hooks.toml".into(), text: alerts.into() }).unwrap_err().0;
         let text: Vec<String> = errors.iter().map(|e| e.to_string()).collect();
         assert_eq!(text.len(), 5, "{text:?}");
         assert!(text.iter().all(|t| t.starts_with("hooks.toml:7:") && t.contains("webhook `ok`")), "{text:?}");

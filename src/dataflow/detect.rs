@@ -13,6 +13,8 @@ use crate::alerts::{explain, Alert, Baseline, Explanation};
 use crate::config::{Config, RuleConfig, RuleKind, ScoreKind, SentimentMetric};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, RwLock};
 use timely::dataflow::channels::pact::Pipeline;
 use timely::dataflow::operators::generic::Operator;
 use timely::dataflow::StreamVec;
@@ -75,6 +77,33 @@ struct SpikeMemory {
     rarity: Rarity,
     /// The last window whose surprise is remembered.
     recorded_through: i64,
+}
+
+/// The alert rules, replaceable while the dataflow runs (`POST /v1/reload`, SIGHUP). Every
+/// Detect operator takes a new version before its next tick; the windows it holds are kept.
+#[derive(Clone)]
+pub struct LiveRules {
+    version: Arc<AtomicU64>,
+    rules: Arc<RwLock<Arc<Vec<RuleConfig>>>>,
+}
+
+impl LiveRules {
+    pub fn new(rules: &[RuleConfig]) -> Self {
+        LiveRules { version: Arc::new(AtomicU64::new(0)), rules: Arc::new(RwLock::new(Arc::new(rules.to_vec()))) }
+    }
+
+    pub fn publish(&self, rules: &[RuleConfig]) {
+        *self.rules.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(rules.to_vec());
+        self.version.fetch_add(1, Ordering::Release);
+    }
+
+    fn version(&self) -> u64 {
+        self.version.load(Ordering::Acquire)
+    }
+
+    fn current(&self) -> Arc<Vec<RuleConfig>> {
+        self.rules.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
 }
 
 pub struct DetectorState {
@@ -252,6 +281,16 @@ impl DetectorState {
                 negative_share: round3(current.negative_share()),
             },
         })
+    }
+
+    /// Replaces the rules. Window state stays; what rarity rules remember of past surprises is
+    /// rebuilt from it. Alerts of a rule that no longer exists resolve now.
+    pub fn set_rules(&mut self, rules: &[RuleConfig]) -> Vec<Alert> {
+        self.rules = rules.to_vec();
+        self.models =
+            rules.iter().map(|r| (r.kind == RuleKind::Spike).then(|| SpikeModel::from_rule(r, true))).collect();
+        self.spike_memory.clear();
+        self.engine.resolve_orphans(&self.rules, self.clock_ms)
     }
 
     pub fn active_alerts(&self) -> Vec<Alert> {
@@ -495,10 +534,12 @@ pub fn sentiment_dip(rule: &RuleConfig, current: Agg, history: &[Agg]) -> Verdic
 pub fn detect<'scope>(
     input: StreamVec<'scope, Tick, (DetectIn, Tick)>,
     config: &Config,
+    live: LiveRules,
 ) -> StreamVec<'scope, Tick, Alert> {
     let config = config.clone();
     input.unary_frontier(Pipeline, "Detect", move |_capability, _info| {
         let mut state = DetectorState::new(&config);
+        let mut version = 0;
         let mut pending = super::TickBuffer::default();
         move |(input, frontier), output| {
             input.for_each(|capability, data| {
@@ -507,7 +548,12 @@ pub fn detect<'scope>(
                 }
             });
             while let Some((cap, _, items)) = pending.pop_ready(|t| !frontier.less_equal(t)) {
-                let alerts = state.process_tick(items);
+                let mut alerts = Vec::new();
+                if live.version() != version {
+                    version = live.version();
+                    alerts = state.set_rules(&live.current());
+                }
+                alerts.extend(state.process_tick(items));
                 if !alerts.is_empty() {
                     output.session(&cap).give_iterator(alerts.into_iter());
                 }

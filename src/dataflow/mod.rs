@@ -87,13 +87,21 @@ pub fn window_aggregates<'scope>(
     windows.count_total_core::<isize>()
 }
 
+/// What a pipeline starts from besides its configuration: the clusters a previous run saved,
+/// and the alert rules, which a reload may replace while it runs.
+#[derive(Clone)]
+pub struct Startup {
+    pub restore: Option<clusters::ClusterSnapshot>,
+    pub rules: detect::LiveRules,
+}
+
 /// Builds the whole pipeline in `scope`; returns the input handle and a probe on its outputs.
 pub fn build<'scope>(
     scope: Scope<'scope, Tick>,
     config: &Config,
     metrics: Arc<Metrics>,
     outputs: Fanout,
-    restore: Option<clusters::ClusterSnapshot>,
+    startup: Startup,
 ) -> (EventInput, ProbeHandle<Tick>) {
     let (input, events) = scope.new_input::<Vec<Event>>();
     let params = IngestParams::from_config(config, metrics.clone());
@@ -104,8 +112,14 @@ pub fn build<'scope>(
             IngestOut::Accepted(e) => Some((e, t)),
             _ => None,
         });
-        let clustered =
-            clusters::cluster(accepted, cluster_params, windows, negative_below_milli, restore, outputs.clone());
+        let clustered = clusters::cluster(
+            accepted,
+            cluster_params,
+            windows,
+            negative_below_milli,
+            startup.restore.clone(),
+            outputs.clone(),
+        );
         out = out.concat(clustered);
     }
     let ingested = split(out);
@@ -130,7 +144,7 @@ pub fn build<'scope>(
         _ => 0,
     });
     let detector_in = windows_in.concat(samples).concat(ingested.notices).concat(ingested.clock.broadcast());
-    let alerts = detect::detect(detector_in, config);
+    let alerts = detect::detect(detector_in, config, startup.rules);
     let dead_out = outputs.clone();
     ingested.dead.inspect(move |d| dead_out.dead_letter(d)).probe_with(&probe);
     alerts
@@ -254,7 +268,7 @@ pub fn run(
     feed: Feed,
     workers: usize,
     cluster_args: Vec<String>,
-    restore: Option<clusters::ClusterSnapshot>,
+    startup: Startup,
 ) -> Result<RunStats, String> {
     let timely_config = if cluster_args.is_empty() {
         timely::Config::process(workers.max(1))
@@ -269,7 +283,7 @@ pub fn run(
     let final_outputs = outputs.clone();
     let guards = timely::execute(timely_config, move |worker| {
         let (mut input, probe) = worker
-            .dataflow::<Tick, _, _>(|scope| build(scope, &config, metrics.clone(), outputs.clone(), restore.clone()));
+            .dataflow::<Tick, _, _>(|scope| build(scope, &config, metrics.clone(), outputs.clone(), startup.clone()));
         let is_leader = worker.index() % workers.max(1) == 0;
         let feed = if is_leader { feed.lock().unwrap().take() } else { None };
         let mut stats = RunStats::default();

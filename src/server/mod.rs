@@ -32,6 +32,7 @@ pub struct AppState {
     pub hub: AlertHub,
     pub clusters: ClusterBoard,
     pub dashboard: crate::sinks::dashboard::Dashboard,
+    pub reloader: Arc<crate::app::Reloader>,
     pub metrics: Arc<Metrics>,
     pub outputs: Fanout,
     pub max_body_bytes: usize,
@@ -47,6 +48,7 @@ pub fn router(state: Arc<AppState>) -> Router {
     Router::new()
         .route("/v1/events", post(post_events).layer(DefaultBodyLimit::max(limit)))
         .route("/v1/feedback/{id}/label", post(post_label))
+        .route("/v1/reload", post(reload))
         .route("/v1/alerts", get(get_alerts))
         .route("/v1/alerts/stream", get(alert_stream))
         .route("/v1/clusters", get(get_clusters))
@@ -201,6 +203,25 @@ fn split_records(body: &[u8]) -> Result<Vec<&[u8]>, DeadLetter> {
             .map(|l| l.strip_suffix(b"\r").unwrap_or(l))
             .filter(|l| !l.iter().all(u8::is_ascii_whitespace))
             .collect()),
+    }
+}
+
+/// `POST /v1/reload`: reads the configuration again and applies it live (see `app::Reloader`).
+/// `200 {"applied": [...]}`; `400 {"errors": [...]}` when it is invalid; `409` when it changes
+/// what needs a restart. On refusal the running configuration stays.
+async fn reload(State(state): State<Arc<AppState>>) -> Response {
+    let reloader = state.reloader.clone();
+    match tokio::task::spawn_blocking(move || reloader.reload()).await {
+        Ok(Ok(applied)) => (StatusCode::OK, Json(serde_json::json!({ "applied": applied }))).into_response(),
+        Ok(Err(crate::app::ReloadError::Invalid(errors))) => {
+            let body = serde_json::json!({ "error": "the new configuration is invalid; the running one stays", "errors": errors });
+            (StatusCode::BAD_REQUEST, Json(body)).into_response()
+        }
+        Ok(Err(e @ crate::app::ReloadError::NeedsRestart(_))) => {
+            let body = serde_json::json!({ "error": format!("{e}; the running configuration stays") });
+            (StatusCode::CONFLICT, Json(body)).into_response()
+        }
+        Err(e) => (StatusCode::INTERNAL_SERVER_ERROR, format!("reload failed: {e}")).into_response(),
     }
 }
 
