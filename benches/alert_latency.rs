@@ -43,6 +43,28 @@ fn main() {
     }
 }
 
+/// The probe a frame's alert fires for (`"category":"probe17"` and firing), if any.
+fn firing_probe(frame: &str) -> Option<usize> {
+    let i = frame.find("\"category\":\"probe")?;
+    let digits: String = frame[i + 17..].chars().take_while(|c| c.is_ascii_digit()).collect();
+    digits.parse().ok().filter(|_| frame.contains("\"status\":\"firing\""))
+}
+
+/// Reads an SSE response on its own task, handing each frame (up to its blank line) to `on_frame`.
+fn follow_sse(response: reqwest::Response, mut on_frame: impl FnMut(&str) + Send + 'static) {
+    tokio::spawn(async move {
+        let mut stream = response.bytes_stream();
+        let mut buf = String::new();
+        while let Some(Ok(chunk)) = stream.next().await {
+            buf.push_str(&String::from_utf8_lossy(&chunk));
+            while let Some(end) = buf.find("\n\n") {
+                let frame: String = buf.drain(..end + 2).collect();
+                on_frame(&frame);
+            }
+        }
+    });
+}
+
 async fn measure(rate: u64) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_feedpulse"))
         .args(["run", "--no-enrich", "--listen", "127.0.0.1:0"])
@@ -63,23 +85,9 @@ async fn measure(rate: u64) {
     let received: Arc<std::sync::Mutex<Vec<Option<Instant>>>> = Arc::new(std::sync::Mutex::new(vec![None; PROBES]));
     let sse = client.get(format!("{base}/v1/alerts/stream")).send().await.unwrap();
     let rec = received.clone();
-    tokio::spawn(async move {
-        let mut stream = sse.bytes_stream();
-        let mut buf = String::new();
-        while let Some(Ok(chunk)) = stream.next().await {
-            buf.push_str(&String::from_utf8_lossy(&chunk));
-            while let Some(end) = buf.find("\n\n") {
-                let frame: String = buf.drain(..end + 2).collect();
-                if let Some(i) = frame.find("\"category\":\"probe") {
-                    let at = Instant::now();
-                    let digits: String = frame[i + 17..].chars().take_while(|c| c.is_ascii_digit()).collect();
-                    if let Ok(p) = digits.parse::<usize>() {
-                        if frame.contains("\"status\":\"firing\"") {
-                            rec.lock().unwrap()[p].get_or_insert(at);
-                        }
-                    }
-                }
-            }
+    follow_sse(sse, move |frame| {
+        if let Some(p) = firing_probe(frame) {
+            rec.lock().unwrap()[p].get_or_insert(Instant::now());
         }
     });
 
@@ -90,29 +98,16 @@ async fn measure(rate: u64) {
     let dash = client.get(format!("{base}/v1/dashboard/stream")).send().await.unwrap();
     let (rec, counts) = (dashboard_received.clone(), traffic.clone());
     let traffic_from = Instant::now();
-    tokio::spawn(async move {
-        let mut stream = dash.bytes_stream();
-        let mut buf = String::new();
-        while let Some(Ok(chunk)) = stream.next().await {
-            buf.push_str(&String::from_utf8_lossy(&chunk));
-            while let Some(end) = buf.find("\n\n") {
-                let frame: String = buf.drain(..end + 2).collect();
-                let event = frame.lines().find_map(|l| l.strip_prefix("event: ")).unwrap_or("comment").to_string();
-                {
-                    let mut c = counts.lock().unwrap();
-                    let entry = c.entry(event.clone()).or_default();
-                    entry.0 += 1;
-                    entry.1 += frame.len() as u64;
-                }
-                if event == "alert" && frame.contains("\"status\":\"firing\"") {
-                    if let Some(i) = frame.find("\"category\":\"probe") {
-                        let digits: String = frame[i + 17..].chars().take_while(|c| c.is_ascii_digit()).collect();
-                        if let Ok(p) = digits.parse::<usize>() {
-                            rec.lock().unwrap()[p].get_or_insert(Instant::now());
-                        }
-                    }
-                }
-            }
+    follow_sse(dash, move |frame| {
+        let event = frame.lines().find_map(|l| l.strip_prefix("event: ")).unwrap_or("comment").to_string();
+        {
+            let mut c = counts.lock().unwrap();
+            let entry = c.entry(event.clone()).or_default();
+            entry.0 += 1;
+            entry.1 += frame.len() as u64;
+        }
+        if let Some(p) = firing_probe(frame).filter(|_| event == "alert") {
+            rec.lock().unwrap()[p].get_or_insert(Instant::now());
         }
     });
 

@@ -3,7 +3,8 @@
 //! rule's baseline band), the demo's payment spike must appear in the alert feed within a second
 //! of being fired (the page stamps when it drew each alert; the test stamps when the same alert
 //! reached its own `/v1/alerts/stream`), clusters must be listed, and clicking the new-cluster
-//! alert must open its cluster. A screenshot is saved as the test's artifact
+//! alert must open its cluster, and the alert's `generatorURL` must open the page on that alert.
+//! A screenshot is saved as the test's artifact
 //! (`$CARGO_TARGET_TMPDIR/dashboard.png`).
 
 #[path = "support/chromium.rs"]
@@ -120,6 +121,17 @@ fn dashboard_shows_windows_alerts_and_clusters_live() {
         Duration::from_secs(5),
     );
     let png = page.screenshot();
+    // Alertmanager links back with `generatorURL` = `/#alert=<fingerprint>`: the page opens
+    // with that alert marked and its window selected on its chart.
+    let link = spike["generator_url"].as_str().unwrap().to_string();
+    assert!(link.ends_with(&format!("/#alert={}", spike["fingerprint"].as_str().unwrap())), "{link}");
+    let fingerprint = spike["fingerprint"].as_str().unwrap();
+    page.eval(&format!("location.hash = '#alert={fingerprint}'; location.reload(), true"));
+    page.wait_for(&format!("document.querySelector('{selector}.focused') !== null"), Duration::from_secs(10));
+    page.wait_for(
+        "document.querySelector('#volume-charts .chart.selected[data-series=\"payment\"]') !== null",
+        Duration::from_secs(5),
+    );
     assert_eq!(&png[1..4], b"PNG");
     let path = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("dashboard.png");
     std::fs::write(&path, &png).unwrap();

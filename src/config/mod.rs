@@ -454,6 +454,11 @@ pub struct WebhookConfig {
     pub timeout: HumanDuration,
 }
 
+/// What an outbound HTTP receiver's `url` must look like.
+fn is_http_url(url: &str) -> bool {
+    url.starts_with("http://") || url.starts_with("https://")
+}
+
 fn default_webhook_queue() -> usize {
     1000
 }
@@ -726,7 +731,7 @@ impl Config {
             if let Some(spanned) = file.alertmanager {
                 let line = line_of(&source.text, spanned.span().start);
                 let a = spanned.into_inner();
-                if !(a.url.starts_with("http://") || a.url.starts_with("https://")) {
+                if !is_http_url(&a.url) {
                     err(
                         &source.name,
                         line,
@@ -841,7 +846,7 @@ impl Config {
                 if webhooks.iter().any(|o| o.name == w.name) {
                     problem("name used twice".into());
                 }
-                if !(w.url.starts_with("http://") || w.url.starts_with("https://")) {
+                if !is_http_url(&w.url) {
                     problem(format!("url `{}` must start with http:// or https://", w.url));
                 }
                 for (label, re) in &w.match_re {

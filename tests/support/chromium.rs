@@ -87,6 +87,10 @@ impl Chromium {
     /// Sends one command (to the page once attached) and returns its result; events in between
     /// are skipped.
     pub fn call(&mut self, method: &str, params: Value) -> Value {
+        self.try_call(method, params).unwrap_or_else(|e| panic!("{method} failed: {e}"))
+    }
+
+    fn try_call(&mut self, method: &str, params: Value) -> Result<Value, Value> {
         self.next_id += 1;
         let mut message = json!({ "id": self.next_id, "method": method, "params": params });
         if !self.session.is_empty() {
@@ -102,10 +106,10 @@ impl Chromium {
             reply.pop();
             let reply: Value = serde_json::from_slice(&reply).expect("CDP messages are JSON");
             if reply["id"] == json!(self.next_id) {
-                if let Some(error) = reply.get("error") {
-                    panic!("{method} failed: {error}");
-                }
-                return reply["result"].clone();
+                return match reply.get("error") {
+                    Some(error) => Err(error.clone()),
+                    None => Ok(reply["result"].clone()),
+                };
             }
         }
     }
@@ -119,11 +123,15 @@ impl Chromium {
         r["result"]["value"].clone()
     }
 
-    /// Polls `expression` until it is truthy; returns its value.
+    /// Polls `expression` until it is truthy; returns its value. While the page is loading the
+    /// expression may have no context to run in: that counts as not yet.
     pub fn wait_for(&mut self, expression: &str, timeout: Duration) -> Value {
         let deadline = Instant::now() + timeout;
         loop {
-            let v = self.eval(expression);
+            let params = json!({ "expression": expression, "returnByValue": true });
+            let reply = self.try_call("Runtime.evaluate", params).unwrap_or(Value::Null);
+            let v =
+                if reply.get("exceptionDetails").is_some() { Value::Null } else { reply["result"]["value"].clone() };
             if !(v.is_null() || v == json!(false) || v == json!(0) || v == json!("")) {
                 return v;
             }

@@ -10,6 +10,8 @@ const state = {
   alerts: [],              // newest first, one entry per fingerprint
   clusters: { largest: [], newest: [], sparklines: {} },
   selected: null,          // {panel, series, start, end} or {cluster}
+  // Alertmanager's generatorURL points at `/#alert=<fingerprint>`: that alert is marked and opened.
+  focus: (location.hash.match(/^#alert=([0-9a-f]+)$/) || [])[1] || null,
   dirty: new Set(),
 };
 
@@ -44,6 +46,8 @@ function snapshot(s) {
   renderStatus(s.status);
   for (const name of Object.keys(state.panels)) { legend(name); state.dirty.add(name); }
   schedule();
+  const focused = state.focus && document.querySelector(`li.alert[data-fingerprint="${state.focus}"]`);
+  if (focused) { focused.scrollIntoView({ block: "center" }); focused.click(); }
 }
 
 function windows(msg) {
@@ -175,7 +179,8 @@ function alertItem(a) {
   const cluster = ex.cluster_id || a.labels.cluster;
   const goto = cluster ? `→ cluster ${esc(cluster)}` : `→ ${key} window ${hhmm(epoch(a.window.start))}–${hhmm(epoch(a.window.end))}`;
   const when = a.status === "firing" ? a.starts_at : a.ends_at || a.starts_at;
-  return `<li class="alert ${a.status} sev-${esc(a.severity)}" data-fingerprint="${esc(a.fingerprint)}" data-rule="${esc(a.rule)}" data-status="${a.status}">
+  const focused = a.fingerprint === state.focus ? " focused" : "";
+  return `<li class="alert ${a.status} sev-${esc(a.severity)}${focused}" data-fingerprint="${esc(a.fingerprint)}" data-rule="${esc(a.rule)}" data-status="${a.status}">
 <div class="head"><span class="badge">${a.status.toUpperCase()}</span><b>${esc(a.labels.rule || a.rule)}</b><span>${key}</span><span class="when">${esc(String(when).slice(11, 19))}</span></div>
 <div class="summary">${esc(a.summary)}</div>${numbers ? `<div class="numbers">${numbers}</div>` : ""}
 ${ex.keywords.length ? `<div class="chips">${ex.keywords.map((k) => `<span>${esc(k)}</span>`).join("")}</div>` : ""}
