@@ -68,6 +68,12 @@ fn dashboard_shows_windows_alerts_and_clusters_live() {
     assert!(volume_charts.as_u64().unwrap() >= 5, "one chart per busy category: {volume_charts}");
     // Campaign sentiment carries the dip rule's baseline band once it has history.
     page.wait_for("document.querySelector('#sentiment-charts .chart path.band') !== null", Duration::from_secs(40));
+    // … and its mean sentiment as a second line, both values in the title.
+    let title = page.wait_for(
+        "(c => c && c.querySelector('path.mean')?.getAttribute('d') && c.querySelector('.title').textContent)(document.querySelector('#sentiment-charts .chart'))",
+        Duration::from_secs(5),
+    );
+    assert!(title.as_str().unwrap().contains("% · mean "), "negative share and mean: {title}");
 
     // A cluster is listed, and the emerging complaint raises a new-cluster alert whose
     // click-through opens the cluster it names.

@@ -139,6 +139,7 @@ impl Panel {
             s: start_s,
             n: agg.count,
             v: round3(value),
+            m: round3(agg.sentiment_mean()),
             b: band.map(|b| round3(b.0)),
             t: band.map(|b| round3(b.1)),
         })
@@ -192,12 +193,14 @@ fn round3(x: f64) -> f64 {
 }
 
 /// One window of one series as the chart draws it: `v` the value (count, negative share or
-/// mean sentiment), `n` the message count, `b`/`t` the rule's baseline and threshold.
+/// mean sentiment), `n` the message count, `m` the mean sentiment, `b`/`t` the rule's baseline
+/// and threshold.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct Point {
     pub s: i64,
     pub n: i64,
     pub v: f64,
+    pub m: f64,
     pub b: Option<f64>,
     pub t: Option<f64>,
 }

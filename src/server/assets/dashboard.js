@@ -90,7 +90,8 @@ function legend(name) {
   const rule = p.rule ? `band: baseline → threshold of rule <b>${esc(p.rule)}</b>` : "no rule watches this panel";
   $(`${name}-legend`).innerHTML = `${what} per ${p.window_s / 60}-minute window, by ${esc(p.dimension)} · ${rule}` +
     `<i style="background:var(--value);height:2px"></i>value<i style="background:var(--band)"></i>band` +
-    `<i style="border-top:1px dashed var(--threshold)"></i>threshold<i style="background:rgba(240,96,90,.5)"></i>alert`;
+    `<i style="border-top:1px dashed var(--threshold)"></i>threshold<i style="background:rgba(240,96,90,.5)"></i>alert` +
+    (name === "sentiment" && p.metric !== "mean" ? `<i style="background:var(--mean);height:2px"></i>mean sentiment (−1 bottom … 1 top)` : "");
 }
 
 // Window alerts (spikes, dips) of this series, firing or already resolved: their windows stay
@@ -158,10 +159,23 @@ function chart(name, panel, series, line, from, latest) {
   // A share threshold above 100% (few messages, wide error) cannot be crossed: say so.
   const t = last && last.t;
   const threshold = t == null ? "" : ` · threshold ${panel.metric === "negative_share" && t > 1 ? "out of reach" : fmt(panel.metric, t)}`;
+  // Sentiment charts also draw the mean sentiment, on its own −1…1 scale over the same height.
+  const withMean = name === "sentiment" && panel.metric !== "mean";
+  const meanY = (m) => bottom - ((Math.min(Math.max(m, -1), 1) + 1) / 2) * (bottom - top);
+  let meanPath = "";
+  if (withMean) {
+    let pen = false;
+    pts.forEach((p, k) => {
+      if (!p || p.m == null) { pen = false; return; }
+      meanPath += `${pen ? "L" : "M"}${x(k).toFixed(1)},${meanY(p.m).toFixed(1)}`;
+      pen = true;
+    });
+  }
+  const meanTitle = withMean && last ? ` · mean ${last.m.toFixed(2)}` : "";
   return `<div class="chart${picked ? " selected" : ""}${firing.length ? " firing" : ""}" data-panel="${name}" data-series="${esc(series)}" data-points="${known.filter((p) => p.n > 0).length}">
-<div class="title"><b>${esc(series)}</b><span>${fmt(panel.metric, last ? last.v : null)}${threshold}</span></div>
+<div class="title"><b>${esc(series)}</b><span>${fmt(panel.metric, last ? last.v : null)}${meanTitle}${threshold}</span></div>
 <svg viewBox="0 0 ${W} ${H}" preserveAspectRatio="none">${rect(latest, latest + size, "current")}${alerted}${band}
-<path class="threshold" d="${path("t")}"/><path class="value" d="${path("v")}"/>${picked ? rect(sel.start, sel.end, "picked") : ""}</svg>
+<path class="threshold" d="${path("t")}"/>${withMean ? `<path class="mean" d="${meanPath}"/>` : ""}<path class="value" d="${path("v")}"/>${picked ? rect(sel.start, sel.end, "picked") : ""}</svg>
 <div class="axis"><span>${hhmm(from)}</span><span>${hhmm(latest + size)}</span></div></div>`;
 }
 
