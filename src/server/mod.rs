@@ -18,7 +18,7 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::Serialize;
 use serde_json::value::RawValue;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::sync::mpsc::TrySendError;
 use std::sync::Arc;
 use tokio_stream::wrappers::{BroadcastStream, WatchStream};
@@ -256,36 +256,52 @@ async fn get_cluster(State(state): State<Arc<AppState>>, Path(id): Path<String>)
     }
 }
 
-/// Decrements the client gauge when an SSE stream is dropped.
-struct ClientGuard(Arc<Metrics>);
+/// Decrements a client gauge when its SSE stream is dropped.
+struct ClientGuard(Arc<Metrics>, fn(&Metrics) -> &AtomicI64);
 impl Drop for ClientGuard {
     fn drop(&mut self) {
-        self.0.sse_clients.fetch_sub(1, Ordering::Relaxed);
+        (self.1)(&self.0).fetch_sub(1, Ordering::Relaxed);
     }
+}
+
+/// A broadcast as SSE events until the server shuts down: each message through `event`, a
+/// client that fell behind gets a `lagged` event, and `gauge` counts the connected clients.
+fn live_events(
+    state: &AppState,
+    messages: tokio::sync::broadcast::Receiver<Arc<str>>,
+    gauge: fn(&Metrics) -> &AtomicI64,
+    event: fn(&str) -> SseEvent,
+) -> impl tokio_stream::Stream<Item = Result<SseEvent, std::convert::Infallible>> {
+    enum Item {
+        Message(Result<Arc<str>, tokio_stream::wrappers::errors::BroadcastStreamRecvError>),
+        Closing,
+    }
+    gauge(&state.metrics).fetch_add(1, Ordering::Relaxed);
+    let guard = ClientGuard(state.metrics.clone(), gauge);
+    let messages = BroadcastStream::new(messages).map(Item::Message);
+    let closing = WatchStream::new(state.closing.clone()).filter(|closing| *closing).map(|_| Item::Closing);
+    messages.merge(closing).take_while(|item| !matches!(item, Item::Closing)).map(move |item| {
+        let _keep = &guard;
+        Ok(match item {
+            Item::Message(Ok(data)) => event(&data),
+            Item::Message(Err(tokio_stream::wrappers::errors::BroadcastStreamRecvError::Lagged(n))) => {
+                SseEvent::default().event("lagged").data(format!("{{\"missed\":{n}}}"))
+            }
+            Item::Closing => unreachable!("take_while stops before the closing marker"),
+        })
+    })
 }
 
 /// `GET /v1/alerts/stream`: every alert state change as an SSE `alert` event (JSON data).
 /// The stream ends when the server shuts down.
 async fn alert_stream(State(state): State<Arc<AppState>>) -> impl IntoResponse {
-    enum Item {
-        Alert(Result<Arc<str>, tokio_stream::wrappers::errors::BroadcastStreamRecvError>),
-        Closing,
-    }
-    state.metrics.sse_clients.fetch_add(1, Ordering::Relaxed);
-    let guard = ClientGuard(state.metrics.clone());
-    let alerts = BroadcastStream::new(state.hub.subscribe()).map(Item::Alert);
-    let closing = WatchStream::new(state.closing.clone()).filter(|closing| *closing).map(|_| Item::Closing);
-    let stream = alerts.merge(closing).take_while(|item| !matches!(item, Item::Closing)).map(move |item| {
-        let _keep = &guard;
-        Ok::<_, std::convert::Infallible>(match item {
-            Item::Alert(Ok(json)) => SseEvent::default().event("alert").data(json.as_ref()),
-            Item::Alert(Err(tokio_stream::wrappers::errors::BroadcastStreamRecvError::Lagged(n))) => {
-                SseEvent::default().event("lagged").data(format!("{{\"missed\":{n}}}"))
-            }
-            Item::Closing => unreachable!("take_while stops before the closing marker"),
-        })
-    });
-    Sse::new(stream).keep_alive(KeepAlive::default())
+    let alerts = live_events(
+        &state,
+        state.hub.subscribe(),
+        |m| &m.sse_clients,
+        |json| SseEvent::default().event("alert").data(json),
+    );
+    Sse::new(alerts).keep_alive(KeepAlive::default())
 }
 
 async fn metrics(State(state): State<Arc<AppState>>) -> impl IntoResponse {

@@ -14,7 +14,7 @@ use super::{AlertSink, ClusterSink, WindowSink};
 use crate::alerts::{Alert, AlertStatus};
 use crate::config::{Config, Dimension, RuleConfig, RuleKind, SentimentMetric};
 use crate::dataflow::clusters::{ClusterSummary, ClusterUpdate};
-use crate::dataflow::detect::{verdict, SeriesWindows};
+use crate::dataflow::detect::{round3, verdict, SeriesWindows};
 use crate::dataflow::spike::{Scratch, SpikeModel};
 use crate::dataflow::windows::{Agg, WindowKey};
 use crate::telemetry::Metrics;
@@ -188,10 +188,6 @@ impl Panel {
     }
 }
 
-fn round3(x: f64) -> f64 {
-    crate::dataflow::detect::round3(x)
-}
-
 /// One window of one series as the chart draws it: `v` the value (count, negative share or
 /// mean sentiment), `n` the message count, `m` the mean sentiment, `b`/`t` the rule's baseline
 /// and threshold.
@@ -262,17 +258,7 @@ struct Board {
 #[derive(Clone)]
 pub struct Dashboard {
     board: Arc<Mutex<Board>>,
-    clusters: ClusterBoard,
-    metrics: Arc<Metrics>,
-    models: Arc<str>,
-    tx: broadcast::Sender<Arc<str>>,
-}
-
-/// A message to browsers: an SSE event name and its JSON data.
-#[derive(Clone, Debug)]
-pub struct Message {
-    pub event: &'static str,
-    pub data: Arc<str>,
+    parts: Arc<Parts>,
 }
 
 impl Dashboard {
@@ -296,13 +282,10 @@ impl Dashboard {
         };
         let dashboard = Dashboard {
             board: Arc::new(Mutex::new(board)),
-            clusters,
-            metrics,
-            models: models.into(),
-            tx: broadcast::channel(256).0,
+            parts: Arc::new(Parts { clusters, metrics, models: models.into(), tx: broadcast::channel(256).0 }),
         };
         let weak = Arc::downgrade(&dashboard.board);
-        let publisher = dashboard.clone_parts();
+        let publisher = dashboard.parts.clone();
         std::thread::Builder::new()
             .name("fp-dashboard".into())
             .spawn(move || publish_loop(weak, publisher))
@@ -310,25 +293,15 @@ impl Dashboard {
         dashboard
     }
 
-    /// What the publisher needs besides the board (held weakly so it does not keep it alive).
-    fn clone_parts(&self) -> Parts {
-        Parts {
-            clusters: self.clusters.clone(),
-            metrics: self.metrics.clone(),
-            models: self.models.clone(),
-            tx: self.tx.clone(),
-        }
-    }
-
     /// Messages published from now on (subscribe before taking the snapshot: a point that
     /// arrives in between is then sent twice, never lost).
     pub fn subscribe(&self) -> broadcast::Receiver<Arc<str>> {
-        self.tx.subscribe()
+        self.parts.tx.subscribe()
     }
 
     /// Everything a browser that just connected needs, as one JSON object.
     pub fn snapshot(&self) -> String {
-        let parts = self.clone_parts();
+        let parts = &self.parts;
         let mut board = self.board.lock().unwrap_or_else(|e| e.into_inner());
         let board = &mut *board;
         let panels: Vec<PanelInfo> = board.panels.iter().map(Panel::describe).collect();
@@ -349,6 +322,8 @@ impl Dashboard {
     }
 }
 
+/// What the dashboard shares with its publisher thread besides the board (which the thread
+/// holds weakly, so it does not keep the board alive).
 struct Parts {
     clusters: ClusterBoard,
     metrics: Arc<Metrics>,
@@ -394,7 +369,7 @@ impl Parts {
     }
 }
 
-fn publish_loop(board: Weak<Mutex<Board>>, parts: Parts) {
+fn publish_loop(board: Weak<Mutex<Board>>, parts: Arc<Parts>) {
     let mut last_accepted = parts.metrics.accepted_total();
     let mut last_status = Instant::now();
     loop {
@@ -488,7 +463,7 @@ impl AlertSink for Dashboard {
             b.recent_alerts.push_front(alert.clone());
             b.recent_alerts.truncate(RECENT_ALERTS);
         }
-        self.clone_parts().send("alert", serde_json::to_string(alert).expect("alerts serialise"));
+        self.parts.send("alert", serde_json::to_string(alert).expect("alerts serialise"));
     }
 }
 
