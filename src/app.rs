@@ -4,7 +4,7 @@ use crate::admit::{Admission, Admitted};
 use crate::alerts::{Alert, AlertStatus};
 use crate::config::{Config, ConfigSource};
 use crate::dataflow::detect::LiveRules;
-use crate::dataflow::{self, Feed, FeedSender, RunStats, Startup};
+use crate::dataflow::{self, Feed, FeedSender, Restored, RunStats, Startup};
 use crate::enrich::Models;
 use crate::server::{self, AppState};
 use crate::sinks::alertmanager::AlertmanagerSink;
@@ -90,7 +90,7 @@ pub fn replay(
         AlertOutput::Stdout => Arc::new(NdjsonAlerts::stdout(false)),
         AlertOutput::Sink(sink) => sink,
     };
-    let outputs = fanout(vec![alerts], options.dead_letters.as_ref(), &pipeline.config, &metrics)?;
+    let (outputs, _) = fanout(vec![alerts], options.dead_letters.as_ref(), &pipeline.config, &metrics)?;
     let admission = Arc::new(Admission::new(&pipeline.config, pipeline.models.as_ref()).timed(metrics.clone()));
     let rx = lines::spawn(
         input,
@@ -111,7 +111,10 @@ pub fn replay(
         Feed::Batches(rx),
         pipeline.workers,
         pipeline.cluster.clone(),
-        Startup { restore: restored_clusters(&pipeline.config), rules: LiveRules::new(&pipeline.config.rules) },
+        Startup {
+            restore: Restored { clusters: restored_clusters(&pipeline.config), ..Default::default() },
+            rules: LiveRules::new(&pipeline.config.rules),
+        },
     )?;
     Ok(ReplayReport { stats, metrics })
 }
@@ -227,21 +230,22 @@ impl AlertSink for ConsoleAlerts {
 
 /// Every output of a run: the given alert sinks, the dead-letter output (counted, and written
 /// to `dead_letters` when given), and the outbound sinks the configuration names: Redis
-/// (alerts, dead letters, window aggregates), Alertmanager and webhooks.
+/// (alerts, dead letters, window aggregates), Alertmanager and webhooks. The Redis sink is also
+/// returned: a live pipeline restores from it and its Redis source acknowledges through it.
 fn fanout(
     alerts: Vec<Arc<dyn AlertSink>>,
     dead_letters: Option<&PathBuf>,
     config: &Config,
     metrics: &Arc<Metrics>,
-) -> Result<Fanout, String> {
+) -> Result<(Fanout, Option<Arc<RedisSink>>), String> {
     let mut outputs =
         Fanout { alerts, dead_letters: vec![Arc::new(dead_letter_sink(metrics, dead_letters)?)], ..Default::default() };
-    if let Some(redis) = &config.redis {
-        let sink = RedisSink::start(config, redis, metrics.clone());
+    let redis_sink = config.redis.as_ref().map(|redis| RedisSink::start(config, redis, metrics.clone()));
+    if let Some(sink) = &redis_sink {
         outputs.alerts.push(sink.clone());
         outputs.dead_letters.push(sink.clone());
         outputs.windows.push(sink.clone());
-        outputs.clusters.push(sink);
+        outputs.clusters.push(sink.clone());
     }
     if let Some(am) = &config.alertmanager {
         outputs.alerts.push(AlertmanagerSink::start(&am.url, am.resend.0, metrics.clone())?);
@@ -249,7 +253,7 @@ fn fanout(
     for hook in &config.webhooks {
         outputs.alerts.push(WebhookSink::start(hook, metrics.clone())?);
     }
-    Ok(outputs)
+    Ok((outputs, redis_sink))
 }
 
 /// Applies configuration changes to a running pipeline (`POST /v1/reload`, SIGHUP): the source
@@ -335,6 +339,30 @@ fn restored_clusters(config: &Config) -> Option<dataflow::clusters::ClusterSnaps
     }
 }
 
+/// What `feedpulse run` continues from: the window aggregates, alert states and clusters a
+/// previous run left in Redis. When Redis cannot be read the run starts afresh and says so.
+fn restored_state(config: &Config, sink: &RedisSink) -> Restored {
+    let Some(redis) = &config.redis else { return Restored::default() };
+    let clusters = restored_clusters(config);
+    match sink.load_saved(redis) {
+        Ok(saved) => {
+            if !saved.windows.is_empty() || !saved.alerts.is_empty() {
+                let firing = saved.alerts.iter().filter(|a| a.status == crate::alerts::AlertStatus::Firing).count();
+                say!(
+                    "continuing from redis: {} window aggregates, {} alert states ({firing} firing)",
+                    saved.windows.len(),
+                    saved.alerts.len()
+                );
+            }
+            Restored { clusters, windows: Arc::new(saved.windows), alerts: Arc::new(saved.alerts) }
+        }
+        Err(e) => {
+            eprintln!("starting afresh, the state saved in redis could not be read: {e}");
+            Restored { clusters, ..Default::default() }
+        }
+    }
+}
+
 /// `feedpulse run` and `feedpulse demo`: the live pipeline with the HTTP API.
 pub fn serve(pipeline: PipelineOptions, options: ServeOptions) -> Result<(), String> {
     let metrics = Arc::new(Metrics::default());
@@ -354,7 +382,7 @@ pub fn serve(pipeline: PipelineOptions, options: ServeOptions) -> Result<(), Str
     let clusters = ClusterBoard::default();
     let dashboard = Dashboard::start(&pipeline.config, clusters.clone(), metrics.clone(), &models);
     alert_sinks.push(Arc::new(dashboard.clone()));
-    let mut outputs = fanout(alert_sinks, options.dead_letters.as_ref(), &pipeline.config, &metrics)?;
+    let (mut outputs, redis_sink) = fanout(alert_sinks, options.dead_letters.as_ref(), &pipeline.config, &metrics)?;
     outputs.clusters.push(Arc::new(clusters.clone()));
     outputs.clusters.push(Arc::new(dashboard.clone()));
     outputs.windows.push(Arc::new(dashboard.clone()));
@@ -409,7 +437,14 @@ pub fn serve(pipeline: PipelineOptions, options: ServeOptions) -> Result<(), Str
 
     let (workers, cluster) = (pipeline.workers, pipeline.cluster.clone());
     let (df_config, df_metrics, df_outputs) = (config.clone(), metrics.clone(), outputs.clone());
-    let restore = restored_clusters(&config);
+    // The demo replays its own day; `run` continues where the last run against this Redis left.
+    let restore = match (&redis_sink, options.demo.is_some()) {
+        (Some(sink), false) => restored_state(&config, sink),
+        _ => Restored { clusters: restored_clusters(&config), ..Default::default() },
+    };
+    for alert in restore.alerts.iter() {
+        outputs.adopt(alert);
+    }
     let startup = Startup { restore, rules: live_rules.clone() };
     let dataflow_thread = std::thread::Builder::new()
         .name("fp-dataflow".into())
@@ -452,6 +487,7 @@ pub fn serve(pipeline: PipelineOptions, options: ServeOptions) -> Result<(), Str
             admission: admission.clone(),
             metrics: metrics.clone(),
             outputs: outputs.clone(),
+            acks: redis_sink.as_ref().expect("redis is configured").acks(),
             stopping: stopping.clone(),
         }
         .spawn()

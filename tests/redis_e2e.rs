@@ -134,7 +134,7 @@ fn alerts_dead_letters_and_aggregates_land_in_redis() {
     }
     let payment = pairs(&call(&mut c, &["HGETALL", "fp:agg:1m:category:payment"]));
     let spike_window = &payment["1767227400"];
-    assert_eq!(spike_window.split(',').count(), 3, "count,neg_count,sentiment_sum: {spike_window}");
+    assert_eq!(spike_window.split(',').count(), 4, "count,neg_count,sentiment_sum,sentiment_sq_sum: {spike_window}");
 
     // Campaign sentiment: the latest 5m window of double11.
     let sentiment = pairs(&call(&mut c, &["HGETALL", "fp:sentiment:double11"]));

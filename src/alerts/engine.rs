@@ -166,6 +166,27 @@ impl AlertEngine {
         Some(alert)
     }
 
+    /// Takes over an alert's state from a previous run: a firing one stays firing (and does not
+    /// fire again), a resolved one cools down from when it resolved.
+    pub fn adopt(&mut self, alert: Alert, rule: &RuleConfig) {
+        let ms = |t: &str| chrono::DateTime::parse_from_rfc3339(t).ok().map(|d| d.timestamp_millis());
+        match alert.status {
+            AlertStatus::Firing => {
+                let Some(last_anomalous_end_ms) = ms(&alert.window.end) else { return };
+                let window_ms = match rule.kind {
+                    RuleKind::Spike | RuleKind::SentimentDip => rule.window.as_ms(),
+                    RuleKind::HighRisk | RuleKind::NewCluster => 0,
+                };
+                self.active.insert(alert.fingerprint.clone(), Active { alert, last_anomalous_end_ms, window_ms });
+            }
+            AlertStatus::Resolved => {
+                if let Some(ended) = alert.ends_at.as_deref().and_then(ms) {
+                    self.cooldown_until.insert(alert.fingerprint, ended + rule.cooldown.as_ms());
+                }
+            }
+        }
+    }
+
     /// Resolves alerts whose following window closed quietly. `lateness_ms` is how long after a
     /// window's end late data is still waited for.
     pub fn advance_clock(&mut self, clock_ms: i64, lateness_ms: i64, rules: &[RuleConfig]) -> Vec<Alert> {

@@ -154,8 +154,11 @@ impl DetectorState {
                 DetectIn::Window(key, agg, diff) => {
                     let entry = self.windows.entry((key.series.clone(), key.size_s)).or_default();
                     if diff > 0 {
-                        entry.record(key.start_s, agg);
-                        touched.insert((key.series, key.size_s, key.start_s));
+                        // Equal to what is recorded: a restored window re-entering, no change.
+                        if entry.aggs.get(&key.start_s) != Some(&agg) {
+                            entry.record(key.start_s, agg);
+                            touched.insert((key.series, key.size_s, key.start_s));
+                        }
                     } else if entry.aggs.get(&key.start_s) == Some(&agg) {
                         entry.aggs.remove(&key.start_s);
                     }
@@ -291,6 +294,36 @@ impl DetectorState {
             rules.iter().map(|r| (r.kind == RuleKind::Spike).then(|| SpikeModel::from_rule(r, true))).collect();
         self.spike_memory.clear();
         self.engine.resolve_orphans(&self.rules, self.clock_ms)
+    }
+
+    /// Continues from a previous run. Its windows of the series `owns` accepts become known
+    /// history: a later `count_total` output equal to one of them is no change, so nothing is
+    /// evaluated (or fires) again. Its alerts keep their state with the worker that judges
+    /// them: a series' owner, and worker 0 (`one_offs`) for per-message and per-cluster ones.
+    pub fn restore(
+        &mut self,
+        windows: &[(WindowKey, Agg)],
+        alerts: &[Alert],
+        owns: impl Fn(&Series) -> bool,
+        one_offs: bool,
+    ) {
+        for (key, agg) in windows.iter().filter(|(key, _)| owns(&key.series)) {
+            self.windows.entry((key.series.clone(), key.size_s)).or_default().record(key.start_s, *agg);
+        }
+        for alert in alerts {
+            let Some(rule) = alert.labels.get("rule").and_then(|name| self.rules.iter().find(|r| &r.name == name))
+            else {
+                continue;
+            };
+            let owned = match (rule.kind, rule.key) {
+                (RuleKind::HighRisk | RuleKind::NewCluster, _) => one_offs,
+                (_, Some(dim)) => alert.labels.get(dim.as_str()).is_some_and(|v| owns(&Series::new(dim, v.as_str()))),
+                (_, None) => false,
+            };
+            if owned {
+                self.engine.adopt(alert.clone(), rule);
+            }
+        }
     }
 
     pub fn active_alerts(&self) -> Vec<Alert> {
@@ -535,10 +568,18 @@ pub fn detect<'scope>(
     input: StreamVec<'scope, Tick, (DetectIn, Tick)>,
     config: &Config,
     live: LiveRules,
+    restored: &super::Restored,
 ) -> StreamVec<'scope, Tick, Alert> {
     let config = config.clone();
+    let (windows, alerts) = (restored.windows.clone(), restored.alerts.clone());
+    let scope = input.scope();
+    let (index, peers) = (timely::dataflow::Scope::index(&scope), timely::dataflow::Scope::peers(&scope));
     input.unary_frontier(Pipeline, "Detect", move |_capability, _info| {
         let mut state = DetectorState::new(&config);
+        // The worker `count_total` sends a series' windows to (timely exchanges by hash % peers).
+        let owns =
+            |series: &Series| differential_dataflow::hashable::Hashable::hashed(series) % peers as u64 == index as u64;
+        state.restore(&windows, &alerts, owns, index == 0);
         let mut version = 0;
         let mut pending = super::TickBuffer::default();
         move |(input, frontier), output| {
@@ -651,5 +692,57 @@ mod tests {
         assert_eq!(v.baseline.mean, 0.3);
         assert!(!sentiment_dip(&r, Agg { count: 40, neg: 16, ..Default::default() }, &history).anomalous);
         assert!(!sentiment_dip(&r, Agg { count: 10, neg: 10, ..Default::default() }, &history).anomalous, "min_count");
+    }
+
+    /// The payment series: ten quiet minutes, then a spike in the minute starting at 600 s.
+    fn payment_windows(spike: i64) -> Vec<(WindowKey, Agg)> {
+        let payment = Series::new(crate::config::Dimension::Category, "payment");
+        (0..11)
+            .map(|m| {
+                let count = if m == 10 { spike } else { 5 };
+                (
+                    WindowKey { series: payment.clone(), size_s: 60, start_s: m * 60 },
+                    Agg { count, ..Default::default() },
+                )
+            })
+            .collect()
+    }
+
+    /// What `count_total` hands the detector for `windows` (all new) at event time `clock_ms`.
+    fn tick(windows: &[(WindowKey, Agg)], clock_ms: i64) -> Vec<DetectIn> {
+        let mut items: Vec<DetectIn> = windows.iter().map(|(k, a)| DetectIn::Window(k.clone(), *a, 1)).collect();
+        items.push(DetectIn::Clock(clock_ms));
+        items
+    }
+
+    #[test]
+    fn a_restored_state_neither_re_evaluates_its_windows_nor_re_fires_its_alerts() {
+        let config = Config::embedded();
+        let mut fresh = DetectorState::new(&config);
+        let fired = fresh.process_tick(tick(&payment_windows(40), 630_000));
+        assert_eq!(fired.iter().map(|a| a.labels["rule"].as_str()).collect::<Vec<_>>(), ["category_spike"]);
+
+        // A restart from the same windows and that alert: the windows re-entering change nothing.
+        let mut restored = DetectorState::new(&config);
+        restored.restore(&payment_windows(40), &fired, |_| true, true);
+        assert!(restored.process_tick(tick(&payment_windows(40), 630_000)).is_empty());
+        // More of the spike after the restart: the alert is already firing, nothing is sent.
+        let (key, old) = payment_windows(40).pop().unwrap();
+        let grown = vec![
+            DetectIn::Window(key.clone(), old, -1),
+            DetectIn::Window(key.clone(), Agg { count: 45, ..old }, 1),
+            DetectIn::Clock(640_000),
+        ];
+        assert!(restored.process_tick(grown.clone()).is_empty());
+        assert_eq!(restored.active_alerts().len(), 1);
+
+        // Without the alert state the same growth fires again: what the restore prevents.
+        let mut forgetful = DetectorState::new(&config);
+        forgetful.restore(&payment_windows(40), &[], |_| true, true);
+        assert_eq!(forgetful.process_tick(grown).len(), 1);
+        // And a worker that does not own the series takes neither its windows nor its alert.
+        let mut other = DetectorState::new(&config);
+        other.restore(&payment_windows(40), &fired, |_| false, false);
+        assert!(other.windows.is_empty() && other.active_alerts().is_empty());
     }
 }

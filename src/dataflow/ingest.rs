@@ -286,6 +286,12 @@ impl IngestState {
         self.seen[0].insert(h)
     }
 
+    /// The retention of windows of `size_s` (the longest configured when it is not one).
+    fn retention_ms(&self, size_s: u32) -> i64 {
+        let configured = self.params.windows.iter().find(|w| w.0 == size_s);
+        configured.or(self.params.windows.iter().max_by_key(|w| w.1)).map_or(0, |w| w.1)
+    }
+
     /// Number of live windows (for tests of bounded state).
     pub fn live_windows(&self) -> usize {
         self.ledger.len()
@@ -294,13 +300,27 @@ impl IngestState {
 
 /// Builds the ingest operator. Events are exchanged by id so each id is deduplicated by exactly
 /// one worker; outputs carry their tick so downstream stages can build collections from them.
+///
+/// `restored` windows (a previous run's aggregates) enter on worker 0 at the first tick, in its
+/// ledger so they expire like any other.
 pub fn ingest<'scope>(
     events: StreamVec<'scope, Tick, Event>,
     params: IngestParams,
+    restored: Arc<Vec<(WindowKey, Agg)>>,
 ) -> StreamVec<'scope, Tick, (IngestOut, Tick)> {
-    events.unary(Exchange::new(|e: &Event| id_hash(&e.id)), "Ingest", move |_capability, _info| {
+    let restorer = timely::dataflow::Scope::index(&events.scope()) == 0 && !restored.is_empty();
+    events.unary(Exchange::new(|e: &Event| id_hash(&e.id)), "Ingest", move |capability, _info| {
         let mut state = IngestState::new(params);
+        let mut restore = restorer.then_some((capability, restored));
         move |input, output| {
+            if let Some((capability, windows)) = restore.take() {
+                let tick = *capability.time();
+                let mut session = output.session(&capability);
+                for (key, agg) in windows.iter() {
+                    let retention = state.retention_ms(key.size_s);
+                    state.ledger.add(key.clone(), retention, *agg, &mut |o| session.give((o, tick)));
+                }
+            }
             input.for_each(|capability, data| {
                 let Some(&tick) = capability.least() else {
                     return;

@@ -48,7 +48,7 @@ pub struct Ingested<'scope> {
 }
 
 pub fn ingest_streams<'scope>(events: StreamVec<'scope, Tick, Event>, params: IngestParams) -> Ingested<'scope> {
-    split(ingest::ingest(events, params))
+    split(ingest::ingest(events, params, Arc::default()))
 }
 
 /// Splits the outputs of ingest (and of the clusterer) by kind.
@@ -87,12 +87,23 @@ pub fn window_aggregates<'scope>(
     windows.count_total_core::<isize>()
 }
 
-/// What a pipeline starts from besides its configuration: the clusters a previous run saved,
-/// and the alert rules, which a reload may replace while it runs.
+/// What a pipeline starts from besides its configuration: what a previous run saved, and the
+/// alert rules, which a reload may replace while it runs.
 #[derive(Clone)]
 pub struct Startup {
-    pub restore: Option<clusters::ClusterSnapshot>,
+    pub restore: Restored,
     pub rules: detect::LiveRules,
+}
+
+/// The state a previous run left (in Redis) for this one to continue from.
+#[derive(Clone, Default)]
+pub struct Restored {
+    pub clusters: Option<clusters::ClusterSnapshot>,
+    /// Window aggregates: they re-enter the collection at the first tick and seed the
+    /// detectors' baselines, without being evaluated again.
+    pub windows: Arc<Vec<(WindowKey, Agg)>>,
+    /// Alert states (firing, or resolved and cooling down), so nothing re-fires.
+    pub alerts: Arc<Vec<Alert>>,
 }
 
 /// Builds the whole pipeline in `scope`; returns the input handle and a probe on its outputs.
@@ -106,7 +117,7 @@ pub fn build<'scope>(
     let (input, events) = scope.new_input::<Vec<Event>>();
     let params = IngestParams::from_config(config, metrics.clone());
     let (windows, negative_below_milli) = (params.windows.clone(), params.negative_below_milli);
-    let mut out = ingest::ingest(events, params);
+    let mut out = ingest::ingest(events, params, startup.restore.windows.clone());
     if let Some(cluster_params) = clusters::ClusterParams::from_config(config) {
         let accepted = out.clone().flat_map(|(o, t)| match o {
             IngestOut::Accepted(e) => Some((e, t)),
@@ -117,7 +128,7 @@ pub fn build<'scope>(
             cluster_params,
             windows,
             negative_below_milli,
-            startup.restore.clone(),
+            startup.restore.clusters.clone(),
             outputs.clone(),
         );
         out = out.concat(clustered);
@@ -143,8 +154,11 @@ pub fn build<'scope>(
         DetectIn::Sample(s) => differential_dataflow::hashable::Hashable::hashed(&s.series),
         _ => 0,
     });
-    let detector_in = windows_in.concat(samples).concat(ingested.notices).concat(ingested.clock.broadcast());
-    let alerts = detect::detect(detector_in, config, startup.rules);
+    // Per-message and per-cluster notices are all judged on worker 0, so each one-off alert
+    // has one owner (whose alert engine a restart restores it to).
+    let notices = ingested.notices.exchange(|_| 0);
+    let detector_in = windows_in.concat(samples).concat(notices).concat(ingested.clock.broadcast());
+    let alerts = detect::detect(detector_in, config, startup.rules, &startup.restore);
     let dead_out = outputs.clone();
     ingested.dead.inspect(move |d| dead_out.dead_letter(d)).probe_with(&probe);
     alerts
@@ -231,6 +245,22 @@ impl FeedSender {
         Ok(*sent)
     }
 
+    /// Sends a batch like [`send`](Self::send), first calling `register` with the number it
+    /// will have, so whatever waits for its absorption is in place before the dataflow can
+    /// absorb it.
+    pub fn send_with(&self, batch: Vec<Event>, register: impl FnOnce(u64)) -> Result<u64, SendError<Vec<Event>>> {
+        let mut sent = self.sent.lock().expect("feed numbering");
+        register(*sent + 1);
+        self.tx.send(batch)?;
+        *sent += 1;
+        Ok(*sent)
+    }
+
+    /// How many batches have been sent.
+    pub fn sent(&self) -> u64 {
+        *self.sent.lock().expect("feed numbering")
+    }
+
     /// Sends a batch unless the feed is full; returns the batch's number (from 1).
     pub fn try_send(&self, batch: Vec<Event>) -> Result<u64, TrySendError<Vec<Event>>> {
         let mut sent = self.sent.lock().expect("feed numbering");
@@ -284,6 +314,7 @@ pub fn run(
     let guards = timely::execute(timely_config, move |worker| {
         let (mut input, probe) = worker
             .dataflow::<Tick, _, _>(|scope| build(scope, &config, metrics.clone(), outputs.clone(), startup.clone()));
+        let checkpoints = outputs.clone();
         let is_leader = worker.index() % workers.max(1) == 0;
         let feed = if is_leader { feed.lock().unwrap().take() } else { None };
         let mut stats = RunStats::default();
@@ -302,14 +333,18 @@ pub fn run(
                     while probe.less_than(&(tick + 1).saturating_sub(MAX_TICKS_IN_FLIGHT)) {
                         worker.step();
                     }
-                    record_completed(&probe, &mut in_flight, &mut stats, &metrics);
+                    if let Some(last) = record_completed(&probe, &mut in_flight, &mut stats, &metrics) {
+                        checkpoints.checkpoint(last);
+                    }
                 }
                 let end = *input.time();
                 drop(input);
                 while probe.less_than(&end) {
                     worker.step();
                 }
-                record_completed(&probe, &mut in_flight, &mut stats, &metrics);
+                if let Some(last) = record_completed(&probe, &mut in_flight, &mut stats, &metrics) {
+                    checkpoints.checkpoint(last);
+                }
             }
             Some(Feed::Live(rx, absorbed)) => {
                 let now_tick = || (chrono::Utc::now().timestamp_millis() as u64) / tick_ms;
@@ -345,6 +380,10 @@ pub fn run(
                     if let Some(last) = record_completed(&probe, &mut in_flight, &mut stats, &metrics) {
                         absorbed.store(last, Ordering::Release);
                     }
+                    // A clean cut: every closed tick is complete and the open one has produced
+                    // no window yet (`count_total` waits for its frontier). Dead-lettered
+                    // entries are acknowledged here even when no tick had events.
+                    checkpoints.checkpoint(absorbed.load(Ordering::Acquire));
                 }
                 let end = *input.time() + 1;
                 drop(input);
@@ -353,6 +392,7 @@ pub fn run(
                 }
                 record_completed(&probe, &mut in_flight, &mut stats, &metrics);
                 absorbed.store(received, Ordering::Release);
+                checkpoints.checkpoint(received);
             }
         }
         // Every output has been produced once the probe's frontier is empty. Waiting for the

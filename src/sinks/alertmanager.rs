@@ -56,6 +56,8 @@ impl PostableAlert {
 
 enum Message {
     Alert(Box<Alert>),
+    /// Firing since before a restart: re-sent with the others, not posted as news.
+    Adopt(Box<Alert>),
     /// Answered once everything queued before it was posted (or failed to be).
     Flush(Sender<()>),
 }
@@ -85,6 +87,12 @@ impl AlertmanagerSink {
 impl AlertSink for AlertmanagerSink {
     fn deliver(&self, alert: &Alert) {
         let _ = self.queue.send(Message::Alert(Box::new(alert.clone())));
+    }
+
+    fn adopt(&self, alert: &Alert) {
+        if alert.status == AlertStatus::Firing {
+            let _ = self.queue.send(Message::Adopt(Box::new(alert.clone())));
+        }
     }
 
     fn flush(&self) {
@@ -120,6 +128,9 @@ fn post_loop(
                     AlertStatus::Resolved => firing.remove(&alert.fingerprint),
                 };
                 unsent.insert(alert.fingerprint.clone(), *alert);
+            }
+            Message::Adopt(alert) => {
+                firing.entry(alert.fingerprint.clone()).or_insert(*alert);
             }
             Message::Flush(done) => flushes.push(done),
         };

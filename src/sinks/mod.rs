@@ -19,6 +19,9 @@ use std::sync::Arc;
 
 pub trait AlertSink: Send + Sync {
     fn deliver(&self, alert: &Alert);
+    /// An alert that was firing before a restart and still is: a sink that keeps firing alerts
+    /// alive (Alertmanager's re-sends) takes it over without notifying anew.
+    fn adopt(&self, _alert: &Alert) {}
     /// Called when the pipeline ends, so buffered sinks can write out.
     fn flush(&self) {}
 }
@@ -31,6 +34,10 @@ pub trait DeadLetterSink: Send + Sync {
 /// Receives every window aggregate as it changes (the rolling aggregates services read).
 pub trait WindowSink: Send + Sync {
     fn window(&self, key: &WindowKey, agg: &Agg);
+    /// The windows given so far are exactly the effect of the feed's batches up to
+    /// `absorbed_through` (and of nothing later): a durable sink writes them out together with
+    /// the acknowledgement of those batches.
+    fn checkpoint(&self, _absorbed_through: u64) {}
 }
 
 /// Receives the clusterer's published changes (established clusters, merges, snapshots).
@@ -61,6 +68,16 @@ impl Fanout {
     pub fn window(&self, key: &WindowKey, agg: &Agg) {
         for s in &self.windows {
             s.window(key, agg);
+        }
+    }
+    pub fn checkpoint(&self, absorbed_through: u64) {
+        for s in &self.windows {
+            s.checkpoint(absorbed_through);
+        }
+    }
+    pub fn adopt(&self, alert: &Alert) {
+        for s in &self.alerts {
+            s.adopt(alert);
         }
     }
     pub fn clusters(&self, update: &ClusterUpdate) {

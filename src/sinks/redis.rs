@@ -1,14 +1,21 @@
 //! Alerts, dead letters and rolling window aggregates to Redis, under the key schema in the
-//! README (§ Redis). The dataflow only enqueues commands; one thread writes them in pipelines,
+//! README (§ Redis). The dataflow only hands things over; one thread writes them in pipelines,
 //! reconnecting with backoff. A full queue drops and counts, never blocking the dataflow.
+//!
+//! Window aggregates are written at checkpoints (see [`WindowSink::checkpoint`]): the latest
+//! value of every window changed since the last one, in one MULTI/EXEC with the XACK of the
+//! stream entries they count. The hashes are therefore a consistent state to restart from
+//! ([`RedisSink::load_saved`]), and a checkpoint that cannot be written is put back whole for
+//! the next one rather than lost.
 
 use super::resp::{cmd, Command, Connection, Reply};
 use super::{AlertSink, ClusterSink, DeadLetterSink, WindowSink};
 use crate::alerts::Alert;
-use crate::config::{Config, RedisConfig};
+use crate::config::{Config, Dimension, RedisConfig};
 use crate::dataflow::clusters::{ClusterSnapshot, ClusterUpdate};
-use crate::dataflow::windows::{Agg, WindowKey};
+use crate::dataflow::windows::{Agg, Series, WindowKey};
 use crate::event::DeadLetter;
+use crate::sources::redis::{xack, AckLedger};
 use crate::telemetry::Metrics;
 use std::collections::{BTreeSet, HashMap};
 use std::sync::mpsc::{sync_channel, Receiver, RecvTimeoutError, SyncSender, TrySendError};
@@ -21,8 +28,61 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
 
 enum Job {
     Write(Vec<Command>),
+    Checkpoint(Box<Checkpoint>),
     /// Answered once everything queued before it has been written (or given up on).
     Flush(std::sync::mpsc::Sender<()>),
+}
+
+/// One checkpoint's transaction, and what it carries in case it has to be put back.
+struct Checkpoint {
+    commands: Vec<Command>,
+    windows: Vec<(WindowKey, Agg, u64)>,
+    acks: Vec<Vec<u8>>,
+    generation: u64,
+}
+
+/// What the next checkpoint writes; shared with the writer, which puts back a failed one.
+#[derive(Default)]
+struct Dirty {
+    /// The latest aggregate of every window changed since the last checkpoint, with a sequence
+    /// number so that putting back an older value never replaces a newer one.
+    windows: Mutex<DirtyWindows>,
+    acks: AckLedger,
+    /// Bumped when a checkpoint fails. A checkpoint cut before that is put back unwritten too:
+    /// its window values include the failed one's entries, whose XACK has not been written.
+    generation: std::sync::atomic::AtomicU64,
+}
+
+/// The last sequence number given, and each dirty window's aggregate and sequence number.
+type DirtyWindows = (u64, HashMap<WindowKey, (Agg, u64)>);
+
+impl Dirty {
+    fn give(&self, key: &WindowKey, agg: &Agg) {
+        let mut dirty = self.windows.lock().unwrap_or_else(|e| e.into_inner());
+        dirty.0 += 1;
+        let seq = dirty.0;
+        dirty.1.insert(key.clone(), (*agg, seq));
+    }
+
+    fn take(&self) -> Vec<(WindowKey, Agg, u64)> {
+        let mut dirty = self.windows.lock().unwrap_or_else(|e| e.into_inner());
+        std::mem::take(&mut dirty.1).into_iter().map(|(k, (a, seq))| (k, a, seq)).collect()
+    }
+
+    fn put_back(&self, checkpoint: Checkpoint) {
+        let mut dirty = self.windows.lock().unwrap_or_else(|e| e.into_inner());
+        for (key, agg, seq) in checkpoint.windows {
+            let slot = dirty.1.entry(key).or_insert((agg, seq));
+            if slot.1 < seq {
+                *slot = (agg, seq);
+            }
+        }
+        self.acks.put_back(checkpoint.acks);
+    }
+
+    fn generation(&self) -> u64 {
+        self.generation.load(std::sync::atomic::Ordering::Acquire)
+    }
 }
 
 pub struct RedisSink {
@@ -39,8 +99,22 @@ pub struct RedisSink {
     latest_sentiment: Mutex<HashMap<String, i64>>,
     /// TTL of cluster keys: the clusters' idle expiry (a day without clustering).
     cluster_ttl_s: i64,
+    /// Window size (s) by its name in keys (`1m` → 60).
+    window_sizes: HashMap<String, u32>,
+    /// `XACK` target: the consumed stream and its group.
+    stream: String,
+    group: String,
+    dirty: Arc<Dirty>,
     queue: SyncSender<Job>,
     metrics: Arc<Metrics>,
+}
+
+/// What a previous run left in Redis to continue from.
+#[derive(Debug, Default)]
+pub struct SavedState {
+    pub windows: Vec<(WindowKey, Agg)>,
+    /// The last state of every alert still kept (firing, or resolved and cooling down).
+    pub alerts: Vec<Alert>,
 }
 
 impl RedisSink {
@@ -48,10 +122,11 @@ impl RedisSink {
     pub fn start(config: &Config, redis: &RedisConfig, metrics: Arc<Metrics>) -> Arc<RedisSink> {
         let (queue, jobs) = sync_channel(redis.queue);
         let url = redis.host_port().to_string();
-        let writer_metrics = metrics.clone();
+        let (writer_metrics, dirty) = (metrics.clone(), Arc::new(Dirty::default()));
+        let writer_dirty = dirty.clone();
         std::thread::Builder::new()
             .name("redis-sink".into())
-            .spawn(move || write_loop(&url, jobs, &writer_metrics))
+            .spawn(move || write_loop(&url, jobs, &writer_dirty, &writer_metrics))
             .expect("spawn the redis writer");
         Arc::new(RedisSink {
             prefix: redis.prefix.clone(),
@@ -66,9 +141,25 @@ impl RedisSink {
             written: Mutex::new(HashMap::new()),
             latest_sentiment: Mutex::new(HashMap::new()),
             cluster_ttl_s: config.cluster.as_ref().map_or(86_400, |c| (c.idle_expiry.as_ms() / 1000).max(1)),
+            window_sizes: config
+                .windows
+                .iter()
+                .map(|w| {
+                    let size_s = (w.size.as_ms() / 1000) as u32;
+                    (window_name(size_s), size_s)
+                })
+                .collect(),
+            stream: format!("{}{}", redis.prefix, redis.stream),
+            group: redis.group.clone(),
+            dirty,
             queue,
             metrics,
         })
+    }
+
+    /// Where the Redis source leaves the ids of what it hands on, for checkpoints to acknowledge.
+    pub fn acks(&self) -> AckLedger {
+        self.dirty.acks.clone()
     }
 
     /// Waits (up to 10 s) until everything queued so far has been written or given up on.
@@ -174,30 +265,22 @@ impl DeadLetterSink for RedisSink {
     }
 }
 
-impl WindowSink for RedisSink {
-    fn window(&self, key: &WindowKey, agg: &Agg) {
+impl RedisSink {
+    /// The commands writing one window's aggregate: its hash field, the hash's TTL, the fields
+    /// of windows past retention, and for a campaign's latest large window its sentiment hash.
+    fn window_commands(&self, key: &WindowKey, agg: &Agg, commands: &mut Vec<Command>) {
         let hash = self.aggregate_key(key);
         let retention = self.retention_s.get(&key.size_s).copied().unwrap_or(86_400);
-        let value = format!("{},{},{:.3}", agg.count, agg.neg, agg.sent_sum as f64 / 1000.0);
-        let mut commands = vec![
-            cmd(["HSET", &hash, &key.start_s.to_string(), &value]),
-            cmd(["EXPIRE", &hash, &(retention + key.size_s as i64).to_string()]),
-        ];
+        commands.push(cmd(["HSET", &hash, &key.start_s.to_string(), &aggregate_value(agg)]));
+        commands.push(cmd(["EXPIRE", &hash, &(retention + key.size_s as i64).to_string()]));
         // Fields of windows past their retention go, so a busy hash stays bounded too.
-        let expired: Vec<i64> = {
-            let mut written = self.written.lock().expect("written windows");
-            let starts = written.entry(hash.clone()).or_default();
-            starts.insert(key.start_s);
-            let newest = *starts.last().expect("just inserted");
-            let keep = starts.split_off(&(newest - retention));
-            std::mem::replace(starts, keep).into_iter().collect()
-        };
+        let expired = self.note_written(&hash, key.start_s, retention);
         if !expired.is_empty() {
             let mut hdel = cmd(["HDEL", &hash]);
             hdel.extend(expired.iter().map(|s| s.to_string().into_bytes()));
             commands.push(hdel);
         }
-        if let (crate::config::Dimension::Campaign, true) = (key.series.dim, key.size_s == self.sentiment_window_s) {
+        if key.series.dim == Dimension::Campaign && key.size_s == self.sentiment_window_s {
             let mut latest = self.latest_sentiment.lock().expect("latest sentiment");
             let shown = latest.entry(key.series.value.clone()).or_insert(i64::MIN);
             if key.start_s >= *shown {
@@ -220,8 +303,64 @@ impl WindowSink for RedisSink {
                 commands.push(cmd(["EXPIRE", &hash, &retention.to_string()]));
             }
         }
-        self.send(commands);
     }
+
+    /// Records that `hash` holds the window at `start_s`; returns the starts now past retention.
+    fn note_written(&self, hash: &str, start_s: i64, retention_s: i64) -> Vec<i64> {
+        let mut written = self.written.lock().expect("written windows");
+        let starts = written.entry(hash.to_owned()).or_default();
+        starts.insert(start_s);
+        let newest = *starts.last().expect("just inserted");
+        let keep = starts.split_off(&(newest - retention_s));
+        std::mem::replace(starts, keep).into_iter().collect()
+    }
+}
+
+impl WindowSink for RedisSink {
+    fn window(&self, key: &WindowKey, agg: &Agg) {
+        self.dirty.give(key, agg);
+    }
+
+    fn checkpoint(&self, absorbed_through: u64) {
+        let generation = self.dirty.generation();
+        let windows = self.dirty.take();
+        let acks = self.dirty.acks.take_through(absorbed_through);
+        if windows.is_empty() && acks.is_empty() {
+            return;
+        }
+        let mut commands = vec![cmd(["MULTI"])];
+        for (key, agg, _) in &windows {
+            self.window_commands(key, agg, &mut commands);
+        }
+        if !acks.is_empty() {
+            commands.push(xack(&self.stream, &self.group, &acks));
+        }
+        commands.push(cmd(["EXEC"]));
+        let checkpoint = Checkpoint { commands, windows, acks, generation };
+        if let Err(e) = self.queue.try_send(Job::Checkpoint(Box::new(checkpoint))) {
+            // Nothing is lost: the next checkpoint writes these windows and acknowledgements.
+            self.metrics.sink_error("redis", "checkpoint_deferred");
+            if let TrySendError::Full(Job::Checkpoint(c)) | TrySendError::Disconnected(Job::Checkpoint(c)) = e {
+                self.dirty.put_back(*c);
+            }
+        }
+    }
+}
+
+/// A window aggregate as its hash field holds it: `count,neg_count,sentiment_sum,sentiment_sq_sum`
+/// (sentiment to 3 decimals, its square to 6: exact, so a restart restores the same state).
+pub fn aggregate_value(agg: &Agg) -> String {
+    format!("{},{},{:.3},{:.6}", agg.count, agg.neg, agg.sent_sum as f64 / 1e3, agg.sent_sq as f64 / 1e6)
+}
+
+/// Reads [`aggregate_value`] back.
+pub fn parse_aggregate(text: &str) -> Option<Agg> {
+    let mut parts = text.split(',');
+    let count = parts.next()?.parse().ok()?;
+    let neg = parts.next()?.parse().ok()?;
+    let sent_sum = (parts.next()?.parse::<f64>().ok()? * 1e3).round() as i64;
+    let sent_sq = (parts.next()?.parse::<f64>().ok()? * 1e6).round() as i64;
+    parts.next().is_none().then_some(Agg { count, neg, sent_sum, sent_sq })
 }
 
 /// `{prefix}clusters` (sorted set of established cluster ids by size), `{prefix}cluster:{id}`
@@ -284,6 +423,108 @@ fn json<T: serde::Serialize>(value: &T) -> String {
     serde_json::to_string(value).expect("plain values serialise")
 }
 
+impl RedisSink {
+    /// Reads the window aggregates and alert states a previous run left (and makes this sink
+    /// trim and show them as its own). Windows of sizes no longer configured are skipped.
+    pub fn load_saved(&self, redis: &RedisConfig) -> Result<SavedState, String> {
+        let mut connection = Connection::open(redis.host_port(), CONNECT_TIMEOUT)
+            .map_err(|e| format!("cannot connect to redis at {}: {e}", redis.host_port()))?;
+        let mut saved = SavedState::default();
+        let agg_prefix = self.key("agg:");
+        let keys = scan(&mut connection, &format!("{}*", glob_escape(&agg_prefix)))?;
+        let replies = connection
+            .pipeline(&keys.iter().map(|k| cmd(["HGETALL", k])).collect::<Vec<_>>())
+            .map_err(|e| format!("HGETALL: {e}"))?;
+        let mut unreadable = 0;
+        for (hash, reply) in keys.iter().zip(replies) {
+            let mut name = hash[agg_prefix.len()..].splitn(3, ':');
+            let (Some(size_s), Some(dim), Some(value)) = (
+                name.next().and_then(|w| self.window_sizes.get(w)),
+                name.next().and_then(Dimension::parse),
+                name.next(),
+            ) else {
+                continue;
+            };
+            let fields = reply.as_array().unwrap_or_default();
+            for pair in fields.chunks(2) {
+                let field = |i: usize| pair.get(i).and_then(Reply::as_bytes).map(String::from_utf8_lossy);
+                let (Some(start), Some(agg)) =
+                    (field(0).and_then(|f| f.parse::<i64>().ok()), field(1).and_then(|v| parse_aggregate(&v)))
+                else {
+                    unreadable += 1;
+                    continue;
+                };
+                let key = WindowKey { series: Series::new(dim, value), size_s: *size_s, start_s: start };
+                saved.windows.push((key, agg));
+            }
+        }
+        if unreadable > 0 {
+            tracing::warn!(unreadable, "skipped window fields that are not count,neg,sum,sq aggregates");
+        }
+        saved.windows.sort();
+        for (key, _) in &saved.windows {
+            let retention = self.retention_s.get(&key.size_s).copied().unwrap_or(86_400);
+            self.note_written(&self.aggregate_key(key), key.start_s, retention);
+            if key.series.dim == Dimension::Campaign && key.size_s == self.sentiment_window_s {
+                let mut latest = self.latest_sentiment.lock().expect("latest sentiment");
+                let shown = latest.entry(key.series.value.clone()).or_insert(i64::MIN);
+                *shown = (*shown).max(key.start_s);
+            }
+        }
+        let alert_keys = scan(&mut connection, &format!("{}*", glob_escape(&self.key("alert:"))))?;
+        let replies = connection
+            .pipeline(&alert_keys.iter().map(|k| cmd(["HGET", k, "alert"])).collect::<Vec<_>>())
+            .map_err(|e| format!("HGET alert: {e}"))?;
+        for (key, reply) in alert_keys.iter().zip(replies) {
+            match reply.as_bytes().map(serde_json::from_slice::<Alert>) {
+                Some(Ok(alert)) => saved.alerts.push(alert),
+                Some(Err(e)) => tracing::warn!(key, error = %e, "skipped an alert state that does not parse"),
+                None => {}
+            }
+        }
+        saved.alerts.sort_by(|a, b| a.fingerprint.cmp(&b.fingerprint));
+        Ok(saved)
+    }
+}
+
+/// Every key matching `pattern` (SCAN, so a large keyspace is not blocked).
+fn scan(connection: &mut Connection, pattern: &str) -> Result<Vec<String>, String> {
+    let (mut cursor, mut keys) = ("0".to_string(), Vec::new());
+    loop {
+        let reply = connection
+            .call(cmd(["SCAN", &cursor, "MATCH", pattern, "COUNT", "1000"]))
+            .map_err(|e| format!("SCAN {pattern}: {e}"))?;
+        let parts = reply.as_array().ok_or_else(|| format!("SCAN {pattern}: unexpected reply {reply:?}"))?;
+        cursor = parts
+            .first()
+            .and_then(Reply::as_bytes)
+            .map(|c| String::from_utf8_lossy(c).into_owned())
+            .unwrap_or_default();
+        for key in parts.get(1).and_then(Reply::as_array).unwrap_or_default() {
+            if let Some(k) = key.as_bytes() {
+                keys.push(String::from_utf8_lossy(k).into_owned());
+            }
+        }
+        if cursor == "0" || cursor.is_empty() {
+            break;
+        }
+    }
+    keys.sort();
+    keys.dedup();
+    Ok(keys)
+}
+
+/// `text` as a literal inside a SCAN MATCH pattern.
+fn glob_escape(text: &str) -> String {
+    text.chars().fold(String::new(), |mut out, c| {
+        if matches!(c, '*' | '?' | '[' | ']' | '\\') {
+            out.push('\\');
+        }
+        out.push(c);
+        out
+    })
+}
+
 /// The cluster snapshot a previous run left in Redis, if any (`{prefix}cluster-state`).
 pub fn load_cluster_snapshot(redis: &RedisConfig) -> Result<Option<ClusterSnapshot>, String> {
     let mut connection = Connection::open(redis.host_port(), CONNECT_TIMEOUT)
@@ -299,8 +540,9 @@ pub fn load_cluster_snapshot(redis: &RedisConfig) -> Result<Option<ClusterSnapsh
 }
 
 /// The writer thread: pipelines queued commands, reconnecting with backoff (100 ms doubling to
-/// 5 s). A batch that fails is retried once on a fresh connection, then dropped and counted.
-fn write_loop(url: &str, jobs: Receiver<Job>, metrics: &Metrics) {
+/// 5 s). A batch that fails is retried on a fresh connection, then dropped and counted; the
+/// checkpoints in it are put back for the next one instead.
+fn write_loop(url: &str, jobs: Receiver<Job>, dirty: &Dirty, metrics: &Metrics) {
     let mut connection: Option<Connection> = None;
     let mut backoff = Duration::from_millis(100);
     loop {
@@ -310,15 +552,24 @@ fn write_loop(url: &str, jobs: Receiver<Job>, metrics: &Metrics) {
             Err(RecvTimeoutError::Disconnected) => return,
         };
         let mut batch: Vec<Command> = Vec::new();
+        let mut checkpoints: Vec<Checkpoint> = Vec::new();
         let mut flushes = Vec::new();
         let mut next = Some(first);
         while let Some(job) = next {
             match job {
                 Job::Write(commands) => batch.extend(commands),
+                Job::Checkpoint(checkpoint) if checkpoint.generation < dirty.generation() => {
+                    dirty.put_back(*checkpoint);
+                }
+                Job::Checkpoint(mut checkpoint) => {
+                    batch.append(&mut checkpoint.commands);
+                    checkpoints.push(*checkpoint);
+                }
                 Job::Flush(done) => flushes.push(done),
             }
             next = if batch.len() < PIPELINE { jobs.try_recv().ok() } else { None };
         }
+        let mut written = false;
         let mut attempts = 0;
         while !batch.is_empty() {
             attempts += 1;
@@ -346,12 +597,15 @@ fn write_loop(url: &str, jobs: Receiver<Job>, metrics: &Metrics) {
             let conn = connection.as_mut().expect("connected above");
             match conn.pipeline(&batch) {
                 Ok(replies) => {
-                    for reply in replies {
+                    // A transaction's commands answer inside EXEC's reply.
+                    let nested = replies.iter().filter_map(Reply::as_array).flatten();
+                    for reply in replies.iter().chain(nested) {
                         if let Reply::Error(e) = reply {
                             tracing::warn!(error = %e, "redis rejected a write");
                             metrics.sink_error("redis", "command");
                         }
                     }
+                    written = true;
                     break;
                 }
                 Err(e) => {
@@ -365,6 +619,12 @@ fn write_loop(url: &str, jobs: Receiver<Job>, metrics: &Metrics) {
                 }
             }
         }
+        if !written && !checkpoints.is_empty() {
+            for checkpoint in checkpoints {
+                dirty.put_back(checkpoint);
+            }
+            dirty.generation.fetch_add(1, std::sync::atomic::Ordering::AcqRel);
+        }
         for done in flushes {
             let _ = done.send(());
         }
@@ -374,23 +634,64 @@ fn write_loop(url: &str, jobs: Receiver<Job>, metrics: &Metrics) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::dataflow::windows::Series;
+
+    fn key(start_s: i64) -> WindowKey {
+        WindowKey { series: Series::new(Dimension::Overall, "all"), size_s: 60, start_s }
+    }
 
     #[test]
-    fn an_unreachable_redis_costs_counted_errors_not_a_stalled_dataflow() {
+    fn an_unreachable_redis_costs_counted_errors_and_keeps_checkpoints_for_later() {
         let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
         let config = Config::embedded();
         let metrics = Arc::new(Metrics::default());
         let redis = RedisConfig { queue: 4, ..RedisConfig::at(&format!("127.0.0.1:{port}")) };
         let sink = RedisSink::start(&config, &redis, metrics.clone());
-        let key = WindowKey { series: Series::new(crate::config::Dimension::Overall, "all"), size_s: 60, start_s: 0 };
+        sink.acks().record(1, vec![b"1-0".to_vec()]);
         let started = std::time::Instant::now();
-        for _ in 0..100 {
-            sink.window(&key, &Agg { count: 1, ..Default::default() });
+        for count in 1..=100 {
+            sink.window(&key(0), &Agg { count, ..Default::default() });
+            sink.checkpoint(count as u64);
         }
         assert!(started.elapsed() < Duration::from_secs(1), "writes never wait for Redis");
         sink.drain();
         assert!(metrics.sink_errors_total("redis") > 0);
-        assert_eq!(sink.aggregate_key(&key), "fp:agg:1m:overall:all");
+        assert_eq!(sink.aggregate_key(&key(0)), "fp:agg:1m:overall:all");
+        // Nothing was written, so nothing is lost: the latest value and the id wait for the
+        // next checkpoint.
+        let pending = sink.dirty.take();
+        assert_eq!(pending.iter().map(|(k, a, _)| (k.start_s, a.count)).collect::<Vec<_>>(), vec![(0, 100)]);
+        assert_eq!(sink.dirty.acks.take_through(0), vec![b"1-0".to_vec()]);
+    }
+
+    #[test]
+    fn a_put_back_checkpoint_never_replaces_a_newer_value() {
+        let dirty = Dirty::default();
+        dirty.give(&key(0), &Agg { count: 1, ..Default::default() });
+        let old =
+            Checkpoint { commands: Vec::new(), windows: dirty.take(), acks: vec![b"1-0".to_vec()], generation: 0 };
+        dirty.give(&key(0), &Agg { count: 2, ..Default::default() });
+        dirty.give(&key(60), &Agg { count: 7, ..Default::default() });
+        dirty.acks.record(2, vec![b"2-0".to_vec()]);
+        dirty.put_back(old);
+        let mut windows: Vec<_> = dirty.take().into_iter().map(|(k, a, _)| (k.start_s, a.count)).collect();
+        windows.sort();
+        assert_eq!(windows, vec![(0, 2), (60, 7)]);
+        // The put-back ids come first and are taken by any checkpoint.
+        assert_eq!(dirty.acks.take_through(2), vec![b"1-0".to_vec(), b"2-0".to_vec()]);
+    }
+
+    #[test]
+    fn aggregates_round_trip_through_their_hash_fields() {
+        let agg = Agg { count: 3, neg: 2, sent_sum: -1_234, sent_sq: 1_000_001 };
+        assert_eq!(aggregate_value(&agg), "3,2,-1.234,1.000001");
+        assert_eq!(parse_aggregate(&aggregate_value(&agg)), Some(agg));
+        assert_eq!(parse_aggregate("3,2,-1.234"), None, "the sum of squares is needed to restore");
+        assert_eq!(parse_aggregate("3,2,x,1"), None);
+    }
+
+    #[test]
+    fn scan_patterns_match_the_prefix_literally() {
+        assert_eq!(glob_escape("fp:agg:"), "fp:agg:");
+        assert_eq!(glob_escape("a*b?[c]"), "a\\*b\\?\\[c\\]");
     }
 }

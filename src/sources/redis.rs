@@ -1,10 +1,12 @@
 //! Feedback from a Redis stream (`fp:feedback`), read with a consumer group.
 //!
-//! Entries are acknowledged (XACK) only once the dataflow has absorbed the batch that carried
-//! them, so a crash between reading and counting loses nothing: the entries stay pending and
-//! are read again, by this consumer after a restart (it first re-reads its own pending
-//! entries) or by another one (XAUTOCLAIM after `claim_idle`). Delivery is at-least-once;
-//! ingest drops an id it has already counted within `ingest.dedupe_window`.
+//! Entries are not acknowledged here. Their ids go to an [`AckLedger`] under the number of the
+//! feed batch that carried them; the Redis sink acknowledges them (XACK) in the same MULTI/EXEC
+//! that writes the window aggregates of the ticks that absorbed that batch (its checkpoint).
+//! Redis therefore always holds aggregates that count exactly the acknowledged entries, and
+//! after a crash (`kill -9`) a restart continues from those aggregates and re-reads exactly the
+//! entries that were not in them: its own pending entries first (from id 0), or another
+//! consumer's through XAUTOCLAIM after `claim_idle`.
 //!
 //! An entry is either one field `json` holding an event object, or the event's fields
 //! themselves (`XADD fp:feedback * text "…" channel app ts 1767225600000`).
@@ -15,9 +17,9 @@ use crate::dataflow::FeedSender;
 use crate::sinks::resp::{cmd, Command, Connection, Reply};
 use crate::sinks::Fanout;
 use crate::telemetry::{Metrics, SourceKind};
-use std::collections::VecDeque;
+use std::collections::{HashSet, VecDeque};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 /// Entries read per XREADGROUP / XAUTOCLAIM.
@@ -31,17 +33,56 @@ pub struct RedisSource {
     pub admission: Arc<Admission>,
     pub metrics: Arc<Metrics>,
     pub outputs: Fanout,
-    /// Set when the process stops: the loop ends after acknowledging what was absorbed.
+    /// Where the ids of entries handed on wait for the checkpoint that acknowledges them.
+    pub acks: AckLedger,
+    /// Set when the process stops.
     pub stopping: Arc<AtomicBool>,
 }
 
 /// A stream entry: its id and its field/value pairs.
 type Entry = (Vec<u8>, Vec<(Vec<u8>, Vec<u8>)>);
 
-/// Entry ids sent to the dataflow in one batch, waiting for it to be absorbed.
-struct Unacked {
-    batch: u64,
-    ids: Vec<Vec<u8>>,
+/// Stream entry ids by the feed batch that carried them, from the moment the source hands them
+/// on until a checkpoint has written the aggregates that count them (and acknowledged them in
+/// the same transaction). Dead-lettered entries wait under the last batch sent before them.
+#[derive(Clone, Default)]
+pub struct AckLedger(Arc<Mutex<VecDeque<BatchIds>>>);
+
+/// A feed batch's number and the entry ids it carried.
+type BatchIds = (u64, Vec<Vec<u8>>);
+
+impl AckLedger {
+    pub fn record(&self, batch: u64, ids: Vec<Vec<u8>>) {
+        if !ids.is_empty() {
+            self.lock().push_back((batch, ids));
+        }
+    }
+
+    /// Takes the ids of every batch up to `absorbed_through`.
+    pub fn take_through(&self, absorbed_through: u64) -> Vec<Vec<u8>> {
+        let mut ledger = self.lock();
+        let mut ids = Vec::new();
+        while ledger.front().is_some_and(|(batch, _)| *batch <= absorbed_through) {
+            ids.extend(ledger.pop_front().expect("checked").1);
+        }
+        ids
+    }
+
+    /// Puts back ids whose checkpoint could not be written; the next checkpoint takes them.
+    pub fn put_back(&self, ids: Vec<Vec<u8>>) {
+        if !ids.is_empty() {
+            self.lock().push_front((0, ids));
+        }
+    }
+
+    /// The ids still waiting (a re-delivery of one of them is not admitted twice).
+    pub fn waiting(&self) -> HashSet<Vec<u8>> {
+        self.lock().iter().flat_map(|(_, ids)| ids.iter().cloned()).collect()
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, VecDeque<BatchIds>> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner())
+    }
 }
 
 impl RedisSource {
@@ -55,10 +96,9 @@ impl RedisSource {
 
     fn run(self) {
         let consumer = self.config.consumer_name();
-        let mut unacked: VecDeque<Unacked> = VecDeque::new();
         let mut backoff = Duration::from_millis(100);
         while !self.stopping.load(Ordering::Relaxed) {
-            match self.session(&consumer, &mut unacked) {
+            match self.session(&consumer) {
                 Ok(()) => return,
                 Err(e) => {
                     tracing::warn!(error = %e, "redis source: connection lost; retrying");
@@ -72,7 +112,7 @@ impl RedisSource {
 
     /// One connection's life: set up the group, re-read own pending entries, then read new
     /// ones, claiming stale entries of other consumers now and then.
-    fn session(&self, consumer: &str, unacked: &mut VecDeque<Unacked>) -> std::io::Result<()> {
+    fn session(&self, consumer: &str) -> std::io::Result<()> {
         let mut conn = Connection::open(self.config.host_port(), Duration::from_secs(2))?;
         let stream = self.stream();
         let group = &self.config.group;
@@ -82,22 +122,15 @@ impl RedisSource {
             }
             _ => {}
         }
-        // Unacknowledged entries of an earlier connection are pending on this consumer and are
-        // read again from id 0; those still waiting for absorption here are skipped.
-        unacked.clear();
+        // Unacknowledged entries of an earlier connection (or process) are pending on this
+        // consumer and are read again from id 0; those still waiting in the ledger are skipped.
         // Where to read our own pending entries from (`None` once all were read).
         let mut own_pending: Option<Vec<u8>> = Some(b"0".to_vec());
         let mut last_claim = Instant::now() - Duration::from_secs(3600);
         let claim_every = Duration::from_millis((self.config.claim_idle.as_ms() as u64 / 2).clamp(100, 10_000));
         loop {
-            self.acknowledge(&mut conn, unacked)?;
+            // What was handed on is acknowledged by the dataflow's final checkpoint.
             if self.stopping.load(Ordering::Relaxed) {
-                // Give the dataflow a moment to absorb what it has, then acknowledge that.
-                let deadline = Instant::now() + Duration::from_secs(2);
-                while !unacked.is_empty() && Instant::now() < deadline {
-                    std::thread::sleep(Duration::from_millis(20));
-                    self.acknowledge(&mut conn, unacked)?;
-                }
                 return Ok(());
             }
             let read_group = |conn: &mut Connection, from: &[u8], block: bool| -> std::io::Result<Vec<Entry>> {
@@ -126,24 +159,18 @@ impl RedisSource {
                 read_group(&mut conn, b">", true)?
             };
             if !entries.is_empty() {
-                self.absorb(&mut conn, entries, unacked)?;
+                self.absorb(entries);
             }
         }
     }
 
-    /// Admits entries: events go to the dataflow (acknowledged once absorbed), bad entries to
-    /// the dead letters (acknowledged at once: they are recorded, and retrying cannot help).
-    fn absorb(
-        &self,
-        conn: &mut Connection,
-        entries: Vec<Entry>,
-        unacked: &mut VecDeque<Unacked>,
-    ) -> std::io::Result<()> {
-        let waiting: std::collections::HashSet<&[u8]> =
-            unacked.iter().flat_map(|u| u.ids.iter().map(Vec::as_slice)).collect();
-        let entries: Vec<_> = entries.into_iter().filter(|(id, _)| !waiting.contains(id.as_slice())).collect();
+    /// Admits entries: events go to the dataflow, bad entries to the dead letters (retrying
+    /// cannot help them). Either way their ids wait in the ledger for a checkpoint.
+    fn absorb(&self, entries: Vec<Entry>) {
+        let waiting = self.acks.waiting();
+        let entries: Vec<_> = entries.into_iter().filter(|(id, _)| !waiting.contains(id)).collect();
         if entries.is_empty() {
-            return Ok(());
+            return;
         }
         self.metrics.received(SourceKind::Redis, entries.len() as u64);
         let now = chrono::Utc::now().timestamp_millis();
@@ -163,33 +190,21 @@ impl RedisSource {
                 }
             }
         }
-        if !dead_ids.is_empty() {
-            conn.call(xack(&self.stream(), &self.config.group, &dead_ids))?;
-        }
+        // Dead letters were queued to the sinks before their ids reach the ledger, so they are
+        // written before the checkpoint that acknowledges them.
+        self.acks.record(self.feed.sent(), dead_ids);
         if !events.is_empty() {
-            match self.feed.send(events) {
-                Ok(batch) => unacked.push_back(Unacked { batch, ids: event_ids }),
-                // The dataflow is gone (shutting down): leave the entries pending for next time.
-                Err(_) => self.stopping.store(true, Ordering::Relaxed),
+            // The ids are in the ledger before the dataflow can absorb the batch.
+            if self.feed.send_with(events, |batch| self.acks.record(batch, event_ids)).is_err() {
+                // The dataflow is gone (shutting down): the entries stay pending for next time.
+                self.stopping.store(true, Ordering::Relaxed);
             }
         }
-        Ok(())
-    }
-
-    fn acknowledge(&self, conn: &mut Connection, unacked: &mut VecDeque<Unacked>) -> std::io::Result<()> {
-        let absorbed = self.feed.absorbed();
-        let mut ids = Vec::new();
-        while unacked.front().is_some_and(|u| u.batch <= absorbed) {
-            ids.extend(unacked.pop_front().expect("checked").ids);
-        }
-        if !ids.is_empty() {
-            conn.call(xack(&self.stream(), &self.config.group, &ids))?;
-        }
-        Ok(())
     }
 }
 
-fn xack(stream: &str, group: &str, ids: &[Vec<u8>]) -> Command {
+/// `XACK stream group id…`.
+pub fn xack(stream: &str, group: &str, ids: &[Vec<u8>]) -> Command {
     let mut command = cmd(["XACK", stream, group]);
     command.extend(ids.iter().cloned());
     command

@@ -10,6 +10,8 @@ use std::time::{Duration, Instant};
 pub struct Feedpulse {
     pub child: Child,
     pub base: String,
+    /// What it printed before its listening line.
+    pub banner: Vec<String>,
     pub stdout_lines: std::sync::mpsc::Receiver<String>,
 }
 
@@ -32,15 +34,16 @@ impl Feedpulse {
             }
         });
         // Owned by the guard from here on, so a failed start still kills and reaps the process.
-        let mut fp = Feedpulse { child, base: String::new(), stdout_lines: rx };
+        let mut fp = Feedpulse { child, base: String::new(), banner: Vec::new(), stdout_lines: rx };
         let deadline = Instant::now() + Duration::from_secs(30);
         while fp.base.is_empty() {
             let line = fp
                 .stdout_lines
                 .recv_timeout(deadline.saturating_duration_since(Instant::now()))
                 .expect("feedpulse printed its address");
-            if let Some(rest) = line.strip_prefix("feedpulse listening on ") {
-                fp.base = rest.split_whitespace().next().unwrap().to_string();
+            match line.strip_prefix("feedpulse listening on ") {
+                Some(rest) => fp.base = rest.split_whitespace().next().unwrap().to_string(),
+                None => fp.banner.push(line),
             }
         }
         fp
