@@ -159,11 +159,30 @@ enum ModelsAction {
 
 #[derive(Subcommand)]
 enum EvalWhat {
-    /// Sentiment accuracy on ChnSentiCorp's test split and online_shopping_10_cats.
+    /// Sentiment accuracy on a labelled FILE (CSV with `text` and `label` columns, or NDJSON;
+    /// labels 0/1 or negative/positive), or without FILE on ChnSentiCorp's test split and
+    /// online_shopping_10_cats (training-corpus overlap removed).
     Sentiment {
-        /// The eval-data directory.
+        file: Option<PathBuf>,
+        /// The eval-data directory (without FILE).
         #[arg(long, default_value = "../shared/eval-data")]
         data: PathBuf,
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        pipeline: PipelineArgs,
+    },
+    /// Category accuracy on a labelled FILE (CSV with `text` and `label`/`category` columns, or
+    /// NDJSON): accuracy, macro-F1, per-label scores, the top confusions.
+    Categories {
+        file: PathBuf,
+        /// Build the example prototypes from this labelled file instead of the taxonomy (e.g.
+        /// ../shared/eval-data/banking77/train.csv); its labels become the categories.
+        #[arg(long)]
+        prototypes: Option<PathBuf>,
+        /// Override the example threshold (none by default with --prototypes).
+        #[arg(long)]
+        threshold: Option<f64>,
         #[arg(long)]
         json: bool,
         #[command(flatten)]
@@ -411,7 +430,32 @@ fn main() -> Result<()> {
             eprintln!("enriched {} events, {} dead letters", report.enriched, report.dead);
             Ok(())
         }
-        Command::Eval { what: EvalWhat::Sentiment { data, json, pipeline } } => {
+        Command::Eval { what: EvalWhat::Sentiment { file: Some(file), json, pipeline, .. } } => {
+            let options = pipeline.into_options()?;
+            let Some(models) = options.models.clone() else { bail!("eval sentiment needs enrichment on") };
+            let enricher = feedpulse::enrich::Enricher::new(&options.config, models.clone());
+            let report = feedpulse::eval::classify::sentiment(&feedpulse::eval::classify::read(&file)?, &enricher)?;
+            print_classification(&report, json, &format!("sentiment model: {}", models.describe()))
+        }
+        Command::Eval { what: EvalWhat::Categories { file, prototypes, threshold, json, pipeline } } => {
+            let options = pipeline.into_options()?;
+            let Some(models) = options.models.clone() else { bail!("eval categories needs enrichment on") };
+            let rows = feedpulse::eval::classify::read(&file)?;
+            let examples = prototypes.as_deref().map(feedpulse::eval::classify::read).transpose()?;
+            let report = feedpulse::eval::classify::categories(
+                &rows,
+                &options.config,
+                models.clone(),
+                examples.as_deref(),
+                threshold,
+            );
+            let source = match &prototypes {
+                Some(p) => format!("prototypes: {} examples from {}", examples.map_or(0, |e| e.len()), p.display()),
+                None => "prototypes: the taxonomy's rules and examples".to_owned(),
+            };
+            print_classification(&report, json, &format!("{source}; embeddings: {}", models.describe()))
+        }
+        Command::Eval { what: EvalWhat::Sentiment { file: None, data, json, pipeline } } => {
             let dir = pipeline.models.clone().unwrap_or_else(feedpulse::enrich::models::default_dir);
             let options = pipeline.into_options()?;
             let Some(models) = options.models.clone() else { bail!("eval sentiment needs enrichment on") };
@@ -531,4 +575,15 @@ fn main() -> Result<()> {
             }
         },
     }
+}
+
+/// Prints an `eval sentiment FILE` / `eval categories` report: one JSON object, or a table.
+fn print_classification(report: &feedpulse::eval::classify::Report, json: bool, header: &str) -> Result<()> {
+    if json {
+        println!("{}", serde_json::to_string(report)?);
+    } else {
+        println!("{header}");
+        print!("{}", feedpulse::eval::classify::render(report));
+    }
+    Ok(())
 }

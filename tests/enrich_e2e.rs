@@ -134,3 +134,37 @@ fn an_analysts_label_teaches_the_category_without_a_restart() {
     });
     fp.stop();
 }
+
+/// `feedpulse eval sentiment|categories FILE --json` on the small labelled files in
+/// `tests/fixtures`: one JSON object with n, accuracy, macro-F1 and per-label scores.
+fn eval_json(args: &[&str]) -> serde_json::Value {
+    let out = Command::new(env!("CARGO_BIN_EXE_feedpulse")).arg("eval").args(args).arg("--json").output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+#[test]
+fn eval_commands_score_labelled_files() {
+    let sentiment = eval_json(&["sentiment", "tests/fixtures/sentiment.csv"]);
+    assert_eq!(sentiment["n"], 6);
+    assert_eq!(sentiment["accuracy"], 1.0, "{sentiment}");
+    assert_eq!(sentiment["per_label"]["negative"]["support"], 3);
+    assert_eq!(sentiment["macro_f1"], 1.0);
+
+    let categories = eval_json(&["categories", "tests/fixtures/categories.csv"]);
+    assert_eq!(categories["n"], 6);
+    assert_eq!(categories["accuracy"], 1.0, "{categories}");
+    assert!(categories["per_label"].get("other").is_some());
+
+    // Prototypes from a labelled file: its labels are the categories, the taxonomy is unused.
+    let intents = eval_json(&[
+        "categories",
+        "tests/fixtures/intents_test.csv",
+        "--prototypes",
+        "tests/fixtures/intents_train.csv",
+    ]);
+    assert_eq!(intents["n"], 4);
+    assert!(intents["accuracy"].as_f64().unwrap() >= 0.75, "{intents}");
+    let labels: Vec<&String> = intents["per_label"].as_object().unwrap().keys().collect();
+    assert_eq!(labels, ["card_arrival", "passcode_forgotten", "top_up"]);
+}

@@ -1,5 +1,6 @@
 //! Evaluation commands: measure the models on labelled public data (`../shared/eval-data`).
 
+pub mod classify;
 pub mod new_clusters;
 pub mod sentiment;
 pub mod similarity;
