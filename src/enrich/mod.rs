@@ -28,7 +28,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 pub const OTHER: &str = "other";
-pub const SENTIMENT_FILE: &str = "sentiment-v1.bin";
+pub const SENTIMENT_FILE: &str = "sentiment-v2.bin";
 
 /// How sentences become vectors.
 pub enum Embedder {

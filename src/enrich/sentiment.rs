@@ -12,16 +12,14 @@ use anyhow::{bail, Context, Result};
 use std::hash::{BuildHasher, Hasher};
 
 pub const BUCKETS: usize = 1 << 18;
-const MAGIC: &[u8; 8] = b"FPSENT01";
-/// Lines embedded for training the head and fitting the stack: enough for a 512-weight logistic
-/// model, few enough to train in seconds.
-const HEAD_LINES: usize = 6000;
+const MAGIC: &[u8; 8] = b"FPSENT02";
+/// Lines held out from the n-gram model and the embedding head to fit the stack on.
 const STACK_LINES: usize = 2000;
 /// Training texts are cut to this many characters before embedding (reviews run long; the
 /// complaints feedpulse sees are short).
 const EMBED_CHARS: usize = 80;
 
-/// Hashed features of `text` in `0..BUCKETS`: CJK characters and character bigrams,
+/// Hashed features of `text` in `0..BUCKETS`: CJK characters, character bigrams and trigrams,
 /// lower-cased ASCII words.
 pub fn features(text: &str, mut f: impl FnMut(usize)) {
     let hash = |kind: u8, s: &str| {
@@ -31,6 +29,7 @@ pub fn features(text: &str, mut f: impl FnMut(usize)) {
         h.finish() as usize % BUCKETS
     };
     let mut prev: Option<(usize, char)> = None;
+    let mut before_prev: Option<usize> = None;
     let mut word = String::new();
     for (i, c) in text.char_indices() {
         if c.is_ascii_alphanumeric() || c == '\'' {
@@ -43,10 +42,14 @@ pub fn features(text: &str, mut f: impl FnMut(usize)) {
             f(hash(b'c', &text[i..i + c.len_utf8()]));
             if let Some((p, _)) = prev {
                 f(hash(b'b', &text[p..i + c.len_utf8()]));
+                if let Some(pp) = before_prev {
+                    f(hash(b't', &text[pp..i + c.len_utf8()]));
+                }
             }
+            before_prev = prev.map(|(p, _)| p);
             prev = Some((i, c));
         } else {
-            prev = None;
+            (prev, before_prev) = (None, None);
         }
     }
     if !word.is_empty() {
@@ -146,11 +149,9 @@ impl TrainedSentiment {
         let (train, held_out) = lines.split_at(stack_from);
 
         let mut counts = [vec![0f64; BUCKETS], vec![0f64; BUCKETS]];
-        let mut docs = [0f64; 2];
         for (text, label) in train {
             let c = &mut counts[*label as usize];
             features(text, |b| c[b] += 1.0);
-            docs[*label as usize] += 1.0;
         }
         let totals = [counts[0].iter().sum::<f64>(), counts[1].iter().sum::<f64>()];
         let alpha = 0.5;
@@ -161,12 +162,12 @@ impl TrainedSentiment {
                 (p.ln() - q.ln()) as f32
             })
             .collect();
-        let nb_prior = (docs[1] / docs[0]).ln() as f32;
+        // Balanced, like the head and the stack (see `logistic`).
+        let nb_prior = 0.0;
 
         let cut = |t: &String| t.chars().take(EMBED_CHARS).collect::<String>();
-        let head_set = &train[..HEAD_LINES.min(train.len())];
-        let x: Vec<f32> = embed(&head_set.iter().map(|(t, _)| cut(t)).collect::<Vec<_>>());
-        let y: Vec<f64> = head_set.iter().map(|(_, l)| *l as u8 as f64).collect();
+        let x: Vec<f32> = embed(&train.iter().map(|(t, _)| cut(t)).collect::<Vec<_>>());
+        let y: Vec<f64> = train.iter().map(|(_, l)| *l as u8 as f64).collect();
         let head = logistic(&x, 512, &y, 1e-4, 60).into_iter().map(|w| w as f32).collect();
 
         let mut model =
@@ -215,10 +216,14 @@ impl TrainedSentiment {
     }
 }
 
-/// L2-regularised logistic regression by full-batch gradient descent with momentum.
-/// `x` is `y.len() × dims` row-major; returns `dims` weights and a bias.
+/// L2-regularised logistic regression by full-batch gradient descent with momentum, the two
+/// classes weighted equally (the training corpus's class ratio says nothing about the feedback
+/// it will score). `x` is `y.len() × dims` row-major; returns `dims` weights and a bias.
 fn logistic(x: &[f32], dims: usize, y: &[f64], l2: f64, epochs: usize) -> Vec<f64> {
     let n = y.len();
+    let positives = y.iter().filter(|&&t| t > 0.5).count().max(1) as f64;
+    let negatives = (n as f64 - positives).max(1.0);
+    let class_weight = |t: f64| if t > 0.5 { n as f64 / (2.0 * positives) } else { n as f64 / (2.0 * negatives) };
     let mut w = vec![0.0f64; dims + 1];
     let mut velocity = vec![0.0f64; dims + 1];
     let rate = 2.0;
@@ -226,7 +231,7 @@ fn logistic(x: &[f32], dims: usize, y: &[f64], l2: f64, epochs: usize) -> Vec<f6
         let mut grad = vec![0.0f64; dims + 1];
         for (row, &target) in x.chunks_exact(dims).zip(y) {
             let z = row.iter().zip(&w).map(|(a, b)| *a as f64 * b).sum::<f64>() + w[dims];
-            let err = sigmoid(z) - target;
+            let err = (sigmoid(z) - target) * class_weight(target);
             for (g, a) in grad.iter_mut().zip(row) {
                 *g += err * *a as f64;
             }
@@ -249,8 +254,20 @@ mod tests {
     fn features_cover_chinese_ngrams_and_english_words() {
         let mut n = 0;
         features("质量很好 Great!", |_| n += 1);
-        // 质 量 很 好 + 质量 量很 很好 + great
-        assert_eq!(n, 8);
+        // 质 量 很 好 + 质量 量很 很好 + 质量很 量很好 + great
+        assert_eq!(n, 10);
+    }
+
+    #[test]
+    fn logistic_weighs_the_classes_equally() {
+        // Ten positives at +1, two negatives at -1: the boundary stays at 0, not nearer the
+        // minority class, as an unweighted fit would put it.
+        let mut x = vec![1.0f32; 10];
+        x.extend([-1.0, -1.0]);
+        let mut y = vec![1.0; 10];
+        y.extend([0.0, 0.0]);
+        let w = logistic(&x, 1, &y, 1e-3, 300);
+        assert!(w[0] > 0.0 && w[1].abs() < 0.01 * w[0], "{w:?}");
     }
 
     #[test]
@@ -287,6 +304,6 @@ mod tests {
         assert!(model.score("质量太差了", &e, &lexicon) < 0.0);
         e[0] = 1.0;
         assert!(model.score("质量很好", &e, &lexicon) > 0.0);
-        assert!(TrainedSentiment::from_bytes(b"FPSENT01short").is_err());
+        assert!(TrainedSentiment::from_bytes(b"FPSENT02short").is_err());
     }
 }
