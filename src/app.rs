@@ -517,7 +517,7 @@ pub fn serve(pipeline: PipelineOptions, options: ServeOptions) -> Result<(), Str
     if let Some(t) = demo_thread {
         let _ = t.join();
     }
-    // The source acknowledges what the dataflow absorbed, then lets go of the feed.
+    // The source stops reading; the dataflow's final checkpoint acknowledges what it absorbed.
     if let Some(t) = redis_source {
         let _ = t.join();
     }

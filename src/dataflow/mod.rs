@@ -21,7 +21,6 @@ use differential_dataflow::operators::CountTotal;
 use differential_dataflow::{AsCollection, VecCollection};
 use ingest::{IngestOut, IngestParams};
 use std::collections::VecDeque;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{sync_channel, Receiver, RecvTimeoutError, SendError, SyncSender, TrySendError};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -213,28 +212,27 @@ impl<T> TickBuffer<T> {
 pub enum Feed {
     /// Replay: every batch is one tick, processed as fast as possible.
     Batches(Receiver<Vec<Event>>),
-    /// Live: events arrive whenever; ticks follow the wall clock. The counter is advanced to
-    /// the number of batches whose tick has completed (see [`FeedSender::absorbed`]).
-    Live(Receiver<Vec<Event>>, Arc<AtomicU64>),
+    /// Live: events arrive whenever; ticks follow the wall clock. Each checkpoint names the
+    /// number of batches whose tick has completed (see [`FeedSender`]).
+    Live(Receiver<Vec<Event>>),
 }
 
 /// The sending side of a live feed. Batches are numbered in the order the dataflow receives
-/// them, so a source can tell when the dataflow has absorbed a batch it sent (its tick
-/// completed, every window and alert updated) and only then acknowledge it upstream.
+/// them; a checkpoint ([`crate::sinks::WindowSink::checkpoint`]) names the last one absorbed
+/// (its tick completed, every window and alert updated), so a source can have exactly those
+/// acknowledged upstream.
 #[derive(Clone)]
 pub struct FeedSender {
     tx: SyncSender<Vec<Event>>,
     /// Batches sent so far; held while sending, so numbering follows the channel's order.
     sent: Arc<Mutex<u64>>,
-    absorbed: Arc<AtomicU64>,
 }
 
 impl FeedSender {
     /// A live feed holding at most `capacity` batches in flight.
     pub fn channel(capacity: usize) -> (FeedSender, Feed) {
         let (tx, rx) = sync_channel(capacity);
-        let absorbed = Arc::new(AtomicU64::new(0));
-        (FeedSender { tx, sent: Arc::new(Mutex::new(0)), absorbed: absorbed.clone() }, Feed::Live(rx, absorbed))
+        (FeedSender { tx, sent: Arc::new(Mutex::new(0)) }, Feed::Live(rx))
     }
 
     /// Sends a batch, waiting while the feed is full; returns the batch's number (from 1).
@@ -267,11 +265,6 @@ impl FeedSender {
         self.tx.try_send(batch)?;
         *sent += 1;
         Ok(*sent)
-    }
-
-    /// How many batches the dataflow has absorbed: batch `n` is absorbed once this is ≥ `n`.
-    pub fn absorbed(&self) -> u64 {
-        self.absorbed.load(Ordering::Acquire)
     }
 }
 
@@ -346,11 +339,13 @@ pub fn run(
                     checkpoints.checkpoint(last);
                 }
             }
-            Some(Feed::Live(rx, absorbed)) => {
+            Some(Feed::Live(rx)) => {
                 let now_tick = || (chrono::Utc::now().timestamp_millis() as u64) / tick_ms;
                 input.advance_to(now_tick());
                 let mut in_flight: VecDeque<InFlight> = VecDeque::new();
                 let mut received: u64 = 0;
+                // Batches whose tick has completed.
+                let mut absorbed: u64 = 0;
                 let mut pending_tick = false;
                 loop {
                     let until_next = tick_ms - (chrono::Utc::now().timestamp_millis() as u64 % tick_ms);
@@ -378,12 +373,12 @@ pub fn run(
                         worker.step();
                     }
                     if let Some(last) = record_completed(&probe, &mut in_flight, &mut stats, &metrics) {
-                        absorbed.store(last, Ordering::Release);
+                        absorbed = last;
                     }
                     // A clean cut: every closed tick is complete and the open one has produced
                     // no window yet (`count_total` waits for its frontier). Dead-lettered
                     // entries are acknowledged here even when no tick had events.
-                    checkpoints.checkpoint(absorbed.load(Ordering::Acquire));
+                    checkpoints.checkpoint(absorbed);
                 }
                 let end = *input.time() + 1;
                 drop(input);
@@ -391,7 +386,6 @@ pub fn run(
                     worker.step();
                 }
                 record_completed(&probe, &mut in_flight, &mut stats, &metrics);
-                absorbed.store(received, Ordering::Release);
                 checkpoints.checkpoint(received);
             }
         }
@@ -412,7 +406,7 @@ pub fn run(
 struct InFlight {
     tick: Tick,
     sent: Instant,
-    /// The number of the last feed batch in this tick (see `FeedSender::absorbed`).
+    /// The number of the last feed batch in this tick (see [`FeedSender`]).
     last_batch: u64,
 }
 
