@@ -270,7 +270,7 @@ impl RedisSink {
     /// of windows past retention, and for a campaign's latest large window its sentiment hash.
     fn window_commands(&self, key: &WindowKey, agg: &Agg, commands: &mut Vec<Command>) {
         let hash = self.aggregate_key(key);
-        let retention = self.retention_s.get(&key.size_s).copied().unwrap_or(86_400);
+        let retention = self.retention_of(key.size_s);
         commands.push(cmd(["HSET", &hash, &key.start_s.to_string(), &aggregate_value(agg)]));
         commands.push(cmd(["EXPIRE", &hash, &(retention + key.size_s as i64).to_string()]));
         // Fields of windows past their retention go, so a busy hash stays bounded too.
@@ -280,29 +280,42 @@ impl RedisSink {
             hdel.extend(expired.iter().map(|s| s.to_string().into_bytes()));
             commands.push(hdel);
         }
-        if key.series.dim == Dimension::Campaign && key.size_s == self.sentiment_window_s {
-            let mut latest = self.latest_sentiment.lock().expect("latest sentiment");
-            let shown = latest.entry(key.series.value.clone()).or_insert(i64::MIN);
-            if key.start_s >= *shown {
-                *shown = key.start_s;
-                let hash = self.key(&format!("sentiment:{}", key.series.value));
-                commands.push(cmd([
-                    "HSET",
-                    &hash,
-                    "window",
-                    &window_name(key.size_s),
-                    "window_start",
-                    &key.start_s.to_string(),
-                    "count",
-                    &agg.count.to_string(),
-                    "mean",
-                    &format!("{:.3}", agg.sentiment_mean()),
-                    "negative_share",
-                    &format!("{:.3}", agg.negative_share()),
-                ]));
-                commands.push(cmd(["EXPIRE", &hash, &retention.to_string()]));
-            }
+        if self.note_sentiment_window(key) {
+            let hash = self.key(&format!("sentiment:{}", key.series.value));
+            commands.push(cmd([
+                "HSET",
+                &hash,
+                "window",
+                &window_name(key.size_s),
+                "window_start",
+                &key.start_s.to_string(),
+                "count",
+                &agg.count.to_string(),
+                "mean",
+                &format!("{:.3}", agg.sentiment_mean()),
+                "negative_share",
+                &format!("{:.3}", agg.negative_share()),
+            ]));
+            commands.push(cmd(["EXPIRE", &hash, &retention.to_string()]));
         }
+    }
+
+    /// The retention (s) of windows of `size_s` (a day for a size not configured).
+    fn retention_of(&self, size_s: u32) -> i64 {
+        self.retention_s.get(&size_s).copied().unwrap_or(86_400)
+    }
+
+    /// Records a window of a campaign's sentiment hash size; true when it is (still) the latest,
+    /// which `{prefix}sentiment:{campaign}` shows.
+    fn note_sentiment_window(&self, key: &WindowKey) -> bool {
+        if key.series.dim != Dimension::Campaign || key.size_s != self.sentiment_window_s {
+            return false;
+        }
+        let mut latest = self.latest_sentiment.lock().expect("latest sentiment");
+        let shown = latest.entry(key.series.value.clone()).or_insert(i64::MIN);
+        let newest = key.start_s >= *shown;
+        *shown = (*shown).max(key.start_s);
+        newest
     }
 
     /// Records that `hash` holds the window at `start_s`; returns the starts now past retention.
@@ -463,13 +476,9 @@ impl RedisSink {
         }
         saved.windows.sort();
         for (key, _) in &saved.windows {
-            let retention = self.retention_s.get(&key.size_s).copied().unwrap_or(86_400);
+            let retention = self.retention_of(key.size_s);
             self.note_written(&self.aggregate_key(key), key.start_s, retention);
-            if key.series.dim == Dimension::Campaign && key.size_s == self.sentiment_window_s {
-                let mut latest = self.latest_sentiment.lock().expect("latest sentiment");
-                let shown = latest.entry(key.series.value.clone()).or_insert(i64::MIN);
-                *shown = (*shown).max(key.start_s);
-            }
+            self.note_sentiment_window(key);
         }
         let alert_keys = scan(&mut connection, &format!("{}*", glob_escape(&self.key("alert:"))))?;
         let replies = connection
