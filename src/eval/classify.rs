@@ -105,9 +105,14 @@ pub fn sentiment(rows: &[(String, String)], enricher: &Enricher) -> Result<Repor
         }
     }
     let texts: Vec<&str> = rows.iter().map(|(t, _)| t.as_str()).collect();
+    Ok(sentiment_of(&texts, &truth, enricher))
+}
+
+/// Sentiment of `texts` (negative below 0) against `truth` (`negative`/`positive`).
+pub fn sentiment_of(texts: &[&str], truth: &[String], enricher: &Enricher) -> Report {
     let (predicted, rate) =
-        predict(enricher, &texts, |e| if e.sentiment < 0.0 { "negative" } else { "positive" }.to_owned());
-    Ok(score(&truth, &predicted, rate))
+        predict(enricher, texts, |e| if e.sentiment < 0.0 { "negative" } else { "positive" }.to_owned());
+    score(truth, &predicted, rate)
 }
 
 /// Categories of every row against its label: by the configured taxonomy (rules, then the

@@ -50,23 +50,17 @@ pub fn csv_rows(body: &str) -> Vec<Vec<String>> {
 }
 
 fn score(set: &str, rows: Vec<(String, bool)>, removed: usize, enricher: &Enricher) -> SetScore {
-    let started = std::time::Instant::now();
-    let mut predicted = Vec::with_capacity(rows.len());
-    for chunk in rows.chunks(256) {
-        let texts: Vec<&str> = chunk.iter().map(|(t, _)| t.as_str()).collect();
-        predicted.extend(enricher.enrich(&texts).into_iter().map(|e| e.sentiment >= 0.0));
-    }
-    let secs = started.elapsed().as_secs_f64();
-    let correct = rows.iter().zip(&predicted).filter(|((_, y), p)| y == *p).count();
-    let negatives = rows.iter().filter(|(_, y)| !y).count();
-    let caught = rows.iter().zip(&predicted).filter(|((_, y), p)| !y && !**p).count();
+    let texts: Vec<&str> = rows.iter().map(|(t, _)| t.as_str()).collect();
+    let truth: Vec<String> =
+        rows.iter().map(|(_, positive)| if *positive { "positive" } else { "negative" }.to_owned()).collect();
+    let report = super::classify::sentiment_of(&texts, &truth, enricher);
     SetScore {
         set: set.to_owned(),
         rows: rows.len(),
         overlap_removed: removed,
-        accuracy: correct as f64 / rows.len().max(1) as f64,
-        negative_recall: caught as f64 / negatives.max(1) as f64,
-        messages_per_s: rows.len() as f64 / secs.max(1e-9),
+        accuracy: report.accuracy,
+        negative_recall: report.per_label.get("negative").map_or(0.0, |s| s.recall),
+        messages_per_s: report.messages_per_s,
     }
 }
 
