@@ -91,8 +91,9 @@ pub struct EnrichConfig {
     #[serde(default = "yes")]
     pub enabled: bool,
     pub negative_below: f64,
-    /// A message no keyword rule matches takes the category of its nearest example when the
-    /// cosine of their embeddings is at least this; otherwise `other`.
+    /// A message no keyword rule matches takes the category the examples' classifier picks when
+    /// its embedding is at least this cosine from one of that category's examples; otherwise
+    /// `other`.
     #[serde(default = "default_example_threshold")]
     pub example_threshold: f64,
 }

