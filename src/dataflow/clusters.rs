@@ -18,6 +18,7 @@
 //! from a [`ClusterSnapshot`].
 
 use super::detect::round3;
+use super::sketch::{self, Sketcher};
 use crate::enrich::terms::terms;
 use crate::event::{cosine_q, Embedding, EMBEDDING_SCALE};
 use serde::{Deserialize, Serialize};
@@ -105,7 +106,14 @@ struct StoredText {
     text: String,
     /// Cosine to the centroid when the text joined.
     similarity: f32,
+    /// Its words, once its cluster has a second member (see [`ClusterState::segment_texts`]).
     terms: Vec<String>,
+    #[serde(default = "segmented")]
+    segmented: bool,
+}
+
+fn segmented() -> bool {
+    true
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -168,39 +176,88 @@ impl Cluster {
     }
 }
 
-/// The centroids of one scope, contiguous for a fast scan.
+/// The centroids of one scope and their angle sketches, contiguous for a fast scan.
 #[derive(Default)]
 struct ScopeIndex {
     ids: Vec<u64>,
     centroids: Vec<i16>,
+    /// `Sketcher::words()` per centroid.
+    sketches: Vec<u64>,
     /// id → position in `ids`
     slots: HashMap<u64, usize>,
 }
 
 impl ScopeIndex {
-    fn nearest(&self, v: &[i16], dim: usize) -> Option<(usize, f32)> {
-        self.centroids
-            .chunks_exact(dim)
-            .map(|c| cosine_q(c, v))
-            .enumerate()
-            .max_by(|a, b| a.1.total_cmp(&b.1).then_with(|| b.0.cmp(&a.0)))
+    /// Slots whose centroid's cosine to `v` is at least `min_cos`, with that cosine. Centroids
+    /// whose sketch is more than `cutoff` bits from `sketch` are skipped unscored (see
+    /// [`super::sketch`]: this misses a qualifying centroid with probability below 10⁻⁶).
+    fn within<'a>(
+        &'a self,
+        v: &'a [i16],
+        sketch: &'a [u64],
+        cutoff: u32,
+        min_cos: f32,
+    ) -> impl Iterator<Item = (usize, f32)> + 'a {
+        let dim = v.len();
+        let mut candidates = Vec::new();
+        sketch::scan(&self.sketches, sketch, cutoff, |slot, _| candidates.push(slot));
+        candidates
+            .into_iter()
+            .map(move |slot| (slot, cosine_q(&self.centroids[slot * dim..][..dim], v)))
+            .filter(move |(_, cos)| *cos >= min_cos)
+    }
+
+    /// The slot of the centroid nearest to `v` among those at cosine `min_cos` or more, and
+    /// that cosine. The candidate with the closest sketch is scored first; every better cosine
+    /// found tightens the sketch cutoff to that cosine's, so a message that sits well inside a
+    /// cluster scores few others.
+    fn nearest_within(&self, v: &[i16], sketch: &[u64], sketcher: &Sketcher, min_cos: f32) -> Option<(usize, f32)> {
+        let dim = v.len();
+        let mut candidates: Vec<(u32, usize)> = Vec::new();
+        sketch::scan(&self.sketches, sketch, sketcher.cutoff(min_cos), |slot, d| candidates.push((d, slot)));
+        let first = candidates.iter().enumerate().min_by_key(|(_, c)| **c).map(|(i, _)| i)?;
+        candidates.swap(0, first);
+        let mut best: Option<(usize, f32)> = None;
+        let mut cut = u32::MAX;
+        for (d, slot) in candidates {
+            if d > cut {
+                continue;
+            }
+            let cos = cosine_q(&self.centroids[slot * dim..][..dim], v);
+            let better = match best {
+                None => cos >= min_cos,
+                Some((b, c)) => cos > c || (cos == c && slot < b),
+            };
+            if better {
+                best = Some((slot, cos));
+                cut = sketcher.cutoff(cos);
+            }
+        }
+        best
+    }
+
+    fn sketch(&self, slot: usize, words: usize) -> &[u64] {
+        &self.sketches[slot * words..(slot + 1) * words]
     }
 
     fn position(&self, id: u64) -> Option<usize> {
         self.slots.get(&id).copied()
     }
 
-    fn set(&mut self, slot: usize, centroid: &[i16], dim: usize) {
+    fn set(&mut self, slot: usize, centroid: &[i16], sketch: &[u64]) {
+        let (dim, words) = (centroid.len(), sketch.len());
         self.centroids[slot * dim..(slot + 1) * dim].copy_from_slice(centroid);
+        self.sketches[slot * words..(slot + 1) * words].copy_from_slice(sketch);
     }
 
-    fn push(&mut self, id: u64, centroid: &[i16]) {
+    fn push(&mut self, id: u64, centroid: &[i16], sketch: &[u64]) {
         self.slots.insert(id, self.ids.len());
         self.ids.push(id);
         self.centroids.extend_from_slice(centroid);
+        self.sketches.extend_from_slice(sketch);
     }
 
-    fn remove(&mut self, id: u64, dim: usize) {
+    fn remove(&mut self, id: u64, dim: usize, words: usize) {
         if let Some(slot) = self.slots.remove(&id) {
             let last = self.ids.len() - 1;
             self.ids.swap(slot, last);
@@ -209,8 +266,11 @@ impl ScopeIndex {
                 self.slots.insert(self.ids[slot], slot);
                 let (head, tail) = self.centroids.split_at_mut(last * dim);
                 head[slot * dim..(slot + 1) * dim].copy_from_slice(&tail[..dim]);
+                let (head, tail) = self.sketches.split_at_mut(last * words);
+                head[slot * words..(slot + 1) * words].copy_from_slice(&tail[..words]);
             }
             self.centroids.truncate(last * dim);
+            self.sketches.truncate(last * words);
         }
     }
 }
@@ -283,6 +343,9 @@ pub struct ClusterState {
     dim: usize,
     clusters: HashMap<u64, Cluster>,
     index: HashMap<Scope, ScopeIndex>,
+    sketcher: Sketcher,
+    /// Sketch distance beyond which a centroid cannot reach `merge_similarity`.
+    merge_cutoff: u32,
     next_id: u64,
     started_ms: Option<i64>,
     clock_ms: i64,
@@ -295,7 +358,11 @@ pub struct ClusterState {
 
 impl ClusterState {
     pub fn new(params: ClusterParams, dim: usize) -> Self {
+        debug_assert!(params.merge_similarity >= params.similarity, "config validation guarantees it");
+        let sketcher = Sketcher::new(dim);
         ClusterState {
+            merge_cutoff: sketcher.cutoff(params.merge_similarity),
+            sketcher,
             params,
             dim,
             clusters: HashMap::new(),
@@ -319,7 +386,9 @@ impl ClusterState {
             if cluster.sum.len() != dim {
                 continue;
             }
-            state.index.entry(cluster.scope.clone()).or_default().push(cluster.id, &cluster.centroid().0);
+            let centroid = cluster.centroid();
+            let sketch = state.sketcher.sketch(&centroid.0);
+            state.index.entry(cluster.scope.clone()).or_default().push(cluster.id, &centroid.0, &sketch);
             for t in &cluster.texts {
                 state.count_terms(&t.terms, 1);
             }
@@ -380,11 +449,14 @@ impl ClusterState {
     /// Assigns `m` within `scope`; `link` is the global cluster it joined (category scopes).
     /// Returns the cluster it joined.
     fn assign(&mut self, scope: Scope, m: &Member<'_>, link: Option<u64>, changes: &mut Vec<ClusterChange>) -> u64 {
-        let dim = self.dim;
-        let nearest = self.index.get(&scope).and_then(|ix| ix.nearest(m.embedding, dim));
+        let sketch = self.sketcher.sketch(m.embedding);
+        let nearest = self
+            .index
+            .get(&scope)
+            .and_then(|ix| ix.nearest_within(m.embedding, &sketch, &self.sketcher, self.params.similarity));
         let (id, similarity) = match nearest {
-            Some((slot, cos)) if cos >= self.params.similarity => (self.index[&scope].ids[slot], cos),
-            _ => (self.create(scope.clone(), m), 1.0),
+            Some((slot, cos)) => (self.index[&scope].ids[slot], cos),
+            None => (self.create(scope.clone(), m, &sketch), 1.0),
         };
         let cluster = self.clusters.get_mut(&id).expect("indexed cluster exists");
         if cluster.count > 0 {
@@ -406,22 +478,26 @@ impl ClusterState {
         let (count, established) = (cluster.count, cluster.established);
         let centroid = cluster.centroid();
         self.store_text(id, m, similarity);
+        // A cluster's first member is its centroid, whose sketch is the message's.
+        let centroid_sketch = if count > 1 { self.sketcher.sketch(&centroid.0) } else { sketch };
         let ix = self.index.get_mut(&scope).expect("scope index");
         if let Some(slot) = ix.position(id) {
-            ix.set(slot, &centroid.0, dim);
+            ix.set(slot, &centroid.0, &centroid_sketch);
         }
         if !established {
             self.check_established(id, m.ts_ms, changes);
         }
         let counted = self.clusters.get(&id).is_some_and(|c| c.established);
         changes.push(ClusterChange::Joined { cluster: id, counted });
-        if count.is_power_of_two() || count % 64 == 0 {
+        // A cluster the message just started has no centroid within `similarity` of it, let
+        // alone `merge_similarity` (validated to be at least that): no merge scan.
+        if count > 1 && (count.is_power_of_two() || count % 64 == 0) {
             self.merge_neighbours(id, changes);
         }
         self.resolve(id)
     }
 
-    fn create(&mut self, scope: Scope, m: &Member<'_>) -> u64 {
+    fn create(&mut self, scope: Scope, m: &Member<'_>, sketch: &[u64]) -> u64 {
         let dim = self.dim;
         let live = self.index.get(&scope).map_or(0, |ix| ix.ids.len());
         if live >= self.params.max_clusters {
@@ -460,7 +536,7 @@ impl ClusterState {
             established: false,
             alerted: false,
         };
-        self.index.entry(scope).or_default().push(id, m.embedding);
+        self.index.entry(scope).or_default().push(id, m.embedding, sketch);
         debug_assert_eq!(m.embedding.len(), dim);
         self.clusters.insert(id, cluster);
         id
@@ -478,7 +554,9 @@ impl ClusterState {
         };
         let Some(slot) = slot else { return };
         let text: String = m.text.chars().take(280).collect();
-        let stored = StoredText { id: m.id.to_owned(), terms: terms(&text), text, similarity };
+        let segmented = cluster.count >= 2;
+        let terms = if segmented { terms(&text) } else { Vec::new() };
+        let stored = StoredText { id: m.id.to_owned(), terms, text, similarity, segmented };
         let added = stored.terms.clone();
         let removed = if slot < cluster.texts.len() {
             Some(std::mem::replace(&mut cluster.texts[slot], stored).terms)
@@ -488,6 +566,25 @@ impl ClusterState {
         };
         if let Some(removed) = removed {
             self.count_terms(&removed, -1);
+        }
+        self.count_terms(&added, 1);
+        if segmented {
+            self.segment_texts(id);
+        }
+    }
+
+    /// Segments the stored texts of `id` that are not yet, and counts their words in the
+    /// c-TF-IDF totals. A cluster's texts are segmented once it has a second member: most
+    /// clusters at the cap are one-off messages that are dropped as singletons, and word
+    /// segmentation was half the cost of an assignment. Their words stay out of the totals,
+    /// which are the vocabulary of clusters, not of noise.
+    fn segment_texts(&mut self, id: u64) {
+        let Some(cluster) = self.clusters.get_mut(&id) else { return };
+        let mut added = Vec::new();
+        for t in cluster.texts.iter_mut().filter(|t| !t.segmented) {
+            t.terms = terms(&t.text);
+            t.segmented = true;
+            added.extend(t.terms.iter().cloned());
         }
         self.count_terms(&added, 1);
     }
@@ -590,12 +687,12 @@ impl ClusterState {
         let scope = cluster.scope.clone();
         let centroid = cluster.centroid();
         let ix = &self.index[&scope];
+        let Some(slot) = ix.position(id) else { return };
+        let sketch = ix.sketch(slot, self.sketcher.words());
         let close: Vec<u64> = ix
-            .ids
-            .iter()
-            .zip(ix.centroids.chunks_exact(self.dim))
-            .filter(|(other, c)| **other != id && cosine_q(c, &centroid.0) >= self.params.merge_similarity)
-            .map(|(other, _)| *other)
+            .within(&centroid.0, sketch, self.merge_cutoff, self.params.merge_similarity)
+            .map(|(slot, _)| ix.ids[slot])
+            .filter(|other| *other != id)
             .collect();
         let mut survivor = id;
         for other in close {
@@ -609,7 +706,7 @@ impl ClusterState {
     fn merge(&mut self, keep: u64, gone: u64) {
         let dim = self.dim;
         let Some(g) = self.clusters.remove(&gone) else { return };
-        self.index.get_mut(&g.scope).expect("scope index").remove(gone, dim);
+        self.index.get_mut(&g.scope).expect("scope index").remove(gone, dim, self.sketcher.words());
         let k = self.clusters.get_mut(&keep).expect("survivor exists");
         for (s, x) in k.sum.iter_mut().zip(&g.sum) {
             *s += x;
@@ -642,10 +739,12 @@ impl ClusterState {
         for t in dropped {
             self.count_terms(&t.terms, -1);
         }
+        let sketch = self.sketcher.sketch(&centroid.0);
         let ix = self.index.get_mut(&scope).expect("scope index");
         if let Some(slot) = ix.position(keep) {
-            ix.set(slot, &centroid.0, dim);
+            ix.set(slot, &centroid.0, &sketch);
         }
+        self.segment_texts(keep);
         self.merged_into.insert(gone, keep);
         self.merge_order.push_back(gone);
         if self.merge_order.len() > MERGES_KEPT {
@@ -657,7 +756,7 @@ impl ClusterState {
 
     fn drop_cluster(&mut self, id: u64) {
         if let Some(c) = self.clusters.remove(&id) {
-            self.index.get_mut(&c.scope).expect("scope index").remove(id, self.dim);
+            self.index.get_mut(&c.scope).expect("scope index").remove(id, self.dim, self.sketcher.words());
             for t in &c.texts {
                 self.count_terms(&t.terms, -1);
             }
@@ -679,14 +778,15 @@ impl ClusterState {
     /// log(1 + average terms per cluster / the term's frequency over all clusters).
     pub fn keywords(&self, id: u64, k: usize) -> Vec<String> {
         let Some(cluster) = self.clusters.get(&id) else { return Vec::new() };
+        // A singleton's text is not segmented yet (see `segment_texts`).
+        let pending: Vec<Vec<String>> = cluster.texts.iter().filter(|t| !t.segmented).map(|t| terms(&t.text)).collect();
         let mut tf: HashMap<&str, u32> = HashMap::new();
-        for t in &cluster.texts {
-            for term in &t.terms {
-                *tf.entry(term.as_str()).or_default() += 1;
-            }
+        for term in cluster.texts.iter().flat_map(|t| &t.terms).chain(pending.iter().flatten()) {
+            *tf.entry(term.as_str()).or_default() += 1;
         }
         let total: u64 = self.term_totals.values().map(|&n| n as u64).sum();
-        let average = total as f64 / self.clusters.len().max(1) as f64;
+        let counted = self.clusters.values().filter(|c| c.count >= 2).count();
+        let average = total as f64 / counted.max(1) as f64;
         let mut scored: Vec<(f64, &str)> = tf
             .into_iter()
             // A term in one stored text only is an accident of that message, not the cluster's.
@@ -1084,6 +1184,59 @@ mod tests {
         assert_eq!(s.resolve(b), a);
         assert_eq!(s.get(b).unwrap().count, 3);
         assert_eq!(s.len(), 1);
+    }
+
+    /// The c-TF-IDF totals against a recount from every stored text, and the segmentation rule:
+    /// a cluster's texts are segmented exactly when it has a second member.
+    fn assert_term_totals_match_a_recount(s: &ClusterState) {
+        let mut recount: HashMap<String, u32> = HashMap::new();
+        for c in s.clusters.values() {
+            for t in &c.texts {
+                assert_eq!(t.segmented, c.count >= 2, "cluster {} of {} members", c.id, c.count);
+                assert_eq!(t.terms, if t.segmented { terms(&t.text) } else { Vec::new() });
+                for term in &t.terms {
+                    *recount.entry(term.clone()).or_default() += 1;
+                }
+            }
+        }
+        assert_eq!(s.term_totals, recount);
+    }
+
+    #[test]
+    fn term_totals_follow_joins_merges_drops_and_expiry() {
+        let mut p = params();
+        p.max_clusters = 12;
+        p.idle_expiry_ms = 20_000;
+        p.merge_similarity = 0.85;
+        let mut s = ClusterState::new(p, D);
+        let texts =
+            ["付款失败 重复扣款", "物流太慢 快递没到", "登录 验证码 收不到", "闪退 打开就崩溃", "退款 一直没到账"];
+        // A singleton at 40° off axis 0, then messages at 15° pull the axis cluster towards it
+        // until, at its fourth member, the two centroids are within 0.85 and merge.
+        let mut merges = 0;
+        for (i, jitter) in [0.0, 0.839, 0.268, 0.268, 0.268].into_iter().enumerate() {
+            let changes = absorb(&mut s, &format!("s{i}"), i as i64, 0, jitter, texts[i]);
+            merges += changes.iter().filter(|c| matches!(c, ClusterChange::Merged { .. })).count();
+            assert_term_totals_match_a_recount(&s);
+        }
+        assert_eq!(merges, 1);
+        let mut rng = crate::demo::SplitMix::new(3);
+        for i in 0..400 {
+            // Mostly a few busy axes (joins, merges), some one-off axes (singletons, drops).
+            let axis = if rng.unit() < 0.7 { rng.below(4) } else { 4 + rng.below(D - 4) };
+            // Up to 56° off the axis: far ends start clusters of their own that later drift
+            // into their neighbours and merge.
+            let jitter = rng.unit() as f32 * 1.5;
+            let ts = 1000 + i as i64 * 150;
+            absorb(&mut s, &format!("m{i}"), ts, axis, jitter, texts[rng.below(texts.len())]);
+            assert_term_totals_match_a_recount(&s);
+        }
+        assert!(s.clusters.values().any(|c| c.count == 1), "some singletons remain");
+        // A singleton's keywords come from its own text.
+        let single = s.clusters.values().find(|c| c.count == 1).map(|c| (c.id, c.texts[0].text.clone())).unwrap();
+        let words = terms(&single.1);
+        assert!(!s.keywords(single.0, 5).is_empty());
+        assert!(s.keywords(single.0, 5).iter().all(|k| words.contains(k)));
     }
 
     #[test]

@@ -8,6 +8,7 @@
 pub mod clusters;
 pub mod detect;
 pub mod ingest;
+pub mod sketch;
 pub mod spike;
 pub mod windows;
 
