@@ -14,6 +14,8 @@
 //! index is exact in practice and the cost of a scan is eight XOR-and-popcounts per centroid
 //! instead of 512 multiply-adds.
 
+use crate::demo::SplitMix;
+
 /// Bits of a sketch: at least this many, more for longer vectors (the next power of two).
 const MIN_BITS: usize = 512;
 const ROUNDS: usize = 3;
@@ -32,20 +34,8 @@ impl Sketcher {
     /// vector always has the same sketch, across runs and restarts.
     pub fn new(dim: usize) -> Self {
         let len = dim.max(MIN_BITS).next_power_of_two();
-        let mut state = 0x5eed_0fc1_u64;
-        let signs = (0..ROUNDS * len)
-            .map(|_| {
-                state = state.wrapping_add(0x9e37_79b9_7f4a_7c15);
-                let mut z = state;
-                z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-                z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-                if (z ^ (z >> 31)) & 1 == 0 {
-                    1.0
-                } else {
-                    -1.0
-                }
-            })
-            .collect();
+        let mut rng = SplitMix::new(0x5eed_0fc1);
+        let signs = (0..ROUNDS * len).map(|_| if rng.next_u64() & 1 == 0 { 1.0 } else { -1.0 }).collect();
         Sketcher { len, signs }
     }
 
@@ -151,7 +141,6 @@ fn hadamard(x: &mut [f32]) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::demo::SplitMix;
     use crate::event::{cosine_q, Embedding};
 
     fn gaussian(rng: &mut SplitMix) -> f32 {

@@ -11,6 +11,7 @@
 //! the chosen category's examples.
 
 use super::encoder::{cosine, DIM};
+use crate::demo::SplitMix;
 
 /// Logit scale on cosine-like scores: unit embeddings against near-unit prototypes give
 /// scores in [−1, 1], too flat for a softmax without it.
@@ -107,11 +108,11 @@ fn train(vectors: &[f32], category: &[usize], classes: &[usize]) -> (Vec<f32>, V
     let batches = n.div_ceil(BATCH);
     let epochs = EPOCHS.max(MIN_STEPS.div_ceil(batches));
     let mut order: Vec<usize> = (0..n).collect();
-    let mut rng = 0x9e37_79b9_7f4a_7c15u64;
+    let mut rng = SplitMix::new(0x9e37_79b9_7f4a_7c15);
     let mut x = vec![0.0f32; BATCH * DIM];
     let mut g = vec![0.0f32; BATCH * k];
     for _ in 0..epochs {
-        shuffle(&mut order, &mut rng);
+        rng.shuffle(&mut order);
         for batch in order.chunks(BATCH) {
             let m = batch.len();
             for (row, &i) in x.chunks_exact_mut(DIM).zip(batch) {
@@ -176,18 +177,6 @@ fn train(vectors: &[f32], category: &[usize], classes: &[usize]) -> (Vec<f32>, V
         }
     }
     (weights, bias)
-}
-
-/// Fisher–Yates with splitmix64.
-fn shuffle(order: &mut [usize], state: &mut u64) {
-    for i in (1..order.len()).rev() {
-        *state = state.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = *state;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^= z >> 31;
-        order.swap(i, (z % (i as u64 + 1)) as usize);
-    }
 }
 
 #[cfg(test)]
