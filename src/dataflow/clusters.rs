@@ -16,6 +16,10 @@
 //!
 //! Ids are a counter (`c-1`, `c-2`, …): a cluster keeps its id as it grows and across a restart
 //! from a [`ClusterSnapshot`].
+//!
+//! Finding a message's cluster scans the scope's centroids; angle sketches
+//! ([`super::sketch`]) skip the centroids that cannot reach the threshold, so only a few get an
+//! exact dot product.
 
 use super::detect::round3;
 use super::sketch::{self, Sketcher};
