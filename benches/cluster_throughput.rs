@@ -20,19 +20,13 @@ use feedpulse::enrich::{models, Embedder, Models};
 use feedpulse::event::Embedding;
 use std::time::Instant;
 
-fn gaussian(rng: &mut SplitMix) -> f32 {
-    // Box–Muller.
-    let (u, v) = (rng.unit().max(1e-12), rng.unit());
-    ((-2.0 * u.ln()).sqrt() * (std::f64::consts::TAU * v).cos()) as f32
-}
-
 fn unit(v: Vec<f32>) -> Vec<f32> {
     let n = v.iter().map(|x| x * x).sum::<f32>().sqrt();
     v.into_iter().map(|x| x / n).collect()
 }
 
 fn random_unit(rng: &mut SplitMix) -> Vec<f32> {
-    unit((0..DIM).map(|_| gaussian(rng)).collect())
+    unit((0..DIM).map(|_| rng.gaussian() as f32).collect())
 }
 
 /// Feeds `messages` (with `texts[i % texts.len()]`) through a global scope capped at `cap`;

@@ -193,18 +193,18 @@ struct ScopeIndex {
 
 impl ScopeIndex {
     /// Slots whose centroid's cosine to `v` is at least `min_cos`, with that cosine. Centroids
-    /// whose sketch is more than `cutoff` bits from `sketch` are skipped unscored (see
+    /// whose sketch is beyond `min_cos`'s cutoff from `sketch` are skipped unscored (see
     /// [`super::sketch`]: this misses a qualifying centroid with probability below 10⁻⁶).
     fn within<'a>(
         &'a self,
         v: &'a [i16],
-        sketch: &'a [u64],
-        cutoff: u32,
+        sketch: &[u64],
+        sketcher: &Sketcher,
         min_cos: f32,
     ) -> impl Iterator<Item = (usize, f32)> + 'a {
         let dim = v.len();
         let mut candidates = Vec::new();
-        sketch::scan(&self.sketches, sketch, cutoff, |slot, _| candidates.push(slot));
+        sketch::scan(&self.sketches, sketch, sketcher.cutoff(min_cos), |slot, _| candidates.push(slot));
         candidates
             .into_iter()
             .map(move |slot| (slot, cosine_q(&self.centroids[slot * dim..][..dim], v)))
@@ -348,8 +348,6 @@ pub struct ClusterState {
     clusters: HashMap<u64, Cluster>,
     index: HashMap<Scope, ScopeIndex>,
     sketcher: Sketcher,
-    /// Sketch distance beyond which a centroid cannot reach `merge_similarity`.
-    merge_cutoff: u32,
     next_id: u64,
     started_ms: Option<i64>,
     clock_ms: i64,
@@ -363,10 +361,8 @@ pub struct ClusterState {
 impl ClusterState {
     pub fn new(params: ClusterParams, dim: usize) -> Self {
         debug_assert!(params.merge_similarity >= params.similarity, "config validation guarantees it");
-        let sketcher = Sketcher::new(dim);
         ClusterState {
-            merge_cutoff: sketcher.cutoff(params.merge_similarity),
-            sketcher,
+            sketcher: Sketcher::new(dim),
             params,
             dim,
             clusters: HashMap::new(),
@@ -694,7 +690,7 @@ impl ClusterState {
         let Some(slot) = ix.position(id) else { return };
         let sketch = ix.sketch(slot, self.sketcher.words());
         let close: Vec<u64> = ix
-            .within(&centroid.0, sketch, self.merge_cutoff, self.params.merge_similarity)
+            .within(&centroid.0, sketch, &self.sketcher, self.params.merge_similarity)
             .map(|(slot, _)| ix.ids[slot])
             .filter(|other| *other != id)
             .collect();

@@ -44,23 +44,17 @@ impl Sketcher {
         self.len / 64
     }
 
-    /// Appends the sketch of `v` (any scale; only directions matter) to `out`.
-    pub fn sketch_into(&self, v: &[i16], out: &mut Vec<u64>) {
+    /// The sketch of `v` (any scale; only directions matter), `words()` long.
+    pub fn sketch(&self, v: &[i16]) -> Vec<u64> {
         let mut x = vec![0.0f32; self.len];
         x.iter_mut().zip(v).for_each(|(x, &v)| *x = v as f32);
         for signs in self.signs.chunks_exact(self.len) {
             x.iter_mut().zip(signs).for_each(|(x, s)| *x *= s);
             hadamard(&mut x);
         }
-        for bits in x.chunks_exact(64) {
-            out.push(bits.iter().enumerate().fold(0u64, |w, (i, &b)| w | (((b < 0.0) as u64) << i)));
-        }
-    }
-
-    pub fn sketch(&self, v: &[i16]) -> Vec<u64> {
-        let mut out = Vec::with_capacity(self.words());
-        self.sketch_into(v, &mut out);
-        out
+        x.chunks_exact(64)
+            .map(|bits| bits.iter().enumerate().fold(0u64, |w, (i, &b)| w | (((b < 0.0) as u64) << i)))
+            .collect()
     }
 
     /// The largest Hamming distance at which a centroid may still reach cosine `min_cos`.
@@ -99,7 +93,7 @@ fn scan_portable(sketches: &[u64], query: &[u64], cutoff: u32, mut f: impl FnMut
     if let Ok(q) = <&[u64; 8]>::try_from(query) {
         let (chunks, _) = sketches.as_chunks::<8>();
         for (i, s) in chunks.iter().enumerate() {
-            let d: u32 = s.iter().zip(q).map(|(x, y)| (x ^ y).count_ones()).sum();
+            let d = distance(s, q);
             if d <= cutoff {
                 f(i, d);
             }
@@ -143,11 +137,6 @@ mod tests {
     use super::*;
     use crate::event::{cosine_q, Embedding};
 
-    fn gaussian(rng: &mut SplitMix) -> f32 {
-        let (u, v) = (rng.unit().max(1e-12), rng.unit());
-        ((-2.0 * u.ln()).sqrt() * (std::f64::consts::TAU * v).cos()) as f32
-    }
-
     fn unit(v: Vec<f32>) -> Vec<f32> {
         let n = v.iter().map(|x| x * x).sum::<f32>().sqrt();
         v.into_iter().map(|x| x / n).collect()
@@ -155,8 +144,8 @@ mod tests {
 
     /// A pair of unit vectors with cosine `cos`.
     fn pair(rng: &mut SplitMix, dim: usize, cos: f32) -> (Embedding, Embedding) {
-        let a = unit((0..dim).map(|_| gaussian(rng)).collect());
-        let r: Vec<f32> = (0..dim).map(|_| gaussian(rng)).collect();
+        let a = unit((0..dim).map(|_| rng.gaussian() as f32).collect());
+        let r: Vec<f32> = (0..dim).map(|_| rng.gaussian() as f32).collect();
         let along: f32 = r.iter().zip(&a).map(|(x, y)| x * y).sum();
         let orth = unit(r.iter().zip(&a).map(|(x, y)| x - along * y).collect());
         let b: Vec<f32> = a.iter().zip(&orth).map(|(x, o)| cos * x + (1.0 - cos * cos).sqrt() * o).collect();
