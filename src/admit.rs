@@ -5,9 +5,10 @@ use crate::clean::Cleaner;
 use crate::config::Config;
 use crate::enrich::risk::RiskRules;
 use crate::enrich::{Enricher, Models, OTHER};
-use crate::event::{DeadLetter, DeadReason, Embedding, Event};
+use crate::event::{DeadLetter, DeadReason, Embedding, Event, SmolStr};
 use crate::sources::decode::{decode, RawEvent};
 use crate::telemetry::Metrics;
+use std::borrow::Cow;
 use std::hash::{BuildHasher, Hasher};
 use std::sync::Arc;
 
@@ -187,7 +188,7 @@ impl Admission {
             for ((i, category, sentiment), e) in to_enrich.into_iter().zip(enrichments) {
                 if let Ok(event) = &mut admitted[i] {
                     if category {
-                        event.category = e.category;
+                        event.category = e.category.into();
                     }
                     if sentiment {
                         event.sentiment_milli = (e.sentiment * 1000.0).round() as i32;
@@ -248,22 +249,23 @@ impl Rules {
             ));
         }
         let cleaned = self.cleaner.clean(&text).map_err(|(reason, detail)| dead(reason, detail))?;
-        let channel = raw.channel.map(|c| c.into_owned()).unwrap_or_else(|| "unknown".to_owned());
-        let upstream_category = raw.category.filter(|c| !c.is_empty()).map(|c| c.into_owned());
+        let label = |value: Option<Cow<'_, str>>| value.filter(|v| !v.is_empty()).map(SmolStr::new);
+        let channel = raw.channel.map_or_else(|| SmolStr::new_static("unknown"), SmolStr::new);
+        let upstream_category = label(raw.category);
         let enriching = self.enricher.is_some();
         let (needs_category, needs_sentiment) =
             (enriching && upstream_category.is_none(), enriching && raw.sentiment.is_none());
         let id = match raw.id {
-            Some(id) if !id.is_empty() => id.into_owned(),
-            _ => content_id(ts_ms, &channel, &cleaned.text),
+            Some(id) if !id.is_empty() => SmolStr::new(id),
+            _ => content_id(ts_ms, &channel, &cleaned.text).into(),
         };
         let event = Event {
             id,
             ts_ms,
             channel,
-            campaign: raw.campaign.filter(|c| !c.is_empty()).map(|c| c.into_owned()),
-            business: raw.business.filter(|c| !c.is_empty()).map(|c| c.into_owned()),
-            category: upstream_category.unwrap_or_else(|| OTHER.to_owned()),
+            campaign: label(raw.campaign),
+            business: label(raw.business),
+            category: upstream_category.unwrap_or_else(|| SmolStr::new_static(OTHER)),
             sentiment_milli: (raw.sentiment.unwrap_or(0.0) * 1000.0).round() as i32,
             text: cleaned.text,
             truncated: cleaned.truncated,

@@ -49,7 +49,7 @@ fn random_ticks(seed: u64, ticks: usize) -> Vec<Vec<Event>> {
                     };
                     recent.push((id.clone(), ts.max(clock)));
                     Event {
-                        id,
+                        id: id.into(),
                         ts_ms: ts,
                         channel: channels[rng.below(2)].into(),
                         campaign: if rng.below(3) == 0 { Some("c1".into()) } else { None },
@@ -79,7 +79,7 @@ impl Oracle {
         if self.clock != i64::MIN && ev.ts_ms < self.clock - min_retention {
             return; // too late: dead-lettered
         }
-        if !self.seen.insert(ev.id.clone()) {
+        if !self.seen.insert(ev.id.to_string()) {
             return; // duplicate
         }
         self.clock = self.clock.max(ev.ts_ms);

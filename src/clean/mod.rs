@@ -60,18 +60,29 @@ impl Cleaner {
 /// Trims, folds runs of whitespace (including the ideographic space) into one ASCII space and
 /// removes control characters. Most texts are already clean and are returned borrowed.
 fn normalise(text: &str) -> Cow<'_, str> {
-    let bytes = text.as_bytes();
-    let plain_ascii_ok =
-        |i: usize, b: u8| b > b' ' && b != 0x7f || (b == b' ' && i > 0 && i + 1 < bytes.len() && bytes[i + 1] != b' ');
-    // Non-ASCII bytes may start Unicode whitespace or controls: only ASCII-clean texts skip the slow path.
-    if bytes.iter().enumerate().all(|(i, &b)| b >= 0x80 || plain_ascii_ok(i, b)) && !has_unicode_space(text) {
-        return Cow::Borrowed(text);
+    if is_normal(text.as_bytes()) {
+        Cow::Borrowed(text)
+    } else {
+        Cow::Owned(normalise_slow(text))
     }
-    Cow::Owned(normalise_slow(text))
 }
 
-fn has_unicode_space(text: &str) -> bool {
-    !text.is_ascii() && text.chars().any(|c| !c.is_ascii() && (c.is_whitespace() || c.is_control()))
+/// Whether `normalise` would leave the text as it is, in one pass over the bytes: no control
+/// character, no whitespace but single ASCII spaces between other characters. Non-ASCII
+/// whitespace and controls (U+0080–U+00A0, U+1680, U+2000–U+200A, U+2028/9, U+202F, U+205F,
+/// U+3000) are recognised by their UTF-8 bytes, so Chinese text is never decoded to chars.
+fn is_normal(bytes: &[u8]) -> bool {
+    let n = bytes.len();
+    let next2 = |i: usize| bytes.get(i + 1..i + 3);
+    (0..n).all(|i| match bytes[i] {
+        b' ' => i > 0 && i + 1 < n && bytes[i + 1] != b' ',
+        0..=0x1f | 0x7f => false,
+        0xC2 => !matches!(bytes.get(i + 1), Some(0x80..=0xA0)),
+        0xE1 => next2(i) != Some(&[0x9A, 0x80]),
+        0xE2 => !matches!(next2(i), Some([0x80, 0x80..=0x8A | 0xA8 | 0xA9 | 0xAF] | [0x81, 0x9F])),
+        0xE3 => next2(i) != Some(&[0x80, 0x80]),
+        _ => true,
+    })
 }
 
 fn normalise_slow(text: &str) -> String {
@@ -99,6 +110,17 @@ pub fn is_cjk(c: char) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The byte test agrees with `char::is_whitespace` / `is_control` on every code point.
+    #[test]
+    fn the_byte_test_knows_every_space_and_control() {
+        for c in (0..=0x10FFFF).filter_map(char::from_u32).filter(|&c| c != ' ') {
+            let text = format!("a{c}b");
+            assert_eq!(is_normal(text.as_bytes()), !(c.is_whitespace() || c.is_control()), "U+{:04X}", c as u32);
+        }
+        assert!(is_normal("a b".as_bytes()));
+        assert!(!is_normal(" a".as_bytes()) && !is_normal("a ".as_bytes()) && !is_normal("a  b".as_bytes()));
+    }
 
     #[test]
     fn normalises_masks_and_truncates() {

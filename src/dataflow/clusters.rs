@@ -1034,7 +1034,7 @@ pub fn cluster<'scope>(
                         out(IngestOut::Sample(Sample {
                             series: Series::new(Dimension::Cluster, cluster_name(cluster)),
                             ts_ms: ev.ts_ms,
-                            id: ev.id.clone(),
+                            id: ev.id.to_string(),
                             text: ev.text.clone(),
                             sentiment_milli: ev.sentiment_milli,
                         }));

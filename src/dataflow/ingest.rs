@@ -95,6 +95,17 @@ pub struct IngestState {
     generation_started: i64,
     ledger: WindowLedger,
     min_retention_ms: i64,
+    /// The largest duration (s) that every window size is a multiple of.
+    slice_s: u32,
+}
+
+/// The events of one tick with the same labels in the same slice of event time.
+struct Group {
+    /// Index of the first event.
+    first: usize,
+    agg: Agg,
+    /// Indexes of the latest `SAMPLES_PER_TICK` events, oldest first.
+    latest: Vec<usize>,
 }
 
 /// What one operator has added to each live window, so it can retract exactly that at the
@@ -152,6 +163,14 @@ fn id_hash(id: &str) -> u64 {
 impl IngestState {
     pub fn new(params: IngestParams) -> Self {
         let min_retention_ms = params.windows.iter().map(|w| w.1).min().unwrap_or(i64::MAX);
+        let gcd = |a: u32, b: u32| -> u32 {
+            let (mut a, mut b) = (a, b);
+            while b != 0 {
+                (a, b) = (b, a % b);
+            }
+            a
+        };
+        let params_slice = params.windows.iter().fold(0, |g, w| gcd(g, w.0)).max(1);
         IngestState {
             params,
             clock: i64::MIN,
@@ -159,16 +178,17 @@ impl IngestState {
             generation_started: i64::MIN,
             ledger: WindowLedger::default(),
             min_retention_ms,
+            slice_s: params_slice,
         }
     }
 
     /// Absorbs the events of one tick, giving every output to `out`.
     pub fn absorb(&mut self, events: &mut [Event], mut out: impl FnMut(IngestOut)) {
-        // The series this tick touches, interned so the per-window fold hashes integers only.
-        let mut series_index: HashMap<(Dimension, &str), u32, Fold> = HashMap::default();
-        let mut series: Vec<(Dimension, &str)> = Vec::new();
-        let mut samples: Vec<Vec<usize>> = Vec::new();
-        let mut folded: HashMap<(u32, u8, i64), Agg, Fold> = HashMap::default();
+        // First, events with the same labels in the same slice of event time (the largest one
+        // every window size is a multiple of) fold into one group: one hash lookup per event.
+        // The per-series and per-window work then runs once per group.
+        let mut group_index: HashMap<(&str, &str, Option<&str>, i64), usize, Fold> = HashMap::default();
+        let mut groups: Vec<Group> = Vec::new();
         let old_clock = self.clock;
         let mut accepted = 0;
         let mut accepted_at: Vec<usize> = Vec::new();
@@ -197,30 +217,51 @@ impl IngestState {
             span = (span.0.min(ev.ts_ms), span.1.max(ev.ts_ms));
             self.clock = self.clock.max(ev.ts_ms);
             let agg = Agg::of_message(ev.sentiment_milli, ev.sentiment_milli < self.params.negative_below_milli);
+            let slice = window_start(ev.ts_ms, self.slice_s);
+            let key = (ev.category.as_str(), ev.channel.as_str(), ev.campaign.as_deref(), slice);
+            let g = *group_index.entry(key).or_insert_with(|| {
+                groups.push(Group { first: index, agg: Agg::default(), latest: Vec::new() });
+                groups.len() - 1
+            });
+            let group = &mut groups[g];
+            group.agg.plus_equals(&agg);
+            if group.latest.len() == SAMPLES_PER_TICK {
+                group.latest.remove(0);
+            }
+            group.latest.push(index);
+        }
+        self.params.metrics.accepted(accepted, span);
+
+        // Series are numbered in the order the tick first touches them (groups are in order
+        // of their first event), and each keeps the indexes of its latest events.
+        let mut keys: Vec<_> = group_index.into_iter().collect();
+        keys.sort_unstable_by_key(|(_, g)| groups[*g].first);
+        let mut series_index: HashMap<(Dimension, &str), u32, Fold> = HashMap::default();
+        let mut series: Vec<(Dimension, &str)> = Vec::new();
+        let mut samples: Vec<Vec<usize>> = Vec::new();
+        let mut folded: HashMap<(u32, u8, i64), Agg, Fold> = HashMap::default();
+        for ((category, channel, campaign, slice), g) in keys {
+            let group = &groups[g];
             let values = [
-                (Dimension::Category, Some(ev.category.as_str())),
-                (Dimension::Channel, Some(ev.channel.as_str())),
-                (Dimension::Campaign, ev.campaign.as_deref()),
+                (Dimension::Category, Some(category)),
+                (Dimension::Channel, Some(channel)),
+                (Dimension::Campaign, campaign),
                 (Dimension::Overall, Some("all")),
             ];
             for (dim, value) in values {
                 let Some(value) = value else { continue };
                 let si = *series_index.entry((dim, value)).or_insert_with(|| {
                     series.push((dim, value));
-                    samples.push(Vec::with_capacity(SAMPLES_PER_TICK));
+                    samples.push(Vec::with_capacity(2 * SAMPLES_PER_TICK));
                     (series.len() - 1) as u32
                 });
                 for (wi, &(size_s, _)) in self.params.windows.iter().enumerate() {
-                    folded.entry((si, wi as u8, window_start(ev.ts_ms, size_s))).or_default().plus_equals(&agg);
+                    let start_s = slice.div_euclid(size_s as i64) * size_s as i64;
+                    folded.entry((si, wi as u8, start_s)).or_default().plus_equals(&group.agg);
                 }
-                let kept = &mut samples[si as usize];
-                if kept.len() == SAMPLES_PER_TICK {
-                    kept.remove(0);
-                }
-                kept.push(index);
+                samples[si as usize].extend(&group.latest);
             }
         }
-        self.params.metrics.accepted(accepted, span);
 
         let mut folded: Vec<((u32, u8, i64), Agg)> = folded.into_iter().collect();
         folded.sort_unstable_by_key(|(k, _)| *k);
@@ -230,14 +271,16 @@ impl IngestState {
             let key = WindowKey { series: Series::new(dim, value), size_s, start_s };
             self.ledger.add(key, retention, agg, &mut out);
         }
-        for (si, indexes) in samples.into_iter().enumerate() {
+        for (si, mut indexes) in samples.into_iter().enumerate() {
+            // The series' latest events are the latest among its groups' latest.
+            indexes.sort_unstable();
             let (dim, value) = series[si];
-            for i in indexes {
+            for &i in &indexes[indexes.len().saturating_sub(SAMPLES_PER_TICK)..] {
                 let ev = &events[i];
                 out(IngestOut::Sample(Sample {
                     series: Series::new(dim, value),
                     ts_ms: ev.ts_ms,
-                    id: ev.id.clone(),
+                    id: ev.id.to_string(),
                     text: ev.text.clone(),
                     sentiment_milli: ev.sentiment_milli,
                 }));
@@ -248,11 +291,11 @@ impl IngestState {
             if let Some(risk) = &ev.risk {
                 out(IngestOut::Risky(RiskyMessage {
                     risk: risk.clone(),
-                    id: ev.id.clone(),
+                    id: ev.id.to_string(),
                     ts_ms: ev.ts_ms,
-                    category: ev.category.clone(),
-                    channel: ev.channel.clone(),
-                    campaign: ev.campaign.clone(),
+                    category: ev.category.to_string(),
+                    channel: ev.channel.to_string(),
+                    campaign: ev.campaign.as_ref().map(|c| c.to_string()),
                     sentiment_milli: ev.sentiment_milli,
                     negative: ev.sentiment_milli < self.params.negative_below_milli,
                     text: ev.text.clone(),

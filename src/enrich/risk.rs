@@ -43,7 +43,9 @@ impl RiskRules {
                 }
             })
             .collect();
+        // A full DFA: a few dozen keywords make a small one, and every message is searched.
         let keywords = AhoCorasickBuilder::new()
+            .kind(Some(aho_corasick::AhoCorasickKind::DFA))
             .ascii_case_insensitive(true)
             .match_kind(MatchKind::Standard)
             .build(&patterns)
@@ -60,20 +62,28 @@ impl RiskRules {
         if self.rules.is_empty() {
             return None;
         }
-        let mut keyword_hit = vec![false; self.rules.len()];
-        for m in self.keywords.find_overlapping_iter(text) {
-            keyword_hit[self.keyword_rule[m.pattern().as_usize()]] = true;
+        // Most messages contain no keyword at all: one prefiltered search tells, and the
+        // overlapping scan (which rules' keywords occur) runs only on those that do.
+        let mut keyword_hit = Vec::new();
+        if self.keywords.is_match(text) {
+            keyword_hit = vec![false; self.rules.len()];
+            for m in self.keywords.find_overlapping_iter(text) {
+                keyword_hit[self.keyword_rule[m.pattern().as_usize()]] = true;
+            }
         }
         self.rules
             .iter()
-            .zip(keyword_hit)
-            .find(|(rule, keyword_hit)| {
-                let text_ok = !rule.has_text_condition || *keyword_hit || rule.regexes.iter().any(|r| r.is_match(text));
+            .enumerate()
+            .find(|(i, rule)| {
+                let keyword_hit = keyword_hit.get(*i).copied().unwrap_or(false);
                 let category_ok = rule.categories.is_empty() || rule.categories.iter().any(|c| c == category);
                 let sentiment_ok = rule.sentiment_below_milli.is_none_or(|below| sentiment_milli < below);
-                text_ok && category_ok && sentiment_ok
+                // The regexes last: they are the costly condition.
+                category_ok
+                    && sentiment_ok
+                    && (!rule.has_text_condition || keyword_hit || rule.regexes.iter().any(|r| r.is_match(text)))
             })
-            .map(|(rule, _)| rule.name.as_str())
+            .map(|(_, rule)| rule.name.as_str())
     }
 }
 
