@@ -301,6 +301,11 @@ pub fn run(
         args.extend(cluster_args);
         timely::Config::from_args(args.into_iter())?
     };
+    // Alert explanations and cluster labels segment Chinese text: the dictionary loads beside
+    // the first ticks instead of stalling the worker at the first alert.
+    if !config.rules.is_empty() || config.cluster.is_some() {
+        let _ = std::thread::Builder::new().name("fp-dictionary".into()).spawn(crate::enrich::terms::load_segmenter);
+    }
     let feed = Arc::new(Mutex::new(Some(feed)));
     let config = config.clone();
     let tick_ms = config.ingest.tick.as_ms().max(1) as u64;

@@ -128,6 +128,27 @@ fn decode_flat(text: &str) -> Option<RawEvent<'_>> {
     (s.at == text.len()).then_some(ev)
 }
 
+/// The index of the first `"`, `\\` or control character: eight bytes at a time (SWAR), since
+/// texts are tens of bytes, too short for a vectorised search to pay for its setup.
+fn string_end(bytes: &[u8]) -> Option<usize> {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGHS: u64 = 0x8080_8080_8080_8080;
+    let mut at = 0;
+    while let Some(word) = bytes.get(at..at + 8) {
+        let v = u64::from_le_bytes(word.try_into().expect("eight bytes"));
+        let zero_byte = |x: u64| x.wrapping_sub(ONES) & !x & HIGHS;
+        // A byte below 0x20 borrows in `v - 0x20…`; bytes ≥ 0x80 are excluded by `!v`.
+        let special = zero_byte(v ^ (ONES * b'"' as u64))
+            | zero_byte(v ^ (ONES * b'\\' as u64))
+            | (v.wrapping_sub(ONES * 0x20) & !v & HIGHS);
+        if special != 0 {
+            break;
+        }
+        at += 8;
+    }
+    bytes[at..].iter().position(|&b| b == b'"' || b == b'\\' || b < 0x20).map(|i| at + i)
+}
+
 /// A cursor over one record for [`decode_flat`]; every method gives `None` where the general
 /// decoder must take over.
 struct Scan<'a> {
@@ -165,9 +186,8 @@ impl<'a> Scan<'a> {
     /// A string without escapes or control characters, borrowed.
     fn plain_string(&mut self) -> Option<&'a str> {
         self.expect(b'"')?;
-        // One pass over bytes: the values are short, too short for a vectorised search to pay.
         let rest = &self.text.as_bytes()[self.at..];
-        let len = rest.iter().position(|&b| b == b'"' || b == b'\\' || b < 0x20)?;
+        let len = string_end(rest)?;
         if rest[len] != b'"' {
             return None;
         }
@@ -441,6 +461,22 @@ mod tests {
             }
         }
         assert!(checked.0 > 500 && checked.1 > 5000, "both paths exercised: {checked:?}");
+    }
+
+    #[test]
+    fn string_ends_are_found_in_any_position() {
+        for special in [b'"', b'\\', 0u8, 0x1f] {
+            for len in 0..40 {
+                for at in 0..=len {
+                    let mut bytes: Vec<u8> = (0..len).map(|i| [b'a', 0xe4, 0xbd, 0x20, 0x7f, 0xff][i % 6]).collect();
+                    let expect = (at < len).then(|| {
+                        bytes[at] = special;
+                        at
+                    });
+                    assert_eq!(string_end(&bytes), expect, "{special} at {at} of {len}");
+                }
+            }
+        }
     }
 
     #[test]

@@ -7,7 +7,7 @@ use crate::event::Event;
 use crate::sinks::Fanout;
 use crate::telemetry::{Metrics, SourceKind};
 use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader, IsTerminal, Read};
+use std::io::{IsTerminal, Read};
 use std::sync::mpsc::{sync_channel, Receiver};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
@@ -110,32 +110,64 @@ fn trim_line(line: &[u8]) -> &[u8] {
 }
 
 fn read_chunks(
-    input: Box<dyn Read + Send>,
+    mut input: Box<dyn Read + Send>,
     options: LineSourceOptions,
     tx: std::sync::mpsc::SyncSender<Chunk>,
     metrics: Arc<Metrics>,
 ) {
-    let mut reader = BufReader::with_capacity(1 << 20, input);
+    // Blocks are read straight into the chunk (no line-by-line copy through a BufReader); the
+    // bytes after a full batch's last line start the next chunk.
+    // Small batches read small blocks, so the carried-over tail stays small too.
+    let block = (options.batch_lines * 256).clamp(4 << 10, 64 << 10);
     let show_progress = options.progress && std::io::stderr().is_terminal();
     let started = Instant::now();
     let mut last_report = Instant::now();
     let mut total = 0u64;
     let mut seq = 0;
+    let mut carry: Vec<u8> = Vec::new();
+    let mut eof = false;
     loop {
         let mut chunk = Chunk {
             seq,
-            bytes: Vec::with_capacity(options.batch_lines * 160),
+            bytes: Vec::with_capacity(options.batch_lines * 192 + block),
             ends: Vec::with_capacity(options.batch_lines),
         };
+        chunk.bytes.append(&mut carry);
+        let mut scanned = 0;
         while chunk.ends.len() < options.batch_lines {
-            match reader.read_until(b'\n', &mut chunk.bytes) {
-                Ok(0) => break,
-                Ok(_) => chunk.ends.push(chunk.bytes.len()),
+            let room = options.batch_lines - chunk.ends.len();
+            chunk
+                .ends
+                .extend(memchr::memchr_iter(b'\n', &chunk.bytes[scanned..]).take(room).map(|nl| scanned + nl + 1));
+            if chunk.ends.len() == options.batch_lines || eof {
+                break;
+            }
+            scanned = chunk.bytes.len();
+            chunk.bytes.resize(scanned + block, 0);
+            let read = loop {
+                match input.read(&mut chunk.bytes[scanned..]) {
+                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                    other => break other,
+                }
+            };
+            match read {
+                Ok(n) => {
+                    chunk.bytes.truncate(scanned + n);
+                    eof = n == 0;
+                }
                 Err(e) => {
                     tracing::error!(error = %e, "read error; stopping this source");
-                    break;
+                    chunk.bytes.truncate(scanned);
+                    eof = true;
                 }
             }
+        }
+        let used = chunk.ends.last().copied().unwrap_or(0);
+        if chunk.ends.len() == options.batch_lines {
+            carry = chunk.bytes.split_off(used);
+        } else if used < chunk.bytes.len() {
+            // The last line has no newline.
+            chunk.ends.push(chunk.bytes.len());
         }
         if chunk.ends.is_empty() {
             break;
@@ -143,7 +175,7 @@ fn read_chunks(
         let n = chunk.ends.len();
         total += n as u64;
         metrics.received(options.kind, n as u64);
-        let last = n < options.batch_lines;
+        let last = eof && carry.is_empty();
         if tx.send(chunk).is_err() {
             break;
         }
@@ -159,5 +191,58 @@ fn read_chunks(
     }
     if show_progress {
         eprintln!("\r{total} records read in {:.1} s          ", started.elapsed().as_secs_f64());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Gives at most a few bytes per read, so lines straddle reads in every possible way.
+    struct Trickle(std::io::Cursor<Vec<u8>>, usize);
+
+    impl Read for Trickle {
+        fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+            self.1 = self.1 % 7 + 1;
+            let n = buf.len().min(self.1 * 997 % 5000 + 1);
+            self.0.read(&mut buf[..n])
+        }
+    }
+
+    fn chunks(input: &[u8], batch_lines: usize) -> Vec<Vec<String>> {
+        let (tx, rx) = sync_channel(1 << 16);
+        let options = LineSourceOptions { batch_lines, parse_threads: 1, progress: false, kind: SourceKind::File };
+        read_chunks(Box::new(Trickle(std::io::Cursor::new(input.to_vec()), 0)), options, tx, Arc::default());
+        rx.into_iter()
+            .enumerate()
+            .map(|(i, c)| {
+                assert_eq!(c.seq, i as u64);
+                let mut start = 0;
+                c.ends
+                    .iter()
+                    .map(|&end| {
+                        let line = String::from_utf8(trim_line(&c.bytes[start..end]).to_vec()).unwrap();
+                        start = end;
+                        line
+                    })
+                    .collect()
+            })
+            .collect()
+    }
+
+    #[test]
+    fn batches_hold_exactly_their_lines() {
+        let lines: Vec<String> = (0..3000).map(|i| "x".repeat(i * 37 % 300)).collect();
+        let mut input = lines.join("\n").into_bytes();
+        for batch in [1, 7, 4096] {
+            let got = chunks(&input, batch);
+            assert!(got[..got.len() - 1].iter().all(|c| c.len() == batch), "full batches");
+            assert_eq!(got.concat(), lines, "the last line needs no newline (batch {batch})");
+        }
+        input.extend_from_slice(b"\r\n");
+        let got = chunks(&input, 1000);
+        assert_eq!(got.iter().map(Vec::len).collect::<Vec<_>>(), vec![1000, 1000, 1000]);
+        assert_eq!(got.concat(), lines, "CRLF");
+        assert!(chunks(b"", 10).is_empty());
     }
 }
