@@ -37,9 +37,9 @@ pub fn spawn(
     outputs: Fanout,
 ) -> Receiver<Vec<Event>> {
     let threads = options.parse_threads.max(1);
-    let (chunk_tx, chunk_rx) = sync_channel::<Chunk>(threads * 2);
-    let (parsed_tx, parsed_rx) = sync_channel::<(u64, Vec<Event>)>(threads * 2);
-    let (ordered_tx, ordered_rx) = sync_channel::<Vec<Event>>(4);
+    let (chunk_tx, chunk_rx) = sync_channel::<Chunk>(threads);
+    let (parsed_tx, parsed_rx) = sync_channel::<(u64, Vec<Event>)>(threads);
+    let (ordered_tx, ordered_rx) = sync_channel::<Vec<Event>>(2);
     let chunk_rx = Arc::new(Mutex::new(chunk_rx));
 
     let kind = options.kind;
