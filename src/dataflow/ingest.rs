@@ -170,7 +170,7 @@ impl IngestState {
             }
             a
         };
-        let params_slice = params.windows.iter().fold(0, |g, w| gcd(g, w.0)).max(1);
+        let slice_s = params.windows.iter().fold(0, |g, w| gcd(g, w.0)).max(1);
         IngestState {
             params,
             clock: i64::MIN,
@@ -178,7 +178,7 @@ impl IngestState {
             generation_started: i64::MIN,
             ledger: WindowLedger::default(),
             min_retention_ms,
-            slice_s: params_slice,
+            slice_s,
         }
     }
 
@@ -426,6 +426,47 @@ mod tests {
         assert_eq!(pay, Some(Agg { count: 2, neg: 1, sent_sum: -400, sent_sq: 260_000 }));
         // category, channel, overall (no campaign) × one window size
         assert_eq!(out.len(), 3);
+    }
+
+    /// Events of one series spread over groups (other channels, other minutes): its samples are
+    /// still its latest events of the tick, and windows of every size add up.
+    #[test]
+    fn samples_are_the_latest_of_each_series_across_groups() {
+        let mut p = params();
+        p.windows = vec![(60, 600_000), (300, 600_000)];
+        let mut s = IngestState::new(p);
+        let mut events: Vec<Event> = (0..12)
+            .map(|i| {
+                let mut e = event(&format!("e{i}"), 1_000 + 70_000 * (i % 3), "pay", 0);
+                e.channel = ["app", "web"][(i / 3 % 2) as usize].into();
+                e
+            })
+            .collect();
+        events[10].category = "ads".into();
+        let mut out = Vec::new();
+        s.absorb(&mut events, |o| out.push(o));
+        let sample_ids = |dim: Dimension, value: &str| -> Vec<String> {
+            let series = Series::new(dim, value);
+            out.iter()
+                .filter_map(|o| match o {
+                    IngestOut::Sample(x) if x.series == series => Some(x.id.clone()),
+                    _ => None,
+                })
+                .collect()
+        };
+        assert_eq!(sample_ids(Dimension::Category, "pay"), ["e8", "e9", "e11"]);
+        assert_eq!(sample_ids(Dimension::Overall, "all"), ["e9", "e10", "e11"]);
+        assert_eq!(sample_ids(Dimension::Channel, "app"), ["e6", "e7", "e8"]);
+        let five_minutes: i64 = out
+            .iter()
+            .filter_map(|o| match o {
+                IngestOut::Update(k, a) if k.series == Series::new(Dimension::Overall, "all") && k.size_s == 300 => {
+                    Some(a.count)
+                }
+                _ => None,
+            })
+            .sum();
+        assert_eq!(five_minutes, 12);
     }
 
     #[test]
