@@ -256,7 +256,8 @@ impl IngestState {
                     (series.len() - 1) as u32
                 });
                 for (wi, &(size_s, _)) in self.params.windows.iter().enumerate() {
-                    let start_s = slice.div_euclid(size_s as i64) * size_s as i64;
+                    // Every event of the group lies in the same window of each size.
+                    let start_s = window_start(slice * 1000, size_s);
                     folded.entry((si, wi as u8, start_s)).or_default().plus_equals(&group.agg);
                 }
                 samples[si as usize].extend(&group.latest);

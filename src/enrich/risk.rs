@@ -65,10 +65,10 @@ impl RiskRules {
         if self.rules.is_empty() {
             return None;
         }
-        // Most messages contain no keyword at all: one prefiltered search tells, and the
-        // overlapping scan (which rules' keywords occur) runs only on those that do.
+        // Most messages contain no keyword at all; the pair filter tells, and the automaton's
+        // overlapping scan (which rules' keywords occur) runs only on the others.
         let mut keyword_hit = Vec::new();
-        if self.may_match.as_ref().is_none_or(|f| f.may_match(text)) && self.keywords.is_match(text) {
+        if self.may_match.as_ref().is_none_or(|f| f.may_match(text)) {
             keyword_hit = vec![false; self.rules.len()];
             for m in self.keywords.find_overlapping_iter(text) {
                 keyword_hit[self.keyword_rule[m.pattern().as_usize()]] = true;
