@@ -118,8 +118,9 @@ pub fn sentiment_of(texts: &[&str], truth: &[String], enricher: &Enricher) -> Re
 /// Categories of every row against its label: by the configured taxonomy (rules, then the
 /// examples' classifier, gated by `enrich.example_threshold`, else `other`), or, given
 /// `prototypes` (labelled rows), by a classifier trained on those examples alone — the same
-/// rule as live enrichment, with the labels of that file as the taxonomy and no keyword rules. `threshold` overrides the
-/// example threshold (by default none with `prototypes`: the file's labels are a closed set).
+/// rule as live enrichment, with the labels of that file as the taxonomy and no keyword rules.
+/// `threshold` overrides the example threshold (by default none with `prototypes`: the file's
+/// labels are a closed set).
 pub fn categories(
     rows: &[(String, String)],
     config: &Config,
