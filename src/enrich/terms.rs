@@ -1,9 +1,9 @@
-//! The terms of a text that can serve as keywords: Chinese words by jieba segmentation, English
+//! The terms of a text that can serve as keywords: Chinese words by jieba's segmentation, English
 //! words lower-cased; stop words, single characters and numbers left out. Alert explanations
 //! and cluster labels both rank these.
 
+use super::segment::dictionary;
 use crate::clean::is_cjk;
-use std::sync::OnceLock;
 
 /// Function words and fillers that say nothing about what a complaint is about.
 #[rustfmt::skip]
@@ -22,22 +22,10 @@ const STOP_WORDS: &[&str] = &[
     "晚上", "今天", "这周", "上周", "最近", "希望", "麻烦", "尽快", "请问", "那边", "这边", "不了",
 ];
 
-/// Loads the segmenter's dictionary now (it loads on first use otherwise: ~0.15 s and ~30 MB),
-/// so that a timing does not include it, or so that it loads beside other work.
-pub fn load_segmenter() {
-    jieba();
-}
-
-fn jieba() -> &'static jieba_rs::Jieba {
-    static JIEBA: OnceLock<jieba_rs::Jieba> = OnceLock::new();
-    JIEBA.get_or_init(jieba_rs::Jieba::new)
-}
-
 /// The keyword candidates of `text`, in order of appearance (with repeats).
 pub fn terms(text: &str) -> Vec<String> {
     let mut out = Vec::new();
-    for token in jieba().cut(text, false) {
-        let token = token.word;
+    for token in dictionary().cut(text) {
         let chars = token.chars().count();
         if token.chars().all(is_cjk) {
             if chars >= 2 && !STOP_WORDS.contains(&token) {
