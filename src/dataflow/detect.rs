@@ -185,7 +185,7 @@ impl DetectorState {
             let size_s = (rule.window.as_ms() / 1000) as u32;
             let current = window_start(self.clock_ms, size_s);
             for (series, s, start) in &touched {
-                let watched = rule.only.as_ref().is_none_or(|only| only.contains(&series.value));
+                let watched = rule.only.as_ref().is_none_or(|only| only.iter().any(|v| *v == series.value));
                 let end_ms = (*start + size_s as i64) * 1000;
                 if *s != size_s || Some(series.dim) != rule.key || !watched || end_ms < horizon_ms {
                     continue;

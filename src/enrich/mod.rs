@@ -11,6 +11,7 @@
 mod archive;
 pub mod category;
 pub mod command;
+mod dictionary_index;
 pub mod encoder;
 pub mod lexicon;
 pub mod models;

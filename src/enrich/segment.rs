@@ -3,100 +3,117 @@
 //!
 //! jieba-rs builds a hash trie of its 349 k words at load: 33 MB, a third of the process at
 //! full replay speed, to segment the few texts an alert or a cluster label needs. Here the word
-//! list stays a sorted text (`dictionary.txt`, made by `scripts/build_dictionary.sh`) compiled
-//! into the binary, and the only heap is one offset per line (1.4 MB). Words starting at a
-//! character are found by binary search, one search per character they extend by; the route
-//! through them is jieba's: the path of greatest summed log frequency, longer words winning
-//! ties. The test against jieba-rs on the same word list holds the two to the same tokens.
+//! list stays a sorted text (`dictionary.txt`, made by `scripts/build_dictionary.sh`) and its
+//! search index is built at compile time (`dictionary_index.rs`); both are compiled into the
+//! binary, so nothing is built or allocated at run time and only the pages lookups touch become
+//! resident. Words starting at a character are found by binary search, one per character they
+//! extend by; the route through them is jieba's: the path of greatest summed log frequency,
+//! longer words winning ties. The test against jieba-rs on the same word list holds the two to
+//! the same tokens.
 
+use super::dictionary_index::{build_index, word_key};
+use std::borrow::Cow;
 use std::cmp::Ordering;
-use std::collections::HashMap;
 use std::sync::OnceLock;
 
 /// jieba 0.42.1's dictionary (MIT): `word frequency` per line, sorted bytewise, words unique.
 pub static JIEBA_WORDS: &str = include_str!("dictionary.txt");
 
-/// The embedded dictionary, indexed on first use (a few milliseconds).
+/// The index build.rs made of [`JIEBA_WORDS`].
+static JIEBA_INDEX: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/dictionary.index"));
+
+/// The embedded dictionary.
 pub fn dictionary() -> &'static Dictionary<'static> {
     static DICTIONARY: OnceLock<Dictionary<'static>> = OnceLock::new();
-    DICTIONARY.get_or_init(|| Dictionary::parse(JIEBA_WORDS).expect("the embedded dictionary is well formed (tested)"))
+    DICTIONARY.get_or_init(|| Dictionary::with_index(JIEBA_WORDS, Cow::Borrowed(JIEBA_INDEX)))
 }
 
-/// A sorted word list with frequencies.
+/// A sorted word list with frequencies, and its index (layout in `dictionary_index.rs`).
 pub struct Dictionary<'a> {
     text: &'a str,
-    /// Byte offset of each line.
-    lines: Vec<u32>,
-    /// Byte length of each line's word.
-    word_lens: Vec<u8>,
-    /// The first eight bytes of each word (see [`key`]).
-    keys: Vec<u64>,
-    frequencies: Vec<u32>,
-    /// The lines whose words start with a character: the first binary search of every position
-    /// looks in a few hundred lines instead of all of them.
-    by_first: HashMap<char, (u32, u32), foldhash::fast::FixedState>,
+    index: Cow<'a, [u8]>,
+    words: usize,
+    firsts: usize,
     log_total: f64,
 }
 
+/// Where the index's arrays start, for `words` words.
+struct Layout {
+    keys: usize,
+    lines: usize,
+    frequencies: usize,
+    lengths: usize,
+    firsts: usize,
+}
+
+impl Layout {
+    fn of(words: usize) -> Layout {
+        let keys = 16;
+        let lines = keys + 8 * words;
+        let frequencies = lines + 4 * (words + 1);
+        let lengths = frequencies + 4 * words;
+        Layout { keys, lines, frequencies, lengths, firsts: lengths + words }
+    }
+}
+
 impl<'a> Dictionary<'a> {
-    /// Indexes `text` (`word frequency` lines, words of at most 255 bytes); an error names the first line that is malformed,
-    /// out of order or repeated.
+    /// Indexes `text` (see `build_index` for the format); an error names the first bad line.
     pub fn parse(text: &'a str) -> Result<Self, String> {
-        if u32::try_from(text.len()).is_err() {
-            return Err("dictionary over 4 GiB".into());
-        }
-        let mut lines = Vec::with_capacity(text.len() / 12);
-        let mut word_lens = Vec::with_capacity(text.len() / 12);
-        let mut keys = Vec::with_capacity(text.len() / 12);
-        let mut frequencies = Vec::with_capacity(text.len() / 12);
-        let mut by_first: HashMap<char, (u32, u32), _> = HashMap::default();
-        let mut total: u64 = 0;
-        let mut previous: Option<&str> = None;
-        let mut start = 0;
-        for (number, line) in text.split_inclusive('\n').enumerate() {
-            let entry = line.trim_end_matches('\n');
-            let (word, freq) = entry
-                .split_once(' ')
-                .and_then(|(w, f)| Some((w, f.parse::<u32>().ok()?)))
-                .filter(|(w, _)| {
-                    !w.is_empty() && w.len() <= 255 && !w.contains(|c: char| c.is_whitespace() || c.is_control())
-                })
-                .ok_or_else(|| format!("line {}: `{entry}` is not `word frequency`", number + 1))?;
-            if previous.is_some_and(|p| p >= word) {
-                return Err(format!("line {}: `{word}` is out of order or repeated", number + 1));
-            }
-            previous = Some(word);
-            total += freq as u64;
-            let first = word.chars().next().expect("not empty");
-            let index = lines.len() as u32;
-            by_first.entry(first).or_insert((index, index)).1 = index + 1;
-            lines.push(start as u32);
-            word_lens.push(word.len() as u8);
-            keys.push(key(word.as_bytes()));
-            frequencies.push(freq);
-            start += line.len();
-        }
-        Ok(Dictionary { text, lines, word_lens, keys, frequencies, by_first, log_total: (total as f64).ln() })
+        Ok(Self::with_index(text, Cow::Owned(build_index(text)?)))
+    }
+
+    fn with_index(text: &'a str, index: Cow<'a, [u8]>) -> Self {
+        let words = u32::from_le_bytes(index[0..4].try_into().expect("4 bytes")) as usize;
+        let firsts = u32::from_le_bytes(index[4..8].try_into().expect("4 bytes")) as usize;
+        let total = u64::from_le_bytes(index[8..16].try_into().expect("8 bytes"));
+        assert_eq!(index.len(), Layout::of(words).firsts + 12 * firsts, "an index of this layout");
+        Dictionary { text, index, words, firsts, log_total: (total as f64).ln() }
     }
 
     pub fn len(&self) -> usize {
-        self.lines.len()
+        self.words
     }
 
     pub fn is_empty(&self) -> bool {
-        self.lines.is_empty()
+        self.words == 0
+    }
+
+    fn u32_at(&self, at: usize) -> u32 {
+        u32::from_le_bytes(self.index[at..at + 4].try_into().expect("4 bytes"))
+    }
+
+    fn key(&self, i: usize) -> u64 {
+        let at = Layout::of(self.words).keys + 8 * i;
+        u64::from_le_bytes(self.index[at..at + 8].try_into().expect("8 bytes"))
+    }
+
+    fn word_len(&self, i: usize) -> usize {
+        self.index[Layout::of(self.words).lengths + i] as usize
     }
 
     fn word(&self, i: usize) -> &'a [u8] {
-        let start = self.lines[i] as usize;
-        &self.text.as_bytes()[start..start + self.word_lens[i] as usize]
+        let start = self.u32_at(Layout::of(self.words).lines + 4 * i) as usize;
+        &self.text.as_bytes()[start..start + self.word_len(i)]
+    }
+
+    fn frequency(&self, i: usize) -> u32 {
+        self.u32_at(Layout::of(self.words).frequencies + 4 * i)
+    }
+
+    /// The words starting with `c`: a range of lines.
+    fn starting_with(&self, c: char) -> Option<(usize, usize)> {
+        let at = Layout::of(self.words).firsts;
+        let entry = |j: usize| at + 12 * j;
+        let j = partition(0, self.firsts, |j| self.u32_at(entry(j)) < c as u32);
+        (j < self.firsts && self.u32_at(entry(j)) == c as u32)
+            .then(|| (self.u32_at(entry(j) + 4) as usize, self.u32_at(entry(j) + 8) as usize))
     }
 
     /// Orders word `i` against `prefix`, whose key is `prefix_key`.
     fn compare(&self, i: usize, prefix: &[u8], prefix_key: u64) -> Ordering {
-        match self.keys[i].cmp(&prefix_key) {
-            Ordering::Equal if self.word_lens[i] as usize > 8 || prefix.len() > 8 => self.word(i).cmp(prefix),
-            Ordering::Equal => (self.word_lens[i] as usize).cmp(&prefix.len()),
+        match self.key(i).cmp(&prefix_key) {
+            Ordering::Equal if self.word_len(i) > 8 || prefix.len() > 8 => self.word(i).cmp(prefix),
+            Ordering::Equal => self.word_len(i).cmp(&prefix.len()),
             unequal => unequal,
         }
     }
@@ -105,25 +122,24 @@ impl<'a> Dictionary<'a> {
     /// first; `chars` are the byte offsets of a run's characters within `run`, plus its end.
     fn words_at(&self, run: &str, chars: &[usize], pos: usize, mut found: impl FnMut(usize, f64)) {
         let first = run[chars[pos]..].chars().next().expect("a character at every offset");
-        let Some(&(lo, hi)) = self.by_first.get(&first) else { return };
-        let (mut from, hi) = (lo as usize, hi as usize);
+        let Some((mut from, hi)) = self.starting_with(first) else { return };
         for end in pos + 1..chars.len() {
             let prefix = &run.as_bytes()[chars[pos]..chars[end]];
-            let prefix_key = key(prefix);
+            let prefix_key = word_key(prefix);
             // Words with a longer prefix sort after the ones with this prefix: search on from here.
             from = partition(from, hi, |i| self.compare(i, prefix, prefix_key) == Ordering::Less);
             if from == hi {
                 return;
             }
             let next = if self.compare(from, prefix, prefix_key) == Ordering::Equal {
-                found(end, (self.frequencies[from] as f64).ln());
+                found(end, (self.frequency(from) as f64).ln());
                 from + 1
             } else {
                 from
             };
             let extends = next < hi
                 && if prefix.len() <= 8 {
-                    self.keys[next] & !u64::MAX.checked_shr(8 * prefix.len() as u32).unwrap_or(0) == prefix_key
+                    self.key(next) & !u64::MAX.checked_shr(8 * prefix.len() as u32).unwrap_or(0) == prefix_key
                 } else {
                     self.word(next).starts_with(prefix)
                 };
@@ -210,16 +226,6 @@ struct Step {
     end: usize,
 }
 
-/// The first eight bytes of `bytes`, big-endian and zero-padded. Keys order as the bytes do
-/// (neither words nor the runs they are looked up in hold a zero byte), so most comparisons of
-/// the binary search read one array instead of the text.
-fn key(bytes: &[u8]) -> u64 {
-    let mut first = [0u8; 8];
-    let n = bytes.len().min(8);
-    first[..n].copy_from_slice(&bytes[..n]);
-    u64::from_be_bytes(first)
-}
-
 /// The first index in `lo..hi` where `before` turns false (`before` is true then false).
 fn partition(lo: usize, hi: usize, before: impl Fn(usize) -> bool) -> usize {
     let (mut lo, mut hi) = (lo, hi);
@@ -260,9 +266,10 @@ mod tests {
     fn the_embedded_dictionary_is_sorted_unique_and_complete() {
         let dictionary = dictionary();
         assert_eq!(dictionary.len(), 349_045);
+        assert!(build_index(JIEBA_WORDS).unwrap() == JIEBA_INDEX, "build.rs indexed this word list");
         let find = |w: &str| partition(0, dictionary.len(), |i| dictionary.word(i) < w.as_bytes());
         let line = find("清华大学");
-        assert_eq!((dictionary.word(line), dictionary.frequencies[line]), ("清华大学".as_bytes(), 922));
+        assert_eq!((dictionary.word(line), dictionary.frequency(line)), ("清华大学".as_bytes(), 922));
         assert_eq!(dictionary.word(find("扣款")), "扣款".as_bytes());
     }
 

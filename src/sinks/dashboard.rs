@@ -420,7 +420,7 @@ impl WindowSink for Dashboard {
         let b = &mut *b;
         b.seq += 1;
         if key.series.dim == Dimension::Cluster && key.size_s == b.spark_size_s {
-            let line = b.sparklines.entry(key.series.value.clone()).or_default();
+            let line = b.sparklines.entry(key.series.value.to_string()).or_default();
             match line.iter_mut().find(|(s, _)| *s == key.start_s) {
                 Some(entry) => entry.1 = agg.count,
                 None => {

@@ -312,7 +312,7 @@ impl RedisSink {
             return false;
         }
         let mut latest = self.latest_sentiment.lock().expect("latest sentiment");
-        let shown = latest.entry(key.series.value.clone()).or_insert(i64::MIN);
+        let shown = latest.entry(key.series.value.to_string()).or_insert(i64::MIN);
         let newest = key.start_s >= *shown;
         *shown = (*shown).max(key.start_s);
         newest
