@@ -301,11 +301,6 @@ pub fn run(
         args.extend(cluster_args);
         timely::Config::from_args(args.into_iter())?
     };
-    // Alert explanations and cluster labels segment Chinese text: index the word list (~30 ms)
-    // now rather than on the worker at the first alert.
-    if !config.rules.is_empty() || config.cluster.is_some() {
-        crate::enrich::segment::dictionary();
-    }
     let feed = Arc::new(Mutex::new(Some(feed)));
     let config = config.clone();
     let tick_ms = config.ingest.tick.as_ms().max(1) as u64;

@@ -12,6 +12,7 @@
 //! the same tokens.
 
 use super::dictionary_index::{build_index, word_key};
+use crate::clean::is_cjk;
 use std::borrow::Cow;
 use std::cmp::Ordering;
 use std::sync::OnceLock;
@@ -240,22 +241,19 @@ fn partition(lo: usize, hi: usize, before: impl Fn(usize) -> bool) -> usize {
     lo
 }
 
-/// jieba's `RE_HAN_DEFAULT` class: CJK ideographs, ASCII letters and digits, and `+#&._%-`.
+/// jieba's `RE_HAN_DEFAULT` class: CJK ideographs (the BMP blocks and the supplementary
+/// extensions), ASCII letters and digits, and `+#&._%-`.
 fn is_segmentable(c: char) -> bool {
-    if c.is_ascii() {
-        c.is_ascii_alphanumeric() || matches!(c, '+' | '#' | '&' | '.' | '_' | '%' | '-')
-    } else {
-        matches!(c,
-            '\u{4E00}'..='\u{9FFF}'
-            | '\u{3400}'..='\u{4DBF}'
-            | '\u{F900}'..='\u{FAFF}'
-            | '\u{20000}'..='\u{2A6DF}'
+    c.is_ascii_alphanumeric()
+        || matches!(c, '+' | '#' | '&' | '.' | '_' | '%' | '-')
+        || is_cjk(c)
+        || matches!(c,
+            '\u{20000}'..='\u{2A6DF}'
             | '\u{2A700}'..='\u{2B73F}'
             | '\u{2B740}'..='\u{2B81F}'
             | '\u{2B820}'..='\u{2CEAF}'
             | '\u{2CEB0}'..='\u{2EBEF}'
             | '\u{2F800}'..='\u{2FA1F}')
-    }
 }
 
 #[cfg(test)]

@@ -157,7 +157,6 @@ pub fn run(path: &Path, embedder: &Embedder, mut params: ClusterParams, options:
     let mut false_alerts = 0;
     let id_of = |position: usize| position.to_string();
     let mut changes = Vec::new();
-    crate::enrich::segment::dictionary();
     let started = std::time::Instant::now();
     for (position, (&row, embedding)) in order.iter().zip(&embeddings).enumerate() {
         let (text, label) = (&rows[row].0, rows[row].1.as_str());
