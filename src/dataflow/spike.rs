@@ -317,8 +317,19 @@ const REPEAT_DAMPING: f64 = 0.1;
 impl SeriesScorer {
     /// `counts`: whether values are event counts; `None` decides from the data.
     pub fn new(rule: &RuleConfig, counts: Option<bool>) -> Self {
+        Self::with_clock(rule, counts, None)
+    }
+
+    /// As `new`, for a series whose rows are `step_ms` apart rather than one rule window: the
+    /// daily and weekly predictors look back a day and a week of the series' own rows. History,
+    /// rarity memory and cooldown stay counted in rows.
+    pub fn with_clock(rule: &RuleConfig, counts: Option<bool>, step_ms: Option<i64>) -> Self {
+        let mut model = SpikeModel::from_rule(rule, counts.unwrap_or(true));
+        if let Some(step) = step_ms.filter(|s| *s > 0) {
+            model.windows_per_day = (86_400_000 % step == 0).then(|| (86_400_000 / step) as usize);
+        }
         SeriesScorer {
-            model: SpikeModel::from_rule(rule, counts.unwrap_or(true)),
+            model,
             auto_counts: counts.is_none(),
             rarity: (rule.score == ScoreKind::Rarity).then(|| Rarity::new(rule.rarity_memory)),
             values: VecDeque::new(),
