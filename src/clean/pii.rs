@@ -18,6 +18,38 @@ pub struct PiiMasker {
     digits: Regex,
 }
 
+/// Whether `bytes` hold an ASCII digit, and whether an `@`: the two things any mask needs, in
+/// one pass, sixteen bytes at a time on x86-64 (SSE2 is baseline there). Most messages have
+/// neither and are returned as they are.
+fn digit_and_at(bytes: &[u8]) -> (bool, bool) {
+    let (mut digit, mut at_sign) = (false, false);
+    let mut at = 0;
+    #[cfg(target_arch = "x86_64")]
+    while let Some(block) = bytes.get(at..at + 16) {
+        // SAFETY: SSE2 is part of the x86-64 baseline; the load is unaligned and reads exactly
+        // the sixteen bytes of `block`.
+        let (d, a) = unsafe {
+            use std::arch::x86_64::*;
+            let v = _mm_loadu_si128(block.as_ptr().cast());
+            let from_zero = _mm_sub_epi8(v, _mm_set1_epi8(b'0' as i8));
+            let d = _mm_cmpeq_epi8(_mm_min_epu8(from_zero, _mm_set1_epi8(9)), from_zero);
+            let a = _mm_cmpeq_epi8(v, _mm_set1_epi8(b'@' as i8));
+            (_mm_movemask_epi8(d) != 0, _mm_movemask_epi8(a) != 0)
+        };
+        digit |= d;
+        at_sign |= a;
+        if digit && at_sign {
+            return (true, true);
+        }
+        at += 16;
+    }
+    for b in &bytes[at..] {
+        digit |= b.is_ascii_digit();
+        at_sign |= *b == b'@';
+    }
+    (digit, at_sign)
+}
+
 impl PiiMasker {
     pub fn new(config: PiiConfig) -> Self {
         PiiMasker {
@@ -30,9 +62,7 @@ impl PiiMasker {
 
     /// Returns the masked text, borrowing when nothing needed masking.
     pub fn mask<'a>(&self, text: &'a str) -> std::borrow::Cow<'a, str> {
-        let bytes = text.as_bytes();
-        let has_digit = bytes.iter().any(u8::is_ascii_digit);
-        let has_at = bytes.contains(&b'@');
+        let (has_digit, has_at) = digit_and_at(text.as_bytes());
         if !has_digit && !has_at {
             return std::borrow::Cow::Borrowed(text);
         }
@@ -113,6 +143,23 @@ fn luhn(digits: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn digits_and_at_signs_are_seen_anywhere() {
+        for len in 0..50 {
+            for place in 0..len {
+                for (byte, expect) in [(b'0', (true, false)), (b'9', (true, false)), (b'@', (false, true))] {
+                    let mut bytes: Vec<u8> =
+                        (0..len).map(|i| [b'a', b'/', b':', 0xe4, 0xbd, b'?', b'A'][i % 7]).collect();
+                    assert_eq!(digit_and_at(&bytes), (false, false), "{len}");
+                    bytes[place] = byte;
+                    assert_eq!(digit_and_at(&bytes), expect, "{byte} at {place} of {len}");
+                    bytes[len - 1 - place] = b'@';
+                    assert_eq!(digit_and_at(&bytes).1, true);
+                }
+            }
+        }
+    }
 
     fn masker() -> PiiMasker {
         PiiMasker::new(PiiConfig { phone: true, id_number: true, bank_card: true, email: true })

@@ -10,6 +10,9 @@ struct Rule {
     name: String,
     has_text_condition: bool,
     regexes: Vec<Regex>,
+    /// Whether every match of every regex starts with a pair of characters the pair filter
+    /// holds, so that a text the filter rejects needs no regex search either.
+    regexes_filtered: bool,
     categories: Vec<String>,
     sentiment_below_milli: Option<i32>,
 }
@@ -27,6 +30,8 @@ impl RiskRules {
     pub fn new(configs: &[RiskConfig]) -> Self {
         let mut patterns = Vec::new();
         let mut keyword_rule = Vec::new();
+        // The literals every match of a regex starts with, for the pair filter.
+        let mut regex_starts = Vec::new();
         let rules = configs
             .iter()
             .enumerate()
@@ -35,11 +40,15 @@ impl RiskRules {
                     patterns.push(k.to_lowercase());
                     keyword_rule.push(i);
                 }
+                let starts: Option<Vec<Vec<String>>> = r.regex.iter().map(|p| match_starts(p)).collect();
+                let regexes_filtered = starts.is_some();
+                regex_starts.extend(starts.into_iter().flatten().flatten());
                 Rule {
                     name: r.name.clone(),
                     has_text_condition: !r.keywords.is_empty() || !r.regex.is_empty(),
                     // Validated when the configuration was loaded.
                     regexes: r.regex.iter().filter_map(|p| Regex::new(p).ok()).collect(),
+                    regexes_filtered,
                     categories: r.categories.clone(),
                     sentiment_below_milli: r.sentiment_below.map(|s| (s * 1000.0).round() as i32),
                 }
@@ -52,7 +61,7 @@ impl RiskRules {
             .match_kind(MatchKind::Standard)
             .build(&patterns)
             .expect("risk keyword automaton");
-        let may_match = PairFilter::new(&patterns);
+        let may_match = PairFilter::new(patterns.iter().chain(&regex_starts));
         RiskRules { rules, keywords, may_match, keyword_rule }
     }
 
@@ -68,7 +77,8 @@ impl RiskRules {
         // Most messages contain no keyword at all; the pair filter tells, and the automaton's
         // overlapping scan (which rules' keywords occur) runs only on the others.
         let mut keyword_hit = Vec::new();
-        if self.may_match.as_ref().is_none_or(|f| f.may_match(text)) {
+        let may_match = self.may_match.as_ref().is_none_or(|f| f.may_match(text));
+        if may_match {
             keyword_hit = vec![false; self.rules.len()];
             for m in self.keywords.find_overlapping_iter(text) {
                 keyword_hit[self.keyword_rule[m.pattern().as_usize()]] = true;
@@ -84,7 +94,9 @@ impl RiskRules {
                 // The regexes last: they are the costly condition.
                 category_ok
                     && sentiment_ok
-                    && (!rule.has_text_condition || keyword_hit || rule.regexes.iter().any(|r| r.is_match(text)))
+                    && (!rule.has_text_condition
+                        || keyword_hit
+                        || ((may_match || !rule.regexes_filtered) && rule.regexes.iter().any(|r| r.is_match(text))))
             })
             .map(|(_, rule)| rule.name.as_str())
     }
@@ -101,7 +113,7 @@ struct PairFilter {
 impl PairFilter {
     const BITS: u32 = 16;
 
-    fn new(keywords: &[String]) -> Option<Self> {
+    fn new<'a>(keywords: impl IntoIterator<Item = &'a String>) -> Option<Self> {
         let mut bits = vec![0u64; (1 << Self::BITS) / 64];
         for k in keywords {
             let mut chars = k.chars();
@@ -126,6 +138,23 @@ impl PairFilter {
             self.bits[slot / 64] & (1 << (slot % 64)) != 0
         })
     }
+}
+
+/// The literals every match of `pattern` starts with, each at least two characters long, or
+/// `None` when no such finite set exists (the regex must then run on every text). For
+/// `(?i)\bsue\b` these are the case variants of `sue`, Unicode's `ſ` (long s) among them.
+fn match_starts(pattern: &str) -> Option<Vec<String>> {
+    use regex_syntax::hir::literal::{ExtractKind, Extractor};
+    let hir = regex_syntax::Parser::new().parse(pattern).ok()?;
+    let seq = Extractor::new().kind(ExtractKind::Prefix).extract(&hir);
+    let literals = seq.literals()?;
+    literals
+        .iter()
+        .map(|l| {
+            let text = std::str::from_utf8(l.as_bytes()).ok()?;
+            (text.chars().count() >= 2).then(|| text.to_string())
+        })
+        .collect()
 }
 
 #[cfg(test)]
@@ -172,6 +201,48 @@ mod tests {
         }
         assert!(matched > 5000 && filtered > 10_000, "{matched} matched, {filtered} skipped the automaton");
         assert!(PairFilter::new(&["x".to_string()]).is_none(), "one-character keywords turn it off");
+    }
+
+    #[test]
+    fn regexes_run_only_where_the_pair_filter_lets_them() {
+        let starts = match_starts(r"(?i)\bsue\b").expect("a finite set");
+        assert!(starts.contains(&"sue".to_string()) && starts.contains(&"SuE".to_string()), "{starts:?}");
+        assert!(starts.iter().any(|s| s.starts_with('ſ')), "Unicode case folding: {starts:?}");
+        assert_eq!(match_starts(r"\d+元"), None, "too many starts");
+        assert_eq!(match_starts(r"(?i)a\w"), None, "a one-character start");
+        assert_eq!(match_starts("x|yz"), None);
+        // With and without the filter, the same rule fires on every text.
+        let configs = vec![
+            RiskConfig {
+                name: "words".into(),
+                keywords: vec!["律师".into()],
+                regex: vec![r"(?i)\bsue\b".into(), r"(?i)court\s+date".into()],
+                categories: vec![],
+                sentiment_below: None,
+            },
+            RiskConfig {
+                name: "money".into(),
+                keywords: vec![],
+                regex: vec![r"\d{4,}元".into()],
+                categories: vec![],
+                sentiment_below: None,
+            },
+        ];
+        let rules = RiskRules::new(&configs);
+        assert!(rules.rules[0].regexes_filtered && !rules.rules[1].regexes_filtered);
+        let unfiltered = RiskRules { may_match: None, ..RiskRules::new(&configs) };
+        let pieces =
+            ["we will ", "SUE", "ſue", "sue", "issue", "Court  Date", "court", "律师", "退了 ", "12345元", "，", "x"];
+        let mut rng = crate::demo::SplitMix::new(9);
+        let (mut fired, mut skipped) = (0, 0);
+        for _ in 0..20_000 {
+            let text: String = (0..rng.below(6)).map(|_| *rng.pick::<&str>(&pieces)).collect();
+            let with = rules.classify(&text, "other", 0);
+            assert_eq!(with, unfiltered.classify(&text, "other", 0), "{text}");
+            fired += with.is_some() as usize;
+            skipped += !rules.may_match.as_ref().unwrap().may_match(&text) as usize;
+        }
+        assert!(fired > 5000 && skipped > 1000, "{fired} fired, {skipped} skipped every search");
     }
 
     #[test]

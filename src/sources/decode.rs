@@ -88,18 +88,18 @@ fn decode_flat(text: &str) -> Option<RawEvent<'_>> {
     s.skip_ws();
     if !s.eat(b'}') {
         loop {
-            let key = s.plain_string()?;
+            let key = s.key()?;
             s.skip_ws();
             s.expect(b':')?;
             s.skip_ws();
             match key {
-                "id" => ev.id = s.text_value()?,
-                "channel" => ev.channel = s.text_value()?,
-                "text" => ev.text = s.text_value()?,
-                "business" => ev.business = s.text_value()?,
-                "campaign" => ev.campaign = s.text_value()?,
-                "category" => ev.category = s.text_value()?,
-                "ts" => {
+                Key::Id => ev.id = s.text_value()?,
+                Key::Channel => ev.channel = s.text_value()?,
+                Key::Text => ev.text = s.text_value()?,
+                Key::Business => ev.business = s.text_value()?,
+                Key::Campaign => ev.campaign = s.text_value()?,
+                Key::Category => ev.category = s.text_value()?,
+                Key::Ts => {
                     ev.ts_ms = if s.eat_literal("null") {
                         None
                     } else if s.peek() == Some(b'"') {
@@ -109,7 +109,7 @@ fn decode_flat(text: &str) -> Option<RawEvent<'_>> {
                         Some(s.number()?.parse::<i64>().ok()?)
                     };
                 }
-                "sentiment" => {
+                Key::Sentiment => {
                     ev.sentiment = if s.eat_literal("null") {
                         None
                     } else {
@@ -118,8 +118,7 @@ fn decode_flat(text: &str) -> Option<RawEvent<'_>> {
                         Some(v)
                     };
                 }
-                "user" | "lang" => s.skip_scalar()?,
-                _ => return None,
+                Key::Ignored => s.skip_scalar()?,
             }
             s.skip_ws();
             if s.eat(b'}') {
@@ -174,6 +173,21 @@ fn string_end(bytes: &[u8]) -> Option<usize> {
     bytes[at..].iter().position(|&b| b == b'"' || b == b'\\' || b < 0x20).map(|i| at + i)
 }
 
+/// The fields [`decode_flat`] knows.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Key {
+    Id,
+    Ts,
+    Channel,
+    Campaign,
+    Business,
+    Category,
+    Sentiment,
+    Text,
+    /// `user` and `lang`: accepted, not kept.
+    Ignored,
+}
+
 /// A cursor over one record for [`decode_flat`]; every method gives `None` where the general
 /// decoder must take over.
 struct Scan<'a> {
@@ -206,6 +220,27 @@ impl<'a> Scan<'a> {
         while matches!(self.peek(), Some(b' ' | b'\t' | b'\n' | b'\r')) {
             self.at += 1;
         }
+    }
+
+    /// A known field name, closing quote included: compared as literals, since a name that is
+    /// not spelt exactly so (an unknown field, an escape) takes the general path anyway.
+    fn key(&mut self) -> Option<Key> {
+        const KEYS: [(&[u8], Key); 10] = [
+            (b"\"id\"", Key::Id),
+            (b"\"ts\"", Key::Ts),
+            (b"\"text\"", Key::Text),
+            (b"\"channel\"", Key::Channel),
+            (b"\"campaign\"", Key::Campaign),
+            (b"\"category\"", Key::Category),
+            (b"\"sentiment\"", Key::Sentiment),
+            (b"\"business\"", Key::Business),
+            (b"\"user\"", Key::Ignored),
+            (b"\"lang\"", Key::Ignored),
+        ];
+        let rest = &self.text.as_bytes()[self.at..];
+        let (literal, key) = KEYS.iter().find(|(literal, _)| rest.starts_with(literal))?;
+        self.at += literal.len();
+        Some(*key)
     }
 
     /// A string without escapes or control characters, borrowed.
