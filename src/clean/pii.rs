@@ -155,7 +155,7 @@ mod tests {
                     bytes[place] = byte;
                     assert_eq!(digit_and_at(&bytes), expect, "{byte} at {place} of {len}");
                     bytes[len - 1 - place] = b'@';
-                    assert_eq!(digit_and_at(&bytes).1, true);
+                    assert!(digit_and_at(&bytes).1);
                 }
             }
         }
