@@ -46,13 +46,22 @@ impl fmt::Display for DecodeError {
 
 /// Decodes one JSON object. `line` must be a single record (no trailing data but whitespace).
 pub fn decode(line: &[u8]) -> Result<RawEvent<'_>, DecodeError> {
-    // SIMD validation for the records that pass; std's validator only to say where one fails.
-    let text = match simdutf8::basic::from_utf8(line) {
-        Ok(text) => text,
-        Err(_) => std::str::from_utf8(line).map_err(|e| {
+    decode_str(utf8(line)?)
+}
+
+/// `bytes` as text: SIMD validation for the records that pass; std's validator only to say
+/// where one fails.
+pub fn utf8(bytes: &[u8]) -> Result<&str, DecodeError> {
+    match simdutf8::basic::from_utf8(bytes) {
+        Ok(text) => Ok(text),
+        Err(_) => std::str::from_utf8(bytes).map_err(|e| {
             DecodeError::new(DeadReason::InvalidUtf8, format!("invalid UTF-8 at byte {}", e.valid_up_to()))
-        })?,
-    };
+        }),
+    }
+}
+
+/// [`decode`] for a record already known to be text (a line of a block validated whole).
+pub fn decode_str(text: &str) -> Result<RawEvent<'_>, DecodeError> {
     let trimmed = text.trim_start();
     if !trimmed.starts_with('{') {
         return Err(if trimmed.starts_with(['[', '"']) || trimmed.starts_with(|c: char| c.is_ascii_digit()) {
@@ -106,14 +115,14 @@ fn decode_flat(text: &str) -> Option<RawEvent<'_>> {
                         Some(DateTime::parse_from_rfc3339(s.plain_string()?).ok()?.timestamp_millis())
                     } else {
                         // Integers only; fractional milliseconds take the general path.
-                        Some(s.number()?.parse::<i64>().ok()?)
+                        Some(s.integer()?)
                     };
                 }
                 Key::Sentiment => {
                     ev.sentiment = if s.eat_literal("null") {
                         None
                     } else {
-                        let v = s.number()?.parse::<f64>().ok()?;
+                        let v = s.decimal()?;
                         (-1.0..=1.0).contains(&v).then_some(v)?;
                         Some(v)
                     };
@@ -288,6 +297,60 @@ impl<'a> Scan<'a> {
             }
         }
         Some(&self.text[start..self.at])
+    }
+
+    /// An integer in one pass (`-?(0|[1-9][0-9]*)`, fitting i64); a fraction or an exponent
+    /// gives `None`.
+    fn integer(&mut self) -> Option<i64> {
+        let negative = self.eat(b'-');
+        let from = self.at;
+        let mut value: i64 = 0;
+        if !self.eat(b'0') {
+            while let Some(d) = self.peek().filter(u8::is_ascii_digit) {
+                value = value.checked_mul(10)?.checked_add((d - b'0') as i64)?;
+                self.at += 1;
+            }
+            if self.at == from {
+                return None;
+            }
+        }
+        if matches!(self.peek(), Some(b'.' | b'e' | b'E')) {
+            return None;
+        }
+        Some(if negative { -value } else { value })
+    }
+
+    /// A number as f64. Plain decimals of at most 15 digits are exact integers over an exact
+    /// power of ten, so one division gives the correctly rounded value (Clinger's fast path),
+    /// the same that `parse` gives; others are parsed by `parse`.
+    fn decimal(&mut self) -> Option<f64> {
+        const POW10: [f64; 16] = [1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15];
+        let start = self.at;
+        let negative = self.eat(b'-');
+        let (mut mantissa, mut digits, mut fraction) = (0u64, 0usize, 0usize);
+        let mut take_digits = |s: &mut Self, in_fraction: bool| {
+            let from = s.at;
+            while let Some(d) = s.peek().filter(u8::is_ascii_digit) {
+                mantissa = mantissa.wrapping_mul(10).wrapping_add((d - b'0') as u64);
+                digits += 1;
+                fraction += in_fraction as usize;
+                s.at += 1;
+            }
+            s.at > from
+        };
+        let leading_zero = self.peek() == Some(b'0');
+        let whole = take_digits(self, false);
+        let fast = whole
+            && !(leading_zero && self.at - start - negative as usize > 1)
+            && (!self.eat(b'.') || take_digits(self, true))
+            && !matches!(self.peek(), Some(b'e' | b'E'))
+            && digits <= 15;
+        if fast {
+            let value = mantissa as f64 / POW10[fraction];
+            return Some(if negative { -value } else { value });
+        }
+        self.at = start;
+        self.number()?.parse().ok()
     }
 
     fn skip_scalar(&mut self) -> Option<()> {
@@ -521,6 +584,45 @@ mod tests {
             }
         }
         assert!(checked.0 > 500 && checked.1 > 5000, "both paths exercised: {checked:?}");
+    }
+
+    /// The one-pass number readers give exactly what `parse` gives, and stop where it stops.
+    #[test]
+    fn numbers_read_in_one_pass_match_parse() {
+        let read = |text: &str| {
+            let (mut a, mut b) = (Scan { text, at: 0 }, Scan { text, at: 0 });
+            let fast = a.decimal().map(f64::to_bits);
+            let slow = b.number().and_then(|n| n.parse::<f64>().ok()).map(f64::to_bits);
+            assert_eq!((fast, a.at), (slow, b.at), "{text}");
+        };
+        let fixed = ["-0.393", "0.5", "1", "-1", "0", "-0", "-0.0", "0.1", "0.3", "2.675", "0.123456789012345"];
+        let odd = ["0.12345678901234567", "1e-3", "1.5E2", "012", "-", ".5", "1.", "9007199254740993", "-x"];
+        for text in fixed.iter().chain(&odd) {
+            read(text);
+            read(&format!("{text},"));
+        }
+        let mut rng = crate::demo::SplitMix::new(3);
+        for _ in 0..200_000 {
+            let digits = 1 + rng.below(18);
+            let first = char::from(b'1' + rng.below(9) as u8);
+            let mut text: String =
+                std::iter::once(first).chain((1..digits).map(|_| char::from(b'0' + rng.below(10) as u8))).collect();
+            if rng.below(2) == 0 {
+                text.insert(1 + rng.below(digits), '.');
+            }
+            if rng.below(3) == 0 {
+                text.insert(0, '-');
+            }
+            read(text.trim_end_matches('.'));
+        }
+        let integer = |text: &str| Scan { text, at: 0 }.integer();
+        assert_eq!(integer("1735689600123"), Some(1_735_689_600_123));
+        assert_eq!(integer("-42,"), Some(-42));
+        assert_eq!(
+            (integer("1.5"), integer("1e3"), integer("99999999999999999999"), integer("-")),
+            (None, None, None, None)
+        );
+        assert_eq!(integer("0"), Some(0));
     }
 
     #[test]
