@@ -15,6 +15,29 @@ use std::sync::Arc;
 /// One record's outcome: an event for the dataflow, or a dead letter with its reason.
 pub type Admitted = Result<Event, DeadLetter>;
 
+/// What a batch of records became: the accepted events in input order, and the index of each
+/// rejected record with its dead letter. Events are built straight into their vector (they are
+/// a few hundred bytes, and the replay path moves millions of them).
+#[derive(Debug, Default)]
+pub struct AdmittedBatch {
+    pub events: Vec<Event>,
+    pub dead: Vec<(usize, DeadLetter)>,
+}
+
+impl AdmittedBatch {
+    /// Every record's outcome in input order.
+    pub fn into_results(self) -> Vec<Admitted> {
+        let mut results = Vec::with_capacity(self.events.len() + self.dead.len());
+        let mut events = self.events.into_iter();
+        for (index, dead) in self.dead {
+            results.extend(events.by_ref().take(index - results.len()).map(Ok));
+            results.push(Err(dead));
+        }
+        results.extend(events.map(Ok));
+        results
+    }
+}
+
 pub struct Admission {
     /// What a configuration reload replaces; a batch works with one version throughout.
     rules: std::sync::RwLock<Arc<Rules>>,
@@ -156,18 +179,18 @@ impl Admission {
     /// Admits one record. `now_ms` is the wall clock: it stamps events without `ts` and bounds
     /// how far in the future `ts` may lie.
     pub fn admit(&self, line: &[u8], now_ms: i64, source: &'static str) -> Result<Event, DeadLetter> {
-        self.admit_batch(&[line], now_ms, source).pop().expect("one result per line")
+        self.admit_batch(&[line], now_ms, source).into_results().pop().expect("one result per line")
     }
 
     /// Admits records together: text enrichment runs on the whole batch at once, which is
     /// several times faster than one message at a time.
-    pub fn admit_batch(&self, lines: &[&[u8]], now_ms: i64, source: &'static str) -> Vec<Admitted> {
+    pub fn admit_batch(&self, lines: &[&[u8]], now_ms: i64, source: &'static str) -> AdmittedBatch {
         self.admit_decoded(lines.iter().map(|line| (*line, decode(line))), lines.len(), now_ms, source)
     }
 
     /// [`Admission::admit_batch`] for lines already known to be valid UTF-8 (the line source
     /// validates a whole block at once, which is cheaper than line by line).
-    pub fn admit_text_batch(&self, lines: &[&str], now_ms: i64, source: &'static str) -> Vec<Admitted> {
+    pub fn admit_text_batch(&self, lines: &[&str], now_ms: i64, source: &'static str) -> AdmittedBatch {
         self.admit_decoded(lines.iter().map(|line| (line.as_bytes(), decode_str(line))), lines.len(), now_ms, source)
     }
 
@@ -177,57 +200,59 @@ impl Admission {
         lines: usize,
         now_ms: i64,
         source: &'static str,
-    ) -> Vec<Admitted> {
+    ) -> AdmittedBatch {
         let rules = self.rules();
-        let mut admitted: Vec<Admitted> = Vec::with_capacity(lines);
-        // (index, needs category, needs sentiment)
+        let mut batch = AdmittedBatch { events: Vec::with_capacity(lines), dead: Vec::new() };
+        // (index in events, needs category, needs sentiment)
         let mut to_enrich = Vec::new();
-        for (line, decoded) in decoded {
-            let result = decoded
-                .map_err(|e| rules.masked(DeadLetter::new(e.reason, e.detail, line, source)))
-                .and_then(|raw| rules.admit_unenriched(raw, line, now_ms, source));
-            admitted.push(result.map(|(event, category, sentiment)| {
-                if category || sentiment || (self.clustering && rules.enricher.is_some()) {
-                    to_enrich.push((admitted.len(), category, sentiment));
+        for (index, (line, decoded)) in decoded.enumerate() {
+            let admitted = match decoded {
+                Ok(raw) => rules.admit_unenriched(raw, line, now_ms, source, &mut batch.events),
+                Err(e) => Err(DeadLetter::new(e.reason, e.detail, line, source)),
+            };
+            match admitted {
+                Ok((category, sentiment)) => {
+                    if category || sentiment || (self.clustering && rules.enricher.is_some()) {
+                        to_enrich.push((batch.events.len() - 1, category, sentiment));
+                    }
                 }
-                event
-            }));
+                Err(dead) => batch.dead.push((index, rules.masked(dead))),
+            }
         }
+        let events = &mut batch.events;
         if let (Some(enricher), false) = (&rules.enricher, to_enrich.is_empty()) {
-            let texts: Vec<&str> =
-                to_enrich.iter().map(|(i, _, _)| admitted[*i].as_ref().map_or("", |e| e.text.as_str())).collect();
+            let texts: Vec<&str> = to_enrich.iter().map(|(i, _, _)| events[*i].text.as_str()).collect();
             let started = std::time::Instant::now();
             let enrichments = enricher.enrich(&texts);
             if let Some(metrics) = &self.metrics {
                 metrics.enriched(texts.len(), started.elapsed().as_secs_f64());
             }
             for ((i, category, sentiment), e) in to_enrich.into_iter().zip(enrichments) {
-                if let Ok(event) = &mut admitted[i] {
-                    if category {
-                        event.category = e.category.into();
-                    }
-                    if sentiment {
-                        event.sentiment_milli = (e.sentiment * 1000.0).round() as i32;
-                    }
-                    if self.clustering {
-                        event.embedding = Embedding::quantize(&e.embedding);
-                    }
+                let event = &mut events[i];
+                if category {
+                    event.category = e.category.into();
+                }
+                if sentiment {
+                    event.sentiment_milli = (e.sentiment * 1000.0).round() as i32;
+                }
+                if self.clustering {
+                    event.embedding = Embedding::quantize(&e.embedding);
                 }
             }
         }
         if !rules.risks.is_empty() {
-            for event in admitted.iter_mut().flatten() {
+            for event in events.iter_mut() {
                 event.risk =
                     rules.risks.classify(&event.text, &event.category, event.sentiment_milli).map(String::from);
             }
         }
         if rules.enricher.is_some() {
             let mut recent = self.recent.lock().unwrap_or_else(|e| e.into_inner());
-            for event in admitted.iter().flatten() {
+            for event in events.iter() {
                 recent.insert(&event.id, &event.text);
             }
         }
-        admitted
+        batch
     }
 
     /// A dead letter's payload with personal data masked: dead letters are stored and sent too.
@@ -245,15 +270,17 @@ impl Rules {
     }
 
     /// Validated, cleaned and masked, with upstream category and sentiment (`other` and 0 where
-    /// absent), and whether the enricher should fill in the category and the sentiment.
+    /// absent), pushed onto `events`; and whether the enricher should fill in the category and
+    /// the sentiment. The dead letter is not masked yet.
     fn admit_unenriched(
         &self,
         raw: RawEvent<'_>,
         line: &[u8],
         now_ms: i64,
         source: &'static str,
-    ) -> Result<(Event, bool, bool), DeadLetter> {
-        let dead = |reason, detail: String| self.masked(DeadLetter::new(reason, detail, line, source));
+        events: &mut Vec<Event>,
+    ) -> Result<(bool, bool), DeadLetter> {
+        let dead = |reason, detail: String| DeadLetter::new(reason, detail, line, source);
         let Some(text) = raw.text else {
             return Err(dead(DeadReason::MissingText, "field `text` is required".into()));
         };
@@ -275,7 +302,7 @@ impl Rules {
             Some(id) if !id.is_empty() => SmolStr::new(id),
             _ => content_id(ts_ms, &channel, &cleaned.text).into(),
         };
-        let event = Event {
+        events.push(Event {
             id,
             ts_ms,
             channel,
@@ -288,8 +315,8 @@ impl Rules {
             risk: None,
             embedding: Embedding::default(),
             meta: raw.meta.map(|m| serde_json::Value::Object(*m).to_string()),
-        };
-        Ok((event, needs_category, needs_sentiment))
+        });
+        Ok((needs_category, needs_sentiment))
     }
 }
 
@@ -309,6 +336,31 @@ mod tests {
     use super::*;
 
     const NOW: i64 = 1_800_000_000_000;
+
+    #[test]
+    fn a_batch_keeps_each_record_in_its_place() {
+        let a = Admission::new(&Config::embedded(), None);
+        let lines: [&[u8]; 6] = [
+            b"{oops",
+            br#"{"id":"a","text":"one"}"#,
+            br#"{"id":"b"}"#,
+            br#"{"id":"c","text":"three"}"#,
+            br#"{"id":"d","text":"four"}"#,
+            b"[1]",
+        ];
+        let batch = a.admit_batch(&lines, NOW, "test");
+        let ids: Vec<&str> = batch.events.iter().map(|e| e.id.as_str()).collect();
+        assert_eq!(ids, ["a", "c", "d"]);
+        let dead: Vec<(usize, DeadReason)> = batch.dead.iter().map(|(i, d)| (*i, d.reason)).collect();
+        assert_eq!(dead, [(0, DeadReason::MalformedJson), (2, DeadReason::MissingText), (5, DeadReason::NotAnObject)]);
+        let outcomes: Vec<String> = batch
+            .into_results()
+            .into_iter()
+            .map(|r| r.map_or_else(|d| format!("{:?}", d.reason), |e| e.id.to_string()))
+            .collect();
+        assert_eq!(outcomes, ["MalformedJson", "a", "MissingText", "c", "d", "NotAnObject"]);
+        assert!(AdmittedBatch::default().into_results().is_empty());
+    }
 
     #[test]
     fn admits_and_enriches() {

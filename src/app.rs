@@ -607,7 +607,8 @@ fn play_demo(
                     return;
                 }
                 let lines: Vec<&[u8]> = chunks[i].iter().map(|(_, l)| l.as_bytes()).collect();
-                let admitted = admission.admit_batch(&lines, chrono::Utc::now().timestamp_millis(), "demo");
+                let admitted =
+                    admission.admit_batch(&lines, chrono::Utc::now().timestamp_millis(), "demo").into_results();
                 *slots[i].lock().unwrap() = Some(admitted);
             });
         }

@@ -143,17 +143,13 @@ fn ingest_body(state: &AppState, body: &[u8]) -> Response {
     }
     state.metrics.received(SourceKind::Http, records.len() as u64);
     let now = chrono::Utc::now().timestamp_millis();
-    let mut events = Vec::with_capacity(records.len());
-    let mut rejected = Vec::new();
-    for (index, result) in state.admission.admit_batch(&records, now, "http").into_iter().enumerate() {
-        match result {
-            Ok(ev) => events.push(ev),
-            Err(dead) => {
-                state.outputs.dead_letter(&dead);
-                rejected.push(Rejected { index, reason: dead.reason, detail: dead.detail });
-            }
-        }
+    let admitted = state.admission.admit_batch(&records, now, "http");
+    let mut rejected = Vec::with_capacity(admitted.dead.len());
+    for (index, dead) in admitted.dead {
+        state.outputs.dead_letter(&dead);
+        rejected.push(Rejected { index, reason: dead.reason, detail: dead.detail });
     }
+    let events = admitted.events;
     let accepted = events.len();
     if !events.is_empty() {
         match state.feed.try_send(events) {

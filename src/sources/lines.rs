@@ -74,13 +74,10 @@ pub fn spawn(
                         admission.admit_batch(&lines, now, source)
                     }
                 };
-                let mut events = Vec::with_capacity(admitted.len());
-                for result in admitted {
-                    match result {
-                        Ok(ev) => events.push(ev),
-                        Err(dead) => outputs.dead_letter(&dead),
-                    }
+                for (_, dead) in &admitted.dead {
+                    outputs.dead_letter(dead);
                 }
+                let events = admitted.events;
                 if parsed_tx.send((chunk.seq, events)).is_err() {
                     return;
                 }

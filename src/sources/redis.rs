@@ -174,22 +174,21 @@ impl RedisSource {
         }
         self.metrics.received(SourceKind::Redis, entries.len() as u64);
         let now = chrono::Utc::now().timestamp_millis();
-        let (mut events, mut event_ids, mut dead_ids) = (Vec::new(), Vec::new(), Vec::new());
         let records: Vec<String> = entries.iter().map(|(_, fields)| entry_json(fields)).collect();
         let lines: Vec<&[u8]> = records.iter().map(|r| r.as_bytes()).collect();
         let admitted = self.admission.admit_batch(&lines, now, "redis");
-        for ((id, _), result) in entries.into_iter().zip(admitted) {
-            match result {
-                Ok(event) => {
-                    events.push(event);
-                    event_ids.push(id);
-                }
-                Err(dead) => {
-                    self.outputs.dead_letter(&dead);
+        let (mut event_ids, mut dead_ids) = (Vec::with_capacity(admitted.events.len()), Vec::new());
+        let mut dead = admitted.dead.iter().peekable();
+        for (index, (id, _)) in entries.into_iter().enumerate() {
+            match dead.next_if(|(at, _)| *at == index) {
+                Some((_, letter)) => {
+                    self.outputs.dead_letter(letter);
                     dead_ids.push(id);
                 }
+                None => event_ids.push(id),
             }
         }
+        let events = admitted.events;
         // Dead letters were queued to the sinks before their ids reach the ledger, so they are
         // written before the checkpoint that acknowledges them.
         self.acks.record(self.feed.sent(), dead_ids);
