@@ -247,7 +247,19 @@ impl<'a> Scan<'a> {
             (b"\"lang\"", Key::Ignored),
         ];
         let rest = &self.text.as_bytes()[self.at..];
-        let (literal, key) = KEYS.iter().find(|(literal, _)| rest.starts_with(literal))?;
+        // The first letter picks the candidates (at most three), so a name costs one or two
+        // comparisons instead of a walk down the list.
+        let candidates = match rest.get(1)? {
+            b'i' => &KEYS[0..1],
+            b't' => &KEYS[1..3],
+            b'c' => &KEYS[3..6],
+            b's' => &KEYS[6..7],
+            b'b' => &KEYS[7..8],
+            b'u' => &KEYS[8..9],
+            b'l' => &KEYS[9..10],
+            _ => return None,
+        };
+        let (literal, key) = candidates.iter().find(|(literal, _)| rest.starts_with(literal))?;
         self.at += literal.len();
         Some(*key)
     }
@@ -644,6 +656,21 @@ mod tests {
                     }
                 }
             }
+        }
+    }
+
+    #[test]
+    fn every_known_field_name_is_read_by_the_flat_decoder() {
+        let line = r#"{"lang": "zh", "user": "u1", "business": "pay", "sentiment": 0.5, "category": "c", "campaign": "k", "channel": "app", "text": "t", "ts": 5, "id": "x"}"#;
+        let raw = decode_flat(line).expect("flat");
+        assert_eq!((raw.id.as_deref(), raw.ts_ms, raw.text.as_deref()), (Some("x"), Some(5), Some("t")));
+        assert_eq!((raw.channel.as_deref(), raw.campaign.as_deref()), (Some("app"), Some("k")));
+        assert_eq!(
+            (raw.category.as_deref(), raw.business.as_deref(), raw.sentiment),
+            (Some("c"), Some("pay"), Some(0.5))
+        );
+        for unknown in [r#"{"idx": "a"}"#, r#"{"t": 1}"#, r#"{"": 1}"#, r#"{"zed": 1}"#, r#"{"tex": "a"}"#] {
+            assert!(decode_flat(unknown).is_none(), "{unknown}");
         }
     }
 
