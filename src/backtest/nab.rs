@@ -92,11 +92,12 @@ fn score_file(input: &Path, output: &Path, rule: &RuleConfig) -> Result<usize> {
         };
         let parsed: f64 =
             value.trim().parse().with_context(|| format!("{}:{}: value `{value}`", input.display(), i + 2))?;
-        rows.push((timestamp, parsed));
+        rows.push((timestamp, value, parsed));
     }
-    let mut scorer = SeriesScorer::with_clock(rule, None, typical_step_ms(rows.iter().map(|(t, _)| *t)));
-    for (timestamp, value) in &rows {
-        writeln!(w, "{timestamp},{value},{:.6}", scorer.push(*value))?;
+    let mut scorer = SeriesScorer::with_clock(rule, None, typical_step_ms(rows.iter().map(|(t, _, _)| *t)));
+    // The value is written as the data has it, so the results match the data row by row.
+    for (timestamp, text, value) in &rows {
+        writeln!(w, "{timestamp},{text},{:.6}", scorer.push(*value))?;
     }
     let rows = rows.len();
     w.flush()?;
