@@ -26,7 +26,7 @@ use std::sync::mpsc::{sync_channel, Receiver, RecvTimeoutError, SendError, SyncS
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use timely::container::CapacityContainerBuilder;
-use timely::dataflow::operators::vec::{Broadcast, Map};
+use timely::dataflow::operators::vec::{Broadcast, Map, Partition};
 use timely::dataflow::operators::{Concat, Exchange, Input, Inspect, Probe};
 use timely::dataflow::{InputHandle, ProbeHandle, Scope, StreamVec};
 use windows::{Agg, WindowKey};
@@ -51,29 +51,51 @@ pub fn ingest_streams<'scope>(events: StreamVec<'scope, Tick, Event>, params: In
     split(ingest::ingest(events, params, Arc::default()))
 }
 
-/// Splits the outputs of ingest (and of the clusterer) by kind.
+/// Splits the outputs of ingest (and of the clusterer) by kind. One partition moves each item to
+/// the stream of its kind: a `flat_map` per kind on a shared stream would have timely copy every
+/// item (sample texts included) once for each kind but the last.
 pub fn split<'scope>(out: StreamVec<'scope, Tick, (IngestOut, Tick)>) -> Ingested<'scope> {
-    let windows = out
-        .clone()
+    const WINDOWS: u64 = 0;
+    const SAMPLES: u64 = 1;
+    const CLOCK: u64 = 2;
+    const NOTICES: u64 = 3;
+    const DEAD: u64 = 4;
+    /// Events on their way to the clusterer, which takes them before the split.
+    const ELSEWHERE: u64 = 5;
+    let mut parts = out
+        .partition(6, |(o, t)| {
+            let part = match &o {
+                IngestOut::Update(..) => WINDOWS,
+                IngestOut::Sample(_) => SAMPLES,
+                IngestOut::Clock(_) => CLOCK,
+                IngestOut::Risky(_) | IngestOut::NewCluster(_) => NOTICES,
+                IngestOut::Dead(_) => DEAD,
+                IngestOut::Accepted(_) => ELSEWHERE,
+            };
+            (part, (o, t))
+        })
+        .into_iter();
+    let mut next = || parts.next().expect("six parts");
+    let windows = next()
         .flat_map(|(o, t)| match o {
             IngestOut::Update(key, agg) => Some((key, t, agg)),
             _ => None,
         })
         .as_collection();
-    let samples = out.clone().flat_map(|(o, t)| match o {
+    let samples = next().flat_map(|(o, t)| match o {
         IngestOut::Sample(s) => Some((DetectIn::Sample(s), t)),
         _ => None,
     });
-    let clock = out.clone().flat_map(|(o, t)| match o {
+    let clock = next().flat_map(|(o, t)| match o {
         IngestOut::Clock(ms) => Some((DetectIn::Clock(ms), t)),
         _ => None,
     });
-    let notices = out.clone().flat_map(|(o, t)| match o {
+    let notices = next().flat_map(|(o, t)| match o {
         IngestOut::Risky(m) => Some((DetectIn::Risk(m), t)),
         IngestOut::NewCluster(c) => Some((DetectIn::NewCluster(c), t)),
         _ => None,
     });
-    let dead = out.flat_map(|(o, _)| match o {
+    let dead = next().flat_map(|(o, _)| match o {
         IngestOut::Dead(d) => Some(d),
         _ => None,
     });
