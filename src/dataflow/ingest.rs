@@ -104,8 +104,26 @@ struct Group {
     /// Index of the first event.
     first: usize,
     agg: Agg,
-    /// Indexes of the latest `SAMPLES_PER_TICK` events, oldest first.
-    latest: Vec<usize>,
+    /// Indexes of the latest `SAMPLES_PER_TICK` events, oldest first: the first `kept` entries.
+    /// An array, not a vector: a tick makes hundreds of groups.
+    latest: [usize; SAMPLES_PER_TICK],
+    kept: usize,
+}
+
+impl Group {
+    fn keep(&mut self, index: usize) {
+        if self.kept == SAMPLES_PER_TICK {
+            self.latest.rotate_left(1);
+            self.latest[SAMPLES_PER_TICK - 1] = index;
+        } else {
+            self.latest[self.kept] = index;
+            self.kept += 1;
+        }
+    }
+
+    fn latest(&self) -> &[usize] {
+        &self.latest[..self.kept]
+    }
 }
 
 /// What one operator has added to each live window, so it can retract exactly that at the
@@ -220,15 +238,12 @@ impl IngestState {
             let slice = window_start(ev.ts_ms, self.slice_s);
             let key = (ev.category.as_str(), ev.channel.as_str(), ev.campaign.as_deref(), slice);
             let g = *group_index.entry(key).or_insert_with(|| {
-                groups.push(Group { first: index, agg: Agg::default(), latest: Vec::new() });
+                groups.push(Group { first: index, agg: Agg::default(), latest: [0; SAMPLES_PER_TICK], kept: 0 });
                 groups.len() - 1
             });
             let group = &mut groups[g];
             group.agg.plus_equals(&agg);
-            if group.latest.len() == SAMPLES_PER_TICK {
-                group.latest.remove(0);
-            }
-            group.latest.push(index);
+            group.keep(index);
         }
         self.params.metrics.accepted(accepted, span);
 
@@ -260,7 +275,7 @@ impl IngestState {
                     let start_s = window_start(slice * 1000, size_s);
                     folded.entry((si, wi as u8, start_s)).or_default().plus_equals(&group.agg);
                 }
-                samples[si as usize].extend(&group.latest);
+                samples[si as usize].extend(group.latest());
             }
         }
 
