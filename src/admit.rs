@@ -6,7 +6,7 @@ use crate::config::Config;
 use crate::enrich::risk::RiskRules;
 use crate::enrich::{Enricher, Models, OTHER};
 use crate::event::{DeadLetter, DeadReason, Embedding, Event, SmolStr};
-use crate::sources::decode::{decode, decode_str, DecodeError, RawEvent};
+use crate::sources::decode::{decode_str_into, utf8, DecodeError, RawEvent};
 use crate::telemetry::Metrics;
 use std::borrow::Cow;
 use std::hash::{BuildHasher, Hasher};
@@ -185,18 +185,18 @@ impl Admission {
     /// Admits records together: text enrichment runs on the whole batch at once, which is
     /// several times faster than one message at a time.
     pub fn admit_batch(&self, lines: &[&[u8]], now_ms: i64, source: &'static str) -> AdmittedBatch {
-        self.admit_decoded(lines.iter().map(|line| (*line, decode(line))), lines.len(), now_ms, source)
+        self.admit_decoded(lines.iter().map(|line| (*line, utf8(line))), lines.len(), now_ms, source)
     }
 
     /// [`Admission::admit_batch`] for lines already known to be valid UTF-8 (the line source
     /// validates a whole block at once, which is cheaper than line by line).
     pub fn admit_text_batch(&self, lines: &[&str], now_ms: i64, source: &'static str) -> AdmittedBatch {
-        self.admit_decoded(lines.iter().map(|line| (line.as_bytes(), decode_str(line))), lines.len(), now_ms, source)
+        self.admit_decoded(lines.iter().map(|line| (line.as_bytes(), Ok(*line))), lines.len(), now_ms, source)
     }
 
     fn admit_decoded<'a>(
         &self,
-        decoded: impl Iterator<Item = (&'a [u8], Result<RawEvent<'a>, DecodeError>)>,
+        texts: impl Iterator<Item = (&'a [u8], Result<&'a str, DecodeError>)>,
         lines: usize,
         now_ms: i64,
         source: &'static str,
@@ -205,9 +205,11 @@ impl Admission {
         let mut batch = AdmittedBatch { events: Vec::with_capacity(lines), dead: Vec::new() };
         // (index in events, needs category, needs sentiment)
         let mut to_enrich = Vec::new();
-        for (index, (line, decoded)) in decoded.enumerate() {
-            let admitted = match decoded {
-                Ok(raw) => rules.admit_unenriched(raw, line, now_ms, source, &mut batch.events),
+        // One slot for every record's decoded fields: records are decoded into it in place.
+        let mut raw = RawEvent::default();
+        for (index, (line, text)) in texts.enumerate() {
+            let admitted = match text.and_then(|text| decode_str_into(text, &mut raw)) {
+                Ok(()) => rules.admit_unenriched(&mut raw, line, now_ms, source, &mut batch.events),
                 Err(e) => Err(DeadLetter::new(e.reason, e.detail, line, source)),
             };
             match admitted {
@@ -274,14 +276,14 @@ impl Rules {
     /// the sentiment. The dead letter is not masked yet.
     fn admit_unenriched(
         &self,
-        raw: RawEvent<'_>,
+        raw: &mut RawEvent<'_>,
         line: &[u8],
         now_ms: i64,
         source: &'static str,
         events: &mut Vec<Event>,
     ) -> Result<(bool, bool), DeadLetter> {
         let dead = |reason, detail: String| DeadLetter::new(reason, detail, line, source);
-        let Some(text) = raw.text else {
+        let Some(text) = raw.text.take() else {
             return Err(dead(DeadReason::MissingText, "field `text` is required".into()));
         };
         let ts_ms = raw.ts_ms.unwrap_or(now_ms);
@@ -293,12 +295,12 @@ impl Rules {
         }
         let cleaned = self.cleaner.clean(&text).map_err(|(reason, detail)| dead(reason, detail))?;
         let label = |value: Option<Cow<'_, str>>| value.filter(|v| !v.is_empty()).map(SmolStr::new);
-        let channel = raw.channel.map_or_else(|| SmolStr::new_static("unknown"), SmolStr::new);
-        let upstream_category = label(raw.category);
+        let channel = raw.channel.take().map_or_else(|| SmolStr::new_static("unknown"), SmolStr::new);
+        let upstream_category = label(raw.category.take());
         let enriching = self.enricher.is_some();
         let (needs_category, needs_sentiment) =
             (enriching && upstream_category.is_none(), enriching && raw.sentiment.is_none());
-        let id = match raw.id {
+        let id = match raw.id.take() {
             Some(id) if !id.is_empty() => SmolStr::new(id),
             _ => content_id(ts_ms, &channel, &cleaned.text).into(),
         };
@@ -306,15 +308,15 @@ impl Rules {
             id,
             ts_ms,
             channel,
-            campaign: label(raw.campaign),
-            business: label(raw.business),
+            campaign: label(raw.campaign.take()),
+            business: label(raw.business.take()),
             category: upstream_category.unwrap_or_else(|| SmolStr::new_static(OTHER)),
             sentiment_milli: (raw.sentiment.unwrap_or(0.0) * 1000.0).round() as i32,
             text: cleaned.text,
             truncated: cleaned.truncated,
             risk: None,
             embedding: Embedding::default(),
-            meta: raw.meta.map(|m| serde_json::Value::Object(*m).to_string()),
+            meta: raw.meta.take().map(|m| serde_json::Value::Object(*m).to_string()),
         });
         Ok((needs_category, needs_sentiment))
     }

@@ -62,6 +62,15 @@ pub fn utf8(bytes: &[u8]) -> Result<&str, DecodeError> {
 
 /// [`decode`] for a record already known to be text (a line of a block validated whole).
 pub fn decode_str(text: &str) -> Result<RawEvent<'_>, DecodeError> {
+    let mut raw = RawEvent::default();
+    decode_str_into(text, &mut raw)?;
+    Ok(raw)
+}
+
+/// [`decode_str`] into `slot`, which it overwrites: the admission loop decodes every record of
+/// a batch into one slot, since moving a record of this size out through the calls cost more
+/// than decoding its numbers.
+pub fn decode_str_into<'a>(text: &'a str, slot: &mut RawEvent<'a>) -> Result<(), DecodeError> {
     let trimmed = text.trim_start();
     if !trimmed.starts_with('{') {
         return Err(if trimmed.starts_with(['[', '"']) || trimmed.starts_with(|c: char| c.is_ascii_digit()) {
@@ -70,10 +79,11 @@ pub fn decode_str(text: &str) -> Result<RawEvent<'_>, DecodeError> {
             DecodeError::new(DeadReason::MalformedJson, "expected a JSON object")
         });
     }
-    match decode_flat(text) {
-        Some(raw) => Ok(raw),
-        None => decode_general(text),
+    *slot = RawEvent::default();
+    if decode_flat_into(text, slot).is_none() {
+        *slot = decode_general(text)?;
     }
+    Ok(())
 }
 
 /// Any JSON object, by serde_json; the errors of every bad record are worded here.
@@ -89,9 +99,16 @@ fn decode_general(text: &str) -> Result<RawEvent<'_>, DecodeError> {
 /// a nested value, `meta`, an unknown field, any error) gives `None`, and the record takes
 /// [`decode_general`], so both paths accept the same records with the same result
 /// (serde_json's `float_roundtrip` makes its floats the correctly rounded ones `parse` gives).
+#[cfg(test)]
 fn decode_flat(text: &str) -> Option<RawEvent<'_>> {
-    let mut s = Scan { text, at: 0 };
     let mut ev = RawEvent::default();
+    decode_flat_into(text, &mut ev)?;
+    Some(ev)
+}
+
+/// [`decode_flat`] into `ev`, which must be empty; on `None` it holds whatever was read.
+fn decode_flat_into<'a>(text: &'a str, ev: &mut RawEvent<'a>) -> Option<()> {
+    let mut s = Scan { text, at: 0 };
     s.skip_ws();
     s.expect(b'{')?;
     s.skip_ws();
@@ -138,7 +155,7 @@ fn decode_flat(text: &str) -> Option<RawEvent<'_>> {
         }
     }
     s.skip_ws();
-    (s.at == text.len()).then_some(ev)
+    (s.at == text.len()).then_some(())
 }
 
 /// The index of the first `"`, `\\` or control character (below 0x20). Sixteen bytes at a time
