@@ -92,7 +92,7 @@ pub fn replay(
     };
     let (outputs, _) = fanout(vec![alerts], options.dead_letters.as_ref(), &pipeline.config, &metrics)?;
     let admission = Arc::new(Admission::new(&pipeline.config, pipeline.models.as_ref()).timed(metrics.clone()));
-    let rx = lines::spawn(
+    let (rx, spent) = lines::spawn(
         input,
         LineSourceOptions {
             batch_lines: options.batch_lines.max(1),
@@ -114,6 +114,7 @@ pub fn replay(
         Startup {
             restore: Restored { clusters: restored_clusters(&pipeline.config), ..Default::default() },
             rules: LiveRules::new(&pipeline.config.rules),
+            spent: Some(spent),
         },
     )?;
     Ok(ReplayReport { stats, metrics })
@@ -445,7 +446,7 @@ pub fn serve(pipeline: PipelineOptions, options: ServeOptions) -> Result<(), Str
     for alert in restore.alerts.iter() {
         outputs.adopt(alert);
     }
-    let startup = Startup { restore, rules: live_rules.clone() };
+    let startup = Startup { restore, rules: live_rules.clone(), spent: None };
     let dataflow_thread = std::thread::Builder::new()
         .name("fp-dataflow".into())
         .spawn(move || dataflow::run(&df_config, df_metrics, df_outputs, feed, workers, cluster, startup))

@@ -126,6 +126,7 @@ fn check_seed(seed: u64) {
                 negative_below_milli: NEG_BELOW,
                 clustering: false,
                 metrics: Default::default(),
+                spent: None,
             };
             let ingested = ingest_streams(events, params);
             window_aggregates(ingested.windows)

@@ -72,6 +72,22 @@ pub struct IngestParams {
     /// Hand accepted events with an embedding on to the clusterer.
     pub clustering: bool,
     pub metrics: Arc<Metrics>,
+    /// Where absorbed batches go to be freed (see [`Spent`]); `None` frees them here.
+    pub spent: Option<Spent>,
+}
+
+/// The way back for batches the dataflow is done with: the replay source frees them on its
+/// decoding threads, which allocated their texts, instead of on the timely worker, the busiest
+/// thread of a replay, which would pay a cross-thread free per event. Bounded: when the way
+/// back is full (or gone), the worker frees the batch itself.
+#[derive(Clone)]
+pub struct Spent(pub std::sync::mpsc::SyncSender<Vec<Event>>);
+
+impl Spent {
+    fn give(&self, batch: Vec<Event>) {
+        // Full or disconnected: the batch comes back in the error and is dropped here.
+        let _ = self.0.try_send(batch);
+    }
 }
 
 impl IngestParams {
@@ -82,6 +98,7 @@ impl IngestParams {
             negative_below_milli: (config.enrich.negative_below * 1000.0).round() as i32,
             clustering: config.cluster.is_some(),
             metrics,
+            spent: None,
         }
     }
 }
@@ -386,7 +403,10 @@ pub fn ingest<'scope>(
                 };
                 let mut session = output.session(&capability);
                 state.absorb(data.as_mut_slice(), |o| session.give((o, tick)));
-                data.clear();
+                match &state.params.spent {
+                    Some(spent) => spent.give(std::mem::take(data)),
+                    None => data.clear(),
+                }
             });
         }
     })
@@ -420,6 +440,7 @@ mod tests {
             negative_below_milli: -200,
             clustering: false,
             metrics: Arc::default(),
+            spent: None,
         }
     }
 
@@ -442,6 +463,34 @@ mod tests {
         assert_eq!(pay, Some(Agg { count: 2, neg: 1, sent_sum: -400, sent_sq: 260_000 }));
         // category, channel, overall (no campaign) × one window size
         assert_eq!(out.len(), 3);
+    }
+
+    /// With a way back, the operator returns each absorbed batch whole, in order, and never
+    /// waits on it: a batch that finds the way back full is freed where it is.
+    #[test]
+    fn absorbed_batches_go_back_when_there_is_room() {
+        use timely::dataflow::operators::{Input, Probe};
+        let (tx, rx) = std::sync::mpsc::sync_channel(2);
+        timely::execute_directly(move |worker| {
+            let probe = timely::dataflow::ProbeHandle::new();
+            let mut input = worker.dataflow::<Tick, _, _>(|scope| {
+                let (input, events) = scope.new_input::<Vec<Event>>();
+                let params = IngestParams { spent: Some(Spent(tx)), ..params() };
+                ingest(events, params, Arc::default()).probe_with(&probe);
+                input
+            });
+            for (tick, ids) in [["a", "b"], ["c", "d"], ["e", "f"]].iter().enumerate() {
+                let mut batch: Vec<Event> =
+                    ids.iter().enumerate().map(|(i, id)| event(id, 1_000 * (tick + i) as i64, "pay", 0)).collect();
+                input.send_batch(&mut batch);
+                input.advance_to(tick as Tick + 1);
+                while probe.less_than(input.time()) {
+                    worker.step();
+                }
+            }
+        });
+        let back: Vec<Vec<String>> = rx.try_iter().map(|b| b.iter().map(|e| e.id.to_string()).collect()).collect();
+        assert_eq!(back, [["a", "b"], ["c", "d"]], "the third found the way back full");
     }
 
     /// Events of one series spread over groups (other channels, other minutes): its samples are

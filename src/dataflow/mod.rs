@@ -115,6 +115,8 @@ pub fn window_aggregates<'scope>(
 pub struct Startup {
     pub restore: Restored,
     pub rules: detect::LiveRules,
+    /// Where ingest hands the batches it has absorbed (the replay source's way back).
+    pub spent: Option<ingest::Spent>,
 }
 
 /// The state a previous run left (in Redis) for this one to continue from.
@@ -137,7 +139,7 @@ pub fn build<'scope>(
     startup: Startup,
 ) -> (EventInput, ProbeHandle<Tick>) {
     let (input, events) = scope.new_input::<Vec<Event>>();
-    let params = IngestParams::from_config(config, metrics.clone());
+    let params = IngestParams { spent: startup.spent.clone(), ..IngestParams::from_config(config, metrics.clone()) };
     let (windows, negative_below_milli) = (params.windows.clone(), params.negative_below_milli);
     let mut out = ingest::ingest(events, params, startup.restore.windows.clone());
     if let Some(cluster_params) = clusters::ClusterParams::from_config(config) {

@@ -3,6 +3,7 @@
 //! one batch per tick. Every channel is bounded, so memory stays flat however large the input.
 
 use crate::admit::Admission;
+use crate::dataflow::ingest::Spent;
 use crate::event::Event;
 use crate::sinks::Fanout;
 use crate::telemetry::{Metrics, SourceKind};
@@ -28,15 +29,18 @@ struct Chunk {
     ends: Vec<usize>,
 }
 
-/// Starts reading `input`; returns the receiver of admitted batches in input order.
+/// Starts reading `input`; returns the receiver of admitted batches in input order, and the way
+/// back for batches the dataflow has absorbed: the parser threads free them (see [`Spent`]).
 pub fn spawn(
     input: Box<dyn Read + Send>,
     options: LineSourceOptions,
     admission: Arc<Admission>,
     metrics: Arc<Metrics>,
     outputs: Fanout,
-) -> Receiver<Vec<Event>> {
+) -> (Receiver<Vec<Event>>, Spent) {
     let threads = options.parse_threads.max(1);
+    let (spent_tx, spent_rx) = sync_channel::<Vec<Event>>(threads);
+    let spent_rx = Arc::new(Mutex::new(spent_rx));
     let (chunk_tx, chunk_rx) = sync_channel::<Chunk>(threads);
     let (parsed_tx, parsed_rx) = sync_channel::<(u64, Vec<Event>)>(threads);
     let (ordered_tx, ordered_rx) = sync_channel::<Vec<Event>>(2);
@@ -50,7 +54,7 @@ pub fn spawn(
         .expect("spawn reader");
 
     for i in 0..threads {
-        let (chunk_rx, parsed_tx) = (chunk_rx.clone(), parsed_tx.clone());
+        let (chunk_rx, parsed_tx, spent_rx) = (chunk_rx.clone(), parsed_tx.clone(), spent_rx.clone());
         let (admission, outputs) = (admission.clone(), outputs.clone());
         let source = kind.as_str();
         std::thread::Builder::new()
@@ -81,6 +85,12 @@ pub fn spawn(
                 if parsed_tx.send((chunk.seq, events)).is_err() {
                     return;
                 }
+                // Free what the dataflow is done with (the other parser may be at it already).
+                if let Ok(spent) = spent_rx.try_lock() {
+                    while let Ok(batch) = spent.try_recv() {
+                        drop(batch);
+                    }
+                }
             })
             .expect("spawn parser");
     }
@@ -102,7 +112,7 @@ pub fn spawn(
             }
         })
         .expect("spawn reorder");
-    ordered_rx
+    (ordered_rx, Spent(spent_tx))
 }
 
 /// The chunk's lines without their line ends, blank ones left out; `slice(start, end)` cuts one
@@ -271,7 +281,7 @@ mod tests {
         let mut input = b"{\"id\": \"a\", \"text\": \"\xe4\xbb\x98\xe6\xac\xbe\"}\n".to_vec();
         input.extend_from_slice(b"{\"id\": \"b\", \"text\": \"\xff\xfe\"}\n{\"id\": \"c\", \"text\": \"ok\"}\n");
         let options = LineSourceOptions { batch_lines: 10, parse_threads: 1, progress: false, kind: SourceKind::File };
-        let rx = spawn(Box::new(std::io::Cursor::new(input)), options, admission, Arc::default(), outputs);
+        let (rx, _spent) = spawn(Box::new(std::io::Cursor::new(input)), options, admission, Arc::default(), outputs);
         let ids: Vec<String> = rx.iter().flatten().map(|e| e.id.to_string()).collect();
         assert_eq!(ids, ["a", "c"]);
         assert_eq!(*reasons.0.lock().unwrap(), [crate::event::DeadReason::InvalidUtf8]);
