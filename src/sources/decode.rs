@@ -46,7 +46,9 @@ impl fmt::Display for DecodeError {
 
 /// Decodes one JSON object. `line` must be a single record (no trailing data but whitespace).
 pub fn decode(line: &[u8]) -> Result<RawEvent<'_>, DecodeError> {
-    decode_str(utf8(line)?)
+    let mut raw = RawEvent::default();
+    decode_str_into(utf8(line)?, &mut raw)?;
+    Ok(raw)
 }
 
 /// `bytes` as text: SIMD validation for the records that pass; std's validator only to say
@@ -60,16 +62,10 @@ pub fn utf8(bytes: &[u8]) -> Result<&str, DecodeError> {
     }
 }
 
-/// [`decode`] for a record already known to be text (a line of a block validated whole).
-pub fn decode_str(text: &str) -> Result<RawEvent<'_>, DecodeError> {
-    let mut raw = RawEvent::default();
-    decode_str_into(text, &mut raw)?;
-    Ok(raw)
-}
-
-/// [`decode_str`] into `slot`, which it overwrites: the admission loop decodes every record of
-/// a batch into one slot, since moving a record of this size out through the calls cost more
-/// than decoding its numbers.
+/// [`decode`] for a record already known to be text (a line of a block validated whole), into
+/// `slot`, which it overwrites: the admission loop decodes every record of a batch into one
+/// slot, since moving a record of this size out through the calls cost more than decoding its
+/// numbers.
 pub fn decode_str_into<'a>(text: &'a str, slot: &mut RawEvent<'a>) -> Result<(), DecodeError> {
     let trimmed = text.trim_start();
     if !trimmed.starts_with('{') {
@@ -94,11 +90,7 @@ fn decode_general(text: &str) -> Result<RawEvent<'_>, DecodeError> {
     Ok(raw)
 }
 
-/// The common record decoded without serde, about three times faster: a flat object of known
-/// fields whose values are strings without escapes, numbers or null. Anything else (an escape,
-/// a nested value, `meta`, an unknown field, any error) gives `None`, and the record takes
-/// [`decode_general`], so both paths accept the same records with the same result
-/// (serde_json's `float_roundtrip` makes its floats the correctly rounded ones `parse` gives).
+/// [`decode_flat_into`] into a new record (the tests compare it with the general decoder).
 #[cfg(test)]
 fn decode_flat(text: &str) -> Option<RawEvent<'_>> {
     let mut ev = RawEvent::default();
@@ -106,7 +98,12 @@ fn decode_flat(text: &str) -> Option<RawEvent<'_>> {
     Some(ev)
 }
 
-/// [`decode_flat`] into `ev`, which must be empty; on `None` it holds whatever was read.
+/// The common record decoded without serde, about three times faster: a flat object of known
+/// fields whose values are strings without escapes, numbers or null. Anything else (an escape,
+/// a nested value, `meta`, an unknown field, any error) gives `None`, and the record takes
+/// [`decode_general`], so both paths accept the same records with the same result
+/// (serde_json's `float_roundtrip` makes its floats the correctly rounded ones `parse` gives).
+/// `ev` must be empty; on `None` it holds whatever was read.
 fn decode_flat_into<'a>(text: &'a str, ev: &mut RawEvent<'a>) -> Option<()> {
     let mut s = Scan { text, at: 0 };
     s.skip_ws();
@@ -199,7 +196,7 @@ fn string_end(bytes: &[u8]) -> Option<usize> {
     bytes[at..].iter().position(|&b| b == b'"' || b == b'\\' || b < 0x20).map(|i| at + i)
 }
 
-/// The fields [`decode_flat`] knows.
+/// The fields [`decode_flat_into`] knows.
 #[derive(Clone, Copy, Debug, PartialEq)]
 enum Key {
     Id,
@@ -214,7 +211,7 @@ enum Key {
     Ignored,
 }
 
-/// A cursor over one record for [`decode_flat`]; every method gives `None` where the general
+/// A cursor over one record for [`decode_flat_into`]; every method gives `None` where the general
 /// decoder must take over.
 struct Scan<'a> {
     text: &'a str,
