@@ -8,6 +8,7 @@ pub mod admit;
 pub mod alerts;
 pub mod app;
 pub mod backtest;
+pub mod bytescan;
 pub mod clean;
 pub mod config;
 pub mod dataflow;

@@ -83,32 +83,20 @@ fn is_normal(bytes: &[u8]) -> bool {
         0xE3 => next2(i) != Some(&[0x80, 0x80]),
         _ => true,
     };
-    let mut at = 0;
-    // Sixteen bytes at a time (SSE2, in every x86-64 CPU): only the bytes that may start a space
-    // or a control (0x00-0x20, 0x7F, 0xC2, 0xE1-0xE3) are looked at one by one.
+    // Sixteen bytes at a time: only the bytes that may start a space or a control (0x00-0x20,
+    // 0x7F, 0xC2, 0xE1-0xE3) are looked at one by one.
     #[cfg(target_arch = "x86_64")]
-    while let Some(block) = bytes.get(at..at + 16) {
-        // SAFETY: SSE2 is part of the x86-64 baseline; the load is unaligned and reads exactly
-        // the sixteen bytes of `block`.
-        let mut suspects = unsafe {
-            use std::arch::x86_64::*;
-            let v = _mm_loadu_si128(block.as_ptr().cast());
-            let low = _mm_cmpeq_epi8(_mm_min_epu8(v, _mm_set1_epi8(0x20)), v);
-            let del = _mm_cmpeq_epi8(v, _mm_set1_epi8(0x7f));
-            let c2 = _mm_cmpeq_epi8(v, _mm_set1_epi8(0xC2u8 as i8));
-            let e1 = _mm_sub_epi8(v, _mm_set1_epi8(0xE1u8 as i8));
-            let e1_e3 = _mm_cmpeq_epi8(_mm_min_epu8(e1, _mm_set1_epi8(2)), e1);
-            _mm_movemask_epi8(_mm_or_si128(_mm_or_si128(low, del), _mm_or_si128(c2, e1_e3))) as u32
-        };
+    for (at, v) in crate::bytescan::blocks(bytes) {
+        use crate::bytescan::{equal, in_range};
+        let mut suspects = in_range(v, 0, 0x20) | equal(v, 0x7f) | equal(v, 0xC2) | in_range(v, 0xE1, 0xE3);
         while suspects != 0 {
             if !normal_at(at + suspects.trailing_zeros() as usize) {
                 return false;
             }
             suspects &= suspects - 1;
         }
-        at += 16;
     }
-    (at..n).all(normal_at)
+    (crate::bytescan::after_blocks(n)..n).all(normal_at)
 }
 
 fn normalise_slow(text: &str) -> String {

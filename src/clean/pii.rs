@@ -19,30 +19,19 @@ pub struct PiiMasker {
 }
 
 /// Whether `bytes` hold an ASCII digit, and whether an `@`: the two things any mask needs, in
-/// one pass, sixteen bytes at a time on x86-64 (SSE2 is baseline there). Most messages have
+/// one pass, sixteen bytes at a time on x86-64 (`crate::bytescan`). Most messages have
 /// neither and are returned as they are.
 fn digit_and_at(bytes: &[u8]) -> (bool, bool) {
     let (mut digit, mut at_sign) = (false, false);
-    let mut at = 0;
     #[cfg(target_arch = "x86_64")]
-    while let Some(block) = bytes.get(at..at + 16) {
-        // SAFETY: SSE2 is part of the x86-64 baseline; the load is unaligned and reads exactly
-        // the sixteen bytes of `block`.
-        let (d, a) = unsafe {
-            use std::arch::x86_64::*;
-            let v = _mm_loadu_si128(block.as_ptr().cast());
-            let from_zero = _mm_sub_epi8(v, _mm_set1_epi8(b'0' as i8));
-            let d = _mm_cmpeq_epi8(_mm_min_epu8(from_zero, _mm_set1_epi8(9)), from_zero);
-            let a = _mm_cmpeq_epi8(v, _mm_set1_epi8(b'@' as i8));
-            (_mm_movemask_epi8(d) != 0, _mm_movemask_epi8(a) != 0)
-        };
-        digit |= d;
-        at_sign |= a;
+    for (_, v) in crate::bytescan::blocks(bytes) {
+        digit |= crate::bytescan::in_range(v, b'0', b'9') != 0;
+        at_sign |= crate::bytescan::equal(v, b'@') != 0;
         if digit && at_sign {
             return (true, true);
         }
-        at += 16;
     }
+    let at = crate::bytescan::after_blocks(bytes.len());
     for b in &bytes[at..] {
         digit |= b.is_ascii_digit();
         at_sign |= *b == b'@';

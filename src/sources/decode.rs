@@ -4,6 +4,7 @@
 //! JSON escapes allow: this is the hottest code on the replay path, and a `#[serde(flatten)]`
 //! catch-all for unknown fields would buffer every record.
 
+use crate::bytescan;
 use crate::event::DeadReason;
 use chrono::DateTime;
 use serde::de::{self, Deserializer, IgnoredAny, MapAccess, Visitor};
@@ -159,25 +160,14 @@ fn decode_flat_into<'a>(text: &'a str, ev: &mut RawEvent<'a>) -> Option<()> {
 /// with SSE2, which every x86-64 CPU has; elsewhere eight at a time in a word (SWAR). The position
 /// comes from the match mask itself, so a short string costs one block and no byte loop.
 fn string_end(bytes: &[u8]) -> Option<usize> {
-    let mut at = 0;
     #[cfg(target_arch = "x86_64")]
-    while let Some(block) = bytes.get(at..at + 16) {
-        // SAFETY: SSE2 is part of the x86-64 baseline; the load is unaligned and reads exactly
-        // the sixteen bytes of `block`.
-        let mask = unsafe {
-            use std::arch::x86_64::*;
-            let v = _mm_loadu_si128(block.as_ptr().cast());
-            let quote = _mm_cmpeq_epi8(v, _mm_set1_epi8(b'"' as i8));
-            let backslash = _mm_cmpeq_epi8(v, _mm_set1_epi8(b'\\' as i8));
-            // unsigned v < 0x20  ⇔  min(v, 0x1f) == v
-            let control = _mm_cmpeq_epi8(_mm_min_epu8(v, _mm_set1_epi8(0x1f)), v);
-            _mm_movemask_epi8(_mm_or_si128(_mm_or_si128(quote, backslash), control)) as u32
-        };
+    for (at, v) in bytescan::blocks(bytes) {
+        let mask = bytescan::equal(v, b'"') | bytescan::equal(v, b'\\') | bytescan::in_range(v, 0, 0x1f);
         if mask != 0 {
             return Some(at + mask.trailing_zeros() as usize);
         }
-        at += 16;
     }
+    let mut at = bytescan::after_blocks(bytes.len());
     const ONES: u64 = 0x0101_0101_0101_0101;
     const HIGHS: u64 = 0x8080_8080_8080_8080;
     while let Some(word) = bytes.get(at..at + 8) {
