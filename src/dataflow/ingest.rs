@@ -5,19 +5,24 @@
 //! window (the consolidation differential would do, done before the arrangement), and schedules
 //! each window's retraction at `window end + retention` of event time, so state stays bounded.
 
+use super::detect::DetectIn;
 use super::windows::{window_start, Agg, Series, WindowKey};
-use super::Tick;
+use super::{Ingested, Tick};
 use crate::config::{Config, Dimension};
 use crate::event::{DeadLetter, DeadReason, Event};
 use crate::telemetry::Metrics;
 use differential_dataflow::difference::{Abelian, Semigroup};
+use differential_dataflow::AsCollection;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::hash::{BuildHasher, Hasher};
 use std::sync::Arc;
+use timely::container::CapacityContainerBuilder;
 use timely::dataflow::channels::pact::Exchange;
-use timely::dataflow::operators::generic::Operator;
+use timely::dataflow::operators::generic::builder_rc::OperatorBuilder;
+use timely::dataflow::operators::generic::OutputBuilder;
 use timely::dataflow::StreamVec;
+use timely::progress::operate::FrontierInterest;
 
 /// Sample messages per series and tick handed to the detector for explanations.
 pub const SAMPLES_PER_TICK: usize = 3;
@@ -114,6 +119,7 @@ pub struct IngestState {
     min_retention_ms: i64,
     /// The largest duration (s) that every window size is a multiple of.
     slice_s: u32,
+    groups_last_tick: usize,
 }
 
 /// The events of one tick with the same labels in the same slice of event time.
@@ -121,25 +127,43 @@ struct Group {
     /// Index of the first event.
     first: usize,
     agg: Agg,
-    /// Indexes of the latest `SAMPLES_PER_TICK` events, oldest first: the first `kept` entries.
-    /// An array, not a vector: a tick makes hundreds of groups.
-    latest: [usize; SAMPLES_PER_TICK],
+    latest: Latest,
+}
+
+/// The `SAMPLES_PER_TICK` largest event indexes offered, in ascending order. An array, not a
+/// vector: a tick makes hundreds of groups, and a series merges the latest of each of its
+/// groups without sorting them all.
+#[derive(Clone, Copy, Default)]
+struct Latest {
+    items: [usize; SAMPLES_PER_TICK],
     kept: usize,
 }
 
-impl Group {
-    fn keep(&mut self, index: usize) {
+impl Latest {
+    fn offer(&mut self, index: usize) {
+        let mut at = self.kept;
         if self.kept == SAMPLES_PER_TICK {
-            self.latest.rotate_left(1);
-            self.latest[SAMPLES_PER_TICK - 1] = index;
+            if index <= self.items[0] {
+                return;
+            }
+            // Drop the smallest; `index` goes in after the ones below it.
+            at = SAMPLES_PER_TICK - 1;
+            while at > 0 && self.items[at] > index {
+                at -= 1;
+            }
+            self.items.copy_within(1..=at, 0);
         } else {
-            self.latest[self.kept] = index;
+            while at > 0 && self.items[at - 1] > index {
+                self.items[at] = self.items[at - 1];
+                at -= 1;
+            }
             self.kept += 1;
         }
+        self.items[at] = index;
     }
 
-    fn latest(&self) -> &[usize] {
-        &self.latest[..self.kept]
+    fn indexes(&self) -> &[usize] {
+        &self.items[..self.kept]
     }
 }
 
@@ -214,6 +238,7 @@ impl IngestState {
             ledger: WindowLedger::default(),
             min_retention_ms,
             slice_s,
+            groups_last_tick: 0,
         }
     }
 
@@ -222,11 +247,13 @@ impl IngestState {
         // First, events with the same labels in the same slice of event time (the largest one
         // every window size is a multiple of) fold into one group: one hash lookup per event.
         // The per-series and per-window work then runs once per group.
-        let mut group_index: HashMap<(&str, &str, Option<&str>, i64), usize, Fold> = HashMap::default();
-        let mut groups: Vec<Group> = Vec::new();
+        // Sized like the last tick's, which the next one nearly always resembles.
+        let mut group_index: HashMap<(&str, &str, Option<&str>, i64), usize, Fold> =
+            HashMap::with_capacity_and_hasher(self.groups_last_tick, Fold::default());
+        let mut groups: Vec<Group> = Vec::with_capacity(self.groups_last_tick);
         let old_clock = self.clock;
         let mut accepted = 0;
-        let mut accepted_at: Vec<usize> = Vec::new();
+        let mut accepted_at: Vec<usize> = Vec::with_capacity(events.len());
         let mut span = (i64::MAX, i64::MIN);
         for (index, ev) in events.iter().enumerate() {
             if self.clock != i64::MIN && ev.ts_ms < self.clock - self.min_retention_ms {
@@ -255,14 +282,15 @@ impl IngestState {
             let slice = window_start(ev.ts_ms, self.slice_s);
             let key = (ev.category.as_str(), ev.channel.as_str(), ev.campaign.as_deref(), slice);
             let g = *group_index.entry(key).or_insert_with(|| {
-                groups.push(Group { first: index, agg: Agg::default(), latest: [0; SAMPLES_PER_TICK], kept: 0 });
+                groups.push(Group { first: index, agg: Agg::default(), latest: Latest::default() });
                 groups.len() - 1
             });
             let group = &mut groups[g];
             group.agg.plus_equals(&agg);
-            group.keep(index);
+            group.latest.offer(index);
         }
         self.params.metrics.accepted(accepted, span);
+        self.groups_last_tick = groups.len();
 
         // Series are numbered in the order the tick first touches them (groups are in order
         // of their first event), and each keeps the indexes of its latest events.
@@ -270,7 +298,7 @@ impl IngestState {
         keys.sort_unstable_by_key(|(_, g)| groups[*g].first);
         let mut series_index: HashMap<(Dimension, &str), u32, Fold> = HashMap::default();
         let mut series: Vec<(Dimension, &str)> = Vec::new();
-        let mut samples: Vec<Vec<usize>> = Vec::new();
+        let mut samples: Vec<Latest> = Vec::new();
         let mut folded: HashMap<(u32, u8, i64), Agg, Fold> = HashMap::default();
         for ((category, channel, campaign, slice), g) in keys {
             let group = &groups[g];
@@ -284,7 +312,7 @@ impl IngestState {
                 let Some(value) = value else { continue };
                 let si = *series_index.entry((dim, value)).or_insert_with(|| {
                     series.push((dim, value));
-                    samples.push(Vec::with_capacity(2 * SAMPLES_PER_TICK));
+                    samples.push(Latest::default());
                     (series.len() - 1) as u32
                 });
                 for (wi, &(size_s, _)) in self.params.windows.iter().enumerate() {
@@ -292,7 +320,9 @@ impl IngestState {
                     let start_s = window_start(slice * 1000, size_s);
                     folded.entry((si, wi as u8, start_s)).or_default().plus_equals(&group.agg);
                 }
-                samples[si as usize].extend(group.latest());
+                for &i in group.latest.indexes() {
+                    samples[si as usize].offer(i);
+                }
             }
         }
 
@@ -304,11 +334,10 @@ impl IngestState {
             let key = WindowKey { series: Series::new(dim, value), size_s, start_s };
             self.ledger.add(key, retention, agg, &mut out);
         }
-        for (si, mut indexes) in samples.into_iter().enumerate() {
+        for (si, latest) in samples.iter().enumerate() {
             // The series' latest events are the latest among its groups' latest.
-            indexes.sort_unstable();
             let (dim, value) = series[si];
-            for &i in &indexes[indexes.len().saturating_sub(SAMPLES_PER_TICK)..] {
+            for &i in latest.indexes() {
                 let ev = &events[i];
                 out(IngestOut::Sample(Sample {
                     series: Series::new(dim, value),
@@ -377,39 +406,85 @@ impl IngestState {
 /// Builds the ingest operator. Events are exchanged by id so each id is deduplicated by exactly
 /// one worker; outputs carry their tick so downstream stages can build collections from them.
 ///
+/// Each kind of output leaves on its own port, so an item is moved once, into the stream that
+/// consumes it (a partition after the operator would move every item three more times, and a
+/// copy of the whole stream for the clusterer would clone every sample text).
+///
 /// `restored` windows (a previous run's aggregates) enter on worker 0 at the first tick, in its
 /// ledger so they expire like any other.
 pub fn ingest<'scope>(
     events: StreamVec<'scope, Tick, Event>,
     params: IngestParams,
     restored: Arc<Vec<(WindowKey, Agg)>>,
-) -> StreamVec<'scope, Tick, (IngestOut, Tick)> {
-    let restorer = timely::dataflow::Scope::index(&events.scope()) == 0 && !restored.is_empty();
-    events.unary(Exchange::new(|e: &Event| id_hash(&e.id)), "Ingest", move |capability, _info| {
+) -> (Ingested<'scope>, StreamVec<'scope, Tick, (Event, Tick)>) {
+    let scope = events.scope();
+    let restorer = timely::dataflow::Scope::index(&scope) == 0 && !restored.is_empty();
+    let mut builder = OperatorBuilder::new("Ingest".to_owned(), scope);
+    let mut input = builder.new_input(events, Exchange::new(|e: &Event| id_hash(&e.id)));
+    builder.set_notify_for(0, FrontierInterest::Never);
+    let (windows_out, windows) = builder.new_output();
+    let (samples_out, samples) = builder.new_output();
+    let (clock_out, clock) = builder.new_output();
+    let (notices_out, notices) = builder.new_output();
+    let (dead_out, dead) = builder.new_output();
+    let (accepted_out, accepted) = builder.new_output();
+    let mut windows_out = OutputBuilder::<_, CapacityContainerBuilder<Vec<(WindowKey, Tick, Agg)>>>::from(windows_out);
+    let mut samples_out = OutputBuilder::<_, CapacityContainerBuilder<Vec<(DetectIn, Tick)>>>::from(samples_out);
+    let mut clock_out = OutputBuilder::<_, CapacityContainerBuilder<Vec<(DetectIn, Tick)>>>::from(clock_out);
+    let mut notices_out = OutputBuilder::<_, CapacityContainerBuilder<Vec<(DetectIn, Tick)>>>::from(notices_out);
+    let mut dead_out = OutputBuilder::<_, CapacityContainerBuilder<Vec<DeadLetter>>>::from(dead_out);
+    let mut accepted_out = OutputBuilder::<_, CapacityContainerBuilder<Vec<(Event, Tick)>>>::from(accepted_out);
+    builder.build(move |mut capabilities| {
         let mut state = IngestState::new(params);
-        let mut restore = restorer.then_some((capability, restored));
-        move |input, output| {
-            if let Some((capability, windows)) = restore.take() {
+        // Restored windows leave on the first port; the other ports' capabilities go at once.
+        capabilities.truncate(1);
+        let mut restore = restorer.then(|| (capabilities.pop().expect("one output capability"), restored));
+        move |_frontiers| {
+            let mut windows_out = windows_out.activate();
+            if let Some((capability, restored)) = restore.take() {
                 let tick = *capability.time();
-                let mut session = output.session(&capability);
-                for (key, agg) in windows.iter() {
+                let mut session = windows_out.session(&capability);
+                for (key, agg) in restored.iter() {
                     let retention = state.retention_ms(key.size_s);
-                    state.ledger.add(key.clone(), retention, *agg, &mut |o| session.give((o, tick)));
+                    state.ledger.add(key.clone(), retention, *agg, &mut |o| {
+                        if let IngestOut::Update(key, agg) = o {
+                            session.give((key, tick, agg));
+                        }
+                    });
                 }
             }
+            let mut samples_out = samples_out.activate();
+            let mut clock_out = clock_out.activate();
+            let mut notices_out = notices_out.activate();
+            let mut dead_out = dead_out.activate();
+            let mut accepted_out = accepted_out.activate();
             input.for_each(|capability, data| {
                 let Some(&tick) = capability.least() else {
                     return;
                 };
-                let mut session = output.session(&capability);
-                state.absorb(data.as_mut_slice(), |o| session.give((o, tick)));
+                let mut windows = windows_out.session(&capability);
+                let mut samples = samples_out.session(&capability);
+                let mut clock = clock_out.session(&capability);
+                let mut notices = notices_out.session(&capability);
+                let mut dead = dead_out.session(&capability);
+                let mut accepted = accepted_out.session(&capability);
+                state.absorb(data.as_mut_slice(), |o| match o {
+                    IngestOut::Update(key, agg) => windows.give((key, tick, agg)),
+                    IngestOut::Sample(s) => samples.give((DetectIn::Sample(s), tick)),
+                    IngestOut::Clock(ms) => clock.give((DetectIn::Clock(ms), tick)),
+                    IngestOut::Risky(m) => notices.give((DetectIn::Risk(m), tick)),
+                    IngestOut::NewCluster(c) => notices.give((DetectIn::NewCluster(c), tick)),
+                    IngestOut::Dead(d) => dead.give(d),
+                    IngestOut::Accepted(e) => accepted.give((e, tick)),
+                });
                 match &state.params.spent {
                     Some(spent) => spent.give(std::mem::take(data)),
                     None => data.clear(),
                 }
             });
         }
-    })
+    });
+    (Ingested { windows: windows.as_collection(), samples, clock, notices, dead }, accepted)
 }
 
 #[cfg(test)]
@@ -453,6 +528,31 @@ mod tests {
     }
 
     #[test]
+    fn latest_keeps_the_largest_indexes_in_order() {
+        let mut rng = 0x2545_f491_4f6c_dd1du64;
+        for round in 0..2000 {
+            let n = round % 12;
+            let offered: Vec<usize> = (0..n)
+                .map(|_| {
+                    rng ^= rng << 13;
+                    rng ^= rng >> 7;
+                    rng ^= rng << 17;
+                    (rng % 1000) as usize
+                })
+                .collect::<HashSet<_>>()
+                .into_iter()
+                .collect();
+            let mut latest = Latest::default();
+            for &i in &offered {
+                latest.offer(i);
+            }
+            let mut sorted = offered.clone();
+            sorted.sort_unstable();
+            assert_eq!(latest.indexes(), &sorted[sorted.len().saturating_sub(SAMPLES_PER_TICK)..], "{offered:?}");
+        }
+    }
+
+    #[test]
     fn folds_one_tick_into_one_update_per_window() {
         let mut s = IngestState::new(params());
         let out = updates(&mut s, vec![event("a", 1_000, "pay", -500), event("b", 2_000, "pay", 100)]);
@@ -476,7 +576,7 @@ mod tests {
             let mut input = worker.dataflow::<Tick, _, _>(|scope| {
                 let (input, events) = scope.new_input::<Vec<Event>>();
                 let params = IngestParams { spent: Some(Spent(tx)), ..params() };
-                ingest(events, params, Arc::default()).probe_with(&probe);
+                ingest(events, params, Arc::default()).0.windows.inner.probe_with(&probe);
                 input
             });
             for (tick, ids) in [["a", "b"], ["c", "d"], ["e", "f"]].iter().enumerate() {

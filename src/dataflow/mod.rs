@@ -26,7 +26,7 @@ use std::sync::mpsc::{sync_channel, Receiver, RecvTimeoutError, SendError, SyncS
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use timely::container::CapacityContainerBuilder;
-use timely::dataflow::operators::vec::{Broadcast, Map, Partition};
+use timely::dataflow::operators::vec::{Broadcast, Map};
 use timely::dataflow::operators::{Concat, Exchange, Input, Inspect, Probe};
 use timely::dataflow::{InputHandle, ProbeHandle, Scope, StreamVec};
 use windows::{Agg, WindowKey};
@@ -48,58 +48,35 @@ pub struct Ingested<'scope> {
 }
 
 pub fn ingest_streams<'scope>(events: StreamVec<'scope, Tick, Event>, params: IngestParams) -> Ingested<'scope> {
-    split(ingest::ingest(events, params, Arc::default()))
+    ingest::ingest(events, params, Arc::default()).0
 }
 
-/// Splits the outputs of ingest (and of the clusterer) by kind. One partition moves each item to
-/// the stream of its kind: a `flat_map` per kind on a shared stream would have timely copy every
-/// item (sample texts included) once for each kind but the last.
-pub fn split<'scope>(out: StreamVec<'scope, Tick, (IngestOut, Tick)>) -> Ingested<'scope> {
-    const WINDOWS: u64 = 0;
-    const SAMPLES: u64 = 1;
-    const CLOCK: u64 = 2;
-    const NOTICES: u64 = 3;
-    const DEAD: u64 = 4;
-    /// Events on their way to the clusterer, which takes them before the split.
-    const ELSEWHERE: u64 = 5;
-    let mut parts = out
-        .partition(6, |(o, t)| {
-            let part = match &o {
-                IngestOut::Update(..) => WINDOWS,
-                IngestOut::Sample(_) => SAMPLES,
-                IngestOut::Clock(_) => CLOCK,
-                IngestOut::Risky(_) | IngestOut::NewCluster(_) => NOTICES,
-                IngestOut::Dead(_) => DEAD,
-                IngestOut::Accepted(_) => ELSEWHERE,
-            };
-            (part, (o, t))
-        })
-        .into_iter();
-    let mut next = || parts.next().expect("six parts");
-    let windows = next()
-        .flat_map(|(o, t)| match o {
-            IngestOut::Update(key, agg) => Some((key, t, agg)),
+impl<'scope> Ingested<'scope> {
+    /// Joins the clusterer's outputs (cluster-size windows, their samples, new-cluster
+    /// notices) to the streams of their kinds. A few items per tick: copies are cheap here.
+    fn with_clusters(self, clustered: StreamVec<'scope, Tick, (IngestOut, Tick)>) -> Self {
+        let windows = clustered
+            .clone()
+            .flat_map(|(o, t)| match o {
+                IngestOut::Update(key, agg) => Some((key, t, agg)),
+                _ => None,
+            })
+            .as_collection();
+        let samples = clustered.clone().flat_map(|(o, t)| match o {
+            IngestOut::Sample(s) => Some((DetectIn::Sample(s), t)),
             _ => None,
-        })
-        .as_collection();
-    let samples = next().flat_map(|(o, t)| match o {
-        IngestOut::Sample(s) => Some((DetectIn::Sample(s), t)),
-        _ => None,
-    });
-    let clock = next().flat_map(|(o, t)| match o {
-        IngestOut::Clock(ms) => Some((DetectIn::Clock(ms), t)),
-        _ => None,
-    });
-    let notices = next().flat_map(|(o, t)| match o {
-        IngestOut::Risky(m) => Some((DetectIn::Risk(m), t)),
-        IngestOut::NewCluster(c) => Some((DetectIn::NewCluster(c), t)),
-        _ => None,
-    });
-    let dead = next().flat_map(|(o, _)| match o {
-        IngestOut::Dead(d) => Some(d),
-        _ => None,
-    });
-    Ingested { windows, samples, clock, notices, dead }
+        });
+        let notices = clustered.flat_map(|(o, t)| match o {
+            IngestOut::NewCluster(c) => Some((DetectIn::NewCluster(c), t)),
+            _ => None,
+        });
+        Ingested {
+            windows: self.windows.concat(windows),
+            samples: self.samples.concat(samples),
+            notices: self.notices.concat(notices),
+            ..self
+        }
+    }
 }
 
 /// Current aggregate of every live window, as (`(key, aggregate)`, +1/-1) changes.
@@ -141,12 +118,8 @@ pub fn build<'scope>(
     let (input, events) = scope.new_input::<Vec<Event>>();
     let params = IngestParams { spent: startup.spent.clone(), ..IngestParams::from_config(config, metrics.clone()) };
     let (windows, negative_below_milli) = (params.windows.clone(), params.negative_below_milli);
-    let mut out = ingest::ingest(events, params, startup.restore.windows.clone());
+    let (mut ingested, accepted) = ingest::ingest(events, params, startup.restore.windows.clone());
     if let Some(cluster_params) = clusters::ClusterParams::from_config(config) {
-        let accepted = out.clone().flat_map(|(o, t)| match o {
-            IngestOut::Accepted(e) => Some((e, t)),
-            _ => None,
-        });
         let clustered = clusters::cluster(
             accepted,
             cluster_params,
@@ -155,9 +128,8 @@ pub fn build<'scope>(
             startup.restore.clusters.clone(),
             outputs.clone(),
         );
-        out = out.concat(clustered);
+        ingested = ingested.with_clusters(clustered);
     }
-    let ingested = split(out);
     let aggregates = window_aggregates(ingested.windows);
     let probe = ProbeHandle::new();
     if !outputs.windows.is_empty() {
