@@ -223,6 +223,9 @@ impl<'a> Scan<'a> {
         self.eat(byte).then_some(())
     }
 
+    /// Inlined, so that each comparison is with a literal the compiler knows: a load or two
+    /// instead of a `memcmp` call.
+    #[inline(always)]
     fn eat_literal(&mut self, literal: &str) -> bool {
         let hit = self.text.as_bytes()[self.at..].starts_with(literal.as_bytes());
         self.at += if hit { literal.len() } else { 0 };
@@ -238,34 +241,25 @@ impl<'a> Scan<'a> {
     /// A known field name, closing quote included: compared as literals, since a name that is
     /// not spelt exactly so (an unknown field, an escape) takes the general path anyway.
     fn key(&mut self) -> Option<Key> {
-        const KEYS: [(&[u8], Key); 10] = [
-            (b"\"id\"", Key::Id),
-            (b"\"ts\"", Key::Ts),
-            (b"\"text\"", Key::Text),
-            (b"\"channel\"", Key::Channel),
-            (b"\"campaign\"", Key::Campaign),
-            (b"\"category\"", Key::Category),
-            (b"\"sentiment\"", Key::Sentiment),
-            (b"\"business\"", Key::Business),
-            (b"\"user\"", Key::Ignored),
-            (b"\"lang\"", Key::Ignored),
-        ];
         let rest = &self.text.as_bytes()[self.at..];
-        // The first letter picks the candidates (at most three), so a name costs one or two
-        // comparisons instead of a walk down the list.
-        let candidates = match rest.get(1)? {
-            b'i' => &KEYS[0..1],
-            b't' => &KEYS[1..3],
-            b'c' => &KEYS[3..6],
-            b's' => &KEYS[6..7],
-            b'b' => &KEYS[7..8],
-            b'u' => &KEYS[8..9],
-            b'l' => &KEYS[9..10],
-            _ => return None,
-        };
-        let (literal, key) = candidates.iter().find(|(literal, _)| rest.starts_with(literal))?;
-        self.at += literal.len();
-        Some(*key)
+        // The first letter picks the candidates (at most three).
+        match rest.get(1)? {
+            b'i' => self.eat_literal("\"id\"").then_some(Key::Id),
+            b't' => self
+                .eat_literal("\"ts\"")
+                .then_some(Key::Ts)
+                .or_else(|| self.eat_literal("\"text\"").then_some(Key::Text)),
+            b'c' => self
+                .eat_literal("\"channel\"")
+                .then_some(Key::Channel)
+                .or_else(|| self.eat_literal("\"campaign\"").then_some(Key::Campaign))
+                .or_else(|| self.eat_literal("\"category\"").then_some(Key::Category)),
+            b's' => self.eat_literal("\"sentiment\"").then_some(Key::Sentiment),
+            b'b' => self.eat_literal("\"business\"").then_some(Key::Business),
+            b'u' => self.eat_literal("\"user\"").then_some(Key::Ignored),
+            b'l' => self.eat_literal("\"lang\"").then_some(Key::Ignored),
+            _ => None,
+        }
     }
 
     /// A string without escapes or control characters, borrowed.
