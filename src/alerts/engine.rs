@@ -128,6 +128,11 @@ impl AlertEngine {
 
     /// Feeds one evaluation; returns the alert when its state changed.
     pub fn observe(&mut self, rule: &RuleConfig, series: &Series, eval: Evaluation, clock_ms: i64) -> Option<Alert> {
+        // The usual case, a normal window while nothing fires, changes nothing: skip building
+        // labels and a fingerprint for it.
+        if !eval.anomalous && self.active.is_empty() {
+            return None;
+        }
         let labels = Self::labels(rule, [(series.dim.as_str(), series.value.as_str())]);
         let fp = fingerprint(&rule.name, &labels);
         if let Some(active) = self.active.get_mut(&fp) {

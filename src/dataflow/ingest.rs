@@ -253,7 +253,10 @@ impl IngestState {
         let mut groups: Vec<Group> = Vec::with_capacity(self.groups_last_tick);
         let old_clock = self.clock;
         let mut accepted = 0;
-        let mut accepted_at: Vec<usize> = Vec::with_capacity(events.len());
+        // Accepted events that leave on their own (risky ones, and all of them for the
+        // clusterer), picked while each event is at hand: a second pass over every event of
+        // the tick would fetch each from memory again.
+        let mut passed_on: Vec<usize> = Vec::new();
         let mut span = (i64::MAX, i64::MIN);
         for (index, ev) in events.iter().enumerate() {
             if self.clock != i64::MIN && ev.ts_ms < self.clock - self.min_retention_ms {
@@ -275,7 +278,9 @@ impl IngestState {
                 continue;
             }
             accepted += 1;
-            accepted_at.push(index);
+            if ev.risk.is_some() || (self.params.clustering && !ev.embedding.is_empty()) {
+                passed_on.push(index);
+            }
             span = (span.0.min(ev.ts_ms), span.1.max(ev.ts_ms));
             self.clock = self.clock.max(ev.ts_ms);
             let agg = Agg::of_message(ev.sentiment_milli, ev.sentiment_milli < self.params.negative_below_milli);
@@ -348,7 +353,7 @@ impl IngestState {
                 }));
             }
         }
-        for &i in &accepted_at {
+        for &i in &passed_on {
             let ev = &mut events[i];
             if let Some(risk) = &ev.risk {
                 out(IngestOut::Risky(RiskyMessage {
