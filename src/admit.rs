@@ -351,6 +351,16 @@ mod tests {
     const NOW: i64 = 1_800_000_000_000;
 
     #[test]
+    fn short_strings_inline_and_long_ones_not() {
+        for len in [0, 1, 22, 23, 24, 100] {
+            let text = "页x".repeat(len).chars().take(len).collect::<String>();
+            let built = small_str(Cow::Borrowed(&text));
+            assert_eq!(built, text);
+            assert_eq!(built.is_heap_allocated(), text.len() > SmolStr::INLINE_CAP, "{len}");
+        }
+    }
+
+    #[test]
     fn a_batch_keeps_each_record_in_its_place() {
         let a = Admission::new(&Config::embedded(), None);
         let lines: [&[u8]; 6] = [
