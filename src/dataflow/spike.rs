@@ -308,6 +308,10 @@ pub struct SeriesScorer {
     /// Raw scores of the last `quiet` windows.
     recent: VecDeque<f64>,
     quiet: usize,
+    /// The score at which the rule fires live.
+    fire_at: f64,
+    /// Windows since a score counted in full and reached `fire_at`.
+    since_fired: usize,
     scratch: Scratch,
 }
 
@@ -335,6 +339,13 @@ impl SeriesScorer {
             values: VecDeque::new(),
             recent: VecDeque::new(),
             quiet: (rule.cooldown.as_ms() / rule.window.as_ms().max(1)) as usize,
+            // As the live verdict: a rarity rule fires at its threshold, a surprise rule at its
+            // sensitivity (score 0.5).
+            fire_at: match rule.score {
+                ScoreKind::Rarity => rule.threshold.unwrap_or(1.0),
+                ScoreKind::Surprise => 0.5,
+            },
+            since_fired: usize::MAX,
             scratch: Scratch::default(),
         }
     }
@@ -342,8 +353,10 @@ impl SeriesScorer {
     /// Scores the next window's value using only the windows before it, in [0, 1].
     ///
     /// The score counts in full only when it is the highest of the last `quiet` windows (the
-    /// rule's cooldown in windows): like the live alert engine, which notifies once per
-    /// anomaly, an anomaly that is already being reported is no news until it gets worse.
+    /// rule's cooldown in windows), and not within `quiet` windows of one that fired: like the
+    /// live alert engine, which notifies once per anomaly and then cools down, an anomaly that
+    /// is already being reported is no news until it gets worse, and once the rule has fired
+    /// it is no news again until the cooldown has passed.
     pub fn push(&mut self, value: f64) -> f64 {
         if self.auto_counts && !(value >= 0.0 && value.fract() == 0.0) {
             self.model.counts = false;
@@ -370,7 +383,11 @@ impl SeriesScorer {
             self.recent.pop_front();
         }
         self.values.truncate(self.model.reach() + 1);
-        if raw > before {
+        self.since_fired = self.since_fired.saturating_add(1);
+        if raw > before && self.since_fired > self.quiet {
+            if raw >= self.fire_at {
+                self.since_fired = 0;
+            }
             raw
         } else {
             raw * REPEAT_DAMPING
@@ -515,6 +532,28 @@ mod tests {
         assert!(s[2500] >= ALERT, "{}", s[2500]);
         let before = (0..2500).filter(|i| s[*i] >= ALERT).count();
         assert!(before <= 2500 / 500, "noise alerted {before} times");
+    }
+
+    /// Once the rule has fired, a worse spike within its cooldown is the same incident (live,
+    /// the firing alert only moves forward); after the cooldown a spike is news again.
+    #[test]
+    fn a_fired_anomaly_is_news_again_only_after_the_cooldown() {
+        let rule = nab_rule();
+        let cooldown = (rule.cooldown.as_ms() / rule.window.as_ms()) as usize;
+        let mut series: Vec<f64> = (0..4000).map(|i| 100.0 + 5.0 * gaussian(i)).collect();
+        series[2500] = 160.0;
+        series[2500 + cooldown / 2] = 200.0;
+        // Past the cooldown of the first and the quiet stretch after the second.
+        let later = 2500 + cooldown / 2 + cooldown + 10;
+        series[later] = 200.0;
+        let s = scores_with(&rule, &series);
+        assert!(s[2500] >= ALERT, "the first spike fires: {}", s[2500]);
+        assert!(
+            s[2500 + cooldown / 2] < ALERT,
+            "a worse one within the cooldown is damped: {}",
+            s[2500 + cooldown / 2]
+        );
+        assert!(s[later] >= ALERT, "after it, news again: {}", s[later]);
     }
 
     fn gaussian(i: usize) -> f64 {
