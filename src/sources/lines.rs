@@ -42,6 +42,10 @@ pub fn spawn(
     let (spent_tx, spent_rx) = sync_channel::<Vec<Event>>(threads);
     let spent_rx = Arc::new(Mutex::new(spent_rx));
     let (chunk_tx, chunk_rx) = sync_channel::<Chunk>(threads);
+    // Parsed chunks go back to the reader to be filled again: a fresh block of this size is
+    // fresh pages each time (faulted in and zeroed by the kernel), which cost the reader more
+    // than copying the file did.
+    let (blank_tx, blank_rx) = sync_channel::<Chunk>(threads + 1);
     let (parsed_tx, parsed_rx) = sync_channel::<(u64, Vec<Event>)>(threads);
     let (ordered_tx, ordered_rx) = sync_channel::<Vec<Event>>(2);
     let chunk_rx = Arc::new(Mutex::new(chunk_rx));
@@ -50,17 +54,18 @@ pub fn spawn(
     let reader_metrics = metrics.clone();
     std::thread::Builder::new()
         .name("fp-reader".into())
-        .spawn(move || read_chunks(input, options, chunk_tx, reader_metrics))
+        .spawn(move || read_chunks(input, options, chunk_tx, blank_rx, reader_metrics))
         .expect("spawn reader");
 
     for i in 0..threads {
         let (chunk_rx, parsed_tx, spent_rx) = (chunk_rx.clone(), parsed_tx.clone(), spent_rx.clone());
+        let blank_tx = blank_tx.clone();
         let (admission, outputs) = (admission.clone(), outputs.clone());
         let source = kind.as_str();
         std::thread::Builder::new()
             .name(format!("fp-parse-{i}"))
             .spawn(move || loop {
-                let chunk = match chunk_rx.lock().unwrap().recv() {
+                let mut chunk = match chunk_rx.lock().unwrap().recv() {
                     Ok(c) => c,
                     Err(_) => return,
                 };
@@ -82,7 +87,12 @@ pub fn spawn(
                     outputs.dead_letter(dead);
                 }
                 let events = admitted.events;
-                if parsed_tx.send((chunk.seq, events)).is_err() {
+                let seq = chunk.seq;
+                chunk.bytes.clear();
+                chunk.ends.clear();
+                // Full (or the reader is done): this one is freed here.
+                let _ = blank_tx.try_send(chunk);
+                if parsed_tx.send((seq, events)).is_err() {
                     return;
                 }
                 // Free what the dataflow is done with (the other parser may be at it already).
@@ -137,6 +147,7 @@ fn read_chunks(
     mut input: Box<dyn Read + Send>,
     options: LineSourceOptions,
     tx: std::sync::mpsc::SyncSender<Chunk>,
+    blank: Receiver<Chunk>,
     metrics: Arc<Metrics>,
 ) {
     // Blocks are read straight into the chunk (no line-by-line copy through a BufReader); the
@@ -151,12 +162,16 @@ fn read_chunks(
     let mut carry: Vec<u8> = Vec::new();
     let mut eof = false;
     loop {
-        let mut chunk = Chunk {
+        let mut chunk = blank.try_recv().unwrap_or_else(|_| Chunk {
             seq,
             bytes: Vec::with_capacity(options.batch_lines * 192 + block),
             ends: Vec::with_capacity(options.batch_lines),
-        };
-        chunk.bytes.append(&mut carry);
+        });
+        chunk.seq = seq;
+        chunk.bytes.clear();
+        chunk.ends.clear();
+        chunk.bytes.extend_from_slice(&carry);
+        carry.clear();
         let mut scanned = 0;
         while chunk.ends.len() < options.batch_lines {
             let room = options.batch_lines - chunk.ends.len();
@@ -188,7 +203,8 @@ fn read_chunks(
         }
         let used = chunk.ends.last().copied().unwrap_or(0);
         if chunk.ends.len() == options.batch_lines {
-            carry = chunk.bytes.split_off(used);
+            carry.extend_from_slice(&chunk.bytes[used..]);
+            chunk.bytes.truncate(used);
         } else if used < chunk.bytes.len() {
             // The last line has no newline.
             chunk.ends.push(chunk.bytes.len());
@@ -234,9 +250,20 @@ mod tests {
     }
 
     fn chunks(input: &[u8], batch_lines: usize) -> Vec<Vec<String>> {
+        chunks_reusing(input, batch_lines, 0)
+    }
+
+    /// As `chunks`, the reader first refilling `used` chunks that come back with old contents.
+    fn chunks_reusing(input: &[u8], batch_lines: usize, used: usize) -> Vec<Vec<String>> {
         let (tx, rx) = sync_channel(1 << 16);
         let options = LineSourceOptions { batch_lines, parse_threads: 1, progress: false, kind: SourceKind::File };
-        read_chunks(Box::new(Trickle(std::io::Cursor::new(input.to_vec()), 0)), options, tx, Arc::default());
+        let (blank_tx, blank) = sync_channel(used);
+        for i in 0..used {
+            let old = Chunk { seq: 99, bytes: format!("old {i}\nlines\n").into_bytes(), ends: vec![6, 12] };
+            blank_tx.send(old).unwrap();
+        }
+        drop(blank_tx);
+        read_chunks(Box::new(Trickle(std::io::Cursor::new(input.to_vec()), 0)), options, tx, blank, Arc::default());
         rx.into_iter()
             .enumerate()
             .map(|(i, c)| {
@@ -301,5 +328,6 @@ mod tests {
         assert_eq!(got.iter().map(Vec::len).collect::<Vec<_>>(), vec![1000, 1000, 1000]);
         assert_eq!(got.concat(), lines, "CRLF");
         assert!(chunks(b"", 10).is_empty());
+        assert_eq!(chunks_reusing(&input, 1000, 2), got, "refilled chunks keep nothing of before");
     }
 }
