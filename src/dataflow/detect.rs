@@ -486,7 +486,7 @@ fn spike(
     };
     let (crossed, fire_at_z) = match (rule.score, rarity) {
         (ScoreKind::Rarity, Some(rarity)) => {
-            let threshold = rule.threshold.unwrap_or(1.0);
+            let threshold = spike::fire_at(rule);
             let warm = rarity.len() >= rule.min_history;
             let crossed = warm && spike::rarity_score(rarity, j.z, model.sensitivity) >= threshold;
             (crossed, rarity.z_to_exceed(threshold).filter(|_| warm).map(|z| z.max(model.sensitivity)))

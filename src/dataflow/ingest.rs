@@ -278,7 +278,7 @@ impl IngestState {
                 continue;
             }
             accepted += 1;
-            if ev.risk.is_some() || (self.params.clustering && !ev.embedding.is_empty()) {
+            if ev.risk.is_some() || self.for_clusterer(ev) {
                 passed_on.push(index);
             }
             span = (span.0.min(ev.ts_ms), span.1.max(ev.ts_ms));
@@ -368,7 +368,7 @@ impl IngestState {
                     text: ev.text.clone(),
                 }));
             }
-            if self.params.clustering && !ev.embedding.is_empty() {
+            if self.for_clusterer(ev) {
                 out(IngestOut::Accepted(std::mem::take(ev)));
             }
         }
@@ -376,6 +376,11 @@ impl IngestState {
             self.ledger.expire(self.clock, &mut out);
             out(IngestOut::Clock(self.clock));
         }
+    }
+
+    /// Whether an accepted event goes on to the clusterer.
+    fn for_clusterer(&self, ev: &Event) -> bool {
+        self.params.clustering && !ev.embedding.is_empty()
     }
 
     /// Records `id`; false when it was already seen within the dedupe window.

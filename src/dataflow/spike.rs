@@ -262,6 +262,16 @@ impl Rarity {
     }
 }
 
+/// The score at which a spike rule fires live: a rarity rule at its `threshold` (required by
+/// the configuration; without one it never fires), a surprise rule at its sensitivity, where
+/// [`score`] is 0.5.
+pub fn fire_at(rule: &RuleConfig) -> f64 {
+    match rule.score {
+        ScoreKind::Rarity => rule.threshold.unwrap_or(1.0),
+        ScoreKind::Surprise => 0.5,
+    }
+}
+
 /// Maps a surprise into [0, 1): 0.5 exactly at `sensitivity`, monotone, never saturating, so
 /// that a backtest can rank any two values.
 pub fn score(z: f64, sensitivity: f64) -> f64 {
@@ -339,12 +349,7 @@ impl SeriesScorer {
             values: VecDeque::new(),
             recent: VecDeque::new(),
             quiet: (rule.cooldown.as_ms() / rule.window.as_ms().max(1)) as usize,
-            // As the live verdict: a rarity rule fires at its threshold, a surprise rule at its
-            // sensitivity (score 0.5).
-            fire_at: match rule.score {
-                ScoreKind::Rarity => rule.threshold.unwrap_or(1.0),
-                ScoreKind::Surprise => 0.5,
-            },
+            fire_at: fire_at(rule),
             since_fired: usize::MAX,
             scratch: Scratch::default(),
         }

@@ -65,7 +65,7 @@ pub fn spawn(
         std::thread::Builder::new()
             .name(format!("fp-parse-{i}"))
             .spawn(move || loop {
-                let mut chunk = match chunk_rx.lock().unwrap().recv() {
+                let chunk = match chunk_rx.lock().unwrap().recv() {
                     Ok(c) => c,
                     Err(_) => return,
                 };
@@ -88,9 +88,8 @@ pub fn spawn(
                 }
                 let events = admitted.events;
                 let seq = chunk.seq;
-                chunk.bytes.clear();
-                chunk.ends.clear();
-                // Full (or the reader is done): this one is freed here.
+                // The reader empties it before refilling. Full (or the reader is done): this
+                // one is freed here.
                 let _ = blank_tx.try_send(chunk);
                 if parsed_tx.send((seq, events)).is_err() {
                     return;
