@@ -219,6 +219,9 @@ enum EvalWhat {
         /// Override the new_cluster rule's `min_count`.
         #[arg(long)]
         min_size: Option<usize>,
+        /// Override `[cluster] whitening_sample` (0: raw cosines).
+        #[arg(long)]
+        whitening_sample: Option<usize>,
         #[arg(long)]
         json: bool,
         #[command(flatten)]
@@ -230,6 +233,10 @@ enum EvalWhat {
         file: PathBuf,
         #[arg(long)]
         limit: Option<usize>,
+        /// Whiten the embeddings, fitted on this many of the file's sentences (its first ones),
+        /// as the clusterer does; default `[cluster] whitening_sample`, 0: raw cosines.
+        #[arg(long)]
+        whitening_sample: Option<usize>,
         #[arg(long)]
         json: bool,
         #[command(flatten)]
@@ -491,6 +498,7 @@ fn main() -> Result<()> {
                     novelty,
                     merge_similarity,
                     min_size,
+                    whitening_sample,
                     json,
                     pipeline,
                 },
@@ -504,6 +512,7 @@ fn main() -> Result<()> {
             params.novelty = novelty.unwrap_or(params.novelty);
             params.merge_similarity = merge_similarity.unwrap_or(params.merge_similarity).max(params.similarity);
             params.min_size = min_size.unwrap_or(params.min_size);
+            params.whitening_sample = whitening_sample.unwrap_or(params.whitening_sample);
             let eval = feedpulse::eval::new_clusters::Options { holdout, seed, background_share, interval_ms, limit };
             let report = feedpulse::eval::new_clusters::run(&file, &models.embedder, params.clone(), &eval)?;
             if json {
@@ -511,8 +520,16 @@ fn main() -> Result<()> {
             } else {
                 println!("embeddings: {}", models.describe());
                 println!(
-                    "clusterer: similarity {} · novelty {} · merge {} · {} messages within {} ms",
-                    params.similarity, params.novelty, params.merge_similarity, params.min_size, params.window_ms
+                    "clusterer: similarity {} · novelty {} · merge {} · {} messages within {} ms · {}",
+                    params.similarity,
+                    params.novelty,
+                    params.merge_similarity,
+                    params.min_size,
+                    params.window_ms,
+                    match params.whitening_sample {
+                        0 => "raw cosines".to_string(),
+                        n => format!("whitened on the first {n} messages"),
+                    }
                 );
                 println!(
                     "messages {}  held-out labels {:?}  known point {}",
@@ -534,18 +551,24 @@ fn main() -> Result<()> {
             }
             Ok(())
         }
-        Command::Eval { what: EvalWhat::Similarity { file, limit, json, pipeline } } => {
+        Command::Eval { what: EvalWhat::Similarity { file, limit, whitening_sample, json, pipeline } } => {
             let options = pipeline.into_options()?;
             let Some(models) = options.models.clone() else { bail!("eval similarity needs enrichment on") };
-            let report = feedpulse::eval::similarity::run(&file, &models.embedder, limit)?;
+            let whitening_sample =
+                whitening_sample.or_else(|| options.config.cluster.as_ref().map(|c| c.whitening_sample)).unwrap_or(0);
+            let report = feedpulse::eval::similarity::run(&file, &models.embedder, limit, whitening_sample)?;
             if json {
                 println!("{}", serde_json::to_string(&report)?);
             } else {
                 println!("embeddings: {}", models.describe());
                 println!(
-                    "pairs {} (same meaning {})  mean cosine same {:.3} / different {:.3}  AUC {:.3}",
+                    "pairs {} (same meaning {})  {}  mean cosine same {:.3} / different {:.3}  AUC {:.3}",
                     report.pairs,
                     report.same_meaning,
+                    match report.whitened_on {
+                        0 => "raw cosines".to_string(),
+                        n => format!("whitened on {n} sentences"),
+                    },
                     report.mean_cosine_same,
                     report.mean_cosine_different,
                     report.auc

@@ -151,6 +151,10 @@ pub struct ClusterConfig {
     /// Also cluster within each category (besides the global space across categories).
     #[serde(default = "yes")]
     pub per_category: bool,
+    /// Messages the whitening of embeddings is fitted on before clustering starts; 0: cosines
+    /// of the raw embeddings (the thresholds above are then raw cosines too).
+    #[serde(default)]
+    pub whitening_sample: usize,
 }
 
 fn yes() -> bool {
@@ -774,6 +778,13 @@ impl Config {
                 if c.idle_expiry.as_ms() < 1000 {
                     err(&source.name, line, "cluster.idle_expiry must be at least 1s".into());
                 }
+                if c.whitening_sample == 1 {
+                    err(
+                        &source.name,
+                        line,
+                        "cluster.whitening_sample must be 0 (off) or at least 2: one message has no covariance".into(),
+                    );
+                }
                 if cluster.is_some() {
                     err(&source.name, line, "[cluster] is defined twice".into());
                 }
@@ -1166,7 +1177,10 @@ queue = 0
 
     #[test]
     fn risk_cluster_and_one_off_rules_are_validated() {
-        let flows = DEFAULT_DATAFLOW.replace("similarity = 0.62", "similarity = 1.5").replace(
+        let flows = DEFAULT_DATAFLOW
+            .replace("similarity = 0.62", "similarity = 1.5")
+            .replace("whitening_sample = 0", "whitening_sample = 1")
+            .replace(
             "# The category taxonomy.",
             "[[risk]]\nname = \"nothing\"\n\n[[risk]]\nname = \"bad\"\nregex = [\"(\"]\ncategories = [\"nope\"]\n\n# The category taxonomy.",
         );
@@ -1196,6 +1210,7 @@ severity = "warning"
         let text: Vec<String> = errors.iter().map(|e| e.to_string()).collect();
         for needle in [
             "cluster.similarity must lie strictly between 0 and 1",
+            "cluster.whitening_sample must be 0 (off) or at least 2",
             "risk `nothing`: needs at least one of",
             "risk `bad`: bad regex",
             "risk `bad`: category `nope` is not in the taxonomy",

@@ -17,12 +17,18 @@
 //! Ids are a counter (`c-1`, `c-2`, …): a cluster keeps its id as it grows and across a restart
 //! from a [`ClusterSnapshot`].
 //!
+//! Cosines are taken between *whitened* embeddings ([`Whitening`]) when `whitening_sample` is
+//! set: the clusterer holds its first messages until it has that many (or its warm-up has
+//! passed), fits the whitening on them and then clusters them, so every cluster lives in one
+//! space and the thresholds mean one thing.
+//!
 //! Finding a message's cluster scans the scope's centroids; angle sketches
 //! ([`super::sketch`]) skip the centroids that cannot reach the threshold, so only a few get an
 //! exact dot product.
 
 use super::detect::round3;
 use super::sketch::{self, Sketcher};
+use super::whitening::Whitening;
 use crate::enrich::terms::terms;
 use crate::event::{cosine_q, Embedding, EMBEDDING_SCALE};
 use serde::{Deserialize, Serialize};
@@ -70,6 +76,8 @@ pub struct ClusterParams {
     pub per_category: bool,
     /// Whether reaching `min_size` may raise a new-cluster alert (a `new_cluster` rule exists).
     pub alerts: bool,
+    /// Messages the whitening is fitted on; 0: raw cosines.
+    pub whitening_sample: usize,
 }
 
 impl ClusterParams {
@@ -87,6 +95,7 @@ impl ClusterParams {
             max_clusters: c.max_clusters,
             per_category: c.per_category,
             alerts: rule.is_some(),
+            whitening_sample: c.whitening_sample,
         })
     }
 }
@@ -322,6 +331,9 @@ pub struct ClusterSnapshot {
     pub started_ms: Option<i64>,
     pub clock_ms: i64,
     pub clusters: Vec<Cluster>,
+    /// The space the centroids live in; absent: raw embeddings.
+    #[serde(default)]
+    pub whitening: Option<Whitening>,
 }
 
 /// A cluster as `GET /v1/clusters`, the Redis sink and the dashboard show it.
@@ -342,9 +354,33 @@ pub struct ClusterSummary {
     pub channels: BTreeMap<String, u64>,
 }
 
+/// The space cosines are taken in.
+enum Space {
+    Raw,
+    /// Holding messages (their embeddings here, the messages with the caller) until the
+    /// whitening can be fitted.
+    Fitting {
+        sample: Vec<Vec<i16>>,
+        since_ms: Option<i64>,
+    },
+    Whitened(Whitening),
+}
+
+/// What [`ClusterState::hold`] says to do with a message.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Hold {
+    /// Absorb it now.
+    Absorb,
+    /// Keep it: the whitening is not fitted yet.
+    Held,
+    /// The whitening was just fitted: absorb every held message, in order, then this one.
+    Release,
+}
+
 pub struct ClusterState {
     params: ClusterParams,
     dim: usize,
+    space: Space,
     clusters: HashMap<u64, Cluster>,
     index: HashMap<Scope, ScopeIndex>,
     sketcher: Sketcher,
@@ -363,6 +399,11 @@ impl ClusterState {
         debug_assert!(params.merge_similarity >= params.similarity, "config validation guarantees it");
         ClusterState {
             sketcher: Sketcher::new(dim),
+            space: if params.whitening_sample > 0 {
+                Space::Fitting { sample: Vec::new(), since_ms: None }
+            } else {
+                Space::Raw
+            },
             params,
             dim,
             clusters: HashMap::new(),
@@ -377,9 +418,29 @@ impl ClusterState {
         }
     }
 
+    /// Continues from `snapshot`. Its clusters are kept only when they live in the space the
+    /// parameters ask for (whitened or raw); otherwise the clusterer starts afresh (ids go on
+    /// from the snapshot's, so an old id never names a new cluster).
     pub fn restore(params: ClusterParams, dim: usize, snapshot: ClusterSnapshot) -> Self {
+        let whiten = params.whitening_sample > 0;
         let mut state = Self::new(params, dim);
         state.next_id = snapshot.next_id;
+        match snapshot.whitening {
+            Some(w) if whiten && w.dim() == dim => state.space = Space::Whitened(w),
+            None if !whiten => {}
+            _ => {
+                if !snapshot.clusters.is_empty() {
+                    tracing::warn!(
+                        clusters = snapshot.clusters.len(),
+                        "the saved clusters were formed with whitening {} and this configuration has it {}: starting the clusters afresh",
+                        if whiten { "off" } else { "on" },
+                        if whiten { "on" } else { "off" }
+                    );
+                }
+                state.next_id = state.next_id.max(snapshot.clusters.iter().map(|c| c.id + 1).max().unwrap_or(1));
+                return state;
+            }
+        }
         state.started_ms = snapshot.started_ms;
         state.clock_ms = snapshot.clock_ms;
         for cluster in snapshot.clusters {
@@ -401,7 +462,58 @@ impl ClusterState {
     pub fn snapshot(&self) -> ClusterSnapshot {
         let mut clusters: Vec<Cluster> = self.clusters.values().cloned().collect();
         clusters.sort_by_key(|c| c.id);
-        ClusterSnapshot { next_id: self.next_id, started_ms: self.started_ms, clock_ms: self.clock_ms, clusters }
+        let whitening = match &self.space {
+            Space::Whitened(w) => Some(w.clone()),
+            _ => None,
+        };
+        ClusterSnapshot {
+            next_id: self.next_id,
+            started_ms: self.started_ms,
+            clock_ms: self.clock_ms,
+            clusters,
+            whitening,
+        }
+    }
+
+    /// Whether a message with this embedding and event time must wait for the whitening (see
+    /// [`Hold`]). The caller keeps held messages and absorbs them when told to.
+    pub fn hold(&mut self, embedding: &[i16], ts_ms: i64) -> Hold {
+        let Space::Fitting { sample, since_ms } = &mut self.space else { return Hold::Absorb };
+        if embedding.len() != self.dim {
+            return Hold::Absorb;
+        }
+        sample.push(embedding.to_vec());
+        let since = *since_ms.get_or_insert(ts_ms);
+        // A slow stream does not wait for a full sample past its warm-up, when alerts start.
+        let warmed = ts_ms >= since.saturating_add(self.params.warmup_ms) && sample.len() >= 2;
+        if sample.len() < self.params.whitening_sample && !warmed {
+            return Hold::Held;
+        }
+        self.fit();
+        Hold::Release
+    }
+
+    /// Fits the whitening on whatever is held (the input ended). Returns whether messages were
+    /// held, which the caller now absorbs.
+    pub fn release(&mut self) -> bool {
+        let held = matches!(&self.space, Space::Fitting { sample, .. } if !sample.is_empty());
+        if held {
+            self.fit();
+        }
+        held
+    }
+
+    fn fit(&mut self) {
+        let Space::Fitting { sample, .. } = &mut self.space else { return };
+        let sample = std::mem::take(sample);
+        // One message has no covariance; it (a stream of one) is clustered as it is.
+        self.space = match Whitening::fit(self.dim, sample.iter().map(Vec::as_slice)) {
+            Some(w) => {
+                tracing::info!(messages = w.fitted_on, "fitted the clusterer's whitening");
+                Space::Whitened(w)
+            }
+            None => Space::Raw,
+        };
     }
 
     pub fn len(&self) -> usize {
@@ -434,6 +546,14 @@ impl ClusterState {
         if m.embedding.len() != self.dim {
             return;
         }
+        let whitened;
+        let m = match &self.space {
+            Space::Whitened(w) => {
+                whitened = w.apply(m.embedding);
+                &Member { embedding: &whitened.0, ..*m }
+            }
+            _ => m,
+        };
         self.started_ms.get_or_insert(m.ts_ms);
         self.clock_ms = self.clock_ms.max(m.ts_ms);
         let global = self.assign(Scope::Global, m, None, changes);
@@ -974,14 +1094,51 @@ pub fn cluster<'scope>(
         let mut finished = false;
         let mut pending = super::TickBuffer::default();
         let mut changes = Vec::new();
+        // Messages held until the whitening is fitted, and a capability to release them with
+        // should the input end first (kept at the input frontier, so it holds nothing back).
+        let mut held: Vec<crate::event::Event> = Vec::new();
+        let mut held_capability: Option<timely::dataflow::operators::Capability<super::Tick>> = None;
         move |(input, frontier), output| {
             input.for_each(|capability, data| {
                 for (event, time) in data.drain(..) {
                     pending.stash(time, event, || capability.delayed(&time, 0));
                 }
             });
+            let mut ready_ticks = Vec::new();
             while let Some((capability, tick, mut events)) = pending.pop_ready(|t| !frontier.less_equal(t)) {
                 events.sort_by(|a, b| (a.ts_ms, &a.id).cmp(&(b.ts_ms, &b.id)));
+                let mut ready = Vec::with_capacity(events.len());
+                for ev in events {
+                    match state.hold(&ev.embedding.0, ev.ts_ms) {
+                        Hold::Absorb => ready.push(ev),
+                        Hold::Held => held.push(ev),
+                        Hold::Release => {
+                            ready.append(&mut held);
+                            ready.push(ev);
+                        }
+                    }
+                }
+                if held.is_empty() {
+                    held_capability = None;
+                } else if held_capability.is_none() {
+                    held_capability = Some(capability.clone());
+                }
+                ready_ticks.push((capability, tick, ready));
+            }
+            if let Some(capability) = held_capability.as_mut() {
+                match frontier.frontier().iter().min() {
+                    Some(t) => capability.downgrade(t),
+                    None if state.release() => {
+                        let tick = *capability.time();
+                        ready_ticks.push((capability.clone(), tick, std::mem::take(&mut held)));
+                    }
+                    None => {}
+                }
+            }
+            if frontier.is_empty() {
+                held_capability = None;
+            }
+            for (capability, tick, events) in ready_ticks {
                 let mut session = output.session(&capability);
                 let mut out = |o: IngestOut| session.give((o, tick));
                 let mut folded: BTreeMap<(u64, usize, i64), Agg> = BTreeMap::new();
@@ -1071,6 +1228,7 @@ mod tests {
             max_clusters: 100,
             per_category: false,
             alerts: true,
+            whitening_sample: 0,
         }
     }
 
@@ -1264,5 +1422,121 @@ mod tests {
         assert_eq!(joined(&absorb(&mut restored, "c", 2, 0, 0.05, "付款失败")), a);
         let fresh = joined(&absorb(&mut restored, "d", 3, 9, 0.0, "新问题"));
         assert_eq!(fresh, 3, "ids continue after the restored ones");
+    }
+
+    #[test]
+    fn whitened_clustering_waits_for_its_fit_and_restores_in_its_own_space() {
+        let whitened = ClusterParams { whitening_sample: 12, ..params() };
+        let mut s = ClusterState::new(whitened.clone(), D);
+        // Three messages on each of four axes, held until the twelfth releases them all. (No
+        // jitter: whitening magnifies directions the sample barely varies in.)
+        let messages: Vec<(String, i64, usize, f32)> =
+            (0..12).map(|i| (format!("m{i}"), i as i64, i % 4, 0.0)).collect();
+        for (k, (_, ts, axis, jitter)) in messages.iter().enumerate() {
+            let expected = if k < 11 { Hold::Held } else { Hold::Release };
+            assert_eq!(s.hold(&vector(*axis, *jitter).0, *ts), expected, "message {k}");
+        }
+        assert_eq!(s.hold(&vector(0, 0.0).0, 20), Hold::Absorb, "fitted once");
+        let ids: Vec<u64> = messages
+            .iter()
+            .map(|(id, ts, axis, jitter)| joined(&absorb(&mut s, id, *ts, *axis, *jitter, "t")))
+            .collect();
+        assert_eq!((ids[0], ids[0]), (ids[4], ids[8]), "one axis, one cluster");
+        assert_eq!(ids.iter().collect::<HashSet<_>>().len(), 4, "four axes, four clusters");
+        let snapshot = s.snapshot();
+        assert_eq!(snapshot.whitening.as_ref().map(|w| w.fitted_on), Some(12));
+        let mut restored = ClusterState::restore(whitened, D, snapshot.clone());
+        assert_eq!(restored.hold(&vector(1, 0.0).0, 30), Hold::Absorb, "the whitening came with the snapshot");
+        assert_eq!(joined(&absorb(&mut restored, "x", 30, 1, 0.0, "t")), ids[1]);
+        // Raw cosines would not mean the same for these centroids: the clusters start afresh,
+        // and ids go on from the snapshot's.
+        let mut raw = ClusterState::restore(params(), D, snapshot);
+        assert!(raw.is_empty());
+        assert_eq!(raw.hold(&vector(1, 0.0).0, 40), Hold::Absorb);
+        assert_eq!(joined(&absorb(&mut raw, "y", 40, 1, 0.0, "t")), ids.iter().max().unwrap() + 1);
+    }
+
+    #[test]
+    fn a_slow_stream_fits_when_its_warm_up_ends_and_the_end_of_input_releases_the_rest() {
+        let slow = ClusterParams { whitening_sample: 1000, ..params() };
+        let mut s = ClusterState::new(slow.clone(), D);
+        assert_eq!(s.hold(&vector(0, 0.0).0, 0), Hold::Held);
+        assert_eq!(s.hold(&vector(1, 0.0).0, 5_000), Hold::Held);
+        assert_eq!(s.hold(&[1, 2], 6_000), Hold::Absorb, "a message without an embedding waits for nothing");
+        assert_eq!(s.hold(&vector(2, 0.0).0, 10_000), Hold::Release, "the warm-up (10 s) has passed");
+        let mut s = ClusterState::new(slow, D);
+        assert!(!s.release(), "nothing held");
+        s.hold(&vector(0, 0.0).0, 0);
+        s.hold(&vector(1, 0.0).0, 1);
+        assert!(s.release());
+        assert_eq!(s.hold(&vector(2, 0.0).0, 2), Hold::Absorb);
+        assert!(s.snapshot().whitening.is_some());
+    }
+
+    /// The operator holds messages back while it fits, without holding back the frontier, and
+    /// clusters them when the input ends before the sample is full: the same cluster windows as
+    /// without whitening.
+    #[test]
+    fn the_operator_releases_held_messages_at_the_end_and_never_stalls_the_frontier() {
+        use crate::dataflow::Tick;
+        use crate::event::Event;
+        use timely::dataflow::operators::{Input, Inspect, Probe};
+        let dim = crate::enrich::encoder::DIM;
+        let run = |whitening_sample: usize| {
+            let counted = std::sync::Arc::new(std::sync::Mutex::new(0i64));
+            let seen = counted.clone();
+            let stalled = timely::execute_directly(move |worker| {
+                let probe = timely::dataflow::ProbeHandle::new();
+                let mut input = worker.dataflow::<Tick, _, _>(|scope| {
+                    let (input, events) = scope.new_input::<Vec<(Event, Tick)>>();
+                    let p = ClusterParams { whitening_sample, warmup_ms: 3_600_000, ..params() };
+                    cluster(events, p, vec![(60, 600_000)], 0, None, crate::sinks::Fanout::default())
+                        .inspect(move |(o, _)| {
+                            if let crate::dataflow::ingest::IngestOut::Update(_, agg) = o {
+                                *seen.lock().unwrap() += agg.count;
+                            }
+                        })
+                        .probe_with(&probe);
+                    input
+                });
+                let mut stalled = false;
+                for tick in 0..3u64 {
+                    let mut batch: Vec<(Event, Tick)> = (0..4)
+                        .map(|i| {
+                            let mut v = vec![0.0f32; dim];
+                            v[(i % 2) * 7] = 1.0;
+                            let ts_ms = 1_000 * (4 * tick as i64 + i as i64);
+                            let event = Event {
+                                id: format!("e{tick}-{i}").into(),
+                                ts_ms,
+                                channel: "app".into(),
+                                campaign: None,
+                                business: None,
+                                category: "pay".into(),
+                                sentiment_milli: 0,
+                                text: "扣款失败".into(),
+                                truncated: false,
+                                risk: None,
+                                embedding: Embedding::quantize(&v),
+                                meta: None,
+                            };
+                            (event, tick)
+                        })
+                        .collect();
+                    input.send_batch(&mut batch);
+                    input.advance_to(tick + 1);
+                    for _ in 0..100 {
+                        worker.step();
+                    }
+                    stalled |= probe.less_than(input.time());
+                }
+                stalled
+            });
+            let total = *counted.lock().unwrap();
+            (total, stalled)
+        };
+        let raw = run(0);
+        assert_eq!(raw, (6, false), "two clusters of six, counted from the fourth message on");
+        assert_eq!(run(1000), (raw.0, false));
     }
 }

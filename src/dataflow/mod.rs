@@ -10,6 +10,7 @@ pub mod detect;
 pub mod ingest;
 pub mod sketch;
 pub mod spike;
+pub mod whitening;
 pub mod windows;
 
 use crate::alerts::Alert;

@@ -10,7 +10,7 @@
 //! alert (background labels, a second alert for a detected label) is false. Purity and NMI
 //! compare each message's final cluster with its label.
 
-use crate::dataflow::clusters::{ClusterChange, ClusterParams, ClusterState, Member};
+use crate::dataflow::clusters::{ClusterChange, ClusterParams, ClusterState, Hold, Member};
 use crate::demo::SplitMix;
 use crate::enrich::Embedder;
 use crate::event::Embedding;
@@ -151,53 +151,68 @@ pub fn run(path: &Path, embedder: &Embedder, mut params: ClusterParams, options:
     params.per_category = false;
     params.alerts = true;
     let mut state = ClusterState::new(params, crate::enrich::encoder::DIM);
-    let mut assigned: Vec<u64> = Vec::with_capacity(order.len());
+    let mut assigned: Vec<(usize, u64)> = Vec::with_capacity(order.len());
     let mut seen_of_label: HashMap<&str, usize> = HashMap::new();
     let mut detections: BTreeMap<String, usize> = BTreeMap::new();
     let mut false_alerts = 0;
     let id_of = |position: usize| position.to_string();
     let mut changes = Vec::new();
     let started = std::time::Instant::now();
-    for (position, (&row, embedding)) in order.iter().zip(&embeddings).enumerate() {
-        let (text, label) = (&rows[row].0, rows[row].1.as_str());
-        *seen_of_label.entry(label).or_default() += 1;
-        let id = id_of(position);
-        let member = Member {
-            id: &id,
-            ts_ms: position as i64 * options.interval_ms,
-            category: "all",
-            channel: "eval",
-            sentiment_milli: 0,
-            negative: false,
-            text,
-            embedding: &embedding.0,
+    // Positions held until the whitening is fitted (on the background phase's first messages).
+    let mut held: Vec<usize> = Vec::new();
+    for position in 0..order.len() {
+        let ts_ms = position as i64 * options.interval_ms;
+        let ready: Vec<usize> = match state.hold(&embeddings[position].0, ts_ms) {
+            Hold::Absorb => vec![position],
+            Hold::Held => {
+                held.push(position);
+                Vec::new()
+            }
+            Hold::Release => held.drain(..).chain([position]).collect(),
         };
-        changes.clear();
-        state.absorb(&member, &mut changes);
-        for change in &changes {
-            match change {
-                ClusterChange::Joined { cluster, .. } => assigned.push(*cluster),
-                ClusterChange::New(new) => {
-                    let mut votes: HashMap<&str, usize> = HashMap::new();
-                    for id in &new.sample_ids {
-                        let p: usize = id.parse().expect("ids are stream positions");
-                        *votes.entry(rows[order[p]].1.as_str()).or_default() += 1;
+        let last = position + 1 == order.len();
+        let ready = if last && state.release() { held.drain(..).chain(ready).collect() } else { ready };
+        for position in ready {
+            let (text, label) = (&rows[order[position]].0, rows[order[position]].1.as_str());
+            *seen_of_label.entry(label).or_default() += 1;
+            let id = id_of(position);
+            let member = Member {
+                id: &id,
+                ts_ms: position as i64 * options.interval_ms,
+                category: "all",
+                channel: "eval",
+                sentiment_milli: 0,
+                negative: false,
+                text,
+                embedding: &embeddings[position].0,
+            };
+            changes.clear();
+            state.absorb(&member, &mut changes);
+            for change in &changes {
+                match change {
+                    ClusterChange::Joined { cluster, .. } => assigned.push((position, *cluster)),
+                    ClusterChange::New(new) => {
+                        let mut votes: HashMap<&str, usize> = HashMap::new();
+                        for id in &new.sample_ids {
+                            let p: usize = id.parse().expect("ids are stream positions");
+                            *votes.entry(rows[order[p]].1.as_str()).or_default() += 1;
+                        }
+                        let (majority, _) =
+                            votes.into_iter().max_by_key(|(l, n)| (*n, std::cmp::Reverse(*l))).expect("members");
+                        if holdout.iter().any(|h| h == majority) && !detections.contains_key(majority) {
+                            detections.insert(majority.to_owned(), seen_of_label[majority]);
+                        } else {
+                            false_alerts += 1;
+                        }
                     }
-                    let (majority, _) =
-                        votes.into_iter().max_by_key(|(l, n)| (*n, std::cmp::Reverse(*l))).expect("members");
-                    if holdout.iter().any(|h| h == majority) && !detections.contains_key(majority) {
-                        detections.insert(majority.to_owned(), seen_of_label[majority]);
-                    } else {
-                        false_alerts += 1;
-                    }
+                    _ => {}
                 }
-                _ => {}
             }
         }
     }
     let assign_per_s = order.len() as f64 / started.elapsed().as_secs_f64().max(1e-9);
-    let finals: Vec<u64> = assigned.iter().map(|&c| state.resolve(c)).collect();
-    let truth: Vec<&str> = order.iter().map(|&i| rows[i].1.as_str()).collect();
+    let finals: Vec<u64> = assigned.iter().map(|&(_, c)| state.resolve(c)).collect();
+    let truth: Vec<&str> = assigned.iter().map(|&(p, _)| rows[order[p]].1.as_str()).collect();
     let (purity, nmi) = purity_and_nmi(&finals, &truth);
     let mut delays: Vec<usize> = detections.values().copied().collect();
     delays.sort_unstable();

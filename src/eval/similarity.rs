@@ -4,6 +4,7 @@
 //! best separates them: the evidence behind `[cluster] similarity` for Chinese.
 
 use super::new_clusters::embed_all;
+use crate::dataflow::whitening::Whitening;
 use crate::enrich::Embedder;
 use crate::event::cosine_q;
 use anyhow::{bail, Context, Result};
@@ -13,6 +14,8 @@ use std::path::Path;
 #[derive(Debug, Serialize)]
 pub struct Report {
     pub pairs: usize,
+    /// Sentences the whitening was fitted on; 0: raw cosines.
+    pub whitened_on: usize,
     pub same_meaning: usize,
     pub mean_cosine_same: f64,
     pub mean_cosine_different: f64,
@@ -41,16 +44,26 @@ pub fn read_pairs(path: &Path, limit: Option<usize>) -> Result<Vec<(String, Stri
     Ok(pairs)
 }
 
-pub fn run(path: &Path, embedder: &Embedder, limit: Option<usize>) -> Result<Report> {
+/// `whitening_sample` > 0: cosines of whitened embeddings, the whitening fitted on the file's
+/// first sentences without their labels (unsupervised, as the clusterer fits it on its stream).
+pub fn run(path: &Path, embedder: &Embedder, limit: Option<usize>, whitening_sample: usize) -> Result<Report> {
     let pairs = read_pairs(path, limit)?;
     let texts: Vec<&str> = pairs.iter().flat_map(|(a, b, _)| [a.as_str(), b.as_str()]).collect();
-    let vectors = embed_all(embedder, &texts);
+    let mut vectors = embed_all(embedder, &texts);
+    let mut whitened_on = 0;
+    if whitening_sample > 0 {
+        let sample = vectors.iter().take(whitening_sample).map(|v| v.0.as_slice());
+        if let Some(w) = Whitening::fit(crate::enrich::encoder::DIM, sample) {
+            whitened_on = w.fitted_on;
+            vectors = vectors.iter().map(|v| w.apply(&v.0)).collect();
+        }
+    }
     let scored: Vec<(f64, bool)> = pairs
         .iter()
         .enumerate()
         .map(|(i, p)| (cosine_q(&vectors[2 * i].0, &vectors[2 * i + 1].0) as f64, p.2))
         .collect();
-    Ok(score(&scored))
+    Ok(Report { whitened_on, ..score(&scored) })
 }
 
 fn score(scored: &[(f64, bool)]) -> Report {
@@ -87,15 +100,16 @@ fn score(scored: &[(f64, bool)]) -> Report {
             best = (t, f1);
         }
     }
-    let at_thresholds = [0.5, 0.55, 0.6, 0.62, 0.65, 0.7, 0.75, 0.8]
-        .iter()
-        .map(|&t| {
+    let at_thresholds = (2..=18)
+        .map(|step| step as f64 * 0.05)
+        .map(|t| {
             let (tp, tn) = at(t);
             (t, tp / p.max(1.0), tn / n.max(1.0))
         })
         .collect();
     Report {
         pairs: scored.len(),
+        whitened_on: 0,
         same_meaning: positives.len(),
         mean_cosine_same: mean(&positives),
         mean_cosine_different: mean(&negatives),

@@ -1,0 +1,284 @@
+//! Whitening of message embeddings for the clusterer (README § Clusters).
+//!
+//! Sentence embeddings crowd into a cone: a few directions carry most of the variance, so any
+//! two messages look alike along them and the cosine separates kinds of messages poorly.
+//! Whitening removes the stream's own mean and covariance, x ↦ L⁻¹(x − μ) with L Lᵀ the
+//! covariance (shrunk towards a multiple of the identity, so a sample of a few templates or
+//! fewer messages than dimensions still gives a well-conditioned matrix); cosines are then
+//! taken between whitened unit vectors. It is unsupervised and fitted on the stream's first
+//! messages: on banking77 it lifts the per-message novelty AUC from 0.80 to 0.88.
+//!
+//! Any W with WᵀW = Σ⁻¹ gives the same inner products, so the Cholesky factor serves as well
+//! as the symmetric (ZCA) root and needs no eigendecomposition.
+
+use crate::event::{Embedding, EMBEDDING_SCALE};
+use serde::{Deserialize, Serialize};
+
+/// Added to the covariance's diagonal, as a share of its average variance. Results on banking77
+/// hardly move between 0.01 and 0.3 (README § Clusters).
+pub const SHRINKAGE: f64 = 0.1;
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Whitening {
+    dim: usize,
+    /// Messages it was fitted on.
+    pub fitted_on: usize,
+    #[serde(with = "packed")]
+    mean: Vec<f32>,
+    /// L⁻¹, lower triangular, row by row: row i holds its first i + 1 entries.
+    #[serde(with = "packed")]
+    inverse: Vec<f32>,
+}
+
+impl Whitening {
+    /// Fits mean and shrunk covariance on `samples` (quantized embeddings of length `dim`).
+    /// `None` without at least two samples.
+    pub fn fit<'a>(dim: usize, samples: impl Iterator<Item = &'a [i16]>) -> Option<Self> {
+        let rows: Vec<f64> =
+            samples.filter(|s| s.len() == dim).flatten().map(|&x| x as f64 / EMBEDDING_SCALE as f64).collect();
+        let n = rows.len() / dim.max(1);
+        if n < 2 {
+            return None;
+        }
+        let mut mean = vec![0.0f64; dim];
+        for row in rows.chunks_exact(dim) {
+            for (m, x) in mean.iter_mut().zip(row) {
+                *m += x;
+            }
+        }
+        mean.iter_mut().for_each(|m| *m /= n as f64);
+        let centred: Vec<f64> = rows.chunks_exact(dim).flat_map(|r| r.iter().zip(&mean).map(|(x, m)| x - m)).collect();
+        // Covariance = Xᵀ X / (n − 1), as one matrix product.
+        let mut cov = vec![0.0f64; dim * dim];
+        unsafe {
+            // SAFETY: the strides describe `centred` (n × dim, row-major) read as its transpose
+            // (dim × n) and as itself, and `cov` (dim × dim); all three are that large.
+            matrixmultiply::dgemm(
+                dim,
+                n,
+                dim,
+                1.0 / (n - 1) as f64,
+                centred.as_ptr(),
+                1,
+                dim as isize,
+                centred.as_ptr(),
+                dim as isize,
+                1,
+                0.0,
+                cov.as_mut_ptr(),
+                dim as isize,
+                1,
+            );
+        }
+        let trace: f64 = (0..dim).map(|i| cov[i * dim + i]).sum();
+        let ridge = SHRINKAGE * (trace / dim as f64).max(1e-12);
+        for i in 0..dim {
+            cov[i * dim + i] += ridge;
+        }
+        let factor = cholesky(&cov, dim)?;
+        Some(Whitening {
+            dim,
+            fitted_on: n,
+            mean: mean.iter().map(|&m| m as f32).collect(),
+            inverse: invert_lower(&factor, dim),
+        })
+    }
+
+    pub fn dim(&self) -> usize {
+        self.dim
+    }
+
+    /// The whitened unit vector of a quantized embedding, quantized again.
+    pub fn apply(&self, v: &[i16]) -> Embedding {
+        let centred: Vec<f32> = v.iter().zip(&self.mean).map(|(&x, m)| x as f32 / EMBEDDING_SCALE - m).collect();
+        let mut out = vec![0.0f32; self.dim];
+        let mut start = 0;
+        for (i, o) in out.iter_mut().enumerate() {
+            let row = &self.inverse[start..start + i + 1];
+            *o = dot(row, &centred[..i + 1]);
+            start += i + 1;
+        }
+        let norm = out.iter().map(|x| x * x).sum::<f32>().sqrt();
+        if norm > 0.0 {
+            out.iter_mut().for_each(|x| *x /= norm);
+        }
+        Embedding::quantize(&out)
+    }
+}
+
+/// Eight running sums, so the compiler keeps them in vector registers.
+#[inline]
+fn dot(a: &[f32], b: &[f32]) -> f32 {
+    let mut acc = [0.0f32; 8];
+    let (ca, cb) = (a.chunks_exact(8), b.chunks_exact(8));
+    let tail: f32 = ca.remainder().iter().zip(cb.remainder()).map(|(x, y)| x * y).sum();
+    for (x, y) in ca.zip(cb) {
+        for k in 0..8 {
+            acc[k] += x[k] * y[k];
+        }
+    }
+    acc.iter().sum::<f32>() + tail
+}
+
+/// Lower-triangular L with L Lᵀ = `a` (symmetric positive definite, dim × dim, row-major).
+fn cholesky(a: &[f64], dim: usize) -> Option<Vec<f64>> {
+    let mut l = vec![0.0f64; dim * dim];
+    for i in 0..dim {
+        for j in 0..=i {
+            let s: f64 = (0..j).map(|k| l[i * dim + k] * l[j * dim + k]).sum();
+            if i == j {
+                let d = a[i * dim + i] - s;
+                if d <= 0.0 || !d.is_finite() {
+                    return None;
+                }
+                l[i * dim + i] = d.sqrt();
+            } else {
+                l[i * dim + j] = (a[i * dim + j] - s) / l[j * dim + j];
+            }
+        }
+    }
+    Some(l)
+}
+
+/// L⁻¹ of a lower-triangular L, packed row by row.
+fn invert_lower(l: &[f64], dim: usize) -> Vec<f32> {
+    // Column j of L⁻¹ solves L x = e_j by forward substitution; it is zero above row j.
+    let mut inv = vec![0.0f64; dim * dim];
+    for j in 0..dim {
+        inv[j * dim + j] = 1.0 / l[j * dim + j];
+        for i in j + 1..dim {
+            let s: f64 = (j..i).map(|k| l[i * dim + k] * inv[k * dim + j]).sum();
+            inv[i * dim + j] = -s / l[i * dim + i];
+        }
+    }
+    (0..dim).flat_map(|i| (0..=i).map(move |j| (i, j))).map(|(i, j)| inv[i * dim + j] as f32).collect()
+}
+
+/// `Vec<f32>` as base64 of its little-endian bytes: the snapshot is JSON, and 131 k numbers
+/// as decimal text would be three times the size.
+mod packed {
+    use serde::{de::Error, Deserialize, Deserializer, Serializer};
+
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+
+    pub fn serialize<S: Serializer>(v: &[f32], s: S) -> Result<S::Ok, S::Error> {
+        let bytes: Vec<u8> = v.iter().flat_map(|x| x.to_le_bytes()).collect();
+        let mut text = String::with_capacity(bytes.len().div_ceil(3) * 4);
+        for chunk in bytes.chunks(3) {
+            let b = [chunk[0], *chunk.get(1).unwrap_or(&0), *chunk.get(2).unwrap_or(&0)];
+            let n = (b[0] as u32) << 16 | (b[1] as u32) << 8 | b[2] as u32;
+            for k in 0..4 {
+                if k <= chunk.len() {
+                    text.push(ALPHABET[(n >> (18 - 6 * k) & 63) as usize] as char);
+                } else {
+                    text.push('=');
+                }
+            }
+        }
+        s.serialize_str(&text)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<f32>, D::Error> {
+        let text = String::deserialize(d)?;
+        let mut bytes = Vec::with_capacity(text.len() / 4 * 3);
+        for chunk in text.as_bytes().chunks(4) {
+            if chunk.len() != 4 {
+                return Err(D::Error::custom("base64 length is not a multiple of 4"));
+            }
+            let mut n = 0u32;
+            let mut pad = 0;
+            for &c in chunk {
+                let v = match c {
+                    b'=' => {
+                        pad += 1;
+                        0
+                    }
+                    _ if pad > 0 => return Err(D::Error::custom("base64 padding in the middle")),
+                    _ => ALPHABET.iter().position(|&a| a == c).ok_or_else(|| D::Error::custom("not base64"))? as u32,
+                };
+                n = n << 6 | v;
+            }
+            let b = [(n >> 16) as u8, (n >> 8) as u8, n as u8];
+            bytes.extend_from_slice(&b[..3 - pad.min(2)]);
+        }
+        if bytes.len() % 4 != 0 {
+            return Err(D::Error::custom("not a whole number of f32"));
+        }
+        Ok(bytes.chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::demo::SplitMix;
+    use crate::event::cosine_q;
+
+    /// Unit vectors that share a strong common direction plus a little noise: the cone.
+    fn coned(rng: &mut SplitMix, dim: usize, n: usize) -> Vec<Embedding> {
+        (0..n)
+            .map(|_| {
+                let v: Vec<f32> =
+                    (0..dim).map(|k| if k == 0 { 3.0 } else { 0.0 } + rng.gaussian() as f32 * 0.3).collect();
+                let norm = v.iter().map(|x| x * x).sum::<f32>().sqrt();
+                Embedding::quantize(&v.iter().map(|x| x / norm).collect::<Vec<_>>())
+            })
+            .collect()
+    }
+
+    #[test]
+    fn the_factor_inverts_the_shrunk_covariance() {
+        let a = [4.0, 2.0, 0.4, 2.0, 5.0, 1.0, 0.4, 1.0, 3.0];
+        let l = cholesky(&a, 3).expect("positive definite");
+        let inv = invert_lower(&l, 3);
+        // (L⁻¹) L = I, with the packed layout: row i has i + 1 entries.
+        let row = |i: usize| &inv[i * (i + 1) / 2..i * (i + 1) / 2 + i + 1];
+        for i in 0..3 {
+            for j in 0..3 {
+                let s: f64 = (0..=i).map(|k| row(i)[k] as f64 * if k >= j { l[k * 3 + j] } else { 0.0 }).sum();
+                assert!((s - (i == j) as u8 as f64).abs() < 1e-6, "({i},{j}) = {s}");
+            }
+        }
+        assert!(cholesky(&[1.0, 2.0, 2.0, 1.0], 2).is_none(), "not positive definite");
+    }
+
+    #[test]
+    fn whitening_spreads_a_cone_of_embeddings_apart() {
+        let mut rng = SplitMix::new(3);
+        let dim = 16;
+        let sample = coned(&mut rng, dim, 400);
+        let w = Whitening::fit(dim, sample.iter().map(|e| e.0.as_slice())).expect("fits");
+        assert_eq!(w.fitted_on, 400);
+        let (a, b) = (&sample[0], &sample[1]);
+        let raw = cosine_q(&a.0, &b.0);
+        let white = cosine_q(&w.apply(&a.0).0, &w.apply(&b.0).0);
+        assert!(raw > 0.8, "unrelated members of the cone look alike: {raw}");
+        assert!(white.abs() < 0.6, "after whitening they do not: {white}");
+        let mean_sq: f32 =
+            sample[2..].iter().map(|e| cosine_q(&w.apply(&a.0).0, &w.apply(&e.0).0).powi(2)).sum::<f32>() / 398.0;
+        assert!(mean_sq < 2.0 / dim as f32, "whitened cosines are those of random directions: {mean_sq}");
+        let unit: f32 = w.apply(&a.0).to_f32().iter().map(|x| x * x).sum();
+        assert!((unit - 1.0).abs() < 1e-3, "unit length: {unit}");
+    }
+
+    #[test]
+    fn few_or_identical_samples_still_fit_and_one_does_not() {
+        let e = Embedding::quantize(&[0.6, 0.8, 0.0, 0.0]);
+        let same = vec![e.clone(); 5];
+        let w = Whitening::fit(4, same.iter().map(|e| e.0.as_slice())).expect("the shrinkage keeps it regular");
+        let out = w.apply(&Embedding::quantize(&[0.0, 0.0, 1.0, 0.0]).0);
+        assert!(out.0.iter().all(|x| x.unsigned_abs() <= EMBEDDING_SCALE as u16 + 1));
+        assert!(Whitening::fit(4, std::iter::once(e.0.as_slice())).is_none());
+    }
+
+    #[test]
+    fn it_survives_a_json_round_trip_exactly() {
+        let mut rng = SplitMix::new(5);
+        let sample = coned(&mut rng, 7, 50);
+        let w = Whitening::fit(7, sample.iter().map(|e| e.0.as_slice())).unwrap();
+        let text = serde_json::to_string(&w).unwrap();
+        let back: Whitening = serde_json::from_str(&text).unwrap();
+        assert_eq!(back, w);
+        assert!(serde_json::from_str::<Whitening>(&text.replace("\"mean\":\"", "\"mean\":\"!")).is_err());
+    }
+}
