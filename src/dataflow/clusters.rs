@@ -746,7 +746,6 @@ impl ClusterState {
         if nearest.is_some_and(|(_, cos)| cos >= self.params.novelty) {
             return;
         }
-        // One emerging issue is seen by the global and the category scope: alert once.
         // One emerging issue is seen by the global and its category scope: alert once. A
         // category cluster speaks for the global cluster most of its first members joined.
         if let Some(global) = self.majority_link(id) {
