@@ -15,7 +15,7 @@
 //! segmented as in the pipeline. The first third of each stream fills the scope; the rest is
 //! timed. Prints a Markdown table.
 
-use feedpulse::dataflow::clusters::{ClusterParams, ClusterState, Hold, Member};
+use feedpulse::dataflow::clusters::{ClusterParams, ClusterState, Member};
 use feedpulse::dataflow::whitening::Whitening;
 use feedpulse::demo::SplitMix;
 use feedpulse::enrich::encoder::DIM;
@@ -57,18 +57,11 @@ fn throughput(messages: &[Embedding], texts: &[String], cap: usize, whitened: bo
     let n = messages.len();
     let ids: Vec<String> = (0..n).map(|i| format!("m{i}")).collect();
     let mut changes = Vec::new();
-    let mut held = Vec::new();
+    let (mut held, mut ready) = (Vec::new(), Vec::new());
     let mut feed = |state: &mut ClusterState, range: std::ops::Range<usize>| {
         for i in range {
-            let ready: Vec<usize> = match state.hold(&messages[i].0, i as i64 * 10) {
-                Hold::Absorb => vec![i],
-                Hold::Held => {
-                    held.push(i);
-                    continue;
-                }
-                Hold::Release => held.drain(..).chain([i]).collect(),
-            };
-            for i in ready {
+            state.admit((i, &messages[i]), |(i, e)| (&e.0, *i as i64 * 10), &mut held, &mut ready);
+            for (i, embedding) in ready.drain(..) {
                 let m = Member {
                     id: &ids[i],
                     ts_ms: i as i64 * 10,
@@ -77,7 +70,7 @@ fn throughput(messages: &[Embedding], texts: &[String], cap: usize, whitened: bo
                     sentiment_milli: 0,
                     negative: false,
                     text: &texts[i % texts.len()],
-                    embedding: &messages[i].0,
+                    embedding: &embedding.0,
                 };
                 changes.clear();
                 state.absorb(&m, &mut changes);

@@ -368,7 +368,7 @@ enum Space {
 
 /// What [`ClusterState::hold`] says to do with a message.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Hold {
+enum Hold {
     /// Absorb it now.
     Absorb,
     /// Keep it: the whitening is not fitted yet.
@@ -475,9 +475,30 @@ impl ClusterState {
         }
     }
 
-    /// Whether a message with this embedding and event time must wait for the whitening (see
-    /// [`Hold`]). The caller keeps held messages and absorbs them when told to.
-    pub fn hold(&mut self, embedding: &[i16], ts_ms: i64) -> Hold {
+    /// Puts `item` (a message whose embedding and event time `key` gives) in `ready`, the
+    /// messages to absorb now in order, or in `held` while the whitening is being fitted; the
+    /// message that completes the fit brings every held one into `ready` ahead of it.
+    pub fn admit<T>(&mut self, item: T, key: impl FnOnce(&T) -> (&[i16], i64), held: &mut Vec<T>, ready: &mut Vec<T>) {
+        let (embedding, ts_ms) = key(&item);
+        match self.hold(embedding, ts_ms) {
+            Hold::Absorb => ready.push(item),
+            Hold::Held => held.push(item),
+            Hold::Release => {
+                ready.append(held);
+                ready.push(item);
+            }
+        }
+    }
+
+    /// The input ended: fits the whitening on whatever is held and moves it into `ready`.
+    pub fn release_held<T>(&mut self, held: &mut Vec<T>, ready: &mut Vec<T>) {
+        if self.release() {
+            ready.append(held);
+        }
+    }
+
+    /// Whether a message with this embedding and event time must wait for the whitening.
+    fn hold(&mut self, embedding: &[i16], ts_ms: i64) -> Hold {
         let Space::Fitting { sample, since_ms } = &mut self.space else { return Hold::Absorb };
         if embedding.len() != self.dim {
             return Hold::Absorb;
@@ -493,9 +514,8 @@ impl ClusterState {
         Hold::Release
     }
 
-    /// Fits the whitening on whatever is held (the input ended). Returns whether messages were
-    /// held, which the caller now absorbs.
-    pub fn release(&mut self) -> bool {
+    /// Fits the whitening on whatever is held. Returns whether messages were held.
+    fn release(&mut self) -> bool {
         let held = matches!(&self.space, Space::Fitting { sample, .. } if !sample.is_empty());
         if held {
             self.fit();
@@ -1108,14 +1128,7 @@ pub fn cluster<'scope>(
                 events.sort_by(|a, b| (a.ts_ms, &a.id).cmp(&(b.ts_ms, &b.id)));
                 let mut ready = Vec::with_capacity(events.len());
                 for ev in events {
-                    match state.hold(&ev.embedding.0, ev.ts_ms) {
-                        Hold::Absorb => ready.push(ev),
-                        Hold::Held => held.push(ev),
-                        Hold::Release => {
-                            ready.append(&mut held);
-                            ready.push(ev);
-                        }
-                    }
+                    state.admit(ev, |e| (&e.embedding.0, e.ts_ms), &mut held, &mut ready);
                 }
                 if held.is_empty() {
                     held_capability = None;
@@ -1127,11 +1140,11 @@ pub fn cluster<'scope>(
             if let Some(capability) = held_capability.as_mut() {
                 match frontier.frontier().iter().min() {
                     Some(t) => capability.downgrade(t),
-                    None if state.release() => {
-                        let tick = *capability.time();
-                        ready_ticks.push((capability.clone(), tick, std::mem::take(&mut held)));
+                    None => {
+                        let mut ready = Vec::new();
+                        state.release_held(&mut held, &mut ready);
+                        ready_ticks.push((capability.clone(), *capability.time(), ready));
                     }
-                    None => {}
                 }
             }
             if frontier.is_empty() {

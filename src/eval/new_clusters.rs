@@ -10,7 +10,7 @@
 //! alert (background labels, a second alert for a detected label) is false. Purity and NMI
 //! compare each message's final cluster with its label.
 
-use crate::dataflow::clusters::{ClusterChange, ClusterParams, ClusterState, Hold, Member};
+use crate::dataflow::clusters::{ClusterChange, ClusterParams, ClusterState, Member};
 use crate::demo::SplitMix;
 use crate::enrich::Embedder;
 use crate::event::Embedding;
@@ -159,20 +159,14 @@ pub fn run(path: &Path, embedder: &Embedder, mut params: ClusterParams, options:
     let mut changes = Vec::new();
     let started = std::time::Instant::now();
     // Positions held until the whitening is fitted (on the background phase's first messages).
-    let mut held: Vec<usize> = Vec::new();
-    for position in 0..order.len() {
-        let ts_ms = position as i64 * options.interval_ms;
-        let ready: Vec<usize> = match state.hold(&embeddings[position].0, ts_ms) {
-            Hold::Absorb => vec![position],
-            Hold::Held => {
-                held.push(position);
-                Vec::new()
-            }
-            Hold::Release => held.drain(..).chain([position]).collect(),
-        };
-        let last = position + 1 == order.len();
-        let ready = if last && state.release() { held.drain(..).chain(ready).collect() } else { ready };
-        for position in ready {
+    let (mut held, mut ready) = (Vec::new(), Vec::new());
+    for item in embeddings.iter().enumerate() {
+        let position = item.0;
+        state.admit(item, |(p, e)| (&e.0, *p as i64 * options.interval_ms), &mut held, &mut ready);
+        if position + 1 == order.len() {
+            state.release_held(&mut held, &mut ready);
+        }
+        for (position, embedding) in ready.drain(..) {
             let (text, label) = (&rows[order[position]].0, rows[order[position]].1.as_str());
             *seen_of_label.entry(label).or_default() += 1;
             let id = id_of(position);
@@ -184,7 +178,7 @@ pub fn run(path: &Path, embedder: &Embedder, mut params: ClusterParams, options:
                 sentiment_milli: 0,
                 negative: false,
                 text,
-                embedding: &embeddings[position].0,
+                embedding: &embedding.0,
             };
             changes.clear();
             state.absorb(&member, &mut changes);
