@@ -10,12 +10,13 @@ use crate::sinks::sse::AlertHub;
 use crate::sinks::Fanout;
 use crate::telemetry::{Metrics, SourceKind};
 use axum::body::Bytes;
-use axum::extract::{DefaultBodyLimit, Path, State};
+use axum::extract::{DefaultBodyLimit, Path, Request, State};
 use axum::http::{header, StatusCode};
 use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
+use http_body_util::{BodyExt, LengthLimitError, Limited};
 use serde::Serialize;
 use serde_json::value::RawValue;
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
@@ -44,9 +45,10 @@ pub struct AppState {
 }
 
 pub fn router(state: Arc<AppState>) -> Router {
-    let limit = state.max_body_bytes;
     Router::new()
-        .route("/v1/events", post(post_events).layer(DefaultBodyLimit::max(limit)))
+        // The handler applies `max_body_bytes` itself (`read_body`); axum's own 2 MiB default would
+        // otherwise cut in first.
+        .route("/v1/events", post(post_events).layer(DefaultBodyLimit::disable()))
         .route("/v1/feedback/{id}/label", post(post_label))
         .route("/v1/reload", post(reload))
         .route("/v1/alerts", get(get_alerts))
@@ -114,12 +116,41 @@ struct IngestReply {
 /// `POST /v1/events`: a JSON object, a JSON array of objects, or NDJSON. Good records are
 /// accepted even when others are rejected; the reply lists each rejected record's index and
 /// reason (status 400 when any was rejected, 202 otherwise). Ids make a resend idempotent.
-async fn post_events(State(state): State<Arc<AppState>>, body: Bytes) -> Response {
+async fn post_events(State(state): State<Arc<AppState>>, request: Request) -> Response {
+    let body = match read_body(request, state.max_body_bytes).await {
+        Ok(body) => body,
+        Err(response) => return response,
+    };
     // Admission is CPU work (the sentence encoder takes about a millisecond a message): it runs
     // on the blocking pool so it never stalls the async threads serving SSE and other requests.
     match tokio::task::spawn_blocking(move || ingest_body(&state, &body)).await {
         Ok(response) => response,
         Err(e) => (StatusCode::INTERNAL_SERVER_ERROR, format!("ingest failed: {e}")).into_response(),
+    }
+}
+
+/// The request body, at most `limit` bytes. A declared `Content-Length` over the limit is answered
+/// 413 before a byte of the body is read, so the client hears at once instead of uploading
+/// megabytes to be thrown away; a chunked body is cut off where it passes the limit.
+async fn read_body(request: Request, limit: usize) -> Result<Bytes, Response> {
+    let too_large = |declared: Option<u64>| {
+        let error = match declared {
+            Some(n) => format!("the body is {n} bytes, over ingest.max_body_bytes = {limit}"),
+            None => format!("the body is over ingest.max_body_bytes = {limit} bytes"),
+        };
+        (StatusCode::PAYLOAD_TOO_LARGE, Json(serde_json::json!({ "error": error }))).into_response()
+    };
+    let declared = request.headers().get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
+    if let Some(declared) = declared.filter(|&n| n > limit as u64) {
+        return Err(too_large(Some(declared)));
+    }
+    match Limited::new(request.into_body(), limit).collect().await {
+        Ok(collected) => Ok(collected.to_bytes()),
+        Err(e) if e.is::<LengthLimitError>() => Err(too_large(None)),
+        Err(e) => {
+            let error = format!("the body could not be read: {e}");
+            Err((StatusCode::BAD_REQUEST, Json(serde_json::json!({ "error": error }))).into_response())
+        }
     }
 }
 
@@ -329,5 +360,39 @@ mod tests {
         assert_eq!(split_records(b"{\"text\":\"a\"}\r\n\n{\"text\":\"b\"}\n{bad").unwrap().len(), 3);
         assert_eq!(split_records(b"[{\"text\":").unwrap_err().reason, DeadReason::MalformedJson);
         assert!(split_records(b"  ").unwrap().is_empty());
+    }
+
+    async fn read(body: axum::body::Body, content_length: Option<usize>, limit: usize) -> Result<Bytes, Response> {
+        let mut request = Request::new(body);
+        if let Some(n) = content_length {
+            request.headers_mut().insert(header::CONTENT_LENGTH, n.into());
+        }
+        let read = read_body(request, limit);
+        tokio::time::timeout(std::time::Duration::from_secs(5), read).await.expect("read_body never finished")
+    }
+
+    #[tokio::test]
+    async fn a_body_over_the_limit_is_413_declared_or_not() {
+        use axum::body::Body;
+        assert_eq!(read(Body::from("x".repeat(1024)), Some(1024), 1024).await.unwrap().len(), 1024);
+        assert_eq!(read(Body::from("x".repeat(1024)), None, 1024).await.unwrap().len(), 1024);
+
+        // Declared too large: answered without reading, so a body that never arrives cannot stall it.
+        let never = Body::from_stream(tokio_stream::pending::<Result<Bytes, std::io::Error>>());
+        let response = read(never, Some(9 << 20), 8 << 20).await.unwrap_err();
+        assert_eq!(response.status(), StatusCode::PAYLOAD_TOO_LARGE);
+        let reply = axum::body::to_bytes(response.into_body(), 1 << 16).await.unwrap();
+        let reply: serde_json::Value = serde_json::from_slice(&reply).unwrap();
+        assert_eq!(reply["error"], "the body is 9437184 bytes, over ingest.max_body_bytes = 8388608");
+
+        // Not declared (chunked): cut off where it passes the limit.
+        let chunks = (0..3).map(|_| Ok::<_, std::io::Error>(Bytes::from(vec![b' '; 512])));
+        let response = read(Body::from_stream(tokio_stream::iter(chunks)), None, 1024).await.unwrap_err();
+        assert_eq!(response.status(), StatusCode::PAYLOAD_TOO_LARGE);
+
+        // A body that fails mid-read is the client's problem: 400 with the reason.
+        let broken = [Ok(Bytes::from_static(b"{")), Err(std::io::Error::other("connection reset"))];
+        let response = read(Body::from_stream(tokio_stream::iter(broken)), None, 1024).await.unwrap_err();
+        assert_eq!(response.status(), StatusCode::BAD_REQUEST);
     }
 }
