@@ -544,8 +544,14 @@ fn main() -> Result<()> {
                     report.delays
                 );
                 println!(
-                    "false alerts {} ({:.2} per 10k messages)  purity {:.3}  NMI {:.3}  clusters {}",
-                    report.false_alerts, report.false_alerts_per_10k, report.purity, report.nmi, report.clusters
+                    "false alerts {} ({:.2} per 10k messages; {} of them a detected label again)  purity {:.3}  \
+                     NMI {:.3}  clusters {}",
+                    report.false_alerts,
+                    report.false_alerts_per_10k,
+                    report.false_repeats,
+                    report.purity,
+                    report.nmi,
+                    report.clusters
                 );
                 println!("embedded {:.0} msgs/s, clustered {:.0} msgs/s", report.embed_per_s, report.assign_per_s);
             }

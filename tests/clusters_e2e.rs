@@ -174,5 +174,27 @@ fn eval_new_clusters_scores_a_small_fixture() {
     assert_eq!(report["false_alerts"], 0, "{report}");
     assert!(report["median_delay_messages"].as_f64().unwrap() <= 12.0, "{report}");
     assert!(report["purity"].as_f64().unwrap() > 0.9 && report["nmi"].as_f64().unwrap() > 0.5, "{report}");
+    assert_eq!(report["false_repeats"], 0, "{report}");
+
+    // A held-out label made of two unrelated complaints is found once and seen again as a second
+    // new cluster: a false alert, counted as a repeat.
+    let mut csv = String::from("text,label\n");
+    for i in 0..30 {
+        csv.push_str(&format!("\"{}{}\",pay\n", PREFIXES[i % PREFIXES.len()], DOUBLE_CHARGE[0]));
+        let text = if i % 2 == 0 { GIFTS[0] } else { LATE_PARCEL[0] };
+        csv.push_str(&format!("\"{}{text}\",mixed\n", PREFIXES[i % PREFIXES.len()]));
+    }
+    std::fs::write(&file, csv).unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_feedpulse"))
+        .args(["eval", "new-clusters", file.to_str().unwrap(), "--holdout", "1", "--seed", "1"])
+        .args(["--background-share", "0.7", "--json"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["holdout_labels"], serde_json::json!(["mixed"]), "seed 1 holds out `mixed`");
+    assert_eq!(report["detected"], 1, "{report}");
+    assert_eq!(report["false_alerts"], 1, "{report}");
+    assert_eq!(report["false_repeats"], 1, "{report}");
     std::fs::remove_dir_all(&dir).unwrap();
 }
