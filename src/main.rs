@@ -553,6 +553,22 @@ fn main() -> Result<()> {
                     report.nmi,
                     report.clusters
                 );
+                if let Some(c) = &report.ceiling {
+                    let show = |groups: &[(String, f32)]| {
+                        groups.iter().map(|(l, cos)| format!("{l} {cos:.3}")).collect::<Vec<_>>().join(", ")
+                    };
+                    println!(
+                        "ceiling (clusters = labels; each label's first {} messages after the known point, cosine to the \
+                         nearest warm-up label): held-out {}; farthest background {}; recall {:.2} at delay {} with \
+                         no false alert, {:.2} with one",
+                        c.group_size,
+                        show(&c.held_out),
+                        show(&c.background_farthest),
+                        c.recall_no_false,
+                        c.group_size,
+                        c.recall_one_false
+                    );
+                }
                 println!("embedded {:.0} msgs/s, clustered {:.0} msgs/s", report.embed_per_s, report.assign_per_s);
             }
             Ok(())

@@ -175,6 +175,9 @@ fn eval_new_clusters_scores_a_small_fixture() {
     assert!(report["median_delay_messages"].as_f64().unwrap() <= 12.0, "{report}");
     assert!(report["purity"].as_f64().unwrap() > 0.9 && report["nmi"].as_f64().unwrap() > 0.5, "{report}");
     assert_eq!(report["false_repeats"], 0, "{report}");
+    // Distinct kinds: grouped by label, the held-out one is far from both known ones.
+    assert_eq!(report["ceiling"]["recall_no_false"], 1.0, "{report}");
+    assert!(report["ceiling"]["held_out"][0][1].as_f64().unwrap() < 0.8, "{report}");
 
     // A held-out label made of two unrelated complaints is found once and seen again as a second
     // new cluster: a false alert, counted as a repeat.

@@ -153,10 +153,15 @@ pub struct Cluster {
     pub alerted: bool,
 }
 
+/// The direction of `sum`, as a quantised unit vector.
+pub fn unit_quantized(sum: &[f32]) -> Embedding {
+    let norm = sum.iter().map(|x| x * x).sum::<f32>().sqrt().max(f32::MIN_POSITIVE);
+    Embedding(sum.iter().map(|x| (x / norm * EMBEDDING_SCALE).round() as i16).collect())
+}
+
 impl Cluster {
     fn centroid(&self) -> Embedding {
-        let norm = self.sum.iter().map(|x| x * x).sum::<f32>().sqrt().max(f32::MIN_POSITIVE);
-        Embedding(self.sum.iter().map(|x| (x / norm * EMBEDDING_SCALE).round() as i16).collect())
+        unit_quantized(&self.sum)
     }
 
     pub fn sentiment_mean(&self) -> f64 {
@@ -805,6 +810,16 @@ impl ClusterState {
             *votes.entry(self.resolve(g)).or_default() += 1;
         }
         votes.into_iter().max_by_key(|(g, n)| (*n, std::cmp::Reverse(*g))).map(|(g, _)| g)
+    }
+
+    /// `embedding` in the space the clusterer takes cosines in; `None` while the whitening is
+    /// not fitted yet.
+    pub fn in_space(&self, embedding: &[i16]) -> Option<Embedding> {
+        match &self.space {
+            Space::Raw => Some(Embedding(embedding.to_vec())),
+            Space::Fitting { .. } => None,
+            Space::Whitened(w) => Some(w.apply(embedding)),
+        }
     }
 
     /// The established cluster of the same scope nearest to `id`'s centroid.

@@ -10,10 +10,10 @@
 //! alert (background labels, a second alert for a detected label) is false. Purity and NMI
 //! compare each message's final cluster with its label.
 
-use crate::dataflow::clusters::{ClusterChange, ClusterParams, ClusterState, Member};
+use crate::dataflow::clusters::{unit_quantized, ClusterChange, ClusterParams, ClusterState, Member};
 use crate::demo::SplitMix;
 use crate::enrich::Embedder;
-use crate::event::Embedding;
+use crate::event::{cosine_q, Embedding, EMBEDDING_SCALE};
 use anyhow::{bail, Context, Result};
 use serde::Serialize;
 use std::collections::{BTreeMap, HashMap};
@@ -48,8 +48,82 @@ pub struct Report {
     pub purity: f64,
     pub nmi: f64,
     pub clusters: usize,
+    /// What a perfect grouper could reach with this encoder and novelty rule; `None` when the
+    /// clusterer never reached the known point in its final space.
+    pub ceiling: Option<Ceiling>,
     pub embed_per_s: f64,
     pub assign_per_s: f64,
+}
+
+/// A bound on any clusterer that judges novelty as the new-cluster rule does, with this encoder:
+/// the ideal clusterer, whose clusters are the labels. Each background label's warm-up messages
+/// form one established cluster; each label's first `group_size` messages after the known point
+/// are then judged as the rule judges a cluster that has just gathered them, by the cosine from
+/// their centroid to the nearest established cluster (the rule alerts below `novelty`). A
+/// held-out label can alert after `group_size` of its messages without a false alert only if its
+/// group is farther out than every background label's group.
+#[derive(Debug, Serialize)]
+pub struct Ceiling {
+    pub group_size: usize,
+    /// Per held-out label, its group's cosine to the nearest established cluster.
+    pub held_out: Vec<(String, f32)>,
+    /// The three background groups farthest out, farthest first.
+    pub background_farthest: Vec<(String, f32)>,
+    /// Share of held-out groups farther out than every background group: the recall at delay
+    /// `group_size` of a novelty threshold that lets no background group alert.
+    pub recall_no_false: f64,
+    /// The same, letting the farthest background group alert.
+    pub recall_one_false: f64,
+}
+
+fn centroid<'a>(members: impl IntoIterator<Item = &'a Embedding>) -> Embedding {
+    let mut sum = vec![0f32; crate::enrich::encoder::DIM];
+    for member in members {
+        for (s, &x) in sum.iter_mut().zip(&member.0) {
+            *s += x as f32 / EMBEDDING_SCALE;
+        }
+    }
+    unit_quantized(&sum)
+}
+
+/// `None` until the clusterer's space is final (the whitening fitted).
+fn ceiling(
+    state: &ClusterState,
+    labels_in_order: &[&str],
+    embeddings: &[Embedding],
+    known_point: usize,
+    holdout: &[String],
+    group_size: usize,
+) -> Option<Ceiling> {
+    let spaced: Vec<Embedding> = embeddings.iter().map(|e| state.in_space(&e.0)).collect::<Option<_>>()?;
+    let mut warm_up: BTreeMap<&str, Vec<&Embedding>> = BTreeMap::new();
+    let mut groups: BTreeMap<&str, Vec<&Embedding>> = BTreeMap::new();
+    for (position, (label, embedding)) in labels_in_order.iter().zip(&spaced).enumerate() {
+        if position < known_point {
+            warm_up.entry(label).or_default().push(embedding);
+        } else {
+            let group = groups.entry(label).or_default();
+            if group.len() < group_size {
+                group.push(embedding);
+            }
+        }
+    }
+    let established: Vec<Embedding> = warm_up.into_values().map(centroid).collect();
+    let (mut held_out, mut background) = (Vec::new(), Vec::new());
+    for (label, group) in groups.into_iter().filter(|(_, g)| g.len() == group_size) {
+        let group = centroid(group);
+        let cos = established.iter().map(|e| cosine_q(&e.0, &group.0)).fold(f32::NEG_INFINITY, f32::max);
+        let side = if holdout.iter().any(|h| h == label) { &mut held_out } else { &mut background };
+        side.push((label.to_owned(), cos));
+    }
+    background.sort_by(|a, b| a.1.total_cmp(&b.1));
+    let recall_below = |bound: Option<&(String, f32)>| {
+        let bound = bound.map_or(f32::INFINITY, |b| b.1);
+        held_out.iter().filter(|(_, cos)| *cos < bound).count() as f64 / held_out.len().max(1) as f64
+    };
+    let (recall_no_false, recall_one_false) = (recall_below(background.first()), recall_below(background.get(1)));
+    background.truncate(3);
+    Some(Ceiling { group_size, held_out, background_farthest: background, recall_no_false, recall_one_false })
 }
 
 /// Rows of (text, label) from a CSV with a header naming `text` and `label` (or `category`),
@@ -153,6 +227,7 @@ pub fn run(path: &Path, embedder: &Embedder, mut params: ClusterParams, options:
     params.warmup_ms = known_point as i64 * options.interval_ms;
     params.per_category = false;
     params.alerts = true;
+    let group_size = params.min_size;
     let mut state = ClusterState::new(params, crate::enrich::encoder::DIM);
     let mut assigned: Vec<(usize, u64)> = Vec::with_capacity(order.len());
     let mut seen_of_label: HashMap<&str, usize> = HashMap::new();
@@ -164,6 +239,8 @@ pub fn run(path: &Path, embedder: &Embedder, mut params: ClusterParams, options:
     let started = std::time::Instant::now();
     // Positions held until the whitening is fitted (on the background phase's first messages).
     let (mut held, mut ready) = (Vec::new(), Vec::new());
+    let labels_in_order: Vec<&str> = order.iter().map(|&i| rows[i].1.as_str()).collect();
+    let mut bound = None;
     for item in embeddings.iter().enumerate() {
         let position = item.0;
         state.admit(item, |(p, e)| (&e.0, *p as i64 * options.interval_ms), &mut held, &mut ready);
@@ -171,6 +248,9 @@ pub fn run(path: &Path, embedder: &Embedder, mut params: ClusterParams, options:
             state.release_held(&mut held, &mut ready);
         }
         for (position, embedding) in ready.drain(..) {
+            if bound.is_none() && position >= known_point {
+                bound = ceiling(&state, &labels_in_order, &embeddings, known_point, &holdout, group_size);
+            }
             let (text, label) = (&rows[order[position]].0, rows[order[position]].1.as_str());
             *seen_of_label.entry(label).or_default() += 1;
             let id = id_of(position);
@@ -235,6 +315,7 @@ pub fn run(path: &Path, embedder: &Embedder, mut params: ClusterParams, options:
         purity,
         nmi,
         clusters: finals.iter().collect::<std::collections::HashSet<_>>().len(),
+        ceiling: bound,
         embed_per_s,
         assign_per_s,
     })
@@ -299,5 +380,51 @@ mod tests {
         let mut sorted = order.clone();
         sorted.sort_unstable();
         assert_eq!(sorted, (0..100).collect::<Vec<_>>(), "every row once");
+    }
+
+    #[test]
+    fn the_ceiling_separates_a_new_kind_from_a_twin_of_a_known_one() {
+        let dim = crate::enrich::encoder::DIM;
+        let near = |axis: usize, jitter: f32| {
+            let mut v = vec![0.0f32; dim];
+            v[axis] = 1.0;
+            v[axis + 1] = jitter;
+            let norm = v.iter().map(|x| x * x).sum::<f32>().sqrt();
+            Embedding::quantize(&v.iter().map(|x| x / norm).collect::<Vec<_>>())
+        };
+        // Warm-up: `a` on axis 0, `b` on axis 4. Then two of each, and two held-out kinds: `new`
+        // on an axis of its own, `twin` exactly where `a` is.
+        let mut stream: Vec<(&str, Embedding)> = Vec::new();
+        for i in 0..4 {
+            stream.push(("a", near(0, 0.05 * i as f32)));
+            stream.push(("b", near(4, 0.05 * i as f32)));
+        }
+        let known_point = stream.len();
+        for _ in 0..2 {
+            stream.extend([("a", near(0, 0.3)), ("b", near(4, 0.3)), ("new", near(8, 0.0)), ("twin", near(0, 0.0))]);
+        }
+        let (labels, embeddings): (Vec<&str>, Vec<Embedding>) = stream.into_iter().unzip();
+        let params = ClusterParams {
+            similarity: 0.8,
+            merge_similarity: 0.95,
+            novelty: 0.5,
+            min_size: 2,
+            window_ms: 60_000,
+            warmup_ms: 0,
+            idle_expiry_ms: 3_600_000,
+            max_clusters: 100,
+            per_category: false,
+            alerts: true,
+            whitening_sample: 0,
+        };
+        let state = ClusterState::new(params, dim);
+        let holdout = vec!["new".to_string(), "twin".to_string()];
+        let c = ceiling(&state, &labels, &embeddings, known_point, &holdout, 2).unwrap();
+        let cos_of = |label: &str| c.held_out.iter().find(|(l, _)| l == label).unwrap().1;
+        assert!(cos_of("new").abs() < 0.01, "{c:?}");
+        assert!(cos_of("twin") > 0.99, "{c:?}");
+        let farthest = c.background_farthest.iter().map(|(_, cos)| *cos).collect::<Vec<_>>();
+        assert!(farthest.len() == 2 && farthest.iter().all(|cos| (0.9..0.99).contains(cos)), "{c:?}");
+        assert_eq!((c.recall_no_false, c.recall_one_false), (0.5, 0.5), "{c:?}");
     }
 }
