@@ -12,6 +12,8 @@ use std::path::Path;
 use std::time::Duration;
 use support::{now_ms, Feedpulse};
 
+const APPLIED_ONCE: &str = "feedpulse_config_reloads_total{result=\"applied\"} 1\n";
+
 fn rules(min_count: u32, sensitivity: &str) -> String {
     format!(
         "[[rule]]\nname = \"category_spike\"\nkind = \"spike\"\nkey = \"category\"\nwindow = \"1m\"\nbaseline = \"median_mad\"\n\
@@ -92,7 +94,12 @@ fn reload_changes_a_threshold_live_and_keeps_the_windows() {
     std::fs::write(dir.join("dataflows/default.toml"), &flow).unwrap();
     let status = std::process::Command::new("kill").args(["-HUP", &fp.child.id().to_string()]).status().unwrap();
     assert!(status.success());
-    std::thread::sleep(Duration::from_millis(500));
+    // Wait for the reload to be applied rather than for a fixed time (a busy CI machine).
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while !client.get(fp.url("/metrics")).send().unwrap().text().unwrap().contains(APPLIED_ONCE) {
+        assert!(std::time::Instant::now() < deadline, "SIGHUP not applied within 10 s");
+        std::thread::sleep(Duration::from_millis(20));
+    }
     post(&client, &fp, event("after-reload".into(), minute + 300));
     let deadline = std::time::Instant::now() + Duration::from_secs(5);
     let alert = loop {
