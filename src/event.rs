@@ -127,10 +127,12 @@ pub enum DeadReason {
     TsInFuture,
     TooLate,
     DroppedByRule,
+    /// An HTTP body over `ingest.max_body_bytes`; the body is neither read nor kept.
+    BodyTooLarge,
 }
 
 impl DeadReason {
-    pub const ALL: [DeadReason; 9] = [
+    pub const ALL: [DeadReason; 10] = [
         Self::MalformedJson,
         Self::InvalidUtf8,
         Self::NotAnObject,
@@ -140,6 +142,7 @@ impl DeadReason {
         Self::TsInFuture,
         Self::TooLate,
         Self::DroppedByRule,
+        Self::BodyTooLarge,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -153,6 +156,7 @@ impl DeadReason {
             Self::TsInFuture => "ts_in_future",
             Self::TooLate => "too_late",
             Self::DroppedByRule => "dropped_by_rule",
+            Self::BodyTooLarge => "body_too_large",
         }
     }
 }

@@ -175,7 +175,9 @@ async fn bad_input_gets_reasons_and_is_counted() {
     let reply = declare_body_and_wait(&fp.base, 9 * 1024 * 1024).await;
     assert!(reply.starts_with("HTTP/1.1 413"), "{reply}");
     assert!(
-        reply.ends_with(r#"{"error":"the body is 9437184 bytes, over ingest.max_body_bytes = 8388608"}"#),
+        reply.ends_with(
+            r#"{"error":"the body is 9437184 bytes, over ingest.max_body_bytes = 8388608","reason":"body_too_large"}"#
+        ),
         "{reply}"
     );
     // The server keeps serving.
@@ -183,9 +185,14 @@ async fn bad_input_gets_reasons_and_is_counted() {
     assert_eq!(client.get(fp.url("/healthz")).send().await.unwrap().status(), 200);
 
     let metrics = client.get(fp.url("/metrics")).send().await.unwrap().text().await.unwrap();
-    for (reason, n) in
-        [("malformed_json", 1), ("missing_text", 1), ("invalid_utf8", 1), ("ts_in_future", 1), ("not_an_object", 2)]
-    {
+    for (reason, n) in [
+        ("malformed_json", 1),
+        ("missing_text", 1),
+        ("invalid_utf8", 1),
+        ("ts_in_future", 1),
+        ("not_an_object", 2),
+        ("body_too_large", 1),
+    ] {
         let line = format!("feedpulse_dead_letters_total{{reason=\"{reason}\"}} {n}");
         assert!(metrics.contains(&line), "missing `{line}` in\n{metrics}");
     }

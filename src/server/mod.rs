@@ -119,7 +119,21 @@ struct IngestReply {
 async fn post_events(State(state): State<Arc<AppState>>, request: Request) -> Response {
     let body = match read_body(request, state.max_body_bytes).await {
         Ok(body) => body,
-        Err(response) => return response,
+        Err(BodyError::TooLarge { declared }) => {
+            let detail = match declared {
+                Some(n) => format!("the body is {n} bytes, over ingest.max_body_bytes = {}", state.max_body_bytes),
+                None => format!("the body is over ingest.max_body_bytes = {} bytes", state.max_body_bytes),
+            };
+            // Counted and dead-lettered like any bad input; the body itself was never read.
+            state.metrics.received(SourceKind::Http, 1);
+            state.outputs.dead_letter(&DeadLetter::new(DeadReason::BodyTooLarge, detail.clone(), b"", "http"));
+            let reply = serde_json::json!({ "error": detail, "reason": DeadReason::BodyTooLarge });
+            return (StatusCode::PAYLOAD_TOO_LARGE, Json(reply)).into_response();
+        }
+        Err(BodyError::Unreadable(e)) => {
+            let error = format!("the body could not be read: {e}");
+            return (StatusCode::BAD_REQUEST, Json(serde_json::json!({ "error": error }))).into_response();
+        }
     };
     // Admission is CPU work (the sentence encoder takes about a millisecond a message): it runs
     // on the blocking pool so it never stalls the async threads serving SSE and other requests.
@@ -129,28 +143,26 @@ async fn post_events(State(state): State<Arc<AppState>>, request: Request) -> Re
     }
 }
 
-/// The request body, at most `limit` bytes. A declared `Content-Length` over the limit is answered
-/// 413 before a byte of the body is read, so the client hears at once instead of uploading
-/// megabytes to be thrown away; a chunked body is cut off where it passes the limit.
-async fn read_body(request: Request, limit: usize) -> Result<Bytes, Response> {
-    let too_large = |declared: Option<u64>| {
-        let error = match declared {
-            Some(n) => format!("the body is {n} bytes, over ingest.max_body_bytes = {limit}"),
-            None => format!("the body is over ingest.max_body_bytes = {limit} bytes"),
-        };
-        (StatusCode::PAYLOAD_TOO_LARGE, Json(serde_json::json!({ "error": error }))).into_response()
-    };
+#[derive(Debug, PartialEq)]
+enum BodyError {
+    /// Over the limit: by its declared `Content-Length` (before any of it is read), or, when
+    /// none is declared, once the bytes read pass the limit.
+    TooLarge { declared: Option<u64> },
+    /// The connection failed mid-body.
+    Unreadable(String),
+}
+
+/// The request body, at most `limit` bytes. A declared length over the limit is refused before a
+/// byte is read, so the client hears at once instead of uploading megabytes to be thrown away.
+async fn read_body(request: Request, limit: usize) -> Result<Bytes, BodyError> {
     let declared = request.headers().get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
     if let Some(declared) = declared.filter(|&n| n > limit as u64) {
-        return Err(too_large(Some(declared)));
+        return Err(BodyError::TooLarge { declared: Some(declared) });
     }
     match Limited::new(request.into_body(), limit).collect().await {
         Ok(collected) => Ok(collected.to_bytes()),
-        Err(e) if e.is::<LengthLimitError>() => Err(too_large(None)),
-        Err(e) => {
-            let error = format!("the body could not be read: {e}");
-            Err((StatusCode::BAD_REQUEST, Json(serde_json::json!({ "error": error }))).into_response())
-        }
+        Err(e) if e.is::<LengthLimitError>() => Err(BodyError::TooLarge { declared: None }),
+        Err(e) => Err(BodyError::Unreadable(e.to_string())),
     }
 }
 
@@ -362,7 +374,7 @@ mod tests {
         assert!(split_records(b"  ").unwrap().is_empty());
     }
 
-    async fn read(body: axum::body::Body, content_length: Option<usize>, limit: usize) -> Result<Bytes, Response> {
+    async fn read(body: axum::body::Body, content_length: Option<usize>, limit: usize) -> Result<Bytes, BodyError> {
         let mut request = Request::new(body);
         if let Some(n) = content_length {
             request.headers_mut().insert(header::CONTENT_LENGTH, n.into());
@@ -372,27 +384,23 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_body_over_the_limit_is_413_declared_or_not() {
+    async fn a_body_over_the_limit_is_refused_declared_or_not() {
         use axum::body::Body;
         assert_eq!(read(Body::from("x".repeat(1024)), Some(1024), 1024).await.unwrap().len(), 1024);
         assert_eq!(read(Body::from("x".repeat(1024)), None, 1024).await.unwrap().len(), 1024);
 
-        // Declared too large: answered without reading, so a body that never arrives cannot stall it.
+        // Declared too large: refused without reading, so a body that never arrives cannot stall it.
         let never = Body::from_stream(tokio_stream::pending::<Result<Bytes, std::io::Error>>());
-        let response = read(never, Some(9 << 20), 8 << 20).await.unwrap_err();
-        assert_eq!(response.status(), StatusCode::PAYLOAD_TOO_LARGE);
-        let reply = axum::body::to_bytes(response.into_body(), 1 << 16).await.unwrap();
-        let reply: serde_json::Value = serde_json::from_slice(&reply).unwrap();
-        assert_eq!(reply["error"], "the body is 9437184 bytes, over ingest.max_body_bytes = 8388608");
+        assert_eq!(read(never, Some(9 << 20), 8 << 20).await, Err(BodyError::TooLarge { declared: Some(9 << 20) }));
 
         // Not declared (chunked): cut off where it passes the limit.
         let chunks = (0..3).map(|_| Ok::<_, std::io::Error>(Bytes::from(vec![b' '; 512])));
-        let response = read(Body::from_stream(tokio_stream::iter(chunks)), None, 1024).await.unwrap_err();
-        assert_eq!(response.status(), StatusCode::PAYLOAD_TOO_LARGE);
+        let cut = read(Body::from_stream(tokio_stream::iter(chunks)), None, 1024).await;
+        assert_eq!(cut, Err(BodyError::TooLarge { declared: None }));
 
-        // A body that fails mid-read is the client's problem: 400 with the reason.
+        // A body that fails mid-read says why.
         let broken = [Ok(Bytes::from_static(b"{")), Err(std::io::Error::other("connection reset"))];
-        let response = read(Body::from_stream(tokio_stream::iter(broken)), None, 1024).await.unwrap_err();
-        assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+        let failed = read(Body::from_stream(tokio_stream::iter(broken)), None, 1024).await;
+        assert!(matches!(&failed, Err(BodyError::Unreadable(e)) if e.contains("connection reset")), "{failed:?}");
     }
 }
