@@ -11,6 +11,7 @@ mod support;
 use feedpulse::sinks::resp::cmd;
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
+use std::path::Path;
 use std::time::Duration;
 use support::{config_dir, now_ms, wait_for, Feedpulse, RedisServer};
 
@@ -147,6 +148,19 @@ fn clusters_are_served_stored_in_redis_and_keep_their_ids_across_a_restart() {
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
+/// `eval new-clusters --json` on `csv` (written to `file`), one label held out with `seed`, 70%
+/// of the background first.
+fn eval_new_clusters(file: &Path, csv: String, seed: u64) -> Value {
+    std::fs::write(file, csv).unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_feedpulse"))
+        .args(["eval", "new-clusters", file.to_str().unwrap(), "--holdout", "1", "--seed", &seed.to_string()])
+        .args(["--background-share", "0.7", "--json"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
 #[test]
 fn eval_new_clusters_scores_a_small_fixture() {
     let dir = std::env::temp_dir().join(format!("fp-eval-nc-{}", std::process::id()));
@@ -158,14 +172,7 @@ fn eval_new_clusters_scores_a_small_fixture() {
             csv.push_str(&format!("\"{}{text}\",{label}\n", PREFIXES[i % PREFIXES.len()]));
         }
     }
-    std::fs::write(&file, csv).unwrap();
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_feedpulse"))
-        .args(["eval", "new-clusters", file.to_str().unwrap(), "--holdout", "1", "--seed", "3"])
-        .args(["--background-share", "0.7", "--json"])
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let report = eval_new_clusters(&file, csv, 3);
     assert_eq!(report["n"], 90);
     assert_eq!(report["holdout_labels"].as_array().unwrap().len(), 1);
     // Three distinct complaints: the held-out one is found, nothing else fires.
@@ -187,15 +194,8 @@ fn eval_new_clusters_scores_a_small_fixture() {
         let text = if i % 2 == 0 { GIFTS[0] } else { LATE_PARCEL[0] };
         csv.push_str(&format!("\"{}{text}\",mixed\n", PREFIXES[i % PREFIXES.len()]));
     }
-    std::fs::write(&file, csv).unwrap();
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_feedpulse"))
-        .args(["eval", "new-clusters", file.to_str().unwrap(), "--holdout", "1", "--seed", "1"])
-        .args(["--background-share", "0.7", "--json"])
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert_eq!(report["holdout_labels"], serde_json::json!(["mixed"]), "seed 1 holds out `mixed`");
+    let report = eval_new_clusters(&file, csv, 1);
+    assert_eq!(report["holdout_labels"], json!(["mixed"]), "seed 1 holds out `mixed`");
     assert_eq!(report["detected"], 1, "{report}");
     assert_eq!(report["false_alerts"], 1, "{report}");
     assert_eq!(report["false_repeats"], 1, "{report}");

@@ -49,7 +49,7 @@ pub struct Report {
     pub nmi: f64,
     pub clusters: usize,
     /// What a perfect grouper could reach with this encoder and novelty rule; `None` when the
-    /// clusterer never reached the known point in its final space.
+    /// clusterer's whitening was never fitted.
     pub ceiling: Option<Ceiling>,
     pub embed_per_s: f64,
     pub assign_per_s: f64,
@@ -86,7 +86,7 @@ fn centroid<'a>(members: impl IntoIterator<Item = &'a Embedding>) -> Embedding {
     unit_quantized(&sum)
 }
 
-/// `None` until the clusterer's space is final (the whitening fitted).
+/// `None` while the clusterer's space is not final (the whitening not fitted).
 fn ceiling(
     state: &ClusterState,
     labels_in_order: &[&str],
@@ -239,8 +239,6 @@ pub fn run(path: &Path, embedder: &Embedder, mut params: ClusterParams, options:
     let started = std::time::Instant::now();
     // Positions held until the whitening is fitted (on the background phase's first messages).
     let (mut held, mut ready) = (Vec::new(), Vec::new());
-    let labels_in_order: Vec<&str> = order.iter().map(|&i| rows[i].1.as_str()).collect();
-    let mut bound = None;
     for item in embeddings.iter().enumerate() {
         let position = item.0;
         state.admit(item, |(p, e)| (&e.0, *p as i64 * options.interval_ms), &mut held, &mut ready);
@@ -248,9 +246,6 @@ pub fn run(path: &Path, embedder: &Embedder, mut params: ClusterParams, options:
             state.release_held(&mut held, &mut ready);
         }
         for (position, embedding) in ready.drain(..) {
-            if bound.is_none() && position >= known_point {
-                bound = ceiling(&state, &labels_in_order, &embeddings, known_point, &holdout, group_size);
-            }
             let (text, label) = (&rows[order[position]].0, rows[order[position]].1.as_str());
             *seen_of_label.entry(label).or_default() += 1;
             let id = id_of(position);
@@ -291,8 +286,11 @@ pub fn run(path: &Path, embedder: &Embedder, mut params: ClusterParams, options:
         }
     }
     let assign_per_s = order.len() as f64 / started.elapsed().as_secs_f64().max(1e-9);
+    // After the timed loop: the ceiling needs only the clusterer's (now final) space.
+    let labels_in_order: Vec<&str> = order.iter().map(|&i| rows[i].1.as_str()).collect();
+    let bound = ceiling(&state, &labels_in_order, &embeddings, known_point, &holdout, group_size);
     let finals: Vec<u64> = assigned.iter().map(|&(_, c)| state.resolve(c)).collect();
-    let truth: Vec<&str> = assigned.iter().map(|&(p, _)| rows[order[p]].1.as_str()).collect();
+    let truth: Vec<&str> = assigned.iter().map(|&(p, _)| labels_in_order[p]).collect();
     let (purity, nmi) = purity_and_nmi(&finals, &truth);
     let mut delays: Vec<usize> = detections.values().copied().collect();
     delays.sort_unstable();
