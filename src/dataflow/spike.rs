@@ -43,7 +43,8 @@ impl SpikeModel {
     /// How many windows back `judge` may look.
     pub fn reach(&self) -> usize {
         let lag = self.predictors.iter().filter_map(|p| self.lag(*p)).max().unwrap_or(0);
-        self.history + lag
+        // The seasonal references look one window beyond their lag.
+        self.history + lag + (lag >= 2) as usize
     }
 
     fn lag(&self, predictor: Predictor) -> Option<usize> {
@@ -98,41 +99,83 @@ pub fn judge(model: &SpikeModel, value_at: impl Fn(usize) -> Option<f64>, scratc
     let mut best: Option<Judgement> = None;
     for &predictor in &model.predictors {
         let Some(lag) = model.lag(predictor) else { continue };
-        let residual = |k: usize| -> Option<f64> {
-            let x = value_at(k)?;
-            if lag == 0 {
-                Some(x)
-            } else {
-                Some(x - value_at(k + lag)?)
+        let judged = if lag < 2 {
+            judge_with(model, predictor, lag, &value_at, Reference::Exact, scratch)
+        } else {
+            // A seasonal forecast reads the same window a day (week) ago through the median of
+            // it and its two neighbours, so that a one-window outlier then is not echoed as an
+            // anomaly now. The exact window speaks instead only where it halves the spread: a
+            // profile that changes sharply from one window to the next, which the median blurs.
+            let smooth = judge_with(model, predictor, lag, &value_at, Reference::Smoothed, scratch);
+            let exact = judge_with(model, predictor, lag, &value_at, Reference::Exact, scratch);
+            match (smooth, exact) {
+                (Some(s), Some(e)) if e.spread < 0.5 * s.spread => Some(e),
+                (Some(s), _) => Some(s),
+                (None, e) => e,
             }
         };
-        scratch.history.clear();
-        scratch.history.extend((1..=model.history).filter_map(residual));
-        if scratch.history.len() < model.min_history {
-            continue;
-        }
-        let Some(now) = residual(0) else { continue };
-        let reference = if lag == 0 { 0.0 } else { value_at(lag).unwrap_or(0.0) };
-        let (centre, spread) = centre_and_spread(model.baseline, &scratch.history, &mut scratch.work);
-        let expected = reference + centre;
-        // Not under mean_std: that is the peers' textbook rule, kept exact.
-        let spread = if model.counts && model.baseline != BaselineMethod::MeanStd {
-            spread.max(expected.max(0.0).sqrt()).max(1.0)
-        } else {
-            spread
-        };
-        let judged = Judgement {
-            z: surprise(model.direction, now - centre, spread),
-            predictor,
-            expected,
-            spread,
-            windows: scratch.history.len(),
-        };
-        if best.is_none_or(|b| judged.spread < b.spread) {
-            best = Some(judged);
+        if let Some(judged) = judged {
+            if best.is_none_or(|b| judged.spread < b.spread) {
+                best = Some(judged);
+            }
         }
     }
     best
+}
+
+/// How a predictor with a lag reads the window `lag` back.
+#[derive(Clone, Copy)]
+enum Reference {
+    Exact,
+    /// The median of that window and its two neighbours.
+    Smoothed,
+}
+
+fn judge_with(
+    model: &SpikeModel,
+    predictor: Predictor,
+    lag: usize,
+    value_at: &impl Fn(usize) -> Option<f64>,
+    reference: Reference,
+    scratch: &mut Scratch,
+) -> Option<Judgement> {
+    let reference_at = |at: usize| -> Option<f64> {
+        let centre = value_at(at)?;
+        match (reference, value_at(at - 1), value_at(at + 1)) {
+            (Reference::Smoothed, Some(a), Some(b)) => Some(centre.max(a.min(b)).min(a.max(b))),
+            _ => Some(centre),
+        }
+    };
+    let residual = |k: usize| -> Option<f64> {
+        let x = value_at(k)?;
+        if lag == 0 {
+            Some(x)
+        } else {
+            Some(x - reference_at(k + lag)?)
+        }
+    };
+    scratch.history.clear();
+    scratch.history.extend((1..=model.history).filter_map(residual));
+    if scratch.history.len() < model.min_history {
+        return None;
+    }
+    let now = residual(0)?;
+    let reference = if lag == 0 { 0.0 } else { reference_at(lag).unwrap_or(0.0) };
+    let (centre, spread) = centre_and_spread(model.baseline, &scratch.history, &mut scratch.work);
+    let expected = reference + centre;
+    // Not under mean_std: that is the peers' textbook rule, kept exact.
+    let spread = if model.counts && model.baseline != BaselineMethod::MeanStd {
+        spread.max(expected.max(0.0).sqrt()).max(1.0)
+    } else {
+        spread
+    };
+    Some(Judgement {
+        z: surprise(model.direction, now - centre, spread),
+        predictor,
+        expected,
+        spread,
+        windows: scratch.history.len(),
+    })
 }
 
 /// Reusable buffers for `judge`.
@@ -579,6 +622,26 @@ mod tests {
         let gauss: Vec<f64> = (0..6000).map(|i| 50.0 + 3.0 * gaussian(i)).collect();
         let alerts = scores(&gauss).iter().filter(|s| **s >= ALERT).count();
         assert!(alerts <= 6000 / 500, "{alerts} alerts on Gaussian noise");
+    }
+
+    #[test]
+    fn yesterdays_outlier_is_not_echoed_today() {
+        // A metric with a daily swing and little noise, so the same-time-yesterday forecast
+        // speaks; one window on day 5 jumps far above it.
+        let mut series: Vec<f64> = (0..288 * 7)
+            .map(|i| {
+                let phase = std::f64::consts::TAU * (i % 288) as f64 / 288.0;
+                50.0 - 40.0 * phase.cos() + 0.5 * gaussian(i)
+            })
+            .collect();
+        let outlier = 288 * 5 + 100;
+        series[outlier] += 30.0;
+        let s = scores(&series);
+        assert!(s[outlier] >= ALERT, "the outlier fires: {}", s[outlier]);
+        // A day later the same window is ordinary again; compared with the outlier itself it
+        // would look like a drop of 30.
+        let echo = outlier + 288;
+        assert!(s[echo] < 0.9, "its echo a day later scored {}", s[echo]);
     }
 
     #[test]
