@@ -132,7 +132,7 @@ fn dashboard_shows_windows_alerts_and_clusters_live() {
     // Alertmanager links back with `generatorURL` = `/#alert=<fingerprint>`: the page opens
     // with that alert marked and its window selected on its chart.
     let link = spike["generator_url"].as_str().unwrap().to_string();
-    assert!(link.ends_with(&format!("/#alert={}", spike["fingerprint"].as_str().unwrap())), "{link}");
+    assert!(link.ends_with(&format!("/#alert={fingerprint}")), "{link}");
     page.eval(&format!("location.hash = '#alert={fingerprint}'; location.reload(), true"));
     page.wait_for(&format!("document.querySelector('{selector}.focused') !== null"), Duration::from_secs(10));
     page.wait_for(

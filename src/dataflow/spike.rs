@@ -141,8 +141,9 @@ fn judge_with(
 ) -> Option<Judgement> {
     let reference_at = |at: usize| -> Option<f64> {
         let centre = value_at(at)?;
-        match (reference, value_at(at - 1), value_at(at + 1)) {
-            (Reference::Smoothed, Some(a), Some(b)) => Some(centre.max(a.min(b)).min(a.max(b))),
+        let Reference::Smoothed = reference else { return Some(centre) };
+        match (value_at(at - 1), value_at(at + 1)) {
+            (Some(a), Some(b)) => Some(centre.max(a.min(b)).min(a.max(b))),
             _ => Some(centre),
         }
     };
