@@ -106,7 +106,8 @@ fn nab_dev_is_scored_file_by_file() {
     let report: Value = serde_json::from_str(&std::fs::read_to_string(dir.join("score.json")).unwrap()).unwrap();
     let text = report.to_string();
     let standard = find_standard_score(&report).unwrap_or_else(|| panic!("no standard score in {text:.400}"));
-    assert!(standard >= 60.0, "nab-dev standard score fell to {standard}");
+    // The target (above 75 on the standard profile); the detector scores 77.39.
+    assert!(standard > 75.0, "nab-dev standard score fell to {standard}");
     std::fs::remove_dir_all(&dir).unwrap();
 }
 

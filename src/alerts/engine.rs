@@ -262,8 +262,15 @@ fn summary(rule: &RuleConfig, series: &Series, value: f64, baseline: &Baseline) 
             } else {
                 format!("baseline {:.1}", baseline.mean)
             };
+            let shape = match (baseline.shape_rarity, rule.shape_windows) {
+                (Some(rarity), Some(n)) => format!(
+                    "; the last {n} windows' pattern is unlike {:.2}% of this series' past ones",
+                    rarity * 100.0
+                ),
+                _ => String::new(),
+            };
             format!(
-                "{key}: {value:.0} messages in a {} window, {ratio} (threshold {:.1})",
+                "{key}: {value:.0} messages in a {} window, {ratio} (threshold {:.1}){shape}",
                 rule.window, baseline.threshold
             )
         }
@@ -305,7 +312,7 @@ mod tests {
                 threshold: 20.0,
                 windows: 30,
                 same_window_yesterday: None,
-                predictor: None,
+                ..Default::default()
             },
             explanation: Explanation::default(),
         }
@@ -335,6 +342,19 @@ mod tests {
         assert!(e.observe(&r, &s, eval(840, true, 90.0), 841_000).is_none());
         assert_eq!(e.suppressed(), 1);
         assert!(e.observe(&r, &s, eval(1400, true, 90.0), 1_401_000).is_some());
+    }
+
+    #[test]
+    fn a_summary_says_when_the_pattern_fired() {
+        let (mut r, s) = (rule(), Series::new(Dimension::Category, "payment"));
+        let plain = summary(&r, &s, 15.0, &eval(600, true, 15.0).baseline);
+        assert_eq!(plain, "category payment: 15 messages in a 1m window, 1.5× the baseline 10.0 (threshold 20.0)");
+        r.shape_windows = Some(12);
+        let by_shape = Baseline { shape_rarity: Some(0.9995), ..eval(600, true, 15.0).baseline };
+        assert_eq!(
+            summary(&r, &s, 15.0, &by_shape),
+            format!("{plain}; the last 12 windows' pattern is unlike 99.95% of this series' past ones")
+        );
     }
 
     #[test]

@@ -45,6 +45,11 @@ pub struct Baseline {
     /// Spike rules: the predictor whose forecast `mean` is (the one with the smallest spread).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub predictor: Option<crate::config::Predictor>,
+    /// Rarity rules with a shape view, when the window fired because the pattern of its last
+    /// `shape_windows` windows is rare, not its size alone: that pattern's rarity (share of the
+    /// series' remembered patterns nearer to a past one).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shape_rarity: Option<f64>,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]

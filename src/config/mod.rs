@@ -395,6 +395,9 @@ pub struct RuleConfig {
     pub threshold: Option<f64>,
     #[serde(default = "default_rarity_memory")]
     pub rarity_memory: usize,
+    /// Rarity rules: the windows of the shape view (`dataflow::spike::discord`), which also
+    /// ranks how unlike its past the latest stretch of this many windows is. None: off.
+    pub shape_windows: Option<usize>,
     pub metric: Option<SentimentMetric>,
     #[serde(default)]
     pub sensitivity: f64,
@@ -970,13 +973,31 @@ impl Config {
                         if r.rarity_memory < r.min_history {
                             problem("rarity_memory must be at least min_history".into());
                         }
+                        match r.shape_windows {
+                            Some(_) if r.score != ScoreKind::Rarity => problem(
+                                "`shape_windows` applies to score = \"rarity\": a shape's discord is ranked against its past"
+                                    .into(),
+                            ),
+                            Some(w) if w < 2 || 2 * w > r.rarity_memory => problem(format!(
+                                "shape_windows must be at least 2 and at most half of rarity_memory ({}), not {w}",
+                                r.rarity_memory
+                            )),
+                            _ => {}
+                        }
                     }
                     RuleKind::SentimentDip => {
                         if r.metric.is_none() {
                             problem("sentiment_dip rules need `metric` (negative_share or mean)".into());
                         }
-                        if r.baseline.is_some() || r.yesterday_factor.is_some() || r.threshold.is_some() {
-                            problem("`baseline`/`yesterday_factor`/`threshold` apply to spike rules only".into());
+                        if r.baseline.is_some()
+                            || r.yesterday_factor.is_some()
+                            || r.threshold.is_some()
+                            || r.shape_windows.is_some()
+                        {
+                            problem(
+                                "`baseline`/`yesterday_factor`/`threshold`/`shape_windows` apply to spike rules only"
+                                    .into(),
+                            );
                         }
                         if !(0.0..=2.0).contains(&r.min_delta) {
                             problem("min_delta must lie in [0, 2]".into());
@@ -1118,6 +1139,22 @@ key = "category"
 window = "1m"
 baseline = "median_mad"
 threshold = 0.99
+shape_windows = 12
+sensitivity = 2.0
+min_count = 1
+cooldown = "1m"
+severity = "info"
+
+[[rule]]
+name = "shape_longer_than_memory"
+kind = "spike"
+key = "category"
+window = "1m"
+baseline = "median_mad"
+score = "rarity"
+threshold = 0.99
+rarity_memory = 10
+shape_windows = 6
 sensitivity = 2.0
 min_count = 1
 cooldown = "1m"
@@ -1133,6 +1170,7 @@ direction = "both"
 predictors = ["level", "daily", "weekly", "step"]
 score = "rarity"
 threshold = 0.998
+shape_windows = 12
 sensitivity = 2.0
 min_count = 1
 cooldown = "1m"
@@ -1140,10 +1178,16 @@ severity = "info"
 "#;
         let errors = Config::embedded_with_rules(Source { name: "a.toml".into(), text: alerts.into() }).unwrap_err().0;
         let text: Vec<String> = errors.iter().map(|e| e.to_string()).collect();
-        assert_eq!(text.len(), 3, "{text:?}");
+        assert_eq!(text.len(), 5, "{text:?}");
         assert!(text.iter().any(|t| t.contains("rare_without_threshold") && t.contains("needs a `threshold`")));
         assert!(text.iter().any(|t| t.contains("rare_without_threshold") && t.contains("`predictors` needs")));
-        assert!(text.iter().any(|t| t.contains("threshold_without_rarity") && t.contains("applies to score")));
+        assert!(text.iter().any(|t| t.contains("threshold_without_rarity") && t.contains("`threshold` applies to")));
+        assert!(text
+            .iter()
+            .any(|t| t.contains("threshold_without_rarity") && t.contains("`shape_windows` applies to")));
+        assert!(text
+            .iter()
+            .any(|t| t.contains("shape_longer_than_memory") && t.contains("at most half of rarity_memory")));
     }
 
     #[test]

@@ -5,7 +5,7 @@
 
 use super::clusters::{cluster_name, NewCluster, Scope};
 use super::ingest::{RiskyMessage, Sample};
-use super::spike::{self, judge, Rarity, Scratch, SpikeModel};
+use super::spike::{self, discord, judge, RarityMemory, Scratch, SpikeModel};
 use super::windows::{window_start, Agg, Series, WindowKey};
 use super::Tick;
 use crate::alerts::engine::{AlertEngine, Evaluation};
@@ -72,9 +72,9 @@ impl SeriesWindows {
     }
 }
 
-/// A rarity rule's memory of one key's past surprises.
+/// A rarity rule's memory of one key's past surprises (and shapes).
 struct SpikeMemory {
-    rarity: Rarity,
+    rarity: RarityMemory,
     /// The last window whose surprise is remembered.
     recorded_through: i64,
 }
@@ -238,7 +238,7 @@ impl DetectorState {
         let memory = match model {
             Some(model) if rule.score == ScoreKind::Rarity => {
                 let memory = self.spike_memory.entry((rule_index, series.clone())).or_insert_with(|| SpikeMemory {
-                    rarity: Rarity::new(rule.rarity_memory),
+                    rarity: RarityMemory::new(rule.rarity_memory),
                     recorded_through: windows.first_start_s.unwrap_or(start_s) - size_s,
                 });
                 remember_until(memory, model, windows, start_s, size_s, rule.rarity_memory, &mut self.scratch);
@@ -435,7 +435,8 @@ fn remember_until(
     for w in (from..start_s).step_by(size_s as usize) {
         let value_at = |k: usize| windows.get(w - k as i64 * size_s).map(|a| a.count as f64);
         if let Some(j) = judge(model, value_at, scratch) {
-            memory.rarity.record(j.z);
+            let shape = discord(model, value_at, scratch);
+            memory.rarity.record(j.z, shape);
         }
     }
     memory.recorded_through = memory.recorded_through.max(start_s - size_s);
@@ -450,7 +451,7 @@ pub(crate) fn verdict(
     model: Option<&SpikeModel>,
     windows: &SeriesWindows,
     start_s: i64,
-    rarity: Option<&Rarity>,
+    rarity: Option<&RarityMemory>,
     scratch: &mut Scratch,
 ) -> Option<Verdict> {
     let size_s = rule.window.as_ms() / 1000;
@@ -470,13 +471,14 @@ fn spike(
     windows: &SeriesWindows,
     start_s: i64,
     size_s: i64,
-    rarity: Option<&Rarity>,
+    rarity: Option<&RarityMemory>,
     scratch: &mut Scratch,
 ) -> Verdict {
     let current = windows.get(start_s).unwrap_or_default();
     let value = current.count as f64;
     let yesterday = windows.get(start_s - DAY_S).map(|a| a.count);
-    let judged = judge(model, |k| windows.get(start_s - k as i64 * size_s).map(|a| a.count as f64), scratch);
+    let value_at = |k: usize| windows.get(start_s - k as i64 * size_s).map(|a| a.count as f64);
+    let judged = judge(model, value_at, scratch);
     let Some(j) = judged else {
         return Verdict {
             anomalous: false,
@@ -484,12 +486,25 @@ fn spike(
             baseline: Baseline { same_window_yesterday: yesterday, ..Default::default() },
         };
     };
+    let mut shape = None;
     let (crossed, fire_at_z) = match (rule.score, rarity) {
         (ScoreKind::Rarity, Some(rarity)) => {
             let threshold = spike::fire_at(rule);
             let warm = rarity.len() >= rule.min_history;
-            let crossed = warm && spike::rarity_score(rarity, j.z, model.sensitivity) >= threshold;
-            (crossed, rarity.z_to_exceed(threshold).filter(|_| warm).map(|z| z.max(model.sensitivity)))
+            let fire_at_z = rarity.z_to_exceed(threshold).filter(|_| warm).map(|z| z.max(model.sensitivity));
+            let crossed = warm && rarity.score(j.z, None, model.sensitivity) >= threshold;
+            // The shape view is read only where the surprise alone does not cross, and where it
+            // could: a score is at most min(z / sensitivity, 1). It costs a scan of the memory.
+            let crossed = crossed
+                || warm && j.z >= threshold * model.sensitivity && {
+                    let d = discord(model, value_at, scratch);
+                    let by_shape = rarity.score(j.z, d, model.sensitivity) >= threshold;
+                    if by_shape {
+                        shape = d.map(|d| rarity.shape_rarity(d));
+                    }
+                    by_shape
+                };
+            (crossed, fire_at_z)
         }
         // The peers' rule is "count > mean + 3σ": strictly above the sensitivity.
         _ => (j.z > model.sensitivity, Some(model.sensitivity)),
@@ -510,6 +525,7 @@ fn spike(
             windows: j.windows,
             same_window_yesterday: yesterday,
             predictor: Some(j.predictor),
+            shape_rarity: shape,
         },
     }
 }
@@ -558,7 +574,7 @@ pub fn sentiment_dip(rule: &RuleConfig, current: Agg, history: &[Agg]) -> Verdic
             threshold: round3(threshold),
             windows: populated.len(),
             same_window_yesterday: None,
-            predictor: None,
+            ..Default::default()
         },
     }
 }
@@ -660,17 +676,25 @@ mod tests {
         assert!(judge_spike(&r, &history, 14, None).anomalous);
     }
 
+    /// The category spike rule as a rarity rule firing at 0.9, on every count.
+    fn rarity_rule() -> RuleConfig {
+        RuleConfig {
+            score: ScoreKind::Rarity,
+            threshold: Some(0.9),
+            yesterday_factor: None,
+            min_count: 1,
+            ..rule("category_spike")
+        }
+    }
+
     #[test]
     fn a_rarity_rule_remembers_each_window_once() {
-        let mut r = rule("category_spike");
-        r.score = ScoreKind::Rarity;
-        r.threshold = Some(0.9);
-        r.yesterday_factor = None;
-        r.min_count = 1;
+        let r = rarity_rule();
         let model = SpikeModel::from_rule(&r, true);
         let history: Vec<i64> = (0..40).map(|i| 10 + (i % 3)).collect();
         let (w, start) = series(&history, 30, None);
-        let mut memory = SpikeMemory { rarity: Rarity::new(100), recorded_through: w.first_start_s.unwrap() - 60 };
+        let mut memory =
+            SpikeMemory { rarity: RarityMemory::new(100), recorded_through: w.first_start_s.unwrap() - 60 };
         let mut scratch = Scratch::default();
         remember_until(&mut memory, &model, &w, start, 60, 100, &mut scratch);
         // The first min_history windows have no judgement yet; each later one is remembered.
@@ -681,6 +705,38 @@ mod tests {
         assert!(v.anomalous, "30 after a history of 10-12 is rarer than anything remembered: {v:?}");
         let v = spike(&r, &model, &w, start - 60, 60, Some(&memory.rarity), &mut scratch);
         assert!(!v.anomalous, "{v:?}");
+    }
+
+    /// Spikes of 20 at minutes 0 and 3 of every ten, nothing between; then one at minute 5.
+    /// Every spike is as far above the level as any other, so only the shape view sees the
+    /// break in the pattern.
+    #[test]
+    fn a_shape_view_fires_on_a_broken_pattern() {
+        let mut r = RuleConfig { sensitivity: 2.0, rarity_memory: 100, ..rarity_rule() };
+        let history: Vec<i64> = (0..405).map(|i| if i % 10 == 0 || i % 10 == 3 { 20 } else { 0 }).collect();
+        let (w, start) = series(&history, 20, None);
+        let verdict = |r: &RuleConfig| {
+            let model = SpikeModel::from_rule(r, true);
+            let mut memory = SpikeMemory {
+                rarity: RarityMemory::new(r.rarity_memory),
+                recorded_through: w.first_start_s.unwrap() - 60,
+            };
+            let mut scratch = Scratch::default();
+            remember_until(&mut memory, &model, &w, start, 60, r.rarity_memory, &mut scratch);
+            let now = spike(r, &model, &w, start, 60, Some(&memory.rarity), &mut scratch);
+            // The regular spike at minute 400 (judged with what was remembered by 405).
+            let regular = spike(r, &model, &w, start - 5 * 60, 60, Some(&memory.rarity), &mut scratch);
+            (now, regular)
+        };
+        let (now, regular) = verdict(&r);
+        assert!(!now.anomalous, "by size alone the spike is like every other: {now:?}");
+        assert!(!regular.anomalous, "{regular:?}");
+        r.shape_windows = Some(6);
+        let (now, regular) = verdict(&r);
+        assert!(now.anomalous, "no six minutes before ended like these: {now:?}");
+        assert!(now.baseline.shape_rarity.is_some_and(|s| s >= 0.9), "{now:?}");
+        assert!(!regular.anomalous, "the pattern itself is no news: {regular:?}");
+        assert_eq!(regular.baseline.shape_rarity, None);
     }
 
     #[test]
