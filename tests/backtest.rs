@@ -156,3 +156,51 @@ fn input_backtest_reports_the_rules_alerts_and_a_summary() {
     assert!(table.contains("category_spike") && table.contains("category=payment"), "{table}");
     assert!(table.lines().any(|l| l.starts_with("rule") && l.contains("alerts/day")), "{table}");
 }
+
+/// The live dataflow with a rarity rule's shape view: payment feedback at 2 a minute with
+/// bursts of 20 at minutes 0 and 3 of every ten, then one burst at minute 405 out of step. Every
+/// burst is as large as every other; only the pattern is new. Windows are judged while they
+/// fill, so this also checks that a half-filled regular burst does not look like a new pattern.
+#[test]
+fn a_rarity_rule_with_a_shape_view_fires_once_on_a_break_in_the_pattern() {
+    let dir = temp_dir("shape");
+    let mut history = String::new();
+    let start = chrono::DateTime::parse_from_rfc3339("2026-01-01T00:00:00Z").unwrap();
+    let mut n = 0;
+    for minute in 0..420 {
+        let count = if minute % 10 == 0 || minute % 10 == 3 || minute == 405 { 20 } else { 2 };
+        for k in 0..count {
+            let ts = start + chrono::Duration::seconds(60 * minute + 2 * k);
+            history.push_str(&format!(
+                "{{\"id\":\"e{n}\",\"ts\":\"{}\",\"text\":\"付款失败\",\"category\":\"payment\",\"sentiment\":-0.5}}\n",
+                ts.format("%Y-%m-%dT%H:%M:%SZ")
+            ));
+            n += 1;
+        }
+    }
+    let input = dir.join("history.ndjson");
+    std::fs::write(&input, history).unwrap();
+    let rule = |shape: &str| {
+        format!(
+            "[[rule]]\nname = \"pattern\"\nkind = \"spike\"\nkey = \"category\"\nwindow = \"1m\"\n\
+             baseline = \"median_mad\"\nhistory = 30\nmin_history = 5\nscore = \"rarity\"\n\
+             threshold = 0.99\nrarity_memory = 100\n{shape}sensitivity = 2.0\nmin_count = 1\n\
+             cooldown = \"1m\"\nseverity = \"warning\"\n"
+        )
+    };
+    let firing = |rules: String| -> Vec<Value> {
+        let path = dir.join("rules.toml");
+        std::fs::write(&path, rules).unwrap();
+        let args = ["backtest", "--input", input.to_str().unwrap(), "--rules", path.to_str().unwrap()];
+        let (stdout, _) = feedpulse(&[&args[..], &["--no-enrich", "--json"]].concat());
+        let report: Value = serde_json::from_str(&stdout).unwrap();
+        report["alerts"].as_array().unwrap().iter().filter(|a| a["status"] == "firing").cloned().collect()
+    };
+    assert!(firing(rule("")).is_empty(), "by size alone no burst stands out");
+    let fired = firing(rule("shape_windows = 6\n"));
+    assert_eq!(fired.len(), 1, "{fired:#?}");
+    assert_eq!(fired[0]["window"]["start"], "2026-01-01T06:45:00.000Z");
+    assert!(fired[0]["baseline"]["shape_rarity"].as_f64().is_some_and(|r| r >= 0.99), "{:#}", fired[0]);
+    assert!(fired[0]["summary"].as_str().unwrap().contains("the last 6 windows' pattern is unlike"));
+    std::fs::remove_dir_all(&dir).unwrap();
+}

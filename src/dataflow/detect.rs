@@ -5,7 +5,7 @@
 
 use super::clusters::{cluster_name, NewCluster, Scope};
 use super::ingest::{RiskyMessage, Sample};
-use super::spike::{self, discord, judge, RarityMemory, Scratch, SpikeModel};
+use super::spike::{self, discord, judge, Newest, RarityMemory, Scratch, SpikeModel};
 use super::windows::{window_start, Agg, Series, WindowKey};
 use super::Tick;
 use crate::alerts::engine::{AlertEngine, Evaluation};
@@ -435,7 +435,7 @@ fn remember_until(
     for w in (from..start_s).step_by(size_s as usize) {
         let value_at = |k: usize| windows.get(w - k as i64 * size_s).map(|a| a.count as f64);
         if let Some(j) = judge(model, value_at, scratch) {
-            let shape = discord(model, value_at, scratch);
+            let shape = discord(model, value_at, Newest::Final, scratch);
             memory.rarity.record(j.z, shape);
         }
     }
@@ -497,7 +497,8 @@ fn spike(
             // could: a score is at most min(z / sensitivity, 1). It costs a scan of the memory.
             let crossed = crossed
                 || warm && j.z >= threshold * model.sensitivity && {
-                    let d = discord(model, value_at, scratch);
+                    // The window may still be filling: its count so far is a lower bound.
+                    let d = discord(model, value_at, Newest::AtLeast, scratch);
                     let by_shape = rarity.score(j.z, d, model.sensitivity) >= threshold;
                     if by_shape {
                         shape = d.map(|d| rarity.shape_rarity(d));

@@ -142,7 +142,12 @@ pub fn judge(model: &SpikeModel, value_at: impl Fn(usize) -> Option<f64>, scratc
 /// value at an unfamiliar moment) has none. `None` without a shape view or before two
 /// stretches' worth of windows are known. Costs `shape_memory × shape_windows` multiply-adds
 /// (early abandoning of far stretches measured slower: the branch stops vectorisation).
-pub fn discord(model: &SpikeModel, value_at: impl Fn(usize) -> Option<f64>, scratch: &mut Scratch) -> Option<f64> {
+pub fn discord(
+    model: &SpikeModel,
+    value_at: impl Fn(usize) -> Option<f64>,
+    newest: Newest,
+    scratch: &mut Scratch,
+) -> Option<f64> {
     let w = model.shape_windows;
     if w == 0 {
         return None;
@@ -157,9 +162,27 @@ pub fn discord(model: &SpikeModel, value_at: impl Fn(usize) -> Option<f64>, scra
     let nearest = recent
         .windows(w)
         .skip(w)
-        .map(|past| past.iter().zip(latest).map(|(a, b)| (a - b) * (a - b)).sum::<f64>())
+        .map(|past| {
+            let older: f64 = past[1..].iter().zip(&latest[1..]).map(|(a, b)| (a - b) * (a - b)).sum();
+            let gap = match newest {
+                Newest::Final => latest[0] - past[0],
+                Newest::AtLeast => (latest[0] - past[0]).max(0.0),
+            };
+            older + gap * gap
+        })
         .fold(f64::INFINITY, f64::min);
     Some(nearest.sqrt())
+}
+
+/// What the newest window's value is to the shape view.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Newest {
+    /// Final: a closed window, a backtest row.
+    Final,
+    /// The count so far of a window still open. It can only grow, so a stretch whose newest
+    /// window holds more is not unlike it yet: a half-filled window must not look like a new
+    /// pattern.
+    AtLeast,
 }
 
 /// How a predictor with a lag reads the window `lag` back.
@@ -501,7 +524,7 @@ impl SeriesScorer {
             (_, None) => 0.0,
             (None, Some(j)) => score(j.z, self.model.sensitivity),
             (Some(memory), Some(j)) => {
-                let discord = discord(&self.model, value_at, &mut self.scratch);
+                let discord = discord(&self.model, value_at, Newest::Final, &mut self.scratch);
                 let raw = if memory.len() >= self.model.min_history {
                     memory.score(j.z, discord, self.model.sensitivity)
                 } else {
@@ -702,20 +725,34 @@ mod tests {
         let m = SpikeModel { shape_windows: 3, shape_memory: 10, ..model(Direction::Both) };
         let discord_of = |oldest_first: &[f64]| {
             let newest_first: Vec<f64> = oldest_first.iter().rev().copied().collect();
-            discord(&m, |k| newest_first.get(k).copied(), &mut Scratch::default())
+            discord(&m, |k| newest_first.get(k).copied(), Newest::Final, &mut Scratch::default())
         };
         assert_eq!(discord_of(&[1.0, 2.0, 3.0, 0.0, 0.0, 0.0, 1.0, 2.0, 3.0]), Some(0.0), "a twin");
         assert_eq!(discord_of(&[1.0, 2.0, 3.0, 0.0, 0.0, 0.0, 1.0, 2.0, 5.0]), Some(2.0));
         // The stretches (2, 3, 3) and (3, 3, 3) overlap the latest one: only (1, 2, 3) is earlier.
         assert_eq!(discord_of(&[1.0, 2.0, 3.0, 3.0, 3.0, 3.0]), Some(5f64.sqrt()));
         assert_eq!(discord_of(&[1.0, 2.0, 3.0, 4.0, 5.0]), None, "fewer than two stretches");
+        // A window still filling: 2 so far where its twin ended at 3 is no difference yet, 5 is.
+        let open = |oldest_first: &[f64]| {
+            let newest_first: Vec<f64> = oldest_first.iter().rev().copied().collect();
+            discord(&m, |k| newest_first.get(k).copied(), Newest::AtLeast, &mut Scratch::default())
+        };
+        assert_eq!(open(&[1.0, 2.0, 3.0, 0.0, 0.0, 0.0, 1.0, 2.0, 2.0]), Some(0.0));
+        assert_eq!(open(&[1.0, 2.0, 3.0, 0.0, 0.0, 0.0, 1.0, 2.0, 5.0]), Some(2.0));
         // The twin at the start is 11 windows before the latest stretch: beyond a memory of 10.
         let far = [1.0, 2.0, 3.0, 9.0, 9.0, 9.0, 9.0, 9.0, 9.0, 9.0, 9.0, 1.0, 2.0, 3.0];
         assert!(discord_of(&far).is_some_and(|d| d > 1.0));
         let longer = SpikeModel { shape_memory: 11, ..m.clone() };
         let newest_first: Vec<f64> = far.iter().rev().copied().collect();
-        assert_eq!(discord(&longer, |k| newest_first.get(k).copied(), &mut Scratch::default()), Some(0.0));
-        assert_eq!(discord(&model(Direction::Both), |_| Some(1.0), &mut Scratch::default()), None, "no shape view");
+        assert_eq!(
+            discord(&longer, |k| newest_first.get(k).copied(), Newest::Final, &mut Scratch::default()),
+            Some(0.0)
+        );
+        assert_eq!(
+            discord(&model(Direction::Both), |_| Some(1.0), Newest::Final, &mut Scratch::default()),
+            None,
+            "no shape view"
+        );
     }
 
     /// NAB's `art_increase_spike_density` in small: a spike of 20 at windows 0 and 6 of every
