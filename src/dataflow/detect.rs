@@ -492,19 +492,17 @@ fn spike(
             let threshold = spike::fire_at(rule);
             let warm = rarity.len() >= rule.min_history;
             let fire_at_z = rarity.z_to_exceed(threshold).filter(|_| warm).map(|z| z.max(model.sensitivity));
-            let crossed = warm && rarity.score(j.z, None, model.sensitivity) >= threshold;
+            let mut crossed = warm && rarity.score(j.z, None, model.sensitivity) >= threshold;
             // The shape view is read only where the surprise alone does not cross, and where it
             // could: a score is at most min(z / sensitivity, 1). It costs a scan of the memory.
-            let crossed = crossed
-                || warm && j.z >= threshold * model.sensitivity && {
-                    // The window may still be filling: its count so far is a lower bound.
-                    let d = discord(model, value_at, Newest::AtLeast, scratch);
-                    let by_shape = rarity.score(j.z, d, model.sensitivity) >= threshold;
-                    if by_shape {
-                        shape = d.map(|d| rarity.shape_rarity(d));
-                    }
-                    by_shape
-                };
+            if !crossed && warm && j.z >= threshold * model.sensitivity {
+                // The window may still be filling: its count so far is a lower bound.
+                let d = discord(model, value_at, Newest::AtLeast, scratch);
+                if rarity.score(j.z, d, model.sensitivity) >= threshold {
+                    crossed = true;
+                    shape = d.map(|d| rarity.shape_rarity(d));
+                }
+            }
             (crossed, fire_at_z)
         }
         // The peers' rule is "count > mean + 3σ": strictly above the sensitivity.

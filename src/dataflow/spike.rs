@@ -720,39 +720,30 @@ mod tests {
         (-2.0 * (1.0 - u).ln()).sqrt() * (std::f64::consts::TAU * v).cos()
     }
 
+    fn discord_of(model: &SpikeModel, newest: Newest, oldest_first: &[f64]) -> Option<f64> {
+        let newest_first: Vec<f64> = oldest_first.iter().rev().copied().collect();
+        discord(model, |k| newest_first.get(k).copied(), newest, &mut Scratch::default())
+    }
+
     #[test]
     fn discord_is_the_distance_to_the_nearest_earlier_stretch() {
         let m = SpikeModel { shape_windows: 3, shape_memory: 10, ..model(Direction::Both) };
-        let discord_of = |oldest_first: &[f64]| {
-            let newest_first: Vec<f64> = oldest_first.iter().rev().copied().collect();
-            discord(&m, |k| newest_first.get(k).copied(), Newest::Final, &mut Scratch::default())
-        };
-        assert_eq!(discord_of(&[1.0, 2.0, 3.0, 0.0, 0.0, 0.0, 1.0, 2.0, 3.0]), Some(0.0), "a twin");
-        assert_eq!(discord_of(&[1.0, 2.0, 3.0, 0.0, 0.0, 0.0, 1.0, 2.0, 5.0]), Some(2.0));
+        let closed = |oldest_first: &[f64]| discord_of(&m, Newest::Final, oldest_first);
+        assert_eq!(closed(&[1.0, 2.0, 3.0, 0.0, 0.0, 0.0, 1.0, 2.0, 3.0]), Some(0.0), "a twin");
+        assert_eq!(closed(&[1.0, 2.0, 3.0, 0.0, 0.0, 0.0, 1.0, 2.0, 5.0]), Some(2.0));
         // The stretches (2, 3, 3) and (3, 3, 3) overlap the latest one: only (1, 2, 3) is earlier.
-        assert_eq!(discord_of(&[1.0, 2.0, 3.0, 3.0, 3.0, 3.0]), Some(5f64.sqrt()));
-        assert_eq!(discord_of(&[1.0, 2.0, 3.0, 4.0, 5.0]), None, "fewer than two stretches");
+        assert_eq!(closed(&[1.0, 2.0, 3.0, 3.0, 3.0, 3.0]), Some(5f64.sqrt()));
+        assert_eq!(closed(&[1.0, 2.0, 3.0, 4.0, 5.0]), None, "fewer than two stretches");
         // A window still filling: 2 so far where its twin ended at 3 is no difference yet, 5 is.
-        let open = |oldest_first: &[f64]| {
-            let newest_first: Vec<f64> = oldest_first.iter().rev().copied().collect();
-            discord(&m, |k| newest_first.get(k).copied(), Newest::AtLeast, &mut Scratch::default())
-        };
+        let open = |oldest_first: &[f64]| discord_of(&m, Newest::AtLeast, oldest_first);
         assert_eq!(open(&[1.0, 2.0, 3.0, 0.0, 0.0, 0.0, 1.0, 2.0, 2.0]), Some(0.0));
         assert_eq!(open(&[1.0, 2.0, 3.0, 0.0, 0.0, 0.0, 1.0, 2.0, 5.0]), Some(2.0));
         // The twin at the start is 11 windows before the latest stretch: beyond a memory of 10.
         let far = [1.0, 2.0, 3.0, 9.0, 9.0, 9.0, 9.0, 9.0, 9.0, 9.0, 9.0, 1.0, 2.0, 3.0];
-        assert!(discord_of(&far).is_some_and(|d| d > 1.0));
+        assert!(closed(&far).is_some_and(|d| d > 1.0));
         let longer = SpikeModel { shape_memory: 11, ..m.clone() };
-        let newest_first: Vec<f64> = far.iter().rev().copied().collect();
-        assert_eq!(
-            discord(&longer, |k| newest_first.get(k).copied(), Newest::Final, &mut Scratch::default()),
-            Some(0.0)
-        );
-        assert_eq!(
-            discord(&model(Direction::Both), |_| Some(1.0), Newest::Final, &mut Scratch::default()),
-            None,
-            "no shape view"
-        );
+        assert_eq!(discord_of(&longer, Newest::Final, &far), Some(0.0));
+        assert_eq!(discord_of(&model(Direction::Both), Newest::Final, &far), None, "no shape view");
     }
 
     /// NAB's `art_increase_spike_density` in small: a spike of 20 at windows 0 and 6 of every
