@@ -204,3 +204,47 @@ fn a_rarity_rule_with_a_shape_view_fires_once_on_a_break_in_the_pattern() {
     assert!(fired[0]["summary"].as_str().unwrap().contains("the last 6 windows' pattern is unlike"));
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// A drop rule through the live dataflow: payment and login feedback at 10 a minute each for an
+/// hour, payment silent from 00:40 to 00:45. The silent minutes hold no message of their own, so
+/// the rule judges windows as they close; a minute still filling is no drop.
+#[test]
+fn a_drop_rule_fires_once_when_a_category_goes_silent() {
+    let dir = temp_dir("drop");
+    let mut history = String::new();
+    let start = chrono::DateTime::parse_from_rfc3339("2026-01-01T00:00:00Z").unwrap();
+    for second in (0..3600).step_by(6) {
+        let ts = (start + chrono::Duration::seconds(second)).format("%Y-%m-%dT%H:%M:%SZ");
+        for category in ["payment", "login"] {
+            if category == "payment" && (40 * 60..45 * 60).contains(&second) {
+                continue;
+            }
+            history.push_str(&format!(
+                "{{\"id\":\"{category}-{second}\",\"ts\":\"{ts}\",\"text\":\"反馈\",\"category\":\"{category}\"}}\n"
+            ));
+        }
+    }
+    let input = dir.join("history.ndjson");
+    std::fs::write(&input, history).unwrap();
+    let rules = dir.join("rules.toml");
+    std::fs::write(
+        &rules,
+        "[[rule]]\nname = \"category_drop\"\nkind = \"spike\"\nkey = \"category\"\nwindow = \"1m\"\n\
+         baseline = \"median_mad\"\nhistory = 30\nmin_history = 5\ndirection = \"down\"\n\
+         sensitivity = 3.0\nmin_count = 5\ncooldown = \"10m\"\nseverity = \"warning\"\n",
+    )
+    .unwrap();
+    let args = ["backtest", "--input", input.to_str().unwrap(), "--rules", rules.to_str().unwrap()];
+    let (stdout, _) = feedpulse(&[&args[..], &["--no-enrich", "--json"]].concat());
+    let report: Value = serde_json::from_str(&stdout).unwrap();
+    let alerts = report["alerts"].as_array().unwrap();
+    let firing: Vec<&Value> = alerts.iter().filter(|a| a["status"] == "firing").collect();
+    assert_eq!(firing.len(), 1, "{alerts:#?}");
+    assert_eq!(firing[0]["labels"]["category"], "payment");
+    assert_eq!(firing[0]["window"]["start"], "2026-01-01T00:40:00.000Z");
+    assert_eq!(firing[0]["starts_at"], "2026-01-01T00:41:00.000Z", "judged as the minute closed");
+    assert_eq!(firing[0]["value"], 0.0);
+    let resolved: Vec<&Value> = alerts.iter().filter(|a| a["status"] == "resolved").collect();
+    assert_eq!(resolved.len(), 1, "{alerts:#?}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}

@@ -10,7 +10,7 @@ use super::windows::{window_start, Agg, Series, WindowKey};
 use super::Tick;
 use crate::alerts::engine::{AlertEngine, Evaluation};
 use crate::alerts::{explain, Alert, Baseline, Explanation};
-use crate::config::{Config, RuleConfig, RuleKind, ScoreKind, SentimentMetric};
+use crate::config::{Config, Direction, RuleConfig, RuleKind, ScoreKind, SentimentMetric};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -197,11 +197,30 @@ impl DetectorState {
                     due.insert((self.clock_ms, rule_index, series.clone(), current));
                 }
             }
+            // A drop is judged when a window closes, whether or not a message reached it: a
+            // series gone silent is the deepest drop. Closures since the last tick, at most
+            // `history` of them (older ones of a long silence would only repeat the verdict).
+            if rule.kind == RuleKind::Spike && rule.direction != Direction::Up && previous_clock != i64::MIN {
+                let size_ms = size_s as i64 * 1000;
+                let last_end = self.clock_ms.div_euclid(size_ms) * size_ms;
+                let first_end = (previous_clock.div_euclid(size_ms) + 1) * size_ms;
+                let first_end = first_end.max(last_end - (rule.history as i64 - 1) * size_ms);
+                for (series, _) in self.windows.keys().filter(|(series, s)| {
+                    *s == size_s
+                        && Some(series.dim) == rule.key
+                        && rule.only.as_ref().is_none_or(|only| only.iter().any(|v| *v == series.value))
+                }) {
+                    for end_ms in (first_end..=last_end).step_by(size_ms as usize) {
+                        due.insert((end_ms, rule_index, series.clone(), end_ms / 1000 - size_s as i64));
+                    }
+                }
+            }
         }
         let mut alerts = Vec::new();
         for (as_of, rule_index, series, start) in due {
             alerts.extend(self.engine.advance_clock(as_of, self.lateness_ms, &self.rules));
-            let Some(eval) = self.evaluate(rule_index, &series, start) else { continue };
+            let closed = (start + self.rules[rule_index].window.as_ms() / 1000) * 1000 <= as_of;
+            let Some(eval) = self.evaluate(rule_index, &series, start, closed) else { continue };
             if let Some(alert) = self.engine.observe(&self.rules[rule_index], &series, eval, as_of) {
                 alerts.push(alert);
             }
@@ -230,7 +249,9 @@ impl DetectorState {
         alerts
     }
 
-    fn evaluate(&mut self, rule_index: usize, series: &Series, start_s: i64) -> Option<Evaluation> {
+    /// A window's evaluation by one rule; `closed`: the window can no longer grow (short of
+    /// late messages). `None` when there is nothing to judge yet.
+    fn evaluate(&mut self, rule_index: usize, series: &Series, start_s: i64, closed: bool) -> Option<Evaluation> {
         let rule = &self.rules[rule_index];
         let size_s = rule.window.as_ms() / 1000;
         let windows = self.windows.get(&(series.clone(), size_s as u32))?;
@@ -248,6 +269,15 @@ impl DetectorState {
         };
         let current = windows.get(start_s)?;
         let verdict = verdict(rule, model, windows, start_s, memory, &mut self.scratch)?;
+        // A window still filling holds a lower bound of its count: enough to see a rise, or
+        // the end of a drop, but a drop itself is judged once the window has closed.
+        if rule.kind == RuleKind::Spike
+            && rule.direction != Direction::Up
+            && !closed
+            && verdict.value < verdict.baseline.mean
+        {
+            return None;
+        }
         let (start_ms, end_ms) = (start_s * 1000, (start_s + size_s) * 1000);
         // Keywords and samples are only read from anomalous evaluations: skip them otherwise.
         let (keywords, shown) = if verdict.anomalous {
@@ -509,10 +539,18 @@ fn spike(
         _ => (j.z > model.sensitivity, Some(model.sensitivity)),
     };
     let mut threshold = fire_at_z.map_or(f64::INFINITY, |z| j.value_at(z, model.direction, value));
-    let mut anomalous = crossed && current.count as u64 >= rule.min_count;
+    let drop = model.direction != Direction::Up && value < j.expected;
+    // A rise must reach min_count messages; a drop matters on a series that usually has them.
+    let mut anomalous =
+        crossed && if drop { j.expected >= rule.min_count as f64 } else { current.count as u64 >= rule.min_count };
     if let (Some(factor), Some(y)) = (rule.yesterday_factor, yesterday) {
-        threshold = threshold.max(y as f64 * factor);
-        anomalous &= value > y as f64 * factor;
+        if drop {
+            threshold = threshold.min(y as f64 / factor);
+            anomalous &= value < y as f64 / factor;
+        } else {
+            threshold = threshold.max(y as f64 * factor);
+            anomalous &= value > y as f64 * factor;
+        }
     }
     Verdict {
         anomalous,
@@ -661,6 +699,26 @@ mod tests {
     }
 
     #[test]
+    fn a_drop_is_gated_by_its_forecast_and_by_yesterday() {
+        let r = RuleConfig {
+            direction: crate::config::Direction::Down,
+            sensitivity: 3.0,
+            min_count: 15,
+            yesterday_factor: Some(2.0),
+            ..rule("category_spike")
+        };
+        let history = [20; 30];
+        let v = judge_spike(&r, &history, 2, None);
+        assert!(v.anomalous, "2 where 20 were expected, though under min_count: {v:?}");
+        assert_eq!(v.baseline.threshold, round3(20.0 - 3.0 * 20f64.sqrt()));
+        assert!(!judge_spike(&r, &[10; 30], 0, None).anomalous, "a forecast of 10 is under min_count 15");
+        assert!(judge_spike(&r, &history, 2, Some(20)).anomalous);
+        let v = judge_spike(&r, &history, 2, Some(3));
+        assert!(!v.anomalous, "yesterday's window was as quiet: {v:?}");
+        assert_eq!(v.baseline.threshold, 1.5, "below yesterday / factor");
+    }
+
+    #[test]
     fn mean_std_matches_the_peer_rule() {
         let mut r = rule("category_spike");
         r.baseline = Some(crate::config::BaselineMethod::MeanStd);
@@ -747,6 +805,86 @@ mod tests {
         assert_eq!(v.baseline.mean, 0.3);
         assert!(!sentiment_dip(&r, Agg { count: 40, neg: 16, ..Default::default() }, &history).anomalous);
         assert!(!sentiment_dip(&r, Agg { count: 10, neg: 10, ..Default::default() }, &history).anomalous, "min_count");
+    }
+
+    /// Feeds a detector message by message (one every 6 s): `per_minute(series, minute)`
+    /// messages of each series a minute. Returns (second, status, window start) of its alerts.
+    fn stream(
+        detector: &mut DetectorState,
+        minutes: i64,
+        per_minute: impl Fn(&str, i64) -> i64,
+    ) -> Vec<(i64, crate::alerts::AlertStatus, String)> {
+        let mut out = Vec::new();
+        for second in (0..minutes * 60).step_by(6) {
+            let (minute, slot) = (second / 60, (second % 60) / 6);
+            let mut items = Vec::new();
+            for name in ["payment", "login"] {
+                let rate = per_minute(name, minute);
+                // `rate` messages spread over the minute's ten slots.
+                let (before, now) = (slot * rate / 10, (slot + 1) * rate / 10);
+                if now == before {
+                    continue;
+                }
+                let key = WindowKey {
+                    series: Series::new(crate::config::Dimension::Category, name),
+                    size_s: 60,
+                    start_s: minute * 60,
+                };
+                if before > 0 {
+                    items.push(DetectIn::Window(key.clone(), Agg { count: before, ..Default::default() }, -1));
+                }
+                items.push(DetectIn::Window(key, Agg { count: now, ..Default::default() }, 1));
+            }
+            items.push(DetectIn::Clock(second * 1000));
+            for alert in detector.process_tick(items) {
+                out.push((second, alert.status, alert.window.start));
+            }
+        }
+        out
+    }
+
+    /// A drop rule judges a window once it has closed: a minute still filling is not a drop,
+    /// and a minute that closed with no message at all is the deepest drop there is.
+    #[test]
+    fn a_drop_is_judged_on_closed_windows_including_empty_ones() {
+        use crate::alerts::AlertStatus::{Firing, Resolved};
+        let mut config = Config::embedded();
+        config.rules = vec![RuleConfig {
+            name: "category_drop".into(),
+            direction: crate::config::Direction::Down,
+            yesterday_factor: None,
+            min_count: 5,
+            sensitivity: 3.0,
+            ..rule("category_spike")
+        }];
+        // Payment: 20 a minute, silent in minutes 30-34; login keeps the event clock moving.
+        let mut detector = DetectorState::new(&config);
+        let alerts =
+            stream(&mut detector, 45, |name, m| if name == "payment" && (30..35).contains(&m) { 0 } else { 20 });
+        let minute = |m: i64| crate::alerts::rfc3339(m * 60_000);
+        assert_eq!(
+            alerts,
+            // It resolves as alerts do, a window plus the allowed lateness (5 s) after the last
+            // anomalous window closed: at the first message from 36:05 on.
+            [(31 * 60, Firing, minute(30)), (36 * 60 + 6, Resolved, minute(34))],
+            "one alert, from the close of the first silent minute"
+        );
+
+        // Login alone never drops; a series under min_count a minute is not watched for drops.
+        let mut detector = DetectorState::new(&config);
+        let alerts = stream(&mut detector, 45, |name, m| match name {
+            "payment" if (30..35).contains(&m) => 0,
+            "payment" => 3,
+            _ => 20,
+        });
+        assert_eq!(alerts, [], "a forecast of 3 is below min_count 5");
+
+        // Both ways: a rise fires while its minute is still filling (34 is above 20 + 3 x 4.47
+        // by the fifth slot), and the ordinary minutes' first messages are no drop.
+        config.rules[0].direction = crate::config::Direction::Both;
+        let mut detector = DetectorState::new(&config);
+        let alerts = stream(&mut detector, 45, |name, m| if name == "payment" && m == 40 { 80 } else { 20 });
+        assert_eq!(alerts, [(40 * 60 + 24, Firing, minute(40)), (42 * 60 + 6, Resolved, minute(40))]);
     }
 
     /// The payment series: ten quiet minutes, then a spike in the minute starting at 600 s.
