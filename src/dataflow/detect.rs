@@ -185,9 +185,8 @@ impl DetectorState {
             let size_s = (rule.window.as_ms() / 1000) as u32;
             let current = window_start(self.clock_ms, size_s);
             for (series, s, start) in &touched {
-                let watched = rule.only.as_ref().is_none_or(|only| only.iter().any(|v| *v == series.value));
                 let end_ms = (*start + size_s as i64) * 1000;
-                if *s != size_s || Some(series.dim) != rule.key || !watched || end_ms < horizon_ms {
+                if *s != size_s || !watches(rule, series) || end_ms < horizon_ms {
                     continue;
                 }
                 // Evaluated "as of" the earlier of the clock and the window's end: in a long
@@ -205,13 +204,12 @@ impl DetectorState {
                 let last_end = self.clock_ms.div_euclid(size_ms) * size_ms;
                 let first_end = (previous_clock.div_euclid(size_ms) + 1) * size_ms;
                 let first_end = first_end.max(last_end - (rule.history as i64 - 1) * size_ms);
-                for (series, _) in self.windows.keys().filter(|(series, s)| {
-                    *s == size_s
-                        && Some(series.dim) == rule.key
-                        && rule.only.as_ref().is_none_or(|only| only.iter().any(|v| *v == series.value))
-                }) {
-                    for end_ms in (first_end..=last_end).step_by(size_ms as usize) {
-                        due.insert((end_ms, rule_index, series.clone(), end_ms / 1000 - size_s as i64));
+                // Ticks are milliseconds apart: most close no window, and need not visit the keys.
+                if first_end <= last_end {
+                    for (series, _) in self.windows.keys().filter(|(series, s)| *s == size_s && watches(rule, series)) {
+                        for end_ms in (first_end..=last_end).step_by(size_ms as usize) {
+                            due.insert((end_ms, rule_index, series.clone(), end_ms / 1000 - size_s as i64));
+                        }
                     }
                 }
             }
@@ -219,8 +217,7 @@ impl DetectorState {
         let mut alerts = Vec::new();
         for (as_of, rule_index, series, start) in due {
             alerts.extend(self.engine.advance_clock(as_of, self.lateness_ms, &self.rules));
-            let closed = (start + self.rules[rule_index].window.as_ms() / 1000) * 1000 <= as_of;
-            let Some(eval) = self.evaluate(rule_index, &series, start, closed) else { continue };
+            let Some(eval) = self.evaluate(rule_index, &series, start, as_of) else { continue };
             if let Some(alert) = self.engine.observe(&self.rules[rule_index], &series, eval, as_of) {
                 alerts.push(alert);
             }
@@ -249,9 +246,9 @@ impl DetectorState {
         alerts
     }
 
-    /// A window's evaluation by one rule; `closed`: the window can no longer grow (short of
-    /// late messages). `None` when there is nothing to judge yet.
-    fn evaluate(&mut self, rule_index: usize, series: &Series, start_s: i64, closed: bool) -> Option<Evaluation> {
+    /// A window's evaluation by one rule as of event time `as_of_ms` (the window is closed
+    /// once that reaches its end). `None` when there is nothing to judge yet.
+    fn evaluate(&mut self, rule_index: usize, series: &Series, start_s: i64, as_of_ms: i64) -> Option<Evaluation> {
         let rule = &self.rules[rule_index];
         let size_s = rule.window.as_ms() / 1000;
         let windows = self.windows.get(&(series.clone(), size_s as u32))?;
@@ -269,16 +266,12 @@ impl DetectorState {
         };
         let current = windows.get(start_s)?;
         let verdict = verdict(rule, model, windows, start_s, memory, &mut self.scratch)?;
+        let (start_ms, end_ms) = (start_s * 1000, (start_s + size_s) * 1000);
         // A window still filling holds a lower bound of its count: enough to see a rise, or
         // the end of a drop, but a drop itself is judged once the window has closed.
-        if rule.kind == RuleKind::Spike
-            && rule.direction != Direction::Up
-            && !closed
-            && verdict.value < verdict.baseline.mean
-        {
+        if verdict.drop && end_ms > as_of_ms {
             return None;
         }
-        let (start_ms, end_ms) = (start_s * 1000, (start_s + size_s) * 1000);
         // Keywords and samples are only read from anomalous evaluations: skip them otherwise.
         let (keywords, shown) = if verdict.anomalous {
             let in_window: Vec<&Sample> = self
@@ -448,6 +441,13 @@ pub struct Verdict {
     pub anomalous: bool,
     pub value: f64,
     pub baseline: Baseline,
+    /// The value lies below the forecast of a rule watching drops (`down` or `both`).
+    pub drop: bool,
+}
+
+/// Whether `rule` watches `series`: its key's dimension, and a value in `only` when set.
+fn watches(rule: &RuleConfig, series: &Series) -> bool {
+    Some(series.dim) == rule.key && rule.only.as_ref().is_none_or(|only| only.iter().any(|v| *v == series.value))
 }
 
 /// Records the surprise of every window before `start_s` not yet remembered (at most
@@ -514,6 +514,7 @@ fn spike(
             anomalous: false,
             value,
             baseline: Baseline { same_window_yesterday: yesterday, ..Default::default() },
+            drop: false,
         };
     };
     let mut shape = None;
@@ -555,6 +556,7 @@ fn spike(
     Verdict {
         anomalous,
         value,
+        drop,
         baseline: Baseline {
             mean: round3(j.expected),
             std: round3(j.spread),
@@ -584,6 +586,7 @@ pub fn sentiment_dip(rule: &RuleConfig, current: Agg, history: &[Agg]) -> Verdic
             anomalous: false,
             value: round3(value),
             baseline: Baseline { windows: populated.len(), ..Default::default() },
+            drop: false,
         };
     }
     let n = current.count as f64;
@@ -604,6 +607,7 @@ pub fn sentiment_dip(rule: &RuleConfig, current: Agg, history: &[Agg]) -> Verdic
     };
     Verdict {
         anomalous: crossed && current.count as u64 >= rule.min_count,
+        drop: false,
         value: round3(value),
         baseline: Baseline {
             mean: round3(centre),
@@ -701,7 +705,7 @@ mod tests {
     #[test]
     fn a_drop_is_gated_by_its_forecast_and_by_yesterday() {
         let r = RuleConfig {
-            direction: crate::config::Direction::Down,
+            direction: Direction::Down,
             sensitivity: 3.0,
             min_count: 15,
             yesterday_factor: Some(2.0),
@@ -851,7 +855,7 @@ mod tests {
         let mut config = Config::embedded();
         config.rules = vec![RuleConfig {
             name: "category_drop".into(),
-            direction: crate::config::Direction::Down,
+            direction: Direction::Down,
             yesterday_factor: None,
             min_count: 5,
             sensitivity: 3.0,
@@ -881,7 +885,7 @@ mod tests {
 
         // Both ways: a rise fires while its minute is still filling (34 is above 20 + 3 x 4.47
         // by the fifth slot), and the ordinary minutes' first messages are no drop.
-        config.rules[0].direction = crate::config::Direction::Both;
+        config.rules[0].direction = Direction::Both;
         let mut detector = DetectorState::new(&config);
         let alerts = stream(&mut detector, 45, |name, m| if name == "payment" && m == 40 { 80 } else { 20 });
         assert_eq!(alerts, [(40 * 60 + 24, Firing, minute(40)), (42 * 60 + 6, Resolved, minute(40))]);
