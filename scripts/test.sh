@@ -33,4 +33,4 @@ fi
 # cached under ~/.cache/feedpulse/models: once, before the tests that use them run in parallel.
 cargo run --quiet -- models fetch
 
-cargo test "$@"
+cargo test --features e2e "$@"

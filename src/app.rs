@@ -104,7 +104,7 @@ pub fn replay(
         metrics.clone(),
         outputs.clone(),
     );
-    let stats = dataflow::run(
+    let stats = crate::topology::run(
         &pipeline.config,
         metrics.clone(),
         outputs,
@@ -116,7 +116,8 @@ pub fn replay(
             rules: LiveRules::new(&pipeline.config.rules),
             spent: Some(spent),
         },
-    )?;
+    )
+    .map_err(|e| e.to_string())?;
     Ok(ReplayReport { stats, metrics })
 }
 
@@ -387,6 +388,7 @@ pub fn serve(pipeline: PipelineOptions, options: ServeOptions) -> Result<(), Str
     outputs.clusters.push(Arc::new(clusters.clone()));
     outputs.clusters.push(Arc::new(dashboard.clone()));
     outputs.windows.push(Arc::new(dashboard.clone()));
+    outputs.judgements.push(Arc::new(dashboard.clone()));
     let (feed_tx, feed) = FeedSender::channel(1024);
 
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -449,7 +451,7 @@ pub fn serve(pipeline: PipelineOptions, options: ServeOptions) -> Result<(), Str
     let startup = Startup { restore, rules: live_rules.clone(), spent: None };
     let dataflow_thread = std::thread::Builder::new()
         .name("fp-dataflow".into())
-        .spawn(move || dataflow::run(&df_config, df_metrics, df_outputs, feed, workers, cluster, startup))
+        .spawn(move || crate::topology::run(&df_config, df_metrics, df_outputs, feed, workers, cluster, startup))
         .map_err(|e| e.to_string())?;
     state.ready.store(true, Ordering::Relaxed);
     say!("feedpulse listening on http://{addr}  (POST /v1/events · GET /v1/alerts · GET /v1/alerts/stream · GET /metrics)");
@@ -522,7 +524,8 @@ pub fn serve(pipeline: PipelineOptions, options: ServeOptions) -> Result<(), Str
     if let Some(t) = redis_source {
         let _ = t.join();
     }
-    let stats = dataflow_thread.join().map_err(|_| "dataflow thread panicked".to_string())??;
+    let stats =
+        dataflow_thread.join().map_err(|_| "dataflow thread panicked".to_string())?.map_err(|e| e.to_string())?;
     let elapsed = started.elapsed().as_secs_f64();
     say!(
         "\nfeedpulse stopped after {elapsed:.1} s: {} records received, {} accepted, {} duplicates, {} dead letters{}, {} ticks",

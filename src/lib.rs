@@ -20,3 +20,4 @@ pub mod server;
 pub mod sinks;
 pub mod sources;
 pub mod telemetry;
+pub mod topology;

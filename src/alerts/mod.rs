@@ -83,6 +83,13 @@ pub struct Alert {
     pub generator_url: String,
 }
 
+impl Alert {
+    /// The name of the rule that raised it (its `rule` label).
+    pub fn rule_name(&self) -> &str {
+        self.labels.get("rule").map_or("", String::as_str)
+    }
+}
+
 /// RFC 3339 with milliseconds, UTC.
 pub fn rfc3339(ms: i64) -> String {
     chrono::DateTime::from_timestamp_millis(ms).unwrap_or_default().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)

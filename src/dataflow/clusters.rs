@@ -997,8 +997,9 @@ pub struct ClusterUpdate {
 const PUBLISH_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
 const SNAPSHOT_EVERY: std::time::Duration = std::time::Duration::from_secs(5);
 
+/// The throttle on the clusterer's published changes: it gathers what changed and hands it on
+/// at most once per [`PUBLISH_EVERY`] (wall clock), with a snapshot every [`SNAPSHOT_EVERY`].
 struct Publisher {
-    outputs: crate::sinks::Fanout,
     changed: HashSet<u64>,
     merged: Vec<(u64, u64)>,
     dropped: Vec<u64>,
@@ -1008,10 +1009,9 @@ struct Publisher {
 }
 
 impl Publisher {
-    fn new(outputs: crate::sinks::Fanout) -> Self {
+    fn new() -> Self {
         let now = std::time::Instant::now();
         Publisher {
-            outputs,
             changed: HashSet::new(),
             merged: Vec::new(),
             dropped: Vec::new(),
@@ -1044,9 +1044,10 @@ impl Publisher {
         }
     }
 
-    fn publish(&mut self, state: &ClusterState, force: bool) {
-        if self.outputs.clusters.is_empty() || (!force && self.last.elapsed() < PUBLISH_EVERY) {
-            return;
+    /// The changes gathered since the last update, when one is due (`force`: now).
+    fn publish(&mut self, state: &ClusterState, force: bool) -> Option<ClusterUpdate> {
+        if !force && self.last.elapsed() < PUBLISH_EVERY {
+            return None;
         }
         self.last = std::time::Instant::now();
         let mut changed: Vec<u64> = self.changed.drain().collect();
@@ -1076,7 +1077,7 @@ impl Publisher {
                 .collect(),
             snapshot,
         };
-        self.outputs.clusters(&update);
+        Some(update)
     }
 }
 
@@ -1096,6 +1097,14 @@ impl ClusterState {
 /// Explanation samples per cluster and tick handed to the detector.
 const SAMPLES_PER_TICK: usize = 3;
 
+/// What the clusterer emits: what it adds to the window and detector streams, and its
+/// published changes (at most once a second, see [`Publisher`]).
+#[derive(Clone, Debug)]
+pub enum ClusterOut {
+    Ingest(super::ingest::IngestOut),
+    Published(ClusterUpdate),
+}
+
 /// Builds the clusterer. It runs on worker 0 (clustering compares each message with every
 /// cluster, so it cannot be split by key); each tick's events are taken in (ts, id) order, so
 /// the result does not depend on how many workers fed it.
@@ -1105,8 +1114,7 @@ pub fn cluster<'scope>(
     windows: Vec<(u32, i64)>,
     negative_below_milli: i32,
     restore: Option<ClusterSnapshot>,
-    outputs: crate::sinks::Fanout,
-) -> timely::dataflow::StreamVec<'scope, super::Tick, (super::ingest::IngestOut, super::Tick)> {
+) -> timely::dataflow::StreamVec<'scope, super::Tick, (ClusterOut, super::Tick)> {
     use super::ingest::{IngestOut, Sample, WindowLedger};
     use super::windows::{window_start, Agg, Series, WindowKey};
     use crate::config::Dimension;
@@ -1117,124 +1125,137 @@ pub fn cluster<'scope>(
     // Only worker 0 receives messages. The others must not publish their empty picture (it
     // would overwrite the snapshot in Redis), nor hold a copy of the restored one.
     let clusterer = timely::dataflow::Scope::index(&accepted.scope()) == 0;
-    let (restore, outputs) = if clusterer { (restore, outputs) } else { (None, crate::sinks::Fanout::default()) };
-    accepted.unary_frontier(Exchange::new(|_: &(crate::event::Event, super::Tick)| 0u64), "Cluster", move |_, _| {
-        let mut state = match restore {
-            Some(snapshot) => ClusterState::restore(params, dim, snapshot),
-            None => ClusterState::new(params, dim),
-        };
-        let mut ledger = WindowLedger::default();
-        let mut publisher = Publisher::new(outputs);
-        let mut finished = false;
-        let mut pending = super::TickBuffer::default();
-        let mut changes = Vec::new();
-        // Messages held until the whitening is fitted, and a capability to release them with
-        // should the input end first (kept at the input frontier, so it holds nothing back).
-        let mut held: Vec<crate::event::Event> = Vec::new();
-        let mut held_capability: Option<timely::dataflow::operators::Capability<super::Tick>> = None;
-        move |(input, frontier), output| {
-            input.for_each(|capability, data| {
-                for (event, time) in data.drain(..) {
-                    pending.stash(time, event, || capability.delayed(&time, 0));
-                }
-            });
-            let mut ready_ticks = Vec::new();
-            while let Some((capability, tick, mut events)) = pending.pop_ready(|t| !frontier.less_equal(t)) {
-                events.sort_by(|a, b| (a.ts_ms, &a.id).cmp(&(b.ts_ms, &b.id)));
-                let mut ready = Vec::with_capacity(events.len());
-                for ev in events {
-                    state.admit(ev, |e| (&e.embedding.0, e.ts_ms), &mut held, &mut ready);
-                }
-                if held.is_empty() {
-                    held_capability = None;
-                } else if held_capability.is_none() {
-                    held_capability = Some(capability.clone());
-                }
-                ready_ticks.push((capability, tick, ready));
-            }
-            if let Some(capability) = held_capability.as_mut() {
-                match frontier.frontier().iter().min() {
-                    Some(t) => capability.downgrade(t),
-                    None => {
-                        let mut ready = Vec::new();
-                        state.release_held(&mut held, &mut ready);
-                        ready_ticks.push((capability.clone(), *capability.time(), ready));
+    let restore = if clusterer { restore } else { None };
+    accepted.unary_frontier(
+        Exchange::new(|_: &(crate::event::Event, super::Tick)| 0u64),
+        "Cluster",
+        move |initial, _| {
+            let mut state = match restore {
+                Some(snapshot) => ClusterState::restore(params, dim, snapshot),
+                None => ClusterState::new(params, dim),
+            };
+            let mut ledger = WindowLedger::default();
+            let mut publisher = Publisher::new();
+            // Publishing is paced by the wall clock, not by data: a capability kept at the input
+            // frontier (so it holds nothing back) to publish with, dropped after the last update.
+            let mut publish_capability = clusterer.then_some(initial);
+            let mut pending = super::TickBuffer::default();
+            let mut changes = Vec::new();
+            // Messages held until the whitening is fitted, and a capability to release them with
+            // should the input end first (kept at the input frontier, so it holds nothing back).
+            let mut held: Vec<crate::event::Event> = Vec::new();
+            let mut held_capability: Option<timely::dataflow::operators::Capability<super::Tick>> = None;
+            move |(input, frontier), output| {
+                input.for_each(|capability, data| {
+                    for (event, time) in data.drain(..) {
+                        pending.stash(time, event, || capability.delayed(&time, 0));
                     }
+                });
+                let mut ready_ticks = Vec::new();
+                while let Some((capability, tick, mut events)) = pending.pop_ready(|t| !frontier.less_equal(t)) {
+                    events.sort_by(|a, b| (a.ts_ms, &a.id).cmp(&(b.ts_ms, &b.id)));
+                    let mut ready = Vec::with_capacity(events.len());
+                    for ev in events {
+                        state.admit(ev, |e| (&e.embedding.0, e.ts_ms), &mut held, &mut ready);
+                    }
+                    if held.is_empty() {
+                        held_capability = None;
+                    } else if held_capability.is_none() {
+                        held_capability = Some(capability.clone());
+                    }
+                    ready_ticks.push((capability, tick, ready));
                 }
-            }
-            if frontier.is_empty() {
-                held_capability = None;
-            }
-            for (capability, tick, events) in ready_ticks {
-                let mut session = output.session(&capability);
-                let mut out = |o: IngestOut| session.give((o, tick));
-                let mut folded: BTreeMap<(u64, usize, i64), Agg> = BTreeMap::new();
-                let mut samples: BTreeMap<u64, Vec<usize>> = BTreeMap::new();
-                for (index, ev) in events.iter().enumerate() {
-                    let member = Member {
-                        id: &ev.id,
-                        ts_ms: ev.ts_ms,
-                        category: &ev.category,
-                        channel: &ev.channel,
-                        sentiment_milli: ev.sentiment_milli,
-                        negative: ev.sentiment_milli < negative_below_milli,
-                        text: &ev.text,
-                        embedding: &ev.embedding.0,
-                    };
-                    changes.clear();
-                    state.absorb(&member, &mut changes);
-                    for change in changes.drain(..) {
-                        publisher.note(&change);
-                        match change {
-                            ClusterChange::Joined { cluster, counted: true } => {
-                                let agg =
-                                    Agg::of_message(ev.sentiment_milli, ev.sentiment_milli < negative_below_milli);
-                                for (wi, &(size_s, _)) in windows.iter().enumerate() {
-                                    let start = window_start(ev.ts_ms, size_s);
-                                    differential_dataflow::difference::Semigroup::plus_equals(
-                                        folded.entry((cluster, wi, start)).or_default(),
-                                        &agg,
-                                    );
-                                }
-                                let kept = samples.entry(cluster).or_default();
-                                if kept.len() == SAMPLES_PER_TICK {
-                                    kept.remove(0);
-                                }
-                                kept.push(index);
-                            }
-                            ClusterChange::New(new) => out(IngestOut::NewCluster(new)),
-                            _ => {}
+                if let Some(capability) = held_capability.as_mut() {
+                    match frontier.frontier().iter().min() {
+                        Some(t) => capability.downgrade(t),
+                        None => {
+                            let mut ready = Vec::new();
+                            state.release_held(&mut held, &mut ready);
+                            ready_ticks.push((capability.clone(), *capability.time(), ready));
                         }
                     }
                 }
-                for ((cluster, wi, start_s), agg) in folded {
-                    let (size_s, retention) = windows[wi];
-                    let series = Series::new(Dimension::Cluster, cluster_name(cluster));
-                    ledger.add(WindowKey { series, size_s, start_s }, retention, agg, &mut out);
+                if frontier.is_empty() {
+                    held_capability = None;
                 }
-                for (cluster, indexes) in samples {
-                    for i in indexes {
-                        let ev = &events[i];
-                        out(IngestOut::Sample(Sample {
-                            series: Series::new(Dimension::Cluster, cluster_name(cluster)),
+                for (capability, tick, events) in ready_ticks {
+                    let mut session = output.session(&capability);
+                    let mut out = |o: IngestOut| session.give((ClusterOut::Ingest(o), tick));
+                    let mut folded: BTreeMap<(u64, usize, i64), Agg> = BTreeMap::new();
+                    let mut samples: BTreeMap<u64, Vec<usize>> = BTreeMap::new();
+                    for (index, ev) in events.iter().enumerate() {
+                        let member = Member {
+                            id: &ev.id,
                             ts_ms: ev.ts_ms,
-                            id: ev.id.to_string(),
-                            text: ev.text.clone(),
+                            category: &ev.category,
+                            channel: &ev.channel,
                             sentiment_milli: ev.sentiment_milli,
-                        }));
+                            negative: ev.sentiment_milli < negative_below_milli,
+                            text: &ev.text,
+                            embedding: &ev.embedding.0,
+                        };
+                        changes.clear();
+                        state.absorb(&member, &mut changes);
+                        for change in changes.drain(..) {
+                            publisher.note(&change);
+                            match change {
+                                ClusterChange::Joined { cluster, counted: true } => {
+                                    let agg =
+                                        Agg::of_message(ev.sentiment_milli, ev.sentiment_milli < negative_below_milli);
+                                    for (wi, &(size_s, _)) in windows.iter().enumerate() {
+                                        let start = window_start(ev.ts_ms, size_s);
+                                        differential_dataflow::difference::Semigroup::plus_equals(
+                                            folded.entry((cluster, wi, start)).or_default(),
+                                            &agg,
+                                        );
+                                    }
+                                    let kept = samples.entry(cluster).or_default();
+                                    if kept.len() == SAMPLES_PER_TICK {
+                                        kept.remove(0);
+                                    }
+                                    kept.push(index);
+                                }
+                                ClusterChange::New(new) => out(IngestOut::NewCluster(new)),
+                                _ => {}
+                            }
+                        }
+                    }
+                    for ((cluster, wi, start_s), agg) in folded {
+                        let (size_s, retention) = windows[wi];
+                        let series = Series::new(Dimension::Cluster, cluster_name(cluster));
+                        ledger.add(WindowKey { series, size_s, start_s }, retention, agg, &mut out);
+                    }
+                    for (cluster, indexes) in samples {
+                        for i in indexes {
+                            let ev = &events[i];
+                            out(IngestOut::Sample(Sample {
+                                series: Series::new(Dimension::Cluster, cluster_name(cluster)),
+                                ts_ms: ev.ts_ms,
+                                id: ev.id.to_string(),
+                                text: ev.text.clone(),
+                                sentiment_milli: ev.sentiment_milli,
+                            }));
+                        }
+                    }
+                    ledger.expire(state.clock_ms(), &mut out);
+                }
+                // Also when no data came: the frontier moves every tick, so the last changes are
+                // published within a second even when the stream pauses.
+                if let Some(capability) = publish_capability.as_mut() {
+                    if let Some(t) = frontier.frontier().iter().min() {
+                        capability.downgrade(t);
+                    }
+                    let update = publisher.publish(&state, frontier.is_empty());
+                    if let Some(update) = update {
+                        output.session(&*capability).give((ClusterOut::Published(update), *capability.time()));
                     }
                 }
-                ledger.expire(state.clock_ms(), &mut out);
+                if frontier.is_empty() {
+                    publish_capability = None;
+                }
             }
-            // Also when no data came: the frontier moves every tick, so the last changes are
-            // published within a second even when the stream pauses.
-            publisher.publish(&state, false);
-            if frontier.is_empty() && !finished {
-                finished = true;
-                publisher.publish(&state, true);
-            }
-        }
-    })
+        },
+    )
 }
 
 #[cfg(test)]
@@ -1517,9 +1538,9 @@ mod tests {
                 let mut input = worker.dataflow::<Tick, _, _>(|scope| {
                     let (input, events) = scope.new_input::<Vec<(Event, Tick)>>();
                     let p = ClusterParams { whitening_sample, warmup_ms: 3_600_000, ..params() };
-                    cluster(events, p, vec![(60, 600_000)], 0, None, crate::sinks::Fanout::default())
+                    cluster(events, p, vec![(60, 600_000)], 0, None)
                         .inspect(move |(o, _)| {
-                            if let crate::dataflow::ingest::IngestOut::Update(_, agg) = o {
+                            if let ClusterOut::Ingest(crate::dataflow::ingest::IngestOut::Update(_, agg)) = o {
                                 *seen.lock().unwrap() += agg.count;
                             }
                         })

@@ -117,6 +117,28 @@ pub struct DetectorState {
     samples: HashMap<Series, VecDeque<Sample>>,
     clock_ms: i64,
     engine: AlertEngine,
+    /// The window judgements of the current tick (see [`WindowJudgement`]).
+    judged: Vec<WindowJudgement>,
+}
+
+/// A spike or sentiment-dip rule's judgement of one window, as the detector made it: the band
+/// (baseline centre, threshold) is the line an alert has to cross, which the dashboard draws.
+#[derive(Clone, Debug, PartialEq)]
+pub struct WindowJudgement {
+    pub rule: String,
+    pub series: Series,
+    pub size_s: u32,
+    pub start_s: i64,
+    pub value: f64,
+    /// Once the rule has `min_history` windows and a finite threshold.
+    pub band: Option<(f64, f64)>,
+}
+
+/// What the detector emits: alert state changes and its window judgements.
+#[derive(Clone, Debug)]
+pub enum Detected {
+    Alert(Box<Alert>),
+    Judgement(WindowJudgement),
 }
 
 impl DetectorState {
@@ -135,6 +157,7 @@ impl DetectorState {
             samples: HashMap::new(),
             clock_ms: i64::MIN,
             engine: AlertEngine::new(&config.public_url),
+            judged: Vec::new(),
         }
     }
 
@@ -218,6 +241,16 @@ impl DetectorState {
         for (as_of, rule_index, series, start) in due {
             alerts.extend(self.engine.advance_clock(as_of, self.lateness_ms, &self.rules));
             let Some(eval) = self.evaluate(rule_index, &series, start, as_of) else { continue };
+            let rule = &self.rules[rule_index];
+            let b = &eval.baseline;
+            self.judged.push(WindowJudgement {
+                rule: rule.name.clone(),
+                size_s: (rule.window.as_ms() / 1000) as u32,
+                series: series.clone(),
+                start_s: start,
+                value: eval.value,
+                band: (b.windows >= rule.min_history && b.threshold.is_finite()).then_some((b.mean, b.threshold)),
+            });
             if let Some(alert) = self.engine.observe(&self.rules[rule_index], &series, eval, as_of) {
                 alerts.push(alert);
             }
@@ -244,6 +277,11 @@ impl DetectorState {
         }
         alerts.extend(self.engine.advance_clock(self.clock_ms, self.lateness_ms, &self.rules));
         alerts
+    }
+
+    /// The window judgements made since the last call.
+    pub fn take_judgements(&mut self) -> Vec<WindowJudgement> {
+        std::mem::take(&mut self.judged)
     }
 
     /// A window's evaluation by one rule as of event time `as_of_ms` (the window is closed
@@ -626,7 +664,7 @@ pub fn detect<'scope>(
     config: &Config,
     live: LiveRules,
     restored: &super::Restored,
-) -> StreamVec<'scope, Tick, Alert> {
+) -> StreamVec<'scope, Tick, Detected> {
     let config = config.clone();
     let (windows, alerts) = (restored.windows.clone(), restored.alerts.clone());
     let scope = input.scope();
@@ -652,8 +690,10 @@ pub fn detect<'scope>(
                     alerts = state.set_rules(&live.current());
                 }
                 alerts.extend(state.process_tick(items));
-                if !alerts.is_empty() {
-                    output.session(&cap).give_iterator(alerts.into_iter());
+                let judged = state.take_judgements();
+                if !alerts.is_empty() || !judged.is_empty() {
+                    let detected = alerts.into_iter().map(|a| Detected::Alert(Box::new(a)));
+                    output.session(&cap).give_iterator(detected.chain(judged.into_iter().map(Detected::Judgement)));
                 }
             }
         }

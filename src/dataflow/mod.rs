@@ -16,8 +16,8 @@ pub mod windows;
 use crate::alerts::Alert;
 use crate::config::Config;
 use crate::event::{DeadLetter, Event};
-use crate::sinks::Fanout;
 use crate::telemetry::Metrics;
+use clusters::ClusterUpdate;
 use detect::DetectIn;
 use differential_dataflow::operators::CountTotal;
 use differential_dataflow::{AsCollection, VecCollection};
@@ -28,7 +28,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use timely::container::CapacityContainerBuilder;
 use timely::dataflow::operators::vec::{Broadcast, Map};
-use timely::dataflow::operators::{Concat, Exchange, Input, Inspect, Probe};
+use timely::dataflow::operators::{Concat, Exchange, Input, ToStream};
 use timely::dataflow::{InputHandle, ProbeHandle, Scope, StreamVec};
 use windows::{Agg, WindowKey};
 
@@ -54,29 +54,39 @@ pub fn ingest_streams<'scope>(events: StreamVec<'scope, Tick, Event>, params: In
 
 impl<'scope> Ingested<'scope> {
     /// Joins the clusterer's outputs (cluster-size windows, their samples, new-cluster
-    /// notices) to the streams of their kinds. A few items per tick: copies are cheap here.
-    fn with_clusters(self, clustered: StreamVec<'scope, Tick, (IngestOut, Tick)>) -> Self {
+    /// notices) to the streams of their kinds, and returns its published changes apart. A few
+    /// items per tick: copies are cheap here.
+    fn with_clusters(
+        self,
+        clustered: StreamVec<'scope, Tick, (clusters::ClusterOut, Tick)>,
+    ) -> (Self, StreamVec<'scope, Tick, ClusterUpdate>) {
+        use clusters::ClusterOut;
         let windows = clustered
             .clone()
             .flat_map(|(o, t)| match o {
-                IngestOut::Update(key, agg) => Some((key, t, agg)),
+                ClusterOut::Ingest(IngestOut::Update(key, agg)) => Some((key, t, agg)),
                 _ => None,
             })
             .as_collection();
         let samples = clustered.clone().flat_map(|(o, t)| match o {
-            IngestOut::Sample(s) => Some((DetectIn::Sample(s), t)),
+            ClusterOut::Ingest(IngestOut::Sample(s)) => Some((DetectIn::Sample(s), t)),
             _ => None,
         });
-        let notices = clustered.flat_map(|(o, t)| match o {
-            IngestOut::NewCluster(c) => Some((DetectIn::NewCluster(c), t)),
+        let notices = clustered.clone().flat_map(|(o, t)| match o {
+            ClusterOut::Ingest(IngestOut::NewCluster(c)) => Some((DetectIn::NewCluster(c), t)),
             _ => None,
         });
-        Ingested {
+        let published = clustered.flat_map(|(o, _)| match o {
+            ClusterOut::Published(update) => Some(update),
+            _ => None,
+        });
+        let ingested = Ingested {
             windows: self.windows.concat(windows),
             samples: self.samples.concat(samples),
             notices: self.notices.concat(notices),
             ..self
-        }
+        };
+        (ingested, published)
     }
 }
 
@@ -108,18 +118,32 @@ pub struct Restored {
     pub alerts: Arc<Vec<Alert>>,
 }
 
-/// Builds the whole pipeline in `scope`; returns the input handle and a probe on its outputs.
+/// What the pipeline computes, as streams: the topology (`crate::topology`) attaches the
+/// sinks to them; tests capture them.
+pub struct Outputs<'scope> {
+    /// Alert state changes (firing, resolved).
+    pub alerts: StreamVec<'scope, Tick, Alert>,
+    pub dead_letters: StreamVec<'scope, Tick, DeadLetter>,
+    /// Every live window's aggregate, as (`(key, aggregate)`, +1/-1) changes.
+    pub windows: VecCollection<'scope, Tick, (WindowKey, Agg), isize>,
+    /// The clusterer's published changes, at most once a second (empty without clustering).
+    pub clusters: StreamVec<'scope, Tick, ClusterUpdate>,
+    /// The detector's judgement of every window it evaluated (value, baseline, threshold).
+    pub judgements: StreamVec<'scope, Tick, detect::WindowJudgement>,
+}
+
+/// Builds the whole pipeline in `scope`; returns its input handle and output streams.
 pub fn build<'scope>(
     scope: Scope<'scope, Tick>,
     config: &Config,
     metrics: Arc<Metrics>,
-    outputs: Fanout,
     startup: Startup,
-) -> (EventInput, ProbeHandle<Tick>) {
+) -> (EventInput, Outputs<'scope>) {
     let (input, events) = scope.new_input::<Vec<Event>>();
-    let params = IngestParams { spent: startup.spent.clone(), ..IngestParams::from_config(config, metrics.clone()) };
+    let params = IngestParams { spent: startup.spent.clone(), ..IngestParams::from_config(config, metrics) };
     let (windows, negative_below_milli) = (params.windows.clone(), params.negative_below_milli);
     let (mut ingested, accepted) = ingest::ingest(events, params, startup.restore.windows.clone());
+    let mut cluster_updates = None;
     if let Some(cluster_params) = clusters::ClusterParams::from_config(config) {
         let clustered = clusters::cluster(
             accepted,
@@ -127,25 +151,14 @@ pub fn build<'scope>(
             windows,
             negative_below_milli,
             startup.restore.clusters.clone(),
-            outputs.clone(),
         );
-        ingested = ingested.with_clusters(clustered);
+        let (joined, published) = ingested.with_clusters(clustered);
+        ingested = joined;
+        cluster_updates = Some(published);
     }
+    let clusters = cluster_updates.unwrap_or_else(|| Vec::<ClusterUpdate>::new().to_stream(scope));
     let aggregates = window_aggregates(ingested.windows);
-    let probe = ProbeHandle::new();
-    if !outputs.windows.is_empty() {
-        let window_out = outputs.clone();
-        aggregates
-            .inner
-            .clone()
-            .inspect(move |((key, agg), _, diff)| {
-                if *diff > 0 {
-                    window_out.window(key, agg);
-                }
-            })
-            .probe_with(&probe);
-    }
-    let windows_in = aggregates.inner.map(|((key, agg), t, diff)| (DetectIn::Window(key, agg, diff), t));
+    let windows_in = aggregates.inner.clone().map(|((key, agg), t, diff)| (DetectIn::Window(key, agg, diff), t));
     // Samples go to the worker that owns their series (the same hash as `WindowKey`).
     let samples = ingested.samples.exchange(|(item, _): &(DetectIn, Tick)| match item {
         DetectIn::Sample(s) => differential_dataflow::hashable::Hashable::hashed(&s.series),
@@ -155,16 +168,16 @@ pub fn build<'scope>(
     // has one owner (whose alert engine a restart restores it to).
     let notices = ingested.notices.exchange(|_| 0);
     let detector_in = windows_in.concat(samples).concat(notices).concat(ingested.clock.broadcast());
-    let alerts = detect::detect(detector_in, config, startup.rules, &startup.restore);
-    let dead_out = outputs.clone();
-    ingested.dead.inspect(move |d| dead_out.dead_letter(d)).probe_with(&probe);
-    alerts
-        .inspect(move |a: &Alert| {
-            metrics.alert(a.labels.get("rule").map(String::as_str).unwrap_or(""), a.status.as_str());
-            outputs.alert(a);
-        })
-        .probe_with(&probe);
-    (input, probe)
+    let detected = detect::detect(detector_in, config, startup.rules, &startup.restore);
+    let alerts = detected.clone().flat_map(|d| match d {
+        detect::Detected::Alert(a) => Some(*a),
+        detect::Detected::Judgement(_) => None,
+    });
+    let judgements = detected.flat_map(|d| match d {
+        detect::Detected::Judgement(j) => Some(j),
+        detect::Detected::Alert(_) => None,
+    });
+    (input, Outputs { alerts, dead_letters: ingested.dead, windows: aggregates, clusters, judgements })
 }
 
 /// Records grouped by the tick they carry in their data, each group released once the frontier
@@ -279,33 +292,54 @@ pub struct RunStats {
 /// Ticks allowed in flight before the feeder waits for the dataflow.
 const MAX_TICKS_IN_FLIGHT: u64 = 16;
 
+/// Why a pipeline could not run.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    #[error("timely cluster arguments: {0}")]
+    Cluster(String),
+    #[error("a dataflow worker failed: {0}")]
+    Worker(String),
+}
+
 /// Runs the pipeline on `workers` threads of this process, or as a timely cluster when
 /// `cluster_args` (timely's `-n/-p/-h`) are given. Worker 0 of each process reads the feed;
 /// ingest exchanges events by id, so any number of workers gives the same results.
-pub fn run(
+///
+/// Every worker hands its [`Outputs`] to `attach` (with the probe that must see whatever it
+/// attaches); the feeding worker reports each checkpoint to `on_checkpoint`: the number of the
+/// last feed batch whose effects have all passed the probe (see [`FeedSender`]).
+#[allow(clippy::too_many_arguments)]
+pub fn run<A, C>(
     config: &Config,
     metrics: Arc<Metrics>,
-    outputs: Fanout,
     feed: Feed,
     workers: usize,
     cluster_args: Vec<String>,
     startup: Startup,
-) -> Result<RunStats, String> {
+    attach: A,
+    on_checkpoint: C,
+) -> Result<RunStats, RunError>
+where
+    A: for<'s> Fn(Outputs<'s>, &ProbeHandle<Tick>) + Send + Sync + 'static,
+    C: Fn(u64) + Send + Sync + 'static,
+{
     let timely_config = if cluster_args.is_empty() {
         timely::Config::process(workers.max(1))
     } else {
         let mut args = vec!["-w".to_string(), workers.max(1).to_string()];
         args.extend(cluster_args);
-        timely::Config::from_args(args.into_iter())?
+        timely::Config::from_args(args.into_iter()).map_err(RunError::Cluster)?
     };
     let feed = Arc::new(Mutex::new(Some(feed)));
     let config = config.clone();
     let tick_ms = config.ingest.tick.as_ms().max(1) as u64;
-    let final_outputs = outputs.clone();
     let guards = timely::execute(timely_config, move |worker| {
-        let (mut input, probe) = worker
-            .dataflow::<Tick, _, _>(|scope| build(scope, &config, metrics.clone(), outputs.clone(), startup.clone()));
-        let checkpoints = outputs.clone();
+        let probe = ProbeHandle::new();
+        let mut input = worker.dataflow::<Tick, _, _>(|scope| {
+            let (input, outputs) = build(scope, &config, metrics.clone(), startup.clone());
+            attach(outputs, &probe);
+            input
+        });
         let is_leader = worker.index() % workers.max(1) == 0;
         let feed = if is_leader { feed.lock().unwrap().take() } else { None };
         let mut stats = RunStats::default();
@@ -325,7 +359,7 @@ pub fn run(
                         worker.step();
                     }
                     if let Some(last) = record_completed(&probe, &mut in_flight, &mut stats, &metrics) {
-                        checkpoints.checkpoint(last);
+                        on_checkpoint(last);
                     }
                 }
                 let end = *input.time();
@@ -334,7 +368,7 @@ pub fn run(
                     worker.step();
                 }
                 if let Some(last) = record_completed(&probe, &mut in_flight, &mut stats, &metrics) {
-                    checkpoints.checkpoint(last);
+                    on_checkpoint(last);
                 }
             }
             Some(Feed::Live(rx)) => {
@@ -376,7 +410,7 @@ pub fn run(
                     // A clean cut: every closed tick is complete and the open one has produced
                     // no window yet (`count_total` waits for its frontier). Dead-lettered
                     // entries are acknowledged here even when no tick had events.
-                    checkpoints.checkpoint(absorbed);
+                    on_checkpoint(absorbed);
                 }
                 let end = *input.time() + 1;
                 drop(input);
@@ -384,7 +418,7 @@ pub fn run(
                     worker.step();
                 }
                 record_completed(&probe, &mut in_flight, &mut stats, &metrics);
-                checkpoints.checkpoint(received);
+                on_checkpoint(received);
             }
         }
         // Every output has been produced once the probe's frontier is empty. Waiting for the
@@ -394,9 +428,9 @@ pub fn run(
         }
         stats.elapsed = started.elapsed();
         stats
-    })?;
-    let mut results = guards.join().into_iter().collect::<Result<Vec<_>, _>>()?;
-    final_outputs.flush();
+    })
+    .map_err(RunError::Worker)?;
+    let mut results = guards.join().into_iter().collect::<Result<Vec<_>, _>>().map_err(RunError::Worker)?;
     Ok(results.swap_remove(0))
 }
 

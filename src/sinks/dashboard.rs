@@ -4,22 +4,21 @@
 //!
 //! Two chart panels follow the alert rules that watch them: campaign sentiment follows the first
 //! `sentiment_dip` rule on campaigns, category volume the first `spike` rule on categories. Each
-//! point carries the rule's own baseline and threshold for that window, computed by the detector's
-//! arithmetic (`detect::verdict`), so the band drawn is the line an alert has to cross.
+//! point carries the rule's own baseline and threshold for that window as the detector judged it
+//! (its `WindowJudgement` stream), so the band drawn is the line an alert had to cross.
 //!
 //! Window points are coalesced and published every [`PUBLISH_EVERY`]; alerts go out at once.
 
 use super::clusters::ClusterBoard;
-use super::{AlertSink, ClusterSink, WindowSink};
+use super::{AlertSink, ClusterSink, JudgementSink, WindowSink};
 use crate::alerts::{Alert, AlertStatus};
 use crate::config::{Config, Dimension, RuleConfig, RuleKind, SentimentMetric};
 use crate::dataflow::clusters::{ClusterSummary, ClusterUpdate};
-use crate::dataflow::detect::{round3, verdict, SeriesWindows};
-use crate::dataflow::spike::{Scratch, SpikeModel};
+use crate::dataflow::detect::{round3, SeriesWindows, WindowJudgement};
 use crate::dataflow::windows::{Agg, WindowKey};
 use crate::telemetry::Metrics;
 use serde::Serialize;
-use std::collections::{BTreeSet, HashMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant};
 use tokio::sync::broadcast;
@@ -43,11 +42,11 @@ struct Panel {
     dim: Dimension,
     size_s: u32,
     metric: Metric,
-    rule: Option<RuleConfig>,
-    model: Option<SpikeModel>,
-    /// Windows kept per series: the rule's reach plus what the chart shows.
-    keep: usize,
+    /// The name of the rule whose judgements draw the band.
+    rule: Option<String>,
     series: HashMap<String, SeriesWindows>,
+    /// Per series, window start → (baseline, threshold) as the detector last judged it.
+    bands: HashMap<String, BTreeMap<i64, (f64, f64)>>,
     last_update: HashMap<String, u64>,
     dirty: BTreeSet<(String, i64)>,
 }
@@ -62,21 +61,14 @@ enum Metric {
 
 impl Panel {
     fn new(name: &'static str, dim: Dimension, size_s: u32, metric: Metric, rule: Option<&RuleConfig>) -> Self {
-        let model = rule.filter(|r| r.kind == RuleKind::Spike).map(|r| SpikeModel::from_rule(r, true));
-        let reach = match (&model, rule) {
-            (Some(m), _) => m.reach(),
-            (None, Some(r)) => r.history,
-            (None, None) => 0,
-        };
         Panel {
             name,
             dim,
             size_s,
             metric,
-            rule: rule.cloned(),
-            model,
-            keep: reach + SHOWN_WINDOWS,
+            rule: rule.map(|r| r.name.clone()),
             series: HashMap::new(),
+            bands: HashMap::new(),
             last_update: HashMap::new(),
             dirty: BTreeSet::new(),
         }
@@ -106,6 +98,7 @@ impl Panel {
         if !self.series.contains_key(series) && self.series.len() >= MAX_SERIES {
             if let Some(stale) = self.last_update.iter().min_by_key(|(_, s)| **s).map(|(k, _)| k.clone()) {
                 self.series.remove(&stale);
+                self.bands.remove(&stale);
                 self.last_update.remove(&stale);
                 self.dirty.retain(|(s, _)| *s != stale);
             }
@@ -113,16 +106,34 @@ impl Panel {
         let windows = self.series.entry(series.to_owned()).or_default();
         windows.record(start_s, agg);
         let latest = windows.latest().map_or(start_s, |(s, _)| s);
-        windows.forget_before(latest - self.keep as i64 * self.size_s as i64);
+        let shown_from = latest - SHOWN_WINDOWS as i64 * self.size_s as i64;
+        windows.forget_before(shown_from);
+        if let Some(bands) = self.bands.get_mut(series) {
+            bands.retain(|s, _| *s >= shown_from);
+        }
         self.last_update.insert(series.to_owned(), seq);
         self.dirty.insert((series.to_owned(), start_s));
-        // The next window's band moves with this one: redraw it too when it is already shown.
-        if start_s < latest {
-            self.dirty.insert((series.to_owned(), latest));
-        }
     }
 
-    fn point(&self, series: &str, start_s: i64, scratch: &mut Scratch) -> Option<Point> {
+    /// The detector judged a window of a shown series: its band is redrawn.
+    fn judged(&mut self, j: &WindowJudgement) {
+        let series = j.series.value.as_str();
+        let Some(band) = j.band else { return };
+        // The window's own point may come after its judgement (two streams): keep the band
+        // unless the window is already off the chart.
+        let latest = self.series.get(series).and_then(|w| w.latest()).map(|(s, _)| s);
+        if latest.is_some_and(|latest| j.start_s < latest - SHOWN_WINDOWS as i64 * self.size_s as i64) {
+            return;
+        }
+        if self.bands.len() >= 2 * MAX_SERIES && !self.bands.contains_key(series) {
+            let charted = &self.series;
+            self.bands.retain(|s, _| charted.contains_key(s));
+        }
+        self.bands.entry(series.to_owned()).or_default().insert(j.start_s, band);
+        self.dirty.insert((series.to_owned(), j.start_s));
+    }
+
+    fn point(&self, series: &str, start_s: i64) -> Option<Point> {
         let windows = self.series.get(series)?;
         let agg = windows.get(start_s)?;
         let value = match self.metric {
@@ -130,11 +141,7 @@ impl Panel {
             Metric::NegativeShare => agg.negative_share(),
             Metric::Mean => agg.sentiment_mean(),
         };
-        let band = self.rule.as_ref().and_then(|rule| {
-            let v = verdict(rule, self.model.as_ref(), windows, start_s, None, scratch)?;
-            let b = v.baseline;
-            (b.windows >= rule.min_history && b.threshold.is_finite()).then_some((b.mean, b.threshold))
-        });
+        let band = self.bands.get(series).and_then(|b| b.get(&start_s));
         Some(Point {
             s: start_s,
             n: agg.count,
@@ -146,7 +153,7 @@ impl Panel {
     }
 
     /// Every point of the shown windows of every series (for a browser that just connected).
-    fn all_points(&self, scratch: &mut Scratch) -> Vec<SeriesPoints> {
+    fn all_points(&self) -> Vec<SeriesPoints> {
         let mut out: Vec<SeriesPoints> = self
             .series
             .iter()
@@ -156,7 +163,7 @@ impl Panel {
                 let points = (0..SHOWN_WINDOWS as i64)
                     .map(|k| from + k * self.size_s as i64)
                     .filter(|s| windows.get(*s).is_some_and(|a| a.count > 0))
-                    .filter_map(|s| self.point(name, s, scratch))
+                    .filter_map(|s| self.point(name, s))
                     .collect();
                 Some(SeriesPoints { series: name.clone(), points })
             })
@@ -165,10 +172,10 @@ impl Panel {
         out
     }
 
-    fn take_dirty(&mut self, scratch: &mut Scratch) -> Vec<SeriesPoints> {
+    fn take_dirty(&mut self) -> Vec<SeriesPoints> {
         let mut out: Vec<SeriesPoints> = Vec::new();
         for (series, start_s) in std::mem::take(&mut self.dirty) {
-            let Some(point) = self.point(&series, start_s, scratch) else { continue };
+            let Some(point) = self.point(&series, start_s) else { continue };
             match out.last_mut() {
                 Some(last) if last.series == series => last.points.push(point),
                 _ => out.push(SeriesPoints { series, points: vec![point] }),
@@ -183,7 +190,7 @@ impl Panel {
             dimension: self.dim.as_str(),
             window_s: self.size_s,
             metric: self.metric,
-            rule: self.rule.as_ref().map(|r| r.name.clone()),
+            rule: self.rule.clone(),
         }
     }
 }
@@ -251,7 +258,6 @@ struct Board {
     spark_size_s: u32,
     clusters_changed: bool,
     seq: u64,
-    scratch: Scratch,
 }
 
 /// The dashboard sink. Cheap to clone; the publisher thread stops when the last clone is gone.
@@ -278,7 +284,6 @@ impl Dashboard {
             spark_size_s,
             clusters_changed: false,
             seq: 0,
-            scratch: Scratch::default(),
         };
         let dashboard = Dashboard {
             board: Arc::new(Mutex::new(board)),
@@ -305,11 +310,8 @@ impl Dashboard {
         let mut board = self.board.lock().unwrap_or_else(|e| e.into_inner());
         let board = &mut *board;
         let panels: Vec<PanelInfo> = board.panels.iter().map(Panel::describe).collect();
-        let series: Vec<PanelPoints> = board
-            .panels
-            .iter()
-            .map(|p| PanelPoints { panel: p.name, series: p.all_points(&mut board.scratch) })
-            .collect();
+        let series: Vec<PanelPoints> =
+            board.panels.iter().map(|p| PanelPoints { panel: p.name, series: p.all_points() }).collect();
         let alerts: Vec<&Alert> = board.recent_alerts.iter().collect();
         serde_json::json!({
             "panels": panels,
@@ -389,7 +391,7 @@ fn publish_loop(board: Weak<Mutex<Board>>, parts: Arc<Parts>) {
                 .panels
                 .iter_mut()
                 .filter_map(|p| {
-                    let series = p.take_dirty(&mut b.scratch);
+                    let series = p.take_dirty();
                     (!series.is_empty())
                         .then(|| serde_json::to_string(&PanelPoints { panel: p.name, series }).expect("serialises"))
                 })
@@ -441,6 +443,17 @@ impl WindowSink for Dashboard {
     }
 }
 
+impl JudgementSink for Dashboard {
+    fn judged(&self, judgement: &WindowJudgement) {
+        let mut b = self.board.lock().unwrap_or_else(|e| e.into_inner());
+        for panel in b.panels.iter_mut().filter(|p| p.rule.as_deref() == Some(judgement.rule.as_str())) {
+            if panel.dim == judgement.series.dim && panel.size_s == judgement.size_s {
+                panel.judged(judgement);
+            }
+        }
+    }
+}
+
 impl ClusterSink for Dashboard {
     fn clusters(&self, update: &ClusterUpdate) {
         let mut b = self.board.lock().unwrap_or_else(|e| e.into_inner());
@@ -477,38 +490,59 @@ mod tests {
     }
 
     #[test]
-    fn points_carry_the_rules_threshold_and_only_changed_windows_are_sent() {
+    fn points_carry_the_detectors_own_band_and_only_changed_windows_are_sent() {
+        use crate::dataflow::detect::{DetectIn, DetectorState};
         let config = Config::embedded();
         let dashboard = Dashboard::start(&config, ClusterBoard::default(), Arc::new(Metrics::default()), "test");
         let spike = config.rules.iter().find(|r| r.name == "category_spike").unwrap();
         let size = (spike.window.as_ms() / 1000) as u32;
         let base = 1_700_000_040 - 1_700_000_040 % size as i64;
-        // Ten quiet windows of 10 messages, then one of 80.
-        for k in 0..10 {
-            let agg = Agg { count: 10, ..Default::default() };
-            dashboard.window(&key(Dimension::Category, "payment", size, base + k * size as i64), &agg);
-        }
+        // Ten quiet windows of 10 messages, then one of 80; another dimension is not charted.
         let spike_start = base + 10 * size as i64;
-        dashboard
-            .window(&key(Dimension::Category, "payment", size, spike_start), &Agg { count: 80, ..Default::default() });
-        // Other dimensions and sizes are not charted.
-        dashboard.window(&key(Dimension::Channel, "app", size, spike_start), &Agg { count: 5, ..Default::default() });
+        let mut windows: Vec<(WindowKey, Agg)> = (0..10)
+            .map(|k| {
+                (
+                    key(Dimension::Category, "payment", size, base + k * size as i64),
+                    Agg { count: 10, ..Default::default() },
+                )
+            })
+            .collect();
+        windows.push((key(Dimension::Category, "payment", size, spike_start), Agg { count: 80, ..Default::default() }));
+        windows.push((key(Dimension::Channel, "app", size, spike_start), Agg { count: 5, ..Default::default() }));
+        for (k, agg) in &windows {
+            dashboard.window(k, agg);
+        }
+        // The detector judges the same windows; the dashboard draws what it judged.
+        let mut detector = DetectorState::new(&config);
+        let mut items: Vec<DetectIn> = windows.iter().map(|(k, a)| DetectIn::Window(k.clone(), *a, 1)).collect();
+        items.push(DetectIn::Clock(spike_start * 1000 + 30_000));
+        detector.process_tick(items);
+        let judged = detector.take_judgements();
+        let spike_judgement = judged
+            .iter()
+            .find(|j| j.rule == spike.name && j.start_s == spike_start && j.series.value == "payment")
+            .expect("the spike window was judged");
+        for j in &judged {
+            dashboard.judged(j);
+        }
 
         let mut b = dashboard.board.lock().unwrap();
-        let b = &mut *b;
         let volume = b.panels.iter_mut().find(|p| p.name == "volume").unwrap();
         assert_eq!(volume.size_s, size);
-        let sent = volume.take_dirty(&mut b.scratch);
+        let sent = volume.take_dirty();
         assert_eq!(sent.len(), 1, "one series: {sent:?}");
         let last = sent[0].points.last().unwrap();
         assert_eq!((last.s, last.n, last.v), (spike_start, 80, 80.0));
-        // The detector's own arithmetic: median 10, spread max(1.4826·MAD, √10) = √10, so the
+        // The detector's arithmetic: median 10, spread max(1.4826·MAD, √10) = √10, so the
         // threshold is 10 + 5·√10 ≈ 25.811 (no day of history, so no yesterday factor).
+        let (b0, t0) = spike_judgement.band.expect("a band after min_history windows");
+        assert_eq!(last.b, Some(round3(b0)));
+        assert_eq!(last.t, Some(round3(t0)));
         assert_eq!(last.b, Some(10.0));
         assert_eq!(last.t, Some(round3(10.0 + spike.sensitivity * 10f64.sqrt())));
         let first = &sent[0].points[0];
         assert_eq!((first.b, first.t), (None, None), "no band before min_history windows");
-        assert!(volume.take_dirty(&mut b.scratch).is_empty(), "sent once");
+        assert!(volume.take_dirty().is_empty(), "sent once");
     }
 
     #[test]

@@ -13,6 +13,7 @@ pub mod webhook;
 
 use crate::alerts::Alert;
 use crate::dataflow::clusters::ClusterUpdate;
+use crate::dataflow::detect::WindowJudgement;
 use crate::dataflow::windows::{Agg, WindowKey};
 use crate::event::DeadLetter;
 use std::sync::Arc;
@@ -45,6 +46,11 @@ pub trait ClusterSink: Send + Sync {
     fn clusters(&self, update: &ClusterUpdate);
 }
 
+/// Receives the detector's judgement of each window it evaluates (the dashboard's bands).
+pub trait JudgementSink: Send + Sync {
+    fn judged(&self, judgement: &WindowJudgement);
+}
+
 /// Sends every alert to each sink in turn.
 #[derive(Clone, Default)]
 pub struct Fanout {
@@ -52,6 +58,7 @@ pub struct Fanout {
     pub dead_letters: Vec<Arc<dyn DeadLetterSink>>,
     pub windows: Vec<Arc<dyn WindowSink>>,
     pub clusters: Vec<Arc<dyn ClusterSink>>,
+    pub judgements: Vec<Arc<dyn JudgementSink>>,
 }
 
 impl Fanout {
@@ -83,6 +90,11 @@ impl Fanout {
     pub fn clusters(&self, update: &ClusterUpdate) {
         for s in &self.clusters {
             s.clusters(update);
+        }
+    }
+    pub fn judged(&self, judgement: &WindowJudgement) {
+        for s in &self.judgements {
+            s.judged(judgement);
         }
     }
     pub fn flush(&self) {

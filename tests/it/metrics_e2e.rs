@@ -2,7 +2,7 @@
 //! the exposition passes `promtool check metrics` (Debian's `prometheus` package, installed by
 //! the test command) and carries the families operators alert on.
 
-mod support;
+use crate::support;
 
 use std::io::Write;
 use std::process::{Command, Stdio};

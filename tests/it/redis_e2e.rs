@@ -3,14 +3,14 @@
 //! aggregates equal a recomputation from the input, TTLs bound memory, and no personal data
 //! reaches Redis.
 
-mod support;
+use crate::support;
 
+use crate::support::RedisServer;
 use feedpulse::sinks::resp::{cmd, Connection, Reply};
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::io::Write;
 use std::process::{Command, Stdio};
-use support::RedisServer;
 
 fn replay(input: &str, extra: &[&str]) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_feedpulse"))

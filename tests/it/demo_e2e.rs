@@ -5,9 +5,7 @@
 //! alert for each high-risk message, dead-letter its three bad records, and print a closing
 //! summary.
 
-mod support;
-
-use support::Feedpulse;
+use crate::support::Feedpulse;
 
 #[test]
 fn demo_fires_spike_dip_new_cluster_and_high_risk_alerts() {

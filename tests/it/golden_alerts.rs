@@ -1,7 +1,7 @@
 //! Golden tests: a small fixed stream (tests/golden/spike_dip.ndjson: 40 minutes of payment,
 //! crash and double11 feedback with a payment spike at 00:30, a double11 sentiment dip from
 //! 00:32 and four bad records; all inside the clusterer's warm-up, so no new clusters) must give exactly the checked-in alerts and dead letters.
-//! Regenerate with `UPDATE_GOLDEN=1 cargo test --test golden_alerts` after an intended change.
+//! Regenerate with `UPDATE_GOLDEN=1 cargo test --features e2e --test it golden_alerts` after an intended change.
 
 use std::path::Path;
 use std::process::Command;

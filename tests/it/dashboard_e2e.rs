@@ -7,17 +7,15 @@
 //! A screenshot is saved as the test's artifact
 //! (`$CARGO_TARGET_TMPDIR/dashboard.png`).
 
-#[path = "support/chromium.rs"]
-mod chromium;
-mod support;
+use crate::support::chromium;
 
+use crate::support::{now_ms, Feedpulse};
 use chromium::Chromium;
 use serde_json::Value;
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use support::{now_ms, Feedpulse};
 
 /// Firing alerts seen on `/v1/alerts/stream`: fingerprint → (alert, wall-clock ms received).
 type Seen = Arc<Mutex<HashMap<String, (Value, i64)>>>;

@@ -6,14 +6,12 @@
 //! they joined before, under the same ids, and raise no new-cluster alert.
 //! `eval new-clusters` runs on a small labelled fixture.
 
-mod support;
-
+use crate::support::{config_dir, now_ms, wait_for, Feedpulse, RedisServer};
 use feedpulse::sinks::resp::cmd;
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::Duration;
-use support::{config_dir, now_ms, wait_for, Feedpulse, RedisServer};
 
 const PREFIXES: &[&str] = &["", "我", "今天", "刚才", "昨天晚上", "这周"];
 

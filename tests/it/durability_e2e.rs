@@ -3,14 +3,14 @@
 //! same input, field by field), and the alert that fired before the crash is not fired again —
 //! neither in the `fp:alerts` stream nor in a real Alertmanager, which keeps its `startsAt`.
 
-mod support;
+use crate::support;
 
+use crate::support::{Alertmanager, Feedpulse, RedisServer};
 use feedpulse::sinks::resp::{cmd, Connection, Reply};
 use std::collections::BTreeMap;
 use std::io::Write;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
-use support::{Alertmanager, Feedpulse, RedisServer};
 
 /// The payment spike's alert fires at this event time (see `tests/golden/spike_dip.alerts.ndjson`).
 const SPIKE_FIRES_MS: i64 = 1_767_227_436_403;

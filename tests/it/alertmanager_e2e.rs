@@ -3,7 +3,7 @@
 //! feedpulse's labels and annotations, and disappears from the active alerts once feedpulse
 //! resolves it.
 
-mod support;
+use crate::support;
 
 use std::time::{Duration, Instant};
 

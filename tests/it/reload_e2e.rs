@@ -5,12 +5,10 @@
 //! message fires the spike, counting the burst that arrived before the reload (the window state
 //! survived it). `POST /v1/reload` of the same files then changes nothing.
 
-mod support;
-
+use crate::support::{now_ms, Feedpulse};
 use serde_json::{json, Value};
 use std::path::Path;
 use std::time::Duration;
-use support::{now_ms, Feedpulse};
 
 const APPLIED_ONCE: &str = "feedpulse_config_reloads_total{result=\"applied\"} 1\n";
 

@@ -1,10 +1,8 @@
 //! End to end over loopback: the real binary, HTTP ingest, alerts over SSE, bad input.
 
-mod support;
-
+use crate::support::{now_ms, Feedpulse};
 use serde_json::{json, Value};
 use std::time::{Duration, Instant};
-use support::{now_ms, Feedpulse};
 use tokio_stream::StreamExt;
 
 fn event(id: String, ts: i64, category: &str, text: &str) -> Value {

@@ -6,7 +6,7 @@
 //! - `down` (nobody listens, `max_attempts = 2`): the failures are counted and reported, and the
 //!   run still finishes.
 
-mod support;
+use crate::support;
 
 use serde_json::Value;
 use std::io::{BufRead, BufReader, Read, Write};

@@ -1,7 +1,7 @@
 //! Enrichment with the real models (fetched into the cache on first use): the library's
 //! enricher, and the `feedpulse enrich` command end to end.
 
-mod support;
+use crate::support;
 
 use feedpulse::config::Config;
 use feedpulse::enrich::{models, Enricher, Models};
