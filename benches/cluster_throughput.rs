@@ -17,10 +17,10 @@
 
 use feedpulse::dataflow::clusters::{ClusterParams, ClusterState, Member};
 use feedpulse::dataflow::whitening::Whitening;
-use feedpulse::demo::SplitMix;
 use feedpulse::enrich::encoder::DIM;
 use feedpulse::enrich::{models, Embedder, Models};
 use feedpulse::event::Embedding;
+use feedpulse::util::SplitMix;
 use std::time::Instant;
 
 fn unit(v: Vec<f32>) -> Vec<f32> {

@@ -4,20 +4,22 @@ use crate::admit::{Admission, Admitted};
 use crate::alerts::{Alert, AlertStatus};
 use crate::config::{Config, ConfigSource};
 use crate::dataflow::detect::LiveRules;
-use crate::dataflow::{self, Feed, FeedSender, Restored, RunStats, Startup};
+use crate::dataflow::restore::Restored;
+use crate::dataflow::{self, RunStats, Startup};
 use crate::enrich::Models;
+use crate::feed::{Feed, FeedSender};
+use crate::redis::sink::RedisSink;
+use crate::redis::source::RedisSource;
 use crate::server::{self, AppState};
 use crate::sinks::alertmanager::AlertmanagerSink;
 use crate::sinks::clusters::ClusterBoard;
 use crate::sinks::dashboard::Dashboard;
 use crate::sinks::deadletter::DeadLetters;
 use crate::sinks::ndjson::NdjsonAlerts;
-use crate::sinks::redis::RedisSink;
 use crate::sinks::sse::AlertHub;
 use crate::sinks::webhook::WebhookSink;
 use crate::sinks::{AlertSink, Fanout};
 use crate::sources::lines::{self, LineSourceOptions};
-use crate::sources::redis::RedisSource;
 use crate::telemetry::{Metrics, SourceKind};
 use std::io::{Read, Write};
 use std::net::SocketAddr;
@@ -328,7 +330,7 @@ impl Reloader {
 /// Redis, or when it cannot be read (said on stderr), clustering starts afresh.
 fn restored_clusters(config: &Config) -> Option<dataflow::clusters::ClusterSnapshot> {
     let (redis, _) = (config.redis.as_ref()?, config.cluster.as_ref()?);
-    match crate::sinks::redis::load_cluster_snapshot(redis) {
+    match crate::redis::sink::load_cluster_snapshot(redis) {
         Ok(Some(snapshot)) => {
             say!("clusters: continuing from {} clusters saved in redis", snapshot.clusters.len());
             Some(snapshot)

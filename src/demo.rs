@@ -5,6 +5,7 @@
 //! demo exercises the same decode → clean → enrich path as real input (a few records are
 //! deliberately bad, to show the dead-letter path).
 
+use crate::util::SplitMix;
 use serde_json::json;
 
 /// Minutes after midnight when the payment spike starts, and how long it lasts.
@@ -16,56 +17,6 @@ pub const DIP_MINUTES: i64 = 25;
 /// Minutes after midnight when the emerging complaint starts, and how long it trickles in.
 pub const EMERGING_START_MIN: i64 = 10 * 60;
 pub const EMERGING_MINUTES: i64 = 120;
-
-/// A small deterministic PRNG (SplitMix64): the demo needs no statistical quality, only the
-/// same stream on every machine.
-pub struct SplitMix(u64);
-
-impl SplitMix {
-    pub fn new(seed: u64) -> Self {
-        SplitMix(seed)
-    }
-    pub fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-    /// Uniform in [0, 1).
-    pub fn unit(&mut self) -> f64 {
-        (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64
-    }
-    /// Standard normal (Box–Muller).
-    pub fn gaussian(&mut self) -> f64 {
-        let (u, v) = (self.unit().max(1e-12), self.unit());
-        (-2.0 * u.ln()).sqrt() * (std::f64::consts::TAU * v).cos()
-    }
-    pub fn below(&mut self, n: usize) -> usize {
-        (self.unit() * n as f64) as usize
-    }
-    pub fn pick<'a, T>(&mut self, xs: &'a [T]) -> &'a T {
-        &xs[self.below(xs.len())]
-    }
-    /// Fisher–Yates.
-    pub fn shuffle<T>(&mut self, xs: &mut [T]) {
-        for i in (1..xs.len()).rev() {
-            xs.swap(i, self.below(i + 1));
-        }
-    }
-    /// Poisson-distributed count (Knuth's method; fine for the small means used here).
-    pub fn poisson(&mut self, mean: f64) -> usize {
-        let limit = (-mean).exp();
-        let (mut k, mut p) = (0, 1.0);
-        loop {
-            p *= self.unit();
-            if p <= limit {
-                return k;
-            }
-            k += 1;
-        }
-    }
-}
 
 const CHANNELS: &[(&str, f64)] =
     &[("app", 0.45), ("hotline", 0.15), ("ticket", 0.15), ("appstore", 0.1), ("weibo", 0.15)];

@@ -19,7 +19,7 @@
 
 use super::{fingerprint, rfc3339, Alert, AlertStatus, Baseline, Explanation, WindowSpan};
 use crate::config::{RuleConfig, RuleKind};
-use crate::dataflow::windows::Series;
+use crate::records::window::Series;
 use std::collections::{BTreeMap, HashMap};
 
 /// The detector's verdict on one window of one series under one rule.

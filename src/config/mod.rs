@@ -13,6 +13,8 @@ use std::path::Path;
 use toml::Spanned;
 
 pub const DEFAULT_DATAFLOW: &str = include_str!("../../dataflows/default.toml");
+/// The category of a message no rule or classifier placed.
+pub const OTHER: &str = "other";
 pub const DEFAULT_ALERTS: &str = include_str!("../../alerts/default.toml");
 
 /// The dimensions a window count is kept for. `Overall` has the single value `all`.
@@ -1013,7 +1015,7 @@ impl Config {
 
         for (file, line, r) in &risks {
             for c in &r.categories {
-                if c != crate::enrich::OTHER && !categories.iter().any(|(_, _, k)| &k.name == c) {
+                if c != OTHER && !categories.iter().any(|(_, _, k)| &k.name == c) {
                     err(file, *line, format!("risk `{}`: category `{c}` is not in the taxonomy", r.name));
                 }
             }

@@ -26,11 +26,12 @@
 //! ([`super::sketch`]) skip the centroids that cannot reach the threshold, so only a few get an
 //! exact dot product.
 
-use super::detect::round3;
 use super::sketch::{self, Sketcher};
 use super::whitening::Whitening;
 use crate::enrich::terms::terms;
 use crate::event::{cosine_q, Embedding, EMBEDDING_SCALE};
+use crate::records::notice::{cluster_name, NewCluster, Scope};
+use crate::util::round3;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 
@@ -42,25 +43,6 @@ const FIRST_IDS: usize = 10;
 const SPAN_KEPT: usize = 16;
 /// Merged-away ids remembered, so a lookup by an old id finds the cluster it became.
 const MERGES_KEPT: usize = 10_000;
-
-#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-pub enum Scope {
-    Global,
-    Category(String),
-}
-
-impl Scope {
-    pub fn name(&self) -> &str {
-        match self {
-            Scope::Global => "global",
-            Scope::Category(c) => c,
-        }
-    }
-}
-
-pub fn cluster_name(id: u64) -> String {
-    format!("c-{id}")
-}
 
 #[derive(Clone, Debug, PartialEq)]
 pub struct ClusterParams {
@@ -291,25 +273,6 @@ impl ScopeIndex {
             self.sketches.truncate(last * words);
         }
     }
-}
-
-/// A cluster that just became new: what its alert says.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct NewCluster {
-    pub id: u64,
-    pub scope: Scope,
-    pub ts_ms: i64,
-    pub first_seen_ms: i64,
-    pub size: u64,
-    pub keywords: Vec<String>,
-    pub samples: Vec<String>,
-    pub sample_ids: Vec<String>,
-    pub sentiment_mean: f64,
-    pub negative_share: f64,
-    pub categories: Vec<String>,
-    pub channels: Vec<String>,
-    /// Cosine to the nearest established cluster (how new it is), if there is one.
-    pub nearest_established: Option<(u64, f32)>,
 }
 
 /// What absorbing a message changed.
@@ -1109,15 +1072,16 @@ pub enum ClusterOut {
 /// cluster, so it cannot be split by key); each tick's events are taken in (ts, id) order, so
 /// the result does not depend on how many workers fed it.
 pub fn cluster<'scope>(
-    accepted: timely::dataflow::StreamVec<'scope, super::Tick, (crate::event::Event, super::Tick)>,
+    accepted: timely::dataflow::StreamVec<'scope, super::tick::Tick, (crate::event::Event, super::tick::Tick)>,
     params: ClusterParams,
     windows: Vec<(u32, i64)>,
     negative_below_milli: i32,
     restore: Option<ClusterSnapshot>,
-) -> timely::dataflow::StreamVec<'scope, super::Tick, (ClusterOut, super::Tick)> {
-    use super::ingest::{IngestOut, Sample, WindowLedger};
-    use super::windows::{window_start, Agg, Series, WindowKey};
+) -> timely::dataflow::StreamVec<'scope, super::tick::Tick, (ClusterOut, super::tick::Tick)> {
+    use super::ingest::{IngestOut, WindowLedger};
     use crate::config::Dimension;
+    use crate::records::notice::Sample;
+    use crate::records::window::{window_start, Agg, Series, WindowKey};
     use timely::dataflow::channels::pact::Exchange;
     use timely::dataflow::operators::generic::Operator;
 
@@ -1127,7 +1091,7 @@ pub fn cluster<'scope>(
     let clusterer = timely::dataflow::Scope::index(&accepted.scope()) == 0;
     let restore = if clusterer { restore } else { None };
     accepted.unary_frontier(
-        Exchange::new(|_: &(crate::event::Event, super::Tick)| 0u64),
+        Exchange::new(|_: &(crate::event::Event, super::tick::Tick)| 0u64),
         "Cluster",
         move |initial, _| {
             let mut state = match restore {
@@ -1139,12 +1103,12 @@ pub fn cluster<'scope>(
             // Publishing is paced by the wall clock, not by data: a capability kept at the input
             // frontier (so it holds nothing back) to publish with, dropped after the last update.
             let mut publish_capability = clusterer.then_some(initial);
-            let mut pending = super::TickBuffer::default();
+            let mut pending = super::tick::TickBuffer::default();
             let mut changes = Vec::new();
             // Messages held until the whitening is fitted, and a capability to release them with
             // should the input end first (kept at the input frontier, so it holds nothing back).
             let mut held: Vec<crate::event::Event> = Vec::new();
-            let mut held_capability: Option<timely::dataflow::operators::Capability<super::Tick>> = None;
+            let mut held_capability: Option<timely::dataflow::operators::Capability<super::tick::Tick>> = None;
             move |(input, frontier), output| {
                 input.for_each(|capability, data| {
                     for (event, time) in data.drain(..) {
@@ -1426,7 +1390,7 @@ mod tests {
             assert_term_totals_match_a_recount(&s);
         }
         assert_eq!(merges, 1);
-        let mut rng = crate::demo::SplitMix::new(3);
+        let mut rng = crate::util::SplitMix::new(3);
         for i in 0..400 {
             // Mostly a few busy axes (joins, merges), some one-off axes (singletons, drops).
             let axis = if rng.unit() < 0.7 { rng.below(4) } else { 4 + rng.below(D - 4) };
@@ -1526,7 +1490,7 @@ mod tests {
     /// without whitening.
     #[test]
     fn the_operator_releases_held_messages_at_the_end_and_never_stalls_the_frontier() {
-        use crate::dataflow::Tick;
+        use crate::dataflow::tick::Tick;
         use crate::event::Event;
         use timely::dataflow::operators::{Input, Inspect, Probe};
         let dim = crate::enrich::encoder::DIM;

@@ -3,14 +3,14 @@
 //! windows a tick changed, and runs the alert engine. Evaluation happens when the frontier passes
 //! a tick, so an alert leaves the dataflow one tick after the message that crossed the threshold.
 
-use super::clusters::{cluster_name, NewCluster, Scope};
-use super::ingest::{RiskyMessage, Sample};
 use super::spike::{self, discord, judge, Newest, RarityMemory, Scratch, SpikeModel};
-use super::windows::{window_start, Agg, Series, WindowKey};
-use super::Tick;
+use super::tick::Tick;
 use crate::alerts::engine::{AlertEngine, Evaluation};
 use crate::alerts::{explain, Alert, Baseline, Explanation};
 use crate::config::{Config, Direction, RuleConfig, RuleKind, ScoreKind, SentimentMetric};
+use crate::records::notice::{cluster_name, NewCluster, RiskyMessage, Sample, Scope};
+use crate::records::window::{window_start, Agg, Series, WindowKey};
+use crate::util::round3;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -468,11 +468,6 @@ fn new_cluster_alert(rule: &RuleConfig, c: &NewCluster) -> (BTreeMap<String, Str
     (labels, eval, summary)
 }
 
-/// Thousandths: what alerts and cluster summaries show of a share, mean or cosine.
-pub(crate) fn round3(x: f64) -> f64 {
-    (x * 1000.0).round() / 1000.0
-}
-
 /// A rule's verdict on one window.
 #[derive(Debug, PartialEq)]
 pub struct Verdict {
@@ -663,7 +658,7 @@ pub fn detect<'scope>(
     input: StreamVec<'scope, Tick, (DetectIn, Tick)>,
     config: &Config,
     live: LiveRules,
-    restored: &super::Restored,
+    restored: &super::restore::Restored,
 ) -> StreamVec<'scope, Tick, Detected> {
     let config = config.clone();
     let (windows, alerts) = (restored.windows.clone(), restored.alerts.clone());
@@ -676,7 +671,7 @@ pub fn detect<'scope>(
             |series: &Series| differential_dataflow::hashable::Hashable::hashed(series) % peers as u64 == index as u64;
         state.restore(&windows, &alerts, owns, index == 0);
         let mut version = 0;
-        let mut pending = super::TickBuffer::default();
+        let mut pending = super::tick::TickBuffer::default();
         move |(input, frontier), output| {
             input.for_each(|capability, data| {
                 for (item, time) in data.drain(..) {

@@ -6,13 +6,15 @@
 //! each window's retraction at `window end + retention` of event time, so state stays bounded.
 
 use super::detect::DetectIn;
-use super::windows::{window_start, Agg, Series, WindowKey};
-use super::{Ingested, Tick};
+use super::tick::Tick;
 use crate::config::{Config, Dimension};
 use crate::event::{DeadLetter, DeadReason, Event};
+use crate::records::notice::{NewCluster, RiskyMessage, Sample};
+use crate::records::window::{window_start, Agg, Series, WindowKey};
 use crate::telemetry::Metrics;
 use differential_dataflow::difference::{Abelian, Semigroup};
 use differential_dataflow::AsCollection;
+use differential_dataflow::VecCollection;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::hash::{BuildHasher, Hasher};
@@ -27,16 +29,6 @@ use timely::progress::operate::FrontierInterest;
 /// Sample messages per series and tick handed to the detector for explanations.
 pub const SAMPLES_PER_TICK: usize = 3;
 
-/// A (masked) message kept as an example of what a series' window contains.
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
-pub struct Sample {
-    pub series: Series,
-    pub ts_ms: i64,
-    pub id: String,
-    pub text: String,
-    pub sentiment_milli: i32,
-}
-
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub enum IngestOut {
     /// A change to one window's aggregate.
@@ -50,21 +42,18 @@ pub enum IngestOut {
     /// An accepted event that matched a `[[risk]]` rule.
     Risky(RiskyMessage),
     /// A cluster that just appeared where no established cluster is.
-    NewCluster(super::clusters::NewCluster),
+    NewCluster(NewCluster),
 }
 
-/// A high-risk message, as its alert describes it.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct RiskyMessage {
-    pub risk: String,
-    pub id: String,
-    pub ts_ms: i64,
-    pub category: String,
-    pub channel: String,
-    pub campaign: Option<String>,
-    pub sentiment_milli: i32,
-    pub negative: bool,
-    pub text: String,
+/// The outputs of ingest, split by kind.
+pub struct Ingested<'scope> {
+    /// Window aggregate updates: collection of `WindowKey` with difference `Agg`.
+    pub windows: VecCollection<'scope, Tick, WindowKey, Agg>,
+    pub samples: StreamVec<'scope, Tick, (DetectIn, Tick)>,
+    pub clock: StreamVec<'scope, Tick, (DetectIn, Tick)>,
+    /// High-risk messages and new clusters: each becomes an alert of its own.
+    pub notices: StreamVec<'scope, Tick, (DetectIn, Tick)>,
+    pub dead: StreamVec<'scope, Tick, DeadLetter>,
 }
 
 type Fold = foldhash::fast::FixedState;
@@ -78,21 +67,7 @@ pub struct IngestParams {
     pub clustering: bool,
     pub metrics: Arc<Metrics>,
     /// Where absorbed batches go to be freed (see [`Spent`]); `None` frees them here.
-    pub spent: Option<Spent>,
-}
-
-/// The way back for batches the dataflow is done with: the replay source frees them on its
-/// decoding threads, which allocated their texts, instead of on the timely worker, the busiest
-/// thread of a replay, which would pay a cross-thread free per event. Bounded: when the way
-/// back is full (or gone), the worker frees the batch itself.
-#[derive(Clone)]
-pub struct Spent(pub std::sync::mpsc::SyncSender<Vec<Event>>);
-
-impl Spent {
-    fn give(&self, batch: Vec<Event>) {
-        // Full or disconnected: the batch comes back in the error and is dropped here.
-        let _ = self.0.try_send(batch);
-    }
+    pub spent: Option<crate::feed::Spent>,
 }
 
 impl IngestParams {
@@ -585,7 +560,7 @@ mod tests {
             let probe = timely::dataflow::ProbeHandle::new();
             let mut input = worker.dataflow::<Tick, _, _>(|scope| {
                 let (input, events) = scope.new_input::<Vec<Event>>();
-                let params = IngestParams { spent: Some(Spent(tx)), ..params() };
+                let params = IngestParams { spent: Some(crate::feed::Spent(tx)), ..params() };
                 ingest(events, params, Arc::default()).0.windows.inner.probe_with(&probe);
                 input
             });

@@ -8,45 +8,37 @@
 pub mod clusters;
 pub mod detect;
 pub mod ingest;
+pub mod restore;
 pub mod sketch;
 pub mod spike;
+pub mod tick;
 pub mod whitening;
-pub mod windows;
 
 use crate::alerts::Alert;
 use crate::config::Config;
 use crate::event::{DeadLetter, Event};
+use crate::feed::{Feed, Spent};
+use crate::records::window::{Agg, WindowKey};
 use crate::telemetry::Metrics;
 use clusters::ClusterUpdate;
 use detect::DetectIn;
 use differential_dataflow::operators::CountTotal;
 use differential_dataflow::{AsCollection, VecCollection};
+use ingest::Ingested;
 use ingest::{IngestOut, IngestParams};
+use restore::Restored;
 use std::collections::VecDeque;
-use std::sync::mpsc::{sync_channel, Receiver, RecvTimeoutError, SendError, SyncSender, TrySendError};
+use std::sync::mpsc::RecvTimeoutError;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
+use tick::Tick;
 use timely::container::CapacityContainerBuilder;
 use timely::dataflow::operators::vec::{Broadcast, Map};
 use timely::dataflow::operators::{Concat, Exchange, Input, ToStream};
 use timely::dataflow::{InputHandle, ProbeHandle, Scope, StreamVec};
-use windows::{Agg, WindowKey};
-
-pub type Tick = u64;
 
 /// The dataflow's input: batches of admitted events.
 pub type EventInput = InputHandle<Tick, CapacityContainerBuilder<Vec<Event>>>;
-
-/// The outputs of ingest, split by kind.
-pub struct Ingested<'scope> {
-    /// Window aggregate updates: collection of `WindowKey` with difference `Agg`.
-    pub windows: VecCollection<'scope, Tick, WindowKey, Agg>,
-    pub samples: StreamVec<'scope, Tick, (DetectIn, Tick)>,
-    pub clock: StreamVec<'scope, Tick, (DetectIn, Tick)>,
-    /// High-risk messages and new clusters: each becomes an alert of its own.
-    pub notices: StreamVec<'scope, Tick, (DetectIn, Tick)>,
-    pub dead: StreamVec<'scope, Tick, DeadLetter>,
-}
 
 pub fn ingest_streams<'scope>(events: StreamVec<'scope, Tick, Event>, params: IngestParams) -> Ingested<'scope> {
     ingest::ingest(events, params, Arc::default()).0
@@ -104,18 +96,7 @@ pub struct Startup {
     pub restore: Restored,
     pub rules: detect::LiveRules,
     /// Where ingest hands the batches it has absorbed (the replay source's way back).
-    pub spent: Option<ingest::Spent>,
-}
-
-/// The state a previous run left (in Redis) for this one to continue from.
-#[derive(Clone, Default)]
-pub struct Restored {
-    pub clusters: Option<clusters::ClusterSnapshot>,
-    /// Window aggregates: they re-enter the collection at the first tick and seed the
-    /// detectors' baselines, without being evaluated again.
-    pub windows: Arc<Vec<(WindowKey, Agg)>>,
-    /// Alert states (firing, or resolved and cooling down), so nothing re-fires.
-    pub alerts: Arc<Vec<Alert>>,
+    pub spent: Option<Spent>,
 }
 
 /// What the pipeline computes, as streams: the topology (`crate::topology`) attaches the
@@ -178,105 +159,6 @@ pub fn build<'scope>(
         detect::Detected::Alert(_) => None,
     });
     (input, Outputs { alerts, dead_letters: ingested.dead, windows: aggregates, clusters, judgements })
-}
-
-/// Records grouped by the tick they carry in their data, each group released once the frontier
-/// has passed it, oldest first. Differential output may carry times later than the capability
-/// of the message it travels in, so operators downstream of it group by the record's own time.
-pub struct TickBuffer<T> {
-    pending: std::collections::BTreeMap<Tick, (timely::dataflow::operators::Capability<Tick>, Vec<T>)>,
-}
-
-impl<T> Default for TickBuffer<T> {
-    fn default() -> Self {
-        TickBuffer { pending: Default::default() }
-    }
-}
-
-impl<T> TickBuffer<T> {
-    /// Keeps `item` for `time`; `delayed` makes the capability for `time` (called once per tick).
-    pub fn stash(
-        &mut self,
-        time: Tick,
-        item: T,
-        delayed: impl FnOnce() -> timely::dataflow::operators::Capability<Tick>,
-    ) {
-        self.pending.entry(time).or_insert_with(|| (delayed(), Vec::new())).1.push(item);
-    }
-
-    /// The oldest tick for which `passed` holds, with its capability and items.
-    pub fn pop_ready(
-        &mut self,
-        passed: impl Fn(&Tick) -> bool,
-    ) -> Option<(timely::dataflow::operators::Capability<Tick>, Tick, Vec<T>)> {
-        let entry = self.pending.first_entry()?;
-        if !passed(entry.key()) {
-            return None;
-        }
-        let tick = *entry.key();
-        let (capability, items) = entry.remove();
-        Some((capability, tick, items))
-    }
-}
-
-/// How a pipeline is fed.
-pub enum Feed {
-    /// Replay: every batch is one tick, processed as fast as possible.
-    Batches(Receiver<Vec<Event>>),
-    /// Live: events arrive whenever; ticks follow the wall clock. Each checkpoint names the
-    /// number of batches whose tick has completed (see [`FeedSender`]).
-    Live(Receiver<Vec<Event>>),
-}
-
-/// The sending side of a live feed. Batches are numbered in the order the dataflow receives
-/// them; a checkpoint ([`crate::sinks::WindowSink::checkpoint`]) names the last one absorbed
-/// (its tick completed, every window and alert updated), so a source can have exactly those
-/// acknowledged upstream.
-#[derive(Clone)]
-pub struct FeedSender {
-    tx: SyncSender<Vec<Event>>,
-    /// Batches sent so far; held while sending, so numbering follows the channel's order.
-    sent: Arc<Mutex<u64>>,
-}
-
-impl FeedSender {
-    /// A live feed holding at most `capacity` batches in flight.
-    pub fn channel(capacity: usize) -> (FeedSender, Feed) {
-        let (tx, rx) = sync_channel(capacity);
-        (FeedSender { tx, sent: Arc::new(Mutex::new(0)) }, Feed::Live(rx))
-    }
-
-    /// Sends a batch, waiting while the feed is full; returns the batch's number (from 1).
-    pub fn send(&self, batch: Vec<Event>) -> Result<u64, SendError<Vec<Event>>> {
-        let mut sent = self.sent.lock().expect("feed numbering");
-        self.tx.send(batch)?;
-        *sent += 1;
-        Ok(*sent)
-    }
-
-    /// Sends a batch like [`send`](Self::send), first calling `register` with the number it
-    /// will have, so whatever waits for its absorption is in place before the dataflow can
-    /// absorb it.
-    pub fn send_with(&self, batch: Vec<Event>, register: impl FnOnce(u64)) -> Result<u64, SendError<Vec<Event>>> {
-        let mut sent = self.sent.lock().expect("feed numbering");
-        register(*sent + 1);
-        self.tx.send(batch)?;
-        *sent += 1;
-        Ok(*sent)
-    }
-
-    /// How many batches have been sent.
-    pub fn sent(&self) -> u64 {
-        *self.sent.lock().expect("feed numbering")
-    }
-
-    /// Sends a batch unless the feed is full; returns the batch's number (from 1).
-    pub fn try_send(&self, batch: Vec<Event>) -> Result<u64, TrySendError<Vec<Event>>> {
-        let mut sent = self.sent.lock().expect("feed numbering");
-        self.tx.try_send(batch)?;
-        *sent += 1;
-        Ok(*sent)
-    }
 }
 
 /// Measurements of a finished run (leader worker).

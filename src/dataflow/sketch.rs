@@ -14,7 +14,7 @@
 //! index is exact in practice and the cost of a scan is eight XOR-and-popcounts per centroid
 //! instead of 512 multiply-adds.
 
-use crate::demo::SplitMix;
+use crate::util::SplitMix;
 
 /// Bits of a sketch: at least this many, more for longer vectors (the next power of two).
 const MIN_BITS: usize = 512;

@@ -658,7 +658,7 @@ mod tests {
     }
 
     fn nab_rule() -> RuleConfig {
-        let text = crate::backtest::NAB_RULE.to_string();
+        let text = include_str!("../../benches/nab_rule.toml").to_string();
         let config = Config::embedded_with_rules(crate::config::Source { name: "nab_rule.toml".into(), text }).unwrap();
         config.rules[0].clone()
     }

@@ -225,8 +225,8 @@ mod packed {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::demo::SplitMix;
     use crate::event::cosine_q;
+    use crate::util::SplitMix;
 
     /// Unit vectors that share a strong common direction plus a little noise: the cone.
     fn coned(rng: &mut SplitMix, dim: usize, n: usize) -> Vec<Embedding> {

@@ -11,7 +11,7 @@
 //! the chosen category's examples.
 
 use super::encoder::{cosine, DIM};
-use crate::demo::SplitMix;
+use crate::util::SplitMix;
 
 /// Logit scale on cosine-like scores: unit embeddings against near-unit prototypes give
 /// scores in [−1, 1], too flat for a softmax without it.

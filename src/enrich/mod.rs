@@ -23,6 +23,7 @@ pub mod sentiment;
 pub mod terms;
 
 use crate::config::Config;
+use crate::config::OTHER;
 use aho_corasick::{AhoCorasick, AhoCorasickBuilder, MatchKind};
 use anyhow::{Context, Result};
 use category::CategoryExamples;
@@ -32,7 +33,6 @@ use sentiment::TrainedSentiment;
 use std::path::Path;
 use std::sync::Arc;
 
-pub const OTHER: &str = "other";
 pub const SENTIMENT_FILE: &str = "sentiment-v2.bin";
 
 /// How sentences become vectors.

@@ -181,7 +181,7 @@ mod tests {
         let rules = RiskRules::new(&Config::embedded().risks);
         let keywords: Vec<String> = Config::embedded().risks.iter().flat_map(|r| r.keywords.clone()).collect();
         let filler = ["付款失败", "Hello ", "退款", "，", "ＡＢ", "x", "😀", "不", "想"];
-        let mut rng = crate::demo::SplitMix::new(5);
+        let mut rng = crate::util::SplitMix::new(5);
         let (mut matched, mut filtered) = (0, 0);
         for _ in 0..20_000 {
             let mut text = String::new();
@@ -233,7 +233,7 @@ mod tests {
         let unfiltered = RiskRules { may_match: None, ..RiskRules::new(&configs) };
         let pieces =
             ["we will ", "SUE", "ſue", "sue", "issue", "Court  Date", "court", "律师", "退了 ", "12345元", "，", "x"];
-        let mut rng = crate::demo::SplitMix::new(9);
+        let mut rng = crate::util::SplitMix::new(9);
         let (mut fired, mut skipped) = (0, 0);
         for _ in 0..20_000 {
             let text: String = (0..rng.below(6)).map(|_| *rng.pick::<&str>(&pieces)).collect();

@@ -141,7 +141,7 @@ impl TrainedSentiment {
             bail!("sentiment corpus has only {} distinct lines", lines.len());
         }
         // A fixed shuffle: the same corpus always gives the same model.
-        let mut rng = crate::demo::SplitMix::new(20131207);
+        let mut rng = crate::util::SplitMix::new(20131207);
         for i in (1..lines.len()).rev() {
             lines.swap(i, rng.below(i + 1));
         }

@@ -11,9 +11,9 @@
 //! compare each message's final cluster with its label.
 
 use crate::dataflow::clusters::{unit_quantized, ClusterChange, ClusterParams, ClusterState, Member};
-use crate::demo::SplitMix;
 use crate::enrich::Embedder;
 use crate::event::{cosine_q, Embedding, EMBEDDING_SCALE};
+use crate::util::SplitMix;
 use anyhow::{bail, Context, Result};
 use serde::Serialize;
 use std::collections::{BTreeMap, HashMap};

@@ -29,7 +29,7 @@ use tokio_stream::StreamExt;
 pub struct AppState {
     pub admission: Arc<Admission>,
     /// Into the dataflow; bounded, so a full queue answers 503 instead of growing.
-    pub feed: crate::dataflow::FeedSender,
+    pub feed: crate::feed::FeedSender,
     pub hub: AlertHub,
     pub clusters: ClusterBoard,
     pub dashboard: crate::sinks::dashboard::Dashboard,

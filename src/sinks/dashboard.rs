@@ -14,9 +14,10 @@ use super::{AlertSink, ClusterSink, JudgementSink, WindowSink};
 use crate::alerts::{Alert, AlertStatus};
 use crate::config::{Config, Dimension, RuleConfig, RuleKind, SentimentMetric};
 use crate::dataflow::clusters::{ClusterSummary, ClusterUpdate};
-use crate::dataflow::detect::{round3, SeriesWindows, WindowJudgement};
-use crate::dataflow::windows::{Agg, WindowKey};
+use crate::dataflow::detect::{SeriesWindows, WindowJudgement};
+use crate::records::window::{Agg, WindowKey};
 use crate::telemetry::Metrics;
+use crate::util::round3;
 use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::sync::{Arc, Mutex, Weak};
@@ -483,7 +484,7 @@ impl AlertSink for Dashboard {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::dataflow::windows::Series;
+    use crate::records::window::Series;
 
     fn key(dim: Dimension, value: &str, size_s: u32, start_s: i64) -> WindowKey {
         WindowKey { series: Series::new(dim, value), size_s, start_s }

@@ -6,16 +6,14 @@ pub mod clusters;
 pub mod dashboard;
 pub mod deadletter;
 pub mod ndjson;
-pub mod redis;
-pub mod resp;
 pub mod sse;
 pub mod webhook;
 
 use crate::alerts::Alert;
 use crate::dataflow::clusters::ClusterUpdate;
 use crate::dataflow::detect::WindowJudgement;
-use crate::dataflow::windows::{Agg, WindowKey};
 use crate::event::DeadLetter;
+use crate::records::window::{Agg, WindowKey};
 use std::sync::Arc;
 
 pub trait AlertSink: Send + Sync {

@@ -3,8 +3,8 @@
 //! one batch per tick. Every channel is bounded, so memory stays flat however large the input.
 
 use crate::admit::Admission;
-use crate::dataflow::ingest::Spent;
 use crate::event::Event;
+use crate::feed::Spent;
 use crate::sinks::Fanout;
 use crate::telemetry::{Metrics, SourceKind};
 use std::collections::BTreeMap;

@@ -5,7 +5,9 @@
 //! `src/topology` and Materialize's "build the collections, then `export_sink`".
 
 use crate::config::Config;
-use crate::dataflow::{self, Feed, Outputs, RunError, RunStats, Startup, Tick};
+use crate::dataflow::tick::Tick;
+use crate::dataflow::{self, Outputs, RunError, RunStats, Startup};
+use crate::feed::Feed;
 use crate::sinks::Fanout;
 use crate::telemetry::Metrics;
 use std::sync::Arc;

@@ -7,7 +7,7 @@
 //! `eval new-clusters` runs on a small labelled fixture.
 
 use crate::support::{config_dir, now_ms, wait_for, Feedpulse, RedisServer};
-use feedpulse::sinks::resp::cmd;
+use feedpulse::redis::resp::cmd;
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -46,13 +46,13 @@ fn get(fp: &Feedpulse, path: &str) -> Value {
 }
 
 /// `fp:clusters` as id → size.
-fn cluster_sizes(c: &mut feedpulse::sinks::resp::Connection) -> BTreeMap<String, i64> {
+fn cluster_sizes(c: &mut feedpulse::redis::resp::Connection) -> BTreeMap<String, i64> {
     let reply = c.call(cmd(["ZRANGE", "fp:clusters", "0", "-1", "WITHSCORES"])).unwrap();
     let items = reply.as_array().unwrap_or_default();
     items.chunks(2).map(|p| (p[0].as_str().unwrap().to_string(), p[1].as_str().unwrap().parse().unwrap())).collect()
 }
 
-fn new_cluster_alerts(c: &mut feedpulse::sinks::resp::Connection) -> Vec<Value> {
+fn new_cluster_alerts(c: &mut feedpulse::redis::resp::Connection) -> Vec<Value> {
     let reply = c.call(cmd(["XRANGE", "fp:alerts", "-", "+"])).unwrap();
     let mut out = Vec::new();
     for entry in reply.as_array().unwrap_or_default() {

@@ -9,14 +9,16 @@
 
 use feedpulse::alerts::Alert;
 use feedpulse::config::{Config, Dimension};
-use feedpulse::dataflow::clusters::{cluster_name, ClusterChange, ClusterParams, ClusterState, ClusterUpdate, Member};
+use feedpulse::dataflow::clusters::{ClusterChange, ClusterParams, ClusterState, ClusterUpdate, Member};
 use feedpulse::dataflow::detect::{DetectIn, DetectorState, LiveRules, WindowJudgement};
-use feedpulse::dataflow::windows::{window_start, Agg, Series, WindowKey};
-use feedpulse::dataflow::{build, Outputs, Startup, Tick};
-use feedpulse::demo::SplitMix;
+use feedpulse::dataflow::tick::Tick;
+use feedpulse::dataflow::{build, Outputs, Startup};
 use feedpulse::event::{Embedding, Event};
+use feedpulse::records::notice::cluster_name;
+use feedpulse::records::window::{window_start, Agg, Series, WindowKey};
 use feedpulse::sinks::clusters::ClusterBoard;
 use feedpulse::sinks::ClusterSink;
+use feedpulse::util::SplitMix;
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use timely::dataflow::operators::{Inspect, Probe};

@@ -5,10 +5,11 @@
 use differential_dataflow::difference::Semigroup;
 use feedpulse::config::Dimension;
 use feedpulse::dataflow::ingest::IngestParams;
-use feedpulse::dataflow::windows::{window_start, Agg, Series, WindowKey};
-use feedpulse::dataflow::{ingest_streams, window_aggregates, Tick};
-use feedpulse::demo::SplitMix;
+use feedpulse::dataflow::tick::Tick;
+use feedpulse::dataflow::{ingest_streams, window_aggregates};
 use feedpulse::event::Event;
+use feedpulse::records::window::{window_start, Agg, Series, WindowKey};
+use feedpulse::util::SplitMix;
 use std::cell::RefCell;
 use std::collections::{BTreeMap, HashSet};
 use std::rc::Rc;

@@ -6,7 +6,7 @@
 use crate::support;
 
 use crate::support::{Alertmanager, Feedpulse, RedisServer};
-use feedpulse::sinks::resp::{cmd, Connection, Reply};
+use feedpulse::redis::resp::{cmd, Connection, Reply};
 use std::collections::BTreeMap;
 use std::io::Write;
 use std::process::{Command, Stdio};

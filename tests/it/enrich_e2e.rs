@@ -5,7 +5,7 @@ use crate::support;
 
 use feedpulse::config::Config;
 use feedpulse::enrich::{models, Enricher, Models};
-use feedpulse::sinks::resp::cmd;
+use feedpulse::redis::resp::cmd;
 use std::io::Write;
 use std::process::{Command, Stdio};
 use std::sync::Arc;

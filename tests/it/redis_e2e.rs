@@ -6,7 +6,7 @@
 use crate::support;
 
 use crate::support::RedisServer;
-use feedpulse::sinks::resp::{cmd, Connection, Reply};
+use feedpulse::redis::resp::{cmd, Connection, Reply};
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::io::Write;

@@ -99,7 +99,7 @@ impl RedisServer {
         let deadline = Instant::now() + Duration::from_secs(10);
         loop {
             if let Ok(mut c) = server.connect() {
-                if c.call(feedpulse::sinks::resp::cmd(["PING"])).is_ok() {
+                if c.call(feedpulse::redis::resp::cmd(["PING"])).is_ok() {
                     return server;
                 }
             }
@@ -112,8 +112,8 @@ impl RedisServer {
         format!("127.0.0.1:{}", self.port)
     }
 
-    pub fn connect(&self) -> std::io::Result<feedpulse::sinks::resp::Connection> {
-        feedpulse::sinks::resp::Connection::open(&self.address(), Duration::from_secs(5))
+    pub fn connect(&self) -> std::io::Result<feedpulse::redis::resp::Connection> {
+        feedpulse::redis::resp::Connection::open(&self.address(), Duration::from_secs(5))
     }
 }
 

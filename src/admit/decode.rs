@@ -565,7 +565,7 @@ mod tests {
             r#"{"text":"t","ts":99999999999999999999}"#,
             "{\"text\":\"tab\tinside\"}",
         ];
-        let mut rng = crate::demo::SplitMix::new(11);
+        let mut rng = crate::util::SplitMix::new(11);
         let mut checked = (0, 0);
         for shape in shapes {
             let mut lines = vec![shape.as_bytes().to_vec()];
@@ -611,7 +611,7 @@ mod tests {
             read(text);
             read(&format!("{text},"));
         }
-        let mut rng = crate::demo::SplitMix::new(3);
+        let mut rng = crate::util::SplitMix::new(3);
         for _ in 0..200_000 {
             let digits = 1 + rng.below(18);
             let first = char::from(b'1' + rng.below(9) as u8);

@@ -8,14 +8,14 @@
 //! ([`RedisSink::load_saved`]), and a checkpoint that cannot be written is put back whole for
 //! the next one rather than lost.
 
+use super::acks::{xack, AckLedger};
 use super::resp::{cmd, Command, Connection, Reply};
-use super::{AlertSink, ClusterSink, DeadLetterSink, WindowSink};
 use crate::alerts::Alert;
 use crate::config::{Config, Dimension, RedisConfig};
 use crate::dataflow::clusters::{ClusterSnapshot, ClusterUpdate};
-use crate::dataflow::windows::{Agg, Series, WindowKey};
 use crate::event::DeadLetter;
-use crate::sources::redis::{xack, AckLedger};
+use crate::records::window::{Agg, Series, WindowKey};
+use crate::sinks::{AlertSink, ClusterSink, DeadLetterSink, WindowSink};
 use crate::telemetry::Metrics;
 use std::collections::{BTreeSet, HashMap};
 use std::sync::mpsc::{sync_channel, Receiver, RecvTimeoutError, SyncSender, TrySendError};

@@ -1,13 +1,16 @@
 //! Admission: the stateless per-message path from raw bytes to an [`Event`] —
 //! decode → validate → clean + mask → enrich. Anything that fails becomes a [`DeadLetter`].
 
+pub mod decode;
+
 use crate::clean::Cleaner;
 use crate::config::Config;
+use crate::config::OTHER;
 use crate::enrich::risk::RiskRules;
-use crate::enrich::{Enricher, Models, OTHER};
+use crate::enrich::{Enricher, Models};
 use crate::event::{DeadLetter, DeadReason, Embedding, Event, SmolStr};
-use crate::sources::decode::{decode_str_into, utf8, DecodeError, RawEvent};
 use crate::telemetry::Metrics;
+use decode::{decode_str_into, utf8, DecodeError, RawEvent};
 use std::borrow::Cow;
 use std::hash::{BuildHasher, Hasher};
 use std::sync::Arc;
