@@ -9,7 +9,7 @@
 //!   sentence encoder first (not timed). Real sentence embeddings crowd into a cone (the median
 //!   cosine of unrelated texts is well above 0), so more centroids survive the sketch filter.
 //!
-//! The real reviews are also run whitened (README § Clusters, `whitening_sample`).
+//! The real reviews are also run whitened (docs/clusters.md, `whitening_sample`).
 //!
 //! Texts are the demo's feedback (synthetic) or the reviews themselves, so stored texts are
 //! segmented as in the pipeline. The first third of each stream fills the scope; the rest is
@@ -36,7 +36,7 @@ fn random_unit(rng: &mut SplitMix) -> Vec<f32> {
 /// returns the timed assignments per second and the live clusters at the end.
 /// `whitened`: the embeddings are whitened (fitted on the first 2,000 messages, within the fill),
 /// with a similarity that keeps the scope at its cap on these reviews as raw 0.62 does (at the
-/// whitened 0.45 of README § Clusters they form a few dozen broad clusters, which says
+/// whitened 0.45 of docs/clusters.md they form a few dozen broad clusters, which says
 /// nothing about a scan of thousands).
 fn throughput(messages: &[Embedding], texts: &[String], cap: usize, whitened: bool) -> (f64, usize) {
     let (similarity, merge_similarity, novelty) = if whitened { (0.6, 0.8, 0.6) } else { (0.62, 0.85, 0.6) };

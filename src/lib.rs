@@ -1,6 +1,6 @@
 //! feedpulse: a live customer-feedback stream processor on timely / differential dataflow.
 //!
-//! The modules follow the path of one message (DESIGN §1): `sources` → `admit` (decode, `clean`,
+//! The modules follow the path of one message (docs/architecture.md): `sources` → `admit` (decode, `clean`,
 //! `enrich`) → `dataflow` (ingest, windows, detect) → `alerts` → `sinks`, with `server` for the
 //! HTTP API and `config` for everything configurable.
 

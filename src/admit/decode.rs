@@ -1,4 +1,4 @@
-//! Decoding one input record (DESIGN §2) into a [`RawEvent`], with a precise reason on failure.
+//! Decoding one input record (docs/architecture.md) into a [`RawEvent`], with a precise reason on failure.
 //!
 //! Known fields are read with a hand-written map visitor, borrowing strings from the input where
 //! JSON escapes allow: this is the hottest code on the replay path, and a `#[serde(flatten)]`

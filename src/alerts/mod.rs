@@ -1,4 +1,4 @@
-//! The alert object every sink receives (DESIGN §4), and the engine that gives alerts their
+//! The alert object every sink receives (docs/alerting.md), and the engine that gives alerts their
 //! lifecycle (firing → resolved, cooldown) and explanation.
 
 pub mod engine;

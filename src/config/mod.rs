@@ -130,7 +130,7 @@ pub struct RiskConfig {
     pub sentiment_below: Option<f64>,
 }
 
-/// `[cluster]`: online clustering of message embeddings (README § Clusters). Absent: off.
+/// `[cluster]`: online clustering of message embeddings (docs/clusters.md). Absent: off.
 #[derive(Clone, Debug, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ClusterConfig {
@@ -164,7 +164,7 @@ fn yes() -> bool {
 }
 
 /// `[redis]`: where feedpulse reads feedback from and writes alerts, dead letters and rolling
-/// aggregates to (README § Redis). Absent: no Redis.
+/// aggregates to (docs/redis.md). Absent: no Redis.
 #[derive(Clone, Debug, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RedisConfig {

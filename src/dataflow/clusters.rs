@@ -1,4 +1,4 @@
-//! Online clusters of message embeddings (DESIGN §9): micro-clusters with a centroid, a count,
+//! Online clusters of message embeddings (docs/clusters.md): micro-clusters with a centroid, a count,
 //! first/last seen and a few stored member texts. Each message joins its nearest cluster when
 //! the cosine reaches `similarity`, else it starts one. Clusters of one scope whose centroids
 //! come within `merge_similarity` merge (the older id stays); clusters idle for `idle_expiry`

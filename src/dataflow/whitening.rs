@@ -1,4 +1,4 @@
-//! Whitening of message embeddings for the clusterer (README § Clusters).
+//! Whitening of message embeddings for the clusterer (docs/clusters.md).
 //!
 //! Sentence embeddings crowd into a cone: a few directions carry most of the variance, so any
 //! two messages look alike along them and the cosine separates kinds of messages poorly.
@@ -7,7 +7,7 @@
 //! fewer messages than dimensions still gives a well-conditioned matrix); cosines are then
 //! taken between whitened unit vectors. It is unsupervised and fitted on the stream's first
 //! messages. (On banking77 it lifted the per-message novelty AUC from 0.80 to 0.88 in a
-//! prototype on the pipeline's embeddings; README § Clusters has what it does to the clusterer.)
+//! prototype on the pipeline's embeddings; docs/clusters.md has what it does to the clusterer.)
 //!
 //! Any W with WᵀW = Σ⁻¹ gives the same inner products, so the Cholesky factor serves as well
 //! as the symmetric (ZCA) root and needs no eigendecomposition.
@@ -16,7 +16,7 @@ use crate::event::{Embedding, EMBEDDING_SCALE};
 use serde::{Deserialize, Serialize};
 
 /// Added to the covariance's diagonal, as a share of its average variance. Results on banking77
-/// hardly move between 0.01 and 0.3 (README § Clusters).
+/// hardly move between 0.01 and 0.3 (docs/clusters.md).
 pub const SHRINKAGE: f64 = 0.1;
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

@@ -1,4 +1,4 @@
-//! Categories by example (DESIGN §8): the taxonomy's example sentences, plus analysts'
+//! Categories by example (docs/architecture.md): the taxonomy's example sentences, plus analysts'
 //! corrections, train a softmax classifier over the sentence embeddings, one learned prototype
 //! per category. Nearest-example voting (1-NN) is what this replaced: on banking77 it scores
 //! 0.886 with the train split as examples, the learned prototypes 0.91; with three to thirty

@@ -1,5 +1,5 @@
 //! Enrichment: a sentence embedding, a category, a sentiment and a risk level for each message,
-//! computed locally (DESIGN §8). Upstream values on the event always win.
+//! computed locally (docs/architecture.md). Upstream values on the event always win.
 //!
 //! [`Models`] is loaded once per process: the multilingual sentence encoder and the trained
 //! sentiment model, or — when the model files cannot be fetched — the announced fallback of

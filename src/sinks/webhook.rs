@@ -1,5 +1,5 @@
 //! Alerts to HTTP webhooks: each state change whose labels match the receiver's matchers is
-//! POSTed as the alert's JSON object (DESIGN §4), optionally signed with HMAC-SHA256.
+//! POSTed as the alert's JSON object (docs/alerting.md), optionally signed with HMAC-SHA256.
 //!
 //! The dataflow only offers alerts to a bounded queue; a full queue drops the alert and counts it
 //! (`feedpulse_sink_errors_total{sink="webhook",kind="queue_full"}`). One thread per receiver

@@ -1,5 +1,5 @@
 //! The real binary against a real `redis-server` on a private loopback port: alerts, alert
-//! state, dead letters and rolling aggregates land under the documented keys (README § Redis),
+//! state, dead letters and rolling aggregates land under the documented keys (docs/redis.md),
 //! aggregates equal a recomputation from the input, TTLs bound memory, and no personal data
 //! reaches Redis.
 
