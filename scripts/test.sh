@@ -33,4 +33,7 @@ fi
 # cached under ~/.cache/feedpulse/models: once, before the tests that use them run in parallel.
 cargo run --quiet -- models fetch
 
+# No module cycles, no forbidden edges (docs/architecture.md § Module graph).
+python3 scripts/module_deps.py
+
 cargo test --features e2e "$@"

@@ -6,10 +6,10 @@
 
 pub mod admit;
 pub mod alerts;
-pub mod app;
 pub mod backtest;
 pub mod bytescan;
 pub mod clean;
+pub mod cmd;
 pub mod config;
 pub mod dataflow;
 pub mod demo;

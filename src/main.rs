@@ -2,7 +2,10 @@
 
 use anyhow::{bail, Context, Result};
 use clap::{Args, Parser, Subcommand};
-use feedpulse::app::{self, AlertOutput, DemoOptions, PipelineOptions, ReplayOptions, ServeOptions};
+use feedpulse::cmd::demo::DemoOptions;
+use feedpulse::cmd::pipeline::PipelineOptions;
+use feedpulse::cmd::replay::{self, AlertOutput, ReplayOptions};
+use feedpulse::cmd::serve::{self, ServeOptions};
 use feedpulse::config::{Config, ConfigSource};
 use feedpulse::enrich::Models;
 use feedpulse::telemetry::SourceKind;
@@ -352,7 +355,7 @@ fn main() -> Result<()> {
                 dead_letters: None,
                 demo: Some(DemoOptions { speed, seed, exit_when_done }),
             };
-            app::serve(pipeline.into_options()?, options).map_err(anyhow::Error::msg)
+            serve::serve(pipeline.into_options()?, options).map_err(anyhow::Error::msg)
         }
         Command::Replay { input, alerts_out, dead_letters, stats, batch, parse_threads, pipeline } => {
             let (reader, kind): (Box<dyn std::io::Read + Send>, _) = if input == "-" {
@@ -369,9 +372,10 @@ fn main() -> Result<()> {
                 parse_threads: threads,
                 progress: stats,
             };
-            let report = app::replay(&pipeline.into_options()?, reader, kind, options).map_err(anyhow::Error::msg)?;
+            let report =
+                replay::replay(&pipeline.into_options()?, reader, kind, options).map_err(anyhow::Error::msg)?;
             if stats {
-                eprintln!("{}", app::replay_stats_text(&report));
+                eprintln!("{}", replay::replay_stats_text(&report));
             }
             Ok(())
         }
@@ -385,17 +389,17 @@ fn main() -> Result<()> {
                 };
                 redis.consume = true;
             }
-            app::serve(pipeline, options).map_err(anyhow::Error::msg)
+            serve::serve(pipeline, options).map_err(anyhow::Error::msg)
         }
         Command::Backtest { input, json, batch, nab, out, rule, pipeline } => match (input, nab, out) {
             (_, Some(nab), Some(out)) => backtest_nab(&nab, &out, rule.as_deref(), pipeline),
             (Some(input), _, _) => {
-                let report = feedpulse::backtest::history(&pipeline.into_options()?, &input, batch)
+                let report = feedpulse::cmd::backtest::history(&pipeline.into_options()?, &input, batch)
                     .map_err(anyhow::Error::msg)?;
                 if json {
                     println!("{}", serde_json::to_string(&report)?);
                 } else {
-                    print!("{}", feedpulse::backtest::render_table(&report));
+                    print!("{}", feedpulse::cmd::backtest::render_table(&report));
                 }
                 Ok(())
             }
@@ -433,7 +437,7 @@ fn main() -> Result<()> {
                     std::fs::File::open(&input).with_context(|| format!("opening {input}"))?,
                 ))
             };
-            let report = feedpulse::enrich::command::run(&options, reader, std::io::stdout().lock(), embeddings)?;
+            let report = feedpulse::cmd::enrich::run(&options, reader, std::io::stdout().lock(), embeddings)?;
             eprintln!("enriched {} events, {} dead letters", report.enriched, report.dead);
             Ok(())
         }

@@ -3,6 +3,7 @@
 //! everything up front and reports every error at once, each with `file:line`.
 
 mod duration;
+pub mod reload;
 
 pub use duration::{parse_duration, HumanDuration};
 

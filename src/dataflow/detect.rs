@@ -658,10 +658,11 @@ pub fn detect<'scope>(
     input: StreamVec<'scope, Tick, (DetectIn, Tick)>,
     config: &Config,
     live: LiveRules,
-    restored: &super::restore::Restored,
+    restored_windows: Arc<Vec<(WindowKey, Agg)>>,
+    restored_alerts: Arc<Vec<Alert>>,
 ) -> StreamVec<'scope, Tick, Detected> {
     let config = config.clone();
-    let (windows, alerts) = (restored.windows.clone(), restored.alerts.clone());
+    let (windows, alerts) = (restored_windows, restored_alerts);
     let scope = input.scope();
     let (index, peers) = (timely::dataflow::Scope::index(&scope), timely::dataflow::Scope::peers(&scope));
     input.unary_frontier(Pipeline, "Detect", move |_capability, _info| {

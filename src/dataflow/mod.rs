@@ -149,7 +149,13 @@ pub fn build<'scope>(
     // has one owner (whose alert engine a restart restores it to).
     let notices = ingested.notices.exchange(|_| 0);
     let detector_in = windows_in.concat(samples).concat(notices).concat(ingested.clock.broadcast());
-    let detected = detect::detect(detector_in, config, startup.rules, &startup.restore);
+    let detected = detect::detect(
+        detector_in,
+        config,
+        startup.rules,
+        startup.restore.windows.clone(),
+        startup.restore.alerts.clone(),
+    );
     let alerts = detected.clone().flat_map(|d| match d {
         detect::Detected::Alert(a) => Some(*a),
         detect::Detected::Judgement(_) => None,

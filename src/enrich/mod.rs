@@ -10,7 +10,6 @@
 
 mod archive;
 pub mod category;
-pub mod command;
 mod dictionary_index;
 pub mod encoder;
 pub mod lexicon;

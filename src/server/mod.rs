@@ -33,7 +33,7 @@ pub struct AppState {
     pub hub: AlertHub,
     pub clusters: ClusterBoard,
     pub dashboard: crate::sinks::dashboard::Dashboard,
-    pub reloader: Arc<crate::app::Reloader>,
+    pub reloader: Arc<crate::config::reload::Reloader>,
     pub metrics: Arc<Metrics>,
     pub outputs: Fanout,
     pub max_body_bytes: usize,
@@ -245,18 +245,18 @@ fn split_records(body: &[u8]) -> Result<Vec<&[u8]>, DeadLetter> {
     }
 }
 
-/// `POST /v1/reload`: reads the configuration again and applies it live (see `app::Reloader`).
+/// `POST /v1/reload`: reads the configuration again and applies it live (see `config::reload`).
 /// `200 {"applied": [...]}`; `400 {"errors": [...]}` when it is invalid; `409` when it changes
 /// what needs a restart. On refusal the running configuration stays.
 async fn reload(State(state): State<Arc<AppState>>) -> Response {
     let reloader = state.reloader.clone();
     match tokio::task::spawn_blocking(move || reloader.reload()).await {
         Ok(Ok(applied)) => (StatusCode::OK, Json(serde_json::json!({ "applied": applied }))).into_response(),
-        Ok(Err(crate::app::ReloadError::Invalid(errors))) => {
+        Ok(Err(crate::config::reload::ReloadError::Invalid(errors))) => {
             let body = serde_json::json!({ "error": "the new configuration is invalid; the running one stays", "errors": errors });
             (StatusCode::BAD_REQUEST, Json(body)).into_response()
         }
-        Ok(Err(e @ crate::app::ReloadError::NeedsRestart(_))) => {
+        Ok(Err(e @ crate::config::reload::ReloadError::NeedsRestart(_))) => {
             let body = serde_json::json!({ "error": format!("{e}; the running configuration stays") });
             (StatusCode::CONFLICT, Json(body)).into_response()
         }

@@ -2,9 +2,9 @@
 //! line goes through the live admission path (decode, validate, clean, mask), so the output is
 //! what the dataflow would see; lines it rejects go to stderr as dead letters.
 
-use super::Enricher;
 use crate::admit::Admission;
-use crate::app::PipelineOptions;
+use crate::cmd::pipeline::PipelineOptions;
+use crate::enrich::Enricher;
 use anyhow::{bail, Result};
 use serde_json::{json, Value};
 use std::io::{BufRead, Write};

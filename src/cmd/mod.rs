@@ -1,0 +1,17 @@
+//! The commands: each runs one way of using feedpulse (replay, run, demo, backtest, enrich)
+//! and wires the stages together for it. `main.rs` parses the command line and dispatches here.
+
+/// Prints a line to stdout, ignoring a closed pipe (`feedpulse run | head` must not panic).
+#[macro_export]
+macro_rules! say {
+    ($($arg:tt)*) => {{
+        let _ = writeln!(std::io::stdout().lock(), $($arg)*);
+    }};
+}
+
+pub mod backtest;
+pub mod demo;
+pub mod enrich;
+pub mod pipeline;
+pub mod replay;
+pub mod serve;

@@ -1,0 +1,106 @@
+//! What every pipeline-running command shares: its options, its sinks, what it restores.
+
+use crate::config::{Config, ConfigSource};
+use crate::dataflow::restore::Restored;
+use crate::dataflow::{self};
+use crate::enrich::Models;
+use crate::redis::sink::RedisSink;
+use crate::sinks::alertmanager::AlertmanagerSink;
+use crate::sinks::deadletter::DeadLetters;
+use crate::sinks::webhook::WebhookSink;
+use crate::sinks::{AlertSink, Fanout};
+use crate::telemetry::Metrics;
+use std::io::Write;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+/// Options every pipeline-running command shares.
+pub struct PipelineOptions {
+    pub config: Config,
+    /// Where `config` came from: what a reload (`POST /v1/reload`, SIGHUP) reads again.
+    pub source: ConfigSource,
+    /// What enriches messages; `None` is `--no-enrich`.
+    pub models: Option<Arc<Models>>,
+    pub workers: usize,
+    /// timely cluster arguments (`-n`, `-p`, `-h`), empty for a single process.
+    pub cluster: Vec<String>,
+}
+
+pub(crate) fn dead_letter_sink(metrics: &Arc<Metrics>, path: Option<&PathBuf>) -> Result<DeadLetters, String> {
+    let out: Option<Box<dyn std::io::Write + Send>> = match path {
+        Some(p) => Some(Box::new(std::io::BufWriter::new(
+            std::fs::File::create(p).map_err(|e| format!("cannot create dead-letter file {}: {e}", p.display()))?,
+        ))),
+        None => None,
+    };
+    Ok(DeadLetters::new(metrics.clone(), out))
+}
+
+/// Every output of a run: the given alert sinks, the dead-letter output (counted, and written
+/// to `dead_letters` when given), and the outbound sinks the configuration names: Redis
+/// (alerts, dead letters, window aggregates), Alertmanager and webhooks. The Redis sink is also
+/// returned: a live pipeline restores from it and its Redis source acknowledges through it.
+pub(crate) fn fanout(
+    alerts: Vec<Arc<dyn AlertSink>>,
+    dead_letters: Option<&PathBuf>,
+    config: &Config,
+    metrics: &Arc<Metrics>,
+) -> Result<(Fanout, Option<Arc<RedisSink>>), String> {
+    let mut outputs =
+        Fanout { alerts, dead_letters: vec![Arc::new(dead_letter_sink(metrics, dead_letters)?)], ..Default::default() };
+    let redis_sink = config.redis.as_ref().map(|redis| RedisSink::start(config, redis, metrics.clone()));
+    if let Some(sink) = &redis_sink {
+        outputs.alerts.push(sink.clone());
+        outputs.dead_letters.push(sink.clone());
+        outputs.windows.push(sink.clone());
+        outputs.clusters.push(sink.clone());
+    }
+    if let Some(am) = &config.alertmanager {
+        outputs.alerts.push(AlertmanagerSink::start(&am.url, am.resend.0, metrics.clone())?);
+    }
+    for hook in &config.webhooks {
+        outputs.alerts.push(WebhookSink::start(hook, metrics.clone())?);
+    }
+    Ok((outputs, redis_sink))
+}
+
+/// The clusters a previous run left in Redis, so ids stay stable across a restart. Without
+/// Redis, or when it cannot be read (said on stderr), clustering starts afresh.
+pub(crate) fn restored_clusters(config: &Config) -> Option<dataflow::clusters::ClusterSnapshot> {
+    let (redis, _) = (config.redis.as_ref()?, config.cluster.as_ref()?);
+    match crate::redis::sink::load_cluster_snapshot(redis) {
+        Ok(Some(snapshot)) => {
+            say!("clusters: continuing from {} clusters saved in redis", snapshot.clusters.len());
+            Some(snapshot)
+        }
+        Ok(None) => None,
+        Err(e) => {
+            eprintln!("clusters: starting afresh, the saved state could not be read: {e}");
+            None
+        }
+    }
+}
+
+/// What `feedpulse run` continues from: the window aggregates, alert states and clusters a
+/// previous run left in Redis. When Redis cannot be read the run starts afresh and says so.
+pub(crate) fn restored_state(config: &Config, sink: &RedisSink) -> Restored {
+    let Some(redis) = &config.redis else { return Restored::default() };
+    let clusters = restored_clusters(config);
+    match sink.load_saved(redis) {
+        Ok(saved) => {
+            if !saved.windows.is_empty() || !saved.alerts.is_empty() {
+                let firing = saved.alerts.iter().filter(|a| a.status == crate::alerts::AlertStatus::Firing).count();
+                say!(
+                    "continuing from redis: {} window aggregates, {} alert states ({firing} firing)",
+                    saved.windows.len(),
+                    saved.alerts.len()
+                );
+            }
+            Restored { clusters, windows: Arc::new(saved.windows), alerts: Arc::new(saved.alerts) }
+        }
+        Err(e) => {
+            eprintln!("starting afresh, the state saved in redis could not be read: {e}");
+            Restored { clusters, ..Default::default() }
+        }
+    }
+}

@@ -1,0 +1,133 @@
+//! `feedpulse replay`: a file or stdin through the dataflow as fast as possible.
+
+use super::pipeline::*;
+use crate::admit::Admission;
+use crate::dataflow::detect::LiveRules;
+use crate::dataflow::restore::Restored;
+use crate::dataflow::{RunStats, Startup};
+use crate::feed::Feed;
+use crate::sinks::ndjson::NdjsonAlerts;
+use crate::sinks::AlertSink;
+use crate::sources::lines::{self, LineSourceOptions};
+use crate::telemetry::{Metrics, SourceKind};
+use std::io::Read;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Where `replay` sends alerts.
+pub enum AlertOutput {
+    Stdout,
+    File(PathBuf),
+    Sink(Arc<dyn AlertSink>),
+}
+
+pub struct ReplayOptions {
+    pub alerts: AlertOutput,
+    pub dead_letters: Option<PathBuf>,
+    pub batch_lines: usize,
+    pub parse_threads: usize,
+    pub progress: bool,
+}
+
+pub struct ReplayReport {
+    pub stats: RunStats,
+    pub metrics: Arc<Metrics>,
+}
+
+/// `feedpulse replay`: processes `input` as fast as possible; alerts go to stdout or a file.
+pub fn replay(
+    pipeline: &PipelineOptions,
+    input: Box<dyn Read + Send>,
+    kind: SourceKind,
+    options: ReplayOptions,
+) -> Result<ReplayReport, String> {
+    let metrics = Arc::new(Metrics::default());
+    let alerts: Arc<dyn AlertSink> = match options.alerts {
+        AlertOutput::File(p) => {
+            Arc::new(NdjsonAlerts::file(&p, false).map_err(|e| format!("cannot create {}: {e}", p.display()))?)
+        }
+        AlertOutput::Stdout => Arc::new(NdjsonAlerts::stdout(false)),
+        AlertOutput::Sink(sink) => sink,
+    };
+    let (outputs, _) = fanout(vec![alerts], options.dead_letters.as_ref(), &pipeline.config, &metrics)?;
+    let admission = Arc::new(Admission::new(&pipeline.config, pipeline.models.as_ref()).timed(metrics.clone()));
+    let (rx, spent) = lines::spawn(
+        input,
+        LineSourceOptions {
+            batch_lines: options.batch_lines.max(1),
+            parse_threads: options.parse_threads,
+            progress: options.progress,
+            kind,
+        },
+        admission,
+        metrics.clone(),
+        outputs.clone(),
+    );
+    let stats = crate::topology::run(
+        &pipeline.config,
+        metrics.clone(),
+        outputs,
+        Feed::Batches(rx),
+        pipeline.workers,
+        pipeline.cluster.clone(),
+        Startup {
+            restore: Restored { clusters: restored_clusters(&pipeline.config), ..Default::default() },
+            rules: LiveRules::new(&pipeline.config.rules),
+            spent: Some(spent),
+        },
+    )
+    .map_err(|e| e.to_string())?;
+    Ok(ReplayReport { stats, metrics })
+}
+
+/// Peak resident set size of this process in bytes (Linux), if known.
+pub fn peak_rss_bytes() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb * 1024)
+}
+
+/// Percentile (0..=100) of a list of durations.
+pub fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    if sorted.is_empty() {
+        return Duration::ZERO;
+    }
+    let rank = ((p / 100.0) * (sorted.len() - 1) as f64).round() as usize;
+    sorted[rank.min(sorted.len() - 1)]
+}
+
+pub fn replay_stats_text(report: &ReplayReport) -> String {
+    let s = &report.stats;
+    let m = &report.metrics;
+    let mut lat = s.tick_latencies.clone();
+    lat.sort();
+    let secs = s.elapsed.as_secs_f64().max(1e-9);
+    let mut outbound = String::new();
+    if m.webhook_deliveries_total() > 0 {
+        outbound.push_str(&format!("\nwebhook deliveries {}", m.webhook_deliveries_total()));
+    }
+    let errors = m.sink_error_breakdown();
+    if !errors.is_empty() {
+        outbound.push_str(&format!("\nsink errors {errors}"));
+    }
+    format!(
+        "records {}  accepted {}  duplicates {}  dead letters {}{}\n\
+         elapsed {:.3} s  throughput {:.0} records/s  ticks {}\n\
+         tick latency p50 {:.3} ms  p99 {:.3} ms  max {:.3} ms\n\
+         peak RSS {:.1} MB{outbound}",
+        m.received_total(),
+        m.accepted_total(),
+        m.duplicates_total(),
+        m.dead_total(),
+        m.dead_letter_breakdown(),
+        secs,
+        m.received_total() as f64 / secs,
+        s.ticks,
+        percentile(&lat, 50.0).as_secs_f64() * 1e3,
+        percentile(&lat, 99.0).as_secs_f64() * 1e3,
+        lat.last().copied().unwrap_or_default().as_secs_f64() * 1e3,
+        peak_rss_bytes().unwrap_or(0) as f64 / 1e6,
+    )
+}

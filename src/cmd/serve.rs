@@ -1,0 +1,249 @@
+//! `feedpulse run` and `feedpulse demo`: the live pipeline with the HTTP API.
+
+use super::demo::*;
+use super::pipeline::*;
+use crate::admit::Admission;
+use crate::config::reload::{ReloadTargets, Reloader};
+use crate::dataflow::detect::LiveRules;
+use crate::dataflow::restore::Restored;
+use crate::dataflow::Startup;
+use crate::feed::FeedSender;
+use crate::redis::source::RedisSource;
+use crate::server::{self, AppState};
+use crate::sinks::clusters::ClusterBoard;
+use crate::sinks::dashboard::Dashboard;
+use crate::sinks::ndjson::NdjsonAlerts;
+use crate::sinks::sse::AlertHub;
+use crate::sinks::AlertSink;
+use crate::telemetry::Metrics;
+use std::io::Write;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+pub struct ServeOptions {
+    pub listen: SocketAddr,
+    /// When the address is taken, fall back to any free port (the demo) instead of failing.
+    pub listen_fallback: bool,
+    pub alerts_out: Option<PathBuf>,
+    pub alerts_stdout: bool,
+    pub dead_letters: Option<PathBuf>,
+    pub demo: Option<DemoOptions>,
+}
+
+/// `feedpulse run` and `feedpulse demo`: the live pipeline with the HTTP API.
+pub fn serve(pipeline: PipelineOptions, options: ServeOptions) -> Result<(), String> {
+    let metrics = Arc::new(Metrics::default());
+    let hub = AlertHub::default();
+    let mut alert_sinks: Vec<Arc<dyn AlertSink>> = vec![Arc::new(hub.clone())];
+    if options.demo.is_some() {
+        alert_sinks.push(Arc::new(ConsoleAlerts));
+    } else if options.alerts_stdout {
+        alert_sinks.push(Arc::new(NdjsonAlerts::stdout(true)));
+    }
+    if let Some(p) = &options.alerts_out {
+        alert_sinks
+            .push(Arc::new(NdjsonAlerts::file(p, true).map_err(|e| format!("cannot create {}: {e}", p.display()))?));
+    }
+    let admission = Arc::new(Admission::new(&pipeline.config, pipeline.models.as_ref()).timed(metrics.clone()));
+    let models = admission.enrichment();
+    let clusters = ClusterBoard::default();
+    let dashboard = Dashboard::start(&pipeline.config, clusters.clone(), metrics.clone(), &models);
+    alert_sinks.push(Arc::new(dashboard.clone()));
+    let (mut outputs, redis_sink) = fanout(alert_sinks, options.dead_letters.as_ref(), &pipeline.config, &metrics)?;
+    outputs.clusters.push(Arc::new(clusters.clone()));
+    outputs.clusters.push(Arc::new(dashboard.clone()));
+    outputs.windows.push(Arc::new(dashboard.clone()));
+    outputs.judgements.push(Arc::new(dashboard.clone()));
+    let (feed_tx, feed) = FeedSender::channel(1024);
+
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(|e| format!("cannot start the async runtime: {e}"))?;
+    let listener = runtime.block_on(async {
+        match tokio::net::TcpListener::bind(options.listen).await {
+            Ok(l) => Ok(l),
+            Err(e) if options.listen_fallback => {
+                let any = SocketAddr::new(options.listen.ip(), 0);
+                eprintln!("{} is taken ({e}); using a free port instead", options.listen);
+                tokio::net::TcpListener::bind(any).await.map_err(|e| format!("cannot listen on {any}: {e}"))
+            }
+            Err(e) => Err(format!("cannot listen on {}: {e}", options.listen)),
+        }
+    })?;
+    let addr = listener.local_addr().map_err(|e| e.to_string())?;
+    let mut config = pipeline.config.clone();
+    config.public_url = format!("http://{addr}");
+
+    // Flipped when the server starts shutting down: open SSE streams end, so graceful shutdown
+    // does not wait forever for clients that never disconnect.
+    let (closing_tx, closing_rx) = tokio::sync::watch::channel(false);
+    let live_rules = LiveRules::new(&config.rules);
+    let reloader = {
+        let (admission, rules, metrics) = (admission.clone(), live_rules.clone(), metrics.clone());
+        Arc::new(Reloader::new(
+            pipeline.source.clone(),
+            config.clone(),
+            ReloadTargets {
+                admission: Box::new(move |next| admission.reconfigure(next)),
+                rules: Box::new(move |next| rules.publish(next)),
+                outcome: Box::new(move |ok| metrics.config_reload(ok)),
+            },
+        ))
+    };
+    let state = Arc::new(AppState {
+        admission: admission.clone(),
+        feed: feed_tx.clone(),
+        hub,
+        clusters,
+        dashboard,
+        reloader: reloader.clone(),
+        metrics: metrics.clone(),
+        outputs: outputs.clone(),
+        max_body_bytes: config.ingest.max_body_bytes,
+        ready: AtomicBool::new(false),
+        closing: closing_rx,
+        models: models.clone(),
+    });
+    let app = server::router(state.clone());
+
+    let (workers, cluster) = (pipeline.workers, pipeline.cluster.clone());
+    let (df_config, df_metrics, df_outputs) = (config.clone(), metrics.clone(), outputs.clone());
+    // The demo replays its own day; `run` continues where the last run against this Redis left.
+    let restore = match (&redis_sink, options.demo.is_some()) {
+        (Some(sink), false) => restored_state(&config, sink),
+        _ => Restored { clusters: restored_clusters(&config), ..Default::default() },
+    };
+    for alert in restore.alerts.iter() {
+        outputs.adopt(alert);
+    }
+    let startup = Startup { restore, rules: live_rules.clone(), spent: None };
+    let dataflow_thread = std::thread::Builder::new()
+        .name("fp-dataflow".into())
+        .spawn(move || crate::topology::run(&df_config, df_metrics, df_outputs, feed, workers, cluster, startup))
+        .map_err(|e| e.to_string())?;
+    state.ready.store(true, Ordering::Relaxed);
+    say!("feedpulse listening on http://{addr}  (POST /v1/events · GET /v1/alerts · GET /v1/alerts/stream · GET /metrics)");
+    say!("enrichment: {models}");
+    say!("dashboard: http://{addr}/");
+
+    let shutdown = Arc::new(tokio::sync::Notify::new());
+    // Set when the server stops (Ctrl-C, SIGTERM), so an unfinished demo stops feeding too.
+    let stopping = Arc::new(AtomicBool::new(false));
+    let demo_thread = options.demo.as_ref().map(|demo| {
+        let (tx, admission, metrics, outputs, shutdown, stopping) =
+            (feed_tx.clone(), admission.clone(), metrics.clone(), outputs.clone(), shutdown.clone(), stopping.clone());
+        let (speed, seed, exit_when_done) = (demo.speed, demo.seed, demo.exit_when_done);
+        std::thread::spawn(move || {
+            play_demo(speed, seed, &tx, &admission, &metrics, &outputs, &stopping);
+            if exit_when_done {
+                // Let the last ticks complete before stopping.
+                std::thread::sleep(Duration::from_millis(300));
+                shutdown.notify_one();
+            } else if !stopping.load(Ordering::Relaxed) {
+                say!("demo: the day is replayed; the dashboard stays up at http://{addr}/ until Ctrl-C");
+            }
+        })
+    });
+    let redis_source = config.redis.as_ref().filter(|r| r.consume).map(|redis| {
+        say!(
+            "reading feedback from redis stream {}{} (group {}, consumer {})",
+            redis.prefix,
+            redis.stream,
+            redis.group,
+            redis.consumer_name()
+        );
+        RedisSource {
+            config: redis.clone(),
+            feed: feed_tx.clone(),
+            admission: admission.clone(),
+            metrics: metrics.clone(),
+            outputs: outputs.clone(),
+            acks: redis_sink.as_ref().expect("redis is configured").acks(),
+            stopping: stopping.clone(),
+        }
+        .spawn()
+    });
+    drop(feed_tx);
+    let started = Instant::now();
+    let served = runtime.block_on(async {
+        tokio::spawn(reload_on_hangup(reloader));
+        let stop = shutdown.clone();
+        axum::serve(listener, app)
+            .with_graceful_shutdown(async move {
+                tokio::select! {
+                    _ = stop.notified() => {}
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = terminate() => {}
+                }
+                let _ = closing_tx.send(true);
+            })
+            .await
+    });
+    if let Err(e) = served {
+        return Err(format!("HTTP server failed: {e}"));
+    }
+    stopping.store(true, Ordering::Relaxed);
+    drop(state);
+    drop(runtime);
+    if let Some(t) = demo_thread {
+        let _ = t.join();
+    }
+    // The source stops reading; the dataflow's final checkpoint acknowledges what it absorbed.
+    if let Some(t) = redis_source {
+        let _ = t.join();
+    }
+    let stats =
+        dataflow_thread.join().map_err(|_| "dataflow thread panicked".to_string())?.map_err(|e| e.to_string())?;
+    let elapsed = started.elapsed().as_secs_f64();
+    say!(
+        "\nfeedpulse stopped after {elapsed:.1} s: {} records received, {} accepted, {} duplicates, {} dead letters{}, {} ticks",
+        metrics.received_total(),
+        metrics.accepted_total(),
+        metrics.duplicates_total(),
+        metrics.dead_total(),
+        metrics.dead_letter_breakdown(),
+        stats.ticks
+    );
+    for (rule, (fired, resolved)) in metrics.alert_counts() {
+        say!("  {rule}: {fired} fired, {resolved} resolved");
+    }
+    Ok(())
+}
+
+/// SIGHUP reloads the configuration (as `POST /v1/reload` does) and says what happened.
+#[cfg(unix)]
+async fn reload_on_hangup(reloader: Arc<Reloader>) {
+    let Ok(mut hangups) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()) else { return };
+    while hangups.recv().await.is_some() {
+        let reloader = reloader.clone();
+        match tokio::task::spawn_blocking(move || reloader.reload()).await {
+            Ok(Ok(changed)) if changed.is_empty() => eprintln!("SIGHUP: configuration reloaded, nothing changed"),
+            Ok(Ok(changed)) => eprintln!("SIGHUP: configuration reloaded: {} applied", changed.join(", ")),
+            Ok(Err(e)) => eprintln!("SIGHUP: reload rejected, the running configuration stays: {e}"),
+            Err(e) => eprintln!("SIGHUP: reload failed: {e}"),
+        }
+    }
+}
+
+#[cfg(not(unix))]
+async fn reload_on_hangup(_reloader: Arc<Reloader>) {}
+
+#[cfg(unix)]
+async fn terminate() {
+    match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+        Ok(mut s) => {
+            s.recv().await;
+        }
+        Err(_) => std::future::pending().await,
+    }
+}
+
+#[cfg(not(unix))]
+async fn terminate() {
+    std::future::pending::<()>().await
+}
