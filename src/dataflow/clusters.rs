@@ -95,6 +95,22 @@ pub struct Member<'a> {
     pub embedding: &'a [i16],
 }
 
+impl<'a> Member<'a> {
+    /// An admitted event as the clusterer sees it; negative below `negative_below_milli`.
+    pub fn of_event(ev: &'a crate::event::Event, negative_below_milli: i32) -> Self {
+        Member {
+            id: &ev.id,
+            ts_ms: ev.ts_ms,
+            category: &ev.category,
+            channel: &ev.channel,
+            sentiment_milli: ev.sentiment_milli,
+            negative: ev.sentiment_milli < negative_below_milli,
+            text: &ev.text,
+            embedding: &ev.embedding.0,
+        }
+    }
+}
+
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 struct StoredText {
     id: String,
@@ -1148,16 +1164,7 @@ pub fn cluster<'scope>(
                     let mut folded: BTreeMap<(u64, usize, i64), Agg> = BTreeMap::new();
                     let mut samples: BTreeMap<u64, Vec<usize>> = BTreeMap::new();
                     for (index, ev) in events.iter().enumerate() {
-                        let member = Member {
-                            id: &ev.id,
-                            ts_ms: ev.ts_ms,
-                            category: &ev.category,
-                            channel: &ev.channel,
-                            sentiment_milli: ev.sentiment_milli,
-                            negative: ev.sentiment_milli < negative_below_milli,
-                            text: &ev.text,
-                            embedding: &ev.embedding.0,
-                        };
+                        let member = Member::of_event(ev, negative_below_milli);
                         changes.clear();
                         state.absorb(&member, &mut changes);
                         for change in changes.drain(..) {

@@ -266,16 +266,7 @@ fn published_cluster_updates_rebuild_the_clusterers_own_state() {
         let mut events = batch.clone();
         events.sort_by(|a, b| (a.ts_ms, &a.id).cmp(&(b.ts_ms, &b.id)));
         for ev in &events {
-            let member = Member {
-                id: &ev.id,
-                ts_ms: ev.ts_ms,
-                category: &ev.category,
-                channel: &ev.channel,
-                sentiment_milli: ev.sentiment_milli,
-                negative: ev.sentiment_milli < negative_below,
-                text: &ev.text,
-                embedding: &ev.embedding.0,
-            };
+            let member = Member::of_event(ev, negative_below);
             changes.clear();
             state.absorb(&member, &mut changes);
             for change in &changes {
