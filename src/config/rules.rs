@@ -1,0 +1,202 @@
+//! The tables of `alerts/*.toml` as written: rules and webhooks (docs/alerting.md).
+
+use super::{Dimension, HumanDuration};
+use serde::Deserialize;
+use std::collections::BTreeMap;
+use toml::Spanned;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RuleKind {
+    Spike,
+    SentimentDip,
+    /// One alert per message that matched a `[[risk]]` rule.
+    HighRisk,
+    /// One alert per cluster that appears where no established cluster is.
+    NewCluster,
+}
+
+impl RuleKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Spike => "spike",
+            Self::SentimentDip => "sentiment_dip",
+            Self::HighRisk => "high_risk",
+            Self::NewCluster => "new_cluster",
+        }
+    }
+
+    /// Kinds that judge a windowed series (and so need `key` and `sensitivity`).
+    pub fn is_windowed(self) -> bool {
+        matches!(self, Self::Spike | Self::SentimentDip)
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BaselineMethod {
+    /// Median, and 1.4826·MAD as the spread (robust to a few outliers in the history).
+    MedianMad,
+    /// Median, and the larger of 1.4826·MAD and 1.2533·mean absolute deviation (a series with
+    /// frequent excursions is not surprised by one more).
+    MedianMeanDev,
+    MeanStd,
+}
+
+/// Which side of the baseline a spike rule watches.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Direction {
+    #[default]
+    Up,
+    Down,
+    Both,
+}
+
+/// What a spike rule forecasts a window's count from (see `dataflow::spike::judge`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Predictor {
+    /// The median (or mean) of the trailing windows.
+    Level,
+    /// The same window a day earlier, plus the typical day-over-day change.
+    Daily,
+    /// The same window a week earlier, plus the typical week-over-week change.
+    Weekly,
+    /// The previous window, plus the typical window-to-window change.
+    Step,
+}
+
+/// What a spike rule thresholds.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ScoreKind {
+    /// The surprise z itself: fires when z reaches `sensitivity`.
+    #[default]
+    Surprise,
+    /// How rare z is among the key's last `rarity_memory` windows: fires at `threshold`.
+    Rarity,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SentimentMetric {
+    NegativeShare,
+    Mean,
+}
+
+/// One alert rule as written in `alerts/*.toml`.
+#[derive(Clone, Debug, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RuleConfig {
+    pub name: String,
+    pub kind: RuleKind,
+    pub alertname: Option<String>,
+    /// The series a spike or sentiment_dip rule watches; not used by high_risk/new_cluster.
+    pub key: Option<Dimension>,
+    /// spike/sentiment_dip: a dataflow window size. high_risk: how long a message's alert stays
+    /// firing. new_cluster: the span in which a cluster must reach `min_count` messages.
+    pub window: HumanDuration,
+    #[serde(default = "default_history")]
+    pub history: usize,
+    #[serde(default = "default_min_history")]
+    pub min_history: usize,
+    pub baseline: Option<BaselineMethod>,
+    #[serde(default)]
+    pub direction: Direction,
+    #[serde(default = "default_predictors")]
+    pub predictors: Vec<Predictor>,
+    #[serde(default)]
+    pub score: ScoreKind,
+    /// Rarity score at which the rule fires (`score = "rarity"` only).
+    pub threshold: Option<f64>,
+    #[serde(default = "default_rarity_memory")]
+    pub rarity_memory: usize,
+    /// Rarity rules: the windows of the shape view (`dataflow::spike::discord`), which also
+    /// ranks how unlike its past the latest stretch of this many windows is. None: off.
+    pub shape_windows: Option<usize>,
+    pub metric: Option<SentimentMetric>,
+    #[serde(default)]
+    pub sensitivity: f64,
+    #[serde(default)]
+    pub min_delta: f64,
+    pub min_count: u64,
+    pub yesterday_factor: Option<f64>,
+    #[serde(default)]
+    pub cooldown: HumanDuration,
+    pub severity: String,
+    /// Only these key values are watched (all when absent).
+    pub only: Option<Vec<String>>,
+    #[serde(default)]
+    pub labels: BTreeMap<String, String>,
+}
+
+fn default_history() -> usize {
+    30
+}
+fn default_predictors() -> Vec<Predictor> {
+    vec![Predictor::Level]
+}
+fn default_rarity_memory() -> usize {
+    8000
+}
+fn default_min_history() -> usize {
+    5
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct AlertsFile {
+    #[serde(default)]
+    pub(super) rule: Vec<Spanned<RuleConfig>>,
+    #[serde(default)]
+    pub(super) webhook: Vec<Spanned<WebhookConfig>>,
+}
+
+/// `[[webhook]]` in `alerts/*.toml`: every alert state change whose labels match, POSTed as the
+/// alert's JSON object.
+#[derive(Clone, Debug, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WebhookConfig {
+    pub name: String,
+    pub url: String,
+    /// Label matchers, all of which must hold: `match` equal values, `match_re` whole-value
+    /// regular expressions. None: every alert.
+    #[serde(default, rename = "match")]
+    pub match_eq: BTreeMap<String, String>,
+    #[serde(default)]
+    pub match_re: BTreeMap<String, String>,
+    /// Environment variable holding the HMAC-SHA256 key; the signature goes in the
+    /// `X-Feedpulse-Signature: sha256=<hex>` header. The key itself never sits in a file.
+    pub secret_env: Option<String>,
+    /// Alerts waiting for delivery; beyond this, new ones are dropped and counted.
+    #[serde(default = "default_webhook_queue")]
+    pub queue: usize,
+    /// Attempts per alert (the first try and its retries, with backoff from 0.5 s doubling to 30 s).
+    #[serde(default = "default_webhook_attempts")]
+    pub max_attempts: u32,
+    #[serde(default = "default_webhook_timeout")]
+    pub timeout: HumanDuration,
+}
+
+/// What an outbound HTTP receiver's `url` must look like.
+pub(super) fn is_http_url(url: &str) -> bool {
+    url.starts_with("http://") || url.starts_with("https://")
+}
+
+fn default_webhook_queue() -> usize {
+    1000
+}
+fn default_webhook_attempts() -> u32 {
+    8
+}
+fn default_webhook_timeout() -> HumanDuration {
+    HumanDuration(std::time::Duration::from_secs(5))
+}
+
+impl WebhookConfig {
+    /// The signing key, read from `secret_env`.
+    pub fn secret(&self) -> Option<String> {
+        std::env::var(self.secret_env.as_ref()?).ok()
+    }
+}

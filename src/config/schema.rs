@@ -1,0 +1,248 @@
+//! The tables of `dataflows/*.toml` as written (docs/configuration.md).
+
+use super::HumanDuration;
+use serde::Deserialize;
+use toml::Spanned;
+
+#[derive(Clone, Debug, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IngestConfig {
+    pub max_body_bytes: usize,
+    pub max_text_chars: usize,
+    pub max_future: HumanDuration,
+    pub dedupe_window: HumanDuration,
+    pub tick: HumanDuration,
+    pub allowed_lateness: HumanDuration,
+}
+
+#[derive(Clone, Debug, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WindowConfig {
+    pub size: HumanDuration,
+    pub retention: HumanDuration,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CleanConfig {
+    #[serde(default = "yes")]
+    pub normalise_whitespace: bool,
+    #[serde(default)]
+    pub drop_if_match: Vec<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PiiConfig {
+    #[serde(default = "yes")]
+    pub phone: bool,
+    #[serde(default = "yes")]
+    pub id_number: bool,
+    #[serde(default = "yes")]
+    pub bank_card: bool,
+    #[serde(default = "yes")]
+    pub email: bool,
+}
+
+#[derive(Clone, Debug, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EnrichConfig {
+    #[serde(default = "yes")]
+    pub enabled: bool,
+    pub negative_below: f64,
+    /// A message no keyword rule matches takes the category the examples' classifier picks when
+    /// its embedding is at least this cosine from one of that category's examples; otherwise
+    /// `other`.
+    #[serde(default = "default_example_threshold")]
+    pub example_threshold: f64,
+}
+
+fn default_example_threshold() -> f64 {
+    0.5
+}
+
+#[derive(Clone, Debug, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CategoryConfig {
+    pub name: String,
+    #[serde(default)]
+    pub keywords: Vec<String>,
+    #[serde(default)]
+    pub examples: Vec<String>,
+}
+
+/// `[[risk]]`: what makes a single message high-risk. Every condition given must hold: the text
+/// matches one of `keywords`/`regex` (when either is given), the category is one of
+/// `categories` (when given), the sentiment is below `sentiment_below` (when given).
+#[derive(Clone, Debug, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RiskConfig {
+    pub name: String,
+    #[serde(default)]
+    pub keywords: Vec<String>,
+    #[serde(default)]
+    pub regex: Vec<String>,
+    #[serde(default)]
+    pub categories: Vec<String>,
+    pub sentiment_below: Option<f64>,
+}
+
+/// `[cluster]`: online clustering of message embeddings (docs/clusters.md). Absent: off.
+#[derive(Clone, Debug, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClusterConfig {
+    #[serde(default = "yes")]
+    pub enabled: bool,
+    /// A message joins its nearest cluster when their cosine is at least this; else it starts one.
+    pub similarity: f64,
+    /// Two clusters of one space whose centroids come this close become one (the older id stays).
+    pub merge_similarity: f64,
+    /// A cluster that reaches the new-cluster size is new only if its centroid's cosine to every
+    /// established cluster is below this.
+    pub novelty: f64,
+    /// Clusters that reach the new-cluster size this soon after the first message are the
+    /// starting picture: established without an alert.
+    pub warmup: HumanDuration,
+    /// A cluster no message joined for this long is dropped.
+    pub idle_expiry: HumanDuration,
+    /// Live clusters kept per space; beyond it the least recently joined small one is dropped.
+    pub max_clusters: usize,
+    /// Also cluster within each category (besides the global space across categories).
+    #[serde(default = "yes")]
+    pub per_category: bool,
+    /// Messages the whitening of embeddings is fitted on before clustering starts; 0: cosines
+    /// of the raw embeddings (the thresholds above are then raw cosines too).
+    #[serde(default)]
+    pub whitening_sample: usize,
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// `[redis]`: where feedpulse reads feedback from and writes alerts, dead letters and rolling
+/// aggregates to (docs/redis.md). Absent: no Redis.
+#[derive(Clone, Debug, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RedisConfig {
+    /// `host:port` (a `redis://` prefix is accepted).
+    pub url: String,
+    /// Prefix of every key feedpulse writes or reads.
+    #[serde(default = "default_prefix")]
+    pub prefix: String,
+    /// Approximate cap on the alert and dead-letter streams (`XADD … MAXLEN ~`).
+    #[serde(default = "default_stream_maxlen")]
+    pub stream_maxlen: u64,
+    /// How long an alert's state hash outlives its last change.
+    #[serde(default = "default_alert_state_ttl")]
+    pub alert_state_ttl: HumanDuration,
+    /// Writes waiting for Redis; beyond this they are dropped and counted, never blocking the dataflow.
+    #[serde(default = "default_redis_queue")]
+    pub queue: usize,
+    /// Read feedback from the stream `{prefix}{stream}` with a consumer group (`run` only).
+    #[serde(default)]
+    pub consume: bool,
+    #[serde(default = "default_stream")]
+    pub stream: String,
+    #[serde(default = "default_group")]
+    pub group: String,
+    /// This process's consumer name; give each process sharing the group its own. Default
+    /// `feedpulse-{hostname}`, stable across restarts so a restarted process re-reads what it
+    /// had not acknowledged.
+    pub consumer: Option<String>,
+    /// Entries another consumer has held unacknowledged this long are claimed (XAUTOCLAIM).
+    #[serde(default = "default_claim_idle")]
+    pub claim_idle: HumanDuration,
+}
+
+impl RedisConfig {
+    pub fn at(url: &str) -> Self {
+        RedisConfig {
+            url: url.to_string(),
+            prefix: default_prefix(),
+            stream_maxlen: default_stream_maxlen(),
+            alert_state_ttl: default_alert_state_ttl(),
+            queue: default_redis_queue(),
+            consume: false,
+            stream: default_stream(),
+            group: default_group(),
+            consumer: None,
+            claim_idle: default_claim_idle(),
+        }
+    }
+
+    /// `host:port` of `url` (without a `redis://` prefix or a `/db` suffix).
+    pub fn host_port(&self) -> &str {
+        self.url.trim_start_matches("redis://").split('/').next().unwrap_or_default()
+    }
+
+    pub fn consumer_name(&self) -> String {
+        self.consumer.clone().unwrap_or_else(|| {
+            let host = std::fs::read_to_string("/etc/hostname").unwrap_or_default();
+            format!("feedpulse-{}", host.trim())
+        })
+    }
+}
+
+/// `[alertmanager]`: where alerts are pushed (Alertmanager API v2). Absent: not pushed.
+#[derive(Clone, Debug, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AlertmanagerConfig {
+    /// Base URL, e.g. `http://127.0.0.1:9093`.
+    pub url: String,
+    /// How often firing alerts are sent again (Alertmanager resolves alerts not re-sent).
+    #[serde(default = "default_resend")]
+    pub resend: HumanDuration,
+}
+
+impl AlertmanagerConfig {
+    pub fn at(url: &str) -> Self {
+        AlertmanagerConfig { url: url.to_string(), resend: default_resend() }
+    }
+}
+
+fn default_resend() -> HumanDuration {
+    HumanDuration(std::time::Duration::from_secs(60))
+}
+
+fn default_stream() -> String {
+    "feedback".into()
+}
+fn default_group() -> String {
+    "feedpulse".into()
+}
+fn default_claim_idle() -> HumanDuration {
+    HumanDuration(std::time::Duration::from_secs(30))
+}
+
+fn default_prefix() -> String {
+    "fp:".into()
+}
+fn default_stream_maxlen() -> u64 {
+    100_000
+}
+fn default_alert_state_ttl() -> HumanDuration {
+    HumanDuration(std::time::Duration::from_secs(7 * 86_400))
+}
+fn default_redis_queue() -> usize {
+    100_000
+}
+
+/// One `dataflows/*.toml` file as written.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct DataflowFile {
+    pub(super) ingest: Option<Spanned<IngestConfig>>,
+    #[serde(default)]
+    pub(super) window: Vec<Spanned<WindowConfig>>,
+    pub(super) clean: Option<CleanConfig>,
+    pub(super) pii: Option<PiiConfig>,
+    pub(super) enrich: Option<Spanned<EnrichConfig>>,
+    #[serde(default)]
+    pub(super) category: Vec<Spanned<CategoryConfig>>,
+    pub(super) redis: Option<Spanned<RedisConfig>>,
+    pub(super) alertmanager: Option<Spanned<AlertmanagerConfig>>,
+    pub(super) cluster: Option<Spanned<ClusterConfig>>,
+    #[serde(default)]
+    pub(super) risk: Vec<Spanned<RiskConfig>>,
+}

@@ -1,0 +1,453 @@
+//! Merging and validating the configuration files: every problem is collected, each with its
+//! `file:line`, and reported together (docs/configuration.md).
+
+use super::rules::{is_http_url, AlertsFile};
+use super::schema::DataflowFile;
+use super::*;
+use std::collections::BTreeSet;
+
+/// The problems found so far.
+#[derive(Default)]
+struct Report(Vec<ConfigError>);
+
+impl Report {
+    fn at(&mut self, file: &str, line: usize, message: String) {
+        self.0.push(ConfigError { file: file.to_string(), line, message });
+    }
+}
+
+/// A table's problems, reported at the table's line.
+type Problem<'a> = &'a mut dyn FnMut(String);
+
+fn parse<T: serde::de::DeserializeOwned>(source: &Source, report: &mut Report) -> Option<T> {
+    match toml::from_str(&source.text) {
+        Ok(file) => Some(file),
+        Err(e) => {
+            let line = e.span().map(|s| line_of(&source.text, s.start)).unwrap_or(0);
+            report.at(&source.name, line, e.message().to_string());
+            None
+        }
+    }
+}
+
+/// The dataflow tables gathered from every file; lists keep where each entry was written.
+#[derive(Default)]
+struct Dataflow {
+    ingest: Option<(String, IngestConfig)>,
+    windows: Vec<(String, usize, WindowConfig)>,
+    clean: Option<CleanConfig>,
+    pii: Option<PiiConfig>,
+    enrich: Option<EnrichConfig>,
+    redis: Option<RedisConfig>,
+    alertmanager: Option<AlertmanagerConfig>,
+    categories: Vec<(String, usize, CategoryConfig)>,
+    risks: Vec<(String, usize, RiskConfig)>,
+    cluster: Option<ClusterConfig>,
+}
+
+impl Dataflow {
+    /// Takes in one file's tables. Single-valued tables may be given once.
+    fn absorb(&mut self, source: &Source, file: DataflowFile, report: &mut Report) {
+        let name = source.name.as_str();
+        let line = |span: std::ops::Range<usize>| line_of(&source.text, span.start);
+        if let Some(spanned) = file.ingest {
+            let at = line(spanned.span());
+            let value = spanned.into_inner();
+            check_ingest(&value, &mut |m| report.at(name, at, m));
+            if let Some((other, _)) = &self.ingest {
+                report.at(name, at, format!("[ingest] already given in {other}"));
+            }
+            self.ingest = Some((name.to_owned(), value));
+        }
+        for spanned in file.window {
+            let at = line(spanned.span());
+            let w = spanned.into_inner();
+            check_window(&w, &mut |m| report.at(name, at, m));
+            self.windows.push((name.to_owned(), at, w));
+        }
+        if let Some(c) = file.clean {
+            for pattern in &c.drop_if_match {
+                if let Err(e) = regex::Regex::new(pattern) {
+                    report.at(name, 0, format!("clean.drop_if_match: bad regex `{pattern}`: {e}"));
+                }
+            }
+            self.clean = Some(c);
+        }
+        if let Some(p) = file.pii {
+            self.pii = Some(p);
+        }
+        if let Some(spanned) = file.redis {
+            let at = line(spanned.span());
+            let r = spanned.into_inner();
+            check_redis(&r, &mut |m| report.at(name, at, m));
+            if self.redis.is_some() {
+                report.at(name, at, "[redis] is defined twice".into());
+            }
+            self.redis = Some(r);
+        }
+        if let Some(spanned) = file.alertmanager {
+            let at = line(spanned.span());
+            let a = spanned.into_inner();
+            check_alertmanager(&a, &mut |m| report.at(name, at, m));
+            if self.alertmanager.is_some() {
+                report.at(name, at, "[alertmanager] is defined twice".into());
+            }
+            self.alertmanager = Some(a);
+        }
+        if let Some(spanned) = file.enrich {
+            let at = line(spanned.span());
+            let e = spanned.into_inner();
+            if !(-1.0..=1.0).contains(&e.negative_below) {
+                report.at(name, at, "enrich.negative_below must lie in [-1, 1]".into());
+            }
+            self.enrich = Some(e);
+        }
+        if let Some(spanned) = file.cluster {
+            let at = line(spanned.span());
+            let c = spanned.into_inner();
+            check_cluster(&c, &mut |m| report.at(name, at, m));
+            if self.cluster.is_some() {
+                report.at(name, at, "[cluster] is defined twice".into());
+            }
+            self.cluster = Some(c);
+        }
+        for spanned in file.risk {
+            let at = line(spanned.span());
+            let r = spanned.into_inner();
+            let mut problem = |m: String| report.at(name, at, format!("risk `{}`: {m}", r.name));
+            let twice = self.risks.iter().any(|(_, _, o)| o.name == r.name);
+            check_risk(&r, twice, &mut problem);
+            self.risks.push((name.to_owned(), at, r));
+        }
+        for spanned in file.category {
+            let at = line(spanned.span());
+            let c = spanned.into_inner();
+            if c.name.trim().is_empty() {
+                report.at(name, at, "category name is empty".into());
+            }
+            if let Some((file, other, _)) = self.categories.iter().find(|(_, _, o)| o.name == c.name) {
+                report.at(name, at, format!("category `{}` already defined at {file}:{other}", c.name));
+            }
+            self.categories.push((name.to_owned(), at, c));
+        }
+    }
+
+    /// The window sizes, each given once.
+    fn window_sizes(&self, flows: &[Source], report: &mut Report) -> BTreeSet<HumanDuration> {
+        let mut sizes = BTreeSet::new();
+        for (file, line, w) in &self.windows {
+            if !sizes.insert(w.size) {
+                report.at(file, *line, format!("window size {} given twice", w.size));
+            }
+        }
+        if self.windows.is_empty() && !flows.is_empty() {
+            report.at(&flows[0].name, 0, "no [[window]] defined".into());
+        }
+        sizes
+    }
+
+    /// Checks across tables: risk categories exist, the required tables are there.
+    fn cross_check(&self, flows: &[Source], report: &mut Report) {
+        for (file, line, r) in &self.risks {
+            for c in &r.categories {
+                if c != OTHER && !self.categories.iter().any(|(_, _, k)| &k.name == c) {
+                    report.at(file, *line, format!("risk `{}`: category `{c}` is not in the taxonomy", r.name));
+                }
+            }
+        }
+        let first = flows.first().map(|s| s.name.as_str()).unwrap_or("dataflows");
+        if self.ingest.is_none() {
+            report.at(first, 0, "missing [ingest] table".into());
+        }
+        if self.enrich.is_none() {
+            report.at(first, 0, "missing [enrich] table".into());
+        }
+    }
+
+    fn into_config(self, rules: Vec<RuleConfig>, webhooks: Vec<WebhookConfig>) -> Config {
+        let mut windows: Vec<WindowConfig> = self.windows.into_iter().map(|(_, _, w)| w).collect();
+        windows.sort_by_key(|w| w.size);
+        Config {
+            ingest: self.ingest.expect("validated").1,
+            windows,
+            clean: self.clean.unwrap_or_default(),
+            pii: self.pii.unwrap_or(PiiConfig { phone: true, id_number: true, bank_card: true, email: true }),
+            enrich: self.enrich.expect("validated"),
+            categories: self.categories.into_iter().map(|(_, _, c)| c).collect(),
+            risks: self.risks.into_iter().map(|(_, _, r)| r).collect(),
+            cluster: self.cluster.filter(|c| c.enabled),
+            rules,
+            public_url: "http://127.0.0.1:8080".into(),
+            redis: self.redis,
+            alertmanager: self.alertmanager,
+            webhooks,
+        }
+    }
+}
+
+fn check_ingest(value: &IngestConfig, problem: Problem) {
+    if value.tick.0.is_zero() || value.tick.0.as_millis() > 1000 {
+        problem("ingest.tick must be between 1ms and 1s".into());
+    }
+    if value.max_body_bytes < 1024 {
+        problem("ingest.max_body_bytes must be at least 1024".into());
+    }
+    if value.max_text_chars == 0 {
+        problem("ingest.max_text_chars must be at least 1".into());
+    }
+}
+
+fn check_window(w: &WindowConfig, problem: Problem) {
+    if w.size.0.as_millis() < 1000 || !w.size.0.as_millis().is_multiple_of(1000) {
+        problem(format!("window size {} must be a whole number of seconds", w.size));
+    } else if 86_400_000 % w.size.0.as_millis() != 0 {
+        problem(format!("window size {} must divide a day evenly", w.size));
+    }
+    if w.retention < w.size {
+        problem(format!("window retention {} is shorter than its size {}", w.retention, w.size));
+    }
+}
+
+fn check_redis(r: &RedisConfig, problem: Problem) {
+    if r.host_port().rsplit_once(':').is_none_or(|(h, p)| h.is_empty() || p.parse::<u16>().is_err()) {
+        problem(format!("redis.url `{}` must be host:port", r.url));
+    }
+    if r.queue == 0 || r.stream_maxlen == 0 {
+        problem("redis.queue and redis.stream_maxlen must be at least 1".into());
+    }
+}
+
+fn check_alertmanager(a: &AlertmanagerConfig, problem: Problem) {
+    if !is_http_url(&a.url) {
+        problem(format!("alertmanager.url `{}` must start with http:// or https://", a.url));
+    }
+    if a.resend.as_ms() < 1000 {
+        problem("alertmanager.resend must be at least 1s".into());
+    }
+}
+
+fn check_cluster(c: &ClusterConfig, problem: Problem) {
+    for (name, value) in
+        [("similarity", c.similarity), ("merge_similarity", c.merge_similarity), ("novelty", c.novelty)]
+    {
+        if !(value > 0.0 && value < 1.0) {
+            problem(format!("cluster.{name} must lie strictly between 0 and 1"));
+        }
+    }
+    if c.merge_similarity < c.similarity {
+        problem("cluster.merge_similarity must be at least cluster.similarity".into());
+    }
+    if c.max_clusters < 2 {
+        problem("cluster.max_clusters must be at least 2".into());
+    }
+    if c.idle_expiry.as_ms() < 1000 {
+        problem("cluster.idle_expiry must be at least 1s".into());
+    }
+    if c.whitening_sample == 1 {
+        problem("cluster.whitening_sample must be 0 (off) or at least 2: one message has no covariance".into());
+    }
+}
+
+fn check_risk(r: &RiskConfig, name_used_before: bool, problem: Problem) {
+    if r.name.trim().is_empty() {
+        problem("name is empty".into());
+    }
+    if name_used_before {
+        problem("name used twice".into());
+    }
+    if r.keywords.is_empty() && r.regex.is_empty() && r.categories.is_empty() && r.sentiment_below.is_none() {
+        problem("needs at least one of keywords, regex, categories, sentiment_below".into());
+    }
+    for pattern in &r.regex {
+        if let Err(e) = regex::Regex::new(pattern) {
+            problem(format!("bad regex `{pattern}`: {e}"));
+        }
+    }
+    if r.sentiment_below.is_some_and(|s| !(-1.0..=1.0).contains(&s)) {
+        problem("sentiment_below must lie in [-1, 1]".into());
+    }
+    if r.keywords.iter().any(|k| k.trim().is_empty()) {
+        problem("empty keyword".into());
+    }
+}
+
+fn check_webhook(w: &WebhookConfig, problem: Problem) {
+    if !is_http_url(&w.url) {
+        problem(format!("url `{}` must start with http:// or https://", w.url));
+    }
+    for (label, re) in &w.match_re {
+        if let Err(e) = regex::Regex::new(&format!("^(?:{re})$")) {
+            problem(format!("match_re.{label}: {e}"));
+        }
+    }
+    if let Some(var) = &w.secret_env {
+        if std::env::var(var).map_or(true, |v| v.is_empty()) {
+            problem(format!("secret_env `{var}` is not set in the environment"));
+        }
+    }
+    if w.queue == 0 || w.max_attempts == 0 {
+        problem("queue and max_attempts must be at least 1".into());
+    }
+    if w.timeout.as_ms() < 100 {
+        problem("timeout must be at least 100ms".into());
+    }
+}
+
+/// What a rule is checked against: the dataflow and the rules before it.
+struct RuleContext<'a> {
+    sizes: &'a BTreeSet<HumanDuration>,
+    dataflow: &'a Dataflow,
+    earlier: &'a [RuleConfig],
+}
+
+fn check_rule(r: &RuleConfig, cx: &RuleContext<'_>, problem: Problem) {
+    if cx.earlier.iter().any(|o| o.name == r.name) {
+        problem("name used twice".into());
+    }
+    if r.kind.is_windowed() {
+        if !cx.sizes.contains(&r.window) && !cx.dataflow.windows.is_empty() {
+            let known: Vec<_> = cx.sizes.iter().map(|s| s.to_string()).collect();
+            problem(format!("window {} is not a dataflow window (have {})", r.window, known.join(", ")));
+        }
+        if r.sensitivity.is_nan() || r.sensitivity <= 0.0 {
+            problem("sensitivity must be > 0".into());
+        }
+        if r.key.is_none() {
+            problem("needs `key` (category, channel, campaign, overall or cluster)".into());
+        }
+    } else {
+        if r.key.is_some() || r.baseline.is_some() || r.metric.is_some() || r.threshold.is_some() {
+            problem(format!("`key`, `baseline`, `metric` and `threshold` do not apply to {} rules", r.kind.as_str()));
+        }
+        if r.window.as_ms() < 1000 {
+            problem("window must be at least 1s".into());
+        }
+    }
+    if r.min_count == 0 {
+        problem("min_count must be at least 1".into());
+    }
+    if r.history == 0 || r.min_history == 0 || r.min_history > r.history {
+        problem("need 1 <= min_history <= history".into());
+    }
+    match r.kind {
+        RuleKind::HighRisk => {
+            for name in r.only.iter().flatten() {
+                if !cx.dataflow.risks.iter().any(|(_, _, k)| &k.name == name) {
+                    problem(format!("`only` names risk `{name}`, which no [[risk]] defines"));
+                }
+            }
+        }
+        RuleKind::NewCluster => {
+            if cx.dataflow.cluster.is_none() {
+                problem("new_cluster rules need a [cluster] table in the dataflow configuration".into());
+            }
+            if cx.earlier.iter().any(|o| o.kind == RuleKind::NewCluster) {
+                problem("only one new_cluster rule may be defined".into());
+            }
+            if r.min_count < 2 {
+                problem("min_count of a new_cluster rule must be at least 2".into());
+            }
+        }
+        RuleKind::Spike => check_spike_rule(r, problem),
+        RuleKind::SentimentDip => check_dip_rule(r, problem),
+    }
+    if !["critical", "warning", "info"].contains(&r.severity.as_str()) {
+        problem(format!("severity `{}` must be critical, warning or info", r.severity));
+    }
+}
+
+fn check_spike_rule(r: &RuleConfig, problem: Problem) {
+    if r.baseline.is_none() {
+        problem("spike rules need `baseline` (median_mad, median_mean_dev or mean_std)".into());
+    }
+    if r.metric.is_some() {
+        problem("`metric` applies to sentiment_dip rules only".into());
+    }
+    if r.yesterday_factor.is_some_and(|f| f.is_nan() || f <= 0.0) {
+        problem("yesterday_factor must be > 0".into());
+    }
+    if r.predictors.is_empty() {
+        problem("`predictors` needs at least one of level, daily, weekly, step".into());
+    }
+    let whole_days = 86_400_000 % r.window.as_ms().max(1) == 0;
+    if !whole_days && r.predictors.iter().any(|p| matches!(p, Predictor::Daily | Predictor::Weekly)) {
+        problem(format!("daily/weekly predictors need a window that divides a day, not {}", r.window));
+    }
+    match (r.score, r.threshold) {
+        (ScoreKind::Rarity, Some(t)) if !(t > 0.0 && t < 1.0) => {
+            problem("threshold must lie strictly between 0 and 1".into())
+        }
+        (ScoreKind::Rarity, None) => problem("score = \"rarity\" needs a `threshold`".into()),
+        (ScoreKind::Surprise, Some(_)) => {
+            problem("`threshold` applies to score = \"rarity\"; surprise rules fire at `sensitivity`".into())
+        }
+        _ => {}
+    }
+    if r.rarity_memory < r.min_history {
+        problem("rarity_memory must be at least min_history".into());
+    }
+    match r.shape_windows {
+        Some(_) if r.score != ScoreKind::Rarity => problem(
+            "`shape_windows` applies to score = \"rarity\": a shape's discord is ranked against its past".into(),
+        ),
+        Some(w) if w < 2 || 2 * w > r.rarity_memory => problem(format!(
+            "shape_windows must be at least 2 and at most half of rarity_memory ({}), not {w}",
+            r.rarity_memory
+        )),
+        _ => {}
+    }
+}
+
+fn check_dip_rule(r: &RuleConfig, problem: Problem) {
+    if r.metric.is_none() {
+        problem("sentiment_dip rules need `metric` (negative_share or mean)".into());
+    }
+    if r.baseline.is_some() || r.yesterday_factor.is_some() || r.threshold.is_some() || r.shape_windows.is_some() {
+        problem("`baseline`/`yesterday_factor`/`threshold`/`shape_windows` apply to spike rules only".into());
+    }
+    if !(0.0..=2.0).contains(&r.min_delta) {
+        problem("min_delta must lie in [0, 2]".into());
+    }
+}
+
+impl Config {
+    /// Merges and validates dataflow and alert files. Single-valued tables (`[ingest]` …) may be
+    /// given once; lists (`[[window]]`, `[[category]]`, `[[rule]]`) are concatenated.
+    pub fn from_sources(flows: Vec<Source>, alerts: Vec<Source>) -> Result<Config, ConfigErrors> {
+        let mut report = Report::default();
+        let mut dataflow = Dataflow::default();
+        for source in &flows {
+            if let Some(file) = parse::<DataflowFile>(source, &mut report) {
+                dataflow.absorb(source, file, &mut report);
+            }
+        }
+        let sizes = dataflow.window_sizes(&flows, &mut report);
+        let mut rules: Vec<RuleConfig> = Vec::new();
+        let mut webhooks: Vec<WebhookConfig> = Vec::new();
+        for source in &alerts {
+            let Some(file) = parse::<AlertsFile>(source, &mut report) else { continue };
+            for spanned in file.webhook {
+                let at = line_of(&source.text, spanned.span().start);
+                let w = spanned.into_inner();
+                let mut problem = |m: String| report.at(&source.name, at, format!("webhook `{}`: {m}", w.name));
+                if webhooks.iter().any(|o| o.name == w.name) {
+                    problem("name used twice".into());
+                }
+                check_webhook(&w, &mut problem);
+                webhooks.push(w);
+            }
+            for spanned in file.rule {
+                let at = line_of(&source.text, spanned.span().start);
+                let r = spanned.into_inner();
+                let cx = RuleContext { sizes: &sizes, dataflow: &dataflow, earlier: &rules };
+                check_rule(&r, &cx, &mut |m| report.at(&source.name, at, format!("rule `{}`: {m}", r.name)));
+                rules.push(r);
+            }
+        }
+        dataflow.cross_check(&flows, &mut report);
+        if !report.0.is_empty() {
+            return Err(ConfigErrors(report.0));
+        }
+        Ok(dataflow.into_config(rules, webhooks))
+    }
+}
