@@ -35,5 +35,7 @@ cargo run --quiet -- models fetch
 
 # No module cycles, no forbidden edges (docs/architecture.md § Module graph).
 python3 scripts/module_deps.py
+# No file over 800 lines, no function over 100 (docs/architecture.md § Rooms).
+python3 scripts/sizes.py
 
 cargo test --features e2e "$@"

@@ -163,6 +163,38 @@ fn diurnal(minute: i64) -> f64 {
     0.65 - 0.35 * phase.cos()
 }
 
+/// An ordinary message: the dip's complaints during the dip, questions and praise, or a
+/// complaint drawn by weight (some in English, a few with contact details to mask).
+fn background_text(rng: &mut SplitMix, campaign: Option<&str>, in_dip: bool, total_weight: f64) -> String {
+    if campaign == Some("double11") && in_dip && rng.unit() < 0.8 {
+        rng.pick(DIP_TEXTS).to_string()
+    } else if rng.unit() < if campaign == Some("double11") { 0.6 } else { 0.35 } {
+        // Shoppers in a running campaign mostly ask and praise; the dip stands out.
+        rng.pick(NEUTRAL).to_string()
+    } else {
+        let mut r = rng.unit() * total_weight;
+        let mut chosen = &COMPLAINTS[0];
+        for c in COMPLAINTS {
+            if r < c.1 {
+                chosen = c;
+                break;
+            }
+            r -= c.1;
+        }
+        let english = rng.unit() < 0.12;
+        let base = if english {
+            rng.pick(chosen.3).to_string()
+        } else {
+            format!("{}{}", rng.pick(SUBJECTS), rng.pick(chosen.2))
+        };
+        if rng.unit() < 0.03 {
+            format!("{base}{}", rng.pick(CONTACT))
+        } else {
+            base
+        }
+    }
+}
+
 /// One day of demo feedback starting at `day_start_ms` (a UTC midnight), in arrival order.
 /// Returns `(arrival_ms, line)` pairs; event times jitter up to 2 s behind arrival.
 pub fn generate(day_start_ms: i64, seed: u64) -> Vec<(i64, String)> {
@@ -208,33 +240,7 @@ pub fn generate(day_start_ms: i64, seed: u64) -> Vec<(i64, String)> {
                 x if x < 0.35 => Some("newyear"),
                 _ => None,
             };
-            let text = if campaign == Some("double11") && in_dip && rng.unit() < 0.8 {
-                rng.pick(DIP_TEXTS).to_string()
-            } else if rng.unit() < if campaign == Some("double11") { 0.6 } else { 0.35 } {
-                // Shoppers in a running campaign mostly ask and praise; the dip stands out.
-                rng.pick(NEUTRAL).to_string()
-            } else {
-                let mut r = rng.unit() * total_weight;
-                let mut chosen = &COMPLAINTS[0];
-                for c in COMPLAINTS {
-                    if r < c.1 {
-                        chosen = c;
-                        break;
-                    }
-                    r -= c.1;
-                }
-                let english = rng.unit() < 0.12;
-                let base = if english {
-                    rng.pick(chosen.3).to_string()
-                } else {
-                    format!("{}{}", rng.pick(SUBJECTS), rng.pick(chosen.2))
-                };
-                if rng.unit() < 0.03 {
-                    format!("{base}{}", rng.pick(CONTACT))
-                } else {
-                    base
-                }
-            };
+            let text = background_text(&mut rng, campaign, in_dip, total_weight);
             emit(&mut rng, text, None, campaign);
         }
         if (SPIKE_START_MIN..SPIKE_START_MIN + SPIKE_MINUTES).contains(&minute) {

@@ -233,14 +233,20 @@ impl Metrics {
     /// The Prometheus text exposition format (version 0.0.4).
     pub fn render(&self) -> String {
         let mut out = String::new();
-        let mut family = |name: &str, kind: &str, help: &str, samples: Vec<(String, String)>| {
+        for (name, kind, help, samples) in self.flow_families().into_iter().chain(self.runtime_families()) {
             let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
             for (labels, value) in samples {
                 let _ = writeln!(out, "{name}{labels} {value}");
             }
-        };
+        }
+        out
+    }
+
+    /// Records in, events accepted, dead letters, alerts and sink errors.
+    fn flow_families(&self) -> Vec<Family> {
         let one = |v: String| vec![(String::new(), v)];
-        family(
+        let mut families = Vec::new();
+        families.push((
             "feedpulse_events_received_total",
             "counter",
             "Records received, by source.",
@@ -250,20 +256,20 @@ impl Metrics {
                     (format!("{{source=\"{}\"}}", s.as_str()), self.received[*s as usize].load(Relaxed).to_string())
                 })
                 .collect(),
-        );
-        family(
+        ));
+        families.push((
             "feedpulse_events_accepted_total",
             "counter",
             "Events admitted into the dataflow.",
             one(self.accepted.load(Relaxed).to_string()),
-        );
-        family(
+        ));
+        families.push((
             "feedpulse_duplicates_dropped_total",
             "counter",
             "Events dropped because their id was already seen.",
             one(self.duplicates.load(Relaxed).to_string()),
-        );
-        family(
+        ));
+        families.push((
             "feedpulse_dead_letters_total",
             "counter",
             "Records sent to the dead-letter output, by reason.",
@@ -271,7 +277,7 @@ impl Metrics {
                 .iter()
                 .map(|r| (format!("{{reason=\"{}\"}}", r.as_str()), self.dead[*r as usize].load(Relaxed).to_string()))
                 .collect(),
-        );
+        ));
         let alerts = self
             .alerts
             .lock()
@@ -279,7 +285,7 @@ impl Metrics {
             .iter()
             .map(|((rule, status), n)| (format!("{{rule=\"{}\",status=\"{status}\"}}", escape(rule)), n.to_string()))
             .collect();
-        family("feedpulse_alerts_total", "counter", "Alert state changes, by rule and status.", alerts);
+        families.push(("feedpulse_alerts_total", "counter", "Alert state changes, by rule and status.", alerts));
         let sink_errors = self
             .sink_errors
             .lock()
@@ -287,37 +293,44 @@ impl Metrics {
             .iter()
             .map(|((sink, kind), n)| (format!("{{sink=\"{sink}\",kind=\"{kind}\"}}"), n.to_string()))
             .collect();
-        family(
+        families.push((
             "feedpulse_sink_errors_total",
             "counter",
             "Failed or dropped sink writes, by sink and kind.",
             sink_errors,
-        );
-        family(
+        ));
+        families
+    }
+
+    /// The dataflow, the clients, reloads, deliveries, the models and uptime.
+    fn runtime_families(&self) -> Vec<Family> {
+        let one = |v: String| vec![(String::new(), v)];
+        let mut families = Vec::new();
+        families.push((
             "feedpulse_dataflow_ticks_completed_total",
             "counter",
             "Processing ticks the dataflow has completed.",
             one(self.ticks_completed.load(Relaxed).to_string()),
-        );
-        family(
+        ));
+        families.push((
             "feedpulse_dataflow_lag_ticks",
             "gauge",
             "Ticks given to the dataflow but not yet complete.",
             one(self.lag_ticks.load(Relaxed).to_string()),
-        );
-        family(
+        ));
+        families.push((
             "feedpulse_sse_clients",
             "gauge",
             "Connected Server-Sent-Events clients.",
             one(self.sse_clients.load(Relaxed).to_string()),
-        );
-        family(
+        ));
+        families.push((
             "feedpulse_dashboard_clients",
             "gauge",
             "Browsers connected to the dashboard stream.",
             one(self.dashboard_clients.load(Relaxed).to_string()),
-        );
-        family(
+        ));
+        families.push((
             "feedpulse_config_reloads_total",
             "counter",
             "Configuration reloads (POST /v1/reload, SIGHUP), by result.",
@@ -326,42 +339,45 @@ impl Metrics {
                 .zip(&self.reloads)
                 .map(|(r, n)| (format!("{{result=\"{r}\"}}"), n.load(Relaxed).to_string()))
                 .collect(),
-        );
-        family(
+        ));
+        families.push((
             "feedpulse_webhook_deliveries_total",
             "counter",
             "Alerts a webhook receiver accepted (2xx); failures are in feedpulse_sink_errors_total.",
             one(self.webhook_deliveries.load(Relaxed).to_string()),
-        );
-        family(
+        ));
+        families.push((
             "feedpulse_ingest_rejected_busy_total",
             "counter",
             "HTTP ingest requests refused with 503 because the dataflow queue was full.",
             one(self.ingest_rejected_busy.load(Relaxed).to_string()),
-        );
-        family(
+        ));
+        families.push((
             "feedpulse_enriched_messages_total",
             "counter",
             "Messages enriched by the models (embedding, sentiment, category).",
             one(self.enriched_messages.load(Relaxed).to_string()),
-        );
+        ));
         // The suffixes (_bucket, _sum, _count) follow the family name, so the labels column
         // carries them.
-        family(
+        families.push((
             "feedpulse_enrich_batch_duration_seconds",
             "histogram",
             "Model latency: wall time of each enrichment batch.",
             self.enrich_batches.samples(),
-        );
-        family(
+        ));
+        families.push((
             "feedpulse_uptime_seconds",
             "gauge",
             "Seconds since the pipeline started.",
             one(format!("{:.3}", self.started.elapsed().as_secs_f64())),
-        );
-        out
+        ));
+        families
     }
 }
+
+/// One metric family: name, type, help, and its samples as (labels, value).
+type Family = (&'static str, &'static str, &'static str, Vec<(String, String)>);
 
 fn escape(v: &str) -> String {
     v.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n")

@@ -1,11 +1,14 @@
 //! The demo: the bundled day replayed in compressed time, alerts printed for people.
 
+use super::pipeline::PipelineArgs;
+use super::serve::{self, ServeOptions};
 use crate::admit::{Admission, Admitted};
 use crate::alerts::{Alert, AlertStatus};
 use crate::feed::FeedSender;
 use crate::sinks::{AlertSink, Fanout};
 use crate::telemetry::{Metrics, SourceKind};
 use std::io::Write;
+use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
@@ -101,14 +104,19 @@ pub(crate) fn play_demo(
         let started = Instant::now();
         let mut admitted = Vec::new().into_iter();
         let mut next = 0;
-        while next < records.len() && !stopping.load(Ordering::Relaxed) {
+        'play: while next < records.len() && !stopping.load(Ordering::Relaxed) {
             let due_ms = day_start + (started.elapsed().as_secs_f64() * 1000.0 * speed) as i64;
             let mut batch = Vec::new();
             while next < records.len() && records[next].0 <= due_ms {
                 if next % CHUNK == 0 {
+                    // The admission threads stop on `stopping` too: a chunk they abandoned
+                    // never arrives, so waiting for it must end there as well.
                     admitted = loop {
                         if let Some(chunk) = slots[next / CHUNK].lock().unwrap().take() {
                             break chunk.into_iter();
+                        }
+                        if stopping.load(Ordering::Relaxed) {
+                            break 'play;
                         }
                         std::thread::sleep(Duration::from_millis(1));
                     };
@@ -127,4 +135,39 @@ pub(crate) fn play_demo(
         }
         quit.store(true, Ordering::Relaxed);
     });
+}
+
+/// `feedpulse demo`.
+#[derive(clap::Args)]
+pub struct DemoArgs {
+    /// How much faster than real time the day is replayed (1440 = a day per minute).
+    #[arg(long, default_value_t = 1440.0)]
+    pub speed: f64,
+    #[arg(long, default_value_t = 11)]
+    pub seed: u64,
+    /// HTTP address (a free port is used if it is taken).
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    pub listen: SocketAddr,
+    /// Stop when the day is replayed (default: keep serving the dashboard until Ctrl-C).
+    #[arg(long)]
+    pub exit_when_done: bool,
+    #[command(flatten)]
+    pub pipeline: PipelineArgs,
+}
+
+impl DemoArgs {
+    pub fn run(self) -> anyhow::Result<()> {
+        if self.speed.is_nan() || self.speed <= 0.0 {
+            anyhow::bail!("--speed must be positive");
+        }
+        let options = ServeOptions {
+            listen: self.listen,
+            listen_fallback: true,
+            alerts_out: None,
+            alerts_stdout: false,
+            dead_letters: None,
+            demo: Some(DemoOptions { speed: self.speed, seed: self.seed, exit_when_done: self.exit_when_done }),
+        };
+        serve::serve(self.pipeline.into_options()?, options).map_err(anyhow::Error::msg)
+    }
 }

@@ -3,6 +3,7 @@
 //! what the dataflow would see; lines it rejects go to stderr as dead letters.
 
 use crate::admit::Admission;
+use crate::cmd::pipeline::PipelineArgs;
 use crate::cmd::pipeline::PipelineOptions;
 use crate::enrich::Enricher;
 use anyhow::{bail, Result};
@@ -89,4 +90,32 @@ pub fn run(options: &PipelineOptions, input: impl BufRead, mut out: impl Write, 
     flush(&mut pending, &mut texts, &mut out)?;
     out.flush()?;
     Ok(report)
+}
+
+/// `feedpulse enrich`.
+#[derive(clap::Args)]
+pub struct EnrichArgs {
+    /// Input file, or `-` for standard input.
+    #[arg(default_value = "-")]
+    pub input: String,
+    #[arg(long)]
+    pub embeddings: bool,
+    #[command(flatten)]
+    pub pipeline: PipelineArgs,
+}
+
+impl EnrichArgs {
+    pub fn run(self) -> Result<()> {
+        use anyhow::Context;
+        let options = self.pipeline.into_options()?;
+        let input = &self.input;
+        let reader: Box<dyn BufRead> = if input == "-" {
+            Box::new(std::io::stdin().lock())
+        } else {
+            Box::new(std::io::BufReader::new(std::fs::File::open(input).with_context(|| format!("opening {input}"))?))
+        };
+        let report = run(&options, reader, std::io::stdout().lock(), self.embeddings)?;
+        eprintln!("enriched {} events, {} dead letters", report.enriched, report.dead);
+        Ok(())
+    }
 }

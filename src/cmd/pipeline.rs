@@ -10,6 +10,7 @@ use crate::sinks::deadletter::DeadLetters;
 use crate::sinks::webhook::WebhookSink;
 use crate::sinks::{AlertSink, Fanout};
 use crate::telemetry::Metrics;
+use clap::Args;
 use std::io::Write;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -102,5 +103,62 @@ pub(crate) fn restored_state(config: &Config, sink: &RedisSink) -> Restored {
             eprintln!("starting afresh, the state saved in redis could not be read: {e}");
             Restored { clusters, ..Default::default() }
         }
+    }
+}
+
+/// The options every pipeline command shares: configuration, models, outputs, workers.
+#[derive(Args)]
+pub struct PipelineArgs {
+    /// Configuration directory (`dataflows/*.toml`, `alerts/*.toml`); the embedded defaults otherwise.
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+    /// Alert rules file(s) to use instead of the configuration's `alerts/`.
+    #[arg(long)]
+    pub rules: Vec<PathBuf>,
+    /// Skip text enrichment: events without `category`/`sentiment` count as `other`/0.
+    #[arg(long)]
+    pub no_enrich: bool,
+    /// Where model files are cached (fetched there on first use).
+    /// [default: $FEEDPULSE_MODELS, else ~/.cache/feedpulse/models]
+    #[arg(long)]
+    pub models: Option<PathBuf>,
+    /// Enrich with the built-in fallback (hashed n-grams, lexicon) without fetching models.
+    #[arg(long, conflicts_with = "no_enrich")]
+    pub fallback_models: bool,
+    /// Redis `host:port` for alerts, dead letters and rolling aggregates (overrides `[redis] url`).
+    #[arg(long)]
+    pub redis: Option<String>,
+    /// Alertmanager base URL to push alerts to (overrides `[alertmanager] url`).
+    #[arg(long)]
+    pub alertmanager: Option<String>,
+    /// Timely worker threads in this process.
+    #[arg(long, default_value_t = 1)]
+    pub workers: usize,
+    /// Timely cluster arguments after `--`, e.g. `-- -n 2 -p 0 -h hosts.txt`.
+    #[arg(last = true)]
+    pub cluster: Vec<String>,
+}
+
+impl PipelineArgs {
+    pub fn into_options(self) -> anyhow::Result<PipelineOptions> {
+        let source = ConfigSource {
+            dir: self.config.clone(),
+            rules: self.rules.clone(),
+            redis_url: self.redis.clone(),
+            alertmanager_url: self.alertmanager.clone(),
+        };
+        let config = source.load().map_err(|e| anyhow::anyhow!("{e}"))?;
+        if self.workers == 0 {
+            anyhow::bail!("--workers must be at least 1");
+        }
+        let models = if self.no_enrich || !config.enrich.enabled {
+            None
+        } else if self.fallback_models {
+            Some(Arc::new(Models::fallback("--fallback-models")))
+        } else {
+            let dir = self.models.unwrap_or_else(crate::enrich::models::default_dir);
+            Some(Arc::new(Models::prepare(&dir, &mut |m| eprintln!("{m}"))))
+        };
+        Ok(PipelineOptions { config, source, models, workers: self.workers, cluster: self.cluster })
     }
 }

@@ -37,16 +37,7 @@ pub struct ServeOptions {
 pub fn serve(pipeline: PipelineOptions, options: ServeOptions) -> Result<(), String> {
     let metrics = Arc::new(Metrics::default());
     let hub = AlertHub::default();
-    let mut alert_sinks: Vec<Arc<dyn AlertSink>> = vec![Arc::new(hub.clone())];
-    if options.demo.is_some() {
-        alert_sinks.push(Arc::new(ConsoleAlerts));
-    } else if options.alerts_stdout {
-        alert_sinks.push(Arc::new(NdjsonAlerts::stdout(true)));
-    }
-    if let Some(p) = &options.alerts_out {
-        alert_sinks
-            .push(Arc::new(NdjsonAlerts::file(p, true).map_err(|e| format!("cannot create {}: {e}", p.display()))?));
-    }
+    let mut alert_sinks = local_alert_sinks(&hub, &options)?;
     let admission = Arc::new(Admission::new(&pipeline.config, pipeline.models.as_ref()).timed(metrics.clone()));
     let models = admission.enrichment();
     let clusters = ClusterBoard::default();
@@ -64,17 +55,7 @@ pub fn serve(pipeline: PipelineOptions, options: ServeOptions) -> Result<(), Str
         .enable_all()
         .build()
         .map_err(|e| format!("cannot start the async runtime: {e}"))?;
-    let listener = runtime.block_on(async {
-        match tokio::net::TcpListener::bind(options.listen).await {
-            Ok(l) => Ok(l),
-            Err(e) if options.listen_fallback => {
-                let any = SocketAddr::new(options.listen.ip(), 0);
-                eprintln!("{} is taken ({e}); using a free port instead", options.listen);
-                tokio::net::TcpListener::bind(any).await.map_err(|e| format!("cannot listen on {any}: {e}"))
-            }
-            Err(e) => Err(format!("cannot listen on {}: {e}", options.listen)),
-        }
-    })?;
+    let listener = runtime.block_on(bind(&options))?;
     let addr = listener.local_addr().map_err(|e| e.to_string())?;
     let mut config = pipeline.config.clone();
     config.public_url = format!("http://{addr}");
@@ -83,18 +64,7 @@ pub fn serve(pipeline: PipelineOptions, options: ServeOptions) -> Result<(), Str
     // does not wait forever for clients that never disconnect.
     let (closing_tx, closing_rx) = tokio::sync::watch::channel(false);
     let live_rules = LiveRules::new(&config.rules);
-    let reloader = {
-        let (admission, rules, metrics) = (admission.clone(), live_rules.clone(), metrics.clone());
-        Arc::new(Reloader::new(
-            pipeline.source.clone(),
-            config.clone(),
-            ReloadTargets {
-                admission: Box::new(move |next| admission.reconfigure(next)),
-                rules: Box::new(move |next| rules.publish(next)),
-                outcome: Box::new(move |ok| metrics.config_reload(ok)),
-            },
-        ))
-    };
+    let reloader = Arc::new(reloader(&pipeline, &config, &admission, &live_rules, &metrics));
     let state = Arc::new(AppState {
         admission: admission.clone(),
         feed: feed_tx.clone(),
@@ -135,55 +105,16 @@ pub fn serve(pipeline: PipelineOptions, options: ServeOptions) -> Result<(), Str
     // Set when the server stops (Ctrl-C, SIGTERM), so an unfinished demo stops feeding too.
     let stopping = Arc::new(AtomicBool::new(false));
     let demo_thread = options.demo.as_ref().map(|demo| {
-        let (tx, admission, metrics, outputs, shutdown, stopping) =
-            (feed_tx.clone(), admission.clone(), metrics.clone(), outputs.clone(), shutdown.clone(), stopping.clone());
-        let (speed, seed, exit_when_done) = (demo.speed, demo.seed, demo.exit_when_done);
-        std::thread::spawn(move || {
-            play_demo(speed, seed, &tx, &admission, &metrics, &outputs, &stopping);
-            if exit_when_done {
-                // Let the last ticks complete before stopping.
-                std::thread::sleep(Duration::from_millis(300));
-                shutdown.notify_one();
-            } else if !stopping.load(Ordering::Relaxed) {
-                say!("demo: the day is replayed; the dashboard stays up at http://{addr}/ until Ctrl-C");
-            }
-        })
+        let feeding = DemoFeed { feed: feed_tx.clone(), admission: admission.clone(), metrics: metrics.clone() };
+        spawn_demo(demo, feeding, outputs.clone(), shutdown.clone(), stopping.clone(), addr)
     });
     let redis_source = config.redis.as_ref().filter(|r| r.consume).map(|redis| {
-        say!(
-            "reading feedback from redis stream {}{} (group {}, consumer {})",
-            redis.prefix,
-            redis.stream,
-            redis.group,
-            redis.consumer_name()
-        );
-        RedisSource {
-            config: redis.clone(),
-            feed: feed_tx.clone(),
-            admission: admission.clone(),
-            metrics: metrics.clone(),
-            outputs: outputs.clone(),
-            acks: redis_sink.as_ref().expect("redis is configured").acks(),
-            stopping: stopping.clone(),
-        }
-        .spawn()
+        let acks = redis_sink.as_ref().expect("redis is configured").acks();
+        spawn_redis_source(redis, &feed_tx, &admission, &metrics, &outputs, acks, &stopping)
     });
     drop(feed_tx);
     let started = Instant::now();
-    let served = runtime.block_on(async {
-        tokio::spawn(reload_on_hangup(reloader));
-        let stop = shutdown.clone();
-        axum::serve(listener, app)
-            .with_graceful_shutdown(async move {
-                tokio::select! {
-                    _ = stop.notified() => {}
-                    _ = tokio::signal::ctrl_c() => {}
-                    _ = terminate() => {}
-                }
-                let _ = closing_tx.send(true);
-            })
-            .await
-    });
+    let served = runtime.block_on(serve_http(listener, app, reloader, shutdown.clone(), closing_tx));
     if let Err(e) = served {
         return Err(format!("HTTP server failed: {e}"));
     }
@@ -199,7 +130,118 @@ pub fn serve(pipeline: PipelineOptions, options: ServeOptions) -> Result<(), Str
     }
     let stats =
         dataflow_thread.join().map_err(|_| "dataflow thread panicked".to_string())?.map_err(|e| e.to_string())?;
-    let elapsed = started.elapsed().as_secs_f64();
+    print_summary(&metrics, started.elapsed().as_secs_f64(), stats.ticks);
+    Ok(())
+}
+
+/// The reloader: a new configuration goes to admission and the live rules.
+fn reloader(
+    pipeline: &PipelineOptions,
+    config: &crate::config::Config,
+    admission: &Arc<Admission>,
+    rules: &LiveRules,
+    metrics: &Arc<Metrics>,
+) -> Reloader {
+    let (admission, rules, metrics) = (admission.clone(), rules.clone(), metrics.clone());
+    Reloader::new(
+        pipeline.source.clone(),
+        config.clone(),
+        ReloadTargets {
+            admission: Box::new(move |next| admission.reconfigure(next)),
+            rules: Box::new(move |next| rules.publish(next)),
+            outcome: Box::new(move |ok| metrics.config_reload(ok)),
+        },
+    )
+}
+
+/// Where the demo's day goes in: admission, the feed, the metrics.
+struct DemoFeed {
+    feed: FeedSender,
+    admission: Arc<Admission>,
+    metrics: Arc<Metrics>,
+}
+
+/// Plays the demo's day on its own thread; stops the server after it with `exit_when_done`.
+fn spawn_demo(
+    demo: &DemoOptions,
+    into: DemoFeed,
+    outputs: crate::sinks::Fanout,
+    shutdown: Arc<tokio::sync::Notify>,
+    stopping: Arc<AtomicBool>,
+    addr: SocketAddr,
+) -> std::thread::JoinHandle<()> {
+    let (speed, seed, exit_when_done) = (demo.speed, demo.seed, demo.exit_when_done);
+    std::thread::spawn(move || {
+        play_demo(speed, seed, &into.feed, &into.admission, &into.metrics, &outputs, &stopping);
+        if exit_when_done {
+            // Let the last ticks complete before stopping.
+            std::thread::sleep(Duration::from_millis(300));
+            shutdown.notify_one();
+        } else if !stopping.load(Ordering::Relaxed) {
+            say!("demo: the day is replayed; the dashboard stays up at http://{addr}/ until Ctrl-C");
+        }
+    })
+}
+
+/// The alert sinks of this process: the SSE hub, the console (demo) or stdout, a file.
+fn local_alert_sinks(hub: &AlertHub, options: &ServeOptions) -> Result<Vec<Arc<dyn AlertSink>>, String> {
+    let mut alert_sinks: Vec<Arc<dyn AlertSink>> = vec![Arc::new(hub.clone())];
+    if options.demo.is_some() {
+        alert_sinks.push(Arc::new(ConsoleAlerts));
+    } else if options.alerts_stdout {
+        alert_sinks.push(Arc::new(NdjsonAlerts::stdout(true)));
+    }
+    if let Some(p) = &options.alerts_out {
+        alert_sinks
+            .push(Arc::new(NdjsonAlerts::file(p, true).map_err(|e| format!("cannot create {}: {e}", p.display()))?));
+    }
+    Ok(alert_sinks)
+}
+
+/// The HTTP listener; the demo falls back to a free port when its address is taken.
+async fn bind(options: &ServeOptions) -> Result<tokio::net::TcpListener, String> {
+    match tokio::net::TcpListener::bind(options.listen).await {
+        Ok(l) => Ok(l),
+        Err(e) if options.listen_fallback => {
+            let any = SocketAddr::new(options.listen.ip(), 0);
+            eprintln!("{} is taken ({e}); using a free port instead", options.listen);
+            tokio::net::TcpListener::bind(any).await.map_err(|e| format!("cannot listen on {any}: {e}"))
+        }
+        Err(e) => Err(format!("cannot listen on {}: {e}", options.listen)),
+    }
+}
+
+/// Reads feedback from the configured Redis stream with a consumer group.
+fn spawn_redis_source(
+    redis: &crate::config::RedisConfig,
+    feed: &FeedSender,
+    admission: &Arc<Admission>,
+    metrics: &Arc<Metrics>,
+    outputs: &crate::sinks::Fanout,
+    acks: crate::redis::acks::AckLedger,
+    stopping: &Arc<AtomicBool>,
+) -> std::thread::JoinHandle<()> {
+    say!(
+        "reading feedback from redis stream {}{} (group {}, consumer {})",
+        redis.prefix,
+        redis.stream,
+        redis.group,
+        redis.consumer_name()
+    );
+    RedisSource {
+        config: redis.clone(),
+        feed: feed.clone(),
+        admission: admission.clone(),
+        metrics: metrics.clone(),
+        outputs: outputs.clone(),
+        acks,
+        stopping: stopping.clone(),
+    }
+    .spawn()
+}
+
+/// What the run did, printed when it stops.
+fn print_summary(metrics: &Metrics, elapsed: f64, ticks: u64) {
     say!(
         "\nfeedpulse stopped after {elapsed:.1} s: {} records received, {} accepted, {} duplicates, {} dead letters{}, {} ticks",
         metrics.received_total(),
@@ -207,12 +249,32 @@ pub fn serve(pipeline: PipelineOptions, options: ServeOptions) -> Result<(), Str
         metrics.duplicates_total(),
         metrics.dead_total(),
         metrics.dead_letter_breakdown(),
-        stats.ticks
+        ticks
     );
     for (rule, (fired, resolved)) in metrics.alert_counts() {
         say!("  {rule}: {fired} fired, {resolved} resolved");
     }
-    Ok(())
+}
+
+/// Serves HTTP until Ctrl-C, SIGTERM or `shutdown`; then tells open streams to close.
+async fn serve_http(
+    listener: tokio::net::TcpListener,
+    app: axum::Router,
+    reloader: Arc<Reloader>,
+    shutdown: Arc<tokio::sync::Notify>,
+    closing: tokio::sync::watch::Sender<bool>,
+) -> std::io::Result<()> {
+    tokio::spawn(reload_on_hangup(reloader));
+    axum::serve(listener, app)
+        .with_graceful_shutdown(async move {
+            tokio::select! {
+                _ = shutdown.notified() => {}
+                _ = tokio::signal::ctrl_c() => {}
+                _ = terminate() => {}
+            }
+            let _ = closing.send(true);
+        })
+        .await
 }
 
 /// SIGHUP reloads the configuration (as `POST /v1/reload` does) and says what happened.
@@ -246,4 +308,46 @@ async fn terminate() {
 #[cfg(not(unix))]
 async fn terminate() {
     std::future::pending::<()>().await
+}
+
+/// `feedpulse run`.
+#[derive(clap::Args)]
+pub struct RunArgs {
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    pub listen: SocketAddr,
+    /// Also write alerts as NDJSON to stdout.
+    #[arg(long)]
+    pub alerts_stdout: bool,
+    /// Append alerts as NDJSON to this file.
+    #[arg(long)]
+    pub alerts_out: Option<PathBuf>,
+    #[arg(long)]
+    pub dead_letters: Option<PathBuf>,
+    /// Also read feedback from the Redis stream `fp:feedback` with a consumer group
+    /// (needs --redis or a [redis] table; same as `[redis] consume = true`).
+    #[arg(long)]
+    pub consume_redis: bool,
+    #[command(flatten)]
+    pub pipeline: PipelineArgs,
+}
+
+impl RunArgs {
+    pub fn run(self) -> anyhow::Result<()> {
+        let options = ServeOptions {
+            listen: self.listen,
+            listen_fallback: false,
+            alerts_out: self.alerts_out,
+            alerts_stdout: self.alerts_stdout,
+            dead_letters: self.dead_letters,
+            demo: None,
+        };
+        let mut pipeline = self.pipeline.into_options()?;
+        if self.consume_redis {
+            let Some(redis) = pipeline.config.redis.as_mut() else {
+                anyhow::bail!("--consume-redis needs --redis HOST:PORT or a [redis] table");
+            };
+            redis.consume = true;
+        }
+        serve(pipeline, options).map_err(anyhow::Error::msg)
+    }
 }

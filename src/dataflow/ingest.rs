@@ -235,17 +235,7 @@ impl IngestState {
         let mut span = (i64::MAX, i64::MIN);
         for (index, ev) in events.iter().enumerate() {
             if self.clock != i64::MIN && ev.ts_ms < self.clock - self.min_retention_ms {
-                let dl = DeadLetter {
-                    reason: DeadReason::TooLate,
-                    detail: format!(
-                        "ts {} is older than the retention behind the event clock {}",
-                        ev.ts_ms, self.clock
-                    ),
-                    raw: serde_json::to_string(&Event { embedding: Default::default(), ..ev.clone() })
-                        .unwrap_or_default(),
-                    source: "dataflow".into(),
-                };
-                out(IngestOut::Dead(dl));
+                out(IngestOut::Dead(self.too_late(ev)));
                 continue;
             }
             if !self.first_sighting(&ev.id, ev.ts_ms) {
@@ -314,21 +304,28 @@ impl IngestState {
             let key = WindowKey { series: Series::new(dim, value), size_s, start_s };
             self.ledger.add(key, retention, agg, &mut out);
         }
-        for (si, latest) in samples.iter().enumerate() {
-            // The series' latest events are the latest among its groups' latest.
-            let (dim, value) = series[si];
-            for &i in latest.indexes() {
-                let ev = &events[i];
-                out(IngestOut::Sample(Sample {
-                    series: Series::new(dim, value),
-                    ts_ms: ev.ts_ms,
-                    id: ev.id.to_string(),
-                    text: ev.text.clone(),
-                    sentiment_milli: ev.sentiment_milli,
-                }));
-            }
+        emit_samples(events, &series, &samples, &mut out);
+        self.pass_on(events, &passed_on, &mut out);
+        if self.clock > old_clock {
+            self.ledger.expire(self.clock, &mut out);
+            out(IngestOut::Clock(self.clock));
         }
-        for &i in &passed_on {
+    }
+
+    /// The dead letter of an event older than the retention behind the event clock.
+    fn too_late(&self, ev: &Event) -> DeadLetter {
+        DeadLetter {
+            reason: DeadReason::TooLate,
+            detail: format!("ts {} is older than the retention behind the event clock {}", ev.ts_ms, self.clock),
+            raw: serde_json::to_string(&Event { embedding: Default::default(), ..ev.clone() }).unwrap_or_default(),
+            source: "dataflow".into(),
+        }
+    }
+
+    /// Hands on the accepted events that leave on their own: risky ones to the detector, all of
+    /// them (moved out) to the clusterer.
+    fn pass_on(&self, events: &mut [Event], passed_on: &[usize], out: &mut impl FnMut(IngestOut)) {
+        for &i in passed_on {
             let ev = &mut events[i];
             if let Some(risk) = &ev.risk {
                 out(IngestOut::Risky(RiskyMessage {
@@ -346,10 +343,6 @@ impl IngestState {
             if self.for_clusterer(ev) {
                 out(IngestOut::Accepted(std::mem::take(ev)));
             }
-        }
-        if self.clock > old_clock {
-            self.ledger.expire(self.clock, &mut out);
-            out(IngestOut::Clock(self.clock));
         }
     }
 
@@ -470,6 +463,24 @@ pub fn ingest<'scope>(
         }
     });
     (Ingested { windows: windows.as_collection(), samples, clock, notices, dead }, accepted)
+}
+
+/// Each series' latest events of the tick, as explanation samples.
+fn emit_samples(events: &[Event], series: &[(Dimension, &str)], samples: &[Latest], out: &mut impl FnMut(IngestOut)) {
+    for (si, latest) in samples.iter().enumerate() {
+        // The series' latest events are the latest among its groups' latest.
+        let (dim, value) = series[si];
+        for &i in latest.indexes() {
+            let ev = &events[i];
+            out(IngestOut::Sample(Sample {
+                series: Series::new(dim, value),
+                ts_ms: ev.ts_ms,
+                id: ev.id.to_string(),
+                text: ev.text.clone(),
+                sentiment_milli: ev.sentiment_milli,
+            }));
+        }
+    }
 }
 
 #[cfg(test)]

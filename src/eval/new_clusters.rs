@@ -206,16 +206,7 @@ pub fn run(path: &Path, embedder: &Embedder, mut params: ClusterParams, options:
         rng.shuffle(&mut rows);
         rows.truncate(limit);
     }
-    let mut labels: Vec<String> = rows.iter().map(|r| r.1.clone()).collect();
-    labels.sort();
-    labels.dedup();
-    if options.holdout == 0 || options.holdout >= labels.len() {
-        bail!("--holdout must be between 1 and {} (the labels in the file, less one)", labels.len() - 1);
-    }
-    let mut holdout = labels.clone();
-    rng.shuffle(&mut holdout);
-    holdout.truncate(options.holdout);
-    holdout.sort();
+    let holdout = pick_holdout(&rows, options.holdout, &mut rng)?;
     let (order, known_point) = stream_order(&rows, &holdout, options, &mut rng);
 
     let started = std::time::Instant::now();
@@ -232,9 +223,7 @@ pub fn run(path: &Path, embedder: &Embedder, mut params: ClusterParams, options:
     let mut assigned: Vec<(usize, u64)> = Vec::with_capacity(order.len());
     let mut seen_of_label: HashMap<&str, usize> = HashMap::new();
     let mut detections: BTreeMap<String, usize> = BTreeMap::new();
-    let mut false_alerts = 0;
-    let mut false_repeats = 0;
-    let id_of = |position: usize| position.to_string();
+    let (mut false_alerts, mut false_repeats) = (0, 0);
     let mut changes = Vec::new();
     let started = std::time::Instant::now();
     // Positions held until the whitening is fitted (on the background phase's first messages).
@@ -248,7 +237,7 @@ pub fn run(path: &Path, embedder: &Embedder, mut params: ClusterParams, options:
         for (position, embedding) in ready.drain(..) {
             let (text, label) = (&rows[order[position]].0, rows[order[position]].1.as_str());
             *seen_of_label.entry(label).or_default() += 1;
-            let id = id_of(position);
+            let id = position.to_string();
             let member = Member {
                 id: &id,
                 ts_ms: position as i64 * options.interval_ms,
@@ -265,13 +254,7 @@ pub fn run(path: &Path, embedder: &Embedder, mut params: ClusterParams, options:
                 match change {
                     ClusterChange::Joined { cluster, .. } => assigned.push((position, *cluster)),
                     ClusterChange::New(new) => {
-                        let mut votes: HashMap<&str, usize> = HashMap::new();
-                        for id in &new.sample_ids {
-                            let p: usize = id.parse().expect("ids are stream positions");
-                            *votes.entry(rows[order[p]].1.as_str()).or_default() += 1;
-                        }
-                        let (majority, _) =
-                            votes.into_iter().max_by_key(|(l, n)| (*n, std::cmp::Reverse(*l))).expect("members");
+                        let majority = majority_label(&new.sample_ids, &rows, &order);
                         let held_out = holdout.iter().any(|h| h == majority);
                         if held_out && !detections.contains_key(majority) {
                             detections.insert(majority.to_owned(), seen_of_label[majority]);
@@ -292,13 +275,7 @@ pub fn run(path: &Path, embedder: &Embedder, mut params: ClusterParams, options:
     let finals: Vec<u64> = assigned.iter().map(|&(_, c)| state.resolve(c)).collect();
     let truth: Vec<&str> = assigned.iter().map(|&(p, _)| labels_in_order[p]).collect();
     let (purity, nmi) = purity_and_nmi(&finals, &truth);
-    let mut delays: Vec<usize> = detections.values().copied().collect();
-    delays.sort_unstable();
-    let median = match delays.len() {
-        0 => None,
-        n if n % 2 == 1 => Some(delays[n / 2] as f64),
-        n => Some((delays[n / 2 - 1] + delays[n / 2]) as f64 / 2.0),
-    };
+    let median = median_delay(detections.values().copied().collect());
     Ok(Report {
         n: order.len(),
         holdout_labels: holdout.clone(),
@@ -317,6 +294,39 @@ pub fn run(path: &Path, embedder: &Embedder, mut params: ClusterParams, options:
         embed_per_s,
         assign_per_s,
     })
+}
+
+/// The labels held back: `count` of the file's labels, drawn with `rng`, sorted.
+fn pick_holdout(rows: &[(String, String)], count: usize, rng: &mut SplitMix) -> Result<Vec<String>> {
+    let mut labels: Vec<String> = rows.iter().map(|r| r.1.clone()).collect();
+    labels.sort();
+    labels.dedup();
+    if count == 0 || count >= labels.len() {
+        bail!("--holdout must be between 1 and {} (the labels in the file, less one)", labels.len() - 1);
+    }
+    rng.shuffle(&mut labels);
+    labels.truncate(count);
+    labels.sort();
+    Ok(labels)
+}
+
+/// The label most of a new cluster's first members carry (ties: the smaller label).
+fn majority_label<'r>(sample_ids: &[String], rows: &'r [(String, String)], order: &[usize]) -> &'r str {
+    let mut votes: HashMap<&str, usize> = HashMap::new();
+    for id in sample_ids {
+        let p: usize = id.parse().expect("ids are stream positions");
+        *votes.entry(rows[order[p]].1.as_str()).or_default() += 1;
+    }
+    votes.into_iter().max_by_key(|(l, n)| (*n, std::cmp::Reverse(*l))).expect("members").0
+}
+
+fn median_delay(mut delays: Vec<usize>) -> Option<f64> {
+    delays.sort_unstable();
+    match delays.len() {
+        0 => None,
+        n if n % 2 == 1 => Some(delays[n / 2] as f64),
+        n => Some((delays[n / 2 - 1] + delays[n / 2]) as f64 / 2.0),
+    }
 }
 
 /// Purity (each cluster counted as its majority label) and normalised mutual information
@@ -348,6 +358,59 @@ pub fn purity_and_nmi<C: std::hash::Hash + Eq + Copy, L: std::hash::Hash + Eq + 
     let mi: f64 = joint.iter().map(|(&(c, l), &k)| k / n * ((k * n) / (by_cluster[&c] * by_label[&l])).ln()).sum();
     let nmi = if hc + hl > 0.0 { 2.0 * mi / (hc + hl) } else { 1.0 };
     (purity, nmi)
+}
+
+/// The report as text, with the clusterer's parameters first.
+pub fn render(report: &Report, params: &ClusterParams) -> String {
+    use std::fmt::Write;
+    let mut out = String::new();
+    let space = match params.whitening_sample {
+        0 => "raw cosines".to_string(),
+        n => format!("whitened on the first {n} messages"),
+    };
+    let _ = writeln!(
+        out,
+        "clusterer: similarity {} · novelty {} · merge {} · {} messages within {} ms · {}",
+        params.similarity, params.novelty, params.merge_similarity, params.min_size, params.window_ms, space
+    );
+    let _ = writeln!(
+        out,
+        "messages {}  held-out labels {:?}  known point {}",
+        report.n, report.holdout_labels, report.known_point
+    );
+    let _ = writeln!(
+        out,
+        "detected {}/{}  recall {:.3}  median delay {} messages  {:?}",
+        report.detected,
+        report.holdout_labels.len(),
+        report.recall,
+        report.median_delay_messages.map_or("-".into(), |d| format!("{d}")),
+        report.delays
+    );
+    let _ = writeln!(
+        out,
+        "false alerts {} ({:.2} per 10k messages; {} of them a detected label again)  purity {:.3}  NMI {:.3}  clusters {}",
+        report.false_alerts, report.false_alerts_per_10k, report.false_repeats, report.purity, report.nmi, report.clusters
+    );
+    if let Some(c) = &report.ceiling {
+        let show = |groups: &[(String, f32)]| {
+            groups.iter().map(|(l, cos)| format!("{l} {cos:.3}")).collect::<Vec<_>>().join(", ")
+        };
+        let _ = writeln!(
+            out,
+            "ceiling (clusters = labels; each label's first {} messages after the known point, cosine to the nearest \
+             warm-up label): held-out {}; farthest background {}; recall {:.2} at delay {} with no false alert, {:.2} \
+             with one",
+            c.group_size,
+            show(&c.held_out),
+            show(&c.background_farthest),
+            c.recall_no_false,
+            c.group_size,
+            c.recall_one_false
+        );
+    }
+    let _ = writeln!(out, "embedded {:.0} msgs/s, clustered {:.0} msgs/s", report.embed_per_s, report.assign_per_s);
+    out
 }
 
 #[cfg(test)]

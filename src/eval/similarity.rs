@@ -120,6 +120,27 @@ fn score(scored: &[(f64, bool)]) -> Report {
     }
 }
 
+/// The report as a table.
+pub fn render(report: &Report) -> String {
+    use std::fmt::Write;
+    let mut out = String::new();
+    let space = match report.whitened_on {
+        0 => "raw cosines".to_string(),
+        n => format!("whitened on {n} sentences"),
+    };
+    let _ = writeln!(
+        out,
+        "pairs {} (same meaning {})  {}  mean cosine same {:.3} / different {:.3}  AUC {:.3}",
+        report.pairs, report.same_meaning, space, report.mean_cosine_same, report.mean_cosine_different, report.auc
+    );
+    let _ = writeln!(out, "best F1 {:.3} at cosine {:.2}", report.best_f1, report.best_f1_threshold);
+    let _ = writeln!(out, "{:>9} {:>16} {:>21}", "cosine ≥", "same kept", "different kept apart");
+    for (t, same, different) in &report.at_thresholds {
+        let _ = writeln!(out, "{t:>9.2} {same:>16.3} {different:>21.3}");
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -207,41 +207,7 @@ impl DetectorState {
         // Which windows to evaluate: every changed window that was still open (or within the
         // allowed lateness) when this tick began, plus the current window of a series whose
         // earlier window changed (its baseline moved). Older windows are updated but alert no more.
-        let horizon_ms = previous_clock.saturating_sub(self.lateness_ms);
-        let mut due: BTreeSet<(i64, usize, Series, i64)> = BTreeSet::new();
-        for (rule_index, rule) in self.rules.iter().enumerate() {
-            let size_s = (rule.window.as_ms() / 1000) as u32;
-            let current = window_start(self.clock_ms, size_s);
-            for (series, s, start) in &touched {
-                let end_ms = (*start + size_s as i64) * 1000;
-                if *s != size_s || !watches(rule, series) || end_ms < horizon_ms {
-                    continue;
-                }
-                // Evaluated "as of" the earlier of the clock and the window's end: in a long
-                // replay tick, a window that closed mid-tick is judged when it closed.
-                due.insert((end_ms.min(self.clock_ms), rule_index, series.clone(), *start));
-                if *start < current {
-                    due.insert((self.clock_ms, rule_index, series.clone(), current));
-                }
-            }
-            // A drop is judged when a window closes, whether or not a message reached it: a
-            // series gone silent is the deepest drop. Closures since the last tick, at most
-            // `history` of them (older ones of a long silence would only repeat the verdict).
-            if rule.kind == RuleKind::Spike && rule.direction != Direction::Up && previous_clock != i64::MIN {
-                let size_ms = size_s as i64 * 1000;
-                let last_end = self.clock_ms.div_euclid(size_ms) * size_ms;
-                let first_end = (previous_clock.div_euclid(size_ms) + 1) * size_ms;
-                let first_end = first_end.max(last_end - (rule.history as i64 - 1) * size_ms);
-                // Ticks are milliseconds apart: most close no window, and need not visit the keys.
-                if first_end <= last_end {
-                    for (series, _) in self.windows.keys().filter(|(series, s)| *s == size_s && watches(rule, series)) {
-                        for end_ms in (first_end..=last_end).step_by(size_ms as usize) {
-                            due.insert((end_ms, rule_index, series.clone(), end_ms / 1000 - size_s as i64));
-                        }
-                    }
-                }
-            }
-        }
+        let due = self.due(&touched, previous_clock);
         let mut alerts = Vec::new();
         for (as_of, rule_index, series, start) in due {
             alerts.extend(self.engine.advance_clock(as_of, self.lateness_ms, &self.rules));
@@ -282,6 +248,46 @@ impl DetectorState {
         }
         alerts.extend(self.engine.advance_clock(self.clock_ms, self.lateness_ms, &self.rules));
         alerts
+    }
+
+    /// The (as-of, rule, series, window start) judgements a tick calls for, in order.
+    fn due(&self, touched: &BTreeSet<(Series, u32, i64)>, previous_clock: i64) -> BTreeSet<(i64, usize, Series, i64)> {
+        let horizon_ms = previous_clock.saturating_sub(self.lateness_ms);
+        let mut due: BTreeSet<(i64, usize, Series, i64)> = BTreeSet::new();
+        for (rule_index, rule) in self.rules.iter().enumerate() {
+            let size_s = (rule.window.as_ms() / 1000) as u32;
+            let current = window_start(self.clock_ms, size_s);
+            for (series, s, start) in touched {
+                let end_ms = (*start + size_s as i64) * 1000;
+                if *s != size_s || !watches(rule, series) || end_ms < horizon_ms {
+                    continue;
+                }
+                // Evaluated "as of" the earlier of the clock and the window's end: in a long
+                // replay tick, a window that closed mid-tick is judged when it closed.
+                due.insert((end_ms.min(self.clock_ms), rule_index, series.clone(), *start));
+                if *start < current {
+                    due.insert((self.clock_ms, rule_index, series.clone(), current));
+                }
+            }
+            // A drop is judged when a window closes, whether or not a message reached it: a
+            // series gone silent is the deepest drop. Closures since the last tick, at most
+            // `history` of them (older ones of a long silence would only repeat the verdict).
+            if rule.kind == RuleKind::Spike && rule.direction != Direction::Up && previous_clock != i64::MIN {
+                let size_ms = size_s as i64 * 1000;
+                let last_end = self.clock_ms.div_euclid(size_ms) * size_ms;
+                let first_end = (previous_clock.div_euclid(size_ms) + 1) * size_ms;
+                let first_end = first_end.max(last_end - (rule.history as i64 - 1) * size_ms);
+                // Ticks are milliseconds apart: most close no window, and need not visit the keys.
+                if first_end <= last_end {
+                    for (series, _) in self.windows.keys().filter(|(series, s)| *s == size_s && watches(rule, series)) {
+                        for end_ms in (first_end..=last_end).step_by(size_ms as usize) {
+                            due.insert((end_ms, rule_index, series.clone(), end_ms / 1000 - size_s as i64));
+                        }
+                    }
+                }
+            }
+        }
+        due
     }
 
     /// The window judgements made since the last call.
