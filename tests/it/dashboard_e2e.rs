@@ -52,6 +52,7 @@ fn wait_for_alert(seen: &Seen, what: impl Fn(&Value) -> bool, timeout: Duration)
 
 #[test]
 fn dashboard_shows_windows_alerts_and_clusters_live() {
+    let _slot = crate::support::real_time_slot();
     let fp = Feedpulse::start(&["demo", "--speed", "1440", "--listen", "127.0.0.1:0"]);
     let seen = follow_alerts(fp.url("/v1/alerts/stream"));
     let mut page = Chromium::open(&fp.url("/"), 1400, 1000);

@@ -9,6 +9,7 @@ use crate::support::Feedpulse;
 
 #[test]
 fn demo_fires_spike_dip_new_cluster_and_high_risk_alerts() {
+    let _slot = crate::support::real_time_slot();
     let fp = Feedpulse::start(&["demo", "--speed", "1440", "--listen", "127.0.0.1:0", "--exit-when-done"]);
     let lines: Vec<String> = fp.stdout_lines.iter().collect(); // until the demo exits by itself
     let status = { fp }.child.wait().unwrap();
