@@ -101,23 +101,14 @@ impl RecentTexts {
 }
 
 /// Why a label correction was refused.
-#[derive(Debug, PartialEq)]
+#[derive(Debug, PartialEq, thiserror::Error)]
 pub enum LabelError {
+    #[error("text enrichment is off (--no-enrich)")]
     EnrichmentOff,
+    #[error("unknown category; the taxonomy has: {}", .0.join(", "))]
     UnknownCategory(Vec<String>),
+    #[error("no recent message with this id (the latest {RECENT_TEXTS} messages are kept)")]
     UnknownMessage,
-}
-
-impl std::fmt::Display for LabelError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Self::EnrichmentOff => write!(f, "text enrichment is off (--no-enrich)"),
-            Self::UnknownCategory(names) => write!(f, "unknown category; the taxonomy has: {}", names.join(", ")),
-            Self::UnknownMessage => {
-                write!(f, "no recent message with this id (the latest {RECENT_TEXTS} messages are kept)")
-            }
-        }
-    }
 }
 
 impl Admission {

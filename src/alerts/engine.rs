@@ -17,7 +17,7 @@
 //! All times are event time, so replay, backtest and live give the same alerts for the same
 //! input and tick boundaries.
 
-use super::{fingerprint, rfc3339, Alert, AlertStatus, Baseline, Explanation, WindowSpan};
+use super::{fingerprint, Alert, AlertStatus, Baseline, Explanation, Timestamp, WindowSpan};
 use crate::config::{RuleConfig, RuleKind};
 use crate::records::window::Series;
 use std::collections::{BTreeMap, HashMap};
@@ -116,7 +116,7 @@ impl AlertEngine {
             rule: rule.kind.as_str().into(),
             severity: rule.severity.clone(),
             labels,
-            starts_at: rfc3339(clock_ms),
+            starts_at: Timestamp(clock_ms),
             ends_at: None,
             window: span(eval),
             value: eval.value,
@@ -149,7 +149,7 @@ impl AlertEngine {
             }
             // Late data took back the only anomalous window: resolve now.
             if eval.window_end_ms == active.last_anomalous_end_ms
-                && active.alert.window.start == rfc3339(eval.window_start_ms)
+                && active.alert.window.start == Timestamp(eval.window_start_ms)
             {
                 return Some(self.resolve(&fp, rule, clock_ms));
             }
@@ -174,10 +174,9 @@ impl AlertEngine {
     /// Takes over an alert's state from a previous run: a firing one stays firing (and does not
     /// fire again), a resolved one cools down from when it resolved.
     pub fn adopt(&mut self, alert: Alert, rule: &RuleConfig) {
-        let ms = |t: &str| chrono::DateTime::parse_from_rfc3339(t).ok().map(|d| d.timestamp_millis());
         match alert.status {
             AlertStatus::Firing => {
-                let Some(last_anomalous_end_ms) = ms(&alert.window.end) else { return };
+                let last_anomalous_end_ms = alert.window.end.ms();
                 let window_ms = match rule.kind {
                     RuleKind::Spike | RuleKind::SentimentDip => rule.window.as_ms(),
                     RuleKind::HighRisk | RuleKind::NewCluster => 0,
@@ -185,8 +184,8 @@ impl AlertEngine {
                 self.active.insert(alert.fingerprint.clone(), Active { alert, last_anomalous_end_ms, window_ms });
             }
             AlertStatus::Resolved => {
-                if let Some(ended) = alert.ends_at.as_deref().and_then(ms) {
-                    self.cooldown_until.insert(alert.fingerprint, ended + rule.cooldown.as_ms());
+                if let Some(ended) = alert.ends_at {
+                    self.cooldown_until.insert(alert.fingerprint, ended.ms() + rule.cooldown.as_ms());
                 }
             }
         }
@@ -203,7 +202,7 @@ impl AlertEngine {
             .collect();
         let mut out = Vec::new();
         for fp in due {
-            let rule_name = self.active[&fp].alert.labels["rule"].clone();
+            let rule_name = self.active[&fp].alert.rule_name().to_owned();
             if let Some(rule) = rules.iter().find(|r| r.name == rule_name) {
                 out.push(self.resolve(&fp, rule, clock_ms));
             }
@@ -217,7 +216,7 @@ impl AlertEngine {
         let orphans: Vec<String> = self
             .active
             .iter()
-            .filter(|(_, a)| !rules.iter().any(|r| r.name == a.alert.labels["rule"]))
+            .filter(|(_, a)| !rules.iter().any(|r| r.name == a.alert.rule_name()))
             .map(|(fp, _)| fp.clone())
             .collect();
         orphans
@@ -225,7 +224,7 @@ impl AlertEngine {
             .map(|fp| {
                 let mut alert = self.active.remove(&fp).expect("an active alert").alert;
                 alert.status = AlertStatus::Resolved;
-                alert.ends_at = Some(rfc3339(clock_ms.max(0)));
+                alert.ends_at = Some(Timestamp(clock_ms.max(0)));
                 alert
             })
             .collect()
@@ -234,7 +233,7 @@ impl AlertEngine {
     fn resolve(&mut self, fp: &str, rule: &RuleConfig, clock_ms: i64) -> Alert {
         let mut alert = self.active.remove(fp).expect("resolving an active alert").alert;
         alert.status = AlertStatus::Resolved;
-        alert.ends_at = Some(rfc3339(clock_ms));
+        alert.ends_at = Some(Timestamp(clock_ms));
         self.cooldown_until.insert(fp.to_owned(), clock_ms + rule.cooldown.as_ms());
         alert
     }
@@ -250,7 +249,7 @@ impl AlertEngine {
 }
 
 fn span(eval: &Evaluation) -> WindowSpan {
-    WindowSpan { start: rfc3339(eval.window_start_ms), end: rfc3339(eval.window_end_ms) }
+    WindowSpan { start: Timestamp(eval.window_start_ms), end: Timestamp(eval.window_end_ms) }
 }
 
 fn summary(rule: &RuleConfig, series: &Series, value: f64, baseline: &Baseline) -> String {
@@ -337,7 +336,7 @@ mod tests {
         assert_eq!(resolved[0].status, AlertStatus::Resolved);
         assert_eq!(resolved[0].fingerprint, fired.fingerprint);
         assert_eq!(resolved[0].value, 70.0);
-        assert_eq!(resolved[0].ends_at.as_deref(), Some("1970-01-01T00:13:05.000Z"));
+        assert_eq!(resolved[0].ends_at.map(|t| t.to_string()).as_deref(), Some("1970-01-01T00:13:05.000Z"));
         // Cooldown is 10 minutes of event time.
         assert!(e.observe(&r, &s, eval(840, true, 90.0), 841_000).is_none());
         assert_eq!(e.suppressed(), 1);

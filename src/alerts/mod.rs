@@ -25,8 +25,43 @@ impl AlertStatus {
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct WindowSpan {
-    pub start: String,
-    pub end: String,
+    pub start: Timestamp,
+    pub end: Timestamp,
+}
+
+/// A moment of event time in milliseconds since the epoch. Compared as a number; written (and
+/// read back) as RFC 3339 with milliseconds, UTC, as the alert format has always carried it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Timestamp(pub i64);
+
+impl Timestamp {
+    pub fn ms(self) -> i64 {
+        self.0
+    }
+
+    /// Reads an RFC 3339 time (any offset).
+    pub fn parse(text: &str) -> Result<Self, chrono::ParseError> {
+        chrono::DateTime::parse_from_rfc3339(text).map(|t| Timestamp(t.timestamp_millis()))
+    }
+}
+
+impl std::fmt::Display for Timestamp {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.pad(&rfc3339(self.0))
+    }
+}
+
+impl Serialize for Timestamp {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&rfc3339(self.0))
+    }
+}
+
+impl<'de> Deserialize<'de> for Timestamp {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = <std::borrow::Cow<'de, str>>::deserialize(deserializer)?;
+        Timestamp::parse(&text).map_err(|e| serde::de::Error::custom(format!("`{text}` is not an RFC 3339 time: {e}")))
+    }
 }
 
 /// What the current value was compared with.
@@ -73,8 +108,8 @@ pub struct Alert {
     pub rule: String,
     pub severity: String,
     pub labels: BTreeMap<String, String>,
-    pub starts_at: String,
-    pub ends_at: Option<String>,
+    pub starts_at: Timestamp,
+    pub ends_at: Option<Timestamp>,
     pub window: WindowSpan,
     pub value: f64,
     pub baseline: Baseline,

@@ -73,7 +73,7 @@ pub fn history(pipeline: &PipelineOptions, input: &str, batch: usize) -> Result<
         .rules
         .iter()
         .map(|r| {
-            let mine = alerts.iter().filter(|a| a.labels.get("rule") == Some(&r.name));
+            let mine = alerts.iter().filter(|a| a.rule_name() == r.name);
             let fired = mine.clone().filter(|a| a.status == AlertStatus::Firing).count();
             let resolved = mine.filter(|a| a.status == AlertStatus::Resolved).count();
             RuleSummary { rule: r.name.clone(), fired, resolved, alerts_per_day: round2(fired as f64 / per_day_base) }
@@ -136,7 +136,7 @@ pub fn render_table(report: &HistoryReport) -> String {
             "{:<24} {:<8} {:<22} {:<28} {:<24} {:>8} {:>9} {:>9}",
             at,
             a.status.as_str(),
-            a.labels.get("rule").map_or("", |s| s.as_str()),
+            a.rule_name(),
             key_of(a),
             a.window.start,
             a.value,

@@ -3,7 +3,7 @@
 use super::pipeline::PipelineArgs;
 use super::serve::{self, ServeOptions};
 use crate::admit::{Admission, Admitted};
-use crate::alerts::{Alert, AlertStatus};
+use crate::alerts::{Alert, AlertStatus, Timestamp};
 use crate::feed::FeedSender;
 use crate::sinks::{AlertSink, Fanout};
 use crate::telemetry::{Metrics, SourceKind};
@@ -28,17 +28,17 @@ impl AlertSink for ConsoleAlerts {
             .iter()
             .filter_map(|k| a.labels.get(*k).map(|v| format!("{k}={v}")))
             .collect();
-        let hhmmss = |s: &str| s.get(11..19).unwrap_or(s).to_string();
+        let hhmmss = |t: Timestamp| t.to_string().get(11..19).unwrap_or_default().to_string();
         match a.status {
             AlertStatus::Firing => {
                 let open = if a.starts_at < a.window.end { "window still open" } else { "after window close" };
                 say!(
                     "[{}] FIRING   {:<13} {:<22} window {}–{} ({open})\n           {}",
-                    hhmmss(&a.starts_at),
+                    hhmmss(a.starts_at),
                     a.rule,
                     key.join(","),
-                    hhmmss(&a.window.start),
-                    hhmmss(&a.window.end),
+                    hhmmss(a.window.start),
+                    hhmmss(a.window.end),
                     a.summary
                 );
                 if !a.explanation.keywords.is_empty() {
@@ -50,11 +50,11 @@ impl AlertSink for ConsoleAlerts {
             }
             AlertStatus::Resolved => say!(
                 "[{}] RESOLVED {:<13} {:<22} last anomalous window {}–{}",
-                hhmmss(a.ends_at.as_deref().unwrap_or("")),
+                a.ends_at.map_or(String::new(), hhmmss),
                 a.rule,
                 key.join(","),
-                hhmmss(&a.window.start),
-                hhmmss(&a.window.end)
+                hhmmss(a.window.start),
+                hhmmss(a.window.end)
             ),
         }
     }

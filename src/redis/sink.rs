@@ -197,7 +197,7 @@ impl AlertSink for RedisSink {
     fn deliver(&self, alert: &Alert) {
         let json = serde_json::to_string(alert).expect("alerts serialise");
         let state = self.key(&format!("alert:{}", alert.fingerprint));
-        let rule = alert.labels.get("rule").cloned().unwrap_or_default();
+        let rule = alert.rule_name().to_owned();
         self.send(vec![
             cmd([
                 "XADD",
@@ -223,9 +223,9 @@ impl AlertSink for RedisSink {
                 "rule",
                 &rule,
                 "starts_at",
-                &alert.starts_at,
+                &alert.starts_at.to_string(),
                 "ends_at",
-                alert.ends_at.as_deref().unwrap_or(""),
+                &alert.ends_at.map_or(String::new(), |t| t.to_string()),
                 "alert",
                 &json,
             ]),

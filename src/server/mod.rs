@@ -2,8 +2,11 @@
 //! dashboard (`dashboard.rs`).
 
 mod dashboard;
+mod error;
 
-use crate::admit::{Admission, LabelError};
+pub use error::ApiError;
+
+use crate::admit::Admission;
 use crate::event::{DeadLetter, DeadReason};
 use crate::sinks::clusters::ClusterBoard;
 use crate::sinks::sse::AlertHub;
@@ -72,32 +75,19 @@ struct LabelRequest {
 
 /// `POST /v1/feedback/{id}/label` with `{"category": "…"}`: an analyst's correction. The
 /// message's (masked) text becomes an example of the category, effective for the next message.
-async fn post_label(State(state): State<Arc<AppState>>, Path(id): Path<String>, body: Bytes) -> Response {
-    let request: LabelRequest = match serde_json::from_slice(&body) {
-        Ok(r) => r,
-        Err(e) => {
-            let error = format!("body must be {{\"category\": \"…\"}}: {e}");
-            return (StatusCode::BAD_REQUEST, Json(serde_json::json!({ "error": error }))).into_response();
-        }
-    };
+async fn post_label(
+    State(state): State<Arc<AppState>>,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let request: LabelRequest = serde_json::from_slice(&body)
+        .map_err(|e| ApiError::bad_request(format!("body must be {{\"category\": \"…\"}}: {e}")))?;
     let admission = state.admission.clone();
     let category = request.category.clone();
-    let outcome = tokio::task::spawn_blocking(move || admission.label(&id, &category).map(|n| (id, n))).await;
-    match outcome {
-        Ok(Ok((id, examples))) => {
-            let reply = serde_json::json!({ "id": id, "category": request.category, "examples": examples });
-            (StatusCode::OK, Json(reply)).into_response()
-        }
-        Ok(Err(e)) => {
-            let status = match e {
-                LabelError::UnknownMessage => StatusCode::NOT_FOUND,
-                LabelError::EnrichmentOff => StatusCode::CONFLICT,
-                LabelError::UnknownCategory(_) => StatusCode::BAD_REQUEST,
-            };
-            (status, Json(serde_json::json!({ "error": e.to_string() }))).into_response()
-        }
-        Err(e) => (StatusCode::INTERNAL_SERVER_ERROR, format!("label failed: {e}")).into_response(),
-    }
+    let (id, examples) = tokio::task::spawn_blocking(move || admission.label(&id, &category).map(|n| (id, n)))
+        .await
+        .map_err(|e| ApiError::internal("label", e))??;
+    Ok(Json(serde_json::json!({ "id": id, "category": request.category, "examples": examples })))
 }
 
 #[derive(Serialize)]
@@ -116,7 +106,7 @@ struct IngestReply {
 /// `POST /v1/events`: a JSON object, a JSON array of objects, or NDJSON. Good records are
 /// accepted even when others are rejected; the reply lists each rejected record's index and
 /// reason (status 400 when any was rejected, 202 otherwise). Ids make a resend idempotent.
-async fn post_events(State(state): State<Arc<AppState>>, request: Request) -> Response {
+async fn post_events(State(state): State<Arc<AppState>>, request: Request) -> Result<Response, ApiError> {
     let body = match read_body(request, state.max_body_bytes).await {
         Ok(body) => body,
         Err(BodyError::TooLarge { declared }) => {
@@ -127,20 +117,16 @@ async fn post_events(State(state): State<Arc<AppState>>, request: Request) -> Re
             // Counted and dead-lettered like any bad input; the body itself was never read.
             state.metrics.received(SourceKind::Http, 1);
             state.outputs.dead_letter(&DeadLetter::new(DeadReason::BodyTooLarge, detail.clone(), b"", "http"));
-            let reply = serde_json::json!({ "error": detail, "reason": DeadReason::BodyTooLarge });
-            return (StatusCode::PAYLOAD_TOO_LARGE, Json(reply)).into_response();
+            let error = ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, detail);
+            return Err(error.with("reason", DeadReason::BodyTooLarge));
         }
-        Err(BodyError::Unreadable(e)) => {
-            let error = format!("the body could not be read: {e}");
-            return (StatusCode::BAD_REQUEST, Json(serde_json::json!({ "error": error }))).into_response();
-        }
+        Err(BodyError::Unreadable(e)) => return Err(ApiError::bad_request(format!("the body could not be read: {e}"))),
     };
     // Admission is CPU work (the sentence encoder takes about a millisecond a message): it runs
     // on the blocking pool so it never stalls the async threads serving SSE and other requests.
-    match tokio::task::spawn_blocking(move || ingest_body(&state, &body)).await {
-        Ok(response) => response,
-        Err(e) => (StatusCode::INTERNAL_SERVER_ERROR, format!("ingest failed: {e}")).into_response(),
-    }
+    tokio::task::spawn_blocking(move || ingest_body(&state, &body))
+        .await
+        .map_err(|e| ApiError::internal("ingest", e))?
 }
 
 #[derive(Debug, PartialEq)]
@@ -166,7 +152,7 @@ async fn read_body(request: Request, limit: usize) -> Result<Bytes, BodyError> {
     }
 }
 
-fn ingest_body(state: &AppState, body: &[u8]) -> Response {
+fn ingest_body(state: &AppState, body: &[u8]) -> Result<Response, ApiError> {
     let records = match split_records(body) {
         Ok(r) => r,
         Err(dead) => {
@@ -177,12 +163,11 @@ fn ingest_body(state: &AppState, body: &[u8]) -> Response {
                 accepted: 0,
                 rejected: vec![Rejected { index: 0, reason: dead.reason, detail: dead.detail }],
             };
-            return (StatusCode::BAD_REQUEST, Json(reply)).into_response();
+            return Ok((StatusCode::BAD_REQUEST, Json(reply)).into_response());
         }
     };
     if records.is_empty() {
-        return (StatusCode::BAD_REQUEST, Json(serde_json::json!({"error": "the body holds no records"})))
-            .into_response();
+        return Err(ApiError::bad_request("the body holds no records"));
     }
     state.metrics.received(SourceKind::Http, records.len() as u64);
     let now = chrono::Utc::now().timestamp_millis();
@@ -199,24 +184,14 @@ fn ingest_body(state: &AppState, body: &[u8]) -> Response {
             Ok(_) => {}
             Err(TrySendError::Full(_)) => {
                 state.metrics.rejected_busy();
-                return (
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    [(header::RETRY_AFTER, "1")],
-                    Json(serde_json::json!({"error": "the dataflow queue is full; retry later", "accepted": 0})),
-                )
-                    .into_response();
+                let error = ApiError::unavailable("the dataflow queue is full; retry later");
+                return Err(error.with("accepted", 0).retry_after(1));
             }
-            Err(TrySendError::Disconnected(_)) => {
-                return (
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    Json(serde_json::json!({"error": "the dataflow has stopped"})),
-                )
-                    .into_response();
-            }
+            Err(TrySendError::Disconnected(_)) => return Err(ApiError::unavailable("the dataflow has stopped")),
         }
     }
     let status = if rejected.is_empty() { StatusCode::ACCEPTED } else { StatusCode::BAD_REQUEST };
-    (status, Json(IngestReply { accepted, rejected })).into_response()
+    Ok((status, Json(IngestReply { accepted, rejected })).into_response())
 }
 
 /// Cuts a request body into records. A body-level problem (an unparseable JSON array) is one
@@ -248,20 +223,11 @@ fn split_records(body: &[u8]) -> Result<Vec<&[u8]>, DeadLetter> {
 /// `POST /v1/reload`: reads the configuration again and applies it live (see `config::reload`).
 /// `200 {"applied": [...]}`; `400 {"errors": [...]}` when it is invalid; `409` when it changes
 /// what needs a restart. On refusal the running configuration stays.
-async fn reload(State(state): State<Arc<AppState>>) -> Response {
+async fn reload(State(state): State<Arc<AppState>>) -> Result<Json<serde_json::Value>, ApiError> {
     let reloader = state.reloader.clone();
-    match tokio::task::spawn_blocking(move || reloader.reload()).await {
-        Ok(Ok(applied)) => (StatusCode::OK, Json(serde_json::json!({ "applied": applied }))).into_response(),
-        Ok(Err(crate::config::reload::ReloadError::Invalid(errors))) => {
-            let body = serde_json::json!({ "error": "the new configuration is invalid; the running one stays", "errors": errors });
-            (StatusCode::BAD_REQUEST, Json(body)).into_response()
-        }
-        Ok(Err(e @ crate::config::reload::ReloadError::NeedsRestart(_))) => {
-            let body = serde_json::json!({ "error": format!("{e}; the running configuration stays") });
-            (StatusCode::CONFLICT, Json(body)).into_response()
-        }
-        Err(e) => (StatusCode::INTERNAL_SERVER_ERROR, format!("reload failed: {e}")).into_response(),
-    }
+    let applied =
+        tokio::task::spawn_blocking(move || reloader.reload()).await.map_err(|e| ApiError::internal("reload", e))??;
+    Ok(Json(serde_json::json!({ "applied": applied })))
 }
 
 async fn get_alerts(State(state): State<Arc<AppState>>) -> Json<serde_json::Value> {
@@ -285,14 +251,15 @@ async fn get_clusters(
 }
 
 /// `GET /v1/clusters/{id}`: one cluster; an id merged away answers with the cluster it became.
-async fn get_cluster(State(state): State<Arc<AppState>>, Path(id): Path<String>) -> Response {
-    match state.clusters.get(&id) {
-        Some(c) => Json(c).into_response(),
-        None => {
-            let error = format!("no established cluster `{id}` (clusters idle past [cluster] idle_expiry are dropped)");
-            (StatusCode::NOT_FOUND, Json(serde_json::json!({ "error": error }))).into_response()
-        }
-    }
+async fn get_cluster(
+    State(state): State<Arc<AppState>>,
+    Path(id): Path<String>,
+) -> Result<Json<crate::dataflow::clusters::ClusterSummary>, ApiError> {
+    state.clusters.get(&id).map(Json).ok_or_else(|| {
+        ApiError::not_found(format!(
+            "no established cluster `{id}` (clusters idle past [cluster] idle_expiry are dropped)"
+        ))
+    })
 }
 
 /// Decrements a client gauge when its SSE stream is dropped.

@@ -47,8 +47,8 @@ impl PostableAlert {
         PostableAlert {
             labels: alert.labels.clone(),
             annotations,
-            starts_at: alert.starts_at.clone(),
-            ends_at: alert.ends_at.clone(),
+            starts_at: alert.starts_at.to_string(),
+            ends_at: alert.ends_at.map(|t| t.to_string()),
             generator_url: alert.generator_url.clone(),
         }
     }
@@ -218,9 +218,12 @@ mod tests {
             rule: "spike".into(),
             severity: "critical".into(),
             labels,
-            starts_at: "2026-01-01T00:30:36.403Z".into(),
-            ends_at: Some("2026-01-01T00:33:00.000Z".into()),
-            window: WindowSpan { start: "2026-01-01T00:30:00.000Z".into(), end: "2026-01-01T00:31:00.000Z".into() },
+            starts_at: crate::alerts::Timestamp::parse("2026-01-01T00:30:36.403Z").unwrap(),
+            ends_at: Some(crate::alerts::Timestamp::parse("2026-01-01T00:33:00.000Z").unwrap()),
+            window: WindowSpan {
+                start: crate::alerts::Timestamp::parse("2026-01-01T00:30:00.000Z").unwrap(),
+                end: crate::alerts::Timestamp::parse("2026-01-01T00:31:00.000Z").unwrap(),
+            },
             value: 23.0,
             baseline: Baseline { mean: 8.0, threshold: 22.1, ..Default::default() },
             explanation: Explanation {

@@ -383,8 +383,7 @@ impl DetectorState {
             self.windows.entry((key.series.clone(), key.size_s)).or_default().record(key.start_s, *agg);
         }
         for alert in alerts {
-            let Some(rule) = alert.labels.get("rule").and_then(|name| self.rules.iter().find(|r| &r.name == name))
-            else {
+            let Some(rule) = self.rules.iter().find(|r| r.name == alert.rule_name()) else {
                 continue;
             };
             let owned = match (rule.kind, rule.key) {
@@ -628,7 +627,7 @@ mod tests {
             }
             items.push(DetectIn::Clock(second * 1000));
             for alert in detector.process_tick(items) {
-                out.push((second, alert.status, alert.window.start));
+                out.push((second, alert.status, alert.window.start.to_string()));
             }
         }
         out
@@ -704,7 +703,7 @@ mod tests {
         let config = Config::embedded();
         let mut fresh = DetectorState::new(&config);
         let fired = fresh.process_tick(tick(&payment_windows(40), 630_000));
-        assert_eq!(fired.iter().map(|a| a.labels["rule"].as_str()).collect::<Vec<_>>(), ["category_spike"]);
+        assert_eq!(fired.iter().map(|a| a.rule_name()).collect::<Vec<_>>(), ["category_spike"]);
 
         // A restart from the same windows and that alert: the windows re-entering change nothing.
         let mut restored = DetectorState::new(&config);
