@@ -18,7 +18,7 @@
 //! input and tick boundaries.
 
 use super::{fingerprint, Alert, AlertStatus, Baseline, Explanation, Timestamp, WindowSpan};
-use crate::config::{RuleConfig, RuleKind};
+use crate::config::{RuleConfig, RuleKind, SpikeScore};
 use crate::records::window::Series;
 use std::collections::{BTreeMap, HashMap};
 
@@ -61,9 +61,9 @@ impl AlertEngine {
     ) -> BTreeMap<String, String> {
         let mut labels = rule.labels.clone();
         let default_name = match rule.kind {
-            RuleKind::Spike => "FeedbackSpike",
-            RuleKind::SentimentDip => "FeedbackSentimentDip",
-            RuleKind::HighRisk => "FeedbackHighRisk",
+            RuleKind::Spike(_) => "FeedbackSpike",
+            RuleKind::SentimentDip(_) => "FeedbackSentimentDip",
+            RuleKind::HighRisk { .. } => "FeedbackHighRisk",
             RuleKind::NewCluster => "FeedbackNewCluster",
         };
         labels.insert("alertname".into(), rule.alertname.clone().unwrap_or_else(|| default_name.into()));
@@ -72,7 +72,7 @@ impl AlertEngine {
             labels.insert(k.into(), v.into());
         }
         labels.insert("window".into(), rule.window.to_string());
-        labels.insert("severity".into(), rule.severity.clone());
+        labels.insert("severity".into(), rule.severity.as_str().into());
         labels
     }
 
@@ -113,8 +113,8 @@ impl AlertEngine {
             generator_url: format!("{}/#alert={fp}", self.public_url),
             fingerprint: fp,
             status: AlertStatus::Firing,
-            rule: rule.kind.as_str().into(),
-            severity: rule.severity.clone(),
+            rule: rule.kind_name().into(),
+            severity: rule.severity,
             labels,
             starts_at: Timestamp(clock_ms),
             ends_at: None,
@@ -177,10 +177,7 @@ impl AlertEngine {
         match alert.status {
             AlertStatus::Firing => {
                 let last_anomalous_end_ms = alert.window.end.ms();
-                let window_ms = match rule.kind {
-                    RuleKind::Spike | RuleKind::SentimentDip => rule.window.as_ms(),
-                    RuleKind::HighRisk | RuleKind::NewCluster => 0,
-                };
+                let window_ms = if rule.watch().is_some() { rule.window.as_ms() } else { 0 };
                 self.active.insert(alert.fingerprint.clone(), Active { alert, last_anomalous_end_ms, window_ms });
             }
             AlertStatus::Resolved => {
@@ -254,15 +251,15 @@ fn span(eval: &Evaluation) -> WindowSpan {
 
 fn summary(rule: &RuleConfig, series: &Series, value: f64, baseline: &Baseline) -> String {
     let key = format!("{} {}", series.dim.as_str(), series.value);
-    match rule.kind {
-        RuleKind::Spike => {
+    match &rule.kind {
+        RuleKind::Spike(spike) => {
             let ratio = if baseline.mean > 0.0 {
                 format!("{:.1}× the baseline {:.1}", value / baseline.mean, baseline.mean)
             } else {
                 format!("baseline {:.1}", baseline.mean)
             };
-            let shape = match (baseline.shape_rarity, rule.shape_windows) {
-                (Some(rarity), Some(n)) => format!(
+            let shape = match (baseline.shape_rarity, &spike.score) {
+                (Some(rarity), SpikeScore::Rarity { shape_windows: Some(n), .. }) => format!(
                     "; the last {n} windows' pattern is unlike {:.2}% of this series' past ones",
                     rarity * 100.0
                 ),
@@ -273,9 +270,9 @@ fn summary(rule: &RuleConfig, series: &Series, value: f64, baseline: &Baseline) 
                 rule.window, baseline.threshold
             )
         }
-        RuleKind::HighRisk | RuleKind::NewCluster => format!("{key}: {value:.0} in a {} window", rule.window),
-        RuleKind::SentimentDip => match rule.metric {
-            Some(crate::config::SentimentMetric::Mean) => format!(
+        RuleKind::HighRisk { .. } | RuleKind::NewCluster => format!("{key}: {value:.0} in a {} window", rule.window),
+        RuleKind::SentimentDip(dip) => match dip.metric {
+            crate::config::SentimentMetric::Mean => format!(
                 "{key}: mean sentiment {value:.2} in a {} window vs baseline {:.2} (threshold {:.2})",
                 rule.window, baseline.mean, baseline.threshold
             ),
@@ -348,7 +345,7 @@ mod tests {
         let (mut r, s) = (rule(), Series::new(Dimension::Category, "payment"));
         let plain = summary(&r, &s, 15.0, &eval(600, true, 15.0).baseline);
         assert_eq!(plain, "category payment: 15 messages in a 1m window, 1.5× the baseline 10.0 (threshold 20.0)");
-        r.shape_windows = Some(12);
+        r.spike_mut().unwrap().score = SpikeScore::Rarity { threshold: 0.9, memory: 100, shape_windows: Some(12) };
         let by_shape = Baseline { shape_rarity: Some(0.9995), ..eval(600, true, 15.0).baseline };
         assert_eq!(
             summary(&r, &s, 15.0, &by_shape),
@@ -358,7 +355,7 @@ mod tests {
 
     #[test]
     fn one_off_alerts_fire_once_and_resolve_after_their_window() {
-        let r = Config::embedded().rules.into_iter().find(|r| r.kind == RuleKind::HighRisk).unwrap();
+        let r = Config::embedded().rules.into_iter().find(|r| matches!(r.kind, RuleKind::HighRisk { .. })).unwrap();
         let rules = vec![r.clone()];
         let mut e = AlertEngine::new("http://x");
         let labels = AlertEngine::labels(&r, [("message_id", "m1"), ("risk", "fraud")]);

@@ -106,7 +106,7 @@ pub struct Alert {
     pub status: AlertStatus,
     /// The rule kind: `spike`, `sentiment_dip`, …
     pub rule: String,
-    pub severity: String,
+    pub severity: crate::config::Severity,
     pub labels: BTreeMap<String, String>,
     pub starts_at: Timestamp,
     pub ends_at: Option<Timestamp>,

@@ -205,7 +205,7 @@ fn nab(data: &std::path::Path, out: &std::path::Path, rule: Option<&str>, args: 
     } else {
         args.into_options()?.config
     };
-    let spike_rules = config.rules.iter().filter(|r| r.kind == crate::config::RuleKind::Spike);
+    let spike_rules = config.rules.iter().filter(|r| r.spike().is_some());
     let chosen = match rule {
         Some(name) => spike_rules.clone().find(|r| r.name == name),
         None => spike_rules.clone().next(),

@@ -255,8 +255,8 @@ mod tests {
         let c = Config::embedded();
         assert_eq!(c.windows.len(), 2);
         assert_eq!(c.windows[0].size.as_ms(), 60_000);
-        assert!(c.rules.iter().any(|r| r.kind == RuleKind::Spike));
-        assert!(c.rules.iter().any(|r| r.kind == RuleKind::SentimentDip));
+        assert!(c.rules.iter().any(|r| r.tag() == RuleTag::Spike));
+        assert!(c.rules.iter().any(|r| r.tag() == RuleTag::SentimentDip));
         assert!(c.categories.iter().any(|c| c.name == "payment"));
     }
 

@@ -5,9 +5,10 @@ use serde::Deserialize;
 use std::collections::BTreeMap;
 use toml::Spanned;
 
+/// A rule's `kind` as written.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, serde::Serialize)]
 #[serde(rename_all = "snake_case")]
-pub enum RuleKind {
+pub enum RuleTag {
     Spike,
     SentimentDip,
     /// One alert per message that matched a `[[risk]]` rule.
@@ -16,7 +17,7 @@ pub enum RuleKind {
     NewCluster,
 }
 
-impl RuleKind {
+impl RuleTag {
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Spike => "spike",
@@ -85,12 +86,14 @@ pub enum SentimentMetric {
     Mean,
 }
 
-/// One alert rule as written in `alerts/*.toml`.
+/// One alert rule as written in `alerts/*.toml`: every option of every kind, checked together
+/// by `validate` (so that all problems are reported at once) and then turned into a
+/// [`RuleConfig`].
 #[derive(Clone, Debug, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct RuleConfig {
+pub(super) struct RuleFile {
     pub name: String,
-    pub kind: RuleKind,
+    pub kind: RuleTag,
     pub alertname: Option<String>,
     /// The series a spike or sentiment_dip rule watches; not used by high_risk/new_cluster.
     pub key: Option<Dimension>,
@@ -131,6 +134,185 @@ pub struct RuleConfig {
     pub labels: BTreeMap<String, String>,
 }
 
+/// How urgent an alert is (its `severity` label).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    Critical,
+    Warning,
+    Info,
+}
+
+impl Severity {
+    pub const ALL: [Severity; 3] = [Self::Critical, Self::Warning, Self::Info];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Critical => "critical",
+            Self::Warning => "warning",
+            Self::Info => "info",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|s| s.as_str() == text)
+    }
+}
+
+/// One validated alert rule: what every kind shares, and its kind with the options only it has.
+#[derive(Clone, Debug, PartialEq)]
+pub struct RuleConfig {
+    pub name: String,
+    /// The `alertname` label (default: the kind's own, e.g. `FeedbackSpike`).
+    pub alertname: Option<String>,
+    pub severity: Severity,
+    /// spike/sentiment_dip: a dataflow window size. high_risk: how long a message's alert stays
+    /// firing. new_cluster: the span in which a cluster must reach `min_count` messages.
+    pub window: HumanDuration,
+    pub min_count: u64,
+    pub cooldown: HumanDuration,
+    pub labels: BTreeMap<String, String>,
+    pub kind: RuleKind,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum RuleKind {
+    Spike(SpikeRule),
+    SentimentDip(DipRule),
+    /// One alert per message that matched a `[[risk]]` rule (`only`: these risk rules).
+    HighRisk {
+        only: Option<Vec<String>>,
+    },
+    /// One alert per cluster that appears where no established cluster is.
+    NewCluster,
+}
+
+/// The series a windowed rule judges, and against how much of its past.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Watch {
+    pub key: Dimension,
+    /// Only these key values are watched (all when absent).
+    pub only: Option<Vec<String>>,
+    pub history: usize,
+    pub min_history: usize,
+    pub sensitivity: f64,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct SpikeRule {
+    pub watch: Watch,
+    pub baseline: BaselineMethod,
+    pub direction: Direction,
+    pub predictors: Vec<Predictor>,
+    pub score: SpikeScore,
+    pub yesterday_factor: Option<f64>,
+}
+
+/// What a spike rule thresholds.
+#[derive(Clone, Debug, PartialEq)]
+pub enum SpikeScore {
+    /// The surprise z itself: fires when z reaches `sensitivity`.
+    Surprise,
+    /// How rare z is among the key's last `memory` windows: fires at `threshold`. With
+    /// `shape_windows`, the shape view (`dataflow::spike::discord`) also ranks how unlike its
+    /// past the latest stretch of that many windows is.
+    Rarity { threshold: f64, memory: usize, shape_windows: Option<usize> },
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct DipRule {
+    pub watch: Watch,
+    pub metric: SentimentMetric,
+    pub min_delta: f64,
+}
+
+impl RuleConfig {
+    /// The kind's name as written (`spike`, `sentiment_dip`, `high_risk`, `new_cluster`).
+    pub fn kind_name(&self) -> &'static str {
+        self.tag().as_str()
+    }
+
+    pub fn tag(&self) -> RuleTag {
+        match self.kind {
+            RuleKind::Spike(_) => RuleTag::Spike,
+            RuleKind::SentimentDip(_) => RuleTag::SentimentDip,
+            RuleKind::HighRisk { .. } => RuleTag::HighRisk,
+            RuleKind::NewCluster => RuleTag::NewCluster,
+        }
+    }
+
+    /// The watched series of a spike or sentiment_dip rule.
+    pub fn watch(&self) -> Option<&Watch> {
+        match &self.kind {
+            RuleKind::Spike(s) => Some(&s.watch),
+            RuleKind::SentimentDip(d) => Some(&d.watch),
+            RuleKind::HighRisk { .. } | RuleKind::NewCluster => None,
+        }
+    }
+
+    pub fn spike(&self) -> Option<&SpikeRule> {
+        match &self.kind {
+            RuleKind::Spike(s) => Some(s),
+            _ => None,
+        }
+    }
+
+    pub fn spike_mut(&mut self) -> Option<&mut SpikeRule> {
+        match &mut self.kind {
+            RuleKind::Spike(s) => Some(s),
+            _ => None,
+        }
+    }
+}
+
+impl RuleFile {
+    /// The typed rule. Only called on a rule `validate` found no problem with, so the options
+    /// its kind needs are there.
+    pub(super) fn into_rule(self) -> RuleConfig {
+        let watch = || Watch {
+            key: self.key.expect("validated: windowed rules have a key"),
+            only: self.only.clone(),
+            history: self.history,
+            min_history: self.min_history,
+            sensitivity: self.sensitivity,
+        };
+        let kind = match self.kind {
+            RuleTag::Spike => RuleKind::Spike(SpikeRule {
+                watch: watch(),
+                baseline: self.baseline.expect("validated: spike rules have a baseline"),
+                direction: self.direction,
+                predictors: self.predictors.clone(),
+                score: match self.score {
+                    ScoreKind::Surprise => SpikeScore::Surprise,
+                    ScoreKind::Rarity => SpikeScore::Rarity {
+                        threshold: self.threshold.expect("validated: rarity rules have a threshold"),
+                        memory: self.rarity_memory,
+                        shape_windows: self.shape_windows,
+                    },
+                },
+                yesterday_factor: self.yesterday_factor,
+            }),
+            RuleTag::SentimentDip => RuleKind::SentimentDip(DipRule {
+                watch: watch(),
+                metric: self.metric.expect("validated: sentiment_dip rules have a metric"),
+                min_delta: self.min_delta,
+            }),
+            RuleTag::HighRisk => RuleKind::HighRisk { only: self.only.clone() },
+            RuleTag::NewCluster => RuleKind::NewCluster,
+        };
+        RuleConfig {
+            name: self.name,
+            alertname: self.alertname,
+            severity: Severity::parse(&self.severity).expect("validated severity"),
+            window: self.window,
+            min_count: self.min_count,
+            cooldown: self.cooldown,
+            labels: self.labels,
+            kind,
+        }
+    }
+}
+
 fn default_history() -> usize {
     30
 }
@@ -148,7 +330,7 @@ fn default_min_history() -> usize {
 #[serde(deny_unknown_fields)]
 pub(super) struct AlertsFile {
     #[serde(default)]
-    pub(super) rule: Vec<Spanned<RuleConfig>>,
+    pub(super) rule: Vec<Spanned<RuleFile>>,
     #[serde(default)]
     pub(super) webhook: Vec<Spanned<WebhookConfig>>,
 }

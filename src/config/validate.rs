@@ -1,7 +1,7 @@
 //! Merging and validating the configuration files: every problem is collected, each with its
 //! `file:line`, and reported together (docs/configuration.md).
 
-use super::rules::{is_http_url, AlertsFile};
+use super::rules::{is_http_url, AlertsFile, RuleFile};
 use super::schema::DataflowFile;
 use super::*;
 use std::collections::BTreeSet;
@@ -297,10 +297,10 @@ fn check_webhook(w: &WebhookConfig, problem: Problem) {
 struct RuleContext<'a> {
     sizes: &'a BTreeSet<HumanDuration>,
     dataflow: &'a Dataflow,
-    earlier: &'a [RuleConfig],
+    earlier: &'a [RuleFile],
 }
 
-fn check_rule(r: &RuleConfig, cx: &RuleContext<'_>, problem: Problem) {
+fn check_rule(r: &RuleFile, cx: &RuleContext<'_>, problem: Problem) {
     if cx.earlier.iter().any(|o| o.name == r.name) {
         problem("name used twice".into());
     }
@@ -330,33 +330,33 @@ fn check_rule(r: &RuleConfig, cx: &RuleContext<'_>, problem: Problem) {
         problem("need 1 <= min_history <= history".into());
     }
     match r.kind {
-        RuleKind::HighRisk => {
+        RuleTag::HighRisk => {
             for name in r.only.iter().flatten() {
                 if !cx.dataflow.risks.iter().any(|(_, _, k)| &k.name == name) {
                     problem(format!("`only` names risk `{name}`, which no [[risk]] defines"));
                 }
             }
         }
-        RuleKind::NewCluster => {
+        RuleTag::NewCluster => {
             if cx.dataflow.cluster.is_none() {
                 problem("new_cluster rules need a [cluster] table in the dataflow configuration".into());
             }
-            if cx.earlier.iter().any(|o| o.kind == RuleKind::NewCluster) {
+            if cx.earlier.iter().any(|o| o.kind == RuleTag::NewCluster) {
                 problem("only one new_cluster rule may be defined".into());
             }
             if r.min_count < 2 {
                 problem("min_count of a new_cluster rule must be at least 2".into());
             }
         }
-        RuleKind::Spike => check_spike_rule(r, problem),
-        RuleKind::SentimentDip => check_dip_rule(r, problem),
+        RuleTag::Spike => check_spike_rule(r, problem),
+        RuleTag::SentimentDip => check_dip_rule(r, problem),
     }
-    if !["critical", "warning", "info"].contains(&r.severity.as_str()) {
+    if Severity::parse(&r.severity).is_none() {
         problem(format!("severity `{}` must be critical, warning or info", r.severity));
     }
 }
 
-fn check_spike_rule(r: &RuleConfig, problem: Problem) {
+fn check_spike_rule(r: &RuleFile, problem: Problem) {
     if r.baseline.is_none() {
         problem("spike rules need `baseline` (median_mad, median_mean_dev or mean_std)".into());
     }
@@ -398,7 +398,7 @@ fn check_spike_rule(r: &RuleConfig, problem: Problem) {
     }
 }
 
-fn check_dip_rule(r: &RuleConfig, problem: Problem) {
+fn check_dip_rule(r: &RuleFile, problem: Problem) {
     if r.metric.is_none() {
         problem("sentiment_dip rules need `metric` (negative_share or mean)".into());
     }
@@ -422,7 +422,7 @@ impl Config {
             }
         }
         let sizes = dataflow.window_sizes(&flows, &mut report);
-        let mut rules: Vec<RuleConfig> = Vec::new();
+        let mut rules: Vec<RuleFile> = Vec::new();
         let mut webhooks: Vec<WebhookConfig> = Vec::new();
         for source in &alerts {
             let Some(file) = parse::<AlertsFile>(source, &mut report) else { continue };
@@ -448,6 +448,6 @@ impl Config {
         if !report.0.is_empty() {
             return Err(ConfigErrors(report.0));
         }
-        Ok(dataflow.into_config(rules, webhooks))
+        Ok(dataflow.into_config(rules.into_iter().map(RuleFile::into_rule).collect(), webhooks))
     }
 }

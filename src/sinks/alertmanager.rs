@@ -216,7 +216,7 @@ mod tests {
             fingerprint: "abc".into(),
             status: AlertStatus::Resolved,
             rule: "spike".into(),
-            severity: "critical".into(),
+            severity: crate::config::Severity::Critical,
             labels,
             starts_at: crate::alerts::Timestamp::parse("2026-01-01T00:30:36.403Z").unwrap(),
             ends_at: Some(crate::alerts::Timestamp::parse("2026-01-01T00:33:00.000Z").unwrap()),

@@ -12,7 +12,7 @@
 use super::clusters::ClusterBoard;
 use super::{AlertSink, ClusterSink, JudgementSink, WindowSink};
 use crate::alerts::{Alert, AlertStatus};
-use crate::config::{Config, Dimension, RuleConfig, RuleKind, SentimentMetric};
+use crate::config::{Config, Dimension, RuleConfig, RuleKind, RuleTag, SentimentMetric};
 use crate::dataflow::clusters::{ClusterSummary, ClusterUpdate};
 use crate::dataflow::detect::{SeriesWindows, WindowJudgement};
 use crate::records::window::{Agg, WindowKey};
@@ -79,16 +79,16 @@ impl Panel {
     /// the first rule that watches that dimension (the chart then has no band without one).
     fn of(config: &Config) -> Vec<Panel> {
         let smallest = config.windows.iter().map(|w| (w.size.as_ms() / 1000) as u32).min().unwrap_or(60);
-        let rule_on = |kind: RuleKind, dim: Dimension| {
-            config.rules.iter().find(|r| r.kind == kind && r.key == Some(dim) && r.only.is_none())
+        let rule_on = |kind: RuleTag, dim: Dimension| {
+            config.rules.iter().find(|r| r.tag() == kind && r.watch().is_some_and(|w| w.key == dim && w.only.is_none()))
         };
         let size = |r: Option<&RuleConfig>| r.map_or(smallest, |r| (r.window.as_ms() / 1000) as u32);
-        let dip = rule_on(RuleKind::SentimentDip, Dimension::Campaign);
-        let metric = match dip.and_then(|r| r.metric) {
-            Some(SentimentMetric::Mean) => Metric::Mean,
+        let dip = rule_on(RuleTag::SentimentDip, Dimension::Campaign);
+        let metric = match dip.map(|r| &r.kind) {
+            Some(RuleKind::SentimentDip(d)) if d.metric == SentimentMetric::Mean => Metric::Mean,
             _ => Metric::NegativeShare,
         };
-        let spike = rule_on(RuleKind::Spike, Dimension::Category);
+        let spike = rule_on(RuleTag::Spike, Dimension::Category);
         vec![
             Panel::new("sentiment", Dimension::Campaign, size(dip), metric, dip),
             Panel::new("volume", Dimension::Category, size(spike), Metric::Count, spike),
@@ -274,7 +274,7 @@ impl Dashboard {
         let spark_size_s = config
             .rules
             .iter()
-            .find(|r| r.key == Some(Dimension::Cluster))
+            .find(|r| r.watch().is_some_and(|w| w.key == Dimension::Cluster))
             .map(|r| (r.window.as_ms() / 1000) as u32)
             .or_else(|| config.windows.iter().map(|w| (w.size.as_ms() / 1000) as u32).min())
             .unwrap_or(300);
@@ -540,7 +540,7 @@ mod tests {
         assert_eq!(last.b, Some(round3(b0)));
         assert_eq!(last.t, Some(round3(t0)));
         assert_eq!(last.b, Some(10.0));
-        assert_eq!(last.t, Some(round3(10.0 + spike.sensitivity * 10f64.sqrt())));
+        assert_eq!(last.t, Some(round3(10.0 + spike.watch().unwrap().sensitivity * 10f64.sqrt())));
         let first = &sent[0].points[0];
         assert_eq!((first.b, first.t), (None, None), "no band before min_history windows");
         assert!(volume.take_dirty().is_empty(), "sent once");
@@ -555,7 +555,7 @@ mod tests {
             fingerprint: "f1".into(),
             status: AlertStatus::Firing,
             rule: "spike".into(),
-            severity: "critical".into(),
+            severity: crate::config::Severity::Critical,
             labels: Default::default(),
             starts_at: crate::alerts::Timestamp::parse("2026-11-23T14:02:00.000Z").unwrap(),
             ends_at: None,

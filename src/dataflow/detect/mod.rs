@@ -3,11 +3,11 @@
 //! windows a tick changed, and runs the alert engine. Evaluation happens when the frontier passes
 //! a tick, so an alert leaves the dataflow one tick after the message that crossed the threshold.
 
-use super::spike::{self, discord, judge, Newest, RarityMemory, Scratch, SpikeModel};
+use super::spike::{discord, judge, Newest, RarityMemory, Scratch, SpikeModel};
 use super::tick::Tick;
 use crate::alerts::engine::{AlertEngine, Evaluation};
 use crate::alerts::{explain, Alert, Baseline, Explanation};
-use crate::config::{Config, Direction, RuleConfig, RuleKind, ScoreKind, SentimentMetric};
+use crate::config::{Config, DipRule, Direction, RuleConfig, RuleKind, SentimentMetric, SpikeRule, SpikeScore};
 use crate::records::notice::{cluster_name, NewCluster, RiskyMessage, Sample, Scope};
 use crate::records::window::{window_start, Agg, Series, WindowKey};
 use crate::util::round3;
@@ -150,11 +150,7 @@ impl DetectorState {
     pub fn new(config: &Config) -> Self {
         DetectorState {
             rules: config.rules.clone(),
-            models: config
-                .rules
-                .iter()
-                .map(|r| (r.kind == RuleKind::Spike).then(|| SpikeModel::from_rule(r, true)))
-                .collect(),
+            models: config.rules.iter().map(|r| SpikeModel::from_rule(r, true)).collect(),
             spike_memory: HashMap::new(),
             scratch: Scratch::default(),
             lateness_ms: config.ingest.allowed_lateness.as_ms(),
@@ -220,7 +216,10 @@ impl DetectorState {
                 series: series.clone(),
                 start_s: start,
                 value: eval.value,
-                band: (b.windows >= rule.min_history && b.threshold.is_finite()).then_some((b.mean, b.threshold)),
+                band: rule
+                    .watch()
+                    .filter(|w| b.windows >= w.min_history && b.threshold.is_finite())
+                    .map(|_| (b.mean, b.threshold)),
             });
             if let Some(alert) = self.engine.observe(&self.rules[rule_index], &series, eval, as_of) {
                 alerts.push(alert);
@@ -230,9 +229,9 @@ impl DetectorState {
         risky.sort_by(|a, b| (a.ts_ms, &a.id).cmp(&(b.ts_ms, &b.id)));
         new_clusters.sort_by_key(|c| (c.ts_ms, c.id));
         for rule in &self.rules {
-            match rule.kind {
-                RuleKind::HighRisk => {
-                    for m in risky.iter().filter(|m| rule.only.as_ref().is_none_or(|o| o.contains(&m.risk))) {
+            match &rule.kind {
+                RuleKind::HighRisk { only } => {
+                    for m in risky.iter().filter(|m| only.as_ref().is_none_or(|o| o.contains(&m.risk))) {
                         let (labels, eval, summary) = risk_alert(rule, m);
                         alerts.extend(self.engine.notify(rule, labels, eval, m.ts_ms, summary));
                     }
@@ -243,7 +242,7 @@ impl DetectorState {
                         alerts.extend(self.engine.notify(rule, labels, eval, c.ts_ms, summary));
                     }
                 }
-                RuleKind::Spike | RuleKind::SentimentDip => {}
+                RuleKind::Spike(_) | RuleKind::SentimentDip(_) => {}
             }
         }
         alerts.extend(self.engine.advance_clock(self.clock_ms, self.lateness_ms, &self.rules));
@@ -272,11 +271,12 @@ impl DetectorState {
             // A drop is judged when a window closes, whether or not a message reached it: a
             // series gone silent is the deepest drop. Closures since the last tick, at most
             // `history` of them (older ones of a long silence would only repeat the verdict).
-            if rule.kind == RuleKind::Spike && rule.direction != Direction::Up && previous_clock != i64::MIN {
+            let drops = rule.spike().filter(|s| s.direction != Direction::Up);
+            if let (Some(spike), true) = (drops, previous_clock != i64::MIN) {
                 let size_ms = size_s as i64 * 1000;
                 let last_end = self.clock_ms.div_euclid(size_ms) * size_ms;
                 let first_end = (previous_clock.div_euclid(size_ms) + 1) * size_ms;
-                let first_end = first_end.max(last_end - (rule.history as i64 - 1) * size_ms);
+                let first_end = first_end.max(last_end - (spike.watch.history as i64 - 1) * size_ms);
                 // Ticks are milliseconds apart: most close no window, and need not visit the keys.
                 if first_end <= last_end {
                     for (series, _) in self.windows.keys().filter(|(series, s)| *s == size_s && watches(rule, series)) {
@@ -302,13 +302,13 @@ impl DetectorState {
         let size_s = rule.window.as_ms() / 1000;
         let windows = self.windows.get(&(series.clone(), size_s as u32))?;
         let model = self.models[rule_index].as_ref();
-        let memory = match model {
-            Some(model) if rule.score == ScoreKind::Rarity => {
+        let memory = match (model, rule.spike().map(|s| &s.score)) {
+            (Some(model), Some(&SpikeScore::Rarity { memory: capacity, .. })) => {
                 let memory = self.spike_memory.entry((rule_index, series.clone())).or_insert_with(|| SpikeMemory {
-                    rarity: RarityMemory::new(rule.rarity_memory),
+                    rarity: RarityMemory::new(capacity),
                     recorded_through: windows.first_start_s.unwrap_or(start_s) - size_s,
                 });
-                remember_until(memory, model, windows, start_s, size_s, rule.rarity_memory, &mut self.scratch);
+                remember_until(memory, model, windows, start_s, size_s, capacity, &mut self.scratch);
                 Some(&memory.rarity)
             }
             _ => None,
@@ -329,7 +329,7 @@ impl DetectorState {
                 .map(|s| s.iter().filter(|x| x.ts_ms >= start_ms && x.ts_ms < end_ms).collect())
                 .unwrap_or_default();
             let mut shown: Vec<&Sample> = in_window.iter().rev().copied().collect();
-            if rule.kind == RuleKind::SentimentDip {
+            if matches!(rule.kind, RuleKind::SentimentDip(_)) {
                 shown.sort_by_key(|s| s.sentiment_milli);
             }
             // Identical texts (templated complaints, resends) say nothing new: show distinct ones.
@@ -362,8 +362,7 @@ impl DetectorState {
     /// rebuilt from it. Alerts of a rule that no longer exists resolve now.
     pub fn set_rules(&mut self, rules: &[RuleConfig]) -> Vec<Alert> {
         self.rules = rules.to_vec();
-        self.models =
-            rules.iter().map(|r| (r.kind == RuleKind::Spike).then(|| SpikeModel::from_rule(r, true))).collect();
+        self.models = rules.iter().map(|r| SpikeModel::from_rule(r, true)).collect();
         self.spike_memory.clear();
         self.engine.resolve_orphans(&self.rules, self.clock_ms)
     }
@@ -386,10 +385,9 @@ impl DetectorState {
             let Some(rule) = self.rules.iter().find(|r| r.name == alert.rule_name()) else {
                 continue;
             };
-            let owned = match (rule.kind, rule.key) {
-                (RuleKind::HighRisk | RuleKind::NewCluster, _) => one_offs,
-                (_, Some(dim)) => alert.labels.get(dim.as_str()).is_some_and(|v| owns(&Series::new(dim, v.as_str()))),
-                (_, None) => false,
+            let owned = match rule.watch() {
+                None => one_offs,
+                Some(w) => alert.labels.get(w.key.as_str()).is_some_and(|v| owns(&Series::new(w.key, v.as_str()))),
             };
             if owned {
                 self.engine.adopt(alert.clone(), rule);
@@ -471,7 +469,7 @@ mod tests {
 
     fn judge_spike(r: &RuleConfig, history: &[i64], current: i64, yesterday: Option<i64>) -> Verdict {
         let (w, start) = series(history, current, yesterday);
-        spike(r, &SpikeModel::from_rule(r, true), &w, start, 60, None, &mut Scratch::default())
+        spike(r, &SpikeModel::from_rule(r, true).unwrap(), &w, start, 60, None, &mut Scratch::default())
     }
 
     #[test]
@@ -490,13 +488,9 @@ mod tests {
 
     #[test]
     fn a_drop_is_gated_by_its_forecast_and_by_yesterday() {
-        let r = RuleConfig {
-            direction: Direction::Down,
-            sensitivity: 3.0,
-            min_count: 15,
-            yesterday_factor: Some(2.0),
-            ..rule("category_spike")
-        };
+        let mut r = RuleConfig { min_count: 15, ..rule("category_spike") };
+        let s = spike_of(&mut r);
+        (s.direction, s.watch.sensitivity, s.yesterday_factor) = (Direction::Down, 3.0, Some(2.0));
         let history = [20; 30];
         let v = judge_spike(&r, &history, 2, None);
         assert!(v.anomalous, "2 where 20 were expected, though under min_count: {v:?}");
@@ -510,11 +504,9 @@ mod tests {
 
     #[test]
     fn mean_std_matches_the_peer_rule() {
-        let mut r = rule("category_spike");
-        r.baseline = Some(crate::config::BaselineMethod::MeanStd);
-        r.sensitivity = 3.0;
-        r.yesterday_factor = None;
-        r.min_count = 1;
+        let mut r = RuleConfig { min_count: 1, ..rule("category_spike") };
+        let s = spike_of(&mut r);
+        (s.baseline, s.watch.sensitivity, s.yesterday_factor) = (crate::config::BaselineMethod::MeanStd, 3.0, None);
         // mean 10, population σ = 1: threshold 13
         let history = [9, 11, 9, 11, 9, 11, 9, 11, 9, 11];
         let v = judge_spike(&r, &history, 13, None);
@@ -525,19 +517,33 @@ mod tests {
 
     /// The category spike rule as a rarity rule firing at 0.9, on every count.
     fn rarity_rule() -> RuleConfig {
-        RuleConfig {
-            score: ScoreKind::Rarity,
-            threshold: Some(0.9),
-            yesterday_factor: None,
-            min_count: 1,
-            ..rule("category_spike")
+        let mut r = RuleConfig { min_count: 1, ..rule("category_spike") };
+        let s = spike_of(&mut r);
+        s.score = SpikeScore::Rarity { threshold: 0.9, memory: 8000, shape_windows: None };
+        s.yesterday_factor = None;
+        r
+    }
+
+    /// The spike options of a spike rule, to vary in a test.
+    fn spike_of(r: &mut RuleConfig) -> &mut SpikeRule {
+        r.spike_mut().expect("a spike rule")
+    }
+
+    fn dip_of(r: &RuleConfig) -> &DipRule {
+        match &r.kind {
+            RuleKind::SentimentDip(d) => d,
+            _ => panic!("not a sentiment_dip rule"),
         }
+    }
+
+    fn min_history(r: &RuleConfig) -> usize {
+        r.watch().unwrap().min_history
     }
 
     #[test]
     fn a_rarity_rule_remembers_each_window_once() {
         let r = rarity_rule();
-        let model = SpikeModel::from_rule(&r, true);
+        let model = SpikeModel::from_rule(&r, true).unwrap();
         let history: Vec<i64> = (0..40).map(|i| 10 + (i % 3)).collect();
         let (w, start) = series(&history, 30, None);
         let mut memory =
@@ -545,9 +551,9 @@ mod tests {
         let mut scratch = Scratch::default();
         remember_until(&mut memory, &model, &w, start, 60, 100, &mut scratch);
         // The first min_history windows have no judgement yet; each later one is remembered.
-        assert_eq!(memory.rarity.len(), 40 - r.min_history);
+        assert_eq!(memory.rarity.len(), 40 - min_history(&r));
         remember_until(&mut memory, &model, &w, start, 60, 100, &mut scratch);
-        assert_eq!(memory.rarity.len(), 40 - r.min_history, "no window twice");
+        assert_eq!(memory.rarity.len(), 40 - min_history(&r), "no window twice");
         let v = spike(&r, &model, &w, start, 60, Some(&memory.rarity), &mut scratch);
         assert!(v.anomalous, "30 after a history of 10-12 is rarer than anything remembered: {v:?}");
         let v = spike(&r, &model, &w, start - 60, 60, Some(&memory.rarity), &mut scratch);
@@ -559,17 +565,21 @@ mod tests {
     /// break in the pattern.
     #[test]
     fn a_shape_view_fires_on_a_broken_pattern() {
-        let mut r = RuleConfig { sensitivity: 2.0, rarity_memory: 100, ..rarity_rule() };
+        let mut r = rarity_rule();
+        let shape = |r: &mut RuleConfig, windows: Option<usize>| {
+            let s = spike_of(r);
+            s.watch.sensitivity = 2.0;
+            s.score = SpikeScore::Rarity { threshold: 0.9, memory: 100, shape_windows: windows };
+        };
+        shape(&mut r, None);
         let history: Vec<i64> = (0..405).map(|i| if i % 10 == 0 || i % 10 == 3 { 20 } else { 0 }).collect();
         let (w, start) = series(&history, 20, None);
         let verdict = |r: &RuleConfig| {
-            let model = SpikeModel::from_rule(r, true);
-            let mut memory = SpikeMemory {
-                rarity: RarityMemory::new(r.rarity_memory),
-                recorded_through: w.first_start_s.unwrap() - 60,
-            };
+            let model = SpikeModel::from_rule(r, true).unwrap();
+            let mut memory =
+                SpikeMemory { rarity: RarityMemory::new(100), recorded_through: w.first_start_s.unwrap() - 60 };
             let mut scratch = Scratch::default();
-            remember_until(&mut memory, &model, &w, start, 60, r.rarity_memory, &mut scratch);
+            remember_until(&mut memory, &model, &w, start, 60, 100, &mut scratch);
             let now = spike(r, &model, &w, start, 60, Some(&memory.rarity), &mut scratch);
             // The regular spike at minute 400 (judged with what was remembered by 405).
             let regular = spike(r, &model, &w, start - 5 * 60, 60, Some(&memory.rarity), &mut scratch);
@@ -578,7 +588,7 @@ mod tests {
         let (now, regular) = verdict(&r);
         assert!(!now.anomalous, "by size alone the spike is like every other: {now:?}");
         assert!(!regular.anomalous, "{regular:?}");
-        r.shape_windows = Some(6);
+        shape(&mut r, Some(6));
         let (now, regular) = verdict(&r);
         assert!(now.anomalous, "no six minutes before ended like these: {now:?}");
         assert!(now.baseline.shape_rarity.is_some_and(|s| s >= 0.9), "{now:?}");
@@ -590,11 +600,12 @@ mod tests {
     fn sentiment_dip_needs_a_significant_shift() {
         let r = rule("campaign_sentiment_dip");
         let history: Vec<Agg> = (0..6).map(|_| Agg { count: 100, neg: 30, ..Default::default() }).collect();
-        let v = sentiment_dip(&r, Agg { count: 40, neg: 28, ..Default::default() }, &history);
+        let v = sentiment_dip(&r, dip_of(&r), Agg { count: 40, neg: 28, ..Default::default() }, &history);
         assert!(v.anomalous, "{v:?}");
         assert_eq!(v.baseline.mean, 0.3);
-        assert!(!sentiment_dip(&r, Agg { count: 40, neg: 16, ..Default::default() }, &history).anomalous);
-        assert!(!sentiment_dip(&r, Agg { count: 10, neg: 10, ..Default::default() }, &history).anomalous, "min_count");
+        let judge = |agg: Agg| sentiment_dip(&r, dip_of(&r), agg, &history);
+        assert!(!judge(Agg { count: 40, neg: 16, ..Default::default() }).anomalous);
+        assert!(!judge(Agg { count: 10, neg: 10, ..Default::default() }).anomalous, "min_count");
     }
 
     /// Feeds a detector message by message (one every 6 s): `per_minute(series, minute)`
@@ -639,14 +650,10 @@ mod tests {
     fn a_drop_is_judged_on_closed_windows_including_empty_ones() {
         use crate::alerts::AlertStatus::{Firing, Resolved};
         let mut config = Config::embedded();
-        config.rules = vec![RuleConfig {
-            name: "category_drop".into(),
-            direction: Direction::Down,
-            yesterday_factor: None,
-            min_count: 5,
-            sensitivity: 3.0,
-            ..rule("category_spike")
-        }];
+        let mut drop = RuleConfig { name: "category_drop".into(), min_count: 5, ..rule("category_spike") };
+        let s = spike_of(&mut drop);
+        (s.direction, s.yesterday_factor, s.watch.sensitivity) = (Direction::Down, None, 3.0);
+        config.rules = vec![drop];
         // Payment: 20 a minute, silent in minutes 30-34; login keeps the event clock moving.
         let mut detector = DetectorState::new(&config);
         let alerts =
@@ -671,7 +678,7 @@ mod tests {
 
         // Both ways: a rise fires while its minute is still filling (34 is above 20 + 3 x 4.47
         // by the fifth slot), and the ordinary minutes' first messages are no drop.
-        config.rules[0].direction = Direction::Both;
+        spike_of(&mut config.rules[0]).direction = Direction::Both;
         let mut detector = DetectorState::new(&config);
         let alerts = stream(&mut detector, 45, |name, m| if name == "payment" && m == 40 { 80 } else { 20 });
         assert_eq!(alerts, [(40 * 60 + 24, Firing, minute(40)), (42 * 60 + 6, Resolved, minute(40))]);

@@ -91,7 +91,9 @@ pub struct Verdict {
 
 /// Whether `rule` watches `series`: its key's dimension, and a value in `only` when set.
 pub(super) fn watches(rule: &RuleConfig, series: &Series) -> bool {
-    Some(series.dim) == rule.key && rule.only.as_ref().is_none_or(|only| only.iter().any(|v| *v == series.value))
+    rule.watch().is_some_and(|w| {
+        series.dim == w.key && w.only.as_ref().is_none_or(|only| only.iter().any(|v| *v == series.value))
+    })
 }
 
 /// Records the surprise of every window before `start_s` not yet remembered (at most
@@ -130,10 +132,13 @@ pub(crate) fn verdict(
 ) -> Option<Verdict> {
     let size_s = rule.window.as_ms() / 1000;
     let current = windows.get(start_s)?;
-    Some(match (rule.kind, model) {
-        (RuleKind::Spike, Some(model)) => spike(rule, model, windows, start_s, size_s, rarity, scratch),
-        _ => sentiment_dip(rule, current, &windows.history(start_s, size_s, rule.history)),
-    })
+    match (&rule.kind, model) {
+        (RuleKind::Spike(_), Some(model)) => Some(spike(rule, model, windows, start_s, size_s, rarity, scratch)),
+        (RuleKind::SentimentDip(dip), _) => {
+            Some(sentiment_dip(rule, dip, current, &windows.history(start_s, size_s, dip.watch.history)))
+        }
+        _ => None,
+    }
 }
 
 /// Spike: the window's count judged by the rule's predictors against its own trailing windows
@@ -162,10 +167,9 @@ pub(super) fn spike(
         };
     };
     let mut shape = None;
-    let (crossed, fire_at_z) = match (rule.score, rarity) {
-        (ScoreKind::Rarity, Some(rarity)) => {
-            let threshold = spike::fire_at(rule);
-            let warm = rarity.len() >= rule.min_history;
+    let (crossed, fire_at_z) = match (&spike_rule(rule).score, rarity) {
+        (&SpikeScore::Rarity { threshold, .. }, Some(rarity)) => {
+            let warm = rarity.len() >= spike_rule(rule).watch.min_history;
             let fire_at_z = rarity.z_to_exceed(threshold).filter(|_| warm).map(|z| z.max(model.sensitivity));
             let mut crossed = warm && rarity.score(j.z, None, model.sensitivity) >= threshold;
             // The shape view is read only where the surprise alone does not cross, and where it
@@ -188,7 +192,7 @@ pub(super) fn spike(
     // A rise must reach min_count messages; a drop matters on a series that usually has them.
     let mut anomalous =
         crossed && if drop { j.expected >= rule.min_count as f64 } else { current.count as u64 >= rule.min_count };
-    if let (Some(factor), Some(y)) = (rule.yesterday_factor, yesterday) {
+    if let (Some(factor), Some(y)) = (spike_rule(rule).yesterday_factor, yesterday) {
         if drop {
             threshold = threshold.min(y as f64 / factor);
             anomalous &= value < y as f64 / factor;
@@ -213,19 +217,24 @@ pub(super) fn spike(
     }
 }
 
+/// The spike options of a rule the caller knows is a spike rule.
+fn spike_rule(rule: &RuleConfig) -> &SpikeRule {
+    rule.spike().expect("a spike rule")
+}
+
 /// Sentiment dip: the window's negative share (or mean sentiment) against the pooled history.
-pub fn sentiment_dip(rule: &RuleConfig, current: Agg, history: &[Agg]) -> Verdict {
+pub fn sentiment_dip(rule: &RuleConfig, dip: &DipRule, current: Agg, history: &[Agg]) -> Verdict {
     let populated: Vec<&Agg> = history.iter().filter(|a| a.count > 0).collect();
     let pooled = populated.iter().fold(Agg::default(), |mut acc, a| {
         differential_dataflow::difference::Semigroup::plus_equals(&mut acc, *a);
         acc
     });
-    let metric = rule.metric.unwrap_or(SentimentMetric::NegativeShare);
+    let metric = dip.metric;
     let value = match metric {
         SentimentMetric::NegativeShare => current.negative_share(),
         SentimentMetric::Mean => current.sentiment_mean(),
     };
-    if populated.len() < rule.min_history || current.count == 0 {
+    if populated.len() < dip.watch.min_history || current.count == 0 {
         return Verdict {
             anomalous: false,
             value: round3(value),
@@ -238,14 +247,14 @@ pub fn sentiment_dip(rule: &RuleConfig, current: Agg, history: &[Agg]) -> Verdic
         SentimentMetric::NegativeShare => {
             let p0 = pooled.negative_share();
             let se = (p0 * (1.0 - p0) / n).sqrt();
-            let threshold = p0 + rule.min_delta.max(rule.sensitivity * se);
+            let threshold = p0 + dip.min_delta.max(dip.watch.sensitivity * se);
             (p0, se, threshold, value > threshold)
         }
         SentimentMetric::Mean => {
             let m0 = pooled.sentiment_mean();
             let var0 = (pooled.sent_sq as f64 / 1e6 / pooled.count as f64 - m0 * m0).max(0.0);
             let se = (var0 / n).sqrt();
-            let threshold = m0 - rule.min_delta.max(rule.sensitivity * se);
+            let threshold = m0 - dip.min_delta.max(dip.watch.sensitivity * se);
             (m0, se, threshold, value < threshold)
         }
     };

@@ -7,7 +7,7 @@
 //! ([`RarityMemory`]) and may add the shape view ([`discord`]): how unlike every earlier stretch
 //! the latest stretch of windows is, ranked the same way.
 
-use crate::config::{BaselineMethod, Direction, Predictor, RuleConfig, ScoreKind};
+use crate::config::{BaselineMethod, Direction, Predictor, RuleConfig, SpikeScore};
 
 mod rarity;
 use rarity::median_in_place;
@@ -35,20 +35,26 @@ pub struct SpikeModel {
 }
 
 impl SpikeModel {
-    pub fn from_rule(rule: &RuleConfig, counts: bool) -> Self {
+    /// The model of a spike rule (`None` for the other kinds).
+    pub fn from_rule(rule: &RuleConfig, counts: bool) -> Option<Self> {
+        let spike = rule.spike()?;
         let window_s = (rule.window.as_ms() / 1000).max(1) as usize;
-        SpikeModel {
-            baseline: rule.baseline.unwrap_or(BaselineMethod::MedianMad),
-            sensitivity: rule.sensitivity,
-            direction: rule.direction,
-            predictors: rule.predictors.clone(),
-            history: rule.history,
-            min_history: rule.min_history,
+        let (shape_windows, shape_memory) = match spike.score {
+            SpikeScore::Rarity { memory, shape_windows, .. } => (shape_windows.unwrap_or(0), memory),
+            SpikeScore::Surprise => (0, 0),
+        };
+        Some(SpikeModel {
+            baseline: spike.baseline,
+            sensitivity: spike.watch.sensitivity,
+            direction: spike.direction,
+            predictors: spike.predictors.clone(),
+            history: spike.watch.history,
+            min_history: spike.watch.min_history,
             windows_per_day: (86_400 % window_s == 0).then_some(86_400 / window_s),
             counts,
-            shape_windows: rule.shape_windows.unwrap_or(0),
-            shape_memory: rule.rarity_memory,
-        }
+            shape_windows,
+            shape_memory,
+        })
     }
 
     /// How many windows back `judge` may look.
@@ -509,7 +515,11 @@ mod tests {
         let with_shape = scores(&series);
         let first = (0..4000).find(|i| with_shape[*i] >= ALERT);
         assert!(first.is_some_and(|i| (2005..2017).contains(&i)), "first alert at {first:?}");
-        let without = scores_with(&RuleConfig { shape_windows: None, ..nab_rule() }, &series);
+        let mut plain = nab_rule();
+        if let Some(SpikeScore::Rarity { shape_windows, .. }) = plain.spike_mut().map(|s| &mut s.score) {
+            *shape_windows = None;
+        }
+        let without = scores_with(&plain, &series);
         let alerts = without.iter().filter(|s| **s >= ALERT).count();
         assert_eq!(alerts, 0, "the surprise alone finds nothing");
     }
@@ -519,7 +529,8 @@ mod tests {
         // Noise that never strays three spreads from its level: a rule asking for three
         // spreads stays silent however rare a value is.
         let bounded: Vec<f64> = (0..6000).map(|i| 50.0 + 3.0 * noise(i)).collect();
-        let rule = RuleConfig { sensitivity: 3.0, ..nab_rule() };
+        let mut rule = nab_rule();
+        rule.spike_mut().unwrap().watch.sensitivity = 3.0;
         let alerts = scores_with(&rule, &bounded).iter().filter(|s| **s >= ALERT).count();
         assert_eq!(alerts, 0, "{alerts} alerts on bounded noise");
         // Gaussian noise does stray: the rarity threshold (one window in 500) bounds how often

@@ -77,9 +77,9 @@ impl Rarity {
 /// the configuration; without one it never fires), a surprise rule at its sensitivity, where
 /// [`score`] is 0.5.
 pub fn fire_at(rule: &RuleConfig) -> f64 {
-    match rule.score {
-        ScoreKind::Rarity => rule.threshold.unwrap_or(1.0),
-        ScoreKind::Surprise => 0.5,
+    match rule.spike().map(|s| &s.score) {
+        Some(SpikeScore::Rarity { threshold, .. }) => *threshold,
+        _ => 0.5,
     }
 }
 
@@ -182,7 +182,8 @@ pub struct SeriesScorer {
 const REPEAT_DAMPING: f64 = 0.1;
 
 impl SeriesScorer {
-    /// `counts`: whether values are event counts; `None` decides from the data.
+    /// A spike rule's scorer. `counts`: whether values are event counts; `None` decides from
+    /// the data.
     pub fn new(rule: &RuleConfig, counts: Option<bool>) -> Self {
         Self::with_clock(rule, counts, None)
     }
@@ -191,14 +192,17 @@ impl SeriesScorer {
     /// daily and weekly predictors look back a day and a week of the series' own rows. History,
     /// rarity memory and cooldown stay counted in rows.
     pub fn with_clock(rule: &RuleConfig, counts: Option<bool>, step_ms: Option<i64>) -> Self {
-        let mut model = SpikeModel::from_rule(rule, counts.unwrap_or(true));
+        let mut model = SpikeModel::from_rule(rule, counts.unwrap_or(true)).expect("a spike rule");
         if let Some(step) = step_ms.filter(|s| *s > 0) {
             model.windows_per_day = (86_400_000 % step == 0).then(|| (86_400_000 / step) as usize);
         }
         SeriesScorer {
             model,
             auto_counts: counts.is_none(),
-            memory: (rule.score == ScoreKind::Rarity).then(|| RarityMemory::new(rule.rarity_memory)),
+            memory: match rule.spike().map(|s| &s.score) {
+                Some(SpikeScore::Rarity { memory, .. }) => Some(RarityMemory::new(*memory)),
+                _ => None,
+            },
             values: VecDeque::new(),
             recent: VecDeque::new(),
             quiet: (rule.cooldown.as_ms() / rule.window.as_ms().max(1)) as usize,
