@@ -15,10 +15,13 @@ use crate::config::{Config, Dimension, RedisConfig};
 use crate::dataflow::clusters::{ClusterSnapshot, ClusterUpdate};
 use crate::event::DeadLetter;
 use crate::records::window::{Agg, Series, WindowKey};
+use crate::sinks::outbox::{Envelope, Outbox, Refused};
 use crate::sinks::{AlertSink, ClusterSink, DeadLetterSink, WindowSink};
+use crate::telemetry::events::{InternalEvent, SinkFailed, SinkShed};
 use crate::telemetry::Metrics;
+use crate::util::backoff::Backoff;
 use std::collections::{BTreeSet, HashMap};
-use std::sync::mpsc::{sync_channel, Receiver, RecvTimeoutError, SyncSender, TrySendError};
+use std::sync::mpsc::{Receiver, RecvTimeoutError};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -29,8 +32,6 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
 enum Job {
     Write(Vec<Command>),
     Checkpoint(Box<Checkpoint>),
-    /// Answered once everything queued before it has been written (or given up on).
-    Flush(std::sync::mpsc::Sender<()>),
 }
 
 /// One checkpoint's transaction, and what it carries in case it has to be put back.
@@ -105,7 +106,7 @@ pub struct RedisSink {
     stream: String,
     group: String,
     dirty: Arc<Dirty>,
-    queue: SyncSender<Job>,
+    outbox: Outbox<Job>,
     metrics: Arc<Metrics>,
 }
 
@@ -120,14 +121,13 @@ pub struct SavedState {
 impl RedisSink {
     /// Starts the writer thread. Connection failures are retried in the background.
     pub fn start(config: &Config, redis: &RedisConfig, metrics: Arc<Metrics>) -> Arc<RedisSink> {
-        let (queue, jobs) = sync_channel(redis.queue);
         let url = redis.host_port().to_string();
         let (writer_metrics, dirty) = (metrics.clone(), Arc::new(Dirty::default()));
         let writer_dirty = dirty.clone();
-        std::thread::Builder::new()
-            .name("redis-sink".into())
-            .spawn(move || write_loop(&url, jobs, &writer_dirty, &writer_metrics))
-            .expect("spawn the redis writer");
+        let outbox = Outbox::start("redis-sink".into(), "redis", redis.queue, metrics.clone(), move |jobs| {
+            write_loop(&url, jobs, &writer_dirty, &writer_metrics)
+        })
+        .expect("spawn the redis writer");
         Arc::new(RedisSink {
             prefix: redis.prefix.clone(),
             stream_maxlen: redis.stream_maxlen.to_string(),
@@ -152,7 +152,7 @@ impl RedisSink {
             stream: format!("{}{}", redis.prefix, redis.stream),
             group: redis.group.clone(),
             dirty,
-            queue,
+            outbox,
             metrics,
         })
     }
@@ -164,18 +164,11 @@ impl RedisSink {
 
     /// Waits (up to 10 s) until everything queued so far has been written or given up on.
     pub fn drain(&self) {
-        let (done, wait) = std::sync::mpsc::channel();
-        if self.queue.send(Job::Flush(done)).is_ok() {
-            let _ = wait.recv_timeout(Duration::from_secs(10));
-        }
+        self.outbox.flush(Duration::from_secs(10));
     }
 
     fn send(&self, commands: Vec<Command>) {
-        match self.queue.try_send(Job::Write(commands)) {
-            Ok(()) => {}
-            Err(TrySendError::Full(_)) => self.metrics.sink_error("redis", "queue_full"),
-            Err(TrySendError::Disconnected(_)) => self.metrics.sink_error("redis", "stopped"),
-        }
+        self.outbox.push(Job::Write(commands));
     }
 
     pub fn key(&self, rest: &str) -> String {
@@ -350,10 +343,12 @@ impl WindowSink for RedisSink {
         }
         commands.push(cmd(["EXEC"]));
         let checkpoint = Checkpoint { commands, windows, acks, generation };
-        if let Err(e) = self.queue.try_send(Job::Checkpoint(Box::new(checkpoint))) {
+        if let Err(Refused::Full(job) | Refused::Stopped(job)) =
+            self.outbox.try_push(Job::Checkpoint(Box::new(checkpoint)))
+        {
             // Nothing is lost: the next checkpoint writes these windows and acknowledgements.
-            self.metrics.sink_error("redis", "checkpoint_deferred");
-            if let TrySendError::Full(Job::Checkpoint(c)) | TrySendError::Disconnected(Job::Checkpoint(c)) = e {
+            SinkShed { sink: "redis", kind: "checkpoint_deferred" }.emit(&self.metrics);
+            if let Job::Checkpoint(c) = job {
                 self.dirty.put_back(*c);
             }
         }
@@ -551,9 +546,9 @@ pub fn load_cluster_snapshot(redis: &RedisConfig) -> Result<Option<ClusterSnapsh
 /// The writer thread: pipelines queued commands, reconnecting with backoff (100 ms doubling to
 /// 5 s). A batch that fails is retried on a fresh connection, then dropped and counted; the
 /// checkpoints in it are put back for the next one instead.
-fn write_loop(url: &str, jobs: Receiver<Job>, dirty: &Dirty, metrics: &Metrics) {
+fn write_loop(url: &str, jobs: Receiver<Envelope<Job>>, dirty: &Dirty, metrics: &Metrics) {
     let mut connection: Option<Connection> = None;
-    let mut backoff = Duration::from_millis(100);
+    let mut backoff = Backoff::new(Duration::from_millis(100), Duration::from_secs(5));
     loop {
         let first = match jobs.recv_timeout(Duration::from_secs(1)) {
             Ok(job) => job,
@@ -566,15 +561,15 @@ fn write_loop(url: &str, jobs: Receiver<Job>, dirty: &Dirty, metrics: &Metrics) 
         let mut next = Some(first);
         while let Some(job) = next {
             match job {
-                Job::Write(commands) => batch.extend(commands),
-                Job::Checkpoint(checkpoint) if checkpoint.generation < dirty.generation() => {
+                Envelope::Item(Job::Write(commands)) => batch.extend(commands),
+                Envelope::Item(Job::Checkpoint(checkpoint)) if checkpoint.generation < dirty.generation() => {
                     dirty.put_back(*checkpoint);
                 }
-                Job::Checkpoint(mut checkpoint) => {
+                Envelope::Item(Job::Checkpoint(mut checkpoint)) => {
                     batch.append(&mut checkpoint.commands);
                     checkpoints.push(*checkpoint);
                 }
-                Job::Flush(done) => flushes.push(done),
+                Envelope::Flush(done) => flushes.push(done),
             }
             next = if batch.len() < PIPELINE { jobs.try_recv().ok() } else { None };
         }
@@ -586,17 +581,17 @@ fn write_loop(url: &str, jobs: Receiver<Job>, dirty: &Dirty, metrics: &Metrics) 
                 match Connection::open(url, CONNECT_TIMEOUT) {
                     Ok(c) => {
                         connection = Some(c);
-                        backoff = Duration::from_millis(100);
+                        backoff.reset();
                     }
                     Err(e) => {
-                        tracing::warn!(error = %e, url, "cannot connect to redis; retrying");
-                        metrics.sink_error("redis", "connect");
-                        std::thread::sleep(backoff);
-                        backoff = (backoff * 2).min(Duration::from_secs(5));
+                        let error = format!("cannot connect to redis at {url}: {e}");
+                        SinkFailed { sink: "redis", kind: "connect", error: &error }.emit(metrics);
+                        backoff.wait();
                         // Keep the queue moving while Redis is away: give up on this batch
                         // after a few tries rather than stall every later write behind it.
                         if attempts >= 3 {
-                            metrics.sink_error("redis", "dropped");
+                            let error = format!("{} commands dropped after {attempts} tries", batch.len());
+                            SinkFailed { sink: "redis", kind: "dropped", error: &error }.emit(metrics);
                             break;
                         }
                         continue;
@@ -610,19 +605,20 @@ fn write_loop(url: &str, jobs: Receiver<Job>, dirty: &Dirty, metrics: &Metrics) 
                     let nested = replies.iter().filter_map(Reply::as_array).flatten();
                     for reply in replies.iter().chain(nested) {
                         if let Reply::Error(e) = reply {
-                            tracing::warn!(error = %e, "redis rejected a write");
-                            metrics.sink_error("redis", "command");
+                            let error = format!("redis rejected a write: {e}");
+                            SinkFailed { sink: "redis", kind: "command", error: &error }.emit(metrics);
                         }
                     }
                     written = true;
                     break;
                 }
                 Err(e) => {
-                    tracing::warn!(error = %e, "redis write failed; reconnecting");
-                    metrics.sink_error("redis", "io");
+                    let error = format!("redis write failed, reconnecting: {e}");
+                    SinkFailed { sink: "redis", kind: "io", error: &error }.emit(metrics);
                     connection = None;
                     if attempts >= 3 {
-                        metrics.sink_error("redis", "dropped");
+                        let error = format!("{} commands dropped after {attempts} tries", batch.len());
+                        SinkFailed { sink: "redis", kind: "dropped", error: &error }.emit(metrics);
                         break;
                     }
                 }

@@ -17,7 +17,9 @@ use crate::admit::Admission;
 use crate::config::RedisConfig;
 use crate::feed::FeedSender;
 use crate::sinks::Fanout;
+use crate::telemetry::events::{InternalEvent, SinkFailed};
 use crate::telemetry::{Metrics, SourceKind};
+use crate::util::backoff::Backoff;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -53,15 +55,14 @@ impl RedisSource {
 
     fn run(self) {
         let consumer = self.config.consumer_name();
-        let mut backoff = Duration::from_millis(100);
+        let mut backoff = Backoff::new(Duration::from_millis(100), Duration::from_secs(5));
         while !self.stopping.load(Ordering::Relaxed) {
             match self.session(&consumer) {
                 Ok(()) => return,
                 Err(e) => {
-                    tracing::warn!(error = %e, "redis source: connection lost; retrying");
-                    self.metrics.sink_error("redis_source", "io");
-                    std::thread::sleep(backoff);
-                    backoff = (backoff * 2).min(Duration::from_secs(5));
+                    let error = format!("connection lost, retrying: {e}");
+                    SinkFailed { sink: "redis_source", kind: "io", error: &error }.emit(&self.metrics);
+                    backoff.wait();
                 }
             }
         }

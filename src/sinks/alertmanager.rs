@@ -5,14 +5,21 @@
 //! resolved alert is sent once more with its real `endsAt`. Failed posts are retried with
 //! backoff; the dataflow only hands alerts to a queue.
 
+use super::outbox::{Envelope, Outbox};
 use super::AlertSink;
 use crate::alerts::{Alert, AlertStatus};
+use crate::telemetry::events::{InternalEvent, SinkFailed};
 use crate::telemetry::Metrics;
+use crate::util::backoff::Backoff;
 use serde::Serialize;
 use std::collections::{BTreeMap, HashMap};
-use std::sync::mpsc::{channel, Receiver, RecvTimeoutError, Sender};
+use std::sync::mpsc::{Receiver, RecvTimeoutError};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+
+/// Alert changes waiting for the poster thread, which drains them into its per-fingerprint
+/// state at once (even while Alertmanager is away): the bound is only reached by a burst.
+const QUEUE: usize = 10_000;
 
 /// One alert as Alertmanager's API v2 takes it.
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -58,12 +65,10 @@ enum Message {
     Alert(Box<Alert>),
     /// Firing since before a restart: re-sent with the others, not posted as news.
     Adopt(Box<Alert>),
-    /// Answered once everything queued before it was posted (or failed to be).
-    Flush(Sender<()>),
 }
 
 pub struct AlertmanagerSink {
-    queue: Sender<Message>,
+    outbox: Outbox<Message>,
 }
 
 impl AlertmanagerSink {
@@ -75,31 +80,28 @@ impl AlertmanagerSink {
             .build()
             .map_err(|e| format!("cannot build the HTTP client: {e}"))?;
         let endpoint = format!("{}/api/v2/alerts", url.trim_end_matches('/'));
-        let (queue, alerts) = channel();
-        std::thread::Builder::new()
-            .name("alertmanager".into())
-            .spawn(move || post_loop(&client, &endpoint, resend, alerts, &metrics))
-            .map_err(|e| e.to_string())?;
-        Ok(Arc::new(AlertmanagerSink { queue }))
+        let poster_metrics = metrics.clone();
+        let outbox = Outbox::start("alertmanager".into(), "alertmanager", QUEUE, metrics, move |alerts| {
+            post_loop(&client, &endpoint, resend, alerts, &poster_metrics)
+        })
+        .map_err(|e| e.to_string())?;
+        Ok(Arc::new(AlertmanagerSink { outbox }))
     }
 }
 
 impl AlertSink for AlertmanagerSink {
     fn deliver(&self, alert: &Alert) {
-        let _ = self.queue.send(Message::Alert(Box::new(alert.clone())));
+        self.outbox.push(Message::Alert(Box::new(alert.clone())));
     }
 
     fn adopt(&self, alert: &Alert) {
         if alert.status == AlertStatus::Firing {
-            let _ = self.queue.send(Message::Adopt(Box::new(alert.clone())));
+            self.outbox.push(Message::Adopt(Box::new(alert.clone())));
         }
     }
 
     fn flush(&self) {
-        let (done, wait) = channel();
-        if self.queue.send(Message::Flush(done)).is_ok() {
-            let _ = wait.recv_timeout(Duration::from_secs(10));
-        }
+        self.outbox.flush(Duration::from_secs(10));
     }
 }
 
@@ -109,7 +111,7 @@ fn post_loop(
     client: &reqwest::blocking::Client,
     endpoint: &str,
     resend: Duration,
-    messages: Receiver<Message>,
+    messages: Receiver<Envelope<Message>>,
     metrics: &Metrics,
 ) {
     let mut firing: HashMap<String, Alert> = HashMap::new();
@@ -117,22 +119,22 @@ fn post_loop(
     let mut unsent: HashMap<String, Alert> = HashMap::new();
     let mut next_resend = Instant::now() + resend;
     let mut retry_at: Option<Instant> = None;
-    let mut backoff = Duration::from_secs(1);
+    let mut backoff = Backoff::new(Duration::from_secs(1), Duration::from_secs(60));
     loop {
         let wake = retry_at.map_or(next_resend, |r| r.min(next_resend));
         let mut flushes = Vec::new();
-        let mut take = |message: Message| match message {
-            Message::Alert(alert) => {
+        let mut take = |message: Envelope<Message>| match message {
+            Envelope::Item(Message::Alert(alert)) => {
                 match alert.status {
                     AlertStatus::Firing => firing.insert(alert.fingerprint.clone(), (*alert).clone()),
                     AlertStatus::Resolved => firing.remove(&alert.fingerprint),
                 };
                 unsent.insert(alert.fingerprint.clone(), *alert);
             }
-            Message::Adopt(alert) => {
+            Envelope::Item(Message::Adopt(alert)) => {
                 firing.entry(alert.fingerprint.clone()).or_insert(*alert);
             }
-            Message::Flush(done) => flushes.push(done),
+            Envelope::Flush(done) => flushes.push(done),
         };
         match messages.recv_timeout(wake.saturating_duration_since(Instant::now())) {
             Ok(message) => {
@@ -162,13 +164,13 @@ fn post_loop(
                 Ok(()) => {
                     unsent.clear();
                     retry_at = None;
-                    backoff = Duration::from_secs(1);
+                    backoff.reset();
                 }
                 Err(e) => {
-                    tracing::warn!(error = %e, endpoint, "alertmanager post failed; retrying in {backoff:?}");
-                    metrics.sink_error("alertmanager", "post");
-                    retry_at = Some(now + backoff);
-                    backoff = (backoff * 2).min(Duration::from_secs(60));
+                    let delay = backoff.next_delay();
+                    let error = format!("post to {endpoint} failed, retrying in {delay:?}: {e}");
+                    SinkFailed { sink: "alertmanager", kind: "post", error: &error }.emit(metrics);
+                    retry_at = Some(now + delay);
                 }
             }
         }

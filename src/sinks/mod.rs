@@ -6,6 +6,7 @@ pub mod clusters;
 pub mod dashboard;
 pub mod deadletter;
 pub mod ndjson;
+pub mod outbox;
 pub mod sse;
 pub mod webhook;
 

@@ -8,27 +8,23 @@
 //! counted (`kind="dropped"`). Other 4xx answers are the receiver refusing the payload: not
 //! retried, counted (`kind="rejected"`).
 
+use super::outbox::{Envelope, Outbox};
 use super::AlertSink;
 use crate::alerts::Alert;
 use crate::config::WebhookConfig;
+use crate::telemetry::events::{InternalEvent, SinkFailed};
 use crate::telemetry::Metrics;
-use std::sync::mpsc::{sync_channel, Receiver, SyncSender, TrySendError};
+use crate::util::backoff::Backoff;
+use std::sync::mpsc::Receiver;
 use std::sync::Arc;
 use std::time::Duration;
 
 /// The header carrying `sha256=<hex HMAC-SHA256 of the body>` when a secret is configured.
 pub const SIGNATURE_HEADER: &str = "X-Feedpulse-Signature";
 
-enum Message {
-    Alert(Box<Alert>),
-    /// Answered once everything queued before it was delivered (or given up).
-    Flush(std::sync::mpsc::Sender<()>),
-}
-
 pub struct WebhookSink {
     matchers: LabelMatchers,
-    queue: SyncSender<Message>,
-    metrics: Arc<Metrics>,
+    outbox: Outbox<Box<Alert>>,
 }
 
 /// A receiver's label matchers: every `match` label equal, every `match_re` regex matching the
@@ -68,14 +64,14 @@ impl WebhookSink {
             .timeout(config.timeout.0)
             .build()
             .map_err(|e| format!("webhook `{}`: cannot build the HTTP client: {e}", config.name))?;
-        let (queue, alerts) = sync_channel(config.queue);
-        let (worker_config, worker_metrics) = (config.clone(), metrics.clone());
-        std::thread::Builder::new()
-            .name(format!("webhook-{}", config.name))
-            .spawn(move || deliver_loop(&client, &worker_config, alerts, &worker_metrics))
-            .map_err(|e| e.to_string())?;
         let matchers = LabelMatchers::of(config).map_err(|e| format!("webhook `{}`: {e}", config.name))?;
-        Ok(Arc::new(WebhookSink { matchers, queue, metrics }))
+        let (worker_config, worker_metrics) = (config.clone(), metrics.clone());
+        let outbox =
+            Outbox::start(format!("webhook-{}", config.name), "webhook", config.queue, metrics, move |alerts| {
+                deliver_loop(&client, &worker_config, alerts, &worker_metrics)
+            })
+            .map_err(|e| e.to_string())?;
+        Ok(Arc::new(WebhookSink { matchers, outbox }))
     }
 }
 
@@ -84,19 +80,12 @@ impl AlertSink for WebhookSink {
         if !self.matchers.matches(&alert.labels) {
             return;
         }
-        match self.queue.try_send(Message::Alert(Box::new(alert.clone()))) {
-            Ok(()) => {}
-            Err(TrySendError::Full(_)) => self.metrics.sink_error("webhook", "queue_full"),
-            Err(TrySendError::Disconnected(_)) => self.metrics.sink_error("webhook", "dropped"),
-        }
+        self.outbox.push(Box::new(alert.clone()));
     }
 
     /// Waits (at most the time the queue could take to drain once) for queued alerts to go out.
     fn flush(&self) {
-        let (done, wait) = std::sync::mpsc::channel();
-        if self.queue.send(Message::Flush(done)).is_ok() {
-            let _ = wait.recv_timeout(Duration::from_secs(30));
-        }
+        self.outbox.flush(Duration::from_secs(30));
     }
 }
 
@@ -109,20 +98,20 @@ enum Outcome {
 fn deliver_loop(
     client: &reqwest::blocking::Client,
     config: &WebhookConfig,
-    messages: Receiver<Message>,
+    messages: Receiver<Envelope<Box<Alert>>>,
     metrics: &Metrics,
 ) {
     let secret = config.secret();
     for message in messages {
         let alert = match message {
-            Message::Alert(alert) => alert,
-            Message::Flush(done) => {
+            Envelope::Item(alert) => alert,
+            Envelope::Flush(done) => {
                 let _ = done.send(());
                 continue;
             }
         };
         let body = serde_json::to_vec(&alert).expect("alerts serialise");
-        let mut backoff = Duration::from_millis(500);
+        let mut backoff = Backoff::new(Duration::from_millis(500), Duration::from_secs(30));
         for attempt in 1..=config.max_attempts {
             match post(client, config, secret.as_deref(), &body) {
                 Outcome::Delivered => {
@@ -130,19 +119,18 @@ fn deliver_loop(
                     break;
                 }
                 Outcome::Rejected(reason) => {
-                    tracing::warn!(webhook = %config.name, %reason, "webhook refused the alert; not retried");
-                    metrics.sink_error("webhook", "rejected");
+                    let error = format!("webhook `{}` refused the alert, not retried: {reason}", config.name);
+                    SinkFailed { sink: "webhook", kind: "rejected", error: &error }.emit(metrics);
                     break;
                 }
                 Outcome::Retry(reason) => {
-                    metrics.sink_error("webhook", "post");
+                    let error = format!("webhook `{}` post failed (attempt {attempt}): {reason}", config.name);
+                    SinkFailed { sink: "webhook", kind: "post", error: &error }.emit(metrics);
                     if attempt == config.max_attempts {
-                        tracing::warn!(webhook = %config.name, %reason, "webhook failed {attempt} times; alert dropped");
-                        metrics.sink_error("webhook", "dropped");
+                        let error = format!("webhook `{}` failed {attempt} times; alert dropped", config.name);
+                        SinkFailed { sink: "webhook", kind: "dropped", error: &error }.emit(metrics);
                     } else {
-                        tracing::warn!(webhook = %config.name, %reason, "webhook post failed; retrying in {backoff:?}");
-                        std::thread::sleep(backoff);
-                        backoff = (backoff * 2).min(Duration::from_secs(30));
+                        backoff.wait();
                     }
                 }
             }

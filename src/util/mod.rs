@@ -1,5 +1,8 @@
 //! Small helpers with no home in one stage: a deterministic random stream (the demo, tests,
-//! the sketches' projections) and the rounding every shown share, mean and cosine uses.
+//! the sketches' projections), the rounding every shown share, mean and cosine uses, and the
+//! retry policy of every connection (`backoff`).
+
+pub mod backoff;
 
 /// A small deterministic PRNG (SplitMix64): the demo, tests and sketches need no
 /// statistical quality, only the same stream on every machine.

@@ -1,6 +1,8 @@
 //! Internal events that both count and log. One [`Metrics`] per pipeline, shared by every stage
 //! and rendered by `GET /metrics` in the Prometheus text format.
 
+pub mod events;
+
 use crate::event::{DeadLetter, DeadReason};
 use std::collections::BTreeMap;
 use std::fmt::Write;
