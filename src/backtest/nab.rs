@@ -4,7 +4,7 @@
 
 use crate::config::RuleConfig;
 use crate::dataflow::spike::SeriesScorer;
-use anyhow::{bail, Context, Result};
+use crate::util::error::{bail_invalid, Context, Result};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -20,11 +20,11 @@ pub struct NabReport {
 pub fn run(data: &Path, out: &Path, rule: &RuleConfig, threads: usize) -> Result<NabReport> {
     let files = series_files(data)?;
     if files.is_empty() {
-        bail!("no <category>/<file>.csv under {}", data.display());
+        bail_invalid!("no <category>/<file>.csv under {}", data.display());
     }
     let next = AtomicUsize::new(0);
     let report = Mutex::new(NabReport::default());
-    let first_error: Mutex<Option<anyhow::Error>> = Mutex::new(None);
+    let first_error: Mutex<Option<crate::util::error::DataError>> = Mutex::new(None);
     std::thread::scope(|scope| {
         for _ in 0..threads.max(1) {
             scope.spawn(|| loop {
@@ -76,7 +76,7 @@ fn score_file(input: &Path, output: &Path, rule: &RuleConfig) -> Result<usize> {
     let mut lines = text.lines();
     let header = lines.next().unwrap_or_default();
     if header.trim() != "timestamp,value" {
-        bail!("{}: expected the header `timestamp,value`, found `{header}`", input.display());
+        bail_invalid!("{}: expected the header `timestamp,value`, found `{header}`", input.display());
     }
     if let Some(dir) = output.parent() {
         std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
@@ -88,7 +88,7 @@ fn score_file(input: &Path, output: &Path, rule: &RuleConfig) -> Result<usize> {
     let mut rows = Vec::new();
     for (i, line) in lines.enumerate() {
         let Some((timestamp, value)) = line.split_once(',') else {
-            bail!("{}:{}: expected timestamp,value", input.display(), i + 2);
+            bail_invalid!("{}:{}: expected timestamp,value", input.display(), i + 2);
         };
         let parsed: f64 =
             value.trim().parse().with_context(|| format!("{}:{}: value `{value}`", input.display(), i + 2))?;

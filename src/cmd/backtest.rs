@@ -7,6 +7,7 @@ use crate::cmd::pipeline::PipelineOptions;
 use crate::cmd::replay::{self as app, AlertOutput, ReplayOptions};
 use crate::sinks::AlertSink;
 use crate::telemetry::SourceKind;
+use anyhow::Context;
 use serde::Serialize;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
@@ -46,11 +47,11 @@ pub struct HistoryReport {
 
 /// Replays `input` (NDJSON, `-` for stdin) through the dataflow and the configured rules,
 /// `batch` records per processing tick (1: alerts fire on exactly the crossing record, as live).
-pub fn history(pipeline: &PipelineOptions, input: &str, batch: usize) -> Result<HistoryReport, String> {
+pub fn history(pipeline: &PipelineOptions, input: &str, batch: usize) -> anyhow::Result<HistoryReport> {
     let (reader, kind): (Box<dyn std::io::Read + Send>, _) = if input == "-" {
         (Box::new(std::io::stdin()), SourceKind::Stdin)
     } else {
-        let file = std::fs::File::open(input).map_err(|e| format!("opening {input}: {e}"))?;
+        let file = std::fs::File::open(input).with_context(|| format!("opening {input}"))?;
         (Box::new(file), SourceKind::File)
     };
     let collected = Arc::new(Collected::default());
@@ -184,7 +185,7 @@ impl BacktestArgs {
         match (self.input, self.nab, self.out) {
             (_, Some(data), Some(out)) => nab(&data, &out, self.rule.as_deref(), self.pipeline),
             (Some(input), _, _) => {
-                let report = history(&self.pipeline.into_options()?, &input, self.batch).map_err(anyhow::Error::msg)?;
+                let report = history(&self.pipeline.into_options()?, &input, self.batch)?;
                 if self.json {
                     println!("{}", serde_json::to_string(&report)?);
                 } else {

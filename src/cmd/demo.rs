@@ -168,6 +168,6 @@ impl DemoArgs {
             dead_letters: None,
             demo: Some(DemoOptions { speed: self.speed, seed: self.seed, exit_when_done: self.exit_when_done }),
         };
-        serve::serve(self.pipeline.into_options()?, options).map_err(anyhow::Error::msg)
+        serve::serve(self.pipeline.into_options()?, options)
     }
 }

@@ -10,6 +10,7 @@ use crate::sinks::deadletter::DeadLetters;
 use crate::sinks::webhook::WebhookSink;
 use crate::sinks::{AlertSink, Fanout};
 use crate::telemetry::Metrics;
+use anyhow::Context;
 use clap::Args;
 use std::io::Write;
 use std::path::PathBuf;
@@ -27,10 +28,10 @@ pub struct PipelineOptions {
     pub cluster: Vec<String>,
 }
 
-pub(crate) fn dead_letter_sink(metrics: &Arc<Metrics>, path: Option<&PathBuf>) -> Result<DeadLetters, String> {
+pub(crate) fn dead_letter_sink(metrics: &Arc<Metrics>, path: Option<&PathBuf>) -> anyhow::Result<DeadLetters> {
     let out: Option<Box<dyn std::io::Write + Send>> = match path {
         Some(p) => Some(Box::new(std::io::BufWriter::new(
-            std::fs::File::create(p).map_err(|e| format!("cannot create dead-letter file {}: {e}", p.display()))?,
+            std::fs::File::create(p).with_context(|| format!("cannot create dead-letter file {}", p.display()))?,
         ))),
         None => None,
     };
@@ -46,7 +47,7 @@ pub(crate) fn fanout(
     dead_letters: Option<&PathBuf>,
     config: &Config,
     metrics: &Arc<Metrics>,
-) -> Result<(Fanout, Option<Arc<RedisSink>>), String> {
+) -> anyhow::Result<(Fanout, Option<Arc<RedisSink>>)> {
     let mut outputs =
         Fanout { alerts, dead_letters: vec![Arc::new(dead_letter_sink(metrics, dead_letters)?)], ..Default::default() };
     let redis_sink = config.redis.as_ref().map(|redis| RedisSink::start(config, redis, metrics.clone()));

@@ -10,6 +10,7 @@ use crate::sinks::ndjson::NdjsonAlerts;
 use crate::sinks::AlertSink;
 use crate::sources::lines::{self, LineSourceOptions};
 use crate::telemetry::{Metrics, SourceKind};
+use anyhow::Context;
 use std::io::Read;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -41,11 +42,11 @@ pub fn replay(
     input: Box<dyn Read + Send>,
     kind: SourceKind,
     options: ReplayOptions,
-) -> Result<ReplayReport, String> {
+) -> anyhow::Result<ReplayReport> {
     let metrics = Arc::new(Metrics::default());
     let alerts: Arc<dyn AlertSink> = match options.alerts {
         AlertOutput::File(p) => {
-            Arc::new(NdjsonAlerts::file(&p, false).map_err(|e| format!("cannot create {}: {e}", p.display()))?)
+            Arc::new(NdjsonAlerts::file(&p, false).with_context(|| format!("cannot create {}", p.display()))?)
         }
         AlertOutput::Stdout => Arc::new(NdjsonAlerts::stdout(false)),
         AlertOutput::Sink(sink) => sink,
@@ -76,8 +77,7 @@ pub fn replay(
             rules: LiveRules::new(&pipeline.config.rules),
             spent: Some(spent),
         },
-    )
-    .map_err(|e| e.to_string())?;
+    )?;
     Ok(ReplayReport { stats, metrics })
 }
 
@@ -175,7 +175,7 @@ impl ReplayArgs {
             parse_threads: threads,
             progress: self.stats,
         };
-        let report = replay(&self.pipeline.into_options()?, reader, kind, options).map_err(anyhow::Error::msg)?;
+        let report = replay(&self.pipeline.into_options()?, reader, kind, options)?;
         if self.stats {
             eprintln!("{}", replay_stats_text(&report));
         }

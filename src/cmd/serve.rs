@@ -16,6 +16,7 @@ use crate::sinks::ndjson::NdjsonAlerts;
 use crate::sinks::sse::AlertHub;
 use crate::sinks::AlertSink;
 use crate::telemetry::Metrics;
+use anyhow::Context;
 use std::io::Write;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -34,7 +35,7 @@ pub struct ServeOptions {
 }
 
 /// `feedpulse run` and `feedpulse demo`: the live pipeline with the HTTP API.
-pub fn serve(pipeline: PipelineOptions, options: ServeOptions) -> Result<(), String> {
+pub fn serve(pipeline: PipelineOptions, options: ServeOptions) -> anyhow::Result<()> {
     let metrics = Arc::new(Metrics::default());
     let hub = AlertHub::default();
     let mut alert_sinks = local_alert_sinks(&hub, &options)?;
@@ -54,9 +55,9 @@ pub fn serve(pipeline: PipelineOptions, options: ServeOptions) -> Result<(), Str
         .worker_threads(2)
         .enable_all()
         .build()
-        .map_err(|e| format!("cannot start the async runtime: {e}"))?;
+        .context("cannot start the async runtime")?;
     let listener = runtime.block_on(bind(&options))?;
-    let addr = listener.local_addr().map_err(|e| e.to_string())?;
+    let addr = listener.local_addr()?;
     let mut config = pipeline.config.clone();
     config.public_url = format!("http://{addr}");
 
@@ -94,8 +95,7 @@ pub fn serve(pipeline: PipelineOptions, options: ServeOptions) -> Result<(), Str
     let startup = Startup { restore, rules: live_rules.clone(), spent: None };
     let dataflow_thread = std::thread::Builder::new()
         .name("fp-dataflow".into())
-        .spawn(move || crate::topology::run(&df_config, df_metrics, df_outputs, feed, workers, cluster, startup))
-        .map_err(|e| e.to_string())?;
+        .spawn(move || crate::topology::run(&df_config, df_metrics, df_outputs, feed, workers, cluster, startup))?;
     state.ready.store(true, Ordering::Relaxed);
     say!("feedpulse listening on http://{addr}  (POST /v1/events · GET /v1/alerts · GET /v1/alerts/stream · GET /metrics)");
     say!("enrichment: {models}");
@@ -116,7 +116,7 @@ pub fn serve(pipeline: PipelineOptions, options: ServeOptions) -> Result<(), Str
     let started = Instant::now();
     let served = runtime.block_on(serve_http(listener, app, reloader, shutdown.clone(), closing_tx));
     if let Err(e) = served {
-        return Err(format!("HTTP server failed: {e}"));
+        anyhow::bail!("HTTP server failed: {e}");
     }
     stopping.store(true, Ordering::Relaxed);
     drop(state);
@@ -128,8 +128,7 @@ pub fn serve(pipeline: PipelineOptions, options: ServeOptions) -> Result<(), Str
     if let Some(t) = redis_source {
         let _ = t.join();
     }
-    let stats =
-        dataflow_thread.join().map_err(|_| "dataflow thread panicked".to_string())?.map_err(|e| e.to_string())?;
+    let stats = dataflow_thread.join().map_err(|_| anyhow::anyhow!("dataflow thread panicked"))??;
     print_summary(&metrics, started.elapsed().as_secs_f64(), stats.ticks);
     Ok(())
 }
@@ -184,7 +183,7 @@ fn spawn_demo(
 }
 
 /// The alert sinks of this process: the SSE hub, the console (demo) or stdout, a file.
-fn local_alert_sinks(hub: &AlertHub, options: &ServeOptions) -> Result<Vec<Arc<dyn AlertSink>>, String> {
+fn local_alert_sinks(hub: &AlertHub, options: &ServeOptions) -> anyhow::Result<Vec<Arc<dyn AlertSink>>> {
     let mut alert_sinks: Vec<Arc<dyn AlertSink>> = vec![Arc::new(hub.clone())];
     if options.demo.is_some() {
         alert_sinks.push(Arc::new(ConsoleAlerts));
@@ -193,21 +192,21 @@ fn local_alert_sinks(hub: &AlertHub, options: &ServeOptions) -> Result<Vec<Arc<d
     }
     if let Some(p) = &options.alerts_out {
         alert_sinks
-            .push(Arc::new(NdjsonAlerts::file(p, true).map_err(|e| format!("cannot create {}: {e}", p.display()))?));
+            .push(Arc::new(NdjsonAlerts::file(p, true).with_context(|| format!("cannot create {}", p.display()))?));
     }
     Ok(alert_sinks)
 }
 
 /// The HTTP listener; the demo falls back to a free port when its address is taken.
-async fn bind(options: &ServeOptions) -> Result<tokio::net::TcpListener, String> {
+async fn bind(options: &ServeOptions) -> anyhow::Result<tokio::net::TcpListener> {
     match tokio::net::TcpListener::bind(options.listen).await {
         Ok(l) => Ok(l),
         Err(e) if options.listen_fallback => {
             let any = SocketAddr::new(options.listen.ip(), 0);
             eprintln!("{} is taken ({e}); using a free port instead", options.listen);
-            tokio::net::TcpListener::bind(any).await.map_err(|e| format!("cannot listen on {any}: {e}"))
+            tokio::net::TcpListener::bind(any).await.with_context(|| format!("cannot listen on {any}"))
         }
-        Err(e) => Err(format!("cannot listen on {}: {e}", options.listen)),
+        Err(e) => Err(anyhow::anyhow!("cannot listen on {}: {e}", options.listen)),
     }
 }
 
@@ -348,6 +347,6 @@ impl RunArgs {
             };
             redis.consume = true;
         }
-        serve(pipeline, options).map_err(anyhow::Error::msg)
+        serve(pipeline, options)
     }
 }

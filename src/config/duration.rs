@@ -14,21 +14,38 @@ impl HumanDuration {
     }
 }
 
-pub fn parse_duration(text: &str) -> Result<Duration, String> {
+/// Why a duration does not read.
+#[derive(Debug, PartialEq, Eq, thiserror::Error)]
+pub enum DurationError {
+    #[error("duration `{0}` has no unit (use ms, s, m, h or d)")]
+    NoUnit(String),
+    #[error("duration `{0}` must start with a whole number")]
+    NotANumber(String),
+    #[error("duration `{text}` has unknown unit `{unit}` (use ms, s, m, h or d)")]
+    UnknownUnit { text: String, unit: String },
+    /// Longer than a century: no configuration means that, and times computed from it (a
+    /// clock plus a cooldown) would overflow.
+    #[error("duration `{0}` is too long (at most 36500d)")]
+    TooLong(String),
+}
+
+/// A century, in milliseconds.
+const MAX_MS: u64 = 36_500 * 86_400_000;
+
+pub fn parse_duration(text: &str) -> Result<Duration, DurationError> {
     let text = text.trim();
-    let split = text
-        .find(|c: char| !c.is_ascii_digit())
-        .ok_or_else(|| format!("duration `{text}` has no unit (use ms, s, m, h or d)"))?;
+    let split = text.find(|c: char| !c.is_ascii_digit()).ok_or_else(|| DurationError::NoUnit(text.into()))?;
     let (number, unit) = text.split_at(split);
-    let n: u64 = number.parse().map_err(|_| format!("duration `{text}` must start with a whole number"))?;
-    let ms = match unit {
-        "ms" => n,
-        "s" => n * 1_000,
-        "m" => n * 60_000,
-        "h" => n * 3_600_000,
-        "d" => n * 86_400_000,
-        _ => return Err(format!("duration `{text}` has unknown unit `{unit}` (use ms, s, m, h or d)")),
+    let n: u64 = number.parse().map_err(|_| DurationError::NotANumber(text.into()))?;
+    let per_unit: u64 = match unit {
+        "ms" => 1,
+        "s" => 1_000,
+        "m" => 60_000,
+        "h" => 3_600_000,
+        "d" => 86_400_000,
+        _ => return Err(DurationError::UnknownUnit { text: text.into(), unit: unit.into() }),
     };
+    let ms = n.checked_mul(per_unit).filter(|ms| *ms <= MAX_MS).ok_or_else(|| DurationError::TooLong(text.into()))?;
     Ok(Duration::from_millis(ms))
 }
 
@@ -54,6 +71,13 @@ impl fmt::Display for HumanDuration {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_duration_too_long_for_milliseconds_is_an_error_not_a_wrap() {
+        assert_eq!(parse_duration("99999999999d"), Err(DurationError::TooLong("99999999999d".into())));
+        assert!(matches!(parse_duration("36501d"), Err(DurationError::TooLong(_))));
+        assert_eq!(parse_duration("36500d"), Ok(Duration::from_millis(MAX_MS)));
+    }
 
     #[test]
     fn parses_every_unit_and_rejects_garbage() {

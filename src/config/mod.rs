@@ -11,7 +11,7 @@ mod validate;
 pub use rules::*;
 pub use schema::*;
 
-pub use duration::{parse_duration, HumanDuration};
+pub use duration::{parse_duration, DurationError, HumanDuration};
 
 use serde::Deserialize;
 use std::fmt;

@@ -2,20 +2,20 @@
 //! packages the models ship in. Deflate is `miniz_oxide`; the container formats are a few
 //! fixed-layout headers, not worth a dependency each.
 
-use anyhow::{anyhow, bail, Context, Result};
+use crate::util::error::{bail_invalid, invalid, Context, Result};
 
 fn u16_at(b: &[u8], at: usize) -> Result<u16> {
-    b.get(at..at + 2).map(|s| u16::from_le_bytes([s[0], s[1]])).ok_or_else(|| anyhow!("truncated zip"))
+    b.get(at..at + 2).map(|s| u16::from_le_bytes([s[0], s[1]])).ok_or_else(|| invalid!("truncated zip"))
 }
 
 fn u32_at(b: &[u8], at: usize) -> Result<u32> {
-    b.get(at..at + 4).map(|s| u32::from_le_bytes([s[0], s[1], s[2], s[3]])).ok_or_else(|| anyhow!("truncated zip"))
+    b.get(at..at + 4).map(|s| u32::from_le_bytes([s[0], s[1], s[2], s[3]])).ok_or_else(|| invalid!("truncated zip"))
 }
 
 fn u64_at(b: &[u8], at: usize) -> Result<u64> {
     b.get(at..at + 8)
         .map(|s| u64::from_le_bytes(s.try_into().expect("8 bytes")))
-        .ok_or_else(|| anyhow!("truncated zip"))
+        .ok_or_else(|| invalid!("truncated zip"))
 }
 
 /// One member of a zip archive, located through the central directory.
@@ -41,13 +41,13 @@ impl<'a> Zip<'a> {
         let eocd = (lowest..=bytes.len().saturating_sub(22))
             .rev()
             .find(|&i| u32_at(bytes, i).ok() == Some(EOCD))
-            .ok_or_else(|| anyhow!("not a zip archive (no end of central directory)"))?;
+            .ok_or_else(|| invalid!("not a zip archive (no end of central directory)"))?;
         let count = u16_at(bytes, eocd + 10)? as usize;
         let mut at = u32_at(bytes, eocd + 16)? as usize;
         let mut entries = Vec::with_capacity(count);
         for _ in 0..count {
             if u32_at(bytes, at)? != 0x0201_4b50 {
-                bail!("corrupt zip central directory");
+                bail_invalid!("corrupt zip central directory");
             }
             let method = u16_at(bytes, at + 10)?;
             let mut compressed = u32_at(bytes, at + 20)? as u64;
@@ -56,7 +56,7 @@ impl<'a> Zip<'a> {
             let extra_len = u16_at(bytes, at + 30)? as usize;
             let comment_len = u16_at(bytes, at + 32)? as usize;
             let mut local_header = u32_at(bytes, at + 42)? as u64;
-            let name = bytes.get(at + 46..at + 46 + name_len).ok_or_else(|| anyhow!("truncated zip"))?;
+            let name = bytes.get(at + 46..at + 46 + name_len).ok_or_else(|| invalid!("truncated zip"))?;
             let name = String::from_utf8_lossy(name).into_owned();
             // Zip64: the 32-bit fields that overflowed are in extra field 0x0001, in this order.
             let extra = bytes.get(at + 46 + name_len..at + 46 + name_len + extra_len).unwrap_or(&[]);
@@ -82,27 +82,30 @@ impl<'a> Zip<'a> {
 
     /// The uncompressed bytes of the member called `name`.
     pub fn read(&self, name: &str) -> Result<Vec<u8>> {
-        let entry = self.entries.iter().find(|e| e.name == name).ok_or_else(|| anyhow!("no `{name}` in archive"))?;
+        let entry = self.entries.iter().find(|e| e.name == name).ok_or_else(|| invalid!("no `{name}` in archive"))?;
         self.read_entry(entry)
     }
 
     pub fn read_entry(&self, entry: &ZipEntry) -> Result<Vec<u8>> {
         let at = entry.local_header as usize;
         if u32_at(self.bytes, at)? != 0x0403_4b50 {
-            bail!("corrupt zip local header for `{}`", entry.name);
+            bail_invalid!("corrupt zip local header for `{}`", entry.name);
         }
         let start = at + 30 + u16_at(self.bytes, at + 26)? as usize + u16_at(self.bytes, at + 28)? as usize;
         let data = self
             .bytes
             .get(start..start + entry.compressed as usize)
-            .ok_or_else(|| anyhow!("truncated zip member `{}`", entry.name))?;
+            .ok_or_else(|| invalid!("truncated zip member `{}`", entry.name))?;
         let out = match entry.method {
             0 => data.to_vec(),
             8 => inflate(data, entry.size as usize).with_context(|| format!("inflating `{}`", entry.name))?,
-            m => bail!("zip member `{}` uses compression method {m}; only stored and deflate are read", entry.name),
+            m => bail_invalid!(
+                "zip member `{}` uses compression method {m}; only stored and deflate are read",
+                entry.name
+            ),
         };
         if out.len() as u64 != entry.size {
-            bail!("zip member `{}`: {} bytes, expected {}", entry.name, out.len(), entry.size);
+            bail_invalid!("zip member `{}`: {} bytes, expected {}", entry.name, out.len(), entry.size);
         }
         Ok(out)
     }
@@ -110,13 +113,13 @@ impl<'a> Zip<'a> {
 
 fn inflate(raw_deflate: &[u8], limit: usize) -> Result<Vec<u8>> {
     miniz_oxide::inflate::decompress_to_vec_with_limit(raw_deflate, limit.max(1))
-        .map_err(|e| anyhow!("deflate stream is corrupt: {:?}", e.status))
+        .map_err(|e| invalid!("deflate stream is corrupt: {:?}", e.status))
 }
 
 /// Members of a `.tar.gz` whose paths end with one of `suffixes`, as (path, bytes).
 pub fn tar_gz_members(gz: &[u8], suffixes: &[&str]) -> Result<Vec<(String, Vec<u8>)>> {
     if gz.len() < 18 || gz[0] != 0x1f || gz[1] != 0x8b || gz[2] != 8 {
-        bail!("not a gzip file");
+        bail_invalid!("not a gzip file");
     }
     let flags = gz[3];
     let mut at = 10;
@@ -126,7 +129,7 @@ pub fn tar_gz_members(gz: &[u8], suffixes: &[&str]) -> Result<Vec<(String, Vec<u
     for bit in [8u8, 16] {
         if flags & bit != 0 {
             at +=
-                gz.get(at..).and_then(|s| s.iter().position(|&b| b == 0)).ok_or_else(|| anyhow!("bad gzip header"))?
+                gz.get(at..).and_then(|s| s.iter().position(|&b| b == 0)).ok_or_else(|| invalid!("bad gzip header"))?
                     + 1;
         }
     }
@@ -134,7 +137,7 @@ pub fn tar_gz_members(gz: &[u8], suffixes: &[&str]) -> Result<Vec<(String, Vec<u
         at += 2;
     }
     let size_hint = u32_at(gz, gz.len() - 4)? as usize; // ISIZE: size mod 2^32, exact below 4 GiB
-    let tar = inflate(gz.get(at..).ok_or_else(|| anyhow!("bad gzip header"))?, size_hint.max(1 << 20) * 2)?;
+    let tar = inflate(gz.get(at..).ok_or_else(|| invalid!("bad gzip header"))?, size_hint.max(1 << 20) * 2)?;
     let mut out = Vec::new();
     let mut at = 0;
     while at + 512 <= tar.len() {
@@ -152,7 +155,7 @@ pub fn tar_gz_members(gz: &[u8], suffixes: &[&str]) -> Result<Vec<(String, Vec<u
         let body = at + 512;
         let regular_file = header[156] == b'0' || header[156] == 0;
         if regular_file && suffixes.iter().any(|s| name.ends_with(s)) {
-            let data = tar.get(body..body + size).ok_or_else(|| anyhow!("truncated tar member {name}"))?;
+            let data = tar.get(body..body + size).ok_or_else(|| invalid!("truncated tar member {name}"))?;
             out.push((name, data.to_vec()));
         }
         at = body + size.div_ceil(512) * 512;

@@ -16,7 +16,7 @@
 use super::archive::Zip;
 use super::npy::Array;
 use super::sentencepiece::Tokenizer;
-use anyhow::{bail, Context, Result};
+use crate::util::error::{bail_invalid, Context, Result};
 
 pub const DIM: usize = 512;
 const CHUNKS: usize = 17;
@@ -115,7 +115,7 @@ impl SentenceEncoder {
         let floats = |name: &str, len: usize| -> Result<Vec<f32>> {
             let v = array(name)?.into_f32()?;
             if v.len() != len {
-                bail!("weights.npz: {name} has {} values, expected {len}", v.len());
+                bail_invalid!("weights.npz: {name} has {} values, expected {len}", v.len());
             }
             Ok(v)
         };
@@ -124,14 +124,18 @@ impl SentenceEncoder {
         for i in 1..=CHUNKS {
             let q = array(&format!("q{i}"))?;
             if q.shape.len() != 2 || q.shape[1] != DIM || (chunk_rows != 0 && q.shape[0] != chunk_rows) {
-                bail!("weights.npz: q{i} has shape {:?}", q.shape);
+                bail_invalid!("weights.npz: q{i} has shape {:?}", q.shape);
             }
             chunk_rows = q.shape[0];
             table.extend(q.into_u8()?);
         }
         let tokenizer = Tokenizer::from_model(sp_model).context("reading sp.model")?;
         if tokenizer.vocab_size() > CHUNKS * chunk_rows {
-            bail!("sp.model has {} pieces but the table only {} rows", tokenizer.vocab_size(), CHUNKS * chunk_rows);
+            bail_invalid!(
+                "sp.model has {} pieces but the table only {} rows",
+                tokenizer.vocab_size(),
+                CHUNKS * chunk_rows
+            );
         }
         let mut proj_w = vec![0.0; DIM * 3 * CNN];
         let (mut proj_b, mut proj_ln_g, mut proj_ln_b) = (Vec::new(), Vec::new(), Vec::new());

@@ -23,8 +23,8 @@ pub mod terms;
 
 use crate::config::Config;
 use crate::config::OTHER;
+use crate::util::error::{Context, Result};
 use aho_corasick::{AhoCorasick, AhoCorasickBuilder, MatchKind};
-use anyhow::{Context, Result};
 use category::CategoryExamples;
 use encoder::{SentenceEncoder, DIM};
 use lexicon::LexiconSentiment;

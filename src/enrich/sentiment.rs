@@ -8,7 +8,7 @@
 
 use super::lexicon::LexiconSentiment;
 use crate::clean::is_cjk;
-use anyhow::{bail, Context, Result};
+use crate::util::error::{bail_invalid, Context, Result};
 use std::hash::{BuildHasher, Hasher};
 
 pub const BUCKETS: usize = 1 << 18;
@@ -138,7 +138,7 @@ impl TrainedSentiment {
             }
         }
         if lines.len() < 100 {
-            bail!("sentiment corpus has only {} distinct lines", lines.len());
+            bail_invalid!("sentiment corpus has only {} distinct lines", lines.len());
         }
         // A fixed shuffle: the same corpus always gives the same model.
         let mut rng = crate::util::SplitMix::new(20131207);
@@ -202,7 +202,7 @@ impl TrainedSentiment {
         let body = bytes.strip_prefix(MAGIC).context("not a feedpulse sentiment model (or an older version)")?;
         let floats: Vec<f32> = body.chunks_exact(4).map(|c| f32::from_le_bytes(c.try_into().unwrap())).collect();
         if floats.len() != BUCKETS + 1 + 513 + 4 + 3 || body.len() % 4 != 0 {
-            bail!("sentiment model has {} values, expected {}", floats.len(), BUCKETS + 521);
+            bail_invalid!("sentiment model has {} values, expected {}", floats.len(), BUCKETS + 521);
         }
         let (nb, rest) = floats.split_at(BUCKETS);
         let (head, stacks) = rest[1..].split_at(513);

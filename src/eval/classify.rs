@@ -4,7 +4,7 @@
 
 use crate::config::{CategoryConfig, Config};
 use crate::enrich::{Enricher, Models};
-use anyhow::{bail, Result};
+use crate::util::error::{bail_invalid, Result};
 use serde::Serialize;
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
@@ -101,7 +101,7 @@ pub fn sentiment(rows: &[(String, String)], enricher: &Enricher) -> Result<Repor
     for (i, (_, label)) in rows.iter().enumerate() {
         match sentiment_label(label) {
             Some(l) => truth.push(l.to_owned()),
-            None => bail!("row {}: sentiment label {label:?} is not 0/1 or negative/positive", i + 1),
+            None => bail_invalid!("row {}: sentiment label {label:?} is not 0/1 or negative/positive", i + 1),
         }
     }
     let texts: Vec<&str> = rows.iter().map(|(t, _)| t.as_str()).collect();
@@ -153,7 +153,7 @@ pub fn categories(
 pub fn read(path: &Path) -> Result<Vec<(String, String)>> {
     let rows = super::new_clusters::read_labelled(path)?;
     if rows.is_empty() {
-        bail!("{}: no labelled rows", path.display());
+        bail_invalid!("{}: no labelled rows", path.display());
     }
     Ok(rows)
 }

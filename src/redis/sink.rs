@@ -355,6 +355,17 @@ impl WindowSink for RedisSink {
     }
 }
 
+/// Why the saved state could not be read back from Redis.
+#[derive(Debug, thiserror::Error)]
+pub enum RestoreError {
+    #[error("cannot connect to redis at {addr}: {source}")]
+    Connect { addr: String, source: std::io::Error },
+    #[error("{command}: {source}")]
+    Command { command: String, source: std::io::Error },
+    #[error("{0}")]
+    Invalid(String),
+}
+
 /// A window aggregate as its hash field holds it: `count,neg_count,sentiment_sum,sentiment_sq_sum`
 /// (sentiment to 3 decimals, its square to 6: exact, so a restart restores the same state).
 pub fn aggregate_value(agg: &Agg) -> String {
@@ -434,15 +445,15 @@ fn json<T: serde::Serialize>(value: &T) -> String {
 impl RedisSink {
     /// Reads the window aggregates and alert states a previous run left (and makes this sink
     /// trim and show them as its own). Windows of sizes no longer configured are skipped.
-    pub fn load_saved(&self, redis: &RedisConfig) -> Result<SavedState, String> {
+    pub fn load_saved(&self, redis: &RedisConfig) -> Result<SavedState, RestoreError> {
         let mut connection = Connection::open(redis.host_port(), CONNECT_TIMEOUT)
-            .map_err(|e| format!("cannot connect to redis at {}: {e}", redis.host_port()))?;
+            .map_err(|source| RestoreError::Connect { addr: redis.host_port().to_owned(), source })?;
         let mut saved = SavedState::default();
         let agg_prefix = self.key("agg:");
         let keys = scan(&mut connection, &format!("{}*", glob_escape(&agg_prefix)))?;
         let replies = connection
             .pipeline(&keys.iter().map(|k| cmd(["HGETALL", k])).collect::<Vec<_>>())
-            .map_err(|e| format!("HGETALL: {e}"))?;
+            .map_err(|source| RestoreError::Command { command: "HGETALL".into(), source })?;
         let mut unreadable = 0;
         for (hash, reply) in keys.iter().zip(replies) {
             let mut name = hash[agg_prefix.len()..].splitn(3, ':');
@@ -478,7 +489,7 @@ impl RedisSink {
         let alert_keys = scan(&mut connection, &format!("{}*", glob_escape(&self.key("alert:"))))?;
         let replies = connection
             .pipeline(&alert_keys.iter().map(|k| cmd(["HGET", k, "alert"])).collect::<Vec<_>>())
-            .map_err(|e| format!("HGET alert: {e}"))?;
+            .map_err(|source| RestoreError::Command { command: "HGET alert".into(), source })?;
         for (key, reply) in alert_keys.iter().zip(replies) {
             match reply.as_bytes().map(serde_json::from_slice::<Alert>) {
                 Some(Ok(alert)) => saved.alerts.push(alert),
@@ -492,13 +503,15 @@ impl RedisSink {
 }
 
 /// Every key matching `pattern` (SCAN, so a large keyspace is not blocked).
-fn scan(connection: &mut Connection, pattern: &str) -> Result<Vec<String>, String> {
+fn scan(connection: &mut Connection, pattern: &str) -> Result<Vec<String>, RestoreError> {
     let (mut cursor, mut keys) = ("0".to_string(), Vec::new());
     loop {
         let reply = connection
             .call(cmd(["SCAN", &cursor, "MATCH", pattern, "COUNT", "1000"]))
-            .map_err(|e| format!("SCAN {pattern}: {e}"))?;
-        let parts = reply.as_array().ok_or_else(|| format!("SCAN {pattern}: unexpected reply {reply:?}"))?;
+            .map_err(|source| RestoreError::Command { command: format!("SCAN {pattern}"), source })?;
+        let parts = reply
+            .as_array()
+            .ok_or_else(|| RestoreError::Invalid(format!("SCAN {pattern}: unexpected reply {reply:?}")))?;
         cursor = parts
             .first()
             .and_then(Reply::as_bytes)
@@ -530,16 +543,18 @@ fn glob_escape(text: &str) -> String {
 }
 
 /// The cluster snapshot a previous run left in Redis, if any (`{prefix}cluster-state`).
-pub fn load_cluster_snapshot(redis: &RedisConfig) -> Result<Option<ClusterSnapshot>, String> {
+pub fn load_cluster_snapshot(redis: &RedisConfig) -> Result<Option<ClusterSnapshot>, RestoreError> {
     let mut connection = Connection::open(redis.host_port(), CONNECT_TIMEOUT)
-        .map_err(|e| format!("cannot connect to redis at {}: {e}", redis.host_port()))?;
+        .map_err(|source| RestoreError::Connect { addr: redis.host_port().to_owned(), source })?;
     let key = format!("{}cluster-state", redis.prefix);
-    let reply = connection.call(cmd(["GET", &key])).map_err(|e| format!("GET {key}: {e}"))?;
+    let reply = connection
+        .call(cmd(["GET", &key]))
+        .map_err(|source| RestoreError::Command { command: format!("GET {key}"), source })?;
     match reply.as_bytes() {
         None => Ok(None),
-        Some(bytes) => {
-            serde_json::from_slice(bytes).map(Some).map_err(|e| format!("{key} is not a cluster snapshot: {e}"))
-        }
+        Some(bytes) => serde_json::from_slice(bytes)
+            .map(Some)
+            .map_err(|e| RestoreError::Invalid(format!("{key} is not a cluster snapshot: {e}"))),
     }
 }
 

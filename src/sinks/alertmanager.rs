@@ -6,7 +6,7 @@
 //! backoff; the dataflow only hands alerts to a queue.
 
 use super::outbox::{Envelope, Outbox};
-use super::AlertSink;
+use super::{AlertSink, StartError};
 use crate::alerts::{Alert, AlertStatus};
 use crate::telemetry::events::{InternalEvent, SinkFailed};
 use crate::telemetry::Metrics;
@@ -74,17 +74,18 @@ pub struct AlertmanagerSink {
 impl AlertmanagerSink {
     /// `url`: Alertmanager's base URL (`http://127.0.0.1:9093`). `resend`: how often firing
     /// alerts are sent again.
-    pub fn start(url: &str, resend: Duration, metrics: Arc<Metrics>) -> Result<Arc<AlertmanagerSink>, String> {
+    pub fn start(url: &str, resend: Duration, metrics: Arc<Metrics>) -> Result<Arc<AlertmanagerSink>, StartError> {
+        let sink = || "alertmanager".to_owned();
         let client = reqwest::blocking::Client::builder()
             .timeout(Duration::from_secs(5))
             .build()
-            .map_err(|e| format!("cannot build the HTTP client: {e}"))?;
+            .map_err(|source| StartError::Client { sink: sink(), source })?;
         let endpoint = format!("{}/api/v2/alerts", url.trim_end_matches('/'));
         let poster_metrics = metrics.clone();
         let outbox = Outbox::start("alertmanager".into(), "alertmanager", QUEUE, metrics, move |alerts| {
             post_loop(&client, &endpoint, resend, alerts, &poster_metrics)
         })
-        .map_err(|e| e.to_string())?;
+        .map_err(|source| StartError::Thread { sink: sink(), source })?;
         Ok(Arc::new(AlertmanagerSink { outbox }))
     }
 }

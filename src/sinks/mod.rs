@@ -10,6 +10,17 @@ pub mod outbox;
 pub mod sse;
 pub mod webhook;
 
+/// Why a network sink could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("{sink}: cannot build the HTTP client: {source}")]
+    Client { sink: String, source: reqwest::Error },
+    #[error("{sink}: bad label matcher: {source}")]
+    Matcher { sink: String, source: regex::Error },
+    #[error("{sink}: cannot start its thread: {source}")]
+    Thread { sink: String, source: std::io::Error },
+}
+
 use crate::alerts::Alert;
 use crate::dataflow::clusters::ClusterUpdate;
 use crate::dataflow::detect::WindowJudgement;

@@ -9,7 +9,7 @@
 //! retried, counted (`kind="rejected"`).
 
 use super::outbox::{Envelope, Outbox};
-use super::AlertSink;
+use super::{AlertSink, StartError};
 use crate::alerts::Alert;
 use crate::config::WebhookConfig;
 use crate::telemetry::events::{InternalEvent, SinkFailed};
@@ -36,12 +36,12 @@ pub struct LabelMatchers {
 
 impl LabelMatchers {
     /// From a validated configuration (its regexes compile).
-    pub fn of(config: &WebhookConfig) -> Result<Self, String> {
+    pub fn of(config: &WebhookConfig) -> Result<Self, regex::Error> {
         let regex = config
             .match_re
             .iter()
-            .map(|(k, re)| Ok((k.clone(), regex::Regex::new(&format!("^(?:{re})$")).map_err(|e| e.to_string())?)))
-            .collect::<Result<_, String>>()?;
+            .map(|(k, re)| Ok((k.clone(), regex::Regex::new(&format!("^(?:{re})$"))?)))
+            .collect::<Result<_, regex::Error>>()?;
         Ok(LabelMatchers { equal: config.match_eq.clone().into_iter().collect(), regex })
     }
 
@@ -59,18 +59,19 @@ pub fn signature(key: &[u8], body: &[u8]) -> String {
 }
 
 impl WebhookSink {
-    pub fn start(config: &WebhookConfig, metrics: Arc<Metrics>) -> Result<Arc<WebhookSink>, String> {
+    pub fn start(config: &WebhookConfig, metrics: Arc<Metrics>) -> Result<Arc<WebhookSink>, StartError> {
+        let sink = || format!("webhook `{}`", config.name);
         let client = reqwest::blocking::Client::builder()
             .timeout(config.timeout.0)
             .build()
-            .map_err(|e| format!("webhook `{}`: cannot build the HTTP client: {e}", config.name))?;
-        let matchers = LabelMatchers::of(config).map_err(|e| format!("webhook `{}`: {e}", config.name))?;
+            .map_err(|source| StartError::Client { sink: sink(), source })?;
+        let matchers = LabelMatchers::of(config).map_err(|source| StartError::Matcher { sink: sink(), source })?;
         let (worker_config, worker_metrics) = (config.clone(), metrics.clone());
         let outbox =
             Outbox::start(format!("webhook-{}", config.name), "webhook", config.queue, metrics, move |alerts| {
                 deliver_loop(&client, &worker_config, alerts, &worker_metrics)
             })
-            .map_err(|e| e.to_string())?;
+            .map_err(|source| StartError::Thread { sink: sink(), source })?;
         Ok(Arc::new(WebhookSink { matchers, outbox }))
     }
 }
