@@ -1,5 +1,5 @@
 //! The live dashboard: one page, its script and style compiled into the binary (no CDN, no
-//! build step), fed by one SSE stream of server-side aggregates (`sinks::dashboard`).
+//! build step), fed by one SSE stream of server-side aggregates (`server::board`).
 
 use super::AppState;
 use axum::extract::State;

@@ -1,6 +1,8 @@
 //! The HTTP API (axum): ingest, alerts (JSON and SSE), clusters, metrics, health, and the
 //! dashboard (`dashboard.rs`).
 
+pub mod board;
+pub mod clusters;
 mod dashboard;
 mod error;
 
@@ -8,7 +10,6 @@ pub use error::ApiError;
 
 use crate::admit::Admission;
 use crate::event::{DeadLetter, DeadReason};
-use crate::sinks::clusters::ClusterBoard;
 use crate::sinks::sse::AlertHub;
 use crate::sinks::Fanout;
 use crate::telemetry::{Metrics, SourceKind};
@@ -19,6 +20,7 @@ use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
+use clusters::ClusterBoard;
 use http_body_util::{BodyExt, LengthLimitError, Limited};
 use serde::Serialize;
 use serde_json::value::RawValue;
@@ -35,7 +37,7 @@ pub struct AppState {
     pub feed: crate::feed::FeedSender,
     pub hub: AlertHub,
     pub clusters: ClusterBoard,
-    pub dashboard: crate::sinks::dashboard::Dashboard,
+    pub dashboard: board::Dashboard,
     pub reloader: Arc<crate::config::reload::Reloader>,
     pub metrics: Arc<Metrics>,
     pub outputs: Fanout,

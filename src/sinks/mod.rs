@@ -2,8 +2,6 @@
 //! [`Fanout`] of them and never waits on a slow one (network sinks queue and drop with a count).
 
 pub mod alertmanager;
-pub mod clusters;
-pub mod dashboard;
 pub mod deadletter;
 pub mod ndjson;
 pub mod outbox;

@@ -16,7 +16,7 @@ use feedpulse::dataflow::{build, Outputs, Startup};
 use feedpulse::event::{Embedding, Event};
 use feedpulse::records::notice::cluster_name;
 use feedpulse::records::window::{window_start, Agg, Series, WindowKey};
-use feedpulse::sinks::clusters::ClusterBoard;
+use feedpulse::server::clusters::ClusterBoard;
 use feedpulse::sinks::ClusterSink;
 use feedpulse::util::SplitMix;
 use std::collections::BTreeMap;

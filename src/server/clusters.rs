@@ -1,7 +1,7 @@
 //! The live picture of established clusters behind `GET /v1/clusters` and the dashboard.
 
-use super::ClusterSink;
 use crate::dataflow::clusters::{ClusterSummary, ClusterUpdate};
+use crate::sinks::ClusterSink;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, RwLock};
 

@@ -10,12 +10,12 @@
 //! Window points are coalesced and published every [`PUBLISH_EVERY`]; alerts go out at once.
 
 use super::clusters::ClusterBoard;
-use super::{AlertSink, ClusterSink, JudgementSink, WindowSink};
 use crate::alerts::{Alert, AlertStatus};
 use crate::config::{Config, Dimension, RuleConfig, RuleKind, RuleTag, SentimentMetric};
 use crate::dataflow::clusters::{ClusterSummary, ClusterUpdate};
 use crate::dataflow::detect::{SeriesWindows, WindowJudgement};
 use crate::records::window::{Agg, WindowKey};
+use crate::sinks::{AlertSink, ClusterSink, JudgementSink, WindowSink};
 use crate::telemetry::Metrics;
 use crate::util::round3;
 use serde::Serialize;
