@@ -5,8 +5,11 @@
 #
 # Builds the release binary, scores every series with `feedpulse backtest --nab` (the embedded
 # rule benches/nab_rule.toml), scores the results with ../shared/tools/nab_score.py (standard,
-# low-FP and low-FN profiles, per file), and times a corpus of NAB's full size (58 files,
-# about 440 k rows, more than NAB's 365 k) made of copies of nab-dev's 23 files.
+# low-FP and low-FN profiles, per file), then measures how much of that score is choice: every
+# variant in benches/nab_variants/ is scored too and ../shared/tools/nab_cv.py picks variant and
+# threshold on the other folds only (leave-one-category-out, and 5-fold by file name), printing
+# the in-sample and the cross-validated score side by side. Last, it times a corpus of NAB's
+# full size (58 files, about 440 k rows, more than NAB's 365 k) made of copies of nab-dev's 23.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 nab=../shared/eval-data/nab-dev
@@ -21,6 +24,19 @@ echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -
 "$bin" backtest --nab "$nab/data" --out "$work/feedpulse"
 python3 "$scorer" --data "$nab/data" --windows "$nab/labels/combined_windows.json" \
   --profiles "$nab/config/profiles.json" --results "$work/feedpulse" --per-file
+
+# Generalisation: the shipped rule and its variants, chosen between on held-out folds only.
+cv=../shared/tools/nab_cv.py
+candidates=(--candidate "nab_rule=$work/feedpulse")
+for variant in benches/nab_variants/*.toml; do
+  name=$(basename "$variant" .toml)
+  "$bin" backtest --nab "$nab/data" --out "$work/variants/$name" --rules "$variant" 2>/dev/null
+  candidates+=(--candidate "$name=$work/variants/$name")
+done
+for profile in standard reward_low_FP_rate; do
+  python3 "$cv" --data "$nab/data" --windows "$nab/labels/combined_windows.json" \
+    --profiles "$nab/config/profiles.json" "${candidates[@]}" --folds both --profile "$profile"
+done
 
 # Full-size timing: 58 series (copies of nab-dev's 23), more rows than NAB's 365 k.
 big="$work/full-size-data"
