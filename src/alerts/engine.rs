@@ -140,10 +140,12 @@ impl AlertEngine {
                 if eval.window_end_ms >= active.last_anomalous_end_ms {
                     active.last_anomalous_end_ms = eval.window_end_ms;
                     active.alert.window = span(&eval);
+                    active.window_ms = eval.window_end_ms - eval.window_start_ms;
                     active.alert.value = eval.value;
                     active.alert.baseline = eval.baseline;
                     active.alert.explanation = eval.explanation;
-                    active.alert.summary = summary(rule, series, active.alert.value, &active.alert.baseline);
+                    let window = active.alert.window.clone();
+                    active.alert.summary = summary(rule, series, active.alert.value, &active.alert.baseline, &window);
                 }
                 return None;
             }
@@ -162,11 +164,15 @@ impl AlertEngine {
             self.suppressed += 1;
             return None;
         }
-        let text = summary(rule, series, eval.value, &eval.baseline);
+        let text = summary(rule, series, eval.value, &eval.baseline, &span(&eval));
         let alert = self.firing(rule, fp.clone(), labels, &eval, clock_ms, text);
         self.active.insert(
             fp,
-            Active { alert: alert.clone(), last_anomalous_end_ms: eval.window_end_ms, window_ms: rule.window.as_ms() },
+            Active {
+                alert: alert.clone(),
+                last_anomalous_end_ms: eval.window_end_ms,
+                window_ms: eval.window_end_ms - eval.window_start_ms,
+            },
         );
         Some(alert)
     }
@@ -177,7 +183,8 @@ impl AlertEngine {
         match alert.status {
             AlertStatus::Firing => {
                 let last_anomalous_end_ms = alert.window.end.ms();
-                let window_ms = if rule.watch().is_some() { rule.window.as_ms() } else { 0 };
+                let window_ms =
+                    if rule.watch().is_some() { alert.window.end.ms() - alert.window.start.ms() } else { 0 };
                 self.active.insert(alert.fingerprint.clone(), Active { alert, last_anomalous_end_ms, window_ms });
             }
             AlertStatus::Resolved => {
@@ -249,8 +256,12 @@ fn span(eval: &Evaluation) -> WindowSpan {
     WindowSpan { start: Timestamp(eval.window_start_ms), end: Timestamp(eval.window_end_ms) }
 }
 
-fn summary(rule: &RuleConfig, series: &Series, value: f64, baseline: &Baseline) -> String {
+/// The alert's one-line summary; `span` is the window judged (a `min_expected` rule's may be
+/// longer than its own).
+fn summary(rule: &RuleConfig, series: &Series, value: f64, baseline: &Baseline, span: &WindowSpan) -> String {
     let key = format!("{} {}", series.dim.as_str(), series.value);
+    let window =
+        crate::config::HumanDuration(std::time::Duration::from_millis((span.end.ms() - span.start.ms()).max(0) as u64));
     match &rule.kind {
         RuleKind::Spike(spike) => {
             let ratio = if baseline.mean > 0.0 {
@@ -267,19 +278,19 @@ fn summary(rule: &RuleConfig, series: &Series, value: f64, baseline: &Baseline) 
             };
             format!(
                 "{key}: {value:.0} messages in a {} window, {ratio} (threshold {:.1}){shape}",
-                rule.window, baseline.threshold
+                window, baseline.threshold
             )
         }
-        RuleKind::HighRisk { .. } | RuleKind::NewCluster => format!("{key}: {value:.0} in a {} window", rule.window),
+        RuleKind::HighRisk { .. } | RuleKind::NewCluster => format!("{key}: {value:.0} in a {} window", window),
         RuleKind::SentimentDip(dip) => match dip.metric {
             crate::config::SentimentMetric::Mean => format!(
                 "{key}: mean sentiment {value:.2} in a {} window vs baseline {:.2} (threshold {:.2})",
-                rule.window, baseline.mean, baseline.threshold
+                window, baseline.mean, baseline.threshold
             ),
             _ => format!(
                 "{key}: {:.0}% negative in a {} window vs baseline {:.0}% (threshold {:.0}%)",
                 value * 100.0,
-                rule.window,
+                window,
                 baseline.mean * 100.0,
                 baseline.threshold * 100.0
             ),
@@ -343,12 +354,13 @@ mod tests {
     #[test]
     fn a_summary_says_when_the_pattern_fired() {
         let (mut r, s) = (rule(), Series::new(Dimension::Category, "payment"));
-        let plain = summary(&r, &s, 15.0, &eval(600, true, 15.0).baseline);
+        let e = eval(600, true, 15.0);
+        let plain = summary(&r, &s, 15.0, &e.baseline, &span(&e));
         assert_eq!(plain, "category payment: 15 messages in a 1m window, 1.5× the baseline 10.0 (threshold 20.0)");
         r.spike_mut().unwrap().score = SpikeScore::Rarity { threshold: 0.9, memory: 100, shape_windows: Some(12) };
         let by_shape = Baseline { shape_rarity: Some(0.9995), ..eval(600, true, 15.0).baseline };
         assert_eq!(
-            summary(&r, &s, 15.0, &by_shape),
+            summary(&r, &s, 15.0, &by_shape, &span(&e)),
             format!("{plain}; the last 12 windows' pattern is unlike 99.95% of this series' past ones")
         );
     }

@@ -253,7 +253,7 @@ mod tests {
     #[test]
     fn embedded_defaults_are_valid() {
         let c = Config::embedded();
-        assert_eq!(c.windows.len(), 2);
+        assert_eq!(c.windows.len(), 4);
         assert_eq!(c.windows[0].size.as_ms(), 60_000);
         assert!(c.rules.iter().any(|r| r.tag() == RuleTag::Spike));
         assert!(c.rules.iter().any(|r| r.tag() == RuleTag::SentimentDip));

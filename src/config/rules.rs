@@ -125,6 +125,10 @@ pub(super) struct RuleFile {
     pub min_delta: f64,
     pub min_count: u64,
     pub yesterday_factor: Option<f64>,
+    /// Spike rules: judge each series on the shortest dataflow window (from the rule's own up)
+    /// whose forecast reaches this many messages, so a quiet series is judged on an hour where a
+    /// busy one is judged on a minute. None: the rule's window only.
+    pub min_expected: Option<f64>,
     #[serde(default)]
     pub cooldown: HumanDuration,
     pub severity: String,
@@ -206,6 +210,9 @@ pub struct SpikeRule {
     pub predictors: Vec<Predictor>,
     pub score: SpikeScore,
     pub yesterday_factor: Option<f64>,
+    /// Judge each series on the shortest window (the rule's or a longer dataflow window) whose
+    /// forecast reaches this many messages; `None`: the rule's window only.
+    pub min_expected: Option<f64>,
 }
 
 /// What a spike rule thresholds.
@@ -291,6 +298,7 @@ impl RuleFile {
                     },
                 },
                 yesterday_factor: self.yesterday_factor,
+                min_expected: self.min_expected,
             }),
             RuleTag::SentimentDip => RuleKind::SentimentDip(DipRule {
                 watch: watch(),

@@ -383,6 +383,14 @@ fn check_spike_rule(r: &RuleFile, problem: Problem) {
         }
         _ => {}
     }
+    if let Some(m) = r.min_expected {
+        if !(m.is_finite() && m > 0.0) {
+            problem("min_expected must be > 0".into());
+        }
+        if r.direction != Direction::Up || r.score != ScoreKind::Surprise {
+            problem("min_expected applies to direction = \"up\" with score = \"surprise\": a drop or a rarity rank is judged on one window size".into());
+        }
+    }
     if r.rarity_memory < r.min_history {
         problem("rarity_memory must be at least min_history".into());
     }
@@ -402,8 +410,15 @@ fn check_dip_rule(r: &RuleFile, problem: Problem) {
     if r.metric.is_none() {
         problem("sentiment_dip rules need `metric` (negative_share or mean)".into());
     }
-    if r.baseline.is_some() || r.yesterday_factor.is_some() || r.threshold.is_some() || r.shape_windows.is_some() {
-        problem("`baseline`/`yesterday_factor`/`threshold`/`shape_windows` apply to spike rules only".into());
+    if r.baseline.is_some()
+        || r.yesterday_factor.is_some()
+        || r.threshold.is_some()
+        || r.shape_windows.is_some()
+        || r.min_expected.is_some()
+    {
+        problem(
+            "`baseline`/`yesterday_factor`/`threshold`/`shape_windows`/`min_expected` apply to spike rules only".into(),
+        );
     }
     if !(0.0..=2.0).contains(&r.min_delta) {
         problem("min_delta must lie in [0, 2]".into());

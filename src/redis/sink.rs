@@ -137,7 +137,17 @@ impl RedisSink {
                 .iter()
                 .map(|w| ((w.size.as_ms() / 1000) as u32, (w.retention.as_ms() / 1000).max(1)))
                 .collect(),
-            sentiment_window_s: config.windows.iter().map(|w| (w.size.as_ms() / 1000) as u32).max().unwrap_or(60),
+            // The window the campaign sentiment rule judges; without one, the longest.
+            sentiment_window_s: config
+                .rules
+                .iter()
+                .find(|r| {
+                    matches!(r.kind, crate::config::RuleKind::SentimentDip(_))
+                        && r.watch().is_some_and(|w| w.key == Dimension::Campaign)
+                })
+                .map(|r| (r.window.as_ms() / 1000) as u32)
+                .or_else(|| config.windows.iter().map(|w| (w.size.as_ms() / 1000) as u32).max())
+                .unwrap_or(60),
             written: Mutex::new(HashMap::new()),
             latest_sentiment: Mutex::new(HashMap::new()),
             cluster_ttl_s: config.cluster.as_ref().map_or(86_400, |c| (c.idle_expiry.as_ms() / 1000).max(1)),

@@ -111,10 +111,32 @@ impl LiveRules {
     }
 }
 
+/// A judgement a tick calls for: as of when, which rule, which series, window start and size.
+type Due = (i64, usize, Series, i64, u32);
+
+/// Each rule's spike models, one per window size it judges (see [`DetectorState::models`]).
+fn spike_models(rules: &[RuleConfig], sizes: &[u32]) -> Vec<Vec<(u32, SpikeModel)>> {
+    rules
+        .iter()
+        .map(|r| {
+            let own = (r.window.as_ms() / 1000) as u32;
+            let longer = r.spike().and_then(|s| s.min_expected).is_some();
+            let mut judged: Vec<u32> = sizes.iter().copied().filter(|&s| s == own || (longer && s > own)).collect();
+            if judged.is_empty() {
+                judged.push(own);
+            }
+            judged.into_iter().filter_map(|s| Some((s, SpikeModel::for_window(r, s, true)?))).collect()
+        })
+        .collect()
+}
+
 pub struct DetectorState {
     rules: Vec<RuleConfig>,
-    /// The spike model of each rule (`None` for other kinds), indexed like `rules`.
-    models: Vec<Option<SpikeModel>>,
+    /// The dataflow's window sizes, shortest first.
+    sizes: Vec<u32>,
+    /// The spike models of each rule, indexed like `rules`: one per window size it judges (its
+    /// own, and with `min_expected` every longer one), shortest first; empty for other kinds.
+    models: Vec<Vec<(u32, SpikeModel)>>,
     spike_memory: HashMap<(usize, Series), SpikeMemory>,
     scratch: Scratch,
     lateness_ms: i64,
@@ -148,9 +170,12 @@ pub enum Detected {
 
 impl DetectorState {
     pub fn new(config: &Config) -> Self {
+        let mut sizes: Vec<u32> = config.windows.iter().map(|w| (w.size.as_ms() / 1000) as u32).collect();
+        sizes.sort_unstable();
         DetectorState {
             rules: config.rules.clone(),
-            models: config.rules.iter().map(|r| SpikeModel::from_rule(r, true)).collect(),
+            models: spike_models(&config.rules, &sizes),
+            sizes,
             spike_memory: HashMap::new(),
             scratch: Scratch::default(),
             lateness_ms: config.ingest.allowed_lateness.as_ms(),
@@ -205,14 +230,14 @@ impl DetectorState {
         // earlier window changed (its baseline moved). Older windows are updated but alert no more.
         let due = self.due(&touched, previous_clock);
         let mut alerts = Vec::new();
-        for (as_of, rule_index, series, start) in due {
+        for (as_of, rule_index, series, start, size_s) in due {
             alerts.extend(self.engine.advance_clock(as_of, self.lateness_ms, &self.rules));
-            let Some(eval) = self.evaluate(rule_index, &series, start, as_of) else { continue };
+            let Some(eval) = self.evaluate(rule_index, &series, start, size_s, as_of) else { continue };
             let rule = &self.rules[rule_index];
             let b = &eval.baseline;
             self.judged.push(WindowJudgement {
                 rule: rule.name.clone(),
-                size_s: (rule.window.as_ms() / 1000) as u32,
+                size_s,
                 series: series.clone(),
                 start_s: start,
                 value: eval.value,
@@ -249,23 +274,23 @@ impl DetectorState {
         alerts
     }
 
-    /// The (as-of, rule, series, window start) judgements a tick calls for, in order.
-    fn due(&self, touched: &BTreeSet<(Series, u32, i64)>, previous_clock: i64) -> BTreeSet<(i64, usize, Series, i64)> {
+    /// The (as-of, rule, series, window start, window size) judgements a tick calls for, in order.
+    fn due(&self, touched: &BTreeSet<(Series, u32, i64)>, previous_clock: i64) -> BTreeSet<Due> {
         let horizon_ms = previous_clock.saturating_sub(self.lateness_ms);
-        let mut due: BTreeSet<(i64, usize, Series, i64)> = BTreeSet::new();
+        let mut due: BTreeSet<Due> = BTreeSet::new();
         for (rule_index, rule) in self.rules.iter().enumerate() {
             let size_s = (rule.window.as_ms() / 1000) as u32;
-            let current = window_start(self.clock_ms, size_s);
             for (series, s, start) in touched {
-                let end_ms = (*start + size_s as i64) * 1000;
-                if *s != size_s || !watches(rule, series) || end_ms < horizon_ms {
+                let end_ms = (*start + *s as i64) * 1000;
+                if !watches(rule, series) || end_ms < horizon_ms || self.judged_size(rule_index, series) != Some(*s) {
                     continue;
                 }
                 // Evaluated "as of" the earlier of the clock and the window's end: in a long
                 // replay tick, a window that closed mid-tick is judged when it closed.
-                due.insert((end_ms.min(self.clock_ms), rule_index, series.clone(), *start));
+                due.insert((end_ms.min(self.clock_ms), rule_index, series.clone(), *start, *s));
+                let current = window_start(self.clock_ms, *s);
                 if *start < current {
-                    due.insert((self.clock_ms, rule_index, series.clone(), current));
+                    due.insert((self.clock_ms, rule_index, series.clone(), current, *s));
                 }
             }
             // A drop is judged when a window closes, whether or not a message reached it: a
@@ -281,13 +306,40 @@ impl DetectorState {
                 if first_end <= last_end {
                     for (series, _) in self.windows.keys().filter(|(series, s)| *s == size_s && watches(rule, series)) {
                         for end_ms in (first_end..=last_end).step_by(size_ms as usize) {
-                            due.insert((end_ms, rule_index, series.clone(), end_ms / 1000 - size_s as i64));
+                            due.insert((end_ms, rule_index, series.clone(), end_ms / 1000 - size_s as i64, size_s));
                         }
                     }
                 }
             }
         }
         due
+    }
+
+    /// The window size `rule` judges `series` on now: its own window, or for a `min_expected`
+    /// rule the shortest window whose recent windows hold that many messages in the median
+    /// (silent windows count as empty), else the longest one with `min_history` windows known.
+    fn judged_size(&self, rule_index: usize, series: &Series) -> Option<u32> {
+        let rule = &self.rules[rule_index];
+        let own = (rule.window.as_ms() / 1000) as u32;
+        let Some((spike, min_expected)) = rule.spike().and_then(|s| Some((s, s.min_expected?))) else {
+            return Some(own);
+        };
+        let mut fallback = None;
+        for &(size, _) in &self.models[rule_index] {
+            let Some(windows) = self.windows.get(&(series.clone(), size)) else { continue };
+            let current = window_start(self.clock_ms, size);
+            let mut counts: Vec<i64> =
+                windows.history(current, size as i64, spike.watch.history).iter().map(|a| a.count).collect();
+            if counts.len() < spike.watch.min_history {
+                continue;
+            }
+            fallback = Some(size);
+            counts.sort_unstable();
+            if counts[counts.len() / 2] as f64 >= min_expected {
+                return Some(size);
+            }
+        }
+        fallback.or(Some(own))
     }
 
     /// The window judgements made since the last call.
@@ -297,11 +349,18 @@ impl DetectorState {
 
     /// A window's evaluation by one rule as of event time `as_of_ms` (the window is closed
     /// once that reaches its end). `None` when there is nothing to judge yet.
-    fn evaluate(&mut self, rule_index: usize, series: &Series, start_s: i64, as_of_ms: i64) -> Option<Evaluation> {
+    fn evaluate(
+        &mut self,
+        rule_index: usize,
+        series: &Series,
+        start_s: i64,
+        size: u32,
+        as_of_ms: i64,
+    ) -> Option<Evaluation> {
         let rule = &self.rules[rule_index];
-        let size_s = rule.window.as_ms() / 1000;
-        let windows = self.windows.get(&(series.clone(), size_s as u32))?;
-        let model = self.models[rule_index].as_ref();
+        let size_s = size as i64;
+        let windows = self.windows.get(&(series.clone(), size))?;
+        let model = self.models[rule_index].iter().find(|(s, _)| *s == size).map(|(_, m)| m);
         let memory = match (model, rule.spike().map(|s| &s.score)) {
             (Some(model), Some(&SpikeScore::Rarity { memory: capacity, .. })) => {
                 let memory = self.spike_memory.entry((rule_index, series.clone())).or_insert_with(|| SpikeMemory {
@@ -314,7 +373,7 @@ impl DetectorState {
             _ => None,
         };
         let current = windows.get(start_s)?;
-        let verdict = verdict(rule, model, windows, start_s, memory, &mut self.scratch)?;
+        let verdict = verdict(rule, model, windows, start_s, size_s, memory, &mut self.scratch)?;
         let (start_ms, end_ms) = (start_s * 1000, (start_s + size_s) * 1000);
         // A window still filling holds a lower bound of its count: enough to see a rise, or
         // the end of a drop, but a drop itself is judged once the window has closed.
@@ -362,7 +421,7 @@ impl DetectorState {
     /// rebuilt from it. Alerts of a rule that no longer exists resolve now.
     pub fn set_rules(&mut self, rules: &[RuleConfig]) -> Vec<Alert> {
         self.rules = rules.to_vec();
-        self.models = rules.iter().map(|r| SpikeModel::from_rule(r, true)).collect();
+        self.models = spike_models(rules, &self.sizes);
         self.spike_memory.clear();
         self.engine.resolve_orphans(&self.rules, self.clock_ms)
     }
@@ -442,6 +501,9 @@ pub fn detect<'scope>(
         }
     })
 }
+
+#[cfg(test)]
+mod volume_tests;
 
 #[cfg(test)]
 mod tests {

@@ -127,10 +127,10 @@ pub(crate) fn verdict(
     model: Option<&SpikeModel>,
     windows: &SeriesWindows,
     start_s: i64,
+    size_s: i64,
     rarity: Option<&RarityMemory>,
     scratch: &mut Scratch,
 ) -> Option<Verdict> {
-    let size_s = rule.window.as_ms() / 1000;
     let current = windows.get(start_s)?;
     match (&rule.kind, model) {
         (RuleKind::Spike(_), Some(model)) => Some(spike(rule, model, windows, start_s, size_s, rarity, scratch)),
@@ -190,8 +190,12 @@ pub(super) fn spike(
     let mut threshold = fire_at_z.map_or(f64::INFINITY, |z| j.value_at(z, model.direction, value));
     let drop = model.direction != Direction::Up && value < j.expected;
     // A rise must reach min_count messages; a drop matters on a series that usually has them.
+    // On a longer window chosen for a quiet series (`min_expected`), significance alone decides:
+    // the floor was set for the rule's own window.
+    let own_s = rule.window.as_ms() / 1000;
+    let min_count = if size_s > own_s { 1 } else { rule.min_count };
     let mut anomalous =
-        crossed && if drop { j.expected >= rule.min_count as f64 } else { current.count as u64 >= rule.min_count };
+        crossed && if drop { j.expected >= min_count as f64 } else { current.count as u64 >= min_count };
     if let (Some(factor), Some(y)) = (spike_rule(rule).yesterday_factor, yesterday) {
         if drop {
             threshold = threshold.min(y as f64 / factor);

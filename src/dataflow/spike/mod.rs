@@ -37,8 +37,13 @@ pub struct SpikeModel {
 impl SpikeModel {
     /// The model of a spike rule (`None` for the other kinds).
     pub fn from_rule(rule: &RuleConfig, counts: bool) -> Option<Self> {
+        Self::for_window(rule, (rule.window.as_ms() / 1000) as u32, counts)
+    }
+
+    /// The model of a spike rule judging windows of `size_s` seconds (see `min_expected`).
+    pub fn for_window(rule: &RuleConfig, size_s: u32, counts: bool) -> Option<Self> {
         let spike = rule.spike()?;
-        let window_s = (rule.window.as_ms() / 1000).max(1) as usize;
+        let window_s = (size_s as usize).max(1);
         let (shape_windows, shape_memory) = match spike.score {
             SpikeScore::Rarity { memory, shape_windows, .. } => (shape_windows.unwrap_or(0), memory),
             SpikeScore::Surprise => (0, 0),
