@@ -48,8 +48,10 @@ pub enum EvalWhat {
         /// Labels held back and introduced after the background phase.
         #[arg(long, default_value_t = 5)]
         holdout: usize,
-        #[arg(long, default_value_t = 1)]
-        seed: u64,
+        /// The orders to stream the set in: `7`, `1-6` or `1,3,5`. Several print each one's
+        /// result and the mean and spread of every measure.
+        #[arg(long, alias = "seed", default_value = "1")]
+        seeds: String,
         /// Share of the background streamed before the held-out labels start.
         #[arg(long, default_value_t = 0.5)]
         background_share: f64,
@@ -131,7 +133,7 @@ impl EvalWhat {
             EvalWhat::NewClusters {
                 file,
                 holdout,
-                seed,
+                seeds,
                 background_share,
                 interval_ms,
                 limit,
@@ -153,13 +155,33 @@ impl EvalWhat {
                 params.merge_similarity = merge_similarity.unwrap_or(params.merge_similarity).max(params.similarity);
                 params.min_size = min_size.unwrap_or(params.min_size);
                 params.whitening_sample = whitening_sample.unwrap_or(params.whitening_sample);
-                let eval = new_clusters::Options { holdout, seed, background_share, interval_ms, limit };
-                let report = new_clusters::run(&file, &models.embedder, params.clone(), &eval)?;
-                if json {
-                    println!("{}", serde_json::to_string(&report)?);
-                } else {
+                let Some(seeds) = new_clusters::parse_seeds(&seeds) else {
+                    bail!("--seeds takes `7`, `1-6` or `1,3,5`, not `{seeds}`")
+                };
+                let mut reports = Vec::new();
+                if !json {
                     println!("embeddings: {}", models.describe());
-                    print!("{}", new_clusters::render(&report, &params));
+                }
+                for &seed in &seeds {
+                    let eval = new_clusters::Options { holdout, seed, background_share, interval_ms, limit };
+                    let report = new_clusters::run(&file, &models.embedder, params.clone(), &eval)?;
+                    if !json {
+                        println!("--- seed {seed}");
+                        print!("{}", new_clusters::render(&report, &params));
+                    }
+                    reports.push(report);
+                }
+                let summary = (seeds.len() > 1).then(|| new_clusters::Summary::of(&seeds, &reports));
+                match (json, summary) {
+                    (true, None) => println!("{}", serde_json::to_string(&reports[0])?),
+                    (true, Some(summary)) => {
+                        println!(
+                            "{}",
+                            serde_json::to_string(&serde_json::json!({ "summary": summary, "per_seed": reports }))?
+                        )
+                    }
+                    (false, Some(summary)) => print!("=== over {} seeds\n{}", seeds.len(), summary.render()),
+                    (false, None) => {}
                 }
                 Ok(())
             }

@@ -126,8 +126,10 @@ fn ceiling(
     Some(Ceiling { group_size, held_out, background_farthest: background, recall_no_false, recall_one_false })
 }
 
-/// Rows of (text, label) from a CSV with a header naming `text` and `label` (or `category`),
-/// or NDJSON objects with those fields.
+/// Rows of (text, label) from a CSV whose header names the text (`text` or `review`) and the
+/// label (`category`, `cat`, `intent` or `label`, the first of these present: in
+/// online_shopping_10_cats `label` is the sentiment and `cat` the product category), or NDJSON
+/// objects with `text` and `label` (or `category`).
 pub fn read_labelled(path: &Path) -> Result<Vec<(String, String)>> {
     let body = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
     let is_ndjson = body.trim_start().starts_with('{');
@@ -145,8 +147,8 @@ pub fn read_labelled(path: &Path) -> Result<Vec<(String, String)>> {
     } else {
         let mut lines = super::sentiment::csv_rows(&body).into_iter();
         let header = lines.next().unwrap_or_default();
-        let col = |names: &[&str]| header.iter().position(|h| names.contains(&h.trim()));
-        let (Some(t), Some(l)) = (col(&["text"]), col(&["label", "category"])) else {
+        let col = |names: &[&str]| names.iter().find_map(|n| header.iter().position(|h| h.trim() == *n));
+        let (Some(t), Some(l)) = (col(&["text", "review"]), col(&["category", "cat", "intent", "label"])) else {
             bail_invalid!("{}: the header must name a `text` and a `label` (or `category`) column", path.display());
         };
         rows.extend(lines.filter(|r| r.len() > t.max(l)).map(|r| (r[t].clone(), r[l].clone())));
@@ -360,6 +362,112 @@ pub fn purity_and_nmi<C: std::hash::Hash + Eq + Copy, L: std::hash::Hash + Eq + 
     (purity, nmi)
 }
 
+/// Mean and sample standard deviation of one measure over seeds.
+#[derive(Clone, Copy, Debug, Serialize)]
+pub struct Spread {
+    pub mean: f64,
+    pub sd: f64,
+    pub min: f64,
+    pub max: f64,
+}
+
+impl Spread {
+    fn of(values: &[f64]) -> Spread {
+        let n = values.len().max(1) as f64;
+        let mean = values.iter().sum::<f64>() / n;
+        let var = if values.len() > 1 {
+            values.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / (values.len() - 1) as f64
+        } else {
+            0.0
+        };
+        let min = values.iter().copied().fold(f64::INFINITY, f64::min);
+        let max = values.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+        Spread { mean, sd: var.sqrt(), min, max }
+    }
+}
+
+/// Several orders (seeds) of the same set: each measure's mean and spread.
+#[derive(Debug, Serialize)]
+pub struct Summary {
+    pub seeds: Vec<u64>,
+    pub recall: Spread,
+    /// Over the seeds where something was detected.
+    pub median_delay_messages: Option<Spread>,
+    pub false_alerts_per_10k: Spread,
+    pub purity: Spread,
+    pub nmi: Spread,
+    pub ceiling_recall_no_false: Option<Spread>,
+    pub ceiling_recall_one_false: Option<Spread>,
+    /// Recall over the ceiling's recall at one false alert (issue 27's target: >= 0.9).
+    pub recall_of_ceiling: Option<f64>,
+}
+
+impl Summary {
+    pub fn of(seeds: &[u64], reports: &[Report]) -> Summary {
+        let spread = |f: &dyn Fn(&Report) -> f64| Spread::of(&reports.iter().map(f).collect::<Vec<_>>());
+        let delays: Vec<f64> = reports.iter().filter_map(|r| r.median_delay_messages).collect();
+        let ceilings: Vec<&Ceiling> = reports.iter().filter_map(|r| r.ceiling.as_ref()).collect();
+        let ceiling = |f: &dyn Fn(&Ceiling) -> f64| {
+            (ceilings.len() == reports.len() && !ceilings.is_empty())
+                .then(|| Spread::of(&ceilings.iter().map(|c| f(c)).collect::<Vec<_>>()))
+        };
+        let recall = spread(&|r| r.recall);
+        let one_false = ceiling(&|c| c.recall_one_false);
+        Summary {
+            seeds: seeds.to_vec(),
+            recall,
+            median_delay_messages: (!delays.is_empty()).then(|| Spread::of(&delays)),
+            false_alerts_per_10k: spread(&|r| r.false_alerts_per_10k),
+            purity: spread(&|r| r.purity),
+            nmi: spread(&|r| r.nmi),
+            ceiling_recall_no_false: ceiling(&|c| c.recall_no_false),
+            recall_of_ceiling: one_false.filter(|c| c.mean > 0.0).map(|c| recall.mean / c.mean),
+            ceiling_recall_one_false: one_false,
+        }
+    }
+
+    /// The summary as text: one line per measure, `mean ± sd (min–max)`.
+    pub fn render(&self) -> String {
+        use std::fmt::Write;
+        let show = |s: &Spread| format!("{:.3} ± {:.3} ({:.3}–{:.3})", s.mean, s.sd, s.min, s.max);
+        let mut out = String::new();
+        let _ = writeln!(out, "seeds {:?}", self.seeds);
+        let _ = writeln!(out, "recall                 {}", show(&self.recall));
+        let _ =
+            writeln!(out, "median delay (msgs)    {}", self.median_delay_messages.as_ref().map_or("-".into(), show));
+        let _ = writeln!(out, "false alerts / 10k     {}", show(&self.false_alerts_per_10k));
+        let _ = writeln!(out, "purity                 {}", show(&self.purity));
+        let _ = writeln!(out, "NMI                    {}", show(&self.nmi));
+        let ceiling = |s: &Option<Spread>| s.as_ref().map_or("-".into(), show);
+        let _ = writeln!(out, "ceiling, no false      {}", ceiling(&self.ceiling_recall_no_false));
+        let _ = writeln!(out, "ceiling, one false     {}", ceiling(&self.ceiling_recall_one_false));
+        let _ = writeln!(
+            out,
+            "recall / ceiling (one false) {}",
+            self.recall_of_ceiling.map_or("-".into(), |r| format!("{r:.2}"))
+        );
+        out
+    }
+}
+
+/// Seeds written as `7`, `1-6` or `1,3,5`.
+pub fn parse_seeds(text: &str) -> Option<Vec<u64>> {
+    let mut seeds = Vec::new();
+    for part in text.split(',') {
+        match part.trim().split_once('-') {
+            Some((a, b)) => {
+                let (a, b): (u64, u64) = (a.trim().parse().ok()?, b.trim().parse().ok()?);
+                if a > b {
+                    return None;
+                }
+                seeds.extend(a..=b);
+            }
+            None => seeds.push(part.trim().parse().ok()?),
+        }
+    }
+    (!seeds.is_empty()).then_some(seeds)
+}
+
 /// The report as text, with the clusterer's parameters first.
 pub fn render(report: &Report, params: &ClusterParams) -> String {
     use std::fmt::Write;
@@ -416,6 +524,16 @@ pub fn render(report: &Report, params: &ClusterParams) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn seeds_read_as_ranges_and_lists_and_spreads_are_sample_deviations() {
+        assert_eq!(parse_seeds("1-6"), Some(vec![1, 2, 3, 4, 5, 6]));
+        assert_eq!(parse_seeds("1,3, 7"), Some(vec![1, 3, 7]));
+        assert_eq!(parse_seeds("6-1"), None);
+        assert_eq!(parse_seeds("x"), None);
+        let s = Spread::of(&[1.0, 2.0, 3.0]);
+        assert_eq!((s.mean, s.sd, s.min, s.max), (2.0, 1.0, 1.0, 3.0));
+    }
 
     #[test]
     fn purity_and_nmi_of_perfect_and_useless_clusterings() {
