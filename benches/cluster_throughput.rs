@@ -43,7 +43,8 @@ fn throughput(messages: &[Embedding], texts: &[String], cap: usize, whitened: bo
     let params = ClusterParams {
         similarity,
         merge_similarity,
-        novelty,
+        novelty: Some(novelty),
+        novelty_quantile: 0.05,
         min_size: 8,
         window_ms: 1_800_000,
         warmup_ms: 0,

@@ -28,7 +28,9 @@
 
 mod index;
 mod model;
+mod novelty;
 mod publish;
+mod snapshot;
 mod state;
 mod texts;
 

@@ -2,6 +2,7 @@
 
 use super::index::ScopeIndex;
 use super::model::*;
+use super::novelty::NoveltyScale;
 use crate::dataflow::sketch::Sketcher;
 use crate::dataflow::whitening::Whitening;
 use crate::event::{cosine_q, Embedding, EMBEDDING_SCALE};
@@ -10,7 +11,7 @@ use crate::util::round3;
 use std::collections::{BTreeMap, HashMap, VecDeque};
 
 /// The space cosines are taken in.
-enum Space {
+pub(super) enum Space {
     Raw,
     /// Holding messages (their embeddings here, the messages with the caller) until the
     /// whitening can be fitted.
@@ -35,7 +36,7 @@ enum Hold {
 pub struct ClusterState {
     pub(super) params: ClusterParams,
     pub(super) dim: usize,
-    space: Space,
+    pub(super) space: Space,
     pub(super) clusters: HashMap<u64, Cluster>,
     pub(super) index: HashMap<Scope, ScopeIndex>,
     pub(super) sketcher: Sketcher,
@@ -47,6 +48,8 @@ pub struct ClusterState {
     pub(super) merge_order: VecDeque<u64>,
     /// How often each term occurs in the stored texts of all clusters (c-TF-IDF's denominator).
     pub(super) term_totals: HashMap<String, u32>,
+    /// Per scope, how far known clusters lay from their neighbours (see `novelty.rs`).
+    pub(super) novelty_scales: HashMap<Scope, NoveltyScale>,
 }
 
 impl ClusterState {
@@ -70,63 +73,7 @@ impl ClusterState {
             merged_into: HashMap::new(),
             merge_order: VecDeque::new(),
             term_totals: HashMap::new(),
-        }
-    }
-
-    /// Continues from `snapshot`. Its clusters are kept only when they live in the space the
-    /// parameters ask for (whitened or raw); otherwise the clusterer starts afresh (ids go on
-    /// from the snapshot's, so an old id never names a new cluster).
-    pub fn restore(params: ClusterParams, dim: usize, snapshot: ClusterSnapshot) -> Self {
-        let whiten = params.whitening_sample > 0;
-        let mut state = Self::new(params, dim);
-        state.next_id = snapshot.next_id;
-        match snapshot.whitening {
-            Some(w) if whiten && w.dim() == dim => state.space = Space::Whitened(w),
-            None if !whiten => {}
-            _ => {
-                if !snapshot.clusters.is_empty() {
-                    tracing::warn!(
-                        clusters = snapshot.clusters.len(),
-                        "the saved clusters were formed with whitening {} and this configuration has it {}: starting the clusters afresh",
-                        if whiten { "off" } else { "on" },
-                        if whiten { "on" } else { "off" }
-                    );
-                }
-                state.next_id = state.next_id.max(snapshot.clusters.iter().map(|c| c.id + 1).max().unwrap_or(1));
-                return state;
-            }
-        }
-        state.started_ms = snapshot.started_ms;
-        state.clock_ms = snapshot.clock_ms;
-        for cluster in snapshot.clusters {
-            if cluster.sum.len() != dim {
-                continue;
-            }
-            let centroid = cluster.centroid();
-            let sketch = state.sketcher.sketch(&centroid.0);
-            state.index.entry(cluster.scope.clone()).or_default().push(cluster.id, &centroid.0, &sketch);
-            for t in &cluster.texts {
-                state.count_terms(&t.terms, 1);
-            }
-            state.next_id = state.next_id.max(cluster.id + 1);
-            state.clusters.insert(cluster.id, cluster);
-        }
-        state
-    }
-
-    pub fn snapshot(&self) -> ClusterSnapshot {
-        let mut clusters: Vec<Cluster> = self.clusters.values().cloned().collect();
-        clusters.sort_by_key(|c| c.id);
-        let whitening = match &self.space {
-            Space::Whitened(w) => Some(w.clone()),
-            _ => None,
-        };
-        ClusterSnapshot {
-            next_id: self.next_id,
-            started_ms: self.started_ms,
-            clock_ms: self.clock_ms,
-            clusters,
-            whitening,
+            novelty_scales: HashMap::new(),
         }
     }
 
@@ -354,11 +301,15 @@ impl ClusterState {
         // A cluster that took long to gather its members (many of them older than the window)
         // is a known, slowly recurring issue, not a new one.
         let young = cluster.count as usize <= min_size + min_size / 2;
-        if in_warmup || !young || !self.params.alerts {
-            return;
-        }
+        let scope = cluster.scope.clone();
         let nearest = self.nearest_established(id);
-        if nearest.is_some_and(|(_, cos)| cos >= self.params.novelty) {
+        let threshold = self.novelty_threshold(&scope);
+        // Not calibrated yet: nothing is new.
+        let variant = nearest.is_some_and(|(_, cos)| threshold.is_none_or(|t| cos >= t));
+        if in_warmup || !young || !self.params.alerts || variant {
+            if let Some((_, cos)) = nearest {
+                self.novelty_scales.entry(scope).or_default().observe(cos);
+            }
             return;
         }
         // One emerging issue is seen by the global and its category scope: alert once. A
@@ -391,6 +342,17 @@ impl ClusterState {
             channels: cluster.channels.keys().cloned().collect(),
             nearest_established: nearest.map(|(id, cos)| (id, round3(cos as f64) as f32)),
         }));
+    }
+
+    /// The cosine under which a cluster of `scope` is new: the configured one, else the
+    /// scope's calibrated one, else the global scope's; `None` until one is calibrated.
+    pub fn novelty_threshold(&self, scope: &Scope) -> Option<f32> {
+        if let Some(fixed) = self.params.novelty {
+            return Some(fixed);
+        }
+        let q = self.params.novelty_quantile;
+        let of = |s: &Scope| self.novelty_scales.get(s).and_then(|scale| scale.threshold(q));
+        of(scope).or_else(|| of(&Scope::Global))
     }
 
     /// The live global cluster most of a category cluster's first members joined.
@@ -520,13 +482,6 @@ impl ClusterState {
 }
 
 impl ClusterState {
-    /// The established clusters: what a restart needs (the others are a few messages each).
-    pub fn snapshot_established(&self) -> ClusterSnapshot {
-        let mut snapshot = self.snapshot();
-        snapshot.clusters.retain(|c| c.established);
-        snapshot
-    }
-
     pub fn clock_ms(&self) -> i64 {
         self.clock_ms
     }
@@ -544,7 +499,8 @@ pub(super) mod tests {
         ClusterParams {
             similarity: 0.8,
             merge_similarity: 0.95,
-            novelty: 0.5,
+            novelty: Some(0.5),
+            novelty_quantile: 0.05,
             min_size: 4,
             window_ms: 60_000,
             warmup_ms: 10_000,
