@@ -43,8 +43,7 @@ fn throughput(messages: &[Embedding], texts: &[String], cap: usize, whitened: bo
     let params = ClusterParams {
         similarity,
         merge_similarity,
-        novelty: Some(novelty),
-        novelty_quantile: 0.05,
+        novelty,
         min_size: 8,
         window_ms: 1_800_000,
         warmup_ms: 0,

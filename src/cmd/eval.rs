@@ -64,12 +64,9 @@ pub enum EvalWhat {
         /// Override `[cluster] similarity`.
         #[arg(long)]
         similarity: Option<f32>,
-        /// Override `[cluster] novelty` (a fixed cosine instead of the calibrated one).
+        /// Override `[cluster] novelty`.
         #[arg(long)]
         novelty: Option<f32>,
-        /// Override `[cluster] novelty_quantile`.
-        #[arg(long)]
-        novelty_quantile: Option<f64>,
         /// Override `[cluster] merge_similarity`.
         #[arg(long)]
         merge_similarity: Option<f32>,
@@ -142,7 +139,6 @@ impl EvalWhat {
                 limit,
                 similarity,
                 novelty,
-                novelty_quantile,
                 merge_similarity,
                 min_size,
                 whitening_sample,
@@ -155,8 +151,7 @@ impl EvalWhat {
                     bail!("the configuration has no [cluster] table")
                 };
                 params.similarity = similarity.unwrap_or(params.similarity);
-                params.novelty = novelty.or(params.novelty);
-                params.novelty_quantile = novelty_quantile.unwrap_or(params.novelty_quantile);
+                params.novelty = novelty.unwrap_or(params.novelty);
                 params.merge_similarity = merge_similarity.unwrap_or(params.merge_similarity).max(params.similarity);
                 params.min_size = min_size.unwrap_or(params.min_size);
                 params.whitening_sample = whitening_sample.unwrap_or(params.whitening_sample);

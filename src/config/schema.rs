@@ -98,12 +98,8 @@ pub struct ClusterConfig {
     /// Two clusters of one space whose centroids come this close become one (the older id stays).
     pub merge_similarity: f64,
     /// A cluster that reaches the new-cluster size is new only if its centroid's cosine to every
-    /// established cluster is below this. Absent: calibrated from the stream (`novelty_quantile`).
-    pub novelty: Option<f64>,
-    /// Without `novelty`: a new cluster must lie farther from the established ones than all but
-    /// this share of the clusters established as known did (docs/clusters.md).
-    #[serde(default = "default_novelty_quantile")]
-    pub novelty_quantile: f64,
+    /// established cluster is below this.
+    pub novelty: f64,
     /// Clusters that reach the new-cluster size this soon after the first message are the
     /// starting picture: established without an alert.
     pub warmup: HumanDuration,
@@ -122,10 +118,6 @@ pub struct ClusterConfig {
 
 fn yes() -> bool {
     true
-}
-
-fn default_novelty_quantile() -> f64 {
-    0.05
 }
 
 /// `[redis]`: where feedpulse reads feedback from and writes alerts, dead letters and rolling

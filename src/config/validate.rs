@@ -227,15 +227,12 @@ fn check_alertmanager(a: &AlertmanagerConfig, problem: Problem) {
 }
 
 fn check_cluster(c: &ClusterConfig, problem: Problem) {
-    let novelty = c.novelty.unwrap_or(0.5);
-    for (name, value) in [("similarity", c.similarity), ("merge_similarity", c.merge_similarity), ("novelty", novelty)]
+    for (name, value) in
+        [("similarity", c.similarity), ("merge_similarity", c.merge_similarity), ("novelty", c.novelty)]
     {
         if !(value > 0.0 && value < 1.0) {
             problem(format!("cluster.{name} must lie strictly between 0 and 1"));
         }
-    }
-    if !(c.novelty_quantile > 0.0 && c.novelty_quantile <= 0.5) {
-        problem("cluster.novelty_quantile must lie in (0, 0.5]".into());
     }
     if c.merge_similarity < c.similarity {
         problem("cluster.merge_similarity must be at least cluster.similarity".into());

@@ -479,12 +479,7 @@ pub fn render(report: &Report, params: &ClusterParams) -> String {
     let _ = writeln!(
         out,
         "clusterer: similarity {} · novelty {} · merge {} · {} messages within {} ms · {}",
-        params.similarity,
-        params.novelty.map_or(format!("calibrated (quantile {})", params.novelty_quantile), |n| n.to_string()),
-        params.merge_similarity,
-        params.min_size,
-        params.window_ms,
-        space
+        params.similarity, params.novelty, params.merge_similarity, params.min_size, params.window_ms, space
     );
     let _ = writeln!(
         out,
@@ -591,8 +586,7 @@ mod tests {
         let params = ClusterParams {
             similarity: 0.8,
             merge_similarity: 0.95,
-            novelty: Some(0.5),
-            novelty_quantile: 0.05,
+            novelty: 0.5,
             min_size: 2,
             window_ms: 60_000,
             warmup_ms: 0,

@@ -28,7 +28,6 @@
 
 mod index;
 mod model;
-mod novelty;
 mod publish;
 mod snapshot;
 mod state;

@@ -20,9 +20,7 @@ pub(super) const MERGES_KEPT: usize = 10_000;
 pub struct ClusterParams {
     pub similarity: f32,
     pub merge_similarity: f32,
-    /// The fixed novelty cosine; `None`: calibrated per scope (see `novelty.rs`).
-    pub novelty: Option<f32>,
-    pub novelty_quantile: f64,
+    pub novelty: f32,
     /// Members within `window_ms` that establish a cluster.
     pub min_size: usize,
     pub window_ms: i64,
@@ -43,8 +41,7 @@ impl ClusterParams {
         Some(ClusterParams {
             similarity: c.similarity as f32,
             merge_similarity: c.merge_similarity as f32,
-            novelty: c.novelty.map(|n| n as f32),
-            novelty_quantile: c.novelty_quantile,
+            novelty: c.novelty as f32,
             min_size: rule.map_or(8, |r| r.min_count as usize),
             window_ms: rule.map_or(30 * 60_000, |r| r.window.as_ms()),
             warmup_ms: c.warmup.as_ms(),
@@ -194,9 +191,6 @@ pub struct ClusterSnapshot {
     /// The space the centroids live in; absent: raw embeddings.
     #[serde(default)]
     pub whitening: Option<Whitening>,
-    /// The calibrated novelty scale of each scope (`novelty.rs`); absent in older snapshots.
-    #[serde(default)]
-    pub novelty: Vec<(Scope, super::novelty::NoveltyScale)>,
 }
 
 /// A cluster as `GET /v1/clusters`, the Redis sink and the dashboard show it.

@@ -29,7 +29,6 @@ impl ClusterState {
         }
         state.started_ms = snapshot.started_ms;
         state.clock_ms = snapshot.clock_ms;
-        state.novelty_scales = snapshot.novelty.into_iter().collect();
         for cluster in snapshot.clusters {
             if cluster.sum.len() != dim {
                 continue;
@@ -59,11 +58,6 @@ impl ClusterState {
             clock_ms: self.clock_ms,
             clusters,
             whitening,
-            novelty: {
-                let mut scales: Vec<_> = self.novelty_scales.iter().map(|(s, n)| (s.clone(), n.clone())).collect();
-                scales.sort_by(|a, b| a.0.name().cmp(b.0.name()));
-                scales
-            },
         }
     }
 

@@ -2,7 +2,6 @@
 
 use super::index::ScopeIndex;
 use super::model::*;
-use super::novelty::NoveltyScale;
 use crate::dataflow::sketch::Sketcher;
 use crate::dataflow::whitening::Whitening;
 use crate::event::{cosine_q, Embedding, EMBEDDING_SCALE};
@@ -48,8 +47,6 @@ pub struct ClusterState {
     pub(super) merge_order: VecDeque<u64>,
     /// How often each term occurs in the stored texts of all clusters (c-TF-IDF's denominator).
     pub(super) term_totals: HashMap<String, u32>,
-    /// Per scope, how far known clusters lay from their neighbours (see `novelty.rs`).
-    pub(super) novelty_scales: HashMap<Scope, NoveltyScale>,
 }
 
 impl ClusterState {
@@ -73,7 +70,6 @@ impl ClusterState {
             merged_into: HashMap::new(),
             merge_order: VecDeque::new(),
             term_totals: HashMap::new(),
-            novelty_scales: HashMap::new(),
         }
     }
 
@@ -301,15 +297,11 @@ impl ClusterState {
         // A cluster that took long to gather its members (many of them older than the window)
         // is a known, slowly recurring issue, not a new one.
         let young = cluster.count as usize <= min_size + min_size / 2;
-        let scope = cluster.scope.clone();
+        if in_warmup || !young || !self.params.alerts {
+            return;
+        }
         let nearest = self.nearest_established(id);
-        let threshold = self.novelty_threshold(&scope);
-        // Not calibrated yet: nothing is new.
-        let variant = nearest.is_some_and(|(_, cos)| threshold.is_none_or(|t| cos >= t));
-        if in_warmup || !young || !self.params.alerts || variant {
-            if let Some((_, cos)) = nearest {
-                self.novelty_scales.entry(scope).or_default().observe(cos);
-            }
+        if nearest.is_some_and(|(_, cos)| cos >= self.params.novelty) {
             return;
         }
         // One emerging issue is seen by the global and its category scope: alert once. A
@@ -342,17 +334,6 @@ impl ClusterState {
             channels: cluster.channels.keys().cloned().collect(),
             nearest_established: nearest.map(|(id, cos)| (id, round3(cos as f64) as f32)),
         }));
-    }
-
-    /// The cosine under which a cluster of `scope` is new: the configured one, else the
-    /// scope's calibrated one, else the global scope's; `None` until one is calibrated.
-    pub fn novelty_threshold(&self, scope: &Scope) -> Option<f32> {
-        if let Some(fixed) = self.params.novelty {
-            return Some(fixed);
-        }
-        let q = self.params.novelty_quantile;
-        let of = |s: &Scope| self.novelty_scales.get(s).and_then(|scale| scale.threshold(q));
-        of(scope).or_else(|| of(&Scope::Global))
     }
 
     /// The live global cluster most of a category cluster's first members joined.
@@ -499,8 +480,7 @@ pub(super) mod tests {
         ClusterParams {
             similarity: 0.8,
             merge_similarity: 0.95,
-            novelty: Some(0.5),
-            novelty_quantile: 0.05,
+            novelty: 0.5,
             min_size: 4,
             window_ms: 60_000,
             warmup_ms: 10_000,
