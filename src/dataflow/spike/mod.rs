@@ -545,6 +545,42 @@ mod tests {
         assert!(alerts <= 6000 / 500, "{alerts} alerts on Gaussian noise");
     }
 
+    /// A level shift (issue 31's calibration cases): it is reported at once, and once the
+    /// forecast has moved to the new level the series is quiet again, not an alert per window.
+    #[test]
+    fn a_level_shift_fires_at_the_shift_and_then_settles() {
+        let series: Vec<f64> = (0..6000).map(|i| if i < 3000 { 100.0 } else { 130.0 } + 5.0 * gaussian(i)).collect();
+        let s = scores(&series);
+        let alerts: Vec<usize> = (0..6000).filter(|i| s[*i] >= ALERT).collect();
+        assert!(alerts.iter().any(|i| (3000..3005).contains(i)), "the shift is reported at once: {alerts:?}");
+        assert!(alerts.iter().filter(|i| **i >= 3005).count() <= 2, "then it settles: {alerts:?}");
+        assert!(alerts.iter().filter(|i| **i < 3000).count() <= 3000 / 500, "{alerts:?}");
+    }
+
+    /// A sparse count series, mostly zeros with a message now and then: a lone message is no
+    /// anomaly, six in one window are.
+    #[test]
+    fn a_sparse_count_series_fires_on_a_burst_not_on_its_single_messages() {
+        let mut series: Vec<f64> = (0..6000).map(|i| if noise(7 * i + 3) > 0.9 { 1.0 } else { 0.0 }).collect();
+        let ones = series.iter().filter(|v| **v > 0.0).count();
+        assert!(ones > 200, "a twentieth of the windows hold a message: {ones}");
+        series[5000] = 6.0;
+        let s = scores(&series);
+        let alerts: Vec<usize> = (0..6000).filter(|i| s[*i] >= ALERT).collect();
+        assert_eq!(alerts, [5000], "only the burst");
+    }
+
+    /// A series whose noise quadruples halfway: the change may be reported, but the rarity of a
+    /// surprise is measured against the series' own recent surprises, so within a few days of
+    /// windows it fires no more often than on the first half.
+    #[test]
+    fn a_series_whose_noise_grows_halfway_returns_to_its_nominal_rate() {
+        let series: Vec<f64> = (0..12000).map(|i| 100.0 + if i < 6000 { 2.0 } else { 8.0 } * gaussian(i)).collect();
+        let s = scores(&series);
+        let late = (9000..12000).filter(|i| s[*i] >= ALERT).count();
+        assert!(late <= 3000 / 500, "{late} alerts in the last 3000 windows");
+    }
+
     #[test]
     fn yesterdays_outlier_is_not_echoed_today() {
         // A metric with a daily swing and little noise, so the same-time-yesterday forecast
