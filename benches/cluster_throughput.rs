@@ -52,7 +52,6 @@ fn throughput(messages: &[Embedding], texts: &[String], cap: usize, whitened: bo
         per_category: false,
         alerts: true,
         whitening_sample: if whitened { 2_000 } else { 0 },
-        radius_spreads: None,
     };
     let mut state = ClusterState::new(params, DIM);
     let n = messages.len();

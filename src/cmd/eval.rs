@@ -76,9 +76,6 @@ pub enum EvalWhat {
         /// Override `[cluster] whitening_sample` (0: raw cosines).
         #[arg(long)]
         whitening_sample: Option<usize>,
-        /// Override `[cluster] radius_spreads` (0: off).
-        #[arg(long)]
-        radius_spreads: Option<f64>,
         #[arg(long)]
         json: bool,
         #[command(flatten)]
@@ -145,7 +142,6 @@ impl EvalWhat {
                 merge_similarity,
                 min_size,
                 whitening_sample,
-                radius_spreads,
                 json,
                 pipeline,
             } => {
@@ -159,9 +155,6 @@ impl EvalWhat {
                 params.merge_similarity = merge_similarity.unwrap_or(params.merge_similarity).max(params.similarity);
                 params.min_size = min_size.unwrap_or(params.min_size);
                 params.whitening_sample = whitening_sample.unwrap_or(params.whitening_sample);
-                if let Some(k) = radius_spreads {
-                    params.radius_spreads = (k > 0.0).then_some(k);
-                }
                 let Some(seeds) = new_clusters::parse_seeds(&seeds) else {
                     bail!("--seeds takes `7`, `1-6` or `1,3,5`, not `{seeds}`")
                 };

@@ -114,9 +114,6 @@ pub struct ClusterConfig {
     /// of the raw embeddings (the thresholds above are then raw cosines too).
     #[serde(default)]
     pub whitening_sample: usize,
-    /// A cluster admits a message only above its members' mean join cosine less this many
-    /// standard deviations (docs/clusters.md); absent: `similarity` alone decides.
-    pub radius_spreads: Option<f64>,
 }
 
 fn yes() -> bool {

@@ -234,9 +234,6 @@ fn check_cluster(c: &ClusterConfig, problem: Problem) {
             problem(format!("cluster.{name} must lie strictly between 0 and 1"));
         }
     }
-    if c.radius_spreads.is_some_and(|k| !(k.is_finite() && k > 0.0)) {
-        problem("cluster.radius_spreads must be > 0".into());
-    }
     if c.merge_similarity < c.similarity {
         problem("cluster.merge_similarity must be at least cluster.similarity".into());
     }

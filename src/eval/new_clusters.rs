@@ -475,7 +475,7 @@ pub fn render(report: &Report, params: &ClusterParams) -> String {
     let space = match params.whitening_sample {
         0 => "raw cosines".to_string(),
         n => format!("whitened on the first {n} messages"),
-    } + &params.radius_spreads.map_or(String::new(), |k| format!(" · own radius at {k} spreads"));
+    };
     let _ = writeln!(
         out,
         "clusterer: similarity {} · novelty {} · merge {} · {} messages within {} ms · {}",
@@ -595,7 +595,6 @@ mod tests {
             per_category: false,
             alerts: true,
             whitening_sample: 0,
-            radius_spreads: None,
         };
         let state = ClusterState::new(params, dim);
         let holdout = vec!["new".to_string(), "twin".to_string()];

@@ -32,9 +32,6 @@ pub struct ClusterParams {
     pub alerts: bool,
     /// Messages the whitening is fitted on; 0: raw cosines.
     pub whitening_sample: usize,
-    /// A cluster admits a message only above its members' mean join cosine less this many
-    /// standard deviations (once it has [`RADIUS_AFTER`] joins); `None`: `similarity` alone.
-    pub radius_spreads: Option<f64>,
 }
 
 impl ClusterParams {
@@ -53,7 +50,6 @@ impl ClusterParams {
             per_category: c.per_category,
             alerts: rule.is_some(),
             whitening_sample: c.whitening_sample,
-            radius_spreads: c.radius_spreads,
         })
     }
 }
@@ -125,46 +121,6 @@ pub struct Cluster {
     pub(super) channels: BTreeMap<String, u64>,
     pub established: bool,
     pub alerted: bool,
-    /// The cosines at which members joined (to the centroid as it was): the cluster's own
-    /// radius, see [`Cluster::admits`].
-    #[serde(default)]
-    pub(super) joins: JoinCosines,
-}
-
-/// Running moments of a cluster's join cosines.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
-pub struct JoinCosines {
-    n: u32,
-    sum: f64,
-    sum_sq: f64,
-}
-
-/// Joins a cluster must have seen before its own radius speaks.
-const RADIUS_AFTER: u32 = 8;
-
-impl JoinCosines {
-    pub(super) fn record(&mut self, cos: f32) {
-        self.n += 1;
-        self.sum += cos as f64;
-        self.sum_sq += (cos as f64) * (cos as f64);
-    }
-
-    pub(super) fn absorb(&mut self, other: &JoinCosines) {
-        self.n += other.n;
-        self.sum += other.sum;
-        self.sum_sq += other.sum_sq;
-    }
-
-    /// The lowest cosine this cluster's members make likely; `None` before [`RADIUS_AFTER`].
-    pub(super) fn floor(&self, spreads: f64) -> Option<f32> {
-        if self.n < RADIUS_AFTER {
-            return None;
-        }
-        let n = self.n as f64;
-        let mean = self.sum / n;
-        let sd = (self.sum_sq / n - mean * mean).max(0.0).sqrt();
-        Some((mean - spreads * sd) as f32)
-    }
 }
 
 /// The direction of `sum`, as a quantised unit vector.

@@ -192,22 +192,12 @@ impl ClusterState {
             .index
             .get(&scope)
             .and_then(|ix| ix.nearest_within(m.embedding, &sketch, &self.sketcher, self.params.similarity));
-        // A cluster admits a message within its own radius only: members of a tight known kind
-        // join at cosines far above `similarity`, and a new kind's messages, near it but below
-        // its members, start their own cluster instead of being swallowed.
-        let nearest = nearest.filter(|&(slot, cos)| {
-            let id = self.index[&scope].ids[slot];
-            self.params
-                .radius_spreads
-                .is_none_or(|k| self.clusters[&id].joins.floor(k).is_none_or(|floor| cos >= floor))
-        });
         let (id, similarity) = match nearest {
             Some((slot, cos)) => (self.index[&scope].ids[slot], cos),
             None => (self.create(scope.clone(), m, &sketch), 1.0),
         };
         let cluster = self.clusters.get_mut(&id).expect("indexed cluster exists");
         if cluster.count > 0 {
-            cluster.joins.record(similarity);
             for (s, &x) in cluster.sum.iter_mut().zip(m.embedding) {
                 *s += x as f32 / EMBEDDING_SCALE;
             }
@@ -283,7 +273,6 @@ impl ClusterState {
             channels: BTreeMap::new(),
             established: false,
             alerted: false,
-            joins: Default::default(),
         };
         self.index.entry(scope).or_default().push(id, m.embedding, sketch);
         debug_assert_eq!(m.embedding.len(), dim);
@@ -420,7 +409,6 @@ impl ClusterState {
         for (c, n) in &g.channels {
             Cluster::add_span(&mut k.channels, c, *n);
         }
-        k.joins.absorb(&g.joins);
         k.established |= g.established;
         k.alerted |= g.alerted;
         if k.first_ids.len() < FIRST_IDS {
@@ -501,7 +489,6 @@ pub(super) mod tests {
             per_category: false,
             alerts: true,
             whitening_sample: 0,
-            radius_spreads: None,
         }
     }
 
