@@ -88,7 +88,9 @@ impl Histogram {
             cumulative += n.load(Relaxed);
             out.push((format!("_bucket{{le=\"{bound}\"}}"), cumulative.to_string()));
         }
-        let count = self.count.load(Relaxed);
+        // An observation counts its bucket before the total: read between the two, the total
+        // would lag its buckets, and `+Inf` must never be below a finite bucket.
+        let count = self.count.load(Relaxed).max(cumulative);
         out.push(("_bucket{le=\"+Inf\"}".into(), count.to_string()));
         out.push(("_sum".into(), format!("{:.6}", self.sum_micros.load(Relaxed) as f64 / 1e6)));
         out.push(("_count".into(), count.to_string()));
@@ -388,6 +390,19 @@ fn escape(v: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_histogram_read_mid_observation_keeps_inf_at_least_every_bucket() {
+        let h = Histogram::default();
+        h.observe(0.002);
+        // An observation caught between its bucket and the total.
+        h.buckets[0].fetch_add(1, Relaxed);
+        let samples = h.samples();
+        let value = |name: &str| samples.iter().find(|(n, _)| n == name).map(|(_, v)| v.parse::<u64>().unwrap());
+        assert_eq!(value("_bucket{le=\"5\"}"), Some(2));
+        assert_eq!(value("_bucket{le=\"+Inf\"}"), Some(2));
+        assert_eq!(value("_count"), Some(2));
+    }
 
     #[test]
     fn renders_families_with_their_samples() {
