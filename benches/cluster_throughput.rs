@@ -96,6 +96,7 @@ fn real_reviews(limit: usize) -> Option<(Vec<Embedding>, Vec<String>)> {
         return None;
     };
     let mut texts: Vec<String> = feedpulse::eval::sentiment::csv_rows(&body)
+        .expect("online_shopping_10_cats reads as CSV")
         .into_iter()
         .skip(1)
         .filter_map(|r| r.get(2).cloned())

@@ -31,7 +31,7 @@ fn main() {
     let mut sets = vec![("demo feedback, 6–30 chars", short)];
     let eval = std::path::Path::new("../shared/eval-data/chnsenticorp/test.csv");
     if let Ok(body) = std::fs::read_to_string(eval) {
-        let rows = feedpulse::eval::sentiment::csv_rows(&body);
+        let rows = feedpulse::eval::sentiment::csv_rows(&body).expect("ChnSentiCorp reads as CSV");
         sets.push(("ChnSentiCorp test reviews", rows.into_iter().skip(1).filter_map(|r| r.get(1).cloned()).collect()));
     } else {
         eprintln!("../shared/eval-data is absent: short texts only");

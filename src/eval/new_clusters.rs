@@ -145,7 +145,7 @@ pub fn read_labelled(path: &Path) -> Result<Vec<(String, String)>> {
             }
         }
     } else {
-        let mut lines = super::sentiment::csv_rows(&body).into_iter();
+        let mut lines = super::sentiment::csv_rows(&body).with_context(|| path.display().to_string())?.into_iter();
         let header = lines.next().unwrap_or_default();
         let col = |names: &[&str]| names.iter().find_map(|n| header.iter().position(|h| h.trim() == *n));
         let (Some(t), Some(l)) = (col(&["text", "review"]), col(&["category", "cat", "intent", "label"])) else {

