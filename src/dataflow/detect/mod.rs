@@ -280,9 +280,20 @@ impl DetectorState {
         let mut due: BTreeSet<Due> = BTreeSet::new();
         for (rule_index, rule) in self.rules.iter().enumerate() {
             let size_s = (rule.window.as_ms() / 1000) as u32;
+            // `touched` is ordered by series: each series' window sizes come together, and its
+            // judged size is worked out once for them all.
+            let mut judged: Option<(&Series, u32)> = None;
             for (series, s, start) in touched {
                 let end_ms = (*start + *s as i64) * 1000;
-                if !watches(rule, series) || end_ms < horizon_ms || self.judged_size(rule_index, series) != Some(*s) {
+                if !watches(rule, series) || end_ms < horizon_ms {
+                    continue;
+                }
+                let size = match judged {
+                    Some((last, size)) if last == series => size,
+                    _ => self.judged_size(rule_index, series),
+                };
+                judged = Some((series, size));
+                if size != *s {
                     continue;
                 }
                 // Evaluated "as of" the earlier of the clock and the window's end: in a long
@@ -317,12 +328,13 @@ impl DetectorState {
 
     /// The window size `rule` judges `series` on now: its own window, or for a `min_expected`
     /// rule the shortest window whose recent windows hold that many messages in the median
-    /// (silent windows count as empty), else the longest one with `min_history` windows known.
-    fn judged_size(&self, rule_index: usize, series: &Series) -> Option<u32> {
+    /// (silent windows count as empty), else the longest one with `min_history` windows known,
+    /// else its own.
+    fn judged_size(&self, rule_index: usize, series: &Series) -> u32 {
         let rule = &self.rules[rule_index];
         let own = (rule.window.as_ms() / 1000) as u32;
         let Some((spike, min_expected)) = rule.spike().and_then(|s| Some((s, s.min_expected?))) else {
-            return Some(own);
+            return own;
         };
         let mut fallback = None;
         for &(size, _) in &self.models[rule_index] {
@@ -336,10 +348,10 @@ impl DetectorState {
             fallback = Some(size);
             counts.sort_unstable();
             if counts[counts.len() / 2] as f64 >= min_expected {
-                return Some(size);
+                return size;
             }
         }
-        fallback.or(Some(own))
+        fallback.unwrap_or(own)
     }
 
     /// The window judgements made since the last call.
