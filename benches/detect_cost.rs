@@ -24,7 +24,7 @@ fn main() {
 
 fn live(series_n: usize) {
     let config = Config::embedded();
-    let sizes: Vec<u32> = config.windows.iter().map(|w| (w.size.as_ms() / 1000) as u32).collect();
+    let sizes: Vec<u32> = config.windows.iter().map(|w| w.size.as_secs()).collect();
     let mut detector = DetectorState::new(&config);
     let series: Vec<Series> = (0..series_n).map(|i| Series::new(Dimension::Category, format!("c{i}"))).collect();
     // Rates per minute from 0.05 (three an hour) to 100, spread log-uniformly.

@@ -12,6 +12,12 @@ impl HumanDuration {
     pub fn as_ms(self) -> i64 {
         self.0.as_millis() as i64
     }
+
+    /// Whole seconds, as window sizes are kept (validated: at most a century, whole seconds
+    /// for windows).
+    pub fn as_secs(self) -> u32 {
+        self.0.as_secs() as u32
+    }
 }
 
 /// Why a duration does not read.

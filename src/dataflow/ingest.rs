@@ -73,7 +73,7 @@ pub struct IngestParams {
 impl IngestParams {
     pub fn from_config(config: &Config, metrics: Arc<Metrics>) -> Self {
         IngestParams {
-            windows: config.windows.iter().map(|w| ((w.size.as_ms() / 1000) as u32, w.retention.as_ms())).collect(),
+            windows: config.windows.iter().map(|w| (w.size.as_secs(), w.retention.as_ms())).collect(),
             dedupe_window_ms: config.ingest.dedupe_window.as_ms(),
             negative_below_milli: (config.enrich.negative_below * 1000.0).round() as i32,
             clustering: config.cluster.is_some(),

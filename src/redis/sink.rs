@@ -135,7 +135,7 @@ impl RedisSink {
             retention_s: config
                 .windows
                 .iter()
-                .map(|w| ((w.size.as_ms() / 1000) as u32, (w.retention.as_ms() / 1000).max(1)))
+                .map(|w| (w.size.as_secs(), (w.retention.as_ms() / 1000).max(1)))
                 .collect(),
             // The window the campaign sentiment rule judges; without one, the longest.
             sentiment_window_s: config
@@ -145,8 +145,8 @@ impl RedisSink {
                     matches!(r.kind, crate::config::RuleKind::SentimentDip(_))
                         && r.watch().is_some_and(|w| w.key == Dimension::Campaign)
                 })
-                .map(|r| (r.window.as_ms() / 1000) as u32)
-                .or_else(|| config.windows.iter().map(|w| (w.size.as_ms() / 1000) as u32).max())
+                .map(|r| r.window.as_secs())
+                .or_else(|| config.windows.iter().map(|w| w.size.as_secs()).max())
                 .unwrap_or(60),
             written: Mutex::new(HashMap::new()),
             latest_sentiment: Mutex::new(HashMap::new()),
@@ -155,7 +155,7 @@ impl RedisSink {
                 .windows
                 .iter()
                 .map(|w| {
-                    let size_s = (w.size.as_ms() / 1000) as u32;
+                    let size_s = w.size.as_secs();
                     (window_name(size_s), size_s)
                 })
                 .collect(),

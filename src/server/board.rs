@@ -78,11 +78,11 @@ impl Panel {
     /// The panels of a configuration: campaign sentiment and category volume, each following
     /// the first rule that watches that dimension (the chart then has no band without one).
     fn of(config: &Config) -> Vec<Panel> {
-        let smallest = config.windows.iter().map(|w| (w.size.as_ms() / 1000) as u32).min().unwrap_or(60);
+        let smallest = config.windows.iter().map(|w| w.size.as_secs()).min().unwrap_or(60);
         let rule_on = |kind: RuleTag, dim: Dimension| {
             config.rules.iter().find(|r| r.tag() == kind && r.watch().is_some_and(|w| w.key == dim && w.only.is_none()))
         };
-        let size = |r: Option<&RuleConfig>| r.map_or(smallest, |r| (r.window.as_ms() / 1000) as u32);
+        let size = |r: Option<&RuleConfig>| r.map_or(smallest, |r| r.window.as_secs());
         let dip = rule_on(RuleTag::SentimentDip, Dimension::Campaign);
         let metric = match dip.map(|r| &r.kind) {
             Some(RuleKind::SentimentDip(d)) if d.metric == SentimentMetric::Mean => Metric::Mean,
@@ -275,8 +275,8 @@ impl Dashboard {
             .rules
             .iter()
             .find(|r| r.watch().is_some_and(|w| w.key == Dimension::Cluster))
-            .map(|r| (r.window.as_ms() / 1000) as u32)
-            .or_else(|| config.windows.iter().map(|w| (w.size.as_ms() / 1000) as u32).min())
+            .map(|r| r.window.as_secs())
+            .or_else(|| config.windows.iter().map(|w| w.size.as_secs()).min())
             .unwrap_or(300);
         let board = Board {
             panels: Panel::of(config),
@@ -496,7 +496,7 @@ mod tests {
         let config = Config::embedded();
         let dashboard = Dashboard::start(&config, ClusterBoard::default(), Arc::new(Metrics::default()), "test");
         let spike = config.rules.iter().find(|r| r.name == "category_spike").unwrap();
-        let size = (spike.window.as_ms() / 1000) as u32;
+        let size = spike.window.as_secs();
         let base = 1_700_000_040 - 1_700_000_040 % size as i64;
         // Ten quiet windows of 10 messages, then one of 80; another dimension is not charted.
         let spike_start = base + 10 * size as i64;

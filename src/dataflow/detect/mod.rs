@@ -119,7 +119,7 @@ fn spike_models(rules: &[RuleConfig], sizes: &[u32]) -> Vec<Vec<(u32, SpikeModel
     rules
         .iter()
         .map(|r| {
-            let own = (r.window.as_ms() / 1000) as u32;
+            let own = r.window.as_secs();
             let longer = r.spike().and_then(|s| s.min_expected).is_some();
             let mut judged: Vec<u32> = sizes.iter().copied().filter(|&s| s == own || (longer && s > own)).collect();
             if judged.is_empty() {
@@ -170,7 +170,7 @@ pub enum Detected {
 
 impl DetectorState {
     pub fn new(config: &Config) -> Self {
-        let mut sizes: Vec<u32> = config.windows.iter().map(|w| (w.size.as_ms() / 1000) as u32).collect();
+        let mut sizes: Vec<u32> = config.windows.iter().map(|w| w.size.as_secs()).collect();
         sizes.sort_unstable();
         DetectorState {
             rules: config.rules.clone(),
@@ -279,7 +279,7 @@ impl DetectorState {
         let horizon_ms = previous_clock.saturating_sub(self.lateness_ms);
         let mut due: BTreeSet<Due> = BTreeSet::new();
         for (rule_index, rule) in self.rules.iter().enumerate() {
-            let size_s = (rule.window.as_ms() / 1000) as u32;
+            let size_s = rule.window.as_secs();
             // `touched` is ordered by series: each series' window sizes come together, and its
             // judged size is worked out once for them all.
             let mut judged: Option<(&Series, u32)> = None;
@@ -332,7 +332,7 @@ impl DetectorState {
     /// else its own.
     fn judged_size(&self, rule_index: usize, series: &Series) -> u32 {
         let rule = &self.rules[rule_index];
-        let own = (rule.window.as_ms() / 1000) as u32;
+        let own = rule.window.as_secs();
         let Some((spike, min_expected)) = rule.spike().and_then(|s| Some((s, s.min_expected?))) else {
             return own;
         };

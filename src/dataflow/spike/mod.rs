@@ -37,7 +37,7 @@ pub struct SpikeModel {
 impl SpikeModel {
     /// The model of a spike rule (`None` for the other kinds).
     pub fn from_rule(rule: &RuleConfig, counts: bool) -> Option<Self> {
-        Self::for_window(rule, (rule.window.as_ms() / 1000) as u32, counts)
+        Self::for_window(rule, rule.window.as_secs(), counts)
     }
 
     /// The model of a spike rule judging windows of `size_s` seconds (see `min_expected`).
