@@ -42,6 +42,21 @@ pub struct PiiConfig {
     pub bank_card: bool,
     #[serde(default = "yes")]
     pub email: bool,
+    /// WeChat, QQ and Alipay ids after their cue words (微信号, QQ, 支付宝), and `wxid_…`.
+    #[serde(default = "yes")]
+    pub im_id: bool,
+    /// Names after 收件人, 收货人, 联系人, 姓名, "my name is" (a common surname first).
+    #[serde(default = "yes")]
+    pub name: bool,
+    /// Street addresses after 地址, 住址, 收货地址, 家住 (up to the last 号, 室, 路, …).
+    #[serde(default = "yes")]
+    pub address: bool,
+}
+
+impl Default for PiiConfig {
+    fn default() -> Self {
+        PiiConfig { phone: true, id_number: true, bank_card: true, email: true, im_id: true, name: true, address: true }
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Deserialize)]

@@ -171,7 +171,7 @@ impl Dataflow {
             ingest: self.ingest.expect("validated").1,
             windows,
             clean: self.clean.unwrap_or_default(),
-            pii: self.pii.unwrap_or(PiiConfig { phone: true, id_number: true, bank_card: true, email: true }),
+            pii: self.pii.unwrap_or_default(),
             enrich: self.enrich.expect("validated"),
             categories: self.categories.into_iter().map(|(_, _, c)| c).collect(),
             risks: self.risks.into_iter().map(|(_, _, r)| r).collect(),

@@ -2,5 +2,6 @@
 
 pub mod classify;
 pub mod new_clusters;
+pub mod pii;
 pub mod sentiment;
 pub mod similarity;
