@@ -582,6 +582,8 @@ fn write_loop(url: &str, jobs: Receiver<Envelope<Job>>, dirty: &Dirty, metrics: 
         };
         let mut batch: Vec<Command> = Vec::new();
         let mut checkpoints: Vec<Checkpoint> = Vec::new();
+        // Where in `batch` each checkpoint's EXEC is: its reply says whether it applied.
+        let mut execs: Vec<usize> = Vec::new();
         let mut flushes = Vec::new();
         let mut next = Some(first);
         while let Some(job) = next {
@@ -592,6 +594,7 @@ fn write_loop(url: &str, jobs: Receiver<Envelope<Job>>, dirty: &Dirty, metrics: 
                 }
                 Envelope::Item(Job::Checkpoint(mut checkpoint)) => {
                     batch.append(&mut checkpoint.commands);
+                    execs.push(batch.len() - 1);
                     checkpoints.push(*checkpoint);
                 }
                 Envelope::Flush(done) => flushes.push(done),
@@ -634,6 +637,7 @@ fn write_loop(url: &str, jobs: Receiver<Envelope<Job>>, dirty: &Dirty, metrics: 
                             SinkFailed { sink: "redis", kind: "command", error: &error }.emit(metrics);
                         }
                     }
+                    put_back_aborted(&replies, &execs, &mut checkpoints, dirty, metrics);
                     written = true;
                     break;
                 }
@@ -658,6 +662,40 @@ fn write_loop(url: &str, jobs: Receiver<Envelope<Job>>, dirty: &Dirty, metrics: 
         for done in flushes {
             let _ = done.send(());
         }
+    }
+}
+
+/// An aborted transaction (-EXECABORT after -OOM or -NOAUTH, or a nil EXEC) wrote nothing: it
+/// and every later checkpoint of the batch go back (put back keeps the newest value of each
+/// window), so the next checkpoint writes the newest values and acknowledgements once more.
+fn put_back_aborted(
+    replies: &[Reply],
+    execs: &[usize],
+    checkpoints: &mut Vec<Checkpoint>,
+    dirty: &Dirty,
+    metrics: &Metrics,
+) {
+    let applied = |at: &usize| matches!(replies.get(*at), Some(Reply::Array(Some(_))));
+    let Some(failed) = execs.iter().position(|at| !applied(at)) else { return };
+    let error = format!(
+        "a checkpoint transaction was not applied ({}); {} checkpoint(s) kept for the next",
+        exec_reply(replies.get(execs[failed])),
+        checkpoints.len() - failed
+    );
+    SinkFailed { sink: "redis", kind: "transaction", error: &error }.emit(metrics);
+    for checkpoint in checkpoints.drain(failed..) {
+        dirty.put_back(checkpoint);
+    }
+    dirty.generation.fetch_add(1, std::sync::atomic::Ordering::AcqRel);
+}
+
+/// What an EXEC answered, for the log.
+fn exec_reply(reply: Option<&Reply>) -> String {
+    match reply {
+        Some(Reply::Error(e)) => e.clone(),
+        Some(Reply::Array(None)) => "nil".into(),
+        Some(other) => format!("{other:?}"),
+        None => "no reply".into(),
     }
 }
 

@@ -291,3 +291,68 @@ fn entries_left_pending_by_a_dead_consumer_are_claimed() {
     fp.stop();
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// XADDs `n` events without an `id` (so nothing dedupes a second delivery), 100 ms apart.
+fn add_anonymous(tag: &str, n: usize) -> Vec<feedpulse::redis::resp::Command> {
+    (0..n)
+        .map(|i| {
+            let ts = (T0 + 100 * i as i64).to_string();
+            cmd(["XADD", "fp:feedback", "*", "ts", &ts, "category", "payment", "text", &format!("付款失败 {tag}")])
+        })
+        .collect()
+}
+
+/// Every `fp:agg:*` hash, sorted.
+fn aggregates(c: &mut Connection) -> BTreeMap<String, BTreeMap<String, String>> {
+    let keys = call(c, &["KEYS", "fp:agg:*"]);
+    let keys: Vec<String> = keys.as_array().unwrap().iter().map(|k| k.as_str().unwrap().to_owned()).collect();
+    keys.into_iter().map(|k| (k.clone(), pairs(&call(c, &["HGETALL", &k])))).collect()
+}
+
+/// Issue 32: a checkpoint transaction Redis aborts (a refused command queued, then -EXECABORT) wrote
+/// nothing, so its windows and acknowledgements must be written later, not dropped: entries
+/// without an id would otherwise be re-delivered and counted twice.
+#[test]
+fn an_aborted_checkpoint_is_written_again_once_redis_accepts_writes() {
+    const N: usize = 200;
+    let run = |refused_for: Option<std::time::Duration>| {
+        let redis = RedisServer::start();
+        let mut c = redis.connect().unwrap();
+        call(&mut c, &["XGROUP", "CREATE", "fp:feedback", "feedpulse", "0", "MKSTREAM"]);
+        let dir = support::config_dir("redis-execabort", |flow| {
+            flow + &format!("\n[redis]\nurl = \"{}\"\nconsume = true\nclaim_idle = \"500ms\"\n", redis.address())
+        });
+        let fp = support::Feedpulse::start(&["run", "--listen", "127.0.0.1:0", "--config", dir.to_str().unwrap()]);
+        if refused_for.is_some() {
+            // Checkpoints write hashes: with HSET refused (-NOPERM when queued, then -EXECABORT)
+            // every one aborts, while reads and the producer's XADDs go on. (`maxmemory 1`
+            // refuses XREADGROUP too, so nothing would be read to checkpoint.)
+            call(&mut c, &["ACL", "SETUSER", "default", "-hset"]);
+        }
+        for reply in c.pipeline(&add_anonymous("a", N)).unwrap() {
+            assert!(!matches!(reply, Reply::Error(_)), "{reply:?}");
+        }
+        if let Some(pause) = refused_for {
+            // Long enough for several refused checkpoints and re-deliveries of the pending entries.
+            std::thread::sleep(pause);
+            let metrics = reqwest::blocking::get(fp.url("/metrics")).unwrap().text().unwrap();
+            let lines: Vec<&str> = metrics.lines().filter(|l| l.contains("redis") || l.contains("received")).collect();
+            assert!(metrics.contains(r#"kind="transaction""#), "the aborted checkpoints are counted: {lines:#?}");
+            call(&mut c, &["ACL", "SETUSER", "default", "+hset"]);
+        }
+        support::wait_for("every entry counted once and acknowledged", std::time::Duration::from_secs(20), || {
+            overall_count(&mut c) == N as i64 && pending(&mut c) == Some(0)
+        });
+        // A little longer: a double count would show up as a later re-delivery.
+        std::thread::sleep(std::time::Duration::from_millis(1500));
+        assert_eq!((overall_count(&mut c), pending(&mut c)), (N as i64, Some(0)));
+        let stored = aggregates(&mut c);
+        fp.stop();
+        std::fs::remove_dir_all(&dir).unwrap();
+        stored
+    };
+    let interrupted = run(Some(std::time::Duration::from_secs(3)));
+    let uninterrupted = run(None);
+    assert!(!uninterrupted.is_empty());
+    assert_eq!(interrupted, uninterrupted);
+}
