@@ -48,6 +48,16 @@ enum Command {
     },
     /// Validate a configuration directory and report every problem at once.
     CheckConfig(check_config::CheckConfigArgs),
+    /// Make an access token for `run --tokens FILE`: prints the token (give it to the client)
+    /// and the line for the file (which stores only its SHA-256).
+    Token {
+        /// Who holds it (shown in logs of admin actions and in 403 answers).
+        #[arg(long)]
+        name: String,
+        /// Comma-separated: ingest, read, admin.
+        #[arg(long)]
+        scopes: String,
+    },
 }
 
 const AFTER_HELP: &str = "Examples:\n  feedpulse demo                                   a day of sample feedback in a minute\n  feedpulse replay events.ndjson --stats           alerts as NDJSON on stdout, throughput on stderr\n  cat events.ndjson | feedpulse replay - --batch 1 every record its own tick\n  feedpulse run --listen 127.0.0.1:8080            HTTP ingest; curl -N localhost:8080/v1/alerts/stream\n  feedpulse check-config .                         validate dataflows/ and alerts/";
@@ -66,5 +76,10 @@ fn main() -> anyhow::Result<()> {
         Command::Enrich(args) => args.run(),
         Command::Eval { what } => what.run(),
         Command::CheckConfig(args) => args.run(),
+        Command::Token { name, scopes } => {
+            let (token, line) = feedpulse::server::access::new_token(&name, &scopes)?;
+            println!("token (give to the client, shown once): {token}\nline for the tokens file: {line}");
+            Ok(())
+        }
     }
 }

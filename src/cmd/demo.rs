@@ -167,6 +167,8 @@ impl DemoArgs {
             alerts_stdout: false,
             dead_letters: None,
             demo: Some(DemoOptions { speed: self.speed, seed: self.seed, exit_when_done: self.exit_when_done }),
+            // The demo's data is synthetic: open, as on loopback.
+            access: Default::default(),
         };
         serve::serve(self.pipeline.into_options()?, options)
     }

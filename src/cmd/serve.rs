@@ -9,6 +9,7 @@ use crate::dataflow::restore::Restored;
 use crate::dataflow::Startup;
 use crate::feed::FeedSender;
 use crate::redis::source::RedisSource;
+use crate::server::access::Access;
 use crate::server::board::Dashboard;
 use crate::server::clusters::ClusterBoard;
 use crate::server::{self, AppState};
@@ -32,6 +33,8 @@ pub struct ServeOptions {
     pub alerts_stdout: bool,
     pub dead_letters: Option<PathBuf>,
     pub demo: Option<DemoOptions>,
+    /// Who may call what; open when no tokens are configured.
+    pub access: Arc<Access>,
 }
 
 /// `feedpulse run` and `feedpulse demo`: the live pipeline with the HTTP API.
@@ -80,7 +83,7 @@ pub fn serve(pipeline: PipelineOptions, options: ServeOptions) -> anyhow::Result
         closing: closing_rx,
         models: models.clone(),
     });
-    let app = server::router(state.clone());
+    let app = server::router(state.clone(), options.access.clone());
 
     let (workers, cluster) = (pipeline.workers, pipeline.cluster.clone());
     let (df_config, df_metrics, df_outputs) = (config.clone(), metrics.clone(), outputs.clone());
@@ -314,6 +317,14 @@ async fn terminate() {
 pub struct RunArgs {
     #[arg(long, default_value = "127.0.0.1:8080")]
     pub listen: SocketAddr,
+    /// Bearer tokens with scopes, one `NAME SCOPES sha256:HEX` per line (also read from
+    /// $FEEDPULSE_TOKENS); `feedpulse token` makes one. None: every endpoint is open.
+    #[arg(long)]
+    pub tokens: Option<PathBuf>,
+    /// Listen on a non-loopback address without tokens (anyone who reaches the port may post
+    /// events, relabel messages and reload the configuration).
+    #[arg(long)]
+    pub insecure: bool,
     /// Also write alerts as NDJSON to stdout.
     #[arg(long)]
     pub alerts_stdout: bool,
@@ -332,7 +343,16 @@ pub struct RunArgs {
 
 impl RunArgs {
     pub fn run(self) -> anyhow::Result<()> {
+        let access = Access::load(self.tokens.as_deref(), std::env::var("FEEDPULSE_TOKENS").ok().as_deref())?;
+        if access.is_open() && !self.listen.ip().is_loopback() && !self.insecure {
+            anyhow::bail!(
+                "refusing to listen on {} without access tokens: give --tokens FILE (or $FEEDPULSE_TOKENS), \
+                 or --insecure to serve every endpoint to anyone who reaches the port",
+                self.listen
+            );
+        }
         let options = ServeOptions {
+            access: Arc::new(access),
             listen: self.listen,
             listen_fallback: false,
             alerts_out: self.alerts_out,

@@ -1,6 +1,7 @@
 //! The HTTP API (axum): ingest, alerts (JSON and SSE), clusters, metrics, health, and the
 //! dashboard (`dashboard.rs`).
 
+pub mod access;
 pub mod board;
 pub mod clusters;
 mod dashboard;
@@ -49,7 +50,7 @@ pub struct AppState {
     pub closing: tokio::sync::watch::Receiver<bool>,
 }
 
-pub fn router(state: Arc<AppState>) -> Router {
+pub fn router(state: Arc<AppState>, access: Arc<access::Access>) -> Router {
     Router::new()
         // The handler applies `max_body_bytes` itself (`read_body`); axum's own 2 MiB default would
         // otherwise cut in first.
@@ -67,6 +68,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/metrics", get(metrics))
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/readyz", get(readyz))
+        .layer(axum::middleware::from_fn_with_state(access, access::guard))
         .with_state(state)
 }
 

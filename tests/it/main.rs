@@ -17,6 +17,8 @@ mod reload_e2e;
 mod segment_oracle;
 
 #[cfg(feature = "e2e")]
+mod access_e2e;
+#[cfg(feature = "e2e")]
 mod alertmanager_e2e;
 #[cfg(feature = "e2e")]
 mod cluster_e2e;

@@ -21,8 +21,13 @@ const hhmm = (sec) => new Date(sec * 1000).toISOString().slice(11, 16);
 const epoch = (rfc) => Math.floor(Date.parse(rfc) / 1000);
 const fmt = (metric, v) => (v == null ? "–" : metric === "negative_share" ? (v * 100).toFixed(1) + "%" : metric === "mean" ? v.toFixed(2) : metric === "count" ? String(Math.round(v * 10) / 10) : String(Math.round(v * 1000) / 1000));
 
+// With access tokens on, the page is opened as `/?access_token=…` and passes it on (EventSource
+// cannot send an Authorization header).
+const accessToken = new URLSearchParams(location.search).get("access_token");
+const authorised = (url) => (accessToken ? `${url}${url.includes("?") ? "&" : "?"}access_token=${encodeURIComponent(accessToken)}` : url);
+
 function connect() {
-  const source = new EventSource("/v1/dashboard/stream");
+  const source = new EventSource(authorised("/v1/dashboard/stream"));
   source.addEventListener("snapshot", (e) => snapshot(JSON.parse(e.data)));
   source.addEventListener("windows", (e) => windows(JSON.parse(e.data)));
   source.addEventListener("alert", (e) => alert(JSON.parse(e.data)));
@@ -292,7 +297,7 @@ async function showCluster(id, fromAlert) {
   }
   box.scrollIntoView({ behavior: "smooth", block: "nearest" });
   for (let attempt = 0; attempt < 4; attempt++) {
-    const reply = await fetch(`/v1/clusters/${encodeURIComponent(id)}`);
+    const reply = await fetch(authorised(`/v1/clusters/${encodeURIComponent(id)}`));
     if (state.selected?.cluster !== id) return;
     if (reply.ok) return clusterDetail(await reply.json());
     await new Promise((done) => setTimeout(done, 500));
