@@ -58,7 +58,7 @@ pub(crate) fn fanout(
         outputs.clusters.push(sink.clone());
     }
     if let Some(am) = &config.alertmanager {
-        outputs.alerts.push(AlertmanagerSink::start(&am.url, am.resend.0, metrics.clone())?);
+        outputs.alerts.push(AlertmanagerSink::start(&am.url, am.resend.0, &am.client, metrics.clone())?);
     }
     for hook in &config.webhooks {
         outputs.alerts.push(WebhookSink::start(hook, metrics.clone())?);

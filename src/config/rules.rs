@@ -367,6 +367,9 @@ pub struct WebhookConfig {
     pub max_attempts: u32,
     #[serde(default = "default_webhook_timeout")]
     pub timeout: HumanDuration,
+    /// TLS and authentication towards the receiver (`client = { ca_file = "…", … }`).
+    #[serde(default)]
+    pub client: super::HttpClientConfig,
 }
 
 /// What an outbound HTTP receiver's `url` must look like.

@@ -208,12 +208,34 @@ pub struct AlertmanagerConfig {
     /// How often firing alerts are sent again (Alertmanager resolves alerts not re-sent).
     #[serde(default = "default_resend")]
     pub resend: HumanDuration,
+    /// TLS and authentication towards it (`[alertmanager.client]`).
+    #[serde(default)]
+    pub client: HttpClientConfig,
 }
 
 impl AlertmanagerConfig {
     pub fn at(url: &str) -> Self {
-        AlertmanagerConfig { url: url.to_string(), resend: default_resend() }
+        AlertmanagerConfig { url: url.to_string(), resend: default_resend(), client: HttpClientConfig::default() }
     }
+}
+
+/// How an outbound HTTP sink (Alertmanager, a webhook) trusts its server and proves who it is.
+/// The system's certificate store and the bundled web roots are always trusted; secrets come
+/// from environment variables, never from a file in the configuration.
+#[derive(Clone, Debug, Default, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HttpClientConfig {
+    /// PEM file of further CA certificates to trust (a company CA).
+    pub ca_file: Option<std::path::PathBuf>,
+    /// PEM certificate (chain) presented to the server, for mutual TLS; needs `client_key`.
+    pub client_cert: Option<std::path::PathBuf>,
+    /// PEM private key of `client_cert`.
+    pub client_key: Option<std::path::PathBuf>,
+    /// Environment variable holding a bearer token (`Authorization: Bearer …`).
+    pub bearer_token_env: Option<String>,
+    /// User name for HTTP basic authentication; the password comes from `basic_password_env`.
+    pub basic_user: Option<String>,
+    pub basic_password_env: Option<String>,
 }
 
 fn default_resend() -> HumanDuration {

@@ -8,6 +8,7 @@
 use super::outbox::{Envelope, Outbox};
 use super::{AlertSink, StartError};
 use crate::alerts::{Alert, AlertStatus};
+use crate::config::HttpClientConfig;
 use crate::telemetry::events::{InternalEvent, SinkFailed};
 use crate::telemetry::Metrics;
 use crate::util::backoff::Backoff;
@@ -74,12 +75,14 @@ pub struct AlertmanagerSink {
 impl AlertmanagerSink {
     /// `url`: Alertmanager's base URL (`http://127.0.0.1:9093`). `resend`: how often firing
     /// alerts are sent again.
-    pub fn start(url: &str, resend: Duration, metrics: Arc<Metrics>) -> Result<Arc<AlertmanagerSink>, StartError> {
+    pub fn start(
+        url: &str,
+        resend: Duration,
+        client: &HttpClientConfig,
+        metrics: Arc<Metrics>,
+    ) -> Result<Arc<AlertmanagerSink>, StartError> {
         let sink = || "alertmanager".to_owned();
-        let client = reqwest::blocking::Client::builder()
-            .timeout(Duration::from_secs(5))
-            .build()
-            .map_err(|source| StartError::Client { sink: sink(), source })?;
+        let client = super::http_client::build(&sink(), Duration::from_secs(5), client)?;
         let endpoint = format!("{}/api/v2/alerts", url.trim_end_matches('/'));
         let poster_metrics = metrics.clone();
         let outbox = Outbox::start("alertmanager".into(), "alertmanager", QUEUE, metrics, move |alerts| {

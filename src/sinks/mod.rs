@@ -3,6 +3,7 @@
 
 pub mod alertmanager;
 pub mod deadletter;
+pub mod http_client;
 pub mod ndjson;
 pub mod outbox;
 pub mod sse;
@@ -17,6 +18,8 @@ pub enum StartError {
     Matcher { sink: String, source: regex::Error },
     #[error("{sink}: cannot start its thread: {source}")]
     Thread { sink: String, source: std::io::Error },
+    #[error("{sink}: {detail}")]
+    Setup { sink: String, detail: String },
 }
 
 use crate::alerts::Alert;

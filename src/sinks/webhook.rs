@@ -61,10 +61,7 @@ pub fn signature(key: &[u8], body: &[u8]) -> String {
 impl WebhookSink {
     pub fn start(config: &WebhookConfig, metrics: Arc<Metrics>) -> Result<Arc<WebhookSink>, StartError> {
         let sink = || format!("webhook `{}`", config.name);
-        let client = reqwest::blocking::Client::builder()
-            .timeout(config.timeout.0)
-            .build()
-            .map_err(|source| StartError::Client { sink: sink(), source })?;
+        let client = super::http_client::build(&sink(), config.timeout.0, &config.client)?;
         let matchers = LabelMatchers::of(config).map_err(|source| StartError::Matcher { sink: sink(), source })?;
         let (worker_config, worker_metrics) = (config.clone(), metrics.clone());
         let outbox =

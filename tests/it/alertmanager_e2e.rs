@@ -101,3 +101,114 @@ fn firing_alerts_are_re_sent_with_a_moving_lease() {
     fp.stop();
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// A CA, a server certificate for 127.0.0.1 and a client certificate, made by `openssl` in `dir`.
+fn make_certificates(dir: &std::path::Path) {
+    let openssl = |args: &[&str]| {
+        let out = std::process::Command::new("openssl").args(args).current_dir(dir).output().unwrap();
+        assert!(out.status.success(), "openssl {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    };
+    let subject = |cn: &str| format!("/CN={cn}");
+    openssl(
+        &["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "ca.key", "-out", "ca.pem", "-days", "2"]
+            .into_iter()
+            .chain(["-subj", &subject("feedpulse test CA")])
+            .collect::<Vec<_>>(),
+    );
+    std::fs::write(dir.join("server.ext"), "subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth\n").unwrap();
+    std::fs::write(dir.join("client.ext"), "extendedKeyUsage=clientAuth\n").unwrap();
+    for name in ["server", "client"] {
+        let (key, csr, pem, ext) =
+            (format!("{name}.key"), format!("{name}.csr"), format!("{name}.pem"), format!("{name}.ext"));
+        openssl(&["req", "-newkey", "rsa:2048", "-nodes", "-keyout", &key, "-out", &csr, "-subj", &subject(name)]);
+        openssl(&[
+            "x509",
+            "-req",
+            "-in",
+            &csr,
+            "-CA",
+            "ca.pem",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-out",
+            &pem,
+            "-days",
+            "2",
+            "-extfile",
+            &ext,
+        ]);
+    }
+}
+
+/// Issue 32: an Alertmanager behind TLS whose certificate a company CA signed, and which
+/// requires a client certificate: alerts arrive with `ca_file`, `client_cert` and `client_key`.
+#[test]
+fn alerts_reach_an_alertmanager_behind_a_company_ca_with_mutual_tls() {
+    let dir = std::env::temp_dir().join(format!("fp-am-tls-{}", std::process::id()));
+    std::fs::create_dir_all(dir.join("data")).unwrap();
+    make_certificates(&dir);
+    let path = |name: &str| dir.join(name).display().to_string();
+    std::fs::write(dir.join("alertmanager.yml"), "route:\n  receiver: \"null\"\nreceivers:\n  - name: \"null\"\n")
+        .unwrap();
+    std::fs::write(
+        dir.join("web.yml"),
+        format!(
+            "tls_server_config:\n  cert_file: {}\n  key_file: {}\n  client_auth_type: RequireAndVerifyClientCert\n  client_ca_file: {}\n",
+            path("server.pem"),
+            path("server.key"),
+            path("ca.pem")
+        ),
+    )
+    .unwrap();
+    let port = support::free_port();
+    let mut am = std::process::Command::new("prometheus-alertmanager")
+        .arg(format!("--config.file={}", path("alertmanager.yml")))
+        .arg(format!("--storage.path={}", path("data")))
+        .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+        .arg(format!("--web.config.file={}", path("web.yml")))
+        .arg("--cluster.listen-address=")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let url = format!("https://127.0.0.1:{port}");
+    let ca = reqwest::Certificate::from_pem(&std::fs::read(dir.join("ca.pem")).unwrap()).unwrap();
+    let mut identity_pem = std::fs::read(dir.join("client.pem")).unwrap();
+    identity_pem.extend(std::fs::read(dir.join("client.key")).unwrap());
+    let trusted = reqwest::blocking::Client::builder()
+        .use_rustls_tls()
+        .add_root_certificate(ca.clone())
+        .identity(reqwest::Identity::from_pem(&identity_pem).unwrap())
+        .build()
+        .unwrap();
+    wait_for("alertmanager up over TLS", || {
+        trusted.get(format!("{url}/-/ready")).send().ok().filter(|r| r.status().is_success())
+    });
+    let anonymous = reqwest::blocking::Client::builder().use_rustls_tls().add_root_certificate(ca).build().unwrap();
+    assert!(anonymous.get(format!("{url}/-/ready")).send().is_err(), "no client certificate, no answer");
+
+    let config = support::config_dir("am-tls", |flow| {
+        flow + &format!(
+            "\n[alertmanager]\nurl = \"{url}\"\n[alertmanager.client]\nca_file = \"{}\"\nclient_cert = \"{}\"\nclient_key = \"{}\"\n",
+            path("ca.pem"),
+            path("client.pem"),
+            path("client.key")
+        )
+    });
+    let fp = support::Feedpulse::start(&["run", "--listen", "127.0.0.1:0", "--config", config.to_str().unwrap()]);
+    let (before, _) = golden_halves();
+    reqwest::blocking::Client::new().post(fp.url("/v1/events")).body(before.join("\n")).send().unwrap();
+    let alerts =
+        || -> Option<Vec<serde_json::Value>> { trusted.get(format!("{url}/api/v2/alerts")).send().ok()?.json().ok() };
+    wait_for("the spike in the TLS Alertmanager", || {
+        alerts().and_then(|all| all.into_iter().find(|a| a["labels"]["rule"] == "category_spike"))
+    });
+    let metrics = reqwest::blocking::get(fp.url("/metrics")).unwrap().text().unwrap();
+    assert!(!metrics.contains("feedpulse_sink_errors_total{sink=\"alertmanager\""), "{metrics}");
+    fp.stop();
+    let _ = am.kill();
+    let _ = am.wait();
+    std::fs::remove_dir_all(&config).unwrap();
+    std::fs::remove_dir_all(&dir).unwrap();
+}

@@ -18,6 +18,7 @@ use std::sync::{Arc, Mutex};
 #[derive(Clone, Debug)]
 struct Request {
     signature: Option<String>,
+    authorization: Option<String>,
     content_type: String,
     body: Vec<u8>,
 }
@@ -54,6 +55,7 @@ fn receiver(failures: usize) -> (String, Log) {
             reader.read_exact(&mut body).unwrap();
             let request = Request {
                 signature: header("x-feedpulse-signature"),
+                authorization: header("authorization"),
                 content_type: header("content-type").unwrap_or_default(),
                 body,
             };
@@ -81,8 +83,10 @@ fn webhooks_receive_matching_alerts_signed_and_retried() {
         &rules,
         format!(
             "{default_rules}\n\
-             [[webhook]]\nname = \"all\"\nurl = \"{all_url}\"\nsecret_env = \"FP_TEST_WEBHOOK_SECRET\"\n\n\
-             [[webhook]]\nname = \"critical\"\nurl = \"{critical_url}\"\nmatch = {{ severity = \"critical\" }}\n\n\
+             [[webhook]]\nname = \"all\"\nurl = \"{all_url}\"\nsecret_env = \"FP_TEST_WEBHOOK_SECRET\"\n\
+             client = {{ basic_user = \"fp\", basic_password_env = \"FP_TEST_WEBHOOK_PASSWORD\" }}\n\n\
+             [[webhook]]\nname = \"critical\"\nurl = \"{critical_url}\"\nmatch = {{ severity = \"critical\" }}\n\
+             client = {{ bearer_token_env = \"FP_TEST_WEBHOOK_TOKEN\" }}\n\n\
              [[webhook]]\nname = \"down\"\nurl = \"{down_url}\"\nmax_attempts = 2\ntimeout = \"1s\"\n"
         ),
     )
@@ -94,6 +98,8 @@ fn webhooks_receive_matching_alerts_signed_and_retried() {
         .arg("--alerts-out")
         .arg(&alerts_out)
         .env("FP_TEST_WEBHOOK_SECRET", "s3cret")
+        .env("FP_TEST_WEBHOOK_PASSWORD", "pw")
+        .env("FP_TEST_WEBHOOK_TOKEN", "tok")
         .output()
         .unwrap();
     let stderr = String::from_utf8_lossy(&output.stderr);
@@ -113,6 +119,8 @@ fn webhooks_receive_matching_alerts_signed_and_retried() {
         let expected = feedpulse::sinks::webhook::signature(b"s3cret", &r.body);
         assert_eq!(r.signature.as_deref(), Some(expected.as_str()));
     }
+    // Basic authentication on every attempt: base64("fp:pw").
+    assert!(all.iter().all(|(_, r)| r.authorization.as_deref() == Some("Basic ZnA6cHc=")), "{all:?}");
     // The first (refused) attempt carried the same body as the delivered one.
     assert_eq!(all[0].1.body, delivered[0].body);
 
@@ -126,6 +134,7 @@ fn webhooks_receive_matching_alerts_signed_and_retried() {
     let expected = [("category_spike", "firing"), ("category_spike", "resolved")];
     assert_eq!(rules_seen, expected.map(|(a, b)| (a.to_string(), b.to_string())));
     assert!(critical.iter().all(|(_, r)| r.signature.is_none()), "no secret, no signature");
+    assert!(critical.iter().all(|(_, r)| r.authorization.as_deref() == Some("Bearer tok")), "{critical:?}");
 
     // `down`: 4 alerts × 2 attempts fail and are counted, the 4 alerts dropped; `all` delivered 4
     // and `critical` 2.
