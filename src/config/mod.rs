@@ -97,6 +97,9 @@ impl ConfigSource {
                 Some(redis) => redis.url = url.clone(),
                 None => config.redis = Some(RedisConfig::at(url)),
             }
+            if let Some(Err(message)) = config.redis.as_ref().map(RedisConfig::endpoint) {
+                return Err(ConfigErrors(vec![ConfigError { file: "--redis".into(), line: 0, message }]));
+            }
         }
         Ok(config)
     }

@@ -137,11 +137,43 @@ fn yes() -> bool {
 
 /// `[redis]`: where feedpulse reads feedback from and writes alerts, dead letters and rolling
 /// aggregates to (docs/redis.md). Absent: no Redis.
+/// A Redis server as [`RedisConfig::endpoint`] reads it.
+#[derive(Clone, PartialEq)]
+pub struct RedisEndpoint {
+    /// `host:port`.
+    pub address: String,
+    /// The host alone: the name a TLS certificate must carry.
+    pub host: String,
+    pub tls: bool,
+    pub username: Option<String>,
+    pub password: Option<String>,
+    pub db: u32,
+    pub ca_file: Option<std::path::PathBuf>,
+}
+
+impl std::fmt::Debug for RedisEndpoint {
+    /// Never the password.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let scheme = if self.tls { "rediss" } else { "redis" };
+        let user = match (&self.username, &self.password) {
+            (Some(u), _) => format!("{u}:***@"),
+            (None, Some(_)) => ":***@".into(),
+            _ => String::new(),
+        };
+        write!(f, "{scheme}://{user}{}/{}", self.address, self.db)
+    }
+}
+
 #[derive(Clone, Debug, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RedisConfig {
-    /// `host:port` (a `redis://` prefix is accepted).
+    /// `host:port`, or `redis://[user[:password]@]host:port[/db]`; `rediss://…` for TLS.
     pub url: String,
+    /// Environment variable holding the password (instead of one in `url`).
+    pub password_env: Option<String>,
+    /// PEM file of CA certificates trusted for `rediss://` besides the system store and the
+    /// bundled web roots.
+    pub ca_file: Option<std::path::PathBuf>,
     /// Prefix of every key feedpulse writes or reads.
     #[serde(default = "default_prefix")]
     pub prefix: String,
@@ -174,6 +206,8 @@ impl RedisConfig {
     pub fn at(url: &str) -> Self {
         RedisConfig {
             url: url.to_string(),
+            password_env: None,
+            ca_file: None,
             prefix: default_prefix(),
             stream_maxlen: default_stream_maxlen(),
             alert_state_ttl: default_alert_state_ttl(),
@@ -186,9 +220,63 @@ impl RedisConfig {
         }
     }
 
-    /// `host:port` of `url` (without a `redis://` prefix or a `/db` suffix).
+    /// `host:port` of `url`, for messages.
     pub fn host_port(&self) -> &str {
-        self.url.trim_start_matches("redis://").split('/').next().unwrap_or_default()
+        let rest = self.url.trim_start_matches("rediss://").trim_start_matches("redis://");
+        let rest = rest.rsplit_once('@').map_or(rest, |(_, r)| r);
+        rest.split('/').next().unwrap_or_default()
+    }
+
+    /// Where and how to connect: `url` read, the password from `password_env` if it names one.
+    pub fn endpoint(&self) -> Result<RedisEndpoint, String> {
+        let (tls, rest) = match (self.url.strip_prefix("rediss://"), self.url.strip_prefix("redis://")) {
+            (Some(rest), _) => (true, rest),
+            (None, Some(rest)) => (false, rest),
+            (None, None) if self.url.contains("://") => {
+                return Err(format!("redis url `{}`: the scheme must be redis:// or rediss://", self.url))
+            }
+            (None, None) => (false, self.url.as_str()),
+        };
+        let (credentials, rest) = match rest.rsplit_once('@') {
+            Some((c, r)) => (Some(c), r),
+            None => (None, rest),
+        };
+        let (address, db) = match rest.split_once('/') {
+            Some((a, "")) => (a, 0),
+            Some((a, db)) => (a, db.parse().map_err(|_| format!("redis url: the database `/{db}` is not a number"))?),
+            None => (rest, 0),
+        };
+        let Some((host, _)) = address.rsplit_once(':').filter(|(h, p)| !h.is_empty() && p.parse::<u16>().is_ok())
+        else {
+            return Err(format!("redis url `{}` needs host:port", self.url));
+        };
+        let (mut username, mut password) = (None, None);
+        if let Some(c) = credentials {
+            let (user, pass) = c.split_once(':').map_or((c, None), |(u, p)| (u, Some(p)));
+            username = (!user.is_empty()).then(|| user.to_owned());
+            password = pass.map(str::to_owned);
+        }
+        if let Some(var) = &self.password_env {
+            if password.is_some() {
+                return Err("redis: give the password in `url` or `password_env`, not both".into());
+            }
+            password = Some(std::env::var(var).map_err(|_| format!("redis: environment variable {var} is not set"))?);
+        }
+        if username.is_some() && password.is_none() {
+            return Err("redis: a user in `url` needs a password (in `url` or `password_env`)".into());
+        }
+        if self.ca_file.is_some() && !tls {
+            return Err("redis: `ca_file` is for rediss:// urls".into());
+        }
+        Ok(RedisEndpoint {
+            address: address.to_owned(),
+            host: host.trim_start_matches('[').trim_end_matches(']').to_owned(),
+            tls,
+            username,
+            password,
+            db,
+            ca_file: self.ca_file.clone(),
+        })
     }
 
     pub fn consumer_name(&self) -> String {

@@ -209,8 +209,8 @@ fn check_window(w: &WindowConfig, problem: Problem) {
 }
 
 fn check_redis(r: &RedisConfig, problem: Problem) {
-    if r.host_port().rsplit_once(':').is_none_or(|(h, p)| h.is_empty() || p.parse::<u16>().is_err()) {
-        problem(format!("redis.url `{}` must be host:port", r.url));
+    if let Err(e) = r.endpoint() {
+        problem(e);
     }
     if r.queue == 0 || r.stream_maxlen == 0 {
         problem("redis.queue and redis.stream_maxlen must be at least 1".into());

@@ -1,9 +1,10 @@
-//! A small Redis client: RESP2 over one TCP connection, commands sent in pipelines.
+//! A small Redis client: RESP2 over one TCP (or TLS) connection, commands sent in pipelines.
 //!
 //! feedpulse needs a handful of commands (XADD, HSET, EXPIRE, XREADGROUP, XACK, …) written in
-//! batches; a blocking connection on a dedicated thread does that with no extra dependencies.
+//! batches; a blocking connection on a dedicated thread does that.
 
-use std::io::{BufRead, BufReader, BufWriter, Write};
+use crate::config::RedisEndpoint;
+use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::time::Duration;
 
@@ -57,40 +58,115 @@ where
     args.into_iter().map(|a| a.as_ref().to_vec()).collect()
 }
 
+/// A byte stream to Redis: plain TCP or TLS over it.
+trait Stream: Read + Write + Send {}
+impl<T: Read + Write + Send> Stream for T {}
+
 pub struct Connection {
-    reader: BufReader<TcpStream>,
-    writer: BufWriter<TcpStream>,
+    stream: BufReader<Box<dyn Stream>>,
 }
 
 impl Connection {
-    /// Connects to `host:port`.
-    pub fn open(address: &str, timeout: Duration) -> std::io::Result<Connection> {
-        let addr = std::net::ToSocketAddrs::to_socket_addrs(address)?.next().ok_or_else(|| {
+    /// Connects to `endpoint`: TCP, TLS for `rediss://`, then AUTH and SELECT where it asks for
+    /// them. A refused AUTH or SELECT is an error of kind `PermissionDenied` with Redis's words.
+    pub fn open(endpoint: &RedisEndpoint, timeout: Duration) -> std::io::Result<Connection> {
+        let address = &endpoint.address;
+        let addr = std::net::ToSocketAddrs::to_socket_addrs(address.as_str())?.next().ok_or_else(|| {
             std::io::Error::new(std::io::ErrorKind::InvalidInput, format!("no address for {address}"))
         })?;
-        let stream = TcpStream::connect_timeout(&addr, timeout)?;
-        stream.set_nodelay(true)?;
-        stream.set_read_timeout(Some(timeout))?;
-        stream.set_write_timeout(Some(timeout))?;
-        Ok(Connection { reader: BufReader::new(stream.try_clone()?), writer: BufWriter::new(stream) })
+        let tcp = TcpStream::connect_timeout(&addr, timeout)?;
+        tcp.set_nodelay(true)?;
+        tcp.set_read_timeout(Some(timeout))?;
+        tcp.set_write_timeout(Some(timeout))?;
+        let stream: Box<dyn Stream> = if endpoint.tls { Box::new(tls::wrap(endpoint, tcp)?) } else { Box::new(tcp) };
+        let mut connection = Connection { stream: BufReader::new(stream) };
+        let mut hello = Vec::new();
+        if let Some(password) = &endpoint.password {
+            let mut auth = cmd(["AUTH"]);
+            auth.extend(endpoint.username.iter().map(|u| u.as_bytes().to_vec()));
+            auth.push(password.as_bytes().to_vec());
+            hello.push(auth);
+        }
+        if endpoint.db != 0 {
+            hello.push(cmd(["SELECT", &endpoint.db.to_string()]));
+        }
+        // A server that wants a password we did not give says so here (NOAUTH), not on every
+        // later command.
+        hello.push(cmd(["PING"]));
+        for reply in connection.pipeline(&hello)? {
+            if let Reply::Error(e) = reply {
+                return Err(std::io::Error::new(
+                    std::io::ErrorKind::PermissionDenied,
+                    format!("redis refused us: {e}"),
+                ));
+            }
+        }
+        Ok(connection)
     }
 
     /// Sends every command, then reads one reply per command (errors are replies, not `Err`).
     pub fn pipeline(&mut self, commands: &[Command]) -> std::io::Result<Vec<Reply>> {
+        if commands.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut request = Vec::new();
         for command in commands {
-            write!(self.writer, "*{}\r\n", command.len())?;
+            write!(request, "*{}\r\n", command.len())?;
             for arg in command {
-                write!(self.writer, "${}\r\n", arg.len())?;
-                self.writer.write_all(arg)?;
-                self.writer.write_all(b"\r\n")?;
+                write!(request, "${}\r\n", arg.len())?;
+                request.extend_from_slice(arg);
+                request.extend_from_slice(b"\r\n");
             }
         }
-        self.writer.flush()?;
-        commands.iter().map(|_| read_reply(&mut self.reader)).collect()
+        let stream = self.stream.get_mut();
+        stream.write_all(&request)?;
+        stream.flush()?;
+        commands.iter().map(|_| read_reply(&mut self.stream)).collect()
     }
 
     pub fn call(&mut self, command: Command) -> std::io::Result<Reply> {
         Ok(self.pipeline(&[command])?.pop().expect("one reply per command"))
+    }
+}
+
+/// TLS for `rediss://` (rustls with ring): the system's certificate store, the bundled web
+/// roots and the endpoint's `ca_file`.
+mod tls {
+    use crate::config::RedisEndpoint;
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::{CertificateDer, ServerName};
+    use std::net::TcpStream;
+    use std::sync::Arc;
+
+    fn invalid(what: String) -> std::io::Error {
+        std::io::Error::new(std::io::ErrorKind::InvalidInput, what)
+    }
+
+    pub fn wrap(
+        endpoint: &RedisEndpoint,
+        tcp: TcpStream,
+    ) -> std::io::Result<rustls::StreamOwned<rustls::ClientConnection, TcpStream>> {
+        let mut roots = rustls::RootCertStore { roots: webpki_roots::TLS_SERVER_ROOTS.to_vec() };
+        for certificate in rustls_native_certs::load_native_certs().certs {
+            let _ = roots.add(certificate);
+        }
+        if let Some(path) = &endpoint.ca_file {
+            let certificates: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(path)
+                .and_then(|i| i.collect::<Result<_, _>>())
+                .map_err(|e| invalid(format!("redis ca_file {}: {e}", path.display())))?;
+            for certificate in certificates {
+                roots.add(certificate).map_err(|e| invalid(format!("redis ca_file {}: {e}", path.display())))?;
+            }
+        }
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let config = rustls::ClientConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .map_err(|e| invalid(e.to_string()))?
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+        let name = ServerName::try_from(endpoint.host.clone()).map_err(|e| invalid(format!("redis host: {e}")))?;
+        let connection = rustls::ClientConnection::new(Arc::new(config), name).map_err(std::io::Error::other)?;
+        Ok(rustls::StreamOwned::new(connection, tcp))
     }
 }
 

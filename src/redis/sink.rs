@@ -121,11 +121,11 @@ pub struct SavedState {
 impl RedisSink {
     /// Starts the writer thread. Connection failures are retried in the background.
     pub fn start(config: &Config, redis: &RedisConfig, metrics: Arc<Metrics>) -> Arc<RedisSink> {
-        let url = redis.host_port().to_string();
+        let redis_config = redis.clone();
         let (writer_metrics, dirty) = (metrics.clone(), Arc::new(Dirty::default()));
         let writer_dirty = dirty.clone();
         let outbox = Outbox::start("redis-sink".into(), "redis", redis.queue, metrics.clone(), move |jobs| {
-            write_loop(&url, jobs, &writer_dirty, &writer_metrics)
+            write_loop(&redis_config, jobs, &writer_dirty, &writer_metrics)
         })
         .expect("spawn the redis writer");
         Arc::new(RedisSink {
@@ -456,7 +456,7 @@ impl RedisSink {
     /// Reads the window aggregates and alert states a previous run left (and makes this sink
     /// trim and show them as its own). Windows of sizes no longer configured are skipped.
     pub fn load_saved(&self, redis: &RedisConfig) -> Result<SavedState, RestoreError> {
-        let mut connection = Connection::open(redis.host_port(), CONNECT_TIMEOUT)
+        let mut connection = super::connect(redis, CONNECT_TIMEOUT)
             .map_err(|source| RestoreError::Connect { addr: redis.host_port().to_owned(), source })?;
         let mut saved = SavedState::default();
         let agg_prefix = self.key("agg:");
@@ -554,7 +554,7 @@ fn glob_escape(text: &str) -> String {
 
 /// The cluster snapshot a previous run left in Redis, if any (`{prefix}cluster-state`).
 pub fn load_cluster_snapshot(redis: &RedisConfig) -> Result<Option<ClusterSnapshot>, RestoreError> {
-    let mut connection = Connection::open(redis.host_port(), CONNECT_TIMEOUT)
+    let mut connection = super::connect(redis, CONNECT_TIMEOUT)
         .map_err(|source| RestoreError::Connect { addr: redis.host_port().to_owned(), source })?;
     let key = format!("{}cluster-state", redis.prefix);
     let reply = connection
@@ -571,7 +571,8 @@ pub fn load_cluster_snapshot(redis: &RedisConfig) -> Result<Option<ClusterSnapsh
 /// The writer thread: pipelines queued commands, reconnecting with backoff (100 ms doubling to
 /// 5 s). A batch that fails is retried on a fresh connection, then dropped and counted; the
 /// checkpoints in it are put back for the next one instead.
-fn write_loop(url: &str, jobs: Receiver<Envelope<Job>>, dirty: &Dirty, metrics: &Metrics) {
+fn write_loop(redis: &RedisConfig, jobs: Receiver<Envelope<Job>>, dirty: &Dirty, metrics: &Metrics) {
+    let url = redis.host_port();
     let mut connection: Option<Connection> = None;
     let mut backoff = Backoff::new(Duration::from_millis(100), Duration::from_secs(5));
     loop {
@@ -606,14 +607,17 @@ fn write_loop(url: &str, jobs: Receiver<Envelope<Job>>, dirty: &Dirty, metrics: 
         while !batch.is_empty() {
             attempts += 1;
             if connection.is_none() {
-                match Connection::open(url, CONNECT_TIMEOUT) {
+                match super::connect(redis, CONNECT_TIMEOUT) {
                     Ok(c) => {
                         connection = Some(c);
+                        metrics.redis_answered();
                         backoff.reset();
                     }
                     Err(e) => {
                         let error = format!("cannot connect to redis at {url}: {e}");
-                        SinkFailed { sink: "redis", kind: "connect", error: &error }.emit(metrics);
+                        metrics.redis_failed(error.clone());
+                        SinkFailed { sink: "redis", kind: super::failure_kind(&e, "connect"), error: &error }
+                            .emit(metrics);
                         backoff.wait();
                         // Keep the queue moving while Redis is away: give up on this batch
                         // after a few tries rather than stall every later write behind it.

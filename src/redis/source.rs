@@ -61,7 +61,9 @@ impl RedisSource {
                 Ok(()) => return,
                 Err(e) => {
                     let error = format!("connection lost, retrying: {e}");
-                    SinkFailed { sink: "redis_source", kind: "io", error: &error }.emit(&self.metrics);
+                    self.metrics.redis_failed(format!("redis source: {e}"));
+                    SinkFailed { sink: "redis_source", kind: super::failure_kind(&e, "io"), error: &error }
+                        .emit(&self.metrics);
                     backoff.wait();
                 }
             }
@@ -71,7 +73,8 @@ impl RedisSource {
     /// One connection's life: set up the group, re-read own pending entries, then read new
     /// ones, claiming stale entries of other consumers now and then.
     fn session(&self, consumer: &str) -> std::io::Result<()> {
-        let mut conn = Connection::open(self.config.host_port(), Duration::from_secs(2))?;
+        let mut conn = super::connect(&self.config, Duration::from_secs(2))?;
+        self.metrics.redis_answered();
         let stream = self.stream();
         let group = &self.config.group;
         match conn.call(cmd(["XGROUP", "CREATE", &stream, group, "0", "MKSTREAM"]))? {

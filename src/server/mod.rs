@@ -319,8 +319,12 @@ async fn metrics(State(state): State<Arc<AppState>>) -> impl IntoResponse {
 }
 
 async fn readyz(State(state): State<Arc<AppState>>) -> Response {
-    let ready = state.ready.load(Ordering::Relaxed);
-    let body = serde_json::json!({ "ready": ready, "models": state.models });
+    let redis = state.metrics.redis_problem();
+    let ready = state.ready.load(Ordering::Relaxed) && redis.is_none();
+    let mut body = serde_json::json!({ "ready": ready, "models": state.models });
+    if let Some(why) = redis {
+        body["reason"] = why.into();
+    }
     let status = if ready { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
     (status, Json(body)).into_response()
 }

@@ -58,6 +58,9 @@ pub struct Metrics {
     /// Duration of enrichment batches (sentence encoder, sentiment, categories).
     enrich_batches: Histogram,
     enriched_messages: AtomicU64,
+    /// Why Redis cannot be used now (unreachable, or refusing us), for `/readyz`; `None` while
+    /// it answers or when none is configured.
+    redis_problem: Mutex<Option<String>>,
 }
 
 /// Upper bounds (seconds) of the enrichment-batch histogram: a one-message batch takes about a
@@ -119,11 +122,25 @@ impl Default for Metrics {
             reloads: Default::default(),
             enrich_batches: Histogram::default(),
             enriched_messages: AtomicU64::new(0),
+            redis_problem: Mutex::new(None),
         }
     }
 }
 
 impl Metrics {
+    /// Redis could not be reached or refused us (`why`); `/readyz` says not ready until it answers.
+    pub fn redis_failed(&self, why: String) {
+        *self.redis_problem.lock().unwrap_or_else(|e| e.into_inner()) = Some(why);
+    }
+
+    pub fn redis_answered(&self) {
+        *self.redis_problem.lock().unwrap_or_else(|e| e.into_inner()) = None;
+    }
+
+    pub fn redis_problem(&self) -> Option<String> {
+        self.redis_problem.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
     pub fn received(&self, source: SourceKind, n: u64) {
         self.received[source as usize].fetch_add(n, Relaxed);
     }

@@ -102,52 +102,13 @@ fn firing_alerts_are_re_sent_with_a_moving_lease() {
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
-/// A CA, a server certificate for 127.0.0.1 and a client certificate, made by `openssl` in `dir`.
-fn make_certificates(dir: &std::path::Path) {
-    let openssl = |args: &[&str]| {
-        let out = std::process::Command::new("openssl").args(args).current_dir(dir).output().unwrap();
-        assert!(out.status.success(), "openssl {args:?}: {}", String::from_utf8_lossy(&out.stderr));
-    };
-    let subject = |cn: &str| format!("/CN={cn}");
-    openssl(
-        &["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "ca.key", "-out", "ca.pem", "-days", "2"]
-            .into_iter()
-            .chain(["-subj", &subject("feedpulse test CA")])
-            .collect::<Vec<_>>(),
-    );
-    std::fs::write(dir.join("server.ext"), "subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth\n").unwrap();
-    std::fs::write(dir.join("client.ext"), "extendedKeyUsage=clientAuth\n").unwrap();
-    for name in ["server", "client"] {
-        let (key, csr, pem, ext) =
-            (format!("{name}.key"), format!("{name}.csr"), format!("{name}.pem"), format!("{name}.ext"));
-        openssl(&["req", "-newkey", "rsa:2048", "-nodes", "-keyout", &key, "-out", &csr, "-subj", &subject(name)]);
-        openssl(&[
-            "x509",
-            "-req",
-            "-in",
-            &csr,
-            "-CA",
-            "ca.pem",
-            "-CAkey",
-            "ca.key",
-            "-CAcreateserial",
-            "-out",
-            &pem,
-            "-days",
-            "2",
-            "-extfile",
-            &ext,
-        ]);
-    }
-}
-
 /// Issue 32: an Alertmanager behind TLS whose certificate a company CA signed, and which
 /// requires a client certificate: alerts arrive with `ca_file`, `client_cert` and `client_key`.
 #[test]
 fn alerts_reach_an_alertmanager_behind_a_company_ca_with_mutual_tls() {
     let dir = std::env::temp_dir().join(format!("fp-am-tls-{}", std::process::id()));
     std::fs::create_dir_all(dir.join("data")).unwrap();
-    make_certificates(&dir);
+    support::make_certificates(&dir);
     let path = |name: &str| dir.join(name).display().to_string();
     std::fs::write(dir.join("alertmanager.yml"), "route:\n  receiver: \"null\"\nreceivers:\n  - name: \"null\"\n")
         .unwrap();

@@ -356,3 +356,86 @@ fn an_aborted_checkpoint_is_written_again_once_redis_accepts_writes() {
     assert!(!uninterrupted.is_empty());
     assert_eq!(interrupted, uninterrupted);
 }
+
+fn readyz(fp: &support::Feedpulse) -> (u16, Value) {
+    let reply = reqwest::blocking::get(fp.url("/readyz")).unwrap();
+    (reply.status().as_u16(), reply.json().unwrap())
+}
+
+/// Issue 32: `redis://:password@host:port/db` authenticates and selects the database; a wrong
+/// or missing password makes `/readyz` say not ready, with Redis's reason, and is counted.
+#[test]
+fn a_password_and_a_database_in_the_url_are_used_and_refusals_are_reported() {
+    let port = support::free_port();
+    let url = format!("redis://:s3cret@127.0.0.1:{port}/3");
+    let redis = RedisServer::start_with(
+        port,
+        &["--port", &port.to_string(), "--requirepass", "s3cret"],
+        feedpulse::config::RedisConfig::at(&url),
+    );
+    let golden = std::fs::read_to_string("tests/golden/spike_dip.ndjson").unwrap();
+    replay(&golden, &["--redis", &url]);
+    let mut c = redis.connect().unwrap();
+    assert_eq!(stream(&mut c, "fp:alerts").len(), 4, "the golden alerts, in database 3");
+    let mut db0 = feedpulse::redis::connect(
+        &feedpulse::config::RedisConfig::at(&format!("redis://:s3cret@127.0.0.1:{port}")),
+        std::time::Duration::from_secs(5),
+    )
+    .unwrap();
+    assert_eq!(call(&mut db0, &["DBSIZE"]), Reply::Int(0), "nothing in database 0");
+
+    for (given, expected) in
+        [(format!("redis://:wrong@127.0.0.1:{port}"), "WRONGPASS"), (format!("127.0.0.1:{port}"), "NOAUTH")]
+    {
+        let fp = support::Feedpulse::start(&["run", "--listen", "127.0.0.1:0", "--redis", &given, "--consume-redis"]);
+        support::wait_for("readyz to report the refusal", std::time::Duration::from_secs(20), || {
+            let (status, body) = readyz(&fp);
+            status == 503 && body["reason"].as_str().is_some_and(|r| r.contains(expected))
+        });
+        let metrics = reqwest::blocking::get(fp.url("/metrics")).unwrap().text().unwrap();
+        assert!(metrics.contains(r#"kind="refused""#), "{metrics}");
+        fp.stop();
+    }
+}
+
+/// Issue 32: `rediss://` to a Redis whose certificate a private CA signed (`ca_file`).
+#[test]
+fn rediss_reaches_a_redis_behind_tls_with_a_private_ca() {
+    let dir = std::env::temp_dir().join(format!("fp-redis-tls-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    support::make_certificates(&dir);
+    let path = |name: &str| dir.join(name).display().to_string();
+    let port = support::free_port();
+    let mut client = feedpulse::config::RedisConfig::at(&format!("rediss://127.0.0.1:{port}"));
+    client.ca_file = Some(dir.join("ca.pem"));
+    let redis = RedisServer::start_with(
+        port,
+        &[
+            "--port",
+            "0",
+            "--tls-port",
+            &port.to_string(),
+            "--tls-cert-file",
+            &path("server.pem"),
+            "--tls-key-file",
+            &path("server.key"),
+            "--tls-ca-cert-file",
+            &path("ca.pem"),
+            "--tls-auth-clients",
+            "no",
+        ],
+        client,
+    );
+    let config = support::config_dir("redis-tls", |flow| {
+        flow + &format!("\n[redis]\nurl = \"rediss://127.0.0.1:{port}\"\nca_file = \"{}\"\n", path("ca.pem"))
+    });
+    let golden = std::fs::read_to_string("tests/golden/spike_dip.ndjson").unwrap();
+    replay(&golden, &["--config", config.to_str().unwrap()]);
+    let mut c = redis.connect().unwrap();
+    assert_eq!(stream(&mut c, "fp:alerts").len(), 4, "the golden alerts, over TLS");
+    // Without the CA the certificate is not trusted.
+    let untrusted = feedpulse::config::RedisConfig::at(&format!("rediss://127.0.0.1:{port}"));
+    assert!(feedpulse::redis::connect(&untrusted, std::time::Duration::from_secs(5)).is_err());
+    std::fs::remove_dir_all(&config).unwrap();
+    std::fs::remove_dir_all(&dir).unwrap();
+}

@@ -93,17 +93,29 @@ pub fn now_ms() -> i64 {
 pub struct RedisServer {
     child: Child,
     pub port: u16,
+    /// How the test itself connects (a password, TLS).
+    pub config: feedpulse::config::RedisConfig,
 }
 
 impl RedisServer {
     pub fn start() -> RedisServer {
         let port = free_port();
+        Self::start_with(
+            port,
+            &["--port", &port.to_string()],
+            feedpulse::config::RedisConfig::at(&format!("127.0.0.1:{port}")),
+        )
+    }
+
+    /// `redis-server` with `args` (which name the port), reached as `config` says.
+    pub fn start_with(port: u16, args: &[&str], config: feedpulse::config::RedisConfig) -> RedisServer {
         let child = Command::new("redis-server")
-            .args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
+            .args(args)
+            .args(["--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
             .stdout(Stdio::null())
             .spawn()
             .expect("redis-server runs (scripts/test.sh installs Debian's redis-server)");
-        let server = RedisServer { child, port };
+        let server = RedisServer { child, port, config };
         let deadline = Instant::now() + Duration::from_secs(10);
         loop {
             if let Ok(mut c) = server.connect() {
@@ -121,7 +133,7 @@ impl RedisServer {
     }
 
     pub fn connect(&self) -> std::io::Result<feedpulse::redis::resp::Connection> {
-        feedpulse::redis::resp::Connection::open(&self.address(), Duration::from_secs(5))
+        feedpulse::redis::connect(&self.config, Duration::from_secs(5))
     }
 }
 
@@ -205,5 +217,44 @@ pub fn wait_for(what: &str, timeout: Duration, mut done: impl FnMut() -> bool) {
     while !done() {
         assert!(Instant::now() < deadline, "timed out waiting for {what}");
         std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// A CA, a server certificate for 127.0.0.1 and a client certificate, made by `openssl` in `dir`.
+pub fn make_certificates(dir: &std::path::Path) {
+    let openssl = |args: &[&str]| {
+        let out = std::process::Command::new("openssl").args(args).current_dir(dir).output().unwrap();
+        assert!(out.status.success(), "openssl {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    };
+    let subject = |cn: &str| format!("/CN={cn}");
+    openssl(
+        &["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "ca.key", "-out", "ca.pem", "-days", "2"]
+            .into_iter()
+            .chain(["-subj", &subject("feedpulse test CA")])
+            .collect::<Vec<_>>(),
+    );
+    std::fs::write(dir.join("server.ext"), "subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth\n").unwrap();
+    std::fs::write(dir.join("client.ext"), "extendedKeyUsage=clientAuth\n").unwrap();
+    for name in ["server", "client"] {
+        let (key, csr, pem, ext) =
+            (format!("{name}.key"), format!("{name}.csr"), format!("{name}.pem"), format!("{name}.ext"));
+        openssl(&["req", "-newkey", "rsa:2048", "-nodes", "-keyout", &key, "-out", &csr, "-subj", &subject(name)]);
+        openssl(&[
+            "x509",
+            "-req",
+            "-in",
+            &csr,
+            "-CA",
+            "ca.pem",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-out",
+            &pem,
+            "-days",
+            "2",
+            "-extfile",
+            &ext,
+        ]);
     }
 }
