@@ -24,7 +24,21 @@ fn parse<T: serde::de::DeserializeOwned>(source: &Source, report: &mut Report) -
         Ok(file) => Some(file),
         Err(e) => {
             let line = e.span().map(|s| line_of(&source.text, s.start)).unwrap_or(0);
-            report.at(&source.name, line, e.message().to_string());
+            // Some syntax errors carry no message of their own (found by the hostile-input
+            // run); the full text then says what and where.
+            let message = match (e.message().trim(), e.span()) {
+                ("", Some(span)) => {
+                    let start = span.start.min(source.text.len());
+                    let column = source.text[..start].rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+                    match source.text.get(start..).and_then(|rest| rest.chars().next()) {
+                        Some(c) if !c.is_whitespace() => format!("invalid TOML at column {column}: unexpected {c:?}"),
+                        _ => format!("invalid TOML at column {column}: a value or key is missing"),
+                    }
+                }
+                ("", None) => "invalid TOML".to_string(),
+                (m, _) => m.to_string(),
+            };
+            report.at(&source.name, line, message);
             None
         }
     }
@@ -464,5 +478,20 @@ impl Config {
             return Err(ConfigErrors(report.0));
         }
         Ok(dataflow.into_config(rules.into_iter().map(RuleFile::into_rule).collect(), webhooks))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn toml_errors_without_a_message_of_their_own_still_say_what_and_where() {
+        // A control character in a comment: the toml crate's own message is empty.
+        let text = "# a comment with \u{1b} in it\n";
+        let mut report = Report::default();
+        let parsed: Option<toml::Value> = parse(&Source { name: "f.toml".into(), text: text.into() }, &mut report);
+        assert!(parsed.is_none());
+        assert_eq!(report.0[0].message, "invalid TOML at column 18: unexpected '\\u{1b}'");
     }
 }

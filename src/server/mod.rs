@@ -200,7 +200,7 @@ fn ingest_body(state: &AppState, body: &[u8]) -> Result<Response, ApiError> {
 
 /// Cuts a request body into records. A body-level problem (an unparseable JSON array) is one
 /// dead letter for the whole body.
-fn split_records(body: &[u8]) -> Result<Vec<&[u8]>, DeadLetter> {
+pub fn split_records(body: &[u8]) -> Result<Vec<&[u8]>, DeadLetter> {
     let start = body.iter().position(|b| !b.is_ascii_whitespace()).unwrap_or(body.len());
     match body.get(start) {
         None => Ok(Vec::new()),

@@ -12,6 +12,7 @@ mod support;
 mod backtest;
 mod dataflow_capture;
 mod dataflow_oracle;
+mod hostile_input;
 mod pii_recall;
 mod reload_e2e;
 mod segment_oracle;
