@@ -39,6 +39,10 @@ pub struct ServeOptions {
 
 /// `feedpulse run` and `feedpulse demo`: the live pipeline with the HTTP API.
 pub fn serve(pipeline: PipelineOptions, options: ServeOptions) -> anyhow::Result<()> {
+    let durable = match (config_durable(&pipeline)?, &pipeline.config.redis) {
+        (true, Some(redis)) => Some(crate::redis::append::StreamAppender::new(redis)),
+        _ => None,
+    };
     let metrics = Arc::new(Metrics::default());
     let hub = AlertHub::default();
     let mut alert_sinks = local_alert_sinks(&hub, &options)?;
@@ -82,6 +86,7 @@ pub fn serve(pipeline: PipelineOptions, options: ServeOptions) -> anyhow::Result
         ready: AtomicBool::new(false),
         closing: closing_rx,
         models: models.clone(),
+        durable,
     });
     let app = server::router(state.clone(), options.access.clone());
 
@@ -310,6 +315,18 @@ async fn terminate() {
 #[cfg(not(unix))]
 async fn terminate() {
     std::future::pending::<()>().await
+}
+
+/// Whether HTTP ingest is durable; an error when it is asked for without a consumer group.
+fn config_durable(pipeline: &PipelineOptions) -> anyhow::Result<bool> {
+    let durable = pipeline.config.ingest.durable;
+    if durable && !pipeline.config.redis.as_ref().is_some_and(|r| r.consume) {
+        anyhow::bail!(
+            "[ingest] durable = true needs the Redis stream the consumer group reads: [redis] consume = true \
+             or --consume-redis"
+        );
+    }
+    Ok(durable)
 }
 
 /// `feedpulse run`.

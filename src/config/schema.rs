@@ -7,6 +7,11 @@ use toml::Spanned;
 #[derive(Clone, Debug, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct IngestConfig {
+    /// `POST /v1/events` answers `202` only once the accepted records are in the Redis stream
+    /// the consumer group reads (needs `[redis] consume = true`); otherwise once they are in
+    /// the dataflow's queue in memory.
+    #[serde(default)]
+    pub durable: bool,
     pub max_body_bytes: usize,
     pub max_text_chars: usize,
     pub max_future: HumanDuration,

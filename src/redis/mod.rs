@@ -4,6 +4,7 @@
 //! restart reads back. Keys and their layout: docs/redis.md.
 
 pub mod acks;
+pub mod append;
 pub mod resp;
 pub mod sink;
 pub mod source;

@@ -46,6 +46,8 @@ pub struct AppState {
     pub ready: AtomicBool,
     /// What enriches messages, for `/readyz` (e.g. `builtin-lexicon`).
     pub models: String,
+    /// `[ingest] durable`: accepted records go to the Redis stream, not the queue in memory.
+    pub durable: Option<crate::redis::append::StreamAppender>,
     /// Becomes true when the server shuts down; SSE streams end then.
     pub closing: tokio::sync::watch::Receiver<bool>,
 }
@@ -183,7 +185,18 @@ fn ingest_body(state: &AppState, body: &[u8]) -> Result<Response, ApiError> {
     }
     let events = admitted.events;
     let accepted = events.len();
-    if !events.is_empty() {
+    if let (Some(appender), false) = (&state.durable, events.is_empty()) {
+        // Durable: the accepted records, as sent, into the stream the consumer group reads;
+        // the admitted events themselves are dropped (the group admits them again).
+        let refused: std::collections::HashSet<usize> = rejected.iter().map(|r| r.index).collect();
+        let keep: Vec<&[u8]> =
+            records.iter().enumerate().filter(|(i, _)| !refused.contains(i)).map(|(_, r)| *r).collect();
+        if let Err(e) = appender.append(&keep) {
+            state.metrics.rejected_busy();
+            let error = ApiError::unavailable(format!("could not store the records durably in redis: {e}"));
+            return Err(error.with("accepted", 0).retry_after(1));
+        }
+    } else if !events.is_empty() {
         match state.feed.try_send(events) {
             Ok(_) => {}
             Err(TrySendError::Full(_)) => {

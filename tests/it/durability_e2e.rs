@@ -177,3 +177,77 @@ fn kill_9_mid_stream_loses_nothing_and_pages_once() {
         assert!(metrics.contains(&format!("feedpulse_dead_letters_total{{reason=\"{reason}\"}} 0")), "{metrics}");
     }
 }
+
+/// Issue 32: with `[ingest] durable = true` a `202` means the records are in the Redis stream;
+/// `kill -9` right after the last `202` loses none of them: after a restart the aggregates
+/// equal an uninterrupted replay of everything acknowledged.
+#[test]
+fn durable_http_ingest_loses_nothing_acknowledged_by_kill_9() {
+    let golden = std::fs::read_to_string("tests/golden/spike_dip.ndjson").unwrap();
+    let ts = |l: &str| serde_json::from_str::<serde_json::Value>(l).ok().and_then(|v| v["ts"].as_i64());
+    // The good records only: a body with a bad one answers 400 for it and 202s nothing else.
+    let input: Vec<String> = golden
+        .lines()
+        .filter(|l| ts(l).is_some_and(|t| t < END_MS) && l.contains("\"text\""))
+        .map(String::from)
+        .collect();
+    let redis = RedisServer::start();
+    let dir = support::config_dir("durable-http", |flow| {
+        let flow = flow.replacen("[ingest]\n", "[ingest]\ndurable = true\n", 1);
+        assert!(flow.contains("durable = true"));
+        flow + &format!("\n[redis]\nurl = \"{}\"\nconsume = true\n", redis.address())
+    });
+    let args = ["run", "--listen", "127.0.0.1:0", "--no-enrich", "--config", dir.to_str().unwrap()];
+    let mut fp = Feedpulse::start(&args);
+    let client = reqwest::blocking::Client::new();
+    let mut acknowledged = Vec::new();
+    for chunk in input.chunks(25) {
+        let reply = client.post(fp.url("/v1/events")).body(chunk.join("\n")).send().unwrap();
+        assert_eq!(reply.status(), 202, "{}", reply.text().unwrap());
+        acknowledged.extend_from_slice(chunk);
+    }
+    // At once after the last 202: most of the last batches cannot have been counted yet.
+    fp.child.kill().unwrap();
+    fp.child.wait().unwrap();
+    let mut c = redis.connect().unwrap();
+    assert_eq!(
+        call(&mut c, &["XLEN", "fp:feedback"]).as_int(),
+        Some(acknowledged.len() as i64),
+        "every 202 is in the stream"
+    );
+
+    let fp = Feedpulse::start(&args);
+    support::wait_for("every acknowledged record read and counted", Duration::from_secs(30), || consumed(&mut c));
+    let restarted = aggregates(&mut c);
+    fp.stop();
+    let reference_redis = RedisServer::start();
+    let mut replay = Command::new(env!("CARGO_BIN_EXE_feedpulse"))
+        .args(["replay", "-", "--no-enrich", "--redis", &reference_redis.address()])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    replay.stdin.take().unwrap().write_all(acknowledged.join("\n").as_bytes()).unwrap();
+    assert!(replay.wait().unwrap().success());
+    let reference = aggregates(&mut reference_redis.connect().unwrap());
+    assert!(reference.contains_key("fp:agg:1m:category:payment"));
+    assert_eq!(restarted, reference, "what was acknowledged over HTTP is counted once after kill -9");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn durable_ingest_without_a_consumer_group_refuses_to_start() {
+    let dir =
+        support::config_dir("durable-no-redis", |flow| flow.replacen("[ingest]\n", "[ingest]\ndurable = true\n", 1));
+    let out = Command::new(env!("CARGO_BIN_EXE_feedpulse"))
+        .args(["run", "--listen", "127.0.0.1:0", "--no-enrich", "--config", dir.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("durable = true needs"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}
