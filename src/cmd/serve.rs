@@ -39,10 +39,7 @@ pub struct ServeOptions {
 
 /// `feedpulse run` and `feedpulse demo`: the live pipeline with the HTTP API.
 pub fn serve(pipeline: PipelineOptions, options: ServeOptions) -> anyhow::Result<()> {
-    let durable = match (config_durable(&pipeline)?, &pipeline.config.redis) {
-        (true, Some(redis)) => Some(crate::redis::append::StreamAppender::new(redis)),
-        _ => None,
-    };
+    let durable = durable_ingest(&pipeline)?;
     let metrics = Arc::new(Metrics::default());
     let hub = AlertHub::default();
     let mut alert_sinks = local_alert_sinks(&hub, &options)?;
@@ -317,16 +314,19 @@ async fn terminate() {
     std::future::pending::<()>().await
 }
 
-/// Whether HTTP ingest is durable; an error when it is asked for without a consumer group.
-fn config_durable(pipeline: &PipelineOptions) -> anyhow::Result<bool> {
-    let durable = pipeline.config.ingest.durable;
-    if durable && !pipeline.config.redis.as_ref().is_some_and(|r| r.consume) {
-        anyhow::bail!(
+/// Where durable HTTP ingest appends (`[ingest] durable`); an error when it is asked for
+/// without a consumer group to read what it appends.
+fn durable_ingest(pipeline: &PipelineOptions) -> anyhow::Result<Option<crate::redis::append::StreamAppender>> {
+    if !pipeline.config.ingest.durable {
+        return Ok(None);
+    }
+    match &pipeline.config.redis {
+        Some(redis) if redis.consume => Ok(Some(crate::redis::append::StreamAppender::new(redis))),
+        _ => anyhow::bail!(
             "[ingest] durable = true needs the Redis stream the consumer group reads: [redis] consume = true \
              or --consume-redis"
-        );
+        ),
     }
-    Ok(durable)
 }
 
 /// `feedpulse run`.
