@@ -145,8 +145,11 @@ fn yes() -> bool {
 /// A Redis server as [`RedisConfig::endpoint`] reads it.
 #[derive(Clone, PartialEq)]
 pub struct RedisEndpoint {
-    /// `host:port`.
+    /// `host:port`; empty behind Sentinel until a sentinel names the master.
     pub address: String,
+    /// Sentinels to ask for the master `master` (`redis+sentinel://`); empty otherwise.
+    pub sentinels: Vec<String>,
+    pub master: String,
     /// The host alone: the name a TLS certificate must carry.
     pub host: String,
     pub tls: bool,
@@ -165,7 +168,11 @@ impl std::fmt::Debug for RedisEndpoint {
             (None, Some(_)) => ":***@".into(),
             _ => String::new(),
         };
-        write!(f, "{scheme}://{user}{}/{}", self.address, self.db)
+        if self.sentinels.is_empty() {
+            write!(f, "{scheme}://{user}{}/{}", self.address, self.db)
+        } else {
+            write!(f, "redis+sentinel://{user}{}/{}/{}", self.sentinels.join(","), self.master, self.db)
+        }
     }
 }
 
@@ -228,33 +235,55 @@ impl RedisConfig {
     /// `host:port` of `url`, for messages.
     pub fn host_port(&self) -> &str {
         let rest = self.url.trim_start_matches("rediss://").trim_start_matches("redis://");
+        let rest = rest.trim_start_matches("redis+sentinel://");
         let rest = rest.rsplit_once('@').map_or(rest, |(_, r)| r);
         rest.split('/').next().unwrap_or_default()
     }
 
     /// Where and how to connect: `url` read, the password from `password_env` if it names one.
     pub fn endpoint(&self) -> Result<RedisEndpoint, String> {
-        let (tls, rest) = match (self.url.strip_prefix("rediss://"), self.url.strip_prefix("redis://")) {
-            (Some(rest), _) => (true, rest),
-            (None, Some(rest)) => (false, rest),
-            (None, None) if self.url.contains("://") => {
-                return Err(format!("redis url `{}`: the scheme must be redis:// or rediss://", self.url))
-            }
-            (None, None) => (false, self.url.as_str()),
+        let url = self.url.as_str();
+        let (tls, sentinel, rest) = if let Some(rest) = url.strip_prefix("rediss://") {
+            (true, false, rest)
+        } else if let Some(rest) = url.strip_prefix("redis://") {
+            (false, false, rest)
+        } else if let Some(rest) = url.strip_prefix("redis+sentinel://") {
+            (false, true, rest)
+        } else if url.contains("://") {
+            return Err(format!("redis url `{url}`: the scheme must be redis://, rediss:// or redis+sentinel://"));
+        } else {
+            (false, false, url)
         };
         let (credentials, rest) = match rest.rsplit_once('@') {
             Some((c, r)) => (Some(c), r),
             None => (None, rest),
         };
-        let (address, db) = match rest.split_once('/') {
-            Some((a, "")) => (a, 0),
-            Some((a, db)) => (a, db.parse().map_err(|_| format!("redis url: the database `/{db}` is not a number"))?),
-            None => (rest, 0),
+        // Sentinel: `h1:p1,h2:p2/master[/db]`; otherwise `host:port[/db]`.
+        let (hosts, path) = rest.split_once('/').unwrap_or((rest, ""));
+        let (master, db) = match (sentinel, path.split_once('/')) {
+            (true, Some((m, db))) => (m, db),
+            (true, None) => (path, ""),
+            (false, _) => ("", path),
         };
-        let Some((host, _)) = address.rsplit_once(':').filter(|(h, p)| !h.is_empty() && p.parse::<u16>().is_ok())
-        else {
-            return Err(format!("redis url `{}` needs host:port", self.url));
+        let db: u32 = match db {
+            "" => 0,
+            db => db.parse().map_err(|_| format!("redis url: the database `/{db}` is not a number"))?,
         };
+        if sentinel && master.is_empty() {
+            return Err(format!("redis url `{url}`: redis+sentinel:// needs the master's name after the sentinels"));
+        }
+        let host_port =
+            |a: &str| a.rsplit_once(':').filter(|(h, p)| !h.is_empty() && p.parse::<u16>().is_ok()).is_some();
+        let addresses: Vec<&str> = hosts.split(',').collect();
+        if addresses.iter().any(|a| !host_port(a)) || (!sentinel && addresses.len() != 1) {
+            return Err(format!("redis url `{url}` needs host:port"));
+        }
+        let (address, sentinels) = if sentinel {
+            (String::new(), addresses.iter().map(|a| a.to_string()).collect())
+        } else {
+            (addresses[0].to_owned(), Vec::new())
+        };
+        let host = address.rsplit_once(':').map_or("", |(h, _)| h).to_owned();
         let (mut username, mut password) = (None, None);
         if let Some(c) = credentials {
             let (user, pass) = c.split_once(':').map_or((c, None), |(u, p)| (u, Some(p)));
@@ -274,8 +303,10 @@ impl RedisConfig {
             return Err("redis: `ca_file` is for rediss:// urls".into());
         }
         Ok(RedisEndpoint {
-            address: address.to_owned(),
             host: host.trim_start_matches('[').trim_end_matches(']').to_owned(),
+            address,
+            sentinels,
+            master: master.to_owned(),
             tls,
             username,
             password,
@@ -375,4 +406,35 @@ pub(super) struct DataflowFile {
     pub(super) cluster: Option<Spanned<ClusterConfig>>,
     #[serde(default)]
     pub(super) risk: Vec<Spanned<RiskConfig>>,
+}
+
+#[cfg(test)]
+mod redis_url_tests {
+    use super::*;
+
+    fn endpoint(url: &str) -> Result<RedisEndpoint, String> {
+        RedisConfig::at(url).endpoint()
+    }
+
+    #[test]
+    fn redis_urls_carry_credentials_databases_tls_and_sentinels() {
+        let plain = endpoint("127.0.0.1:6379").unwrap();
+        assert_eq!(
+            (plain.address.as_str(), plain.tls, plain.db, plain.password.as_deref()),
+            ("127.0.0.1:6379", false, 0, None)
+        );
+        let full = endpoint("rediss://feedpulse:p@ss@redis.internal:6380/2").unwrap();
+        assert_eq!(full.address, "redis.internal:6380");
+        assert_eq!((full.host.as_str(), full.tls, full.db), ("redis.internal", true, 2));
+        assert_eq!((full.username.as_deref(), full.password.as_deref()), (Some("feedpulse"), Some("p@ss")));
+        assert!(!format!("{full:?}").contains("p@ss"), "Debug never shows the password");
+        let sentinel = endpoint("redis+sentinel://:pw@10.0.0.1:26379,10.0.0.2:26379/mymaster/1").unwrap();
+        assert_eq!(sentinel.sentinels, ["10.0.0.1:26379", "10.0.0.2:26379"]);
+        assert_eq!((sentinel.master.as_str(), sentinel.db, sentinel.password.as_deref()), ("mymaster", 1, Some("pw")));
+        for bad in
+            ["http://x:1", "redis://x", "redis://x:1/zero", "redis+sentinel://x:1", "redis://u@x:1", "redis://a:1,b:2"]
+        {
+            assert!(endpoint(bad).is_err(), "{bad}");
+        }
+    }
 }

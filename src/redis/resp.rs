@@ -70,6 +70,14 @@ impl Connection {
     /// Connects to `endpoint`: TCP, TLS for `rediss://`, then AUTH and SELECT where it asks for
     /// them. A refused AUTH or SELECT is an error of kind `PermissionDenied` with Redis's words.
     pub fn open(endpoint: &RedisEndpoint, timeout: Duration) -> std::io::Result<Connection> {
+        if !endpoint.sentinels.is_empty() {
+            let master = RedisEndpoint {
+                address: master_address(endpoint, timeout)?,
+                sentinels: Vec::new(),
+                ..endpoint.clone()
+            };
+            return Connection::open(&master, timeout);
+        }
         let address = &endpoint.address;
         let addr = std::net::ToSocketAddrs::to_socket_addrs(address.as_str())?.next().ok_or_else(|| {
             std::io::Error::new(std::io::ErrorKind::InvalidInput, format!("no address for {address}"))
@@ -127,6 +135,37 @@ impl Connection {
     pub fn call(&mut self, command: Command) -> std::io::Result<Reply> {
         Ok(self.pipeline(&[command])?.pop().expect("one reply per command"))
     }
+}
+
+/// The master's `host:port` as the first sentinel that answers names it (each connection asks
+/// again, so a failover is followed on the next reconnect).
+fn master_address(endpoint: &RedisEndpoint, timeout: Duration) -> std::io::Result<String> {
+    let mut last = None;
+    for sentinel in &endpoint.sentinels {
+        let plain = RedisEndpoint {
+            address: sentinel.clone(),
+            sentinels: Vec::new(),
+            tls: false,
+            username: None,
+            password: None,
+            db: 0,
+            ..endpoint.clone()
+        };
+        let asked = Connection::open(&plain, timeout)
+            .and_then(|mut c| c.call(cmd(["SENTINEL", "get-master-addr-by-name", &endpoint.master])));
+        match asked {
+            Ok(Reply::Array(Some(parts))) if parts.len() == 2 => {
+                if let (Some(host), Some(port)) = (parts[0].as_str(), parts[1].as_str()) {
+                    return Ok(format!("{host}:{port}"));
+                }
+            }
+            Ok(reply) => {
+                last = Some(format!("sentinel {sentinel} does not know master `{}`: {reply:?}", endpoint.master))
+            }
+            Err(e) => last = Some(format!("sentinel {sentinel}: {e}")),
+        }
+    }
+    Err(std::io::Error::new(std::io::ErrorKind::NotFound, last.unwrap_or_else(|| "no sentinel".into())))
 }
 
 /// TLS for `rediss://` (rustls with ring): the system's certificate store, the bundled web

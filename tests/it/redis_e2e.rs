@@ -439,3 +439,39 @@ fn rediss_reaches_a_redis_behind_tls_with_a_private_ca() {
     std::fs::remove_dir_all(&config).unwrap();
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// Issue 32: `redis+sentinel://` asks the sentinels (the first one down) for the master and
+/// writes there.
+#[test]
+fn sentinel_names_the_master_feedpulse_writes_to() {
+    let master = RedisServer::start();
+    let dir = std::env::temp_dir().join(format!("fp-sentinel-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let port = support::free_port();
+    let conf = dir.join("sentinel.conf");
+    std::fs::write(
+        &conf,
+        format!(
+            "port {port}\nbind 127.0.0.1\ndir {}\nsentinel monitor fpmaster 127.0.0.1 {} 1\nsentinel down-after-milliseconds fpmaster 5000\n",
+            dir.display(),
+            master.port
+        ),
+    )
+    .unwrap();
+    let mut sentinel = Command::new("redis-server").arg(&conf).arg("--sentinel").stdout(Stdio::null()).spawn().unwrap();
+    let ask = feedpulse::config::RedisConfig::at(&format!("127.0.0.1:{port}"));
+    support::wait_for("the sentinel to know its master", std::time::Duration::from_secs(20), || {
+        feedpulse::redis::connect(&ask, std::time::Duration::from_secs(1))
+            .and_then(|mut c| c.call(cmd(["SENTINEL", "get-master-addr-by-name", "fpmaster"])))
+            .is_ok_and(|r| r.as_array().is_some())
+    });
+    let down = support::free_port();
+    let url = format!("redis+sentinel://127.0.0.1:{down},127.0.0.1:{port}/fpmaster");
+    let golden = std::fs::read_to_string("tests/golden/spike_dip.ndjson").unwrap();
+    replay(&golden, &["--redis", &url]);
+    let mut c = master.connect().unwrap();
+    assert_eq!(stream(&mut c, "fp:alerts").len(), 4, "the golden alerts, in the master the sentinel named");
+    let _ = sentinel.kill();
+    let _ = sentinel.wait();
+    std::fs::remove_dir_all(&dir).unwrap();
+}
