@@ -200,7 +200,9 @@ impl Access {
 /// `access_token` query parameter (EventSource and a browser's address bar cannot set headers).
 fn presented(request: &Request) -> Option<String> {
     if let Some(value) = request.headers().get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()) {
-        return value.strip_prefix("Bearer ").map(|t| t.trim().to_owned());
+        // The scheme is case-insensitive (RFC 9110 § 11.1).
+        let (scheme, token) = value.trim().split_once(' ')?;
+        return scheme.eq_ignore_ascii_case("bearer").then(|| token.trim().to_owned());
     }
     if request.method() != Method::GET {
         return None;
@@ -324,6 +326,22 @@ mod tests {
         assert_eq!(Scope::needed(&Method::GET, "/"), None, "the page is static; its stream needs read");
         assert_eq!(Scope::needed(&Method::GET, "/healthz"), None);
         assert_eq!(Scope::needed(&Method::GET, "/readyz"), None);
+    }
+
+    #[test]
+    fn the_token_comes_from_the_header_any_case_or_a_get_query() {
+        let request = |method: Method, uri: &str, authorization: Option<&str>| {
+            let mut builder = axum::http::Request::builder().method(method).uri(uri);
+            if let Some(value) = authorization {
+                builder = builder.header(header::AUTHORIZATION, value);
+            }
+            builder.body(axum::body::Body::empty()).unwrap()
+        };
+        assert_eq!(presented(&request(Method::POST, "/v1/events", Some("Bearer abc"))).as_deref(), Some("abc"));
+        assert_eq!(presented(&request(Method::POST, "/v1/events", Some("bearer  abc "))).as_deref(), Some("abc"));
+        assert_eq!(presented(&request(Method::POST, "/v1/events", Some("Basic abc"))), None);
+        assert_eq!(presented(&request(Method::GET, "/v1/alerts?x=1&access_token=a%2Bb", None)).as_deref(), Some("a+b"));
+        assert_eq!(presented(&request(Method::POST, "/v1/reload?access_token=abc", None)), None, "GET only");
     }
 
     #[test]
