@@ -80,6 +80,7 @@ pub fn serve(pipeline: PipelineOptions, options: ServeOptions) -> anyhow::Result
         metrics: metrics.clone(),
         outputs: outputs.clone(),
         max_body_bytes: config.ingest.max_body_bytes,
+        ingest_slots: Arc::new(tokio::sync::Semaphore::new(config.ingest.max_concurrent_requests)),
         ready: AtomicBool::new(false),
         closing: closing_rx,
         models: models.clone(),

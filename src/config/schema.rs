@@ -12,12 +12,20 @@ pub struct IngestConfig {
     /// the dataflow's queue in memory.
     #[serde(default)]
     pub durable: bool,
+    /// `POST /v1/events` requests admitted at once; more get `503` + `Retry-After` (bounds the
+    /// memory held by bodies and admission under overload: this many × `max_body_bytes`).
+    #[serde(default = "default_max_concurrent_requests")]
+    pub max_concurrent_requests: usize,
     pub max_body_bytes: usize,
     pub max_text_chars: usize,
     pub max_future: HumanDuration,
     pub dedupe_window: HumanDuration,
     pub tick: HumanDuration,
     pub allowed_lateness: HumanDuration,
+}
+
+fn default_max_concurrent_requests() -> usize {
+    8
 }
 
 #[derive(Clone, Debug, PartialEq, Deserialize)]

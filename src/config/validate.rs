@@ -206,6 +206,9 @@ fn check_ingest(value: &IngestConfig, problem: Problem) {
     if value.max_body_bytes < 1024 {
         problem("ingest.max_body_bytes must be at least 1024".into());
     }
+    if value.max_concurrent_requests == 0 {
+        problem("ingest.max_concurrent_requests must be at least 1".into());
+    }
     if value.max_text_chars == 0 {
         problem("ingest.max_text_chars must be at least 1".into());
     }

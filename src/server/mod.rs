@@ -43,6 +43,8 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     pub outputs: Fanout,
     pub max_body_bytes: usize,
+    /// One permit per `POST /v1/events` being served (`[ingest] max_concurrent_requests`).
+    pub ingest_slots: Arc<tokio::sync::Semaphore>,
     pub ready: AtomicBool,
     /// What enriches messages, for `/readyz` (e.g. `builtin-lexicon`).
     pub models: String,
@@ -113,6 +115,22 @@ struct IngestReply {
 /// accepted even when others are rejected; the reply lists each rejected record's index and
 /// reason (status 400 when any was rejected, 202 otherwise). Ids make a resend idempotent.
 async fn post_events(State(state): State<Arc<AppState>>, request: Request) -> Result<Response, ApiError> {
+    // Refused without keeping the body: under overload, memory stays at this many bodies. The
+    // body is still read (and dropped chunk by chunk) so the client gets the 503 rather than a
+    // connection closed mid-upload.
+    let Ok(slot) = state.ingest_slots.clone().try_acquire_owned() else {
+        state.metrics.rejected_busy();
+        let mut body = request.into_body();
+        let mut left = state.max_body_bytes;
+        while let Some(Ok(frame)) = body.frame().await {
+            left = left.saturating_sub(frame.data_ref().map_or(0, |d| d.len()));
+            if left == 0 {
+                break;
+            }
+        }
+        let error = ApiError::unavailable("too many ingest requests at once; retry later");
+        return Err(error.with("accepted", 0).retry_after(1));
+    };
     let body = match read_body(request, state.max_body_bytes).await {
         Ok(body) => body,
         Err(BodyError::TooLarge { declared }) => {
@@ -130,9 +148,13 @@ async fn post_events(State(state): State<Arc<AppState>>, request: Request) -> Re
     };
     // Admission is CPU work (the sentence encoder takes about a millisecond a message): it runs
     // on the blocking pool so it never stalls the async threads serving SSE and other requests.
-    tokio::task::spawn_blocking(move || ingest_body(&state, &body))
-        .await
-        .map_err(|e| ApiError::internal("ingest", e))?
+    tokio::task::spawn_blocking(move || {
+        let reply = ingest_body(&state, &body);
+        drop(slot);
+        reply
+    })
+    .await
+    .map_err(|e| ApiError::internal("ingest", e))?
 }
 
 #[derive(Debug, PartialEq)]

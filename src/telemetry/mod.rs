@@ -370,7 +370,7 @@ impl Metrics {
         families.push((
             "feedpulse_ingest_rejected_busy_total",
             "counter",
-            "HTTP ingest requests refused with 503 because the dataflow queue was full.",
+            "HTTP ingest requests refused with 503: the dataflow queue was full, too many requests were being admitted at once, or durable ingest could not reach Redis.",
             one(self.ingest_rejected_busy.load(Relaxed).to_string()),
         ));
         families.push((

@@ -215,3 +215,53 @@ async fn declare_body_and_wait(base: &str, length: usize) -> String {
         .unwrap();
     String::from_utf8(reply).unwrap()
 }
+
+/// Issue 32, overload: with `max_concurrent_requests = 1`, requests beyond the one being
+/// admitted get `503` with `Retry-After` and `accepted: 0`; what was accepted is counted, and
+/// nothing refused is.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_ingest_beyond_the_limit_is_refused_with_retry_after() {
+    let dir = crate::support::config_dir("overload", |flow| {
+        let flow = flow.replacen("[ingest]\n", "[ingest]\nmax_concurrent_requests = 1\n", 1);
+        assert!(flow.contains("max_concurrent_requests = 1"));
+        flow
+    });
+    let fp = Feedpulse::start(&["run", "--listen", "127.0.0.1:0", "--config", dir.to_str().unwrap()]);
+    let client = reqwest::Client::new();
+    // Six requests of 1,500 messages at once: each takes the sentence encoder a while.
+    let requests = (0..6).map(|r| {
+        let body: String = (0..1500)
+            .map(|i| format!("{}\n", json!({"id": format!("o{r}-{i}"), "text": format!("付款失败，扣了钱 {r} {i}")})))
+            .collect();
+        let (client, url) = (client.clone(), fp.url("/v1/events"));
+        tokio::spawn(async move { client.post(url).body(body).send().await.unwrap() })
+    });
+    let (mut accepted, mut refused) = (0, 0);
+    for request in requests.collect::<Vec<_>>() {
+        let reply = request.await.unwrap();
+        match reply.status().as_u16() {
+            202 => accepted += reply.json::<Value>().await.unwrap()["accepted"].as_u64().unwrap(),
+            503 => {
+                assert_eq!(reply.headers()["retry-after"], "1");
+                assert_eq!(reply.json::<Value>().await.unwrap()["accepted"], 0);
+                refused += 1;
+            }
+            other => panic!("unexpected status {other}"),
+        }
+    }
+    assert!(refused >= 1 && accepted >= 1500, "accepted {accepted} messages, refused {refused} requests");
+    // The dataflow counts what it absorbs, a moment after the 202.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let metrics = client.get(fp.url("/metrics")).send().await.unwrap().text().await.unwrap();
+        let counted = metrics.contains(&format!("feedpulse_events_accepted_total {accepted}\n"));
+        if counted {
+            assert!(metrics.contains(&format!("feedpulse_ingest_rejected_busy_total {refused}\n")), "{metrics}");
+            break;
+        }
+        assert!(Instant::now() < deadline, "accepted {accepted} never counted: {metrics}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    fp.stop();
+    std::fs::remove_dir_all(&dir).unwrap();
+}
