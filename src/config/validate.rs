@@ -448,10 +448,20 @@ impl Config {
     pub fn from_sources(flows: Vec<Source>, alerts: Vec<Source>) -> Result<Config, ConfigErrors> {
         let mut report = Report::default();
         let mut dataflow = Dataflow::default();
+        let mut unreadable = false;
         for source in &flows {
-            if let Some(file) = parse::<DataflowFile>(source, &mut report) {
-                dataflow.absorb(source, file, &mut report);
+            match parse::<DataflowFile>(source, &mut report) {
+                Some(file) => dataflow.absorb(source, file, &mut report),
+                None => unreadable = true,
             }
+        }
+        if unreadable {
+            // What the unreadable file holds is unknown: checking the rest against it would
+            // only add follow-on errors ("missing [ingest]"). The alert files' syntax still counts.
+            for source in &alerts {
+                let _ = parse::<AlertsFile>(source, &mut report);
+            }
+            return Err(ConfigErrors(report.0));
         }
         let sizes = dataflow.window_sizes(&flows, &mut report);
         let mut rules: Vec<RuleFile> = Vec::new();
@@ -496,5 +506,14 @@ mod tests {
         let parsed: Option<toml::Value> = parse(&Source { name: "f.toml".into(), text: text.into() }, &mut report);
         assert!(parsed.is_none());
         assert_eq!(report.0[0].message, "invalid TOML at column 18: unexpected '\\u{1b}'");
+    }
+
+    #[test]
+    fn an_unreadable_dataflow_file_is_reported_without_follow_on_errors() {
+        let flows = vec![Source { name: "dataflows/x.toml".into(), text: "[ingest\n".into() }];
+        let alerts = vec![Source { name: "alerts/x.toml".into(), text: "[[rule]\n".into() }];
+        let errors = Config::from_sources(flows, alerts).unwrap_err().0;
+        let files: Vec<&str> = errors.iter().map(|e| e.file.as_str()).collect();
+        assert_eq!(files, ["dataflows/x.toml", "alerts/x.toml"], "one syntax error each, nothing else: {errors:?}");
     }
 }
