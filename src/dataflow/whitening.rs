@@ -171,50 +171,16 @@ fn invert_lower(l: &[f64], dim: usize) -> Vec<f32> {
 /// `Vec<f32>` as base64 of its little-endian bytes: the snapshot is JSON, and 131 k numbers
 /// as decimal text would be three times the size.
 mod packed {
+    use crate::util::encoding::{base64_decode, base64_encode};
     use serde::{de::Error, Deserialize, Deserializer, Serializer};
-
-    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 
     pub fn serialize<S: Serializer>(v: &[f32], s: S) -> Result<S::Ok, S::Error> {
         let bytes: Vec<u8> = v.iter().flat_map(|x| x.to_le_bytes()).collect();
-        let mut text = String::with_capacity(bytes.len().div_ceil(3) * 4);
-        for chunk in bytes.chunks(3) {
-            let b = [chunk[0], *chunk.get(1).unwrap_or(&0), *chunk.get(2).unwrap_or(&0)];
-            let n = (b[0] as u32) << 16 | (b[1] as u32) << 8 | b[2] as u32;
-            for k in 0..4 {
-                if k <= chunk.len() {
-                    text.push(ALPHABET[(n >> (18 - 6 * k) & 63) as usize] as char);
-                } else {
-                    text.push('=');
-                }
-            }
-        }
-        s.serialize_str(&text)
+        s.serialize_str(&base64_encode(&bytes))
     }
 
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<f32>, D::Error> {
-        let text = String::deserialize(d)?;
-        let mut bytes = Vec::with_capacity(text.len() / 4 * 3);
-        for chunk in text.as_bytes().chunks(4) {
-            if chunk.len() != 4 {
-                return Err(D::Error::custom("base64 length is not a multiple of 4"));
-            }
-            let mut n = 0u32;
-            let mut pad = 0;
-            for &c in chunk {
-                let v = match c {
-                    b'=' => {
-                        pad += 1;
-                        0
-                    }
-                    _ if pad > 0 => return Err(D::Error::custom("base64 padding in the middle")),
-                    _ => ALPHABET.iter().position(|&a| a == c).ok_or_else(|| D::Error::custom("not base64"))? as u32,
-                };
-                n = n << 6 | v;
-            }
-            let b = [(n >> 16) as u8, (n >> 8) as u8, n as u8];
-            bytes.extend_from_slice(&b[..3 - pad.min(2)]);
-        }
+        let bytes = base64_decode(&String::deserialize(d)?).map_err(D::Error::custom)?;
         if bytes.len() % 4 != 0 {
             return Err(D::Error::custom("not a whole number of f32"));
         }

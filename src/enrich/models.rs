@@ -3,6 +3,7 @@
 //! offline ever after.
 
 use super::archive::{tar_gz_members, Zip};
+use crate::util::encoding::sha256_hex;
 use crate::util::error::{bail_invalid, invalid, Context, Result};
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -56,10 +57,6 @@ pub fn path(dir: &Path, package: &Package, file: &str) -> PathBuf {
 
 pub fn is_present(dir: &Path, package: &Package) -> bool {
     package.members.iter().all(|(_, file)| path(dir, package, file).is_file())
-}
-
-fn sha256_hex(bytes: &[u8]) -> String {
-    ring::digest::digest(&ring::digest::SHA256, bytes).as_ref().iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// Fetches and unpacks every package that is not in `dir` yet. `say` hears what is happening.

@@ -70,7 +70,7 @@ pub struct Access {
 
 /// The hex SHA-256 of a token, as the tokens file stores it.
 pub fn digest_hex(token: &str) -> String {
-    ring::digest::digest(&ring::digest::SHA256, token.as_bytes()).as_ref().iter().map(|b| format!("{b:02x}")).collect()
+    crate::util::encoding::sha256_hex(token.as_bytes())
 }
 
 fn digest(token: &str) -> [u8; 32] {
@@ -275,7 +275,7 @@ pub fn new_token(name: &str, scopes: &str) -> anyhow::Result<(String, String)> {
     }
     let mut bytes = [0u8; 32];
     ring::rand::SystemRandom::new().fill(&mut bytes).map_err(|_| anyhow::anyhow!("no system randomness"))?;
-    let token: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+    let token = crate::util::encoding::hex(&bytes);
     let line = format!("{name} {scopes} sha256:{}", digest_hex(&token));
     Ok((token, line))
 }

@@ -54,7 +54,7 @@ fn authorization(config: &HttpClientConfig) -> Result<Option<HeaderValue>, Strin
         (Some(_), Some(_), _) => return Err("give bearer_token_env or basic_user, not both".into()),
         (Some(var), None, None) => format!("Bearer {}", env(var)?),
         (None, Some(user), Some(var)) => {
-            format!("Basic {}", base64(format!("{user}:{}", env(var)?).as_bytes()))
+            format!("Basic {}", crate::util::encoding::base64_encode(format!("{user}:{}", env(var)?).as_bytes()))
         }
         (None, Some(_), None) => return Err("basic_user needs basic_password_env".into()),
         (_, None, Some(_)) => return Err("basic_password_env needs basic_user".into()),
@@ -64,23 +64,6 @@ fn authorization(config: &HttpClientConfig) -> Result<Option<HeaderValue>, Strin
         HeaderValue::from_str(&value).map_err(|_| "the credential is not a valid header value".to_string())?;
     value.set_sensitive(true);
     Ok(Some(value))
-}
-
-/// Standard base64 with padding (RFC 4648), for the basic credential.
-fn base64(bytes: &[u8]) -> String {
-    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
-    for chunk in bytes.chunks(3) {
-        let n = chunk.iter().enumerate().fold(0u32, |n, (i, &b)| n | (b as u32) << (16 - 8 * i));
-        for i in 0..4 {
-            if i <= chunk.len() {
-                out.push(ALPHABET[(n >> (18 - 6 * i)) as usize & 63] as char);
-            } else {
-                out.push('=');
-            }
-        }
-    }
-    out
 }
 
 #[cfg(test)]
@@ -106,13 +89,6 @@ mod tests {
         let missing = HttpClientConfig { bearer_token_env: Some("FP_TEST_NOT_SET".into()), ..Default::default() };
         assert!(authorization(&missing).unwrap_err().contains("FP_TEST_NOT_SET"));
         assert_eq!(authorization(&HttpClientConfig::default()).unwrap(), None);
-    }
-
-    #[test]
-    fn base64_matches_rfc_4648() {
-        for (plain, encoded) in [("", ""), ("f", "Zg=="), ("fo", "Zm8="), ("foo", "Zm9v"), ("foobar", "Zm9vYmFy")] {
-            assert_eq!(base64(plain.as_bytes()), encoded);
-        }
     }
 
     #[test]

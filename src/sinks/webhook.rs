@@ -54,8 +54,7 @@ impl LabelMatchers {
 /// `sha256=<hex>` of `body` under `key`: what a receiver recomputes to check the sender.
 pub fn signature(key: &[u8], body: &[u8]) -> String {
     let tag = ring::hmac::sign(&ring::hmac::Key::new(ring::hmac::HMAC_SHA256, key), body);
-    let hex: String = tag.as_ref().iter().map(|b| format!("{b:02x}")).collect();
-    format!("sha256={hex}")
+    format!("sha256={}", crate::util::encoding::hex(tag.as_ref()))
 }
 
 impl WebhookSink {

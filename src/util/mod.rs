@@ -3,6 +3,7 @@
 //! retry policy of every connection (`backoff`).
 
 pub mod backoff;
+pub mod encoding;
 pub mod error;
 
 /// A small deterministic PRNG (SplitMix64): the demo, tests and sketches need no
