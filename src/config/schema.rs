@@ -240,6 +240,11 @@ impl RedisConfig {
         }
     }
 
+    /// The key of the feedback stream the consumer group reads (`{prefix}{stream}`).
+    pub fn stream_key(&self) -> String {
+        format!("{}{}", self.prefix, self.stream)
+    }
+
     /// `host:port` of `url`, for messages.
     pub fn host_port(&self) -> &str {
         let rest = self.url.trim_start_matches("rediss://").trim_start_matches("redis://");

@@ -16,11 +16,7 @@ pub struct StreamAppender {
 
 impl StreamAppender {
     pub fn new(redis: &RedisConfig) -> StreamAppender {
-        StreamAppender {
-            stream: format!("{}{}", redis.prefix, redis.stream),
-            redis: redis.clone(),
-            connection: Mutex::new(None),
-        }
+        StreamAppender { stream: redis.stream_key(), redis: redis.clone(), connection: Mutex::new(None) }
     }
 
     /// XADDs every record (field `json`) in one pipeline. `Ok` only when Redis answered each

@@ -159,7 +159,7 @@ impl RedisSink {
                     (window_name(size_s), size_s)
                 })
                 .collect(),
-            stream: format!("{}{}", redis.prefix, redis.stream),
+            stream: redis.stream_key(),
             group: redis.group.clone(),
             dirty,
             outbox,

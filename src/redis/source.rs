@@ -49,10 +49,6 @@ impl RedisSource {
         std::thread::Builder::new().name("redis-source".into()).spawn(move || self.run()).expect("spawn redis source")
     }
 
-    fn stream(&self) -> String {
-        format!("{}{}", self.config.prefix, self.config.stream)
-    }
-
     fn run(self) {
         let consumer = self.config.consumer_name();
         let mut backoff = Backoff::new(Duration::from_millis(100), Duration::from_secs(5));
@@ -75,7 +71,7 @@ impl RedisSource {
     fn session(&self, consumer: &str) -> std::io::Result<()> {
         let mut conn = super::connect(&self.config, Duration::from_secs(2))?;
         self.metrics.redis_answered();
-        let stream = self.stream();
+        let stream = self.config.stream_key();
         let group = &self.config.group;
         match conn.call(cmd(["XGROUP", "CREATE", &stream, group, "0", "MKSTREAM"]))? {
             Reply::Error(e) if !e.starts_with("BUSYGROUP") => {
