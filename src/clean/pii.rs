@@ -182,7 +182,9 @@ impl PiiMasker {
         if has_at && self.config.email {
             out = owned_or(out, |t| self.email.replace_all(t, EMAIL));
         }
-        if self.config.im_id && (cues.im || has_digit) {
+        // The id regexes start with a cue word, and the cue scan finds every one of them (`wxid`
+        // included): a text with digits and no cue has no id to mask.
+        if self.config.im_id && cues.im {
             out = owned_or(out, |t| replace_group(&self.im_id, t, 1, true, |m| Some((IM_ID, m.len()))));
             out = owned_or(out, |t| self.wxid.replace_all(t, IM_ID));
         }
