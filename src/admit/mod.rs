@@ -188,16 +188,25 @@ impl Admission {
         self.admit_decoded(lines.iter().map(|line| (line.as_bytes(), Ok(*line))), lines.len(), now_ms, source)
     }
 
-    fn admit_decoded<'a>(
+    /// Decodes, cleans and checks records without enriching them, for a caller that only needs
+    /// to know which records are good (durable ingest, whose records are admitted in full by
+    /// the consumer group that reads them back): the events carry no model output.
+    pub fn validate_batch(&self, lines: &[&[u8]], now_ms: i64, source: &'static str) -> AdmittedBatch {
+        let texts = lines.iter().map(|line| (*line, utf8(line)));
+        self.decode_batch(&self.rules(), texts, lines.len(), now_ms, source).0
+    }
+
+    /// Every record decoded and cleaned; with, per event that needs it, (its index, whether it
+    /// needs a category, whether it needs a sentiment) for enrichment.
+    fn decode_batch<'a>(
         &self,
+        rules: &Rules,
         texts: impl Iterator<Item = (&'a [u8], Result<&'a str, DecodeError>)>,
         lines: usize,
         now_ms: i64,
         source: &'static str,
-    ) -> AdmittedBatch {
-        let rules = self.rules();
+    ) -> (AdmittedBatch, Vec<(usize, bool, bool)>) {
         let mut batch = AdmittedBatch { events: Vec::with_capacity(lines), dead: Vec::new() };
-        // (index in events, needs category, needs sentiment)
         let mut to_enrich = Vec::new();
         // One slot for every record's decoded fields: records are decoded into it in place.
         let mut raw = RawEvent::default();
@@ -215,6 +224,18 @@ impl Admission {
                 Err(dead) => batch.dead.push((index, rules.masked(dead))),
             }
         }
+        (batch, to_enrich)
+    }
+
+    fn admit_decoded<'a>(
+        &self,
+        texts: impl Iterator<Item = (&'a [u8], Result<&'a str, DecodeError>)>,
+        lines: usize,
+        now_ms: i64,
+        source: &'static str,
+    ) -> AdmittedBatch {
+        let rules = self.rules();
+        let (mut batch, to_enrich) = self.decode_batch(&rules, texts, lines, now_ms, source);
         let events = &mut batch.events;
         if let (Some(enricher), false) = (&rules.enricher, to_enrich.is_empty()) {
             let texts: Vec<&str> = to_enrich.iter().map(|(i, _, _)| events[*i].text.as_str()).collect();
@@ -377,6 +398,19 @@ mod tests {
             .collect();
         assert_eq!(outcomes, ["MalformedJson", "a", "MissingText", "c", "d", "NotAnObject"]);
         assert!(AdmittedBatch::default().into_results().is_empty());
+    }
+
+    #[test]
+    fn validation_finds_the_same_bad_records_without_running_the_models() {
+        let a = Admission::new(&Config::embedded(), Some(&Arc::new(Models::fallback("test"))));
+        let lines: [&[u8]; 3] = [b"{oops", r#"{"id":"a","text":"付款失败 扣了钱"}"#.as_bytes(), br#"{"id":"b"}"#];
+        let (checked, admitted) = (a.validate_batch(&lines, NOW, "test"), a.admit_batch(&lines, NOW, "test"));
+        let reasons = |b: &AdmittedBatch| b.dead.iter().map(|(i, d)| (*i, d.reason)).collect::<Vec<_>>();
+        assert_eq!(reasons(&checked), reasons(&admitted));
+        assert_eq!(checked.events.len(), 1);
+        assert_eq!(admitted.events[0].category, "payment", "admission enriches");
+        assert_ne!(checked.events[0].category, "payment", "validation does not");
+        assert!(checked.events[0].embedding.0.is_empty());
     }
 
     #[test]

@@ -199,7 +199,12 @@ fn ingest_body(state: &AppState, body: &[u8]) -> Result<Response, ApiError> {
     }
     state.metrics.received(SourceKind::Http, records.len() as u64);
     let now = chrono::Utc::now().timestamp_millis();
-    let admitted = state.admission.admit_batch(&records, now, "http");
+    // Durable ingest only needs to know which records are good: the consumer group that reads
+    // them back admits (and enriches) them in full.
+    let admitted = match state.durable {
+        Some(_) => state.admission.validate_batch(&records, now, "http"),
+        None => state.admission.admit_batch(&records, now, "http"),
+    };
     let mut rejected = Vec::with_capacity(admitted.dead.len());
     for (index, dead) in admitted.dead {
         state.outputs.dead_letter(&dead);
@@ -208,8 +213,7 @@ fn ingest_body(state: &AppState, body: &[u8]) -> Result<Response, ApiError> {
     let events = admitted.events;
     let accepted = events.len();
     if let (Some(appender), false) = (&state.durable, events.is_empty()) {
-        // Durable: the accepted records, as sent, into the stream the consumer group reads;
-        // the admitted events themselves are dropped (the group admits them again).
+        // Durable: the accepted records, as sent, into the stream the consumer group reads.
         let refused: std::collections::HashSet<usize> = rejected.iter().map(|r| r.index).collect();
         let keep: Vec<&[u8]> =
             records.iter().enumerate().filter(|(i, _)| !refused.contains(i)).map(|(_, r)| *r).collect();
