@@ -181,14 +181,24 @@ mod tls {
         std::io::Error::new(std::io::ErrorKind::InvalidInput, what)
     }
 
+    /// The bundled web roots and the system's store, read once: every (re)connect needs them,
+    /// and the store is files on disk.
+    fn system_roots() -> &'static rustls::RootCertStore {
+        static ROOTS: std::sync::OnceLock<rustls::RootCertStore> = std::sync::OnceLock::new();
+        ROOTS.get_or_init(|| {
+            let mut roots = rustls::RootCertStore { roots: webpki_roots::TLS_SERVER_ROOTS.to_vec() };
+            for certificate in rustls_native_certs::load_native_certs().certs {
+                let _ = roots.add(certificate);
+            }
+            roots
+        })
+    }
+
     pub fn wrap(
         endpoint: &RedisEndpoint,
         tcp: TcpStream,
     ) -> std::io::Result<rustls::StreamOwned<rustls::ClientConnection, TcpStream>> {
-        let mut roots = rustls::RootCertStore { roots: webpki_roots::TLS_SERVER_ROOTS.to_vec() };
-        for certificate in rustls_native_certs::load_native_certs().certs {
-            let _ = roots.add(certificate);
-        }
+        let mut roots = system_roots().clone();
         if let Some(path) = &endpoint.ca_file {
             let certificates: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(path)
                 .and_then(|i| i.collect::<Result<_, _>>())
