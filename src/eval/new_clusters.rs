@@ -625,6 +625,21 @@ mod tests {
         assert_eq!(sorted, (0..100).collect::<Vec<_>>(), "every row once");
     }
 
+    /// The unit vector with these (axis, value) components.
+    fn unit(components: &[(usize, f32)]) -> Embedding {
+        let mut v = vec![0.0f32; crate::enrich::encoder::DIM];
+        for &(axis, x) in components {
+            v[axis] = x;
+        }
+        let norm = v.iter().map(|x| x * x).sum::<f32>().sqrt();
+        Embedding::quantize(&v.iter().map(|x| x / norm).collect::<Vec<_>>())
+    }
+
+    /// A unit vector on `axis`, nudged by `jitter` towards the next one.
+    fn near(axis: usize, jitter: f32) -> Embedding {
+        unit(&[(axis, 1.0), (axis + 1, jitter)])
+    }
+
     fn params() -> ClusterParams {
         ClusterParams {
             similarity: 0.8,
@@ -644,13 +659,6 @@ mod tests {
     #[test]
     fn the_ceiling_separates_a_new_kind_from_a_twin_of_a_known_one() {
         let dim = crate::enrich::encoder::DIM;
-        let near = |axis: usize, jitter: f32| {
-            let mut v = vec![0.0f32; dim];
-            v[axis] = 1.0;
-            v[axis + 1] = jitter;
-            let norm = v.iter().map(|x| x * x).sum::<f32>().sqrt();
-            Embedding::quantize(&v.iter().map(|x| x / norm).collect::<Vec<_>>())
-        };
         // Warm-up: `a` on axis 0, `b` on axis 4. Then two of each, and two held-out kinds: `new`
         // on an axis of its own, `twin` exactly where `a` is.
         let mut stream: Vec<(&str, Embedding)> = Vec::new();
@@ -679,22 +687,10 @@ mod tests {
     #[test]
     fn the_label_free_ceiling_cannot_know_a_background_label_the_warm_up_barely_showed() {
         let dim = crate::enrich::encoder::DIM;
-        let near = |axis: usize, jitter: f32| {
-            let mut v = vec![0.0f32; dim];
-            v[axis] = 1.0;
-            v[axis + 1] = jitter;
-            let norm = v.iter().map(|x| x * x).sum::<f32>().sqrt();
-            Embedding::quantize(&v.iter().map(|x| x / norm).collect::<Vec<_>>())
-        };
         // `rare` shows once in the warm-up: by the labels it is known, but its group's 16 nearest
         // warm-up messages are mostly `a`, so without labels it looks farther out than `new`,
         // which leans towards `a` (cosine 0.33).
-        let new = {
-            let mut v = vec![0.0f32; dim];
-            (v[0], v[16]) = (0.35, 1.0);
-            let norm = v.iter().map(|x| x * x).sum::<f32>().sqrt();
-            Embedding::quantize(&v.iter().map(|x| x / norm).collect::<Vec<_>>())
-        };
+        let new = unit(&[(0, 0.35), (16, 1.0)]);
         let mut stream: Vec<(&str, Embedding)> = (0..30).map(|i| ("a", near(0, 0.05 * (i % 4) as f32))).collect();
         stream.push(("rare", near(8, 0.0)));
         let known_point = stream.len();

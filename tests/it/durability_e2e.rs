@@ -70,6 +70,21 @@ fn xadd(c: &mut Connection, lines: &[String]) {
     c.pipeline(&commands).unwrap();
 }
 
+/// `input` replayed once, uninterrupted, into a fresh Redis: the server and its aggregates.
+fn replayed(input: &[String]) -> (RedisServer, BTreeMap<String, BTreeMap<String, String>>) {
+    let redis = RedisServer::start();
+    let mut replay = Command::new(env!("CARGO_BIN_EXE_feedpulse"))
+        .args(["replay", "-", "--no-enrich", "--redis", &redis.address()])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    replay.stdin.take().unwrap().write_all(input.join("\n").as_bytes()).unwrap();
+    assert!(replay.wait().unwrap().success());
+    let aggregates = aggregates(&mut redis.connect().unwrap());
+    (redis, aggregates)
+}
+
 fn start(redis: &RedisServer, am: &Alertmanager) -> Feedpulse {
     Feedpulse::start(&[
         "run",
@@ -145,16 +160,7 @@ fn kill_9_mid_stream_loses_nothing_and_pages_once() {
     );
 
     // Exactly once: the same aggregates as one uninterrupted replay of the same input.
-    let reference_redis = RedisServer::start();
-    let mut replay = Command::new(env!("CARGO_BIN_EXE_feedpulse"))
-        .args(["replay", "-", "--no-enrich", "--redis", &reference_redis.address()])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .spawn()
-        .unwrap();
-    replay.stdin.take().unwrap().write_all(input.join("\n").as_bytes()).unwrap();
-    assert!(replay.wait().unwrap().success());
-    let reference = aggregates(&mut reference_redis.connect().unwrap());
+    let (reference_redis, reference) = replayed(&input);
     assert!(reference.contains_key("fp:agg:1m:category:payment"), "{reference:?}");
     assert_eq!(crashed, reference, "aggregates after kill -9 and restart differ from a clean replay");
 
@@ -220,16 +226,7 @@ fn durable_http_ingest_loses_nothing_acknowledged_by_kill_9() {
     support::wait_for("every acknowledged record read and counted", Duration::from_secs(30), || consumed(&mut c));
     let restarted = aggregates(&mut c);
     fp.stop();
-    let reference_redis = RedisServer::start();
-    let mut replay = Command::new(env!("CARGO_BIN_EXE_feedpulse"))
-        .args(["replay", "-", "--no-enrich", "--redis", &reference_redis.address()])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .spawn()
-        .unwrap();
-    replay.stdin.take().unwrap().write_all(acknowledged.join("\n").as_bytes()).unwrap();
-    assert!(replay.wait().unwrap().success());
-    let reference = aggregates(&mut reference_redis.connect().unwrap());
+    let (_reference_redis, reference) = replayed(&acknowledged);
     assert!(reference.contains_key("fp:agg:1m:category:payment"));
     assert_eq!(restarted, reference, "what was acknowledged over HTTP is counted once after kill -9");
     std::fs::remove_dir_all(&dir).unwrap();
