@@ -245,12 +245,13 @@ impl RedisConfig {
         format!("{}{}", self.prefix, self.stream)
     }
 
-    /// `host:port` of `url`, for messages.
-    pub fn host_port(&self) -> &str {
-        let rest = self.url.trim_start_matches("rediss://").trim_start_matches("redis://");
-        let rest = rest.trim_start_matches("redis+sentinel://");
-        let rest = rest.rsplit_once('@').map_or(rest, |(_, r)| r);
-        rest.split('/').next().unwrap_or_default()
+    /// Where `url` points, for messages: `host:port`, or the sentinels; never a password.
+    pub fn host_port(&self) -> String {
+        match self.endpoint() {
+            Ok(e) if e.sentinels.is_empty() => e.address,
+            Ok(e) => e.sentinels.join(","),
+            Err(_) => self.url.rsplit('@').next().unwrap_or_default().to_owned(),
+        }
     }
 
     /// Where and how to connect: `url` read, the password from `password_env` if it names one.

@@ -457,7 +457,7 @@ impl RedisSink {
     /// trim and show them as its own). Windows of sizes no longer configured are skipped.
     pub fn load_saved(&self, redis: &RedisConfig) -> Result<SavedState, RestoreError> {
         let mut connection = super::connect(redis, CONNECT_TIMEOUT)
-            .map_err(|source| RestoreError::Connect { addr: redis.host_port().to_owned(), source })?;
+            .map_err(|source| RestoreError::Connect { addr: redis.host_port(), source })?;
         let mut saved = SavedState::default();
         let agg_prefix = self.key("agg:");
         let keys = scan(&mut connection, &format!("{}*", glob_escape(&agg_prefix)))?;
@@ -555,7 +555,7 @@ fn glob_escape(text: &str) -> String {
 /// The cluster snapshot a previous run left in Redis, if any (`{prefix}cluster-state`).
 pub fn load_cluster_snapshot(redis: &RedisConfig) -> Result<Option<ClusterSnapshot>, RestoreError> {
     let mut connection = super::connect(redis, CONNECT_TIMEOUT)
-        .map_err(|source| RestoreError::Connect { addr: redis.host_port().to_owned(), source })?;
+        .map_err(|source| RestoreError::Connect { addr: redis.host_port(), source })?;
     let key = format!("{}cluster-state", redis.prefix);
     let reply = connection
         .call(cmd(["GET", &key]))
