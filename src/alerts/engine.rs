@@ -133,7 +133,7 @@ impl AlertEngine {
         if !eval.anomalous && self.active.is_empty() {
             return None;
         }
-        let labels = Self::labels(rule, [(series.dim.as_str(), series.value.as_str())]);
+        let labels = Self::labels(rule, series.parts().into_iter().map(|(d, v)| (d.as_str(), v)));
         let fp = fingerprint(&rule.name, &labels);
         if let Some(active) = self.active.get_mut(&fp) {
             if eval.anomalous {
@@ -259,7 +259,7 @@ fn span(eval: &Evaluation) -> WindowSpan {
 /// The alert's one-line summary; `span` is the window judged (a `min_expected` rule's may be
 /// longer than its own).
 fn summary(rule: &RuleConfig, series: &Series, value: f64, baseline: &Baseline, span: &WindowSpan) -> String {
-    let key = format!("{} {}", series.dim.as_str(), series.value);
+    let key = format!("{} {}", series.key, series.value);
     let window =
         crate::config::HumanDuration(std::time::Duration::from_millis((span.end.ms() - span.start.ms()).max(0) as u64));
     match &rule.kind {

@@ -3,6 +3,8 @@
 //! everything up front and reports every error at once, each with `file:line`.
 
 mod duration;
+pub mod key;
+mod scope;
 pub mod reload;
 mod rules;
 mod schema;
@@ -12,8 +14,9 @@ pub use rules::*;
 pub use schema::*;
 
 pub use duration::{parse_duration, DurationError, HumanDuration};
+pub use key::{Dimension, Key, KeyError, KeySpec};
+pub use scope::ScopeConfig;
 
-use serde::Deserialize;
 use std::fmt;
 use std::path::Path;
 
@@ -21,36 +24,6 @@ pub const DEFAULT_DATAFLOW: &str = include_str!("../../dataflows/default.toml");
 /// The category of a message no rule or classifier placed.
 pub const OTHER: &str = "other";
 pub const DEFAULT_ALERTS: &str = include_str!("../../alerts/default.toml");
-
-/// The dimensions a window count is kept for. `Overall` has the single value `all`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Deserialize, serde::Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Dimension {
-    Category,
-    Channel,
-    Campaign,
-    Overall,
-    /// Established embedding clusters (`c-17`): a known issue getting worse is a cluster spike.
-    Cluster,
-}
-
-impl Dimension {
-    pub const ALL: [Dimension; 5] = [Self::Category, Self::Channel, Self::Campaign, Self::Overall, Self::Cluster];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Category => "category",
-            Self::Channel => "channel",
-            Self::Campaign => "campaign",
-            Self::Overall => "overall",
-            Self::Cluster => "cluster",
-        }
-    }
-
-    pub fn parse(text: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|d| d.as_str() == text)
-    }
-}
 
 /// The validated configuration everything else reads.
 #[derive(Clone, Debug, PartialEq)]
@@ -62,6 +35,13 @@ pub struct Config {
     pub enrich: EnrichConfig,
     pub categories: Vec<CategoryConfig>,
     pub risks: Vec<RiskConfig>,
+    /// Business lines and campaigns, in the order written (the first match per dimension wins).
+    pub scopes: Vec<ScopeConfig>,
+    /// The combined keys whose windows are kept: those some rule judges or an `[[aggregate]]`
+    /// names. Single dimensions are always kept.
+    pub combined_keys: Vec<Key>,
+    /// The zone whose midnight starts windows of a day or longer (`[calendar]`, UTC by default).
+    pub calendar: crate::util::calendar::Calendar,
     /// `None`: no clustering.
     pub cluster: Option<ClusterConfig>,
     pub rules: Vec<RuleConfig>,

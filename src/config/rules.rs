@@ -1,6 +1,6 @@
 //! The tables of `alerts/*.toml` as written: rules and webhooks (docs/alerting.md).
 
-use super::{Dimension, HumanDuration};
+use super::{HumanDuration, Key, KeySpec};
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use toml::Spanned;
@@ -95,8 +95,9 @@ pub(super) struct RuleFile {
     pub name: String,
     pub kind: RuleTag,
     pub alertname: Option<String>,
-    /// The series a spike or sentiment_dip rule watches; not used by high_risk/new_cluster.
-    pub key: Option<Dimension>,
+    /// The series a windowed rule watches: one dimension or a combined key (`["business",
+    /// "category"]`); not used by high_risk/new_cluster.
+    pub key: Option<KeySpec>,
     /// spike/sentiment_dip: a dataflow window size. high_risk: how long a message's alert stays
     /// firing. new_cluster: the span in which a cluster must reach `min_count` messages.
     pub window: HumanDuration,
@@ -194,7 +195,7 @@ pub enum RuleKind {
 /// The series a windowed rule judges, and against how much of its past.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Watch {
-    pub key: Dimension,
+    pub key: Key,
     /// Only these key values are watched (all when absent).
     pub only: Option<Vec<String>>,
     pub history: usize,
@@ -277,7 +278,7 @@ impl RuleFile {
     /// its kind needs are there.
     pub(super) fn into_rule(self) -> RuleConfig {
         let watch = || Watch {
-            key: self.key.expect("validated: windowed rules have a key"),
+            key: self.key.as_ref().and_then(|k| k.key().ok()).expect("validated: windowed rules have a key"),
             only: self.only.clone(),
             history: self.history,
             min_history: self.min_history,

@@ -420,6 +420,11 @@ pub(super) struct DataflowFile {
     pub(super) cluster: Option<Spanned<ClusterConfig>>,
     #[serde(default)]
     pub(super) risk: Vec<Spanned<RiskConfig>>,
+    #[serde(default)]
+    pub(super) scope: Vec<Spanned<super::ScopeConfig>>,
+    #[serde(default)]
+    pub(super) aggregate: Vec<Spanned<super::scope::AggregateFile>>,
+    pub(super) calendar: Option<Spanned<super::scope::CalendarFile>>,
 }
 
 #[cfg(test)]

@@ -57,6 +57,9 @@ struct Dataflow {
     categories: Vec<(String, usize, CategoryConfig)>,
     risks: Vec<(String, usize, RiskConfig)>,
     cluster: Option<ClusterConfig>,
+    scopes: Vec<ScopeConfig>,
+    aggregates: Vec<Key>,
+    calendar: Option<crate::util::calendar::Calendar>,
 }
 
 impl Dataflow {
@@ -133,6 +136,29 @@ impl Dataflow {
             check_risk(&r, twice, &mut problem);
             self.risks.push((name.to_owned(), at, r));
         }
+        for spanned in file.scope {
+            let at = line(spanned.span());
+            let sc = spanned.into_inner();
+            let mut problem = |m: String| report.at(name, at, format!("scope `{}`: {m}", sc.name));
+            scope::check_scope(&sc, &self.scopes, &mut problem);
+            self.scopes.push(sc);
+        }
+        for spanned in file.aggregate {
+            let at = line(spanned.span());
+            match scope::aggregate_key(spanned.get_ref()) {
+                Ok(key) if !self.aggregates.contains(&key) => self.aggregates.push(key),
+                Ok(key) => report.at(name, at, format!("[[aggregate]] keys {key} given twice")),
+                Err(m) => report.at(name, at, format!("[[aggregate]]: {m}")),
+            }
+        }
+        if let Some(spanned) = file.calendar {
+            let at = line(spanned.span());
+            match scope::calendar(spanned.get_ref()) {
+                Ok(_) if self.calendar.is_some() => report.at(name, at, "[calendar] is defined twice".into()),
+                Ok(c) => self.calendar = Some(c),
+                Err(m) => report.at(name, at, format!("calendar.timezone: {m}")),
+            }
+        }
         for spanned in file.category {
             let at = line(spanned.span());
             let c = spanned.into_inner();
@@ -181,6 +207,12 @@ impl Dataflow {
     fn into_config(self, rules: Vec<RuleConfig>, webhooks: Vec<WebhookConfig>) -> Config {
         let mut windows: Vec<WindowConfig> = self.windows.into_iter().map(|(_, _, w)| w).collect();
         windows.sort_by_key(|w| w.size);
+        let mut combined_keys = self.aggregates;
+        for key in rules.iter().filter_map(|r| r.watch()).map(|w| w.key).filter(|k| k.is_combined()) {
+            if !combined_keys.contains(&key) {
+                combined_keys.push(key);
+            }
+        }
         Config {
             ingest: self.ingest.expect("validated").1,
             windows,
@@ -189,6 +221,9 @@ impl Dataflow {
             enrich: self.enrich.expect("validated"),
             categories: self.categories.into_iter().map(|(_, _, c)| c).collect(),
             risks: self.risks.into_iter().map(|(_, _, r)| r).collect(),
+            scopes: self.scopes,
+            combined_keys,
+            calendar: self.calendar.unwrap_or_default(),
             cluster: self.cluster.filter(|c| c.enabled),
             rules,
             public_url: "http://127.0.0.1:8080".into(),
@@ -329,8 +364,10 @@ fn check_rule(r: &RuleFile, cx: &RuleContext<'_>, problem: Problem) {
         if r.sensitivity.is_nan() || r.sensitivity <= 0.0 {
             problem("sensitivity must be > 0".into());
         }
-        if r.key.is_none() {
-            problem("needs `key` (category, channel, campaign, overall or cluster)".into());
+        match r.key.as_ref().map(KeySpec::key) {
+            None => problem("needs `key` (category, channel, campaign, business, overall, cluster, or a list of 2 or 3 of category, channel, campaign and business)".into()),
+            Some(Err(e)) => problem(format!("key: {e}")),
+            Some(Ok(_)) => {}
         }
     } else {
         if r.key.is_some() || r.baseline.is_some() || r.metric.is_some() || r.threshold.is_some() {

@@ -7,7 +7,9 @@
 
 use super::detect::DetectIn;
 use super::tick::Tick;
-use crate::config::{Config, Dimension};
+use crate::config::{Config, Dimension, Key};
+use crate::config::key::MAX_PARTS;
+use crate::util::calendar::Calendar;
 use crate::event::{DeadLetter, DeadReason, Event};
 use crate::records::notice::{NewCluster, RiskyMessage, Sample};
 use crate::records::window::{window_start, Agg, Series, WindowKey};
@@ -65,6 +67,10 @@ pub struct IngestParams {
     pub negative_below_milli: i32,
     /// Hand accepted events with an embedding on to the clusterer.
     pub clustering: bool,
+    /// The combined keys counted besides the single dimensions.
+    pub combined_keys: Vec<Key>,
+    /// Where windows of a day or longer start.
+    pub calendar: Calendar,
     pub metrics: Arc<Metrics>,
     /// Where absorbed batches go to be freed (see [`Spent`]); `None` frees them here.
     pub spent: Option<crate::feed::Spent>,
@@ -77,6 +83,8 @@ impl IngestParams {
             dedupe_window_ms: config.ingest.dedupe_window.as_ms(),
             negative_below_milli: (config.enrich.negative_below * 1000.0).round() as i32,
             clustering: config.cluster.is_some(),
+            combined_keys: config.combined_keys.clone(),
+            calendar: config.calendar.clone(),
             metrics,
             spent: None,
         }
@@ -95,6 +103,34 @@ pub struct IngestState {
     /// The largest duration (s) that every window size is a multiple of.
     slice_s: u32,
     groups_last_tick: usize,
+}
+
+/// The labels of a group of events, and its slice of event time.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+struct Labels<'a> {
+    category: &'a str,
+    channel: &'a str,
+    campaign: Option<&'a str>,
+    business: Option<&'a str>,
+    slice: i64,
+}
+
+impl<'a> Labels<'a> {
+    /// The values of `key`'s dimensions (unused slots empty); `None` when one is missing.
+    fn parts(&self, key: Key) -> Option<[&'a str; MAX_PARTS]> {
+        let mut parts = [""; MAX_PARTS];
+        for (slot, d) in parts.iter_mut().zip(key.dims()) {
+            *slot = match d {
+                Dimension::Category => self.category,
+                Dimension::Channel => self.channel,
+                Dimension::Campaign => self.campaign?,
+                Dimension::Business => self.business?,
+                Dimension::Overall => "all",
+                Dimension::Cluster => return None,
+            };
+        }
+        Some(parts)
+    }
 }
 
 /// The events of one tick with the same labels in the same slice of event time.
@@ -151,12 +187,12 @@ pub struct WindowLedger {
 }
 
 impl WindowLedger {
-    /// Records `agg` added to a window and passes the update on.
-    pub fn add(&mut self, key: WindowKey, retention_ms: i64, agg: Agg, out: &mut impl FnMut(IngestOut)) {
+    /// Records `agg` added to a window that expires at `expires` (ms of event time) and passes
+    /// the update on.
+    pub fn add(&mut self, key: WindowKey, expires: i64, agg: Agg, out: &mut impl FnMut(IngestOut)) {
         match self.live.entry((key.series.clone(), key.size_s, key.start_s)) {
             std::collections::hash_map::Entry::Occupied(mut e) => e.get_mut().plus_equals(&agg),
             std::collections::hash_map::Entry::Vacant(e) => {
-                let expires = (key.start_s + key.size_s as i64) * 1000 + retention_ms;
                 self.expiry.entry(expires).or_default().push(e.key().clone());
                 e.insert(agg);
             }
@@ -223,7 +259,7 @@ impl IngestState {
         // every window size is a multiple of) fold into one group: one hash lookup per event.
         // The per-series and per-window work then runs once per group.
         // Sized like the last tick's, which the next one nearly always resembles.
-        let mut group_index: HashMap<(&str, &str, Option<&str>, i64), usize, Fold> =
+        let mut group_index: HashMap<Labels<'_>, usize, Fold> =
             HashMap::with_capacity_and_hasher(self.groups_last_tick, Fold::default());
         let mut groups: Vec<Group> = Vec::with_capacity(self.groups_last_tick);
         let old_clock = self.clock;
@@ -250,7 +286,13 @@ impl IngestState {
             self.clock = self.clock.max(ev.ts_ms);
             let agg = Agg::of_message(ev.sentiment_milli, ev.sentiment_milli < self.params.negative_below_milli);
             let slice = window_start(ev.ts_ms, self.slice_s);
-            let key = (ev.category.as_str(), ev.channel.as_str(), ev.campaign.as_deref(), slice);
+            let key = Labels {
+                category: &ev.category,
+                channel: &ev.channel,
+                campaign: ev.campaign.as_deref(),
+                business: ev.business.as_deref(),
+                slice,
+            };
             let g = *group_index.entry(key).or_insert_with(|| {
                 groups.push(Group { first: index, agg: Agg::default(), latest: Latest::default() });
                 groups.len() - 1
@@ -266,28 +308,26 @@ impl IngestState {
         // of their first event), and each keeps the indexes of its latest events.
         let mut keys: Vec<_> = group_index.into_iter().collect();
         keys.sort_unstable_by_key(|(_, g)| groups[*g].first);
-        let mut series_index: HashMap<(Dimension, &str), u32, Fold> = HashMap::default();
-        let mut series: Vec<(Dimension, &str)> = Vec::new();
+        let mut series_index: HashMap<(Key, [&str; MAX_PARTS]), u32, Fold> = HashMap::default();
+        let mut series: Vec<Series> = Vec::new();
         let mut samples: Vec<Latest> = Vec::new();
         let mut folded: HashMap<(u32, u8, i64), Agg, Fold> = HashMap::default();
-        for ((category, channel, campaign, slice), g) in keys {
+        let keys_counted = Dimension::COUNTED.map(Key::from);
+        for (labels, g) in keys {
             let group = &groups[g];
-            let values = [
-                (Dimension::Category, Some(category)),
-                (Dimension::Channel, Some(channel)),
-                (Dimension::Campaign, campaign),
-                (Dimension::Overall, Some("all")),
-            ];
-            for (dim, value) in values {
-                let Some(value) = value else { continue };
-                let si = *series_index.entry((dim, value)).or_insert_with(|| {
-                    series.push((dim, value));
+            for &key in keys_counted.iter().chain(&self.params.combined_keys) {
+                let Some(parts) = labels.parts(key) else { continue };
+                let si = *series_index.entry((key, parts)).or_insert_with(|| {
+                    series.push(match key.single() {
+                        Some(_) => Series::new(key, parts[0]),
+                        None => Series::new(key, Key::join(parts.into_iter().take(key.dims().count()))),
+                    });
                     samples.push(Latest::default());
                     (series.len() - 1) as u32
                 });
                 for (wi, &(size_s, _)) in self.params.windows.iter().enumerate() {
                     // Every event of the group lies in the same window of each size.
-                    let start_s = window_start(slice * 1000, size_s);
+                    let start_s = self.params.calendar.window_start(labels.slice * 1000, size_s);
                     folded.entry((si, wi as u8, start_s)).or_default().plus_equals(&group.agg);
                 }
                 for &i in group.latest.indexes() {
@@ -299,10 +339,10 @@ impl IngestState {
         let mut folded: Vec<((u32, u8, i64), Agg)> = folded.into_iter().collect();
         folded.sort_unstable_by_key(|(k, _)| *k);
         for ((si, wi, start_s), agg) in folded {
-            let (dim, value) = series[si as usize];
             let (size_s, retention) = self.params.windows[wi as usize];
-            let key = WindowKey { series: Series::new(dim, value), size_s, start_s };
-            self.ledger.add(key, retention, agg, &mut out);
+            let key = WindowKey { series: series[si as usize].clone(), size_s, start_s };
+            let end_s = self.params.calendar.window_end(start_s, size_s);
+            self.ledger.add(key, end_s * 1000 + retention, agg, &mut out);
         }
         emit_samples(events, &series, &samples, &mut out);
         self.pass_on(events, &passed_on, &mut out);
@@ -369,10 +409,12 @@ impl IngestState {
         self.seen[0].insert(h)
     }
 
-    /// The retention of windows of `size_s` (the longest configured when it is not one).
-    fn retention_ms(&self, size_s: u32) -> i64 {
-        let configured = self.params.windows.iter().find(|w| w.0 == size_s);
-        configured.or(self.params.windows.iter().max_by_key(|w| w.1)).map_or(0, |w| w.1)
+    /// When a window expires: its end plus the retention of its size (the longest configured
+    /// when the size is not one).
+    fn expiry_ms(&self, key: &WindowKey) -> i64 {
+        let configured = self.params.windows.iter().find(|w| w.0 == key.size_s);
+        let retention = configured.or(self.params.windows.iter().max_by_key(|w| w.1)).map_or(0, |w| w.1);
+        self.params.calendar.window_end(key.start_s, key.size_s) * 1000 + retention
     }
 
     /// Number of live windows (for tests of bounded state).
@@ -423,8 +465,8 @@ pub fn ingest<'scope>(
                 let tick = *capability.time();
                 let mut session = windows_out.session(&capability);
                 for (key, agg) in restored.iter() {
-                    let retention = state.retention_ms(key.size_s);
-                    state.ledger.add(key.clone(), retention, *agg, &mut |o| {
+                    let expires = state.expiry_ms(key);
+                    state.ledger.add(key.clone(), expires, *agg, &mut |o| {
                         if let IngestOut::Update(key, agg) = o {
                             session.give((key, tick, agg));
                         }
@@ -466,14 +508,13 @@ pub fn ingest<'scope>(
 }
 
 /// Each series' latest events of the tick, as explanation samples.
-fn emit_samples(events: &[Event], series: &[(Dimension, &str)], samples: &[Latest], out: &mut impl FnMut(IngestOut)) {
+fn emit_samples(events: &[Event], series: &[Series], samples: &[Latest], out: &mut impl FnMut(IngestOut)) {
     for (si, latest) in samples.iter().enumerate() {
         // The series' latest events are the latest among its groups' latest.
-        let (dim, value) = series[si];
         for &i in latest.indexes() {
             let ev = &events[i];
             out(IngestOut::Sample(Sample {
-                series: Series::new(dim, value),
+                series: series[si].clone(),
                 ts_ms: ev.ts_ms,
                 id: ev.id.to_string(),
                 text: ev.text.clone(),

@@ -129,6 +129,7 @@ pub fn build<'scope>(
             accepted,
             cluster_params,
             windows,
+            config.calendar.clone(),
             negative_below_milli,
             startup.restore.clusters.clone(),
         );

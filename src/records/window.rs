@@ -4,23 +4,43 @@
 //! aggregate into the difference (instead of `reduce` over messages) lets `count_total` maintain
 //! every window with one addition per update.
 
-use crate::config::Dimension;
+use crate::config::{Dimension, Key};
 use crate::event::SmolStr;
 use differential_dataflow::difference::{Abelian, IsZero, Monoid, Semigroup};
 use serde::{Deserialize, Serialize};
 use std::hash::{Hash, Hasher};
 
-/// One time series: a dimension and one of its values (`category = payment`). The value is
-/// inline up to 23 bytes: window keys are cloned into every arrangement and ledger entry.
+/// One time series: a key and one of its values (`category = payment`, or for a combined key
+/// `business|category = live|payment`). The value is inline up to 23 bytes: window keys are
+/// cloned into every arrangement and ledger entry.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct Series {
-    pub dim: Dimension,
+    pub key: Key,
     pub value: SmolStr,
 }
 
 impl Series {
-    pub fn new(dim: Dimension, value: impl Into<SmolStr>) -> Self {
-        Series { dim, value: value.into() }
+    pub fn new(key: impl Into<Key>, value: impl Into<SmolStr>) -> Self {
+        Series { key: key.into(), value: value.into() }
+    }
+
+    /// Each dimension of the key with its value: the labels of an alert on this series.
+    pub fn parts(&self) -> Vec<(Dimension, &str)> {
+        self.key.parts(&self.value)
+    }
+
+    pub fn is(&self, d: Dimension) -> bool {
+        self.key.is(d)
+    }
+
+    /// The series of `key` an alert's labels name (the inverse of [`Series::parts`]).
+    pub fn from_labels(key: Key, labels: &std::collections::BTreeMap<String, String>) -> Option<Series> {
+        let parts: Option<Vec<&str>> = key.dims().map(|d| labels.get(d.as_str()).map(String::as_str)).collect();
+        let parts = parts?;
+        Some(match parts[..] {
+            [one] => Series::new(key, one),
+            _ => Series::new(key, Key::join(parts)),
+        })
     }
 }
 

@@ -11,7 +11,7 @@
 use super::acks::{xack, AckLedger};
 use super::resp::{cmd, Command, Connection, Reply};
 use crate::alerts::Alert;
-use crate::config::{Config, Dimension, RedisConfig};
+use crate::config::{Config, Dimension, Key, RedisConfig};
 use crate::dataflow::clusters::{ClusterSnapshot, ClusterUpdate};
 use crate::event::DeadLetter;
 use crate::records::window::{Agg, Series, WindowKey};
@@ -143,7 +143,7 @@ impl RedisSink {
                 .iter()
                 .find(|r| {
                     matches!(r.kind, crate::config::RuleKind::SentimentDip(_))
-                        && r.watch().is_some_and(|w| w.key == Dimension::Campaign)
+                        && r.watch().is_some_and(|w| w.key.is(Dimension::Campaign))
                 })
                 .map(|r| r.window.as_secs())
                 .or_else(|| config.windows.iter().map(|w| w.size.as_secs()).max())
@@ -185,9 +185,9 @@ impl RedisSink {
         format!("{}{rest}", self.prefix)
     }
 
-    /// `{prefix}agg:{window}:{dimension}:{value}` for a window key.
+    /// `{prefix}agg:{window}:{key}:{value}` for a window key (`fp:agg:1h:business|category:live|payment`).
     pub fn aggregate_key(&self, key: &WindowKey) -> String {
-        format!("{}agg:{}:{}:{}", self.prefix, window_name(key.size_s), key.series.dim.as_str(), key.series.value)
+        format!("{}agg:{}:{}:{}", self.prefix, window_name(key.size_s), key.series.key, key.series.value)
     }
 }
 
@@ -311,7 +311,7 @@ impl RedisSink {
     /// Records a window of a campaign's sentiment hash size; true when it is (still) the latest,
     /// which `{prefix}sentiment:{campaign}` shows.
     fn note_sentiment_window(&self, key: &WindowKey) -> bool {
-        if key.series.dim != Dimension::Campaign || key.size_s != self.sentiment_window_s {
+        if !key.series.is(Dimension::Campaign) || key.size_s != self.sentiment_window_s {
             return false;
         }
         let mut latest = self.latest_sentiment.lock().expect("latest sentiment");
@@ -469,7 +469,7 @@ impl RedisSink {
             let mut name = hash[agg_prefix.len()..].splitn(3, ':');
             let (Some(size_s), Some(dim), Some(value)) = (
                 name.next().and_then(|w| self.window_sizes.get(w)),
-                name.next().and_then(Dimension::parse),
+                name.next().and_then(|k| Key::parse(k).ok()),
                 name.next(),
             ) else {
                 continue;

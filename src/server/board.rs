@@ -80,7 +80,7 @@ impl Panel {
     fn of(config: &Config) -> Vec<Panel> {
         let smallest = config.windows.iter().map(|w| w.size.as_secs()).min().unwrap_or(60);
         let rule_on = |kind: RuleTag, dim: Dimension| {
-            config.rules.iter().find(|r| r.tag() == kind && r.watch().is_some_and(|w| w.key == dim && w.only.is_none()))
+            config.rules.iter().find(|r| r.tag() == kind && r.watch().is_some_and(|w| w.key.is(dim) && w.only.is_none()))
         };
         let size = |r: Option<&RuleConfig>| r.map_or(smallest, |r| r.window.as_secs());
         let dip = rule_on(RuleTag::SentimentDip, Dimension::Campaign);
@@ -274,7 +274,7 @@ impl Dashboard {
         let spark_size_s = config
             .rules
             .iter()
-            .find(|r| r.watch().is_some_and(|w| w.key == Dimension::Cluster))
+            .find(|r| r.watch().is_some_and(|w| w.key.is(Dimension::Cluster)))
             .map(|r| r.window.as_secs())
             .or_else(|| config.windows.iter().map(|w| w.size.as_secs()).min())
             .unwrap_or(300);
@@ -422,7 +422,7 @@ impl WindowSink for Dashboard {
         let mut b = self.board.lock().unwrap_or_else(|e| e.into_inner());
         let b = &mut *b;
         b.seq += 1;
-        if key.series.dim == Dimension::Cluster && key.size_s == b.spark_size_s {
+        if key.series.is(Dimension::Cluster) && key.size_s == b.spark_size_s {
             let line = b.sparklines.entry(key.series.value.to_string()).or_default();
             match line.iter_mut().find(|(s, _)| *s == key.start_s) {
                 Some(entry) => entry.1 = agg.count,
@@ -438,7 +438,7 @@ impl WindowSink for Dashboard {
             return;
         }
         let seq = b.seq;
-        for panel in b.panels.iter_mut().filter(|p| p.dim == key.series.dim && p.size_s == key.size_s) {
+        for panel in b.panels.iter_mut().filter(|p| key.series.is(p.dim) && p.size_s == key.size_s) {
             panel.record(&key.series.value, key.start_s, *agg, seq);
         }
     }
@@ -448,7 +448,7 @@ impl JudgementSink for Dashboard {
     fn judged(&self, judgement: &WindowJudgement) {
         let mut b = self.board.lock().unwrap_or_else(|e| e.into_inner());
         for panel in b.panels.iter_mut().filter(|p| p.rule.as_deref() == Some(judgement.rule.as_str())) {
-            if panel.dim == judgement.series.dim && panel.size_s == judgement.size_s {
+            if judgement.series.is(panel.dim) && panel.size_s == judgement.size_s {
                 panel.judged(judgement);
             }
         }

@@ -3,6 +3,7 @@
 //! retry policy of every connection (`backoff`).
 
 pub mod backoff;
+pub mod calendar;
 pub mod encoding;
 pub mod error;
 

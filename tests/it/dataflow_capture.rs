@@ -306,7 +306,7 @@ fn published_cluster_updates_rebuild_the_clusterers_own_state() {
     let live: BTreeMap<(String, u32, i64), i64> = got
         .windows
         .iter()
-        .filter(|((k, _), n)| **n > 0 && k.series.dim == Dimension::Cluster)
+        .filter(|((k, _), n)| **n > 0 && k.series.is(Dimension::Cluster))
         .map(|((k, a), _)| ((k.series.value.to_string(), k.size_s, k.start_s), a.count))
         .collect();
     assert!(!live.is_empty(), "established clusters have windows");

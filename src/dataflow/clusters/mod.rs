@@ -59,6 +59,7 @@ pub fn cluster<'scope>(
     accepted: timely::dataflow::StreamVec<'scope, super::tick::Tick, (crate::event::Event, super::tick::Tick)>,
     params: ClusterParams,
     windows: Vec<(u32, i64)>,
+    calendar: crate::util::calendar::Calendar,
     negative_below_milli: i32,
     restore: Option<ClusterSnapshot>,
 ) -> timely::dataflow::StreamVec<'scope, super::tick::Tick, (ClusterOut, super::tick::Tick)> {
@@ -130,7 +131,7 @@ pub fn cluster<'scope>(
                         &mut state,
                         &mut publisher,
                         &mut ledger,
-                        &windows,
+                        (&windows, &calendar),
                         negative_below_milli,
                         &events,
                         &mut changes,
@@ -163,7 +164,7 @@ fn absorb_tick(
     state: &mut ClusterState,
     publisher: &mut Publisher,
     ledger: &mut super::ingest::WindowLedger,
-    windows: &[(u32, i64)],
+    (windows, calendar): (&[(u32, i64)], &crate::util::calendar::Calendar),
     negative_below_milli: i32,
     events: &[crate::event::Event],
     changes: &mut Vec<ClusterChange>,
@@ -172,7 +173,7 @@ fn absorb_tick(
     use super::ingest::IngestOut;
     use crate::config::Dimension;
     use crate::records::notice::Sample;
-    use crate::records::window::{window_start, Agg, Series, WindowKey};
+    use crate::records::window::{Agg, Series, WindowKey};
     let mut folded: BTreeMap<(u64, usize, i64), Agg> = BTreeMap::new();
     let mut samples: BTreeMap<u64, Vec<usize>> = BTreeMap::new();
     for (index, ev) in events.iter().enumerate() {
@@ -185,7 +186,7 @@ fn absorb_tick(
                 ClusterChange::Joined { cluster, counted: true } => {
                     let agg = Agg::of_message(ev.sentiment_milli, member.negative);
                     for (wi, &(size_s, _)) in windows.iter().enumerate() {
-                        let start = window_start(ev.ts_ms, size_s);
+                        let start = calendar.window_start(ev.ts_ms, size_s);
                         differential_dataflow::difference::Semigroup::plus_equals(
                             folded.entry((cluster, wi, start)).or_default(),
                             &agg,
@@ -205,7 +206,8 @@ fn absorb_tick(
     for ((cluster, wi, start_s), agg) in folded {
         let (size_s, retention) = windows[wi];
         let series = Series::new(Dimension::Cluster, cluster_name(cluster));
-        ledger.add(WindowKey { series, size_s, start_s }, retention, agg, &mut out);
+        let expires = calendar.window_end(start_s, size_s) * 1000 + retention;
+        ledger.add(WindowKey { series, size_s, start_s }, expires, agg, &mut out);
     }
     for (cluster, indexes) in samples {
         for i in indexes {

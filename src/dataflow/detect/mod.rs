@@ -416,7 +416,7 @@ impl DetectorState {
             };
             let owned = match rule.watch() {
                 None => one_offs,
-                Some(w) => alert.labels.get(w.key.as_str()).is_some_and(|v| owns(&Series::new(w.key, v.as_str()))),
+                Some(w) => Series::from_labels(w.key, &alert.labels).is_some_and(|s| owns(&s)),
             };
             if owned {
                 self.engine.adopt(alert.clone(), rule);

@@ -92,7 +92,7 @@ pub struct Verdict {
 /// Whether `rule` watches `series`: its key's dimension, and a value in `only` when set.
 pub(super) fn watches(rule: &RuleConfig, series: &Series) -> bool {
     rule.watch().is_some_and(|w| {
-        series.dim == w.key && w.only.as_ref().is_none_or(|only| only.iter().any(|v| *v == series.value))
+        series.key == w.key && w.only.as_ref().is_none_or(|only| only.iter().any(|v| *v == series.value))
     })
 }
 
