@@ -4,10 +4,10 @@
 
 mod duration;
 pub mod key;
-mod scope;
 pub mod reload;
 mod rules;
 mod schema;
+mod scope;
 mod validate;
 
 pub use rules::*;

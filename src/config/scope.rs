@@ -146,7 +146,10 @@ mod tests {
     #[test]
     fn scopes_need_a_matcher_a_known_dimension_and_ordered_times() {
         let bare = scope("name = \"live\"\ndimension = \"business\"");
-        assert_eq!(problems(&bare, &[]), vec!["has no matcher (channels, meta, keywords, regex, examples, from or until)"]);
+        assert_eq!(
+            problems(&bare, &[]),
+            vec!["has no matcher (channels, meta, keywords, regex, examples, from or until)"]
+        );
         let wrong = scope("name = \"x\"\ndimension = \"category\"\nkeywords = [\"a\"]");
         assert!(problems(&wrong, &[])[0].contains("business or campaign"));
         let times = scope(

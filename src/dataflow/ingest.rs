@@ -7,13 +7,13 @@
 
 use super::detect::DetectIn;
 use super::tick::Tick;
-use crate::config::{Config, Dimension, Key};
 use crate::config::key::MAX_PARTS;
-use crate::util::calendar::Calendar;
+use crate::config::{Config, Dimension, Key};
 use crate::event::{DeadLetter, DeadReason, Event};
 use crate::records::notice::{NewCluster, RiskyMessage, Sample};
 use crate::records::window::{window_start, Agg, Series, WindowKey};
 use crate::telemetry::Metrics;
+use crate::util::calendar::Calendar;
 use differential_dataflow::difference::{Abelian, Semigroup};
 use differential_dataflow::AsCollection;
 use differential_dataflow::VecCollection;
@@ -551,6 +551,8 @@ mod tests {
             dedupe_window_ms: 60_000,
             negative_below_milli: -200,
             clustering: false,
+            combined_keys: Vec::new(),
+            calendar: Calendar::utc(),
             metrics: Arc::default(),
             spent: None,
         }

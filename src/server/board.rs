@@ -80,7 +80,10 @@ impl Panel {
     fn of(config: &Config) -> Vec<Panel> {
         let smallest = config.windows.iter().map(|w| w.size.as_secs()).min().unwrap_or(60);
         let rule_on = |kind: RuleTag, dim: Dimension| {
-            config.rules.iter().find(|r| r.tag() == kind && r.watch().is_some_and(|w| w.key.is(dim) && w.only.is_none()))
+            config
+                .rules
+                .iter()
+                .find(|r| r.tag() == kind && r.watch().is_some_and(|w| w.key.is(dim) && w.only.is_none()))
         };
         let size = |r: Option<&RuleConfig>| r.map_or(smallest, |r| r.window.as_secs());
         let dip = rule_on(RuleTag::SentimentDip, Dimension::Campaign);

@@ -37,7 +37,8 @@ impl Calendar {
 
     /// The calendar of an IANA zone (`Asia/Shanghai`, `Europe/Berlin`, `UTC`).
     pub fn named(name: &str) -> Result<Calendar, String> {
-        let zone = TimeZone::get(name).map_err(|_| format!("unknown time zone `{name}` (an IANA name such as Asia/Shanghai)"))?;
+        let zone = TimeZone::get(name)
+            .map_err(|_| format!("unknown time zone `{name}` (an IANA name such as Asia/Shanghai)"))?;
         let utc = zone.to_fixed_offset().is_ok_and(|o| o.seconds() == 0);
         Ok(Calendar { name: name.to_string(), zone, utc })
     }

@@ -1,14 +1,17 @@
 //! Oracle tests of the window dataflow: random streams with late, out-of-order and duplicate
 //! events are fed tick by tick; after every tick the incrementally maintained window aggregates
 //! must equal a from-scratch recomputation over everything accepted so far (minus expired windows).
+//! The streams cross local midnight in Asia/Shanghai, which a day window must start at, and
+//! count two combined keys besides the single dimensions.
 
 use differential_dataflow::difference::Semigroup;
-use feedpulse::config::Dimension;
+use feedpulse::config::{Dimension, Key};
 use feedpulse::dataflow::ingest::IngestParams;
 use feedpulse::dataflow::tick::Tick;
 use feedpulse::dataflow::{ingest_streams, window_aggregates};
 use feedpulse::event::Event;
 use feedpulse::records::window::{window_start, Agg, Series, WindowKey};
+use feedpulse::util::calendar::Calendar;
 use feedpulse::util::SplitMix;
 use std::cell::RefCell;
 use std::collections::{BTreeMap, HashSet};
@@ -16,13 +19,16 @@ use std::rc::Rc;
 use timely::dataflow::operators::{Input, Inspect, Probe};
 use timely::dataflow::ProbeHandle;
 
-const WINDOWS: [(u32, i64); 2] = [(60, 180_000), (300, 600_000)];
+const WINDOWS: [(u32, i64); 3] = [(60, 180_000), (300, 600_000), (86_400, 600_000)];
+/// Beijing time, which has kept +08:00 since 1991.
+const OFFSET_S: i64 = 8 * 3600;
 const DEDUPE_MS: i64 = 120_000;
 const NEG_BELOW: i32 = -200;
 
 fn random_ticks(seed: u64, ticks: usize) -> Vec<Vec<Event>> {
     let mut rng = SplitMix::new(seed);
-    let mut clock = 1_700_000_000_000i64;
+    // 2023-11-14 23:30 in Beijing: the streams run past local midnight.
+    let mut clock = 1_699_975_800_000i64;
     let mut next_id = 0;
     let mut recent: Vec<(String, i64)> = Vec::new();
     let categories = ["pay", "crash", "login"];
@@ -54,7 +60,7 @@ fn random_ticks(seed: u64, ticks: usize) -> Vec<Vec<Event>> {
                         ts_ms: ts,
                         channel: channels[rng.below(2)].into(),
                         campaign: if rng.below(3) == 0 { Some("c1".into()) } else { None },
-                        business: None,
+                        business: [None, Some("live".into()), Some("shop".into())][rng.below(3)].clone(),
                         category: categories[rng.below(3)].into(),
                         sentiment_milli: rng.below(2001) as i32 - 1000,
                         text: "t".into(),
@@ -91,26 +97,42 @@ impl Oracle {
         let mut state: BTreeMap<WindowKey, Agg> = BTreeMap::new();
         for ev in &self.accepted {
             let agg = Agg::of_message(ev.sentiment_milli, ev.sentiment_milli < NEG_BELOW);
+            let business_category = ev.business.as_ref().map(|b| format!("{b}|{}", ev.category));
+            let campaign_channel = ev.campaign.as_ref().map(|c| format!("{c}|{}", ev.channel));
             let values = [
-                (Dimension::Category, Some(ev.category.as_str())),
-                (Dimension::Channel, Some(ev.channel.as_str())),
-                (Dimension::Campaign, ev.campaign.as_deref()),
-                (Dimension::Overall, Some("all")),
+                (Key::from(Dimension::Category), Some(ev.category.to_string())),
+                (Key::from(Dimension::Channel), Some(ev.channel.to_string())),
+                (Key::from(Dimension::Campaign), ev.campaign.as_ref().map(|c| c.to_string())),
+                (Key::from(Dimension::Business), ev.business.as_ref().map(|b| b.to_string())),
+                (Key::from(Dimension::Overall), Some("all".to_string())),
+                (business_category_key(), business_category),
+                (campaign_channel_key(), campaign_channel),
             ];
             for (dim, value) in values {
                 let Some(value) = value else { continue };
                 for (size_s, retention) in WINDOWS {
-                    let start_s = window_start(ev.ts_ms, size_s);
+                    let start_s = match size_s {
+                        86_400 => (ev.ts_ms / 1000 + OFFSET_S).div_euclid(86_400) * 86_400 - OFFSET_S,
+                        _ => window_start(ev.ts_ms, size_s),
+                    };
                     if (start_s + size_s as i64) * 1000 + retention <= self.clock {
                         continue; // expired
                     }
-                    let key = WindowKey { series: Series::new(dim, value), size_s, start_s };
+                    let key = WindowKey { series: Series::new(dim, value.as_str()), size_s, start_s };
                     state.entry(key).or_default().plus_equals(&agg);
                 }
             }
         }
         state
     }
+}
+
+fn business_category_key() -> Key {
+    Key::combined(&[Dimension::Business, Dimension::Category]).unwrap()
+}
+
+fn campaign_channel_key() -> Key {
+    Key::combined(&[Dimension::Campaign, Dimension::Channel]).unwrap()
 }
 
 fn check_seed(seed: u64) {
@@ -126,6 +148,8 @@ fn check_seed(seed: u64) {
                 dedupe_window_ms: DEDUPE_MS,
                 negative_below_milli: NEG_BELOW,
                 clustering: false,
+                combined_keys: vec![business_category_key(), campaign_channel_key()],
+                calendar: Calendar::named("Asia/Shanghai").unwrap(),
                 metrics: Default::default(),
                 spent: None,
             };
@@ -141,6 +165,7 @@ fn check_seed(seed: u64) {
         });
         let mut oracle = Oracle { clock: i64::MIN, seen: HashSet::new(), accepted: Vec::new() };
         let mut checked = 0;
+        let mut days = std::collections::BTreeSet::new();
         for (tick, batch) in ticks.into_iter().enumerate() {
             for ev in &batch {
                 oracle.offer(ev);
@@ -164,8 +189,10 @@ fn check_seed(seed: u64) {
                 return Some(format!("seed {seed}, tick {tick}: incremental {incremental:?}\n expected {expected:?}"));
             }
             checked += expected.len();
+            days.extend(expected.keys().filter(|k| k.size_s == 86_400).map(|k| k.start_s));
         }
         assert!(checked > 1000, "the streams exercise many windows ({checked})");
+        assert!(days.len() == 2, "the streams cross local midnight: {days:?}");
         None
     });
     if let Some(m) = mismatch {

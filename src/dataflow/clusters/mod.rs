@@ -247,7 +247,7 @@ mod tests {
                 let mut input = worker.dataflow::<Tick, _, _>(|scope| {
                     let (input, events) = scope.new_input::<Vec<(Event, Tick)>>();
                     let p = ClusterParams { whitening_sample, warmup_ms: 3_600_000, ..params() };
-                    cluster(events, p, vec![(60, 600_000)], 0, None)
+                    cluster(events, p, vec![(60, 600_000)], Default::default(), 0, None)
                         .inspect(move |(o, _)| {
                             if let ClusterOut::Ingest(crate::dataflow::ingest::IngestOut::Update(_, agg)) = o {
                                 *seen.lock().unwrap() += agg.count;
