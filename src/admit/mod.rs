@@ -7,6 +7,7 @@ use crate::clean::Cleaner;
 use crate::config::Config;
 use crate::config::OTHER;
 use crate::enrich::risk::RiskRules;
+use crate::enrich::scope::ScopeMatcher;
 use crate::enrich::{Enricher, Models};
 use crate::event::{DeadLetter, DeadReason, Embedding, Event, SmolStr};
 use crate::telemetry::Metrics;
@@ -62,6 +63,7 @@ struct Rules {
     cleaner: Cleaner,
     enricher: Option<Enricher>,
     risks: RiskRules,
+    scopes: ScopeMatcher,
     max_future_ms: i64,
 }
 
@@ -71,6 +73,11 @@ impl Rules {
             cleaner: Cleaner::new(config),
             enricher: models.filter(|_| config.enrich.enabled).map(|m| Enricher::new(config, m.clone())),
             risks: RiskRules::new(&config.risks),
+            scopes: ScopeMatcher::new(
+                &config.scopes,
+                config.enrich.example_threshold,
+                models.filter(|_| config.enrich.enabled).map(|m| &m.embedder),
+            ),
             max_future_ms: config.ingest.max_future.as_ms(),
         }
     }
@@ -217,7 +224,8 @@ impl Admission {
             };
             match admitted {
                 Ok((category, sentiment)) => {
-                    if category || sentiment || (self.clustering && rules.enricher.is_some()) {
+                    let embedding_wanted = self.clustering || rules.scopes.needs_embedding();
+                    if category || sentiment || (embedding_wanted && rules.enricher.is_some()) {
                         to_enrich.push((batch.events.len() - 1, category, sentiment));
                     }
                 }
@@ -237,6 +245,9 @@ impl Admission {
         let rules = self.rules();
         let (mut batch, to_enrich) = self.decode_batch(&rules, texts, lines, now_ms, source);
         let events = &mut batch.events;
+        // Scope matches of the batch, counted once into the metrics.
+        let mut scope_hits = vec![0u64; if rules.scopes.is_empty() { 0 } else { rules.scopes.names().len() }];
+        let mut scoped = vec![false; if rules.scopes.is_empty() { 0 } else { events.len() }];
         if let (Some(enricher), false) = (&rules.enricher, to_enrich.is_empty()) {
             let texts: Vec<&str> = to_enrich.iter().map(|(i, _, _)| events[*i].text.as_str()).collect();
             let started = std::time::Instant::now();
@@ -252,10 +263,20 @@ impl Admission {
                 if sentiment {
                     event.sentiment_milli = (e.sentiment * 1000.0).round() as i32;
                 }
+                if !scoped.is_empty() {
+                    rules.scopes.apply(event, Some(&e.embedding), |s| scope_hits[s] += 1);
+                    scoped[i] = true;
+                }
                 if self.clustering {
                     event.embedding = Embedding::quantize(&e.embedding);
                 }
             }
+        }
+        for (event, _) in events.iter_mut().zip(&scoped).filter(|(_, done)| !**done) {
+            rules.scopes.apply(event, None, |s| scope_hits[s] += 1);
+        }
+        if let (Some(metrics), true) = (&self.metrics, scope_hits.iter().any(|n| *n > 0)) {
+            metrics.scope_matched(&rules.scopes.names(), &scope_hits);
         }
         if !rules.risks.is_empty() {
             for event in events.iter_mut() {
@@ -462,6 +483,30 @@ mod tests {
         assert!(dl.raw.contains("<PHONE>") && dl.raw.contains("<EMAIL>"), "{}", dl.raw);
         let future = "{\"text\": \"13812345678\", \"ts\": 4102444800000}".as_bytes();
         assert!(!a.admit(future, NOW, "test").unwrap_err().raw.contains("13812345678"));
+    }
+
+    #[test]
+    fn scopes_fill_business_and_campaign_count_in_metrics_and_reload() {
+        let scope = |text: &str| toml::from_str::<crate::config::ScopeConfig>(text).unwrap();
+        let mut config = Config::embedded();
+        config.scopes = vec![scope("name = \"live\"\ndimension = \"business\"\nkeywords = [\"主播\"]")];
+        let metrics = Arc::new(Metrics::default());
+        let a = Admission::new(&config, Some(&Arc::new(Models::fallback("test")))).timed(metrics.clone());
+        let lines: [&[u8]; 3] = [
+            "{\"id\":\"m1\",\"text\":\"给主播刷的礼物没到账\"}".as_bytes(),
+            "{\"id\":\"m2\",\"text\":\"主播不见了\",\"business\":\"ads\"}".as_bytes(),
+            "{\"id\":\"m3\",\"text\":\"退款\"}".as_bytes(),
+        ];
+        let events = a.admit_batch(&lines, NOW, "test").events;
+        let business: Vec<_> = events.iter().map(|e| e.business.as_deref()).collect();
+        assert_eq!(business, vec![Some("live"), Some("ads"), None], "upstream wins; no match leaves it empty");
+        assert_eq!(metrics.scope_matches().get(&("business", "live".to_string())), Some(&1));
+        assert!(metrics.render().contains("feedpulse_scope_matches_total{dimension=\"business\",scope=\"live\"} 1\n"));
+        // A reload adds a campaign scope; messages admitted from then on get it.
+        config.scopes.push(scope("name = \"d11\"\ndimension = \"campaign\"\nkeywords = [\"退款\"]"));
+        a.reconfigure(&config);
+        let events = a.admit_batch(&lines[2..], NOW, "test").events;
+        assert_eq!(events[0].campaign.as_deref(), Some("d11"));
     }
 
     #[test]

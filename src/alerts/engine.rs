@@ -65,6 +65,7 @@ impl AlertEngine {
             RuleKind::SentimentDip(_) => "FeedbackSentimentDip",
             RuleKind::HighRisk { .. } => "FeedbackHighRisk",
             RuleKind::NewCluster => "FeedbackNewCluster",
+            RuleKind::DayOverDay(_) => "FeedbackDayOverDay",
         };
         labels.insert("alertname".into(), rule.alertname.clone().unwrap_or_else(|| default_name.into()));
         labels.insert("rule".into(), rule.name.clone());
@@ -282,6 +283,7 @@ fn summary(rule: &RuleConfig, series: &Series, value: f64, baseline: &Baseline, 
             )
         }
         RuleKind::HighRisk { .. } | RuleKind::NewCluster => format!("{key}: {value:.0} in a {} window", window),
+        RuleKind::DayOverDay(dod) => day_over_day_summary(dod, &key, value, baseline, span),
         RuleKind::SentimentDip(dip) => match dip.metric {
             crate::config::SentimentMetric::Mean => format!(
                 "{key}: mean sentiment {value:.2} in a {} window vs baseline {:.2} (threshold {:.2})",
@@ -296,6 +298,44 @@ fn summary(rule: &RuleConfig, series: &Series, value: f64, baseline: &Baseline, 
             ),
         },
     }
+}
+
+/// "business live: 420 messages today so far vs 160 yesterday at the same time (+162 %,
+/// p < 0.001)". Counts are the earlier day's prorated to the same clock time.
+fn day_over_day_summary(
+    dod: &crate::config::DodRule,
+    key: &str,
+    value: f64,
+    baseline: &Baseline,
+    span: &WindowSpan,
+) -> String {
+    use crate::config::{Compare, Metric};
+    let earlier = match dod.period_days {
+        1 => "yesterday".to_string(),
+        7 => "a week earlier".to_string(),
+        n => format!("{n} days earlier"),
+    };
+    let (when, then) = match dod.compare {
+        Compare::SoFar => ("today so far".to_string(), format!("{earlier} at the same time")),
+        Compare::FullDay => (format!("on {}", dod.calendar.date_name(span.start.ms().div_euclid(1000))), earlier),
+    };
+    let (now, before) = match dod.metric {
+        Metric::Count => (format!("{value:.0} messages"), format!("{:.0}", baseline.mean)),
+        Metric::NegativeShare => (format!("{:.0}% negative", value * 100.0), format!("{:.0}%", baseline.mean * 100.0)),
+        Metric::Mean => (format!("mean sentiment {value:.2}"), format!("{:.2}", baseline.mean)),
+    };
+    let change = match (dod.metric, baseline.change) {
+        (_, None) => String::new(),
+        (Metric::Mean, Some(c)) => format!("{c:+.2}, "),
+        (_, Some(c)) if c.is_finite() => format!("{:+.0}%, ", c * 100.0),
+        (_, Some(_)) => "from none, ".to_string(),
+    };
+    let p = match baseline.p_value {
+        Some(p) if p < 0.001 => "p < 0.001".to_string(),
+        Some(p) => format!("p = {p:.3}"),
+        None => String::new(),
+    };
+    format!("{key}: {now} {when} vs {before} {then} ({change}{p})")
 }
 
 #[cfg(test)]

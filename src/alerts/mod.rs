@@ -85,6 +85,12 @@ pub struct Baseline {
     /// series' remembered patterns nearer to a past one).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub shape_rarity: Option<f64>,
+    /// Day-over-day rules: the change against the earlier day (relative; for a mean sentiment
+    /// the difference) and the p-value of a change at least this large by chance.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub change: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub p_value: Option<f64>,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]

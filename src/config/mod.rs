@@ -214,6 +214,8 @@ impl Config {
             }
         };
         check("[[window]]", self.windows == other.windows);
+        check("[calendar]", self.calendar == other.calendar);
+        check("combined keys ([[aggregate]] and rules' keys)", self.combined_keys == other.combined_keys);
         check("[ingest] (other than max_future)", ingest(self) == ingest(other));
         check("[enrich]", self.enrich == other.enrich);
         check("[cluster]", self.cluster == other.cluster);
@@ -268,6 +270,61 @@ severity = "loud"
         for needle in ["window 2m", "sensitivity", "min_count", "baseline", "severity `loud`"] {
             assert!(text.iter().any(|t| t.starts_with("a.toml:2:") && t.contains(needle)), "{needle}: {text:?}");
         }
+    }
+
+    #[test]
+    fn scopes_keys_zones_and_day_over_day_rules_are_checked_together() {
+        let flows = DEFAULT_DATAFLOW.to_string()
+            + "\n[calendar]\ntimezone = \"Mars/Olympus\"\n\n[[scope]]\nname = \"x\"\ndimension = \"region\"\nkeywords = [\"a\"]\n\n[[scope]]\nname = \"y\"\ndimension = \"business\"\n\n[[aggregate]]\nkeys = [\"business\", \"cluster\"]\n";
+        let alerts = r#"
+[[rule]]
+name = "d"
+kind = "day_over_day"
+key = ["business", "region"]
+min_change = 0.5
+min_count = 5
+period = "36h"
+timezone = "Asia/Kolkata"
+severity = "warning"
+
+[[rule]]
+name = "w"
+kind = "day_over_day"
+key = ["business", "category"]
+period = "14d"
+min_change = 0
+min_count = 5
+severity = "warning"
+"#;
+        let errors = Config::from_sources(
+            vec![Source { name: "f.toml".into(), text: flows }],
+            vec![Source { name: "a.toml".into(), text: alerts.into() }],
+        )
+        .unwrap_err()
+        .0;
+        let text: Vec<String> = errors.iter().map(|e| e.to_string()).collect();
+        for needle in [
+            "scope `x`: dimension must be business or campaign, not `region`",
+            "scope `y`: has no matcher",
+            "[[aggregate]]: a combined key",
+            "unknown time zone `Mars/Olympus`",
+        ] {
+            assert!(text.iter().any(|t| t.starts_with("f.toml:") && t.contains(needle)), "{needle}: {text:?}");
+        }
+        for needle in ["unknown dimension `region`", "whole number of days", "Asia/Kolkata"] {
+            assert!(text.iter().any(|t| t.starts_with("a.toml:2:") && t.contains(needle)), "{needle}: {text:?}");
+        }
+        for needle in
+            ["keeps 8d, but comparing with 14 day(s) earlier needs at least 15d", "min_change must be a non-zero"]
+        {
+            assert!(text.iter().any(|t| t.starts_with("a.toml:12:") && t.contains(needle)), "{needle}: {text:?}");
+        }
+        // The defaults: a day-over-day rule on business, combined business|category windows.
+        let c = Config::embedded();
+        let dod = c.rules.iter().find_map(|r| r.day_over_day()).expect("a default day_over_day rule");
+        assert_eq!((dod.period_days, dod.calendar.name()), (1, "UTC"));
+        assert_eq!(c.combined_keys, vec![Key::parse("business|category").unwrap()]);
+        assert!(c.scopes.iter().any(|s| s.name == "live"));
     }
 
     #[test]

@@ -1,7 +1,7 @@
 //! Applies configuration changes to a running pipeline (`POST /v1/reload`, SIGHUP): the source
 //! is read and validated again; an invalid configuration, or one that changes what only a
 //! restart can change, is rejected whole and the running one kept. Otherwise the admission
-//! rules (cleaning, masking, taxonomy, risk) and the alert rules are handed to whoever applies
+//! rules (cleaning, masking, taxonomy, risk, scopes) and the alert rules are handed to whoever applies
 //! them; the dataflow's windows, clusters and alert states stay.
 
 use super::{Config, ConfigSource, RuleConfig};
@@ -23,7 +23,7 @@ pub type ApplyRules = Box<dyn Fn(&[RuleConfig]) + Send + Sync>;
 
 /// What a reload hands its changes to.
 pub struct ReloadTargets {
-    /// New admission settings (cleaning, PII masking, taxonomy, risk rules, `max_future`).
+    /// New admission settings (cleaning, PII masking, taxonomy, risk rules, scopes, `max_future`).
     pub admission: Box<dyn Fn(&Config) + Send + Sync>,
     /// New alert rules.
     pub rules: ApplyRules,
@@ -62,11 +62,19 @@ impl Reloader {
             return Err(ReloadError::NeedsRestart(restart));
         }
         let mut changed = Vec::new();
-        if (&current.clean, &current.pii, &current.categories, &current.risks, &current.ingest.max_future)
-            != (&next.clean, &next.pii, &next.categories, &next.risks, &next.ingest.max_future)
-        {
+        let admission = |c: &Config| {
+            (
+                c.clean.clone(),
+                c.pii.clone(),
+                c.categories.clone(),
+                c.risks.clone(),
+                c.scopes.clone(),
+                c.ingest.max_future,
+            )
+        };
+        if admission(&current) != admission(&next) {
             (self.targets.admission)(&next);
-            changed.push("admission (cleaning, PII masking, taxonomy, risk rules)");
+            changed.push("admission (cleaning, PII masking, taxonomy, risk rules, scopes)");
         }
         if current.rules != next.rules {
             (self.targets.rules)(&next.rules);

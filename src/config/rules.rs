@@ -15,6 +15,8 @@ pub enum RuleTag {
     HighRisk,
     /// One alert per cluster that appears where no established cluster is.
     NewCluster,
+    /// Today against the same local day one period earlier (日环比, week over week).
+    DayOverDay,
 }
 
 impl RuleTag {
@@ -24,12 +26,18 @@ impl RuleTag {
             Self::SentimentDip => "sentiment_dip",
             Self::HighRisk => "high_risk",
             Self::NewCluster => "new_cluster",
+            Self::DayOverDay => "day_over_day",
         }
     }
 
     /// Kinds that judge a windowed series (and so need `key` and `sensitivity`).
     pub fn is_windowed(self) -> bool {
         matches!(self, Self::Spike | Self::SentimentDip)
+    }
+
+    /// Kinds that watch the series of a key.
+    pub fn has_key(self) -> bool {
+        self.is_windowed() || self == Self::DayOverDay
     }
 }
 
@@ -86,6 +94,28 @@ pub enum SentimentMetric {
     Mean,
 }
 
+/// What a rule's `metric` names as written: sentiment_dip rules take the sentiment metrics,
+/// day_over_day rules also `count`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Metric {
+    Count,
+    NegativeShare,
+    Mean,
+}
+
+/// Which stretch of today a day-over-day rule compares.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Compare {
+    /// Today since local midnight against the earlier day up to the same clock time, judged
+    /// as the day fills (rises) and as each hour closes (drops).
+    #[default]
+    SoFar,
+    /// The whole local day, judged when it closes.
+    FullDay,
+}
+
 /// One alert rule as written in `alerts/*.toml`: every option of every kind, checked together
 /// by `validate` (so that all problems are reported at once) and then turned into a
 /// [`RuleConfig`].
@@ -100,7 +130,8 @@ pub(super) struct RuleFile {
     pub key: Option<KeySpec>,
     /// spike/sentiment_dip: a dataflow window size. high_risk: how long a message's alert stays
     /// firing. new_cluster: the span in which a cluster must reach `min_count` messages.
-    pub window: HumanDuration,
+    /// day_over_day: the hour roll-up (`1h`, the default).
+    pub window: Option<HumanDuration>,
     #[serde(default = "default_history")]
     pub history: usize,
     #[serde(default = "default_min_history")]
@@ -119,7 +150,18 @@ pub(super) struct RuleFile {
     /// Rarity rules: the windows of the shape view (`dataflow::spike::discord`), which also
     /// ranks how unlike its past the latest stretch of this many windows is. None: off.
     pub shape_windows: Option<usize>,
-    pub metric: Option<SentimentMetric>,
+    pub metric: Option<Metric>,
+    /// day_over_day: `so_far` (default) or `full_day`.
+    pub compare: Option<Compare>,
+    /// day_over_day: `1d` (day over day, the default) or `7d` (week over week).
+    pub period: Option<HumanDuration>,
+    /// day_over_day: the zone of its days (default: `[calendar] timezone`).
+    pub timezone: Option<String>,
+    /// day_over_day: the relative change that fires (`0.5`: +50 %; negative watches drops; for
+    /// `metric = "mean"` the change of the mean sentiment itself).
+    pub min_change: Option<f64>,
+    /// day_over_day: the largest p-value of the change that still fires (default 0.01).
+    pub significance: Option<f64>,
     #[serde(default)]
     pub sensitivity: f64,
     #[serde(default)]
@@ -190,7 +232,26 @@ pub enum RuleKind {
     },
     /// One alert per cluster that appears where no established cluster is.
     NewCluster,
+    DayOverDay(DodRule),
 }
+
+/// A day-over-day rule: a local day so far (or whole) against the same stretch one period
+/// earlier, summed from the hour windows.
+#[derive(Clone, Debug, PartialEq)]
+pub struct DodRule {
+    /// The key and values watched (`history`, `min_history` and `sensitivity` do not apply).
+    pub watch: Watch,
+    pub metric: Metric,
+    pub compare: Compare,
+    pub period_days: i64,
+    pub calendar: crate::util::calendar::Calendar,
+    pub min_change: f64,
+    pub significance: f64,
+}
+
+/// The hour roll-up a day-over-day rule sums.
+pub const DOD_WINDOW: HumanDuration = HumanDuration(std::time::Duration::from_secs(3600));
+pub const DOD_SIGNIFICANCE: f64 = 0.01;
 
 /// The series a windowed rule judges, and against how much of its past.
 #[derive(Clone, Debug, PartialEq)]
@@ -246,15 +307,24 @@ impl RuleConfig {
             RuleKind::SentimentDip(_) => RuleTag::SentimentDip,
             RuleKind::HighRisk { .. } => RuleTag::HighRisk,
             RuleKind::NewCluster => RuleTag::NewCluster,
+            RuleKind::DayOverDay(_) => RuleTag::DayOverDay,
         }
     }
 
-    /// The watched series of a spike or sentiment_dip rule.
+    /// The watched series of a spike, sentiment_dip or day_over_day rule.
     pub fn watch(&self) -> Option<&Watch> {
         match &self.kind {
             RuleKind::Spike(s) => Some(&s.watch),
             RuleKind::SentimentDip(d) => Some(&d.watch),
+            RuleKind::DayOverDay(d) => Some(&d.watch),
             RuleKind::HighRisk { .. } | RuleKind::NewCluster => None,
+        }
+    }
+
+    pub fn day_over_day(&self) -> Option<&DodRule> {
+        match &self.kind {
+            RuleKind::DayOverDay(d) => Some(d),
+            _ => None,
         }
     }
 
@@ -276,7 +346,28 @@ impl RuleConfig {
 impl RuleFile {
     /// The typed rule. Only called on a rule `validate` found no problem with, so the options
     /// its kind needs are there.
-    pub(super) fn into_rule(self) -> RuleConfig {
+    /// The rule's window: as written, or a day-over-day rule's hour roll-up.
+    pub(super) fn window(&self) -> HumanDuration {
+        match (self.window, self.kind) {
+            (Some(w), _) => w,
+            (None, RuleTag::DayOverDay) => DOD_WINDOW,
+            (None, _) => HumanDuration(std::time::Duration::ZERO),
+        }
+    }
+
+    /// The zone a day-over-day rule's days follow: its own, else the dataflow's.
+    pub(super) fn calendar(
+        &self,
+        dataflow: &crate::util::calendar::Calendar,
+    ) -> Result<crate::util::calendar::Calendar, String> {
+        match &self.timezone {
+            Some(zone) => crate::util::calendar::Calendar::named(zone),
+            None => Ok(dataflow.clone()),
+        }
+    }
+
+    pub(super) fn into_rule(self, dataflow_calendar: &crate::util::calendar::Calendar) -> RuleConfig {
+        let window = self.window();
         let watch = || Watch {
             key: self.key.as_ref().and_then(|k| k.key().ok()).expect("validated: windowed rules have a key"),
             only: self.only.clone(),
@@ -303,8 +394,20 @@ impl RuleFile {
             }),
             RuleTag::SentimentDip => RuleKind::SentimentDip(DipRule {
                 watch: watch(),
-                metric: self.metric.expect("validated: sentiment_dip rules have a metric"),
+                metric: match self.metric {
+                    Some(Metric::Mean) => SentimentMetric::Mean,
+                    _ => SentimentMetric::NegativeShare,
+                },
                 min_delta: self.min_delta,
+            }),
+            RuleTag::DayOverDay => RuleKind::DayOverDay(DodRule {
+                watch: watch(),
+                metric: self.metric.unwrap_or(Metric::Count),
+                compare: self.compare.unwrap_or_default(),
+                period_days: self.period.map_or(1, |p| p.as_secs() as i64 / 86_400),
+                calendar: self.calendar(dataflow_calendar).expect("validated time zone"),
+                min_change: self.min_change.expect("validated: day_over_day rules have a min_change"),
+                significance: self.significance.unwrap_or(DOD_SIGNIFICANCE),
             }),
             RuleTag::HighRisk => RuleKind::HighRisk { only: self.only.clone() },
             RuleTag::NewCluster => RuleKind::NewCluster,
@@ -313,7 +416,7 @@ impl RuleFile {
             name: self.name,
             alertname: self.alertname,
             severity: Severity::parse(&self.severity).expect("validated severity"),
-            window: self.window,
+            window,
             min_count: self.min_count,
             cooldown: self.cooldown,
             labels: self.labels,

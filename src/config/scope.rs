@@ -12,14 +12,15 @@ use std::collections::BTreeMap;
 #[serde(deny_unknown_fields)]
 pub struct ScopeConfig {
     pub name: String,
-    /// `business` or `campaign`.
-    pub dimension: Dimension,
+    /// `business` or `campaign` (text, so that a wrong one is reported with the file's other
+    /// problems instead of hiding them).
+    pub dimension: String,
     /// The message's channel is one of these.
     #[serde(default)]
     pub channels: Vec<String>,
     /// Each of these `meta` fields has this value (strings, or numbers and booleans as written).
     #[serde(default)]
-    pub meta: BTreeMap<String, String>,
+    pub meta: BTreeMap<String, toml::Value>,
     /// Text matchers: a keyword (case-insensitive), a regex, or an example whose embedding is at
     /// least `example_threshold` from the message's.
     #[serde(default)]
@@ -36,8 +37,25 @@ pub struct ScopeConfig {
 }
 
 impl ScopeConfig {
+    /// The dimension the scope sets (validated to be business or campaign).
+    pub fn dimension(&self) -> Dimension {
+        match self.dimension.as_str() {
+            "campaign" => Dimension::Campaign,
+            _ => Dimension::Business,
+        }
+    }
+
     pub fn has_text_matcher(&self) -> bool {
         !self.keywords.is_empty() || !self.regex.is_empty() || !self.examples.is_empty()
+    }
+
+    /// The `meta` matchers with their values as text (`812`, `true`), as JSON writes them.
+    pub fn meta_matchers(&self) -> Vec<(String, String)> {
+        let text = |v: &toml::Value| match v {
+            toml::Value::String(s) => s.clone(),
+            other => other.to_string(),
+        };
+        self.meta.iter().map(|(k, v)| (k.clone(), text(v))).collect()
     }
 
     /// `from` and `until` in epoch ms (validated when the configuration was loaded).
@@ -57,8 +75,8 @@ pub(super) fn check_scope(s: &ScopeConfig, earlier: &[ScopeConfig], problem: &mu
     if s.name.trim().is_empty() {
         problem("name is empty".into());
     }
-    if !matches!(s.dimension, Dimension::Business | Dimension::Campaign) {
-        problem(format!("dimension must be business or campaign, not {}", s.dimension.as_str()));
+    if !matches!(s.dimension.as_str(), "business" | "campaign") {
+        problem(format!("dimension must be business or campaign, not `{}`", s.dimension));
     }
     if earlier.iter().any(|o| o.name == s.name && o.dimension == s.dimension) {
         problem(format!("{} scope `{}` is defined twice", s.dimension.as_str(), s.name));
@@ -66,6 +84,11 @@ pub(super) fn check_scope(s: &ScopeConfig, earlier: &[ScopeConfig], problem: &mu
     let any_matcher = s.has_text_matcher() || !s.channels.is_empty() || !s.meta.is_empty();
     if !any_matcher && s.from.is_none() && s.until.is_none() {
         problem("has no matcher (channels, meta, keywords, regex, examples, from or until)".into());
+    }
+    for (field, value) in &s.meta {
+        if matches!(value, toml::Value::Array(_) | toml::Value::Table(_) | toml::Value::Datetime(_)) {
+            problem(format!("meta.{field} must be a string, number or boolean"));
+        }
     }
     for pattern in &s.regex {
         if let Err(e) = regex::Regex::new(pattern) {

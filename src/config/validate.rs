@@ -136,29 +136,7 @@ impl Dataflow {
             check_risk(&r, twice, &mut problem);
             self.risks.push((name.to_owned(), at, r));
         }
-        for spanned in file.scope {
-            let at = line(spanned.span());
-            let sc = spanned.into_inner();
-            let mut problem = |m: String| report.at(name, at, format!("scope `{}`: {m}", sc.name));
-            scope::check_scope(&sc, &self.scopes, &mut problem);
-            self.scopes.push(sc);
-        }
-        for spanned in file.aggregate {
-            let at = line(spanned.span());
-            match scope::aggregate_key(spanned.get_ref()) {
-                Ok(key) if !self.aggregates.contains(&key) => self.aggregates.push(key),
-                Ok(key) => report.at(name, at, format!("[[aggregate]] keys {key} given twice")),
-                Err(m) => report.at(name, at, format!("[[aggregate]]: {m}")),
-            }
-        }
-        if let Some(spanned) = file.calendar {
-            let at = line(spanned.span());
-            match scope::calendar(spanned.get_ref()) {
-                Ok(_) if self.calendar.is_some() => report.at(name, at, "[calendar] is defined twice".into()),
-                Ok(c) => self.calendar = Some(c),
-                Err(m) => report.at(name, at, format!("calendar.timezone: {m}")),
-            }
-        }
+        self.absorb_scopes(source, file.scope, file.aggregate, file.calendar, report);
         for spanned in file.category {
             let at = line(spanned.span());
             let c = spanned.into_inner();
@@ -169,6 +147,42 @@ impl Dataflow {
                 report.at(name, at, format!("category `{}` already defined at {file}:{other}", c.name));
             }
             self.categories.push((name.to_owned(), at, c));
+        }
+    }
+
+    /// Takes in one file's `[[scope]]`, `[[aggregate]]` and `[calendar]` tables.
+    fn absorb_scopes(
+        &mut self,
+        source: &Source,
+        scopes: Vec<toml::Spanned<ScopeConfig>>,
+        aggregates: Vec<toml::Spanned<scope::AggregateFile>>,
+        calendar: Option<toml::Spanned<scope::CalendarFile>>,
+        report: &mut Report,
+    ) {
+        let name = source.name.as_str();
+        let line = |span: std::ops::Range<usize>| line_of(&source.text, span.start);
+        for spanned in scopes {
+            let at = line(spanned.span());
+            let sc = spanned.into_inner();
+            let mut problem = |m: String| report.at(name, at, format!("scope `{}`: {m}", sc.name));
+            scope::check_scope(&sc, &self.scopes, &mut problem);
+            self.scopes.push(sc);
+        }
+        for spanned in aggregates {
+            let at = line(spanned.span());
+            match scope::aggregate_key(spanned.get_ref()) {
+                Ok(key) if !self.aggregates.contains(&key) => self.aggregates.push(key),
+                Ok(key) => report.at(name, at, format!("[[aggregate]] keys {key} given twice")),
+                Err(m) => report.at(name, at, format!("[[aggregate]]: {m}")),
+            }
+        }
+        if let Some(spanned) = calendar {
+            let at = line(spanned.span());
+            match scope::calendar(spanned.get_ref()) {
+                Ok(_) if self.calendar.is_some() => report.at(name, at, "[calendar] is defined twice".into()),
+                Ok(c) => self.calendar = Some(c),
+                Err(m) => report.at(name, at, format!("calendar.timezone: {m}")),
+            }
         }
     }
 
@@ -356,24 +370,29 @@ fn check_rule(r: &RuleFile, cx: &RuleContext<'_>, problem: Problem) {
     if cx.earlier.iter().any(|o| o.name == r.name) {
         problem("name used twice".into());
     }
-    if r.kind.is_windowed() {
-        if !cx.sizes.contains(&r.window) && !cx.dataflow.windows.is_empty() {
-            let known: Vec<_> = cx.sizes.iter().map(|s| s.to_string()).collect();
-            problem(format!("window {} is not a dataflow window (have {})", r.window, known.join(", ")));
-        }
-        if r.sensitivity.is_nan() || r.sensitivity <= 0.0 {
-            problem("sensitivity must be > 0".into());
-        }
+    if r.window.is_none() && r.kind != RuleTag::DayOverDay {
+        problem("needs `window`".into());
+    }
+    if r.kind.has_key() {
         match r.key.as_ref().map(KeySpec::key) {
             None => problem("needs `key` (category, channel, campaign, business, overall, cluster, or a list of 2 or 3 of category, channel, campaign and business)".into()),
             Some(Err(e)) => problem(format!("key: {e}")),
             Some(Ok(_)) => {}
         }
-    } else {
+    }
+    if r.kind.is_windowed() {
+        if !cx.sizes.contains(&r.window()) && !cx.dataflow.windows.is_empty() {
+            let known: Vec<_> = cx.sizes.iter().map(|s| s.to_string()).collect();
+            problem(format!("window {} is not a dataflow window (have {})", r.window(), known.join(", ")));
+        }
+        if r.sensitivity.is_nan() || r.sensitivity <= 0.0 {
+            problem("sensitivity must be > 0".into());
+        }
+    } else if r.kind != RuleTag::DayOverDay {
         if r.key.is_some() || r.baseline.is_some() || r.metric.is_some() || r.threshold.is_some() {
             problem(format!("`key`, `baseline`, `metric` and `threshold` do not apply to {} rules", r.kind.as_str()));
         }
-        if r.window.as_ms() < 1000 {
+        if r.window().as_ms() < 1000 {
             problem("window must be at least 1s".into());
         }
     }
@@ -402,6 +421,7 @@ fn check_rule(r: &RuleFile, cx: &RuleContext<'_>, problem: Problem) {
                 problem("min_count of a new_cluster rule must be at least 2".into());
             }
         }
+        RuleTag::DayOverDay => check_day_over_day(r, cx, problem),
         RuleTag::Spike => check_spike_rule(r, problem),
         RuleTag::SentimentDip => check_dip_rule(r, problem),
     }
@@ -423,9 +443,9 @@ fn check_spike_rule(r: &RuleFile, problem: Problem) {
     if r.predictors.is_empty() {
         problem("`predictors` needs at least one of level, daily, weekly, step".into());
     }
-    let whole_days = 86_400_000 % r.window.as_ms().max(1) == 0;
+    let whole_days = 86_400_000 % r.window().as_ms().max(1) == 0;
     if !whole_days && r.predictors.iter().any(|p| matches!(p, Predictor::Daily | Predictor::Weekly)) {
-        problem(format!("daily/weekly predictors need a window that divides a day, not {}", r.window));
+        problem(format!("daily/weekly predictors need a window that divides a day, not {}", r.window()));
     }
     match (r.score, r.threshold) {
         (ScoreKind::Rarity, Some(t)) if !(t > 0.0 && t < 1.0) => {
@@ -460,9 +480,60 @@ fn check_spike_rule(r: &RuleFile, problem: Problem) {
     }
 }
 
+/// What only a day-over-day rule has, and what it needs of the dataflow: an hour window kept
+/// for the period and the day before it, and a zone whose offsets are whole hours.
+fn check_day_over_day(r: &RuleFile, cx: &RuleContext<'_>, problem: Problem) {
+    if r.window.is_some_and(|w| w != DOD_WINDOW) {
+        problem("a day_over_day rule sums the `1h` windows; leave `window` out or set it to \"1h\"".into());
+    }
+    let period_days = match r.period.map(|p| p.as_ms()) {
+        None => 1,
+        Some(ms) if ms > 0 && ms % 86_400_000 == 0 => ms / 86_400_000,
+        Some(_) => {
+            problem("period must be a whole number of days (1d, 7d)".into());
+            1
+        }
+    };
+    let needed_ms = (period_days + 1) * 86_400_000;
+    match cx.dataflow.windows.iter().find(|(_, _, w)| w.size == DOD_WINDOW) {
+        None => problem("day_over_day rules need a `1h` [[window]] in the dataflow".into()),
+        Some((file, line, w)) if w.retention.as_ms() < needed_ms => problem(format!(
+            "the `1h` window ({file}:{line}) keeps {}, but comparing with {period_days} day(s) earlier needs at least {}",
+            w.retention,
+            HumanDuration(std::time::Duration::from_millis(needed_ms as u64))
+        )),
+        Some(_) => {}
+    }
+    match r.calendar(cx.dataflow.calendar.as_ref().unwrap_or(&Default::default())) {
+        Err(e) => problem(format!("timezone: {e}")),
+        Ok(c) if !c.whole_hours() => problem(format!(
+            "timezone `{}` is not a whole number of hours from UTC; day-over-day sums hour windows",
+            c.name()
+        )),
+        Ok(_) => {}
+    }
+    match r.min_change {
+        None => problem("day_over_day rules need `min_change` (0.5: +50 %; negative watches drops)".into()),
+        Some(c) if !c.is_finite() || c == 0.0 => problem("min_change must be a non-zero number".into()),
+        Some(c) if c <= -1.0 && r.metric != Some(Metric::Mean) => {
+            problem("min_change must be above -1 (a drop of more than 100 % cannot happen)".into())
+        }
+        Some(_) => {}
+    }
+    if r.significance.is_some_and(|p| !(p > 0.0 && p <= 0.5)) {
+        problem("significance must lie in (0, 0.5]".into());
+    }
+    if r.baseline.is_some() || r.threshold.is_some() || r.yesterday_factor.is_some() || r.min_expected.is_some() {
+        problem("`baseline`/`threshold`/`yesterday_factor`/`min_expected` apply to spike rules only".into());
+    }
+}
+
 fn check_dip_rule(r: &RuleFile, problem: Problem) {
     if r.metric.is_none() {
         problem("sentiment_dip rules need `metric` (negative_share or mean)".into());
+    }
+    if r.metric == Some(Metric::Count) {
+        problem("sentiment_dip rules watch negative_share or mean; a count is a spike rule's".into());
     }
     if r.baseline.is_some()
         || r.yesterday_factor.is_some()
@@ -527,7 +598,8 @@ impl Config {
         if !report.0.is_empty() {
             return Err(ConfigErrors(report.0));
         }
-        Ok(dataflow.into_config(rules.into_iter().map(RuleFile::into_rule).collect(), webhooks))
+        let calendar = dataflow.calendar.clone().unwrap_or_default();
+        Ok(dataflow.into_config(rules.into_iter().map(|r| r.into_rule(&calendar)).collect(), webhooks))
     }
 }
 

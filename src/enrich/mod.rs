@@ -16,6 +16,7 @@ pub mod lexicon;
 pub mod models;
 mod npy;
 pub mod risk;
+pub mod scope;
 pub mod segment;
 pub mod sentencepiece;
 pub mod sentiment;

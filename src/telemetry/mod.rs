@@ -42,6 +42,8 @@ pub struct Metrics {
     alerts: Mutex<BTreeMap<(String, &'static str), u64>>,
     /// Failures of outbound sinks by (sink, kind): io, connect, command, queue_full, dropped.
     sink_errors: Mutex<BTreeMap<(&'static str, &'static str), u64>>,
+    /// Messages each `[[scope]]` gave its value to, by (dimension, scope).
+    scope_matches: Mutex<BTreeMap<(&'static str, String), u64>>,
     ticks_completed: AtomicU64,
     /// Ticks between the newest tick given to the dataflow and the oldest not yet complete.
     lag_ticks: AtomicI64,
@@ -111,6 +113,7 @@ impl Default for Metrics {
             dead: Default::default(),
             alerts: Mutex::new(BTreeMap::new()),
             sink_errors: Mutex::new(BTreeMap::new()),
+            scope_matches: Mutex::new(BTreeMap::new()),
             ticks_completed: AtomicU64::new(0),
             lag_ticks: AtomicI64::new(0),
             sse_clients: AtomicI64::new(0),
@@ -165,6 +168,18 @@ impl Metrics {
         self.dead[dl.reason as usize].fetch_add(1, Relaxed);
         tracing::debug!(reason = dl.reason.as_str(), detail = %dl.detail, source = %dl.source, "dead letter");
     }
+    /// Adds a batch's scope matches: `counts[i]` messages took scope `names[i]`.
+    pub fn scope_matched(&self, names: &[(&'static str, String)], counts: &[u64]) {
+        let mut matches = self.scope_matches.lock().unwrap_or_else(|e| e.into_inner());
+        for ((dimension, name), n) in names.iter().zip(counts).filter(|(_, n)| **n > 0) {
+            *matches.entry((dimension, name.clone())).or_default() += n;
+        }
+    }
+
+    pub fn scope_matches(&self) -> BTreeMap<(&'static str, String), u64> {
+        self.scope_matches.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
     pub fn sink_error(&self, sink: &'static str, kind: &'static str) {
         *self.sink_errors.lock().unwrap().entry((sink, kind)).or_default() += 1;
     }
@@ -319,6 +334,19 @@ impl Metrics {
             "counter",
             "Failed or dropped sink writes, by sink and kind.",
             sink_errors,
+        ));
+        let scopes = self
+            .scope_matches()
+            .iter()
+            .map(|((dimension, scope), n)| {
+                (format!("{{dimension=\"{dimension}\",scope=\"{}\"}}", escape(scope)), n.to_string())
+            })
+            .collect();
+        families.push((
+            "feedpulse_scope_matches_total",
+            "counter",
+            "Messages a [[scope]] gave its business or campaign value to, by dimension and scope.",
+            scopes,
         ));
         families
     }

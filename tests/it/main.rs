@@ -10,6 +10,7 @@
 mod support;
 
 mod backtest;
+mod business_lines;
 mod dataflow_capture;
 mod dataflow_oracle;
 mod hostile_input;

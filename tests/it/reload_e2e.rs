@@ -88,8 +88,10 @@ fn reload_changes_a_threshold_live_and_keeps_the_windows() {
     std::thread::sleep(Duration::from_millis(300));
     assert!(firing(&client, &fp).is_empty(), "the refused reloads left min_count at 1000");
 
-    // Applied by SIGHUP: the next message fires, counted together with the earlier burst.
-    std::fs::write(dir.join("dataflows/default.toml"), &flow).unwrap();
+    // Applied by SIGHUP, together with a new business scope: the next message fires, counted
+    // together with the earlier burst, and takes the new scope.
+    let scoped = format!("{flow}\n[[scope]]\nname = \"pay\"\ndimension = \"business\"\nkeywords = [\"付款\"]\n");
+    std::fs::write(dir.join("dataflows/default.toml"), scoped).unwrap();
     let status = std::process::Command::new("kill").args(["-HUP", &fp.child.id().to_string()]).status().unwrap();
     assert!(status.success());
     // Wait for the reload to be applied rather than for a fixed time (a busy CI machine).
@@ -110,6 +112,11 @@ fn reload_changes_a_threshold_live_and_keeps_the_windows() {
     assert_eq!(alert["labels"]["category"], "payment");
     assert_eq!(alert["value"], 32.0, "30 burst + 1 + 1 messages: the window survived the reload");
     assert_eq!(alert["baseline"]["windows"], 8, "and so did its eight minutes of history");
+    let metrics = client.get(fp.url("/metrics")).send().unwrap().text().unwrap();
+    assert!(
+        metrics.contains("feedpulse_scope_matches_total{dimension=\"business\",scope=\"pay\"} 1\n"),
+        "the scope added by the reload names the message after it: {metrics}"
+    );
 
     // Nothing left to change.
     let (status, body) = reload(&client, &fp);

@@ -40,6 +40,8 @@ pub use state::ClusterState;
 use crate::records::notice::cluster_name;
 use publish::Publisher;
 use std::collections::BTreeMap;
+use timely::dataflow::channels::pact::Exchange;
+use timely::dataflow::operators::generic::Operator;
 
 /// Explanation samples per cluster and tick handed to the detector.
 const SAMPLES_PER_TICK: usize = 3;
@@ -64,8 +66,6 @@ pub fn cluster<'scope>(
     restore: Option<ClusterSnapshot>,
 ) -> timely::dataflow::StreamVec<'scope, super::tick::Tick, (ClusterOut, super::tick::Tick)> {
     use super::ingest::{IngestOut, WindowLedger};
-    use timely::dataflow::channels::pact::Exchange;
-    use timely::dataflow::operators::generic::Operator;
 
     let dim = crate::enrich::encoder::DIM;
     // Only worker 0 receives messages. The others must not publish their empty picture (it

@@ -19,6 +19,7 @@ use timely::dataflow::channels::pact::Pipeline;
 use timely::dataflow::operators::generic::Operator;
 use timely::dataflow::StreamVec;
 
+mod day_over_day;
 mod sizes;
 mod verdicts;
 use sizes::spike_models;
@@ -253,9 +254,10 @@ impl DetectorState {
                         alerts.extend(self.engine.notify(rule, labels, eval, c.ts_ms, summary));
                     }
                 }
-                RuleKind::Spike(_) | RuleKind::SentimentDip(_) => {}
+                RuleKind::Spike(_) | RuleKind::SentimentDip(_) | RuleKind::DayOverDay(_) => {}
             }
         }
+        alerts.extend(self.judge_days(&touched, previous_clock));
         alerts.extend(self.engine.advance_clock(self.clock_ms, self.lateness_ms, &self.rules));
         alerts
     }
@@ -264,7 +266,7 @@ impl DetectorState {
     fn due(&self, touched: &BTreeSet<(Series, u32, i64)>, previous_clock: i64) -> BTreeSet<Due> {
         let horizon_ms = previous_clock.saturating_sub(self.lateness_ms);
         let mut due: BTreeSet<Due> = BTreeSet::new();
-        for (rule_index, rule) in self.rules.iter().enumerate() {
+        for (rule_index, rule) in self.rules.iter().enumerate().filter(|(_, r)| r.day_over_day().is_none()) {
             let size_s = rule.window.as_secs();
             // `touched` is ordered by series: each series' window sizes come together, and its
             // judged size is worked out once for them all.
@@ -351,23 +353,14 @@ impl DetectorState {
             return None;
         }
         // Keywords and samples are only read from anomalous evaluations: skip them otherwise.
-        let (keywords, shown) = if verdict.anomalous {
-            let in_window: Vec<&Sample> = self
-                .samples
-                .get(series)
-                .map(|s| s.iter().filter(|x| x.ts_ms >= start_ms && x.ts_ms < end_ms).collect())
-                .unwrap_or_default();
-            let mut shown: Vec<&Sample> = in_window.iter().rev().copied().collect();
-            if matches!(rule.kind, RuleKind::SentimentDip(_)) {
-                shown.sort_by_key(|s| s.sentiment_milli);
-            }
-            // Identical texts (templated complaints, resends) say nothing new: show distinct ones.
-            let mut seen = std::collections::HashSet::new();
-            shown.retain(|s| seen.insert(s.text.as_str()));
-            shown.truncate(SAMPLES_SHOWN);
-            (explain::keywords(in_window.iter().map(|s| s.text.as_str()), 5), shown)
-        } else {
-            (Vec::new(), Vec::new())
+        let explanation = match verdict.anomalous {
+            true => self.explanation(rule, series, start_ms, end_ms, current),
+            false => Explanation {
+                count: current.count,
+                sentiment_mean: round3(current.sentiment_mean()),
+                negative_share: round3(current.negative_share()),
+                ..Default::default()
+            },
         };
         Some(Evaluation {
             window_start_ms: start_ms,
@@ -375,16 +368,35 @@ impl DetectorState {
             anomalous: verdict.anomalous,
             value: verdict.value,
             baseline: verdict.baseline,
-            explanation: Explanation {
-                keywords,
-                samples: shown.iter().map(|s| s.text.clone()).collect(),
-                sample_ids: shown.iter().map(|s| s.id.clone()).collect(),
-                cluster_id: None,
-                count: current.count,
-                sentiment_mean: round3(current.sentiment_mean()),
-                negative_share: round3(current.negative_share()),
-            },
+            explanation,
         })
+    }
+
+    /// What an anomalous window of `series` in `[start_ms, end_ms)` holds: keywords and a few
+    /// distinct samples (most negative first for sentiment rules), with `current`'s figures.
+    fn explanation(&self, rule: &RuleConfig, series: &Series, start_ms: i64, end_ms: i64, current: Agg) -> Explanation {
+        let in_window: Vec<&Sample> = self
+            .samples
+            .get(series)
+            .map(|s| s.iter().filter(|x| x.ts_ms >= start_ms && x.ts_ms < end_ms).collect())
+            .unwrap_or_default();
+        let mut shown: Vec<&Sample> = in_window.iter().rev().copied().collect();
+        if matches!(rule.kind, RuleKind::SentimentDip(_)) {
+            shown.sort_by_key(|s| s.sentiment_milli);
+        }
+        // Identical texts (templated complaints, resends) say nothing new: show distinct ones.
+        let mut seen = std::collections::HashSet::new();
+        shown.retain(|s| seen.insert(s.text.as_str()));
+        shown.truncate(SAMPLES_SHOWN);
+        Explanation {
+            keywords: explain::keywords(in_window.iter().map(|s| s.text.as_str()), 5),
+            samples: shown.iter().map(|s| s.text.clone()).collect(),
+            sample_ids: shown.iter().map(|s| s.id.clone()).collect(),
+            cluster_id: None,
+            count: current.count,
+            sentiment_mean: round3(current.sentiment_mean()),
+            negative_share: round3(current.negative_share()),
+        }
     }
 
     /// Replaces the rules. Window state stays; what rarity rules remember of past surprises is

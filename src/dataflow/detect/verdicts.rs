@@ -217,6 +217,7 @@ pub(super) fn spike(
             same_window_yesterday: yesterday,
             predictor: Some(j.predictor),
             shape_rarity: shape,
+            ..Default::default()
         },
     }
 }
