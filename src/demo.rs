@@ -195,7 +195,7 @@ fn background_text(rng: &mut SplitMix, campaign: Option<&str>, in_dip: bool, tot
     }
 }
 
-/// One day of demo feedback starting at `day_start_ms` (a UTC midnight), in arrival order.
+/// One day of demo feedback starting at `day_start_ms` (a local midnight), in arrival order.
 /// Returns `(arrival_ms, line)` pairs; event times jitter up to 2 s behind arrival.
 pub fn generate(day_start_ms: i64, seed: u64) -> Vec<(i64, String)> {
     let mut rng = SplitMix::new(seed);
@@ -284,9 +284,10 @@ pub fn generate(day_start_ms: i64, seed: u64) -> Vec<(i64, String)> {
 }
 
 /// The UTC midnight starting yesterday: the demo's day lies entirely in the past.
-pub fn yesterday_midnight_ms() -> i64 {
-    let now = chrono::Utc::now().timestamp_millis();
-    now.div_euclid(86_400_000) * 86_400_000 - 86_400_000
+/// Yesterday's local midnight in `calendar`, epoch ms: the demo replays a whole past day.
+pub fn yesterday_midnight_ms(calendar: &crate::util::calendar::Calendar) -> i64 {
+    let now_s = chrono::Utc::now().timestamp();
+    calendar.day_start_after(now_s, -1) * 1000
 }
 
 #[cfg(test)]

@@ -7,6 +7,7 @@ use crate::alerts::{Alert, AlertStatus, Timestamp};
 use crate::feed::FeedSender;
 use crate::sinks::{AlertSink, Fanout};
 use crate::telemetry::{Metrics, SourceKind};
+use crate::util::calendar::Calendar;
 use std::io::Write;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -17,18 +18,28 @@ pub struct DemoOptions {
     pub seed: u64,
     /// Stop when the day is replayed instead of keeping the dashboard up until Ctrl-C.
     pub exit_when_done: bool,
+    /// The zone of the demo's day (its dataflow's calendar): times are printed in it.
+    pub calendar: Calendar,
 }
 
-/// Prints alerts for people (the demo), marking whether the window was still open.
-pub(crate) struct ConsoleAlerts;
+/// The zone of the demo day when the embedded configuration runs it: most feedback the product
+/// watches is written in China.
+pub const DEMO_TIMEZONE: &str = "Asia/Shanghai";
+
+/// Prints alerts for people (the demo), marking whether the window was still open; times are
+/// local clock times of the demo's zone.
+pub(crate) struct ConsoleAlerts(pub Calendar);
 
 impl AlertSink for ConsoleAlerts {
     fn deliver(&self, a: &Alert) {
-        let key: Vec<String> = ["cluster", "risk", "category", "channel", "campaign", "overall"]
+        let key: Vec<String> = ["cluster", "risk", "business", "category", "channel", "campaign", "overall"]
             .iter()
             .filter_map(|k| a.labels.get(*k).map(|v| format!("{k}={v}")))
             .collect();
-        let hhmmss = |t: Timestamp| t.to_string().get(11..19).unwrap_or_default().to_string();
+        let hhmmss = |t: Timestamp| {
+            let s = self.0.since_midnight(t.ms().div_euclid(1000));
+            format!("{:02}:{:02}:{:02}", s / 3600, s / 60 % 60, s % 60)
+        };
         match a.status {
             AlertStatus::Firing => {
                 let open = if a.starts_at < a.window.end { "window still open" } else { "after window close" };
@@ -65,18 +76,19 @@ impl AlertSink for ConsoleAlerts {
 pub(crate) fn play_demo(
     speed: f64,
     seed: u64,
+    calendar: &Calendar,
     tx: &FeedSender,
     admission: &Admission,
     metrics: &Metrics,
     outputs: &Fanout,
     stopping: &AtomicBool,
 ) {
-    let day_start = crate::demo::yesterday_midnight_ms();
+    let day_start = crate::demo::yesterday_midnight_ms(calendar);
     let records = crate::demo::generate(day_start, seed);
     say!(
         "demo: replaying {} records of {} at {speed}× (a day in {:.0} s)",
         records.len(),
-        crate::alerts::rfc3339(day_start).get(..10).unwrap_or(""),
+        calendar.date_name(day_start / 1000),
         86_400.0 / speed
     );
     // Admission (the sentence encoder above all) runs ahead of the clock on every core, in
@@ -160,16 +172,23 @@ impl DemoArgs {
         if self.speed.is_nan() || self.speed <= 0.0 {
             anyhow::bail!("--speed must be positive");
         }
+        let pipeline = self.pipeline.into_options_in(Some(DEMO_TIMEZONE))?;
+        let calendar = pipeline.config.calendar.clone();
         let options = ServeOptions {
             listen: self.listen,
             listen_fallback: true,
             alerts_out: None,
             alerts_stdout: false,
             dead_letters: None,
-            demo: Some(DemoOptions { speed: self.speed, seed: self.seed, exit_when_done: self.exit_when_done }),
+            demo: Some(DemoOptions {
+                speed: self.speed,
+                seed: self.seed,
+                exit_when_done: self.exit_when_done,
+                calendar,
+            }),
             // The demo's data is synthetic: open, as on loopback.
             access: Default::default(),
         };
-        serve::serve(self.pipeline.into_options()?, options)
+        serve::serve(pipeline, options)
     }
 }

@@ -142,11 +142,17 @@ pub struct PipelineArgs {
 
 impl PipelineArgs {
     pub fn into_options(self) -> anyhow::Result<PipelineOptions> {
+        self.into_options_in(None)
+    }
+
+    /// [`PipelineArgs::into_options`], the embedded dataflow's days in `timezone` (the demo's).
+    pub fn into_options_in(self, timezone: Option<&'static str>) -> anyhow::Result<PipelineOptions> {
         let source = ConfigSource {
             dir: self.config.clone(),
             rules: self.rules.clone(),
             redis_url: self.redis.clone(),
             alertmanager_url: self.alertmanager.clone(),
+            embedded_timezone: timezone,
         };
         let config = source.load().map_err(|e| anyhow::anyhow!("{e}"))?;
         if self.workers == 0 {

@@ -175,9 +175,9 @@ fn spawn_demo(
     stopping: Arc<AtomicBool>,
     addr: SocketAddr,
 ) -> std::thread::JoinHandle<()> {
-    let (speed, seed, exit_when_done) = (demo.speed, demo.seed, demo.exit_when_done);
+    let (speed, seed, exit_when_done, calendar) = (demo.speed, demo.seed, demo.exit_when_done, demo.calendar.clone());
     std::thread::spawn(move || {
-        play_demo(speed, seed, &into.feed, &into.admission, &into.metrics, &outputs, &stopping);
+        play_demo(speed, seed, &calendar, &into.feed, &into.admission, &into.metrics, &outputs, &stopping);
         if exit_when_done {
             // Let the last ticks complete before stopping.
             std::thread::sleep(Duration::from_millis(300));
@@ -191,8 +191,8 @@ fn spawn_demo(
 /// The alert sinks of this process: the SSE hub, the console (demo) or stdout, a file.
 fn local_alert_sinks(hub: &AlertHub, options: &ServeOptions) -> anyhow::Result<Vec<Arc<dyn AlertSink>>> {
     let mut alert_sinks: Vec<Arc<dyn AlertSink>> = vec![Arc::new(hub.clone())];
-    if options.demo.is_some() {
-        alert_sinks.push(Arc::new(ConsoleAlerts));
+    if let Some(demo) = &options.demo {
+        alert_sinks.push(Arc::new(ConsoleAlerts(demo.calendar.clone())));
     } else if options.alerts_stdout {
         alert_sinks.push(Arc::new(NdjsonAlerts::stdout(true)));
     }

@@ -61,11 +61,13 @@ pub struct ConfigSource {
     pub rules: Vec<std::path::PathBuf>,
     pub redis_url: Option<String>,
     pub alertmanager_url: Option<String>,
+    /// The zone of the embedded dataflow's days (`None`: UTC); files in `dir` name their own.
+    pub embedded_timezone: Option<&'static str>,
 }
 
 impl ConfigSource {
     pub fn load(&self) -> Result<Config, ConfigErrors> {
-        let mut config = Config::load(self.dir.as_deref(), &self.rules)?;
+        let mut config = Config::load_in(self.dir.as_deref(), &self.rules, self.embedded_timezone)?;
         if let Some(url) = &self.alertmanager_url {
             match &mut config.alertmanager {
                 Some(am) => am.url = url.clone(),
@@ -162,9 +164,23 @@ impl Config {
     /// The configuration a command runs with: the dataflow files of `dir` (the embedded ones
     /// without it), and the alert rules of `rules` when given, else those of `dir` (or embedded).
     pub fn load(dir: Option<&Path>, rules: &[std::path::PathBuf]) -> Result<Config, ConfigErrors> {
+        Self::load_in(dir, rules, None)
+    }
+
+    /// [`Config::load`], with the embedded dataflow's days in `timezone` (the demo's Beijing
+    /// time) when no `dir` is given.
+    pub fn load_in(
+        dir: Option<&Path>,
+        rules: &[std::path::PathBuf],
+        timezone: Option<&str>,
+    ) -> Result<Config, ConfigErrors> {
         let mut errors = Vec::new();
+        let embedded = match timezone {
+            Some(zone) => format!("{DEFAULT_DATAFLOW}\n[calendar]\ntimezone = \"{zone}\"\n"),
+            None => DEFAULT_DATAFLOW.to_string(),
+        };
         let (flow_sources, dir_alerts) = match dir {
-            None => (vec![Source { name: "dataflows/default.toml".into(), text: DEFAULT_DATAFLOW.into() }], None),
+            None => (vec![Source { name: "dataflows/default.toml".into(), text: embedded }], None),
             Some(dir) => {
                 let (flows, alerts) = if dir.join("dataflows").is_dir() {
                     (dir.join("dataflows"), dir.join("alerts"))

@@ -5,6 +5,7 @@
 
 pub mod acks;
 pub mod append;
+mod daily;
 pub mod resp;
 pub mod sink;
 pub mod source;

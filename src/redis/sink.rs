@@ -9,6 +9,7 @@
 //! the next one rather than lost.
 
 use super::acks::{xack, AckLedger};
+use super::daily::{Daily, HOUR_S};
 use super::resp::{cmd, Command, Connection, Reply};
 use crate::alerts::Alert;
 use crate::config::{Config, Dimension, Key, RedisConfig};
@@ -98,6 +99,9 @@ pub struct RedisSink {
     written: Mutex<HashMap<String, BTreeSet<i64>>>,
     /// Per campaign: the latest window start shown in its sentiment hash.
     latest_sentiment: Mutex<HashMap<String, i64>>,
+    /// The local days of `{prefix}daily:…`: each series' hour windows by local day, summed into
+    /// the day's hash whenever one of its hours changes.
+    daily: Mutex<Daily>,
     /// TTL of cluster keys: the clusters' idle expiry (a day without clustering).
     cluster_ttl_s: i64,
     /// Window size (s) by its name in keys (`1m` → 60).
@@ -150,6 +154,7 @@ impl RedisSink {
                 .unwrap_or(60),
             written: Mutex::new(HashMap::new()),
             latest_sentiment: Mutex::new(HashMap::new()),
+            daily: Mutex::new(Daily::new(config.calendar.clone())),
             cluster_ttl_s: config.cluster.as_ref().map_or(86_400, |c| (c.idle_expiry.as_ms() / 1000).max(1)),
             window_sizes: config
                 .windows
@@ -282,6 +287,9 @@ impl RedisSink {
             let mut hdel = cmd(["HDEL", &hash]);
             hdel.extend(expired.iter().map(|s| s.to_string().into_bytes()));
             commands.push(hdel);
+        }
+        if key.size_s == HOUR_S {
+            commands.extend(self.daily.lock().expect("daily sums").commands(&self.prefix, key, agg, retention));
         }
         if self.note_sentiment_window(key) {
             let hash = self.key(&format!("sentiment:{}", key.series.value));

@@ -48,7 +48,11 @@ fn alerts_dead_letters_and_aggregates_land_in_redis() {
     // Personal data in a good record and in a bad one: neither may reach Redis unmasked.
     let pii = "{\"id\":\"pii1\",\"ts\":1767225700000,\"category\":\"payment\",\"text\":\"付款失败 call 13812345678 or zhang.san@example.com\"}\n\
                {\"text\": \"card 4111111111111111, phone 13987654321\"\n";
-    let input = format!("{golden}{pii}");
+    // A business from upstream and one a default scope names (直播 → live).
+    let business =
+        "{\"id\":\"b1\",\"ts\":1767225800000,\"category\":\"refund\",\"business\":\"ads\",\"text\":\"退款慢\"}\n\
+                    {\"id\":\"b2\",\"ts\":1767225900000,\"category\":\"payment\",\"text\":\"直播间打赏付款失败\"}\n";
+    let input = format!("{golden}{pii}{business}");
     replay(&input, &["--redis", &redis.address()]);
     let mut c = redis.connect().unwrap();
 
@@ -100,6 +104,13 @@ fn alerts_dead_letters_and_aggregates_land_in_redis() {
             if let Some(campaign) = v["campaign"].as_str() {
                 keys.push(format!("fp:agg:{name}:campaign:{campaign}"));
             }
+            let text = v["text"].as_str().unwrap_or_default();
+            let business = v["business"].as_str().or(text.contains("直播").then_some("live"));
+            if let Some(business) = business {
+                let category = v["category"].as_str().unwrap_or("other");
+                keys.push(format!("fp:agg:{name}:business:{business}"));
+                keys.push(format!("fp:agg:{name}:business|category:{business}|{category}"));
+            }
             for k in keys {
                 *expected.entry(k).or_default().entry(start).or_default() += 1;
             }
@@ -130,9 +141,16 @@ fn alerts_dead_letters_and_aggregates_land_in_redis() {
             .collect();
         assert_eq!(&counts, windows, "{key}");
         let ttl = call(&mut c, &["TTL", key]).as_int().unwrap();
-        // Retention (26 h) past the window's end: up to an hour more for the 1h windows.
-        assert!(ttl > 26 * 3600 - 60 && ttl <= 26 * 3600 + 3600, "{key}: TTL {ttl}");
+        // Retention past the window's end: 26 h, and 8 days for the hours.
+        let (retention, size) = if key.starts_with("fp:agg:1h:") { (8 * 86_400, 3600) } else { (26 * 3600, 900) };
+        assert!(ttl > retention - 60 && ttl <= retention + size, "{key}: TTL {ttl}");
     }
+    // Local days (UTC by default) sum the hours: 2026-01-01 holds the hour from 00:00.
+    let day = pairs(&call(&mut c, &["HGETALL", "fp:daily:2026-01-01:overall:all"]));
+    let hour_count = &expected["fp:agg:1h:overall:all"][&1_767_225_600];
+    assert_eq!((day["count"].parse::<i64>().unwrap(), day["timezone"].as_str()), (*hour_count, "UTC"));
+    let live = pairs(&call(&mut c, &["HGETALL", "fp:daily:2025-12-31:business|category:live|payment"]));
+    assert_eq!(live["count"], "1", "{live:?}");
     let payment = pairs(&call(&mut c, &["HGETALL", "fp:agg:1m:category:payment"]));
     let spike_window = &payment["1767227400"];
     assert_eq!(spike_window.split(',').count(), 4, "count,neg_count,sentiment_sum,sentiment_sq_sum: {spike_window}");
