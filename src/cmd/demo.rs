@@ -13,6 +13,7 @@ use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
+#[derive(Clone)]
 pub struct DemoOptions {
     pub speed: f64,
     pub seed: u64,
@@ -74,17 +75,16 @@ impl AlertSink for ConsoleAlerts {
 /// Replays the demo day in compressed time: event time advances `speed` times faster than the
 /// wall clock. Records go through the same admission as HTTP input.
 pub(crate) fn play_demo(
-    speed: f64,
-    seed: u64,
-    calendar: &Calendar,
+    demo: &DemoOptions,
     tx: &FeedSender,
     admission: &Admission,
     metrics: &Metrics,
     outputs: &Fanout,
     stopping: &AtomicBool,
 ) {
+    let (speed, calendar) = (demo.speed, &demo.calendar);
     let day_start = crate::demo::yesterday_midnight_ms(calendar);
-    let records = crate::demo::generate(day_start, seed);
+    let records = crate::demo::generate(day_start, demo.seed);
     say!(
         "demo: replaying {} records of {} at {speed}× (a day in {:.0} s)",
         records.len(),

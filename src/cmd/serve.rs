@@ -175,9 +175,10 @@ fn spawn_demo(
     stopping: Arc<AtomicBool>,
     addr: SocketAddr,
 ) -> std::thread::JoinHandle<()> {
-    let (speed, seed, exit_when_done, calendar) = (demo.speed, demo.seed, demo.exit_when_done, demo.calendar.clone());
+    let demo = demo.clone();
+    let exit_when_done = demo.exit_when_done;
     std::thread::spawn(move || {
-        play_demo(speed, seed, &calendar, &into.feed, &into.admission, &into.metrics, &outputs, &stopping);
+        play_demo(&demo, &into.feed, &into.admission, &into.metrics, &outputs, &stopping);
         if exit_when_done {
             // Let the last ticks complete before stopping.
             std::thread::sleep(Duration::from_millis(300));
