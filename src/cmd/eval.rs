@@ -3,7 +3,7 @@
 
 use crate::cmd::pipeline::{PipelineArgs, PipelineOptions};
 use crate::enrich::{Enricher, Models};
-use crate::eval::{classify, new_clusters, sentiment, similarity};
+use crate::eval::{classify, new_clusters, scopes, sentiment, similarity};
 use anyhow::{bail, Result};
 use clap::Subcommand;
 use std::path::PathBuf;
@@ -76,6 +76,34 @@ pub enum EvalWhat {
         /// Override `[cluster] whitening_sample` (0: raw cosines).
         #[arg(long)]
         whitening_sample: Option<usize>,
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        pipeline: PipelineArgs,
+    },
+    /// How well `[[scope]]` matchers name a business line: online_shopping_10_cats' product
+    /// categories as the lines, `cat` withheld; keywords, examples drawn from a development half,
+    /// and both, scored on the other half per seed. With --replay-out, also writes a replay of
+    /// days of its reviews (one line's negatives tripled on one day) and, with --config-out, the
+    /// configuration its keyword scopes and day-over-day rules make (docs/notes).
+    Scopes {
+        #[arg(long, default_value = "../shared/eval-data")]
+        data: PathBuf,
+        #[arg(long, default_value = "1-3")]
+        seeds: String,
+        /// Reviews per line drawn before the split (half development, half test).
+        #[arg(long, default_value_t = 600)]
+        per_line: usize,
+        /// Examples per line, drawn from the development half.
+        #[arg(long, default_value_t = 5)]
+        examples: usize,
+        #[arg(long)]
+        replay_out: Option<PathBuf>,
+        #[arg(long, requires = "replay_out")]
+        config_out: Option<PathBuf>,
+        /// The line whose negative reviews triple on the third day of the replay.
+        #[arg(long, default_value = "水果")]
+        surge_line: String,
         #[arg(long)]
         json: bool,
         #[command(flatten)]
@@ -182,6 +210,52 @@ impl EvalWhat {
                     }
                     (false, Some(summary)) => print!("=== over {} seeds\n{}", seeds.len(), summary.render()),
                     (false, None) => {}
+                }
+                Ok(())
+            }
+            EvalWhat::Scopes {
+                data,
+                seeds,
+                per_line,
+                examples,
+                replay_out,
+                config_out,
+                surge_line,
+                json,
+                pipeline,
+            } => {
+                let options = pipeline.into_options()?;
+                let models = models(&options, "scopes")?;
+                let Some(seeds) = new_clusters::parse_seeds(&seeds) else {
+                    bail!("--seeds takes `7`, `1-6` or `1,3,5`, not `{seeds}`")
+                };
+                let reviews = scopes::reviews(&data)?;
+                let threshold = options.config.enrich.example_threshold;
+                let mut scores = Vec::new();
+                for &seed in &seeds {
+                    let (dev, test) = scopes::split(&reviews, per_line, seed);
+                    for matchers in ["keywords", "examples", "keywords+examples"] {
+                        let mut rng = crate::util::SplitMix::new(seed ^ 0x5c0e);
+                        let scopes = scopes::product_scopes(matchers, &dev, examples, &mut rng);
+                        scores.push(scopes::score(matchers, seed, &scopes, &test, &models.embedder, threshold));
+                    }
+                }
+                if json {
+                    println!("{}", serde_json::to_string(&scores)?);
+                } else {
+                    println!(
+                        "embeddings: {}; {} test reviews per line and seed",
+                        models.describe(),
+                        per_line - per_line / 2
+                    );
+                    print!("{}", scopes::render(&scores));
+                }
+                if let Some(path) = replay_out {
+                    let lines = scopes::surge_replay(&reviews, 4, 400, &surge_line, 2, 1_767_225_600_000, 1);
+                    std::fs::write(&path, lines.join("\n") + "\n")?;
+                    if let Some(dir) = config_out {
+                        scopes::write_config(&dir)?;
+                    }
                 }
                 Ok(())
             }

@@ -4,5 +4,6 @@ pub mod classify;
 pub mod hostile;
 pub mod new_clusters;
 pub mod pii;
+pub mod scopes;
 pub mod sentiment;
 pub mod similarity;

@@ -149,7 +149,7 @@ fn alerts_dead_letters_and_aggregates_land_in_redis() {
     let day = pairs(&call(&mut c, &["HGETALL", "fp:daily:2026-01-01:overall:all"]));
     let hour_count = &expected["fp:agg:1h:overall:all"][&1_767_225_600];
     assert_eq!((day["count"].parse::<i64>().unwrap(), day["timezone"].as_str()), (*hour_count, "UTC"));
-    let live = pairs(&call(&mut c, &["HGETALL", "fp:daily:2025-12-31:business|category:live|payment"]));
+    let live = pairs(&call(&mut c, &["HGETALL", "fp:daily:2026-01-01:business|category:live|payment"]));
     assert_eq!(live["count"], "1", "{live:?}");
     let payment = pairs(&call(&mut c, &["HGETALL", "fp:agg:1m:category:payment"]));
     let spike_window = &payment["1767227400"];
