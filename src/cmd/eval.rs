@@ -86,29 +86,7 @@ pub enum EvalWhat {
     /// and both, scored on the other half per seed. With --replay-out, also writes a replay of
     /// days of its reviews (one line's negatives tripled on one day) and, with --config-out, the
     /// configuration its keyword scopes and day-over-day rules make (docs/notes).
-    Scopes {
-        #[arg(long, default_value = "../shared/eval-data")]
-        data: PathBuf,
-        #[arg(long, default_value = "1-3")]
-        seeds: String,
-        /// Reviews per line drawn before the split (half development, half test).
-        #[arg(long, default_value_t = 600)]
-        per_line: usize,
-        /// Examples per line, drawn from the development half.
-        #[arg(long, default_value_t = 5)]
-        examples: usize,
-        #[arg(long)]
-        replay_out: Option<PathBuf>,
-        #[arg(long, requires = "replay_out")]
-        config_out: Option<PathBuf>,
-        /// The line whose negative reviews triple on the third day of the replay.
-        #[arg(long, default_value = "水果")]
-        surge_line: String,
-        #[arg(long)]
-        json: bool,
-        #[command(flatten)]
-        pipeline: PipelineArgs,
-    },
+    Scopes(ScopesArgs),
     /// How well embedding cosine separates same-meaning pairs (TSV: id, s1, s2, 0/1), e.g.
     /// ../shared/eval-data/atec_customer_service_pairs/atec_nlp_sim_train.tsv.
     Similarity {
@@ -213,52 +191,7 @@ impl EvalWhat {
                 }
                 Ok(())
             }
-            EvalWhat::Scopes {
-                data,
-                seeds,
-                per_line,
-                examples,
-                replay_out,
-                config_out,
-                surge_line,
-                json,
-                pipeline,
-            } => {
-                let options = pipeline.into_options()?;
-                let models = models(&options, "scopes")?;
-                let Some(seeds) = new_clusters::parse_seeds(&seeds) else {
-                    bail!("--seeds takes `7`, `1-6` or `1,3,5`, not `{seeds}`")
-                };
-                let reviews = scopes::reviews(&data)?;
-                let threshold = options.config.enrich.example_threshold;
-                let mut scores = Vec::new();
-                for &seed in &seeds {
-                    let (dev, test) = scopes::split(&reviews, per_line, seed);
-                    for matchers in ["keywords", "examples", "keywords+examples"] {
-                        let mut rng = crate::util::SplitMix::new(seed ^ 0x5c0e);
-                        let scopes = scopes::product_scopes(matchers, &dev, examples, &mut rng);
-                        scores.push(scopes::score(matchers, seed, &scopes, &test, &models.embedder, threshold));
-                    }
-                }
-                if json {
-                    println!("{}", serde_json::to_string(&scores)?);
-                } else {
-                    println!(
-                        "embeddings: {}; {} test reviews per line and seed",
-                        models.describe(),
-                        per_line - per_line / 2
-                    );
-                    print!("{}", scopes::render(&scores));
-                }
-                if let Some(path) = replay_out {
-                    let lines = scopes::surge_replay(&reviews, 4, 400, &surge_line, 2, 1_767_225_600_000, 1);
-                    std::fs::write(&path, lines.join("\n") + "\n")?;
-                    if let Some(dir) = config_out {
-                        scopes::write_config(&dir)?;
-                    }
-                }
-                Ok(())
-            }
+            EvalWhat::Scopes(args) => args.run(),
             EvalWhat::Similarity { file, limit, whitening_sample, json, pipeline } => {
                 let options = pipeline.into_options()?;
                 let models = models(&options, "similarity")?;
@@ -309,4 +242,66 @@ fn print_classification(report: &classify::Report, json: bool, header: &str) -> 
         print!("{}", classify::render(report));
     }
     Ok(())
+}
+
+/// `feedpulse eval scopes` (see [`EvalWhat::Scopes`]).
+#[derive(clap::Args)]
+pub struct ScopesArgs {
+    #[arg(long, default_value = "../shared/eval-data")]
+    data: PathBuf,
+    #[arg(long, default_value = "1-3")]
+    seeds: String,
+    /// Reviews per line drawn before the split (half development, half test).
+    #[arg(long, default_value_t = 600)]
+    per_line: usize,
+    /// Examples per line, drawn from the development half.
+    #[arg(long, default_value_t = 5)]
+    examples: usize,
+    #[arg(long)]
+    replay_out: Option<PathBuf>,
+    #[arg(long, requires = "replay_out")]
+    config_out: Option<PathBuf>,
+    /// The line whose negative reviews triple on the third day of the replay.
+    #[arg(long, default_value = "水果")]
+    surge_line: String,
+    #[arg(long)]
+    json: bool,
+    #[command(flatten)]
+    pipeline: PipelineArgs,
+}
+
+impl ScopesArgs {
+    fn run(self) -> Result<()> {
+        let ScopesArgs { data, seeds, per_line, examples, replay_out, config_out, surge_line, json, pipeline } = self;
+        let options = pipeline.into_options()?;
+        let models = models(&options, "scopes")?;
+        let Some(seeds) = new_clusters::parse_seeds(&seeds) else {
+            bail!("--seeds takes `7`, `1-6` or `1,3,5`, not `{seeds}`")
+        };
+        let reviews = scopes::reviews(&data)?;
+        let threshold = options.config.enrich.example_threshold;
+        let mut scores = Vec::new();
+        for &seed in &seeds {
+            let (dev, test) = scopes::split(&reviews, per_line, seed);
+            for matchers in ["keywords", "examples", "keywords+examples"] {
+                let mut rng = crate::util::SplitMix::new(seed ^ 0x5c0e);
+                let scopes = scopes::product_scopes(matchers, &dev, examples, &mut rng);
+                scores.push(scopes::score(matchers, seed, &scopes, &test, &models.embedder, threshold));
+            }
+        }
+        if json {
+            println!("{}", serde_json::to_string(&scores)?);
+        } else {
+            println!("embeddings: {}; {} test reviews per line and seed", models.describe(), per_line - per_line / 2);
+            print!("{}", scopes::render(&scores));
+        }
+        if let Some(path) = replay_out {
+            let lines = scopes::surge_replay(&reviews, 4, 400, &surge_line, 2, 1_767_225_600_000, 1);
+            std::fs::write(&path, lines.join("\n") + "\n")?;
+            if let Some(dir) = config_out {
+                scopes::write_config(&dir)?;
+            }
+        }
+        Ok(())
+    }
 }
