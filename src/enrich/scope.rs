@@ -1,7 +1,10 @@
 //! Business lines and campaigns as configuration: each `[[scope]]` names the value a message
 //! gets in its dimension when its matchers hold (docs/configuration.md § Scopes). Evaluated in
-//! admission after cleaning and enrichment; an upstream value wins, and the first matching
-//! scope of a dimension wins.
+//! admission after cleaning and enrichment; an upstream value wins. As in the taxonomy, rules
+//! come first: the first scope of the dimension (in configuration order) whose keyword or regex
+//! matches, or that has no text matcher, wins; only when none does, the scope with the most
+//! similar example (at least its `example_threshold`) does. A message like the examples of
+//! several lines goes to the nearest, not to whichever was written first.
 
 use super::encoder::DIM;
 use super::Embedder;
@@ -116,11 +119,23 @@ impl ScopeMatcher {
             if !open(dimension, event) {
                 continue;
             }
-            let found = self.scopes.iter().enumerate().find(|(i, s)| {
-                s.dimension == dimension
-                    && self.holds(s, event, meta.as_ref())
-                    && (!s.has_text_matcher || keyword_hit[*i] || self.text_holds(s, &event.text, embedding))
+            let candidates = || {
+                self.scopes
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, s)| s.dimension == dimension && self.holds(s, event, meta.as_ref()))
+            };
+            let by_rule = candidates().find(|(i, s)| {
+                !s.has_text_matcher || keyword_hit[*i] || s.regexes.iter().any(|r| r.is_match(&event.text))
             });
+            let by_example = || {
+                let scored = candidates().filter_map(|(i, s)| self.example_similarity(s, embedding).map(|c| (i, s, c)));
+                scored
+                    .filter(|(_, s, c)| *c >= s.example_threshold)
+                    .max_by(|a, b| a.2.total_cmp(&b.2))
+                    .map(|(i, s, _)| (i, s))
+            };
+            let found = by_rule.or_else(by_example);
             if let Some((i, s)) = found {
                 match dimension {
                     Dimension::Business => event.business = Some(s.name.clone()),
@@ -144,16 +159,14 @@ impl ScopeMatcher {
         channel_ok && meta_ok && time_ok
     }
 
-    /// A regex or an example holds (keywords were checked by the caller).
-    fn text_holds(&self, s: &Scope, text: &str, embedding: Option<&[f32]>) -> bool {
-        if s.regexes.iter().any(|r| r.is_match(text)) {
-            return true;
-        }
-        let Some(v) = embedding.filter(|v| v.len() == DIM) else { return false };
-        s.examples.clone().any(|e| {
-            let example = &self.examples[e * DIM..(e + 1) * DIM];
-            example.iter().zip(v).map(|(a, b)| a * b).sum::<f32>() >= s.example_threshold
-        })
+    /// The cosine of the message to the scope's most similar example (`None`: the scope has
+    /// no examples, or the message no embedding).
+    fn example_similarity(&self, s: &Scope, embedding: Option<&[f32]>) -> Option<f32> {
+        let v = embedding.filter(|v| v.len() == DIM)?;
+        s.examples
+            .clone()
+            .map(|e| self.examples[e * DIM..(e + 1) * DIM].iter().zip(v).map(|(a, b)| a * b).sum::<f32>())
+            .max_by(f32::total_cmp)
     }
 }
 
@@ -232,6 +245,40 @@ mod tests {
         let mut at_until = event("x", "web", 1_794_412_800_000, None);
         m.apply(&mut at_until, None, |_| {});
         assert_eq!(at_until.campaign, None);
+    }
+
+    #[test]
+    fn rules_win_in_order_and_otherwise_the_nearest_example_does() {
+        let configs = scopes(
+            r#"
+            [[scope]]
+            name = "shop"
+            dimension = "business"
+            examples = ["快递三天了还没发货"]
+            example_threshold = 0.1
+
+            [[scope]]
+            name = "live"
+            dimension = "business"
+            examples = ["给主播刷的礼物没到账"]
+            example_threshold = 0.1
+
+            [[scope]]
+            name = "refunds"
+            dimension = "business"
+            keywords = ["退款"]
+        "#,
+        );
+        let embedder = Embedder::HashedNgrams;
+        let m = ScopeMatcher::new(&configs, 0.5, Some(&embedder));
+        let text = "给主播刷的礼物一直没到账";
+        let mut e = event(text, "app", 0, None);
+        m.apply(&mut e, Some(&embedder.embed(&[text])), |_| {});
+        assert_eq!(e.business.as_deref(), Some("live"), "the nearer example, though `shop` comes first");
+        let text = "给主播刷的礼物没到账，要求退款";
+        let mut e = event(text, "app", 0, None);
+        m.apply(&mut e, Some(&embedder.embed(&[text])), |_| {});
+        assert_eq!(e.business.as_deref(), Some("refunds"), "a keyword rule wins over any example");
     }
 
     #[test]

@@ -168,3 +168,48 @@ severity = "critical"
     assert!(fired[0]["summary"].as_str().unwrap().starts_with("business|category live|payment:"));
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// online_shopping_10_cats replayed over four days without `cat`, its product lines named by
+/// keyword scopes; on day three one line's negative reviews triple. The business-keyed
+/// day-over-day rules (count and negative share) fire for that line only. Reads
+/// ../shared/eval-data and skips, saying so, only when it is absent.
+#[test]
+fn a_product_line_whose_complaints_triple_is_the_only_one_alerted() {
+    use feedpulse::eval::scopes;
+    let data = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/eval-data");
+    if !data.join("online_shopping_10_cats").exists() {
+        eprintln!("skipping: {} is absent (evaluation data lives outside the repository)", data.display());
+        return;
+    }
+    let reviews = scopes::reviews(&data).unwrap();
+    let dir = temp_dir("surge");
+    scopes::write_config(&dir).unwrap();
+    for (seed, line) in [(1, "水果"), (2, "手机"), (3, "酒店")] {
+        let input = scopes::surge_replay(&reviews, 4, 400, line, 2, START_MS, seed).join("\n") + "\n";
+        std::fs::write(dir.join("input.ndjson"), input).unwrap();
+        let out = Command::new(env!("CARGO_BIN_EXE_feedpulse"))
+            .args(["backtest", "--no-enrich", "--json", "--config"])
+            .arg(&dir)
+            .arg("--input")
+            .arg(dir.join("input.ndjson"))
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+        let fired: Vec<(String, String, String)> = report["alerts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|a| a["status"] == "firing" && a["labels"]["rule"].as_str().unwrap().starts_with("line_"))
+            .map(|a| {
+                let label = |k: &str| a["labels"][k].as_str().unwrap_or_default().to_string();
+                (label("rule"), label("business"), a["starts_at"].as_str().unwrap()[..10].to_string())
+            })
+            .collect();
+        assert!(!fired.is_empty(), "{line}: nothing fired");
+        for (rule, business, day) in &fired {
+            assert_eq!((business.as_str(), day.as_str()), (line, "2026-01-07"), "{rule} on {line}'s surge: {fired:?}");
+        }
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}
