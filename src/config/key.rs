@@ -55,10 +55,12 @@ pub const MAX_PARTS: usize = 3;
 /// always split back.
 pub const SEPARATOR: char = '|';
 
-/// One dimension, or a combination of up to [`MAX_PARTS`] in the order written. `Copy` and two
-/// bytes wide: it sits in every window key.
+/// One dimension, or a combination of up to [`MAX_PARTS`] in the order written, packed four bits
+/// a part (0: none, else the dimension's index + 1) into one integer: it sits in every window
+/// key, which differential hashes, sorts and compares on every update, and an integer hashes
+/// and compares in one step where an array of options takes six.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-pub struct Key([Option<Dimension>; MAX_PARTS]);
+pub struct Key(u16);
 
 /// Why a key as written is not one.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -71,11 +73,22 @@ pub enum KeyError {
 
 impl From<Dimension> for Key {
     fn from(d: Dimension) -> Key {
-        Key([Some(d), None, None])
+        Key(Key::code(d))
     }
 }
 
 impl Key {
+    fn code(d: Dimension) -> u16 {
+        Dimension::ALL.iter().position(|x| *x == d).map_or(0, |i| i as u16 + 1)
+    }
+
+    fn part(self, slot: usize) -> Option<Dimension> {
+        match (self.0 >> (4 * slot)) & 0xf {
+            0 => None,
+            code => Dimension::ALL.get(code as usize - 1).copied(),
+        }
+    }
+
     /// A combined key of `dims` in that order.
     pub fn combined(dims: &[Dimension]) -> Result<Key, KeyError> {
         let shown = || dims.iter().map(|d| d.as_str()).collect::<Vec<_>>().join(", ");
@@ -83,11 +96,7 @@ impl Key {
         match dims {
             [one] => Ok(Key::from(*one)),
             _ if (2..=MAX_PARTS).contains(&dims.len()) && distinct && dims.iter().all(|d| d.combines()) => {
-                let mut parts = [None; MAX_PARTS];
-                for (slot, d) in parts.iter_mut().zip(dims) {
-                    *slot = Some(*d);
-                }
-                Ok(Key(parts))
+                Ok(Key(dims.iter().enumerate().fold(0, |packed, (slot, d)| packed | Key::code(*d) << (4 * slot))))
             }
             _ => Err(KeyError::BadCombination(format!("[{}]", shown()))),
         }
@@ -103,13 +112,13 @@ impl Key {
     }
 
     pub fn dims(self) -> impl Iterator<Item = Dimension> {
-        self.0.into_iter().flatten()
+        (0..MAX_PARTS).map_while(move |slot| self.part(slot))
     }
 
     /// The one dimension of a key that is not combined.
     pub fn single(self) -> Option<Dimension> {
-        match self.0 {
-            [Some(d), None, None] => Some(d),
+        match self.0 >> 4 {
+            0 => self.part(0),
             _ => None,
         }
     }

@@ -232,6 +232,7 @@ impl Config {
         check("[[window]]", self.windows == other.windows);
         check("[calendar]", self.calendar == other.calendar);
         check("combined keys ([[aggregate]] and rules' keys)", self.combined_keys == other.combined_keys);
+        check("the combined keys rules judge", self.judged_combined_keys() == other.judged_combined_keys());
         check("[ingest] (other than max_future)", ingest(self) == ingest(other));
         check("[enrich]", self.enrich == other.enrich);
         check("[cluster]", self.cluster == other.cluster);
@@ -239,6 +240,15 @@ impl Config {
         check("[alertmanager]", self.alertmanager == other.alertmanager);
         check("[[webhook]]", self.webhooks == other.webhooks);
         changed
+    }
+
+    /// The combined keys some rule judges (the others are kept for Redis only).
+    pub fn judged_combined_keys(&self) -> Vec<Key> {
+        let mut keys: Vec<Key> =
+            self.rules.iter().filter_map(|r| r.watch()).map(|w| w.key).filter(|k| k.is_combined()).collect();
+        keys.sort();
+        keys.dedup();
+        keys
     }
 
     /// The longest retention of any window: events older than this behind the clock are too late.

@@ -9,7 +9,7 @@ use super::detect::DetectIn;
 use super::tick::Tick;
 use crate::config::key::MAX_PARTS;
 use crate::config::{Config, Dimension, Key};
-use crate::event::{DeadLetter, DeadReason, Event};
+use crate::event::{DeadLetter, DeadReason, Event, SmolStr};
 use crate::records::notice::{NewCluster, RiskyMessage, Sample};
 use crate::records::window::{window_start, Agg, Series, WindowKey};
 use crate::telemetry::Metrics;
@@ -304,38 +304,7 @@ impl IngestState {
         self.params.metrics.accepted(accepted, span);
         self.groups_last_tick = groups.len();
 
-        // Series are numbered in the order the tick first touches them (groups are in order
-        // of their first event), and each keeps the indexes of its latest events.
-        let mut keys: Vec<_> = group_index.into_iter().collect();
-        keys.sort_unstable_by_key(|(_, g)| groups[*g].first);
-        let mut series_index: HashMap<(Key, [&str; MAX_PARTS]), u32, Fold> = HashMap::default();
-        let mut series: Vec<Series> = Vec::new();
-        let mut samples: Vec<Latest> = Vec::new();
-        let mut folded: HashMap<(u32, u8, i64), Agg, Fold> = HashMap::default();
-        let keys_counted = Dimension::COUNTED.map(Key::from);
-        for (labels, g) in keys {
-            let group = &groups[g];
-            for &key in keys_counted.iter().chain(&self.params.combined_keys) {
-                let Some(parts) = labels.parts(key) else { continue };
-                let si = *series_index.entry((key, parts)).or_insert_with(|| {
-                    series.push(match key.single() {
-                        Some(_) => Series::new(key, parts[0]),
-                        None => Series::new(key, Key::join(parts.into_iter().take(key.dims().count()))),
-                    });
-                    samples.push(Latest::default());
-                    (series.len() - 1) as u32
-                });
-                for (wi, &(size_s, _)) in self.params.windows.iter().enumerate() {
-                    // Every event of the group lies in the same window of each size.
-                    let start_s = self.params.calendar.window_start(labels.slice * 1000, size_s);
-                    folded.entry((si, wi as u8, start_s)).or_default().plus_equals(&group.agg);
-                }
-                for &i in group.latest.indexes() {
-                    samples[si as usize].offer(i);
-                }
-            }
-        }
-
+        let (series, samples, folded) = self.fold_series(group_index, &groups);
         let mut folded: Vec<((u32, u8, i64), Agg)> = folded.into_iter().collect();
         folded.sort_unstable_by_key(|(k, _)| *k);
         for ((si, wi, start_s), agg) in folded {
@@ -350,6 +319,60 @@ impl IngestState {
             self.ledger.expire(self.clock, &mut out);
             out(IngestOut::Clock(self.clock));
         }
+    }
+
+    /// Each series the tick's groups add to, with its latest events, and the groups' aggregates
+    /// folded into one per (series, window size, window start). Series are numbered in the order
+    /// the tick first touches them (groups are in order of their first event).
+    #[allow(clippy::type_complexity)]
+    fn fold_series(
+        &self,
+        group_index: HashMap<Labels<'_>, usize, Fold>,
+        groups: &[Group],
+    ) -> (Vec<Series>, Vec<Latest>, HashMap<(u32, u8, i64), Agg, Fold>) {
+        let mut keys: Vec<_> = group_index.into_iter().collect();
+        keys.sort_unstable_by_key(|(_, g)| groups[*g].first);
+        // Single keys are looked up by their one value, combined ones by all their parts: a
+        // lookup runs for every key of every group, and comparing unused parts is not free.
+        let mut single_index: HashMap<(Key, &str), u32, Fold> = HashMap::default();
+        let mut combined_index: HashMap<(Key, [&str; MAX_PARTS]), u32, Fold> = HashMap::default();
+        let mut series: Vec<Series> = Vec::new();
+        let mut samples: Vec<Latest> = Vec::new();
+        let mut folded: HashMap<(u32, u8, i64), Agg, Fold> = HashMap::default();
+        let keys_counted = Dimension::COUNTED.map(Key::from);
+        let mut starts: Vec<i64> = Vec::with_capacity(self.params.windows.len());
+        for (labels, g) in keys {
+            let group = &groups[g];
+            // Every event of the group lies in the same window of each size.
+            starts.clear();
+            starts.extend(
+                self.params
+                    .windows
+                    .iter()
+                    .map(|&(size_s, _)| self.params.calendar.window_start(labels.slice * 1000, size_s)),
+            );
+            for &key in keys_counted.iter().chain(&self.params.combined_keys) {
+                let Some(parts) = labels.parts(key) else { continue };
+                let mut new_series = |value: SmolStr| {
+                    series.push(Series::new(key, value));
+                    samples.push(Latest::default());
+                    (series.len() - 1) as u32
+                };
+                let si = match key.single() {
+                    Some(_) => *single_index.entry((key, parts[0])).or_insert_with(|| new_series(parts[0].into())),
+                    None => *combined_index
+                        .entry((key, parts))
+                        .or_insert_with(|| new_series(Key::join(parts.into_iter().take(key.dims().count())).into())),
+                };
+                for (wi, &start_s) in starts.iter().enumerate() {
+                    folded.entry((si, wi as u8, start_s)).or_default().plus_equals(&group.agg);
+                }
+                for &i in group.latest.indexes() {
+                    samples[si as usize].offer(i);
+                }
+            }
+        }
+        (series, samples, folded)
     }
 
     /// The dead letter of an event older than the retention behind the event clock.

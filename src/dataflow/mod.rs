@@ -139,9 +139,21 @@ pub fn build<'scope>(
     }
     let clusters = cluster_updates.unwrap_or_else(|| Vec::<ClusterUpdate>::new().to_stream(scope));
     let aggregates = window_aggregates(ingested.windows);
-    let windows_in = aggregates.inner.clone().map(|((key, agg), t, diff)| (DetectIn::Window(key, agg, diff), t));
+    // The detector mirrors the windows (and keeps samples) of the keys it judges: every single
+    // dimension, and the combined keys a rule watches. Combined keys only an `[[aggregate]]`
+    // names are for readers of Redis, and skip it.
+    let judged = config.judged_combined_keys();
+    let is_judged = move |key: &crate::config::Key| !key.is_combined() || judged.contains(key);
+    let judged_windows = is_judged.clone();
+    let windows_in = aggregates.inner.clone().flat_map(move |((key, agg), t, diff)| {
+        judged_windows(&key.series.key).then_some((DetectIn::Window(key, agg, diff), t))
+    });
+    let samples = ingested.samples.flat_map(move |(item, t)| match &item {
+        DetectIn::Sample(s) if !is_judged(&s.series.key) => None,
+        _ => Some((item, t)),
+    });
     // Samples go to the worker that owns their series (the same hash as `WindowKey`).
-    let samples = ingested.samples.exchange(|(item, _): &(DetectIn, Tick)| match item {
+    let samples = samples.exchange(|(item, _): &(DetectIn, Tick)| match item {
         DetectIn::Sample(s) => differential_dataflow::hashable::Hashable::hashed(&s.series),
         _ => 0,
     });

@@ -106,14 +106,14 @@ impl RiskRules {
 /// characters occurs (ASCII letters folded, as the automaton folds them). Pairs are hashed into
 /// a 64 Ki-bit table; nearly every message has no such pair and skips the automaton, which
 /// costs about 100 ns per message even when nothing matches.
-struct PairFilter {
+pub(super) struct PairFilter {
     bits: Vec<u64>,
 }
 
 impl PairFilter {
     const BITS: u32 = 16;
 
-    fn new<'a>(keywords: impl IntoIterator<Item = &'a String>) -> Option<Self> {
+    pub(super) fn new<'a>(keywords: impl IntoIterator<Item = &'a String>) -> Option<Self> {
         let mut bits = vec![0u64; (1 << Self::BITS) / 64];
         for k in keywords {
             let mut chars = k.chars();
@@ -129,7 +129,7 @@ impl PairFilter {
         (h.wrapping_mul(0x85EB_CA6B) >> (32 - Self::BITS)) as usize
     }
 
-    fn may_match(&self, text: &str) -> bool {
+    pub(super) fn may_match(&self, text: &str) -> bool {
         let mut chars = text.chars();
         let Some(mut a) = chars.next() else { return false };
         chars.any(|b| {

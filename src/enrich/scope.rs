@@ -7,6 +7,7 @@
 //! several lines goes to the nearest, not to whichever was written first.
 
 use super::encoder::DIM;
+use super::risk::PairFilter;
 use super::Embedder;
 use crate::config::{Dimension, ScopeConfig};
 use crate::event::{Event, SmolStr};
@@ -30,6 +31,9 @@ struct Scope {
 pub struct ScopeMatcher {
     scopes: Vec<Scope>,
     keywords: AhoCorasick,
+    /// Whether a text may contain a keyword (`None`: some keyword is a single character): most
+    /// messages contain none, and the filter is several times cheaper than the automaton.
+    may_match: Option<PairFilter>,
     /// keyword pattern index → scope index
     keyword_scope: Vec<usize>,
     /// The examples' unit embeddings, `DIM` values each.
@@ -71,7 +75,9 @@ impl ScopeMatcher {
                 }
             })
             .collect::<Vec<_>>();
+        let may_match = PairFilter::new(patterns.iter());
         let keywords = AhoCorasickBuilder::new()
+            .kind(Some(aho_corasick::AhoCorasickKind::DFA))
             .ascii_case_insensitive(true)
             .match_kind(MatchKind::Standard)
             .build(&patterns)
@@ -81,7 +87,7 @@ impl ScopeMatcher {
             _ => Vec::new(),
         };
         let needs_meta = scopes.iter().any(|s| !s.meta.is_empty());
-        ScopeMatcher { scopes, keywords, keyword_scope, examples, needs_meta }
+        ScopeMatcher { scopes, keywords, may_match, keyword_scope, examples, needs_meta }
     }
 
     pub fn is_empty(&self) -> bool {
@@ -109,9 +115,12 @@ impl ScopeMatcher {
         if self.scopes.is_empty() || !(open(Dimension::Business, event) || open(Dimension::Campaign, event)) {
             return;
         }
-        let mut keyword_hit = vec![false; self.scopes.len()];
-        for m in self.keywords.find_overlapping_iter(&event.text) {
-            keyword_hit[self.keyword_scope[m.pattern().as_usize()]] = true;
+        let mut keyword_hit = Vec::new();
+        if self.may_match.as_ref().is_none_or(|f| f.may_match(&event.text)) {
+            keyword_hit = vec![false; self.scopes.len()];
+            for m in self.keywords.find_overlapping_iter(&event.text) {
+                keyword_hit[self.keyword_scope[m.pattern().as_usize()]] = true;
+            }
         }
         let meta: Option<serde_json::Map<String, serde_json::Value>> =
             if self.needs_meta { event.meta.as_deref().and_then(|m| serde_json::from_str(m).ok()) } else { None };
@@ -126,7 +135,9 @@ impl ScopeMatcher {
                     .filter(|(_, s)| s.dimension == dimension && self.holds(s, event, meta.as_ref()))
             };
             let by_rule = candidates().find(|(i, s)| {
-                !s.has_text_matcher || keyword_hit[*i] || s.regexes.iter().any(|r| r.is_match(&event.text))
+                !s.has_text_matcher
+                    || keyword_hit.get(*i).copied().unwrap_or(false)
+                    || s.regexes.iter().any(|r| r.is_match(&event.text))
             });
             let by_example = || {
                 let scored = candidates().filter_map(|(i, s)| self.example_similarity(s, embedding).map(|c| (i, s, c)));
