@@ -4,10 +4,12 @@
 # run alternately (the machine is shared), three rounds by default:
 #
 #   bash benches/combined_keys.sh [N] [ROUNDS]        (default: 5000000 3)
+#   KEY_WINDOWS='["1h"]' bash benches/combined_keys.sh  (the two added keys at hours only)
 #
-# The three keys are channel × category, campaign × category and business × category (business
-# from the default scopes' keywords, where they match); every rule is the peers' spike rule, so
-# the extra keys cost aggregation and state, not judgement. Prints records/s and peak RSS of
+# The three keys are business × category (the default `[[aggregate]]`, kept at hours only;
+# business from the default scopes' keywords, where they match), channel × category and
+# campaign × category (every window size, or those of KEY_WINDOWS); every rule is the peers'
+# spike rule, so the extra keys cost aggregation and state, not judgement. Prints records/s and peak RSS of
 # each run (the binary's own `--stats`) and the medians.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -23,7 +25,10 @@ bin=${CARGO_TARGET_DIR:-target}/release/feedpulse
 combined=$(mktemp -d)
 mkdir -p "$combined/dataflows" "$combined/alerts"
 { cat dataflows/default.toml
-  printf '\n[[aggregate]]\nkeys = ["channel", "category"]\n\n[[aggregate]]\nkeys = ["campaign", "category"]\n'
+  for key in '"channel", "category"' '"campaign", "category"'; do
+    printf '\n[[aggregate]]\nkeys = [%s]\n' "$key"
+    [ -z "${KEY_WINDOWS:-}" ] || printf 'windows = %s\n' "$KEY_WINDOWS"
+  done
 } > "$combined/dataflows/default.toml"
 cp benches/peer_rule.toml "$combined/alerts/"
 echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)"

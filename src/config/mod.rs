@@ -40,6 +40,9 @@ pub struct Config {
     /// The combined keys whose windows are kept: those some rule judges or an `[[aggregate]]`
     /// names. Single dimensions are always kept.
     pub combined_keys: Vec<Key>,
+    /// The window sizes (s) kept for combined keys only an `[[aggregate]]` names and limits; the
+    /// others keep every window.
+    pub aggregate_windows: Vec<(Key, Vec<u32>)>,
     /// The zone whose midnight starts windows of a day or longer (`[calendar]`, UTC by default).
     pub calendar: crate::util::calendar::Calendar,
     /// `None`: no clustering.
@@ -231,7 +234,10 @@ impl Config {
         };
         check("[[window]]", self.windows == other.windows);
         check("[calendar]", self.calendar == other.calendar);
-        check("combined keys ([[aggregate]] and rules' keys)", self.combined_keys == other.combined_keys);
+        check(
+            "combined keys ([[aggregate]] and rules' keys)",
+            (&self.combined_keys, &self.aggregate_windows) == (&other.combined_keys, &other.aggregate_windows),
+        );
         check("the combined keys rules judge", self.judged_combined_keys() == other.judged_combined_keys());
         check("[ingest] (other than max_future)", ingest(self) == ingest(other));
         check("[enrich]", self.enrich == other.enrich);
@@ -301,7 +307,7 @@ severity = "loud"
     #[test]
     fn scopes_keys_zones_and_day_over_day_rules_are_checked_together() {
         let flows = DEFAULT_DATAFLOW.to_string()
-            + "\n[calendar]\ntimezone = \"Mars/Olympus\"\n\n[[scope]]\nname = \"x\"\ndimension = \"region\"\nkeywords = [\"a\"]\n\n[[scope]]\nname = \"y\"\ndimension = \"business\"\n\n[[aggregate]]\nkeys = [\"business\", \"cluster\"]\n";
+            + "\n[calendar]\ntimezone = \"Mars/Olympus\"\n\n[[scope]]\nname = \"x\"\ndimension = \"region\"\nkeywords = [\"a\"]\n\n[[scope]]\nname = \"y\"\ndimension = \"business\"\n\n[[aggregate]]\nkeys = [\"business\", \"cluster\"]\n\n[[aggregate]]\nkeys = [\"channel\", \"category\"]\nwindows = [\"2h\"]\n";
         let alerts = r#"
 [[rule]]
 name = "d"
@@ -334,6 +340,7 @@ severity = "warning"
             "scope `y`: has no matcher",
             "[[aggregate]]: a combined key",
             "unknown time zone `Mars/Olympus`",
+            "[[aggregate]] channel|category: window 2h is not a dataflow window",
         ] {
             assert!(text.iter().any(|t| t.starts_with("f.toml:") && t.contains(needle)), "{needle}: {text:?}");
         }

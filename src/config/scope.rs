@@ -130,6 +130,9 @@ pub(super) fn check_scope(s: &ScopeConfig, earlier: &[ScopeConfig], problem: &mu
 #[serde(deny_unknown_fields)]
 pub(super) struct AggregateFile {
     pub keys: KeySpec,
+    /// The window sizes kept for it (default: every dataflow window). A key no rule judges
+    /// needs only what its readers read: `["1h"]` for daily reports.
+    pub windows: Option<Vec<super::HumanDuration>>,
 }
 
 /// `[calendar] timezone = "Asia/Shanghai"`: windows of a day or longer start at its midnight.
@@ -192,6 +195,9 @@ mod tests {
 
     #[test]
     fn aggregates_name_combined_keys_only() {
+        let with_windows: AggregateFile =
+            toml::from_str("keys = [\"business\", \"category\"]\nwindows = [\"1h\"]").unwrap();
+        assert_eq!(with_windows.windows.unwrap()[0].as_secs(), 3600);
         let single: AggregateFile = toml::from_str("keys = \"business\"").unwrap();
         assert!(aggregate_key(&single).unwrap_err().contains("combined keys"));
         let pair: AggregateFile = toml::from_str("keys = [\"campaign\", \"category\"]").unwrap();

@@ -58,7 +58,8 @@ struct Dataflow {
     risks: Vec<(String, usize, RiskConfig)>,
     cluster: Option<ClusterConfig>,
     scopes: Vec<ScopeConfig>,
-    aggregates: Vec<Key>,
+    /// `[[aggregate]]` keys with the window sizes they keep (`None`: all), where written.
+    aggregates: Vec<(String, usize, Key, Option<Vec<HumanDuration>>)>,
     calendar: Option<crate::util::calendar::Calendar>,
 }
 
@@ -171,7 +172,9 @@ impl Dataflow {
         for spanned in aggregates {
             let at = line(spanned.span());
             match scope::aggregate_key(spanned.get_ref()) {
-                Ok(key) if !self.aggregates.contains(&key) => self.aggregates.push(key),
+                Ok(key) if !self.aggregates.iter().any(|a| a.2 == key) => {
+                    self.aggregates.push((name.to_owned(), at, key, spanned.get_ref().windows.clone()))
+                }
                 Ok(key) => report.at(name, at, format!("[[aggregate]] keys {key} given twice")),
                 Err(m) => report.at(name, at, format!("[[aggregate]]: {m}")),
             }
@@ -200,8 +203,16 @@ impl Dataflow {
         sizes
     }
 
-    /// Checks across tables: risk categories exist, the required tables are there.
+    /// Checks across tables: risk categories exist, aggregates keep dataflow windows, the
+    /// required tables are there.
     fn cross_check(&self, flows: &[Source], report: &mut Report) {
+        for (file, line, key, windows) in &self.aggregates {
+            for w in windows.iter().flatten() {
+                if !self.windows.iter().any(|(_, _, d)| d.size == *w) {
+                    report.at(file, *line, format!("[[aggregate]] {key}: window {w} is not a dataflow window"));
+                }
+            }
+        }
         for (file, line, r) in &self.risks {
             for c in &r.categories {
                 if c != OTHER && !self.categories.iter().any(|(_, _, k)| &k.name == c) {
@@ -221,12 +232,21 @@ impl Dataflow {
     fn into_config(self, rules: Vec<RuleConfig>, webhooks: Vec<WebhookConfig>) -> Config {
         let mut windows: Vec<WindowConfig> = self.windows.into_iter().map(|(_, _, w)| w).collect();
         windows.sort_by_key(|w| w.size);
-        let mut combined_keys = self.aggregates;
-        for key in rules.iter().filter_map(|r| r.watch()).map(|w| w.key).filter(|k| k.is_combined()) {
-            if !combined_keys.contains(&key) {
-                combined_keys.push(key);
+        let judged: Vec<Key> =
+            rules.iter().filter_map(|r| r.watch()).map(|w| w.key).filter(|k| k.is_combined()).collect();
+        let mut combined_keys: Vec<Key> = self.aggregates.iter().map(|a| a.2).collect();
+        for key in &judged {
+            if !combined_keys.contains(key) {
+                combined_keys.push(*key);
             }
         }
+        // A key a rule judges keeps every window (the rule's, and longer ones for min_expected).
+        let aggregate_windows = self
+            .aggregates
+            .iter()
+            .filter(|a| !judged.contains(&a.2))
+            .filter_map(|a| a.3.as_ref().map(|w| (a.2, w.iter().map(|d| d.as_secs()).collect())))
+            .collect();
         Config {
             ingest: self.ingest.expect("validated").1,
             windows,
@@ -237,6 +257,7 @@ impl Dataflow {
             risks: self.risks.into_iter().map(|(_, _, r)| r).collect(),
             scopes: self.scopes,
             combined_keys,
+            aggregate_windows,
             calendar: self.calendar.unwrap_or_default(),
             cluster: self.cluster.filter(|c| c.enabled),
             rules,

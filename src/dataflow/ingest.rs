@@ -67,8 +67,9 @@ pub struct IngestParams {
     pub negative_below_milli: i32,
     /// Hand accepted events with an embedding on to the clusterer.
     pub clustering: bool,
-    /// The combined keys counted besides the single dimensions.
-    pub combined_keys: Vec<Key>,
+    /// The combined keys counted besides the single dimensions, each with the windows (bit i:
+    /// `windows[i]`) it is kept at.
+    pub combined_keys: Vec<(Key, u64)>,
     /// Where windows of a day or longer start.
     pub calendar: Calendar,
     pub metrics: Arc<Metrics>,
@@ -83,7 +84,18 @@ impl IngestParams {
             dedupe_window_ms: config.ingest.dedupe_window.as_ms(),
             negative_below_milli: (config.enrich.negative_below * 1000.0).round() as i32,
             clustering: config.cluster.is_some(),
-            combined_keys: config.combined_keys.clone(),
+            combined_keys: config
+                .combined_keys
+                .iter()
+                .map(|key| {
+                    let kept = config.aggregate_windows.iter().find(|(k, _)| k == key).map(|(_, sizes)| sizes);
+                    let mask = config.windows.iter().enumerate().fold(0u64, |mask, (i, w)| {
+                        let keep = kept.is_none_or(|sizes| sizes.contains(&w.size.as_secs()));
+                        mask | (keep as u64) << i
+                    });
+                    (*key, mask)
+                })
+                .collect(),
             calendar: config.calendar.clone(),
             metrics,
             spent: None,
@@ -339,7 +351,7 @@ impl IngestState {
         let mut series: Vec<Series> = Vec::new();
         let mut samples: Vec<Latest> = Vec::new();
         let mut folded: HashMap<(u32, u8, i64), Agg, Fold> = HashMap::default();
-        let keys_counted = Dimension::COUNTED.map(Key::from);
+        let keys_counted = Dimension::COUNTED.map(|d| (Key::from(d), u64::MAX));
         let mut starts: Vec<i64> = Vec::with_capacity(self.params.windows.len());
         for (labels, g) in keys {
             let group = &groups[g];
@@ -351,7 +363,7 @@ impl IngestState {
                     .iter()
                     .map(|&(size_s, _)| self.params.calendar.window_start(labels.slice * 1000, size_s)),
             );
-            for &key in keys_counted.iter().chain(&self.params.combined_keys) {
+            for &(key, kept) in keys_counted.iter().chain(&self.params.combined_keys) {
                 let Some(parts) = labels.parts(key) else { continue };
                 let mut new_series = |value: SmolStr| {
                     series.push(Series::new(key, value));
@@ -364,7 +376,7 @@ impl IngestState {
                         .entry((key, parts))
                         .or_insert_with(|| new_series(Key::join(parts.into_iter().take(key.dims().count())).into())),
                 };
-                for (wi, &start_s) in starts.iter().enumerate() {
+                for (wi, &start_s) in starts.iter().enumerate().filter(|(wi, _)| kept & (1 << wi) != 0) {
                     folded.entry((si, wi as u8, start_s)).or_default().plus_equals(&group.agg);
                 }
                 for &i in group.latest.indexes() {

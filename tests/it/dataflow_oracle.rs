@@ -111,6 +111,9 @@ impl Oracle {
             for (dim, value) in values {
                 let Some(value) = value else { continue };
                 for (size_s, retention) in WINDOWS {
+                    if dim == campaign_channel_key() && size_s != 60 {
+                        continue;
+                    }
                     let start_s = match size_s {
                         86_400 => (ev.ts_ms / 1000 + OFFSET_S).div_euclid(86_400) * 86_400 - OFFSET_S,
                         _ => window_start(ev.ts_ms, size_s),
@@ -148,7 +151,8 @@ fn check_seed(seed: u64) {
                 dedupe_window_ms: DEDUPE_MS,
                 negative_below_milli: NEG_BELOW,
                 clustering: false,
-                combined_keys: vec![business_category_key(), campaign_channel_key()],
+                // campaign × channel kept at the first window size (1m) only.
+                combined_keys: vec![(business_category_key(), u64::MAX), (campaign_channel_key(), 1)],
                 calendar: Calendar::named("Asia/Shanghai").unwrap(),
                 metrics: Default::default(),
                 spent: None,
