@@ -186,7 +186,7 @@ function chart(name, panel, series, line, from, latest) {
 
 function alertItem(a) {
   const labels = Object.entries(a.labels).filter(([k]) => !["alertname", "severity", "rule"].includes(k));
-  const key = labels.filter(([k]) => ["category", "campaign", "channel", "cluster", "risk"].includes(k)).map(([k, v]) => `${esc(k)}=${esc(v)}`).join(" ");
+  const key = labels.filter(([k]) => ["business", "category", "campaign", "channel", "cluster", "risk"].includes(k)).map(([k, v]) => `${esc(k)}=${esc(v)}`).join(" ");
   const b = a.baseline, ex = a.explanation;
   let numbers = "";
   if (a.rule === "spike" || a.rule === "sentiment_dip") {
