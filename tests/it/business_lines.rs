@@ -213,3 +213,26 @@ fn a_product_line_whose_complaints_triple_is_the_only_one_alerted() {
     }
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// `feedpulse enrich` writes the business its scopes name, and keeps an upstream one.
+#[test]
+fn enrich_writes_the_business_a_scope_names() {
+    use std::io::Write;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_feedpulse"))
+        .args(["enrich", "--fallback-models"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let input = "{\"id\":\"a\",\"text\":\"直播间打赏没到账\"}\n{\"id\":\"b\",\"text\":\"快递三天没发货\",\"business\":\"ads\"}\n{\"id\":\"c\",\"text\":\"退款\"}\n";
+    child.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success());
+    let business: Vec<Value> = String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap()["business"].clone())
+        .collect();
+    assert_eq!(business, vec![json!("live"), json!("ads"), Value::Null]);
+}

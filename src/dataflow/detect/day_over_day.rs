@@ -331,6 +331,26 @@ mod tests {
     }
 
     #[test]
+    fn a_full_day_is_judged_whole_and_a_week_compares_seven_days_back() {
+        let day = 86_400;
+        let hours = |day_index: i64, per_hour: i64| (0..24).map(move |h| (day_index * day + h * 3600, per_hour, 0));
+        // Day 0 and day 6: 10 an hour; day 7: 20 an hour, and day 8 has begun.
+        let all: Vec<(i64, i64, i64)> =
+            hours(0, 10).chain(hours(6, 10)).chain(hours(7, 20)).chain([(8 * day, 5, 0)]).collect();
+        let w = windows(&all);
+        let full = rule("[[rule]]\nname = \"d\"\nkind = \"day_over_day\"\nkey = \"business\"\ncompare = \"full_day\"\nmin_change = 0.5\nmin_count = 50\nseverity = \"warning\"");
+        // Judged at the midnight that ends day 7: the whole of it (480) against day 6 (240).
+        let e = judge_day(&full, full.day_over_day().unwrap(), &w, 8 * day * 1000).unwrap();
+        assert!(e.anomalous && e.value == 480.0 && e.baseline.mean == 240.0, "{e:?}");
+        assert_eq!((e.window_start_ms, e.window_end_ms), (7 * day * 1000, 8 * day * 1000), "the day judged");
+        let week = rule("[[rule]]\nname = \"w\"\nkind = \"day_over_day\"\nkey = \"business\"\ncompare = \"full_day\"\nperiod = \"7d\"\nmin_change = 0.5\nmin_count = 50\nseverity = \"warning\"");
+        let e = judge_day(&week, week.day_over_day().unwrap(), &w, 8 * day * 1000).unwrap();
+        assert_eq!((e.value, e.baseline.mean), (480.0, 240.0), "day 7 against day 0");
+        // Day 6 against day 5, of which nothing is known: fewer than min_count, not judged.
+        assert!(judge_day(&full, full.day_over_day().unwrap(), &w, 7 * day * 1000).is_none());
+    }
+
+    #[test]
     fn a_change_fires_when_large_and_significant_enough() {
         let r = rule("[[rule]]\nname = \"d\"\nkind = \"day_over_day\"\nkey = \"business\"\nmin_change = 0.5\nmin_count = 5\nseverity = \"warning\"");
         let dod = r.day_over_day().unwrap().clone();
