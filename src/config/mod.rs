@@ -352,6 +352,24 @@ severity = "warning"
         {
             assert!(text.iter().any(|t| t.starts_with("a.toml:12:") && t.contains(needle)), "{needle}: {text:?}");
         }
+        // Day windows in a zone with daylight saving are not all 24 hours: spike rules on them
+        // are refused (a day_over_day rule judges such days).
+        let berlin = DEFAULT_DATAFLOW.to_string()
+            + "\n[calendar]\ntimezone = \"Europe/Berlin\"\n\n[[window]]\nsize = \"1d\"\nretention = \"10d\"\n";
+        let daily = "[[rule]]\nname = \"d\"\nkind = \"spike\"\nkey = \"category\"\nwindow = \"1d\"\nbaseline = \"median_mad\"\nsensitivity = 3.0\nmin_count = 5\nseverity = \"warning\"\n";
+        let errors = Config::from_sources(
+            vec![Source { name: "f.toml".into(), text: berlin.clone() }],
+            vec![Source { name: "a.toml".into(), text: daily.into() }],
+        )
+        .unwrap_err()
+        .0;
+        assert!(errors[0].message.contains("not all 24 hours long"), "{errors:?}");
+        let shanghai = berlin.replace("Europe/Berlin", "Asia/Shanghai");
+        assert!(Config::from_sources(
+            vec![Source { name: "f.toml".into(), text: shanghai }],
+            vec![Source { name: "a.toml".into(), text: daily.into() }]
+        )
+        .is_ok());
         // The defaults: a day-over-day rule on business, combined business|category windows.
         let c = Config::embedded();
         let dod = c.rules.iter().find_map(|r| r.day_over_day()).expect("a default day_over_day rule");

@@ -401,6 +401,14 @@ fn check_rule(r: &RuleFile, cx: &RuleContext<'_>, problem: Problem) {
             Some(Ok(_)) => {}
         }
     }
+    let calendar = cx.dataflow.calendar.clone().unwrap_or_default();
+    if r.kind.is_windowed() && r.window().as_ms() % 86_400_000 == 0 && !calendar.steady() {
+        problem(format!(
+            "{} windows start at local midnight of {}, whose days are not all 24 hours long; judge days with a day_over_day rule",
+            r.window(),
+            calendar.name()
+        ));
+    }
     if r.kind.is_windowed() {
         if !cx.sizes.contains(&r.window()) && !cx.dataflow.windows.is_empty() {
             let known: Vec<_> = cx.sizes.iter().map(|s| s.to_string()).collect();

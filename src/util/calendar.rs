@@ -69,6 +69,17 @@ impl Calendar {
         }
     }
 
+    /// Whether the zone's offset has not changed since 2000 (UTC, Asia/Shanghai; not
+    /// Europe/Berlin): its days are all 24 hours long.
+    pub fn steady(&self) -> bool {
+        self.utc
+            || self
+                .zone
+                .following(Timestamp::from_second(946_684_800).unwrap_or(Timestamp::UNIX_EPOCH))
+                .next()
+                .is_none()
+    }
+
     fn date(&self, ts_s: i64) -> Date {
         let ts = Timestamp::from_second(ts_s).unwrap_or(Timestamp::UNIX_EPOCH);
         self.zone.to_datetime(ts).date()
@@ -160,8 +171,9 @@ mod tests {
         assert_eq!(utc.window_start(last, 86_400), utc.window_start(first, 86_400));
         // Hours stay epoch-aligned, which is local in a whole-hour zone.
         assert_eq!(c.window_start(first, 3600), at("2026-11-12T00:00:00+08:00"));
-        assert!(c.whole_hours());
+        assert!(c.whole_hours() && c.steady());
         assert!(!Calendar::named("Asia/Kolkata").unwrap().whole_hours());
+        assert!(!Calendar::named("Europe/Berlin").unwrap().steady());
     }
 
     #[test]

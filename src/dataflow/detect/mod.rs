@@ -9,7 +9,7 @@ use crate::alerts::engine::{AlertEngine, Evaluation};
 use crate::alerts::{explain, Alert, Baseline, Explanation};
 use crate::config::{Config, DipRule, Direction, RuleConfig, RuleKind, SentimentMetric, SpikeRule, SpikeScore};
 use crate::records::notice::{cluster_name, NewCluster, RiskyMessage, Sample, Scope};
-use crate::records::window::{window_start, Agg, Series, WindowKey};
+use crate::records::window::{Agg, Series, WindowKey};
 use crate::util::round3;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
@@ -121,6 +121,9 @@ pub struct DetectorState {
     rules: Vec<RuleConfig>,
     /// The dataflow's window sizes, shortest first.
     sizes: Vec<u32>,
+    /// Where windows of a day or longer start (spike and dip rules on them need a zone without
+    /// daylight saving, so windows of one size are equally long and `start ± k × size` holds).
+    calendar: crate::util::calendar::Calendar,
     /// The spike models of each rule, indexed like `rules`: one per window size it judges (its
     /// own, and with `min_expected` every longer one), shortest first; empty for other kinds.
     models: Vec<Vec<(u32, SpikeModel)>>,
@@ -163,6 +166,7 @@ impl DetectorState {
             rules: config.rules.clone(),
             models: spike_models(&config.rules, &sizes),
             sizes,
+            calendar: config.calendar.clone(),
             spike_memory: HashMap::new(),
             scratch: Scratch::default(),
             lateness_ms: config.ingest.allowed_lateness.as_ms(),
@@ -287,7 +291,7 @@ impl DetectorState {
                 // Evaluated "as of" the earlier of the clock and the window's end: in a long
                 // replay tick, a window that closed mid-tick is judged when it closed.
                 due.insert((end_ms.min(self.clock_ms), rule_index, series.clone(), *start, *s));
-                let current = window_start(self.clock_ms, *s);
+                let current = self.calendar.window_start(self.clock_ms, *s);
                 if *start < current {
                     due.insert((self.clock_ms, rule_index, series.clone(), current, *s));
                 }
@@ -298,8 +302,8 @@ impl DetectorState {
             let drops = rule.spike().filter(|s| s.direction != Direction::Up);
             if let (Some(spike), true) = (drops, previous_clock != i64::MIN) {
                 let size_ms = size_s as i64 * 1000;
-                let last_end = self.clock_ms.div_euclid(size_ms) * size_ms;
-                let first_end = (previous_clock.div_euclid(size_ms) + 1) * size_ms;
+                let last_end = self.calendar.window_start(self.clock_ms, size_s) * 1000;
+                let first_end = self.calendar.window_start(previous_clock, size_s) * 1000 + size_ms;
                 let first_end = first_end.max(last_end - (spike.watch.history as i64 - 1) * size_ms);
                 // Ticks are milliseconds apart: most close no window, and need not visit the keys.
                 if first_end <= last_end {

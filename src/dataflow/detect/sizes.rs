@@ -33,7 +33,7 @@ impl DetectorState {
         let mut fallback = None;
         for &(size, _) in &self.models[rule_index] {
             let Some(windows) = self.windows.get(&(series.clone(), size)) else { continue };
-            let current = window_start(self.clock_ms, size);
+            let current = self.calendar.window_start(self.clock_ms, size);
             let mut counts: Vec<i64> =
                 windows.history(current, size as i64, spike.watch.history).iter().map(|a| a.count).collect();
             if counts.len() < spike.watch.min_history {

@@ -3,6 +3,7 @@
 //! fixed seed, fed to the detector as the dataflow would (every window size, updated each minute).
 
 use super::*;
+use crate::records::window::window_start;
 use crate::util::SplitMix;
 
 const SIZES: [u32; 4] = [60, 300, 900, 3600];
@@ -173,4 +174,50 @@ fn a_firehose_incident_fires_on_the_minute() {
     let fired = alerts(ADAPTIVE, &arrivals(2 * DAY + 16 * 60, rate, 3), 2 * DAY + 16 * 60);
     assert!(fired.first().is_some_and(|(m, size)| (start..start + 2).contains(m) && *size == 60), "{fired:?}");
     assert_eq!(fired.len(), 1, "{fired:?}");
+}
+
+/// A drop rule on day windows in Beijing time: days run from local midnight (16:00 UTC), and a
+/// day no message reached is judged when it closes, at the next local midnight.
+#[test]
+fn day_windows_close_at_local_midnight() {
+    let rule = r#"
+[[rule]]
+name = "daily_drop"
+kind = "spike"
+key = "category"
+window = "1d"
+baseline = "median_mad"
+direction = "down"
+history = 5
+min_history = 3
+sensitivity = 3.0
+min_count = 10
+severity = "warning"
+"#;
+    let mut config = config(rule.replace("window = \"1d\"", "window = \"1m\"").as_str());
+    config.rules[0].window = crate::config::HumanDuration(std::time::Duration::from_secs(86_400));
+    config.windows = vec![crate::config::WindowConfig {
+        size: crate::config::HumanDuration(std::time::Duration::from_secs(86_400)),
+        retention: crate::config::HumanDuration(std::time::Duration::from_secs(10 * 86_400)),
+    }];
+    config.calendar = crate::util::calendar::Calendar::named("Asia/Shanghai").unwrap();
+    let mut detector = DetectorState::new(&config);
+    let series = Series::new(crate::config::Dimension::Category, "payment");
+    let local_midnight = |day: i64| day * 86_400 - 8 * 3600;
+    // Five days of 100 messages, each day's window keyed at its local midnight; then silence.
+    for day in 1..=5 {
+        let key = WindowKey { series: series.clone(), size_s: 86_400, start_s: local_midnight(day) };
+        let items = vec![
+            DetectIn::Window(key, Agg { count: 100, ..Default::default() }, 1),
+            DetectIn::Clock((local_midnight(day) + 43_200) * 1000),
+        ];
+        assert!(detector.process_tick(items).is_empty());
+    }
+    // Day 6 passes without a message: its window closes at local midnight of day 7.
+    let before_close = detector.process_tick(vec![DetectIn::Clock((local_midnight(7) - 60) * 1000)]);
+    assert!(before_close.is_empty(), "{before_close:?}");
+    let fired = detector.process_tick(vec![DetectIn::Clock((local_midnight(7) + 60) * 1000)]);
+    assert_eq!(fired.len(), 1, "{fired:?}");
+    assert_eq!(fired[0].window.start.ms(), local_midnight(6) * 1000, "the silent local day");
+    assert_eq!(fired[0].window.end.ms(), local_midnight(7) * 1000);
 }
