@@ -136,7 +136,7 @@ impl Access {
                 )),
             }
         }
-        if tokens.iter().enumerate().any(|(i, t)| tokens[..i].iter().any(|u| same(&u.digest, &t.digest))) {
+        if listed_twice(&tokens) {
             errors.push(format!("{origin}: the same token is listed twice"));
         }
         if errors.is_empty() {
@@ -160,7 +160,15 @@ impl Access {
         }
         if let Some(env) = env {
             match Access::parse(env, "FEEDPULSE_TOKENS") {
-                Ok(a) => tokens.extend(a.tokens),
+                Ok(a) => {
+                    let from_file = tokens.len();
+                    tokens.extend(a.tokens);
+                    // Each source is checked alone above; one token in both is ambiguous too
+                    // (which scopes hold?).
+                    if from_file > 0 && listed_twice(&tokens) {
+                        errors.push("the same token is in the tokens file and in FEEDPULSE_TOKENS".into());
+                    }
+                }
                 Err(e) => errors.extend(e),
             }
         }
@@ -255,6 +263,11 @@ pub fn new_token(name: &str, scopes: &str) -> anyhow::Result<(String, String)> {
     Ok((token, line))
 }
 
+/// Whether some token's digest appears twice.
+fn listed_twice(tokens: &[Token]) -> bool {
+    tokens.iter().enumerate().any(|(i, t)| tokens[..i].iter().any(|u| same(&u.digest, &t.digest)))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -288,6 +301,15 @@ mod tests {
         assert!(errors[2].starts_with("t:3:") && errors[2].contains("sha256:"), "{errors:?}");
         let twice = format!("a read sha256:{0};b ingest sha256:{0}", digest_hex("same"));
         assert!(Access::parse(&twice, "env").unwrap_err()[0].contains("twice"));
+        // One token in the file and in the variable, with different scopes: refused.
+        let dir = std::env::temp_dir().join(format!("fp-tokens-{}", std::process::id()));
+        std::fs::write(&dir, format!("a read sha256:{}\n", digest_hex("same"))).unwrap();
+        let env = format!("b admin sha256:{}", digest_hex("same"));
+        let both = Access::load(Some(&dir), Some(&env)).unwrap_err().to_string();
+        assert!(both.contains("in the tokens file and in FEEDPULSE_TOKENS"), "{both}");
+        let other = format!("b admin sha256:{}", digest_hex("other"));
+        assert!(Access::load(Some(&dir), Some(&other)).is_ok());
+        std::fs::remove_file(&dir).unwrap();
     }
 
     #[test]
