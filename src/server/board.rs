@@ -76,7 +76,9 @@ impl Panel {
     }
 
     /// The panels of a configuration: campaign sentiment and category volume, each following
-    /// the first rule that watches that dimension (the chart then has no band without one).
+    /// the first rule that watches that dimension (the chart then has no band without one), and
+    /// business lines' messages an hour (the windows day-over-day rules sum; no band: such a
+    /// rule judges a day so far, not an hour).
     fn of(config: &Config) -> Vec<Panel> {
         let smallest = config.windows.iter().map(|w| w.size.as_secs()).min().unwrap_or(60);
         let rule_on = |kind: RuleTag, dim: Dimension| {
@@ -92,10 +94,17 @@ impl Panel {
             _ => Metric::NegativeShare,
         };
         let spike = rule_on(RuleTag::Spike, Dimension::Category);
-        vec![
+        let business_rule =
+            config.rules.iter().find(|r| r.day_over_day().is_some_and(|d| d.watch.key.is(Dimension::Business)));
+        let hour = config.windows.iter().map(|w| w.size.as_secs()).find(|s| *s == 3600);
+        let mut panels = vec![
             Panel::new("sentiment", Dimension::Campaign, size(dip), metric, dip),
             Panel::new("volume", Dimension::Category, size(spike), Metric::Count, spike),
-        ]
+        ];
+        if let Some(hour) = hour {
+            panels.push(Panel::new("business", Dimension::Business, hour, Metric::Count, business_rule));
+        }
+        panels
     }
 
     fn record(&mut self, series: &str, start_s: i64, agg: Agg, seq: u64) {

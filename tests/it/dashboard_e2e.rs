@@ -65,6 +65,11 @@ fn dashboard_shows_windows_alerts_and_clusters_live() {
     );
     let volume_charts = page.eval("document.querySelectorAll('#volume-charts .chart').length");
     assert!(volume_charts.as_u64().unwrap() >= 5, "one chart per busy category: {volume_charts}");
+    // Business lines the default scopes name (live streaming complaints) get hourly charts.
+    page.wait_for(
+        "document.querySelector('#business-charts .chart[data-series=\"live\"]') !== null",
+        Duration::from_secs(30),
+    );
     // Campaign sentiment carries the dip rule's baseline band once it has history.
     page.wait_for("document.querySelector('#sentiment-charts .chart path.band') !== null", Duration::from_secs(40));
     // … and its mean sentiment as a second line, both values in the title.

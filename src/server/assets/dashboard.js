@@ -3,7 +3,7 @@
 "use strict";
 
 const SHOWN = 60;          // windows per chart (the server keeps the same)
-const MAX_CHARTS = { sentiment: 6, volume: 12 };
+const MAX_CHARTS = { sentiment: 6, volume: 12, business: 6 };
 const state = {
   panels: {},              // name -> {dimension, window_s, metric, rule}
   series: {},              // panel -> Map(series -> Map(start_s -> point))
