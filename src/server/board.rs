@@ -300,7 +300,13 @@ impl Dashboard {
         };
         let dashboard = Dashboard {
             board: Arc::new(Mutex::new(board)),
-            parts: Arc::new(Parts { clusters, metrics, models: models.into(), tx: broadcast::channel(256).0 }),
+            parts: Arc::new(Parts {
+                clusters,
+                metrics,
+                models: models.into(),
+                timezone: config.calendar.name().into(),
+                tx: broadcast::channel(256).0,
+            }),
         };
         let weak = Arc::downgrade(&dashboard.board);
         let publisher = dashboard.parts.clone();
@@ -332,6 +338,7 @@ impl Dashboard {
             "alerts": alerts,
             "clusters": parts.cluster_lists(&board.sparklines),
             "status": parts.status(0.0),
+            "timezone": &*parts.timezone,
         })
         .to_string()
     }
@@ -343,6 +350,8 @@ struct Parts {
     clusters: ClusterBoard,
     metrics: Arc<Metrics>,
     models: Arc<str>,
+    /// The zone the page shows times in: the dataflow's calendar, whose days the windows follow.
+    timezone: Arc<str>,
     tx: broadcast::Sender<Arc<str>>,
 }
 

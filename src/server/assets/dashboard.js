@@ -17,7 +17,18 @@ const state = {
 
 const $ = (id) => document.getElementById(id);
 const esc = (s) => String(s).replace(/[&<>"']/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" })[c]);
-const hhmm = (sec) => new Date(sec * 1000).toISOString().slice(11, 16);
+// Times are shown in the zone of the dataflow's calendar (the snapshot names it), as the
+// demo's console and the day windows have them.
+let clockFormat = null;
+const clockIn = (zone) => {
+  try {
+    return new Intl.DateTimeFormat("en-GB", { timeZone: zone, hour: "2-digit", minute: "2-digit", second: "2-digit", hourCycle: "h23" });
+  } catch (e) {
+    return new Intl.DateTimeFormat("en-GB", { timeZone: "UTC", hour: "2-digit", minute: "2-digit", second: "2-digit", hourCycle: "h23" });
+  }
+};
+const clock = (when) => (clockFormat || clockIn("UTC")).format(new Date(when));
+const hhmm = (sec) => clock(sec * 1000).slice(0, 5);
 const epoch = (rfc) => Math.floor(Date.parse(rfc) / 1000);
 const fmt = (metric, v) => (v == null ? "–" : metric === "negative_share" ? (v * 100).toFixed(1) + "%" : metric === "mean" ? v.toFixed(2) : metric === "count" ? String(Math.round(v * 10) / 10) : String(Math.round(v * 1000) / 1000));
 
@@ -39,6 +50,7 @@ function connect() {
 }
 
 function snapshot(s) {
+  clockFormat = clockIn(s.timezone || "UTC");
   state.panels = {};
   for (const p of s.panels) state.panels[p.name] = p;
   state.series = {};
@@ -200,7 +212,7 @@ function alertItem(a) {
   const when = a.status === "firing" ? a.starts_at : a.ends_at || a.starts_at;
   const focused = a.fingerprint === state.focus ? " focused" : "";
   return `<li class="alert ${a.status} sev-${esc(a.severity)}${focused}" data-fingerprint="${esc(a.fingerprint)}" data-rule="${esc(a.rule)}" data-status="${a.status}">
-<div class="head"><span class="badge">${a.status.toUpperCase()}</span><b>${esc(a.labels.rule || a.rule)}</b><span>${key}</span><span class="when">${esc(String(when).slice(11, 19))}</span></div>
+<div class="head"><span class="badge">${a.status.toUpperCase()}</span><b>${esc(a.labels.rule || a.rule)}</b><span>${key}</span><span class="when">${esc(clock(when))}</span></div>
 <div class="summary">${esc(a.summary)}</div>${numbers ? `<div class="numbers">${numbers}</div>` : ""}
 ${ex.keywords.length ? `<div class="chips">${ex.keywords.map((k) => `<span>${esc(k)}</span>`).join("")}</div>` : ""}
 ${ex.samples.length ? `<ul class="samples">${ex.samples.slice(0, 3).map((s) => `<li>“${esc(s)}”</li>`).join("")}</ul>` : ""}
@@ -237,7 +249,7 @@ function clusterCard(c) {
 <div><b>${esc(c.id)}</b> <span class="meta">${c.size} msgs · <span class="${sent < -0.2 ? "neg" : sent > 0.2 ? "pos" : ""}">sentiment ${sent.toFixed(2)}</span> · ${esc(c.scope)}</span></div>
 ${sparkline(state.clusters.sparklines[c.id])}
 <div class="chips">${c.keywords.slice(0, 6).map((k) => `<span>${esc(k)}</span>`).join("")}</div>
-<div class="meta">since ${esc(c.first_seen.slice(11, 16))}${cats ? ` · ${cats}` : ""}</div>
+<div class="meta">since ${esc(clock(c.first_seen).slice(0, 5))}${cats ? ` · ${cats}` : ""}</div>
 ${c.samples.length ? `<div class="sample">“${esc(c.samples[0])}”</div>` : ""}</div>`;
 }
 
@@ -256,7 +268,7 @@ function renderStatus(s) {
     `${s.dead_letters} dead letters`,
     `models: ${s.models}`,
   ];
-  if (s.event_time) parts.push(`event time ${s.event_time.slice(11, 19)}`);
+  if (s.event_time) parts.push(`event time ${clock(s.event_time)}`);
   $("status-text").textContent = parts.join(" · ");
 }
 
