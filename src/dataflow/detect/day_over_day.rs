@@ -93,8 +93,10 @@ pub(crate) fn judge_day(
     let calendar = &dod.calendar;
     let as_of_s = as_of_ms.div_euclid(1000);
     let full_day = dod.compare == Compare::FullDay;
-    // A full day is judged at the midnight that closes it.
-    let day_start = calendar.day_start(if full_day { as_of_s - 1 } else { as_of_s });
+    let rise = dod.min_change > 0.0;
+    // A full day is judged at the midnight that closes it, and so is a drop's last hour: both
+    // belong to the day before the instant they are judged at.
+    let day_start = calendar.day_start(if full_day || !rise { as_of_s - 1 } else { as_of_s });
     let earlier_start = calendar.day_start_after(day_start, -dod.period_days);
     let today = sum_hours(windows, day_start * 1000, as_of_ms, true);
     let earlier_end_ms = match full_day {
@@ -102,7 +104,6 @@ pub(crate) fn judge_day(
         false => earlier_start * 1000 + (as_of_ms - day_start * 1000),
     };
     let earlier = sum_hours(windows, earlier_start * 1000, earlier_end_ms, false);
-    let rise = dod.min_change > 0.0;
     let min = rule.min_count as f64;
     if earlier.count < min || (rise && today.count < min) {
         return None;
@@ -370,6 +371,10 @@ mod tests {
         assert!(!judge_day(&down, down.day_over_day().unwrap(), &big, (day + 3600) * 1000).unwrap().anomalous);
         let fell = windows(&[(0, 60, 0), (day, 10, 0)]);
         assert!(judge_day(&down, down.day_over_day().unwrap(), &fell, (day + 3600) * 1000).unwrap().anomalous);
+        // A drop judged as the day's last hour closes (at midnight) judges the whole day.
+        let last_hour = windows(&[(0, 30, 0), (82_800, 30, 0), (day, 30, 0), (day + 82_800, 0, 0)]);
+        let e = judge_day(&down, down.day_over_day().unwrap(), &last_hour, 2 * day * 1000).unwrap();
+        assert_eq!((e.value, e.baseline.mean), (30.0, 60.0), "day 1 whole against day 0 whole: {e:?}");
         // Negative share: 10 % → 40 % of 100 messages.
         let share = rule("[[rule]]\nname = \"d\"\nkind = \"day_over_day\"\nkey = \"business\"\nmetric = \"negative_share\"\nmin_change = 1.0\nmin_count = 20\nseverity = \"warning\"");
         let w = windows(&[(0, 100, 10), (day, 100, 40)]);
