@@ -45,7 +45,7 @@ impl Series {
 }
 
 /// An event-time tumbling window of one series.
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct WindowKey {
     pub series: Series,
     /// Window size in seconds.
@@ -59,6 +59,23 @@ pub struct WindowKey {
 impl Hash for WindowKey {
     fn hash<H: Hasher>(&self, state: &mut H) {
         self.series.hash(state);
+    }
+}
+
+/// Ordered by the integers first (key, size, start) and the value last: differential sorts and
+/// merges window updates by key all the time, and most pairs it compares differ in a window's
+/// start, which this settles without comparing the value's text.
+impl Ord for WindowKey {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        (self.series.key, self.size_s, self.start_s)
+            .cmp(&(other.series.key, other.size_s, other.start_s))
+            .then_with(|| self.series.value.cmp(&other.series.value))
+    }
+}
+
+impl PartialOrd for WindowKey {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
     }
 }
 
