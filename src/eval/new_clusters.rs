@@ -428,7 +428,7 @@ pub struct Spread {
 }
 
 impl Spread {
-    fn of(values: &[f64]) -> Spread {
+    pub fn of(values: &[f64]) -> Spread {
         let n = values.len().max(1) as f64;
         let mean = values.iter().sum::<f64>() / n;
         let var = if values.len() > 1 {

@@ -46,7 +46,8 @@ pub struct Review {
 pub fn reviews(data: &Path) -> Result<Vec<Review>> {
     let path = data.join("online_shopping_10_cats/online_shopping_10_cats.csv");
     let body = std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
-    Ok(csv_rows(&body)?
+    Ok(csv_rows(&body)
+        .with_context(|| path.display().to_string())?
         .into_iter()
         .skip(1)
         .filter(|r| r.len() >= 3 && !r[2].trim().is_empty())
@@ -208,11 +209,8 @@ pub fn surge_replay(
 pub fn render(scores: &[ScopeScore]) -> String {
     let mut out = String::new();
     let stats = |xs: Vec<f64>| {
-        let n = xs.len() as f64;
-        let mean = xs.iter().sum::<f64>() / n;
-        let sd =
-            if xs.len() > 1 { (xs.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / (n - 1.0)).sqrt() } else { 0.0 };
-        format!("{mean:.3} ± {sd:.3}")
+        let s = super::new_clusters::Spread::of(&xs);
+        format!("{:.3} ± {:.3}", s.mean, s.sd)
     };
     out.push_str("matchers            macro precision   macro recall      unmatched\n");
     for matchers in ["keywords", "examples", "keywords+examples"] {

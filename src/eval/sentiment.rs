@@ -120,12 +120,7 @@ pub fn run(data: &Path, models_dir: &Path, enricher: &Enricher) -> Result<Vec<Se
     let (rows, removed) = split(rows);
     scores.push(score("chnsenticorp test", rows, removed, enricher));
     // online_shopping_10_cats.csv: cat,label,review
-    let rows: Vec<(String, bool)> = read("online_shopping_10_cats/online_shopping_10_cats.csv")?
-        .into_iter()
-        .skip(1)
-        .filter(|r| r.len() >= 3 && !r[2].trim().is_empty())
-        .map(|r| (r[2].clone(), r[1] == "1"))
-        .collect();
+    let rows: Vec<(String, bool)> = super::scopes::reviews(data)?.into_iter().map(|r| (r.text, r.positive)).collect();
     let (rows, removed) = split(rows);
     let short: Vec<(String, bool)> = rows.iter().filter(|(t, _)| t.chars().count() <= SHORT_CHARS).cloned().collect();
     scores.push(score(&format!("online_shopping_10_cats, ≤ {SHORT_CHARS} chars"), short, 0, enricher));
