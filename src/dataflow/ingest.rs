@@ -191,20 +191,26 @@ impl Latest {
 }
 
 /// What one operator has added to each live window, so it can retract exactly that at the
-/// window's expiry (`window end + retention` of event time).
+/// window's expiry (`window end + retention` of event time; a window of a day or longer ends at
+/// the calendar's next local midnight).
 #[derive(Default)]
 pub struct WindowLedger {
     live: HashMap<(Series, u32, i64), Agg, Fold>,
     expiry: BTreeMap<i64, Vec<(Series, u32, i64)>>,
+    calendar: Calendar,
 }
 
 impl WindowLedger {
-    /// Records `agg` added to a window that expires at `expires` (ms of event time) and passes
-    /// the update on.
-    pub fn add(&mut self, key: WindowKey, expires: i64, agg: Agg, out: &mut impl FnMut(IngestOut)) {
+    pub fn new(calendar: Calendar) -> Self {
+        WindowLedger { calendar, ..Default::default() }
+    }
+
+    /// Records `agg` added to a window kept `retention_ms` past its end and passes the update on.
+    pub fn add(&mut self, key: WindowKey, retention_ms: i64, agg: Agg, out: &mut impl FnMut(IngestOut)) {
         match self.live.entry((key.series.clone(), key.size_s, key.start_s)) {
             std::collections::hash_map::Entry::Occupied(mut e) => e.get_mut().plus_equals(&agg),
             std::collections::hash_map::Entry::Vacant(e) => {
+                let expires = self.calendar.window_end(key.start_s, key.size_s) * 1000 + retention_ms;
                 self.expiry.entry(expires).or_default().push(e.key().clone());
                 e.insert(agg);
             }
@@ -244,6 +250,7 @@ fn id_hash(id: &str) -> u64 {
 
 impl IngestState {
     pub fn new(params: IngestParams) -> Self {
+        let ledger = WindowLedger::new(params.calendar.clone());
         let min_retention_ms = params.windows.iter().map(|w| w.1).min().unwrap_or(i64::MAX);
         let gcd = |a: u32, b: u32| -> u32 {
             let (mut a, mut b) = (a, b);
@@ -258,7 +265,7 @@ impl IngestState {
             clock: i64::MIN,
             seen: Default::default(),
             generation_started: i64::MIN,
-            ledger: WindowLedger::default(),
+            ledger,
             min_retention_ms,
             slice_s,
             groups_last_tick: 0,
@@ -322,8 +329,7 @@ impl IngestState {
         for ((si, wi, start_s), agg) in folded {
             let (size_s, retention) = self.params.windows[wi as usize];
             let key = WindowKey { series: series[si as usize].clone(), size_s, start_s };
-            let end_s = self.params.calendar.window_end(start_s, size_s);
-            self.ledger.add(key, end_s * 1000 + retention, agg, &mut out);
+            self.ledger.add(key, retention, agg, &mut out);
         }
         emit_samples(events, &series, &samples, &mut out);
         self.pass_on(events, &passed_on, &mut out);
@@ -444,12 +450,10 @@ impl IngestState {
         self.seen[0].insert(h)
     }
 
-    /// When a window expires: its end plus the retention of its size (the longest configured
-    /// when the size is not one).
-    fn expiry_ms(&self, key: &WindowKey) -> i64 {
-        let configured = self.params.windows.iter().find(|w| w.0 == key.size_s);
-        let retention = configured.or(self.params.windows.iter().max_by_key(|w| w.1)).map_or(0, |w| w.1);
-        self.params.calendar.window_end(key.start_s, key.size_s) * 1000 + retention
+    /// The retention of windows of `size_s` (the longest configured when it is not one).
+    fn retention_ms(&self, size_s: u32) -> i64 {
+        let configured = self.params.windows.iter().find(|w| w.0 == size_s);
+        configured.or(self.params.windows.iter().max_by_key(|w| w.1)).map_or(0, |w| w.1)
     }
 
     /// Number of live windows (for tests of bounded state).
@@ -500,8 +504,8 @@ pub fn ingest<'scope>(
                 let tick = *capability.time();
                 let mut session = windows_out.session(&capability);
                 for (key, agg) in restored.iter() {
-                    let expires = state.expiry_ms(key);
-                    state.ledger.add(key.clone(), expires, *agg, &mut |o| {
+                    let retention = state.retention_ms(key.size_s);
+                    state.ledger.add(key.clone(), retention, *agg, &mut |o| {
                         if let IngestOut::Update(key, agg) = o {
                             session.give((key, tick, agg));
                         }

@@ -80,7 +80,7 @@ pub fn cluster<'scope>(
                 Some(snapshot) => ClusterState::restore(params, dim, snapshot),
                 None => ClusterState::new(params, dim),
             };
-            let mut ledger = WindowLedger::default();
+            let mut ledger = WindowLedger::new(calendar.clone());
             let mut publisher = Publisher::new();
             // Publishing is paced by the wall clock, not by data: a capability kept at the input
             // frontier (so it holds nothing back) to publish with, dropped after the last update.
@@ -206,8 +206,7 @@ fn absorb_tick(
     for ((cluster, wi, start_s), agg) in folded {
         let (size_s, retention) = windows[wi];
         let series = Series::new(Dimension::Cluster, cluster_name(cluster));
-        let expires = calendar.window_end(start_s, size_s) * 1000 + retention;
-        ledger.add(WindowKey { series, size_s, start_s }, expires, agg, &mut out);
+        ledger.add(WindowKey { series, size_s, start_s }, retention, agg, &mut out);
     }
     for (cluster, indexes) in samples {
         for i in indexes {
