@@ -246,7 +246,7 @@ impl Admission {
         let (mut batch, to_enrich) = self.decode_batch(&rules, texts, lines, now_ms, source);
         let events = &mut batch.events;
         // Scope matches of the batch, counted once into the metrics.
-        let mut scope_hits = vec![0u64; if rules.scopes.is_empty() { 0 } else { rules.scopes.names().len() }];
+        let mut scope_hits = vec![0u64; rules.scopes.len()];
         let mut scoped = vec![false; if rules.scopes.is_empty() { 0 } else { events.len() }];
         if let (Some(enricher), false) = (&rules.enricher, to_enrich.is_empty()) {
             let texts: Vec<&str> = to_enrich.iter().map(|(i, _, _)| events[*i].text.as_str()).collect();

@@ -25,6 +25,15 @@ pub const DEFAULT_DATAFLOW: &str = include_str!("../../dataflows/default.toml");
 pub const OTHER: &str = "other";
 pub const DEFAULT_ALERTS: &str = include_str!("../../alerts/default.toml");
 
+/// The combined keys `rules` judge, sorted, each once.
+fn judged_combined_keys(rules: &[RuleConfig]) -> Vec<Key> {
+    let mut keys: Vec<Key> =
+        rules.iter().filter_map(|r| r.watch()).map(|w| w.key).filter(|k| k.is_combined()).collect();
+    keys.sort();
+    keys.dedup();
+    keys
+}
+
 /// The validated configuration everything else reads.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Config {
@@ -250,11 +259,7 @@ impl Config {
 
     /// The combined keys some rule judges (the others are kept for Redis only).
     pub fn judged_combined_keys(&self) -> Vec<Key> {
-        let mut keys: Vec<Key> =
-            self.rules.iter().filter_map(|r| r.watch()).map(|w| w.key).filter(|k| k.is_combined()).collect();
-        keys.sort();
-        keys.dedup();
-        keys
+        judged_combined_keys(&self.rules)
     }
 
     /// The longest retention of any window: events older than this behind the clock are too late.

@@ -232,8 +232,7 @@ impl Dataflow {
     fn into_config(self, rules: Vec<RuleConfig>, webhooks: Vec<WebhookConfig>) -> Config {
         let mut windows: Vec<WindowConfig> = self.windows.into_iter().map(|(_, _, w)| w).collect();
         windows.sort_by_key(|w| w.size);
-        let judged: Vec<Key> =
-            rules.iter().filter_map(|r| r.watch()).map(|w| w.key).filter(|k| k.is_combined()).collect();
+        let judged = super::judged_combined_keys(&rules);
         let mut combined_keys: Vec<Key> = self.aggregates.iter().map(|a| a.2).collect();
         for key in &judged {
             if !combined_keys.contains(key) {

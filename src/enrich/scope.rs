@@ -94,6 +94,11 @@ impl ScopeMatcher {
         self.scopes.is_empty()
     }
 
+    /// How many scopes there are: the indexes [`ScopeMatcher::apply`] reports lie below it.
+    pub fn len(&self) -> usize {
+        self.scopes.len()
+    }
+
     /// Whether some scope matches by example, so every message needs its embedding.
     pub fn needs_embedding(&self) -> bool {
         !self.examples.is_empty()
