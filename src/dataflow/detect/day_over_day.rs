@@ -82,6 +82,15 @@ pub(crate) fn sum_hours(windows: &SeriesWindows, from_ms: i64, to_ms: i64, parti
     totals
 }
 
+/// The local day (its midnight, epoch s) a judgement as of `as_of_ms` is about. A full day is
+/// judged at the midnight that closes it, and so is a drop's last hour: both belong to the day
+/// before the instant they are judged at.
+fn judged_day(dod: &DodRule, as_of_ms: i64) -> i64 {
+    let as_of_s = as_of_ms.div_euclid(1000);
+    let before = dod.compare == Compare::FullDay || dod.min_change < 0.0;
+    dod.calendar.day_start(if before { as_of_s - 1 } else { as_of_s })
+}
+
 /// The verdict of one series as of `as_of_ms`: the evaluation the alert engine takes, or `None`
 /// when either day holds too few messages to judge.
 pub(crate) fn judge_day(
@@ -91,12 +100,9 @@ pub(crate) fn judge_day(
     as_of_ms: i64,
 ) -> Option<Evaluation> {
     let calendar = &dod.calendar;
-    let as_of_s = as_of_ms.div_euclid(1000);
     let full_day = dod.compare == Compare::FullDay;
     let rise = dod.min_change > 0.0;
-    // A full day is judged at the midnight that closes it, and so is a drop's last hour: both
-    // belong to the day before the instant they are judged at.
-    let day_start = calendar.day_start(if full_day || !rise { as_of_s - 1 } else { as_of_s });
+    let day_start = judged_day(dod, as_of_ms);
     let earlier_start = calendar.day_start_after(day_start, -dod.period_days);
     let today = sum_hours(windows, day_start * 1000, as_of_ms, true);
     let earlier_end_ms = match full_day {
@@ -267,7 +273,7 @@ impl DetectorState {
                 let Some(windows) = self.windows.get(&(series.clone(), HOUR_S)) else { continue };
                 let Some(mut eval) = judge_day(rule, dod, windows, as_of) else { continue };
                 if eval.anomalous {
-                    let day_start_ms = dod.calendar.day_start((as_of - 1).div_euclid(1000)) * 1000;
+                    let day_start_ms = judged_day(dod, as_of) * 1000;
                     eval.explanation =
                         self.explanation(rule, &series, day_start_ms, as_of, today_of(windows, day_start_ms, as_of));
                 }
