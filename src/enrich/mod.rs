@@ -12,6 +12,7 @@ mod archive;
 pub mod category;
 mod dictionary_index;
 pub mod encoder;
+mod keywords;
 pub mod lexicon;
 pub mod models;
 mod npy;

@@ -2,8 +2,8 @@
 //! regulators, self-harm, fraud, data leaks, a strongly negative message about money …).
 //! Rules need no model: keyword and regex rules apply with `--no-enrich` too.
 
+use super::keywords::KeywordSets;
 use crate::config::RiskConfig;
-use aho_corasick::{AhoCorasick, AhoCorasickBuilder, MatchKind};
 use regex::Regex;
 
 struct Rule {
@@ -19,27 +19,17 @@ struct Rule {
 
 pub struct RiskRules {
     rules: Vec<Rule>,
-    keywords: AhoCorasick,
-    /// Whether a text may contain a keyword (`None`: some keyword is a single character).
-    may_match: Option<PairFilter>,
-    /// keyword pattern index → rule index
-    keyword_rule: Vec<usize>,
+    /// Each rule's keywords; the pair filter also holds the literals the regexes start with.
+    keywords: KeywordSets,
 }
 
 impl RiskRules {
     pub fn new(configs: &[RiskConfig]) -> Self {
-        let mut patterns = Vec::new();
-        let mut keyword_rule = Vec::new();
         // The literals every match of a regex starts with, for the pair filter.
         let mut regex_starts = Vec::new();
         let rules = configs
             .iter()
-            .enumerate()
-            .map(|(i, r)| {
-                for k in &r.keywords {
-                    patterns.push(k.to_lowercase());
-                    keyword_rule.push(i);
-                }
+            .map(|r| {
                 let starts: Option<Vec<Vec<String>>> = r.regex.iter().map(|p| match_starts(p)).collect();
                 let regexes_filtered = starts.is_some();
                 regex_starts.extend(starts.into_iter().flatten().flatten());
@@ -54,15 +44,8 @@ impl RiskRules {
                 }
             })
             .collect();
-        // A full DFA: a few dozen keywords make a small one, and every message is searched.
-        let keywords = AhoCorasickBuilder::new()
-            .kind(Some(aho_corasick::AhoCorasickKind::DFA))
-            .ascii_case_insensitive(true)
-            .match_kind(MatchKind::Standard)
-            .build(&patterns)
-            .expect("risk keyword automaton");
-        let may_match = PairFilter::new(patterns.iter().chain(&regex_starts));
-        RiskRules { rules, keywords, may_match, keyword_rule }
+        let keywords = KeywordSets::new(configs.iter().map(|r| r.keywords.as_slice()), &regex_starts);
+        RiskRules { rules, keywords }
     }
 
     pub fn is_empty(&self) -> bool {
@@ -75,15 +58,9 @@ impl RiskRules {
             return None;
         }
         // Most messages contain no keyword at all; the pair filter tells, and the automaton's
-        // overlapping scan (which rules' keywords occur) runs only on the others.
-        let mut keyword_hit = Vec::new();
-        let may_match = self.may_match.as_ref().is_none_or(|f| f.may_match(text));
-        if may_match {
-            keyword_hit = vec![false; self.rules.len()];
-            for m in self.keywords.find_overlapping_iter(text) {
-                keyword_hit[self.keyword_rule[m.pattern().as_usize()]] = true;
-            }
-        }
+        // scan (which rules' keywords occur) runs only on the others.
+        let may_match = self.keywords.may_match(text);
+        let keyword_hit = if may_match { self.keywords.scan(text) } else { Vec::new() };
         self.rules
             .iter()
             .enumerate()
@@ -99,44 +76,6 @@ impl RiskRules {
                         || ((may_match || !rule.regexes_filtered) && rule.regexes.iter().any(|r| r.is_match(text))))
             })
             .map(|(_, rule)| rule.name.as_str())
-    }
-}
-
-/// A necessary condition for a keyword to occur in a text: the pair of its first two
-/// characters occurs (ASCII letters folded, as the automaton folds them). Pairs are hashed into
-/// a 64 Ki-bit table; nearly every message has no such pair and skips the automaton, which
-/// costs about 100 ns per message even when nothing matches.
-pub(super) struct PairFilter {
-    bits: Vec<u64>,
-}
-
-impl PairFilter {
-    const BITS: u32 = 16;
-
-    pub(super) fn new<'a>(keywords: impl IntoIterator<Item = &'a String>) -> Option<Self> {
-        let mut bits = vec![0u64; (1 << Self::BITS) / 64];
-        for k in keywords {
-            let mut chars = k.chars();
-            let (Some(a), Some(b)) = (chars.next(), chars.next()) else { return None };
-            let slot = Self::slot(a, b);
-            bits[slot / 64] |= 1 << (slot % 64);
-        }
-        Some(PairFilter { bits })
-    }
-
-    fn slot(a: char, b: char) -> usize {
-        let h = (a.to_ascii_lowercase() as u32).wrapping_mul(0x9E37_79B1) ^ b.to_ascii_lowercase() as u32;
-        (h.wrapping_mul(0x85EB_CA6B) >> (32 - Self::BITS)) as usize
-    }
-
-    pub(super) fn may_match(&self, text: &str) -> bool {
-        let mut chars = text.chars();
-        let Some(mut a) = chars.next() else { return false };
-        chars.any(|b| {
-            let slot = Self::slot(a, b);
-            a = b;
-            self.bits[slot / 64] & (1 << (slot % 64)) != 0
-        })
     }
 }
 
@@ -175,34 +114,6 @@ mod tests {
         assert_eq!(risk("界面不好看", "ux", -400), None);
     }
 
-    /// The pair filter never hides a keyword: with and without it, the same texts match.
-    #[test]
-    fn the_pair_filter_never_hides_a_keyword() {
-        let rules = RiskRules::new(&Config::embedded().risks);
-        let keywords: Vec<String> = Config::embedded().risks.iter().flat_map(|r| r.keywords.clone()).collect();
-        let filler = ["付款失败", "Hello ", "退款", "，", "ＡＢ", "x", "😀", "不", "想"];
-        let mut rng = crate::util::SplitMix::new(5);
-        let (mut matched, mut filtered) = (0, 0);
-        for _ in 0..20_000 {
-            let mut text = String::new();
-            for _ in 0..rng.below(8) {
-                text.push_str(rng.pick::<&str>(&filler));
-            }
-            if rng.below(3) == 0 {
-                let k = rng.pick(&keywords);
-                text.push_str(&if rng.below(2) == 0 { k.to_uppercase() } else { k.clone() });
-                text.push_str(rng.pick::<&str>(&filler));
-            }
-            let filter = rules.may_match.as_ref().expect("no one-character keyword");
-            let truth = rules.keywords.is_match(&text);
-            assert!(!truth || filter.may_match(&text), "{text}");
-            matched += truth as usize;
-            filtered += !filter.may_match(&text) as usize;
-        }
-        assert!(matched > 5000 && filtered > 10_000, "{matched} matched, {filtered} skipped the automaton");
-        assert!(PairFilter::new(&["x".to_string()]).is_none(), "one-character keywords turn it off");
-    }
-
     #[test]
     fn regexes_run_only_where_the_pair_filter_lets_them() {
         let starts = match_starts(r"(?i)\bsue\b").expect("a finite set");
@@ -230,7 +141,8 @@ mod tests {
         ];
         let rules = RiskRules::new(&configs);
         assert!(rules.rules[0].regexes_filtered && !rules.rules[1].regexes_filtered);
-        let unfiltered = RiskRules { may_match: None, ..RiskRules::new(&configs) };
+        let mut unfiltered = RiskRules::new(&configs);
+        unfiltered.keywords.drop_filter();
         let pieces =
             ["we will ", "SUE", "ſue", "sue", "issue", "Court  Date", "court", "律师", "退了 ", "12345元", "，", "x"];
         let mut rng = crate::util::SplitMix::new(9);
@@ -240,7 +152,7 @@ mod tests {
             let with = rules.classify(&text, "other", 0);
             assert_eq!(with, unfiltered.classify(&text, "other", 0), "{text}");
             fired += with.is_some() as usize;
-            skipped += !rules.may_match.as_ref().unwrap().may_match(&text) as usize;
+            skipped += !rules.keywords.may_match(&text) as usize;
         }
         assert!(fired > 5000 && skipped > 1000, "{fired} fired, {skipped} skipped every search");
     }

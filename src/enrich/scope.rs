@@ -7,11 +7,10 @@
 //! several lines goes to the nearest, not to whichever was written first.
 
 use super::encoder::DIM;
-use super::risk::PairFilter;
+use super::keywords::KeywordSets;
 use super::Embedder;
 use crate::config::{Dimension, ScopeConfig};
 use crate::event::{Event, SmolStr};
-use aho_corasick::{AhoCorasick, AhoCorasickBuilder, MatchKind};
 use regex::Regex;
 
 struct Scope {
@@ -30,12 +29,8 @@ struct Scope {
 
 pub struct ScopeMatcher {
     scopes: Vec<Scope>,
-    keywords: AhoCorasick,
-    /// Whether a text may contain a keyword (`None`: some keyword is a single character): most
-    /// messages contain none, and the filter is several times cheaper than the automaton.
-    may_match: Option<PairFilter>,
-    /// keyword pattern index → scope index
-    keyword_scope: Vec<usize>,
+    /// Each scope's keywords.
+    keywords: KeywordSets,
     /// The examples' unit embeddings, `DIM` values each.
     examples: Vec<f32>,
     needs_meta: bool,
@@ -44,17 +39,10 @@ pub struct ScopeMatcher {
 impl ScopeMatcher {
     /// `embedder`: what embeds the examples (`None` without models: example matchers never hold).
     pub fn new(configs: &[ScopeConfig], default_threshold: f64, embedder: Option<&Embedder>) -> Self {
-        let mut patterns = Vec::new();
-        let mut keyword_scope = Vec::new();
         let mut example_texts: Vec<&str> = Vec::new();
         let scopes = configs
             .iter()
-            .enumerate()
-            .map(|(i, s)| {
-                for k in &s.keywords {
-                    patterns.push(k.to_lowercase());
-                    keyword_scope.push(i);
-                }
+            .map(|s| {
                 let first_example = example_texts.len();
                 if embedder.is_some() {
                     example_texts.extend(s.examples.iter().map(String::as_str));
@@ -75,19 +63,13 @@ impl ScopeMatcher {
                 }
             })
             .collect::<Vec<_>>();
-        let may_match = PairFilter::new(patterns.iter());
-        let keywords = AhoCorasickBuilder::new()
-            .kind(Some(aho_corasick::AhoCorasickKind::DFA))
-            .ascii_case_insensitive(true)
-            .match_kind(MatchKind::Standard)
-            .build(&patterns)
-            .expect("scope keyword automaton");
+        let keywords = KeywordSets::new(configs.iter().map(|s| s.keywords.as_slice()), &[]);
         let examples = match embedder {
             Some(e) if !example_texts.is_empty() => e.embed(&example_texts),
             _ => Vec::new(),
         };
         let needs_meta = scopes.iter().any(|s| !s.meta.is_empty());
-        ScopeMatcher { scopes, keywords, may_match, keyword_scope, examples, needs_meta }
+        ScopeMatcher { scopes, keywords, examples, needs_meta }
     }
 
     pub fn is_empty(&self) -> bool {
@@ -120,13 +102,8 @@ impl ScopeMatcher {
         if self.scopes.is_empty() || !(open(Dimension::Business, event) || open(Dimension::Campaign, event)) {
             return;
         }
-        let mut keyword_hit = Vec::new();
-        if self.may_match.as_ref().is_none_or(|f| f.may_match(&event.text)) {
-            keyword_hit = vec![false; self.scopes.len()];
-            for m in self.keywords.find_overlapping_iter(&event.text) {
-                keyword_hit[self.keyword_scope[m.pattern().as_usize()]] = true;
-            }
-        }
+        let keyword_hit =
+            if self.keywords.may_match(&event.text) { self.keywords.scan(&event.text) } else { Vec::new() };
         let meta: Option<serde_json::Map<String, serde_json::Value>> =
             if self.needs_meta { event.meta.as_deref().and_then(|m| serde_json::from_str(m).ok()) } else { None };
         for dimension in [Dimension::Business, Dimension::Campaign] {
