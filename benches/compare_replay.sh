@@ -3,6 +3,7 @@
 # noise over both), three rounds by default:
 #
 #   bash benches/compare_replay.sh OLD_BINARY NEW_BINARY [N] [ROUNDS]
+#   OLD_ARGS=… NEW_ARGS=… bash benches/compare_replay.sh BIN BIN   (one build, two configurations)
 #
 # Input: ../shared/tools/gen_workload.py's stream of N events (default 1000000, seed 42),
 # replayed with `--no-enrich` and the peers' spike rule, as benches/replay_throughput.sh does.
@@ -19,8 +20,10 @@ echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -
 results=$(mktemp)
 for round in $(seq "$rounds"); do
   for which in old new; do
-    bin=$old; [ "$which" = new ] && bin=$new
-    "$bin" replay "$input" --no-enrich --rules benches/peer_rule.toml --stats \
+    bin=$old args=${OLD_ARGS:---rules benches/peer_rule.toml}
+    [ "$which" = new ] && bin=$new args=${NEW_ARGS:---rules benches/peer_rule.toml}
+    # shellcheck disable=SC2086 # the arguments are words
+    "$bin" replay "$input" --no-enrich $args --stats \
       --alerts-out "$data/alerts_$which.ndjson" 2> "$data/stats_$which.txt"
     eps=$(grep -oE 'throughput [0-9.]+' "$data/stats_$which.txt" | awk '{print $2}')
     rss=$(grep -oE 'peak RSS [0-9.]+' "$data/stats_$which.txt" | awk '{print $3}')
