@@ -104,9 +104,14 @@ impl Key {
 
     /// Parses a name as [`Key::name`] writes it (`category`, `business|category`).
     pub fn parse(name: &str) -> Result<Key, KeyError> {
-        let dims: Vec<Dimension> = name
-            .split(SEPARATOR)
-            .map(|part| Dimension::parse(part).ok_or_else(|| KeyError::Unknown(part.to_string())))
+        Key::of_names(name.split(SEPARATOR))
+    }
+
+    /// The key of these dimension names, in order.
+    fn of_names<'a>(names: impl IntoIterator<Item = &'a str>) -> Result<Key, KeyError> {
+        let dims: Vec<Dimension> = names
+            .into_iter()
+            .map(|name| Dimension::parse(name).ok_or_else(|| KeyError::Unknown(name.to_string())))
             .collect::<Result<_, _>>()?;
         Key::combined(&dims)
     }
@@ -180,14 +185,8 @@ pub enum KeySpec {
 impl KeySpec {
     pub fn key(&self) -> Result<Key, KeyError> {
         match self {
-            KeySpec::One(name) => Dimension::parse(name).map(Key::from).ok_or_else(|| KeyError::Unknown(name.clone())),
-            KeySpec::Many(names) => {
-                let dims: Vec<Dimension> = names
-                    .iter()
-                    .map(|n| Dimension::parse(n).ok_or_else(|| KeyError::Unknown(n.clone())))
-                    .collect::<Result<_, _>>()?;
-                Key::combined(&dims)
-            }
+            KeySpec::One(name) => Key::of_names([name.as_str()]),
+            KeySpec::Many(names) => Key::of_names(names.iter().map(String::as_str)),
         }
     }
 }
