@@ -272,6 +272,13 @@ impl Config {
 mod tests {
     use super::*;
 
+    /// Every problem `f.toml` (dataflow) and `a.toml` (alerts) have together, as reported.
+    fn problems(flows: String, alerts: &str) -> Vec<String> {
+        let flows = vec![Source { name: "f.toml".into(), text: flows }];
+        let alerts = vec![Source { name: "a.toml".into(), text: alerts.into() }];
+        Config::from_sources(flows, alerts).unwrap_err().0.iter().map(|e| e.to_string()).collect()
+    }
+
     #[test]
     fn embedded_defaults_are_valid() {
         let c = Config::embedded();
@@ -296,13 +303,7 @@ min_count = 0
 cooldown = "1m"
 severity = "loud"
 "#;
-        let errors = Config::from_sources(
-            vec![Source { name: "f.toml".into(), text: flows }],
-            vec![Source { name: "a.toml".into(), text: alerts.into() }],
-        )
-        .unwrap_err()
-        .0;
-        let text: Vec<String> = errors.iter().map(|e| e.to_string()).collect();
+        let text = problems(flows, alerts);
         assert!(text.iter().any(|t| t.starts_with("f.toml:") && t.contains("divide a day")), "{text:?}");
         for needle in ["window 2m", "sensitivity", "min_count", "baseline", "severity `loud`"] {
             assert!(text.iter().any(|t| t.starts_with("a.toml:2:") && t.contains(needle)), "{needle}: {text:?}");
@@ -333,13 +334,7 @@ min_change = 0
 min_count = 5
 severity = "warning"
 "#;
-        let errors = Config::from_sources(
-            vec![Source { name: "f.toml".into(), text: flows }],
-            vec![Source { name: "a.toml".into(), text: alerts.into() }],
-        )
-        .unwrap_err()
-        .0;
-        let text: Vec<String> = errors.iter().map(|e| e.to_string()).collect();
+        let text = problems(flows, alerts);
         for needle in [
             "scope `x`: dimension must be business or campaign, not `region`",
             "scope `y`: has no matcher",
@@ -362,13 +357,8 @@ severity = "warning"
         let berlin = DEFAULT_DATAFLOW.to_string()
             + "\n[calendar]\ntimezone = \"Europe/Berlin\"\n\n[[window]]\nsize = \"1d\"\nretention = \"10d\"\n";
         let daily = "[[rule]]\nname = \"d\"\nkind = \"spike\"\nkey = \"category\"\nwindow = \"1d\"\nbaseline = \"median_mad\"\nsensitivity = 3.0\nmin_count = 5\nseverity = \"warning\"\n";
-        let errors = Config::from_sources(
-            vec![Source { name: "f.toml".into(), text: berlin.clone() }],
-            vec![Source { name: "a.toml".into(), text: daily.into() }],
-        )
-        .unwrap_err()
-        .0;
-        assert!(errors[0].message.contains("not all 24 hours long"), "{errors:?}");
+        let errors = problems(berlin.clone(), daily);
+        assert!(errors[0].contains("not all 24 hours long"), "{errors:?}");
         let shanghai = berlin.replace("Europe/Berlin", "Asia/Shanghai");
         assert!(Config::from_sources(
             vec![Source { name: "f.toml".into(), text: shanghai }],
@@ -512,13 +502,7 @@ window = "30m"
 min_count = 1
 severity = "warning"
 "#;
-        let errors = Config::from_sources(
-            vec![Source { name: "f.toml".into(), text: flows }],
-            vec![Source { name: "a.toml".into(), text: alerts.into() }],
-        )
-        .unwrap_err()
-        .0;
-        let text: Vec<String> = errors.iter().map(|e| e.to_string()).collect();
+        let text = problems(flows, alerts);
         for needle in [
             "cluster.similarity must lie strictly between 0 and 1",
             "cluster.whitening_sample must be 0 (off) or at least 2",
