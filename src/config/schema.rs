@@ -148,8 +148,6 @@ fn yes() -> bool {
     true
 }
 
-/// `[redis]`: where feedpulse reads feedback from and writes alerts, dead letters and rolling
-/// aggregates to (docs/redis.md). Absent: no Redis.
 /// A Redis server as [`RedisConfig::endpoint`] reads it.
 #[derive(Clone, PartialEq)]
 pub struct RedisEndpoint {
@@ -184,6 +182,8 @@ impl std::fmt::Debug for RedisEndpoint {
     }
 }
 
+/// `[redis]`: where feedpulse reads feedback from and writes alerts, dead letters and rolling
+/// aggregates to (docs/redis.md). Absent: no Redis.
 #[derive(Clone, Debug, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RedisConfig {
