@@ -179,6 +179,14 @@ mod tests {
         Event { text: text.into(), channel: channel.into(), ts_ms, meta: meta.map(String::from), ..Default::default() }
     }
 
+    /// The business `m` names for `text` from the app, embedded by `embedder` when given.
+    fn business_of(m: &ScopeMatcher, text: &str, embedder: Option<&Embedder>) -> Option<String> {
+        let mut e = event(text, "app", 0, None);
+        let embedding = embedder.map(|x| x.embed(&[text]));
+        m.apply(&mut e, embedding.as_deref(), |_| {});
+        e.business.map(|b| b.to_string())
+    }
+
     const SCOPES: &str = r#"
         [[scope]]
         name = "live"
@@ -264,14 +272,17 @@ mod tests {
         );
         let embedder = Embedder::HashedNgrams;
         let m = ScopeMatcher::new(&configs, 0.5, Some(&embedder));
-        let text = "给主播刷的礼物一直没到账";
-        let mut e = event(text, "app", 0, None);
-        m.apply(&mut e, Some(&embedder.embed(&[text])), |_| {});
-        assert_eq!(e.business.as_deref(), Some("live"), "the nearer example, though `shop` comes first");
-        let text = "给主播刷的礼物没到账，要求退款";
-        let mut e = event(text, "app", 0, None);
-        m.apply(&mut e, Some(&embedder.embed(&[text])), |_| {});
-        assert_eq!(e.business.as_deref(), Some("refunds"), "a keyword rule wins over any example");
+        let business = |text| business_of(&m, text, Some(&embedder));
+        assert_eq!(
+            business("给主播刷的礼物一直没到账").as_deref(),
+            Some("live"),
+            "the nearer example, though `shop` comes first"
+        );
+        assert_eq!(
+            business("给主播刷的礼物没到账，要求退款").as_deref(),
+            Some("refunds"),
+            "a keyword rule wins over any example"
+        );
     }
 
     #[test]
@@ -288,16 +299,9 @@ mod tests {
         let embedder = Embedder::HashedNgrams;
         let m = ScopeMatcher::new(&configs, 0.5, Some(&embedder));
         assert!(m.needs_embedding());
-        let near = embedder.embed(&["给主播刷的礼物一直没到账"]);
-        let far = embedder.embed(&["快递三天了还没发货"]);
-        let mut a = event("给主播刷的礼物一直没到账", "app", 0, None);
-        m.apply(&mut a, Some(&near), |_| {});
-        assert_eq!(a.business.as_deref(), Some("live"));
-        let mut b = event("快递三天了还没发货", "app", 0, None);
-        m.apply(&mut b, Some(&far), |_| {});
-        assert_eq!(b.business, None);
-        let mut no_embedding = event("给主播刷的礼物一直没到账", "app", 0, None);
-        m.apply(&mut no_embedding, None, |_| {});
-        assert_eq!(no_embedding.business, None, "without an embedding an example cannot match");
+        assert_eq!(business_of(&m, "给主播刷的礼物一直没到账", Some(&embedder)).as_deref(), Some("live"));
+        assert_eq!(business_of(&m, "快递三天了还没发货", Some(&embedder)), None);
+        let no_embedding = business_of(&m, "给主播刷的礼物一直没到账", None);
+        assert_eq!(no_embedding, None, "without an embedding an example cannot match");
     }
 }
