@@ -189,6 +189,11 @@ impl Dataflow {
         }
     }
 
+    /// The zone of local days: `[calendar] timezone`, UTC without one.
+    fn calendar(&self) -> crate::util::calendar::Calendar {
+        self.calendar.clone().unwrap_or_default()
+    }
+
     /// The window sizes, each given once.
     fn window_sizes(&self, flows: &[Source], report: &mut Report) -> BTreeSet<HumanDuration> {
         let mut sizes = BTreeSet::new();
@@ -400,7 +405,7 @@ fn check_rule(r: &RuleFile, cx: &RuleContext<'_>, problem: Problem) {
             Some(Ok(_)) => {}
         }
     }
-    let calendar = cx.dataflow.calendar.clone().unwrap_or_default();
+    let calendar = cx.dataflow.calendar();
     if r.kind.is_windowed() && r.window().as_ms() % 86_400_000 == 0 && !calendar.steady() {
         problem(format!(
             "{} windows start at local midnight of {}, whose days are not all 24 hours long; judge days with a day_over_day rule",
@@ -532,7 +537,7 @@ fn check_day_over_day(r: &RuleFile, cx: &RuleContext<'_>, problem: Problem) {
         )),
         Some(_) => {}
     }
-    match r.calendar(cx.dataflow.calendar.as_ref().unwrap_or(&Default::default())) {
+    match r.calendar(&cx.dataflow.calendar()) {
         Err(e) => problem(format!("timezone: {e}")),
         Ok(c) if !c.whole_hours() => problem(format!(
             "timezone `{}` is not a whole number of hours from UTC; day-over-day sums hour windows",
@@ -626,7 +631,7 @@ impl Config {
         if !report.0.is_empty() {
             return Err(ConfigErrors(report.0));
         }
-        let calendar = dataflow.calendar.clone().unwrap_or_default();
+        let calendar = dataflow.calendar();
         Ok(dataflow.into_config(rules.into_iter().map(|r| r.into_rule(&calendar)).collect(), webhooks))
     }
 }
