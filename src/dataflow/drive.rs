@@ -96,7 +96,7 @@ pub(super) fn live(
             absorbed = last;
         }
         // A clean cut: every closed tick is complete and the open one has produced
-        // no window yet (`count_total` waits for its frontier). Dead-lettered
+        // no window yet (the totals wait for their frontier). Dead-lettered
         // entries are acknowledged here even when no tick had events.
         on_checkpoint(absorbed);
     }

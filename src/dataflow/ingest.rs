@@ -1,9 +1,9 @@
-//! The `Ingest` operator: turns admitted events into window-aggregate updates.
+//! The `Ingest` operator: turns admitted events into additions to windows.
 //!
 //! Per worker it drops duplicate ids, dead-letters events older than retention, assigns each
-//! event to its windows in every dimension, folds the updates of one tick into one update per
-//! window (the consolidation differential would do, done before the arrangement), and schedules
-//! each window's retraction at `window end + retention` of event time, so state stays bounded.
+//! event to its windows in every dimension and folds the additions of one tick into one per
+//! window. Totals, and each window's retraction at `window end + retention` of event time, are
+//! [`super::totals`]'s: it hears this operator's event clock.
 
 use super::detect::DetectIn;
 use super::tick::Tick;
@@ -14,11 +14,11 @@ use crate::records::notice::{NewCluster, RiskyMessage, Sample};
 use crate::records::window::{window_start, Agg, Series, WindowKey};
 use crate::telemetry::Metrics;
 use crate::util::calendar::Calendar;
-use differential_dataflow::difference::{Abelian, Semigroup};
+use differential_dataflow::difference::Semigroup;
 use differential_dataflow::AsCollection;
 use differential_dataflow::VecCollection;
 use serde::{Deserialize, Serialize};
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{HashMap, HashSet};
 use std::hash::{BuildHasher, Hasher};
 use std::sync::Arc;
 use timely::container::CapacityContainerBuilder;
@@ -110,7 +110,6 @@ pub struct IngestState {
     /// Ids seen in the current and the previous dedupe generation.
     seen: [HashSet<u64, Fold>; 2],
     generation_started: i64,
-    ledger: WindowLedger,
     min_retention_ms: i64,
     /// The largest duration (s) that every window size is a multiple of.
     slice_s: u32,
@@ -190,58 +189,6 @@ impl Latest {
     }
 }
 
-/// What one operator has added to each live window, so it can retract exactly that at the
-/// window's expiry (`window end + retention` of event time; a window of a day or longer ends at
-/// the calendar's next local midnight).
-#[derive(Default)]
-pub struct WindowLedger {
-    live: HashMap<(Series, u32, i64), Agg, Fold>,
-    expiry: BTreeMap<i64, Vec<(Series, u32, i64)>>,
-    calendar: Calendar,
-}
-
-impl WindowLedger {
-    pub fn new(calendar: Calendar) -> Self {
-        WindowLedger { calendar, ..Default::default() }
-    }
-
-    /// Records `agg` added to a window kept `retention_ms` past its end and passes the update on.
-    pub fn add(&mut self, key: WindowKey, retention_ms: i64, agg: Agg, out: &mut impl FnMut(IngestOut)) {
-        match self.live.entry((key.series.clone(), key.size_s, key.start_s)) {
-            std::collections::hash_map::Entry::Occupied(mut e) => e.get_mut().plus_equals(&agg),
-            std::collections::hash_map::Entry::Vacant(e) => {
-                let expires = self.calendar.window_end(key.start_s, key.size_s) * 1000 + retention_ms;
-                self.expiry.entry(expires).or_default().push(e.key().clone());
-                e.insert(agg);
-            }
-        }
-        out(IngestOut::Update(key, agg));
-    }
-
-    /// Retracts every window whose expiry `clock_ms` has passed.
-    pub fn expire(&mut self, clock_ms: i64, out: &mut impl FnMut(IngestOut)) {
-        while let Some(entry) = self.expiry.first_entry() {
-            if *entry.key() > clock_ms {
-                break;
-            }
-            for (series, size_s, start_s) in entry.remove() {
-                if let Some(mut agg) = self.live.remove(&(series.clone(), size_s, start_s)) {
-                    agg.negate();
-                    out(IngestOut::Update(WindowKey { series, size_s, start_s }, agg));
-                }
-            }
-        }
-    }
-
-    pub fn len(&self) -> usize {
-        self.live.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.live.is_empty()
-    }
-}
-
 fn id_hash(id: &str) -> u64 {
     let mut h = foldhash::quality::FixedState::with_seed(7).build_hasher();
     h.write(id.as_bytes());
@@ -250,7 +197,6 @@ fn id_hash(id: &str) -> u64 {
 
 impl IngestState {
     pub fn new(params: IngestParams) -> Self {
-        let ledger = WindowLedger::new(params.calendar.clone());
         let min_retention_ms = params.windows.iter().map(|w| w.1).min().unwrap_or(i64::MAX);
         let gcd = |a: u32, b: u32| -> u32 {
             let (mut a, mut b) = (a, b);
@@ -265,7 +211,6 @@ impl IngestState {
             clock: i64::MIN,
             seen: Default::default(),
             generation_started: i64::MIN,
-            ledger,
             min_retention_ms,
             slice_s,
             groups_last_tick: 0,
@@ -327,14 +272,13 @@ impl IngestState {
         let mut folded: Vec<((u32, u8, i64), Agg)> = folded.into_iter().collect();
         folded.sort_unstable_by_key(|(k, _)| *k);
         for ((si, wi, start_s), agg) in folded {
-            let (size_s, retention) = self.params.windows[wi as usize];
+            let size_s = self.params.windows[wi as usize].0;
             let key = WindowKey { series: series[si as usize].clone(), size_s, start_s };
-            self.ledger.add(key, retention, agg, &mut out);
+            out(IngestOut::Update(key, agg));
         }
         emit_samples(events, &series, &samples, &mut out);
         self.pass_on(events, &passed_on, &mut out);
         if self.clock > old_clock {
-            self.ledger.expire(self.clock, &mut out);
             out(IngestOut::Clock(self.clock));
         }
     }
@@ -449,17 +393,6 @@ impl IngestState {
         }
         self.seen[0].insert(h)
     }
-
-    /// The retention of windows of `size_s` (the longest configured when it is not one).
-    fn retention_ms(&self, size_s: u32) -> i64 {
-        let configured = self.params.windows.iter().find(|w| w.0 == size_s);
-        configured.or(self.params.windows.iter().max_by_key(|w| w.1)).map_or(0, |w| w.1)
-    }
-
-    /// Number of live windows (for tests of bounded state).
-    pub fn live_windows(&self) -> usize {
-        self.ledger.len()
-    }
 }
 
 /// Builds the ingest operator. Events are exchanged by id so each id is deduplicated by exactly
@@ -469,8 +402,8 @@ impl IngestState {
 /// consumes it (a partition after the operator would move every item three more times, and a
 /// copy of the whole stream for the clusterer would clone every sample text).
 ///
-/// `restored` windows (a previous run's aggregates) enter on worker 0 at the first tick, in its
-/// ledger so they expire like any other.
+/// `restored` windows (a previous run's aggregates) enter on worker 0 at the first tick, as
+/// additions like any other.
 pub fn ingest<'scope>(
     events: StreamVec<'scope, Tick, Event>,
     params: IngestParams,
@@ -504,12 +437,7 @@ pub fn ingest<'scope>(
                 let tick = *capability.time();
                 let mut session = windows_out.session(&capability);
                 for (key, agg) in restored.iter() {
-                    let retention = state.retention_ms(key.size_s);
-                    state.ledger.add(key.clone(), retention, *agg, &mut |o| {
-                        if let IngestOut::Update(key, agg) = o {
-                            session.give((key, tick, agg));
-                        }
-                    });
+                    session.give((key.clone(), tick, *agg));
                 }
             }
             let mut samples_out = samples_out.activate();
@@ -713,16 +641,13 @@ mod tests {
     }
 
     #[test]
-    fn drops_duplicates_and_retracts_expired_windows() {
+    fn drops_duplicates_and_dead_letters_events_older_than_retention() {
         let mut s = IngestState::new(params());
         updates(&mut s, vec![event("a", 1_000, "pay", 0)]);
         assert!(updates(&mut s, vec![event("a", 1_000, "pay", 0)]).is_empty(), "duplicate id is dropped");
-        assert_eq!(s.live_windows(), 3);
-        // Window [0, 60 s) expires at 60 s + 120 s retention.
         let out = updates(&mut s, vec![event("z", 180_000, "pay", 0)]);
-        let retracted = out.iter().filter(|o| matches!(o, IngestOut::Update(_, a) if a.count == -1)).count();
-        assert_eq!(retracted, 3);
-        assert_eq!(s.live_windows(), 3, "only the new windows are live");
+        let added = out.iter().filter(|o| matches!(o, IngestOut::Update(_, a) if a.count == 1)).count();
+        assert_eq!((added, out.len()), (3, 3), "an addition to each series' window, no retraction");
         let out = updates(&mut s, vec![event("late", 10_000, "pay", 0)]);
         assert!(matches!(&out[..], [IngestOut::Dead(d)] if d.reason == DeadReason::TooLate), "{out:?}");
     }

@@ -1,5 +1,6 @@
-//! The timely / differential dataflow: ingest → window aggregates (`count_total` over the
-//! `Agg` difference) → detect → alerts, and the drivers that feed it.
+//! The timely / differential dataflow: ingest → window totals (the collection of window keys
+//! with the `Agg` difference, summed and expired by [`totals`]) → detect → alerts, and the
+//! drivers that feed it.
 //!
 //! Time is a processing tick (`Tick`); the event-time window is part of the data key. In replay
 //! each input batch is one tick, so results depend only on the input and the batch size; live,
@@ -13,6 +14,7 @@ pub mod restore;
 pub mod sketch;
 pub mod spike;
 pub mod tick;
+pub mod totals;
 pub mod whitening;
 
 use crate::alerts::Alert;
@@ -23,7 +25,6 @@ use crate::records::window::{Agg, WindowKey};
 use crate::telemetry::Metrics;
 use clusters::ClusterUpdate;
 use detect::DetectIn;
-use differential_dataflow::operators::CountTotal;
 use differential_dataflow::{AsCollection, VecCollection};
 use ingest::Ingested;
 use ingest::{IngestOut, IngestParams};
@@ -81,11 +82,14 @@ impl<'scope> Ingested<'scope> {
     }
 }
 
-/// Current aggregate of every live window, as (`(key, aggregate)`, +1/-1) changes.
+/// Current aggregate of every live window, as (`(key, aggregate)`, +1/-1) changes: the
+/// additions ingest (and the clusterer) made, summed, each window retracted when ingest's event
+/// clock passes its expiry.
 pub fn window_aggregates<'scope>(
-    windows: VecCollection<'scope, Tick, WindowKey, Agg>,
+    ingested: &Ingested<'scope>,
+    params: totals::TotalsParams,
 ) -> VecCollection<'scope, Tick, (WindowKey, Agg), isize> {
-    windows.count_total_core::<isize>()
+    totals::window_totals(ingested.windows.clone(), ingested.clock.clone(), params)
 }
 
 /// What a pipeline starts from besides its configuration: what a previous run saved, and the
@@ -122,6 +126,7 @@ pub fn build<'scope>(
     let (input, events) = scope.new_input::<Vec<Event>>();
     let params = IngestParams { spent: startup.spent.clone(), ..IngestParams::from_config(config, metrics) };
     let (windows, negative_below_milli) = (params.windows.clone(), params.negative_below_milli);
+    let totals = totals::TotalsParams { windows: windows.clone(), calendar: config.calendar.clone() };
     let (mut ingested, accepted) = ingest::ingest(events, params, startup.restore.windows.clone());
     let mut cluster_updates = None;
     if let Some(cluster_params) = clusters::ClusterParams::from_config(config) {
@@ -138,7 +143,7 @@ pub fn build<'scope>(
         cluster_updates = Some(published);
     }
     let clusters = cluster_updates.unwrap_or_else(|| Vec::<ClusterUpdate>::new().to_stream(scope));
-    let aggregates = window_aggregates(ingested.windows);
+    let aggregates = window_aggregates(&ingested, totals);
     // The detector mirrors the windows (and keeps samples) of the keys it judges: every single
     // dimension, and the combined keys a rule watches. Combined keys only an `[[aggregate]]`
     // names are for readers of Redis, and skip it.

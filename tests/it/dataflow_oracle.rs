@@ -8,6 +8,7 @@ use differential_dataflow::difference::Semigroup;
 use feedpulse::config::{Dimension, Key};
 use feedpulse::dataflow::ingest::IngestParams;
 use feedpulse::dataflow::tick::Tick;
+use feedpulse::dataflow::totals::TotalsParams;
 use feedpulse::dataflow::{ingest_streams, window_aggregates};
 use feedpulse::event::Event;
 use feedpulse::records::window::{window_start, Agg, Series, WindowKey};
@@ -157,8 +158,9 @@ fn check_seed(seed: u64) {
                 metrics: Default::default(),
                 spent: None,
             };
+            let totals = TotalsParams { windows: params.windows.clone(), calendar: params.calendar.clone() };
             let ingested = ingest_streams(events, params);
-            window_aggregates(ingested.windows)
+            window_aggregates(&ingested, totals)
                 .inner
                 .inspect(move |(kv, _t, diff)| {
                     let mut map = sink.borrow_mut();

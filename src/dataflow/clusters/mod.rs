@@ -65,7 +65,7 @@ pub fn cluster<'scope>(
     negative_below_milli: i32,
     restore: Option<ClusterSnapshot>,
 ) -> timely::dataflow::StreamVec<'scope, super::tick::Tick, (ClusterOut, super::tick::Tick)> {
-    use super::ingest::{IngestOut, WindowLedger};
+    use super::ingest::IngestOut;
 
     let dim = crate::enrich::encoder::DIM;
     // Only worker 0 receives messages. The others must not publish their empty picture (it
@@ -80,7 +80,6 @@ pub fn cluster<'scope>(
                 Some(snapshot) => ClusterState::restore(params, dim, snapshot),
                 None => ClusterState::new(params, dim),
             };
-            let mut ledger = WindowLedger::new(calendar.clone());
             let mut publisher = Publisher::new();
             // Publishing is paced by the wall clock, not by data: a capability kept at the input
             // frontier (so it holds nothing back) to publish with, dropped after the last update.
@@ -130,7 +129,6 @@ pub fn cluster<'scope>(
                     absorb_tick(
                         &mut state,
                         &mut publisher,
-                        &mut ledger,
                         (&windows, &calendar),
                         negative_below_milli,
                         &events,
@@ -163,7 +161,6 @@ pub fn cluster<'scope>(
 fn absorb_tick(
     state: &mut ClusterState,
     publisher: &mut Publisher,
-    ledger: &mut super::ingest::WindowLedger,
     (windows, calendar): (&[(u32, i64)], &crate::util::calendar::Calendar),
     negative_below_milli: i32,
     events: &[crate::event::Event],
@@ -204,9 +201,9 @@ fn absorb_tick(
         }
     }
     for ((cluster, wi, start_s), agg) in folded {
-        let (size_s, retention) = windows[wi];
+        let size_s = windows[wi].0;
         let series = Series::new(Dimension::Cluster, cluster_name(cluster));
-        ledger.add(WindowKey { series, size_s, start_s }, retention, agg, &mut out);
+        out(IngestOut::Update(WindowKey { series, size_s, start_s }, agg));
     }
     for (cluster, indexes) in samples {
         for i in indexes {
@@ -220,7 +217,6 @@ fn absorb_tick(
             }));
         }
     }
-    ledger.expire(state.clock_ms(), &mut out);
 }
 
 #[cfg(test)]

@@ -1,5 +1,5 @@
 //! The `Detect` operator: keeps each series' recent window aggregates (a mirror of the
-//! `count_total` output for the series this worker owns), evaluates the alert rules on the
+//! window totals for the series this worker owns), evaluates the alert rules on the
 //! windows a tick changed, and runs the alert engine. Evaluation happens when the frontier passes
 //! a tick, so an alert leaves the dataflow one tick after the message that crossed the threshold.
 
@@ -34,7 +34,7 @@ const SAMPLES_SHOWN: usize = 3;
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub enum DetectIn {
-    /// A `count_total` output: the window's aggregate became (+1) or stopped being (-1) `Agg`.
+    /// A window totals output: the window's aggregate became (+1) or stopped being (-1) `Agg`.
     Window(WindowKey, Agg, isize),
     Sample(Sample),
     Clock(i64),
@@ -51,7 +51,7 @@ pub(crate) struct SeriesWindows {
 }
 
 impl SeriesWindows {
-    /// A window's current aggregate (its latest `+1` from `count_total`).
+    /// A window's current aggregate (its latest `+1` from the totals).
     pub(crate) fn record(&mut self, start_s: i64, agg: Agg) {
         self.aggs.insert(start_s, agg);
         self.first_start_s = Some(self.first_start_s.map_or(start_s, |f| f.min(start_s)));
@@ -413,7 +413,7 @@ impl DetectorState {
     }
 
     /// Continues from a previous run. Its windows of the series `owns` accepts become known
-    /// history: a later `count_total` output equal to one of them is no change, so nothing is
+    /// history: a later totals output equal to one of them is no change, so nothing is
     /// evaluated (or fires) again. Its alerts keep their state with the worker that judges
     /// them: a series' owner, and worker 0 (`one_offs`) for per-message and per-cluster ones.
     pub fn restore(
@@ -459,7 +459,7 @@ pub fn detect<'scope>(
     let (index, peers) = (timely::dataflow::Scope::index(&scope), timely::dataflow::Scope::peers(&scope));
     input.unary_frontier(Pipeline, "Detect", move |_capability, _info| {
         let mut state = DetectorState::new(&config);
-        // The worker `count_total` sends a series' windows to (timely exchanges by hash % peers).
+        // The worker the totals send a series' windows to (timely exchanges by hash % peers).
         let owns =
             |series: &Series| differential_dataflow::hashable::Hashable::hashed(series) % peers as u64 == index as u64;
         state.restore(&windows, &alerts, owns, index == 0);
@@ -746,7 +746,7 @@ mod tests {
             .collect()
     }
 
-    /// What `count_total` hands the detector for `windows` (all new) at event time `clock_ms`.
+    /// What the totals hand the detector for `windows` (all new) at event time `clock_ms`.
     fn tick(windows: &[(WindowKey, Agg)], clock_ms: i64) -> Vec<DetectIn> {
         let mut items: Vec<DetectIn> = windows.iter().map(|(k, a)| DetectIn::Window(k.clone(), *a, 1)).collect();
         items.push(DetectIn::Clock(clock_ms));

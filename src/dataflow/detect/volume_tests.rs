@@ -62,7 +62,7 @@ fn arrivals(minutes: i64, rate_per_minute: impl Fn(i64) -> f64, seed: u64) -> Ve
 }
 
 /// Feeds one category's messages minute by minute (every window size, retracting the old count
-/// of a window as `count_total` does) and returns the firing alerts: (minute, window size).
+/// of a window as the totals do) and returns the firing alerts: (minute, window size).
 fn alerts(rule: &str, times: &[i64], minutes: i64) -> Vec<(i64, i64)> {
     let mut detector = DetectorState::new(&config(rule));
     let series = Series::new(crate::config::Dimension::Category, "payment");
