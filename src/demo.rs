@@ -1,6 +1,7 @@
 //! The demo stream: one day of realistic feedback (mostly Chinese, some English) across
 //! channels and two campaigns, with a new kind of complaint emerging slowly from 10:00 (gifts to
-//! live streamers charged but not delivered), an injected payment spike at 14:00, a few
+//! live streamers charged but not delivered), an injected payment spike at 14:00 (from a new
+//! app version), a few
 //! high-risk messages, and a `double11` sentiment dip at 20:00. Generated deterministically from a seed, as NDJSON lines, so the
 //! demo exercises the same decode → clean → enrich path as real input (a few records are
 //! deliberately bad, to show the dead-letter path).
@@ -225,9 +226,19 @@ pub fn generate(day_start_ms: i64, seed: u64) -> Vec<(i64, String)> {
             if let Some(c) = campaign {
                 record["campaign"] = json!(c);
             }
-            if let Some(hint) = category_hint {
-                record["meta"] = json!({ "form": hint });
-            }
+            // The app version the message came from: the payment spike follows a release
+            // (8.2.0) that nobody else runs yet, which the spike's drivers name. Taken from the
+            // sequence number, not the random stream, so the rest of the day is as it was.
+            let spike = category_hint == Some("payment");
+            let version = match (spike, seq % 10) {
+                (true, 0) | (false, 1..=7) => "8.1.3",
+                (true, _) => "8.2.0",
+                (false, _) => "8.1.2",
+            };
+            record["meta"] = match category_hint {
+                Some(hint) => json!({ "form": hint, "app_version": version }),
+                None => json!({ "app_version": version }),
+            };
             seq += 1;
             let arrival = ts + (rng.unit() * 2000.0) as i64;
             out.push((arrival, record.to_string()));

@@ -146,7 +146,8 @@ impl AlertEngine {
                     active.alert.baseline = eval.baseline;
                     active.alert.explanation = eval.explanation;
                     let window = active.alert.window.clone();
-                    active.alert.summary = summary(rule, series, active.alert.value, &active.alert.baseline, &window);
+                    active.alert.summary = summary(rule, series, active.alert.value, &active.alert.baseline, &window)
+                        + &drivers_note(&active.alert.explanation.drivers);
                 }
                 return None;
             }
@@ -165,7 +166,8 @@ impl AlertEngine {
             self.suppressed += 1;
             return None;
         }
-        let text = summary(rule, series, eval.value, &eval.baseline, &span(&eval));
+        let text =
+            summary(rule, series, eval.value, &eval.baseline, &span(&eval)) + &drivers_note(&eval.explanation.drivers);
         let alert = self.firing(rule, fp.clone(), labels, &eval, clock_ms, text);
         self.active.insert(
             fp,
@@ -255,6 +257,14 @@ impl AlertEngine {
 
 fn span(eval: &Evaluation) -> WindowSpan {
     WindowSpan { start: Timestamp(eval.window_start_ms), end: Timestamp(eval.window_end_ms) }
+}
+
+/// What a summary says of its drivers: `; drivers: channel weibo 72% (usually 10%), …`.
+fn drivers_note(drivers: &[super::Driver]) -> String {
+    match drivers {
+        [] => String::new(),
+        _ => format!("; drivers: {}", drivers.iter().map(super::Driver::describe).collect::<Vec<_>>().join(", ")),
+    }
 }
 
 /// The alert's one-line summary; `span` is the window judged (a `min_expected` rule's may be

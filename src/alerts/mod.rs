@@ -104,6 +104,38 @@ pub struct Explanation {
     pub count: i64,
     pub sentiment_mean: f64,
     pub negative_share: f64,
+    /// Spike and dip alerts: the values of other dimensions (and `[attribution] meta` fields)
+    /// whose share of the window departs most from their usual share, largest effect first.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub drivers: Vec<Driver>,
+}
+
+/// A value whose share of an anomalous window departs from its usual one: "72 % weibo
+/// (usually 10 %)".
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Driver {
+    /// A dimension (`channel`, `campaign`, `business`, `category`) or a `meta` field's name.
+    pub dimension: String,
+    pub value: String,
+    /// The window's messages with this value.
+    pub count: u64,
+    /// Their share of the window's messages.
+    pub share: f64,
+    /// Its share of the series' messages in the baseline before the window.
+    pub usual_share: f64,
+}
+
+impl Driver {
+    /// `weibo 72% (usually 10%)`
+    pub fn describe(&self) -> String {
+        format!(
+            "{} {} {:.0}% (usually {:.0}%)",
+            self.dimension,
+            self.value,
+            self.share * 100.0,
+            self.usual_share * 100.0
+        )
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

@@ -54,6 +54,8 @@ pub struct Config {
     pub aggregate_windows: Vec<(Key, Vec<u32>)>,
     /// The zone whose midnight starts windows of a day or longer (`[calendar]`, UTC by default).
     pub calendar: crate::util::calendar::Calendar,
+    /// What spike and dip alerts name as their drivers.
+    pub attribution: AttributionConfig,
     /// `None`: no clustering.
     pub cluster: Option<ClusterConfig>,
     pub rules: Vec<RuleConfig>,
@@ -230,7 +232,8 @@ impl Config {
     }
 
     /// The sections that differ from `other` and that only a restart can change: the shape of
-    /// the dataflow (windows, ingest, enrichment, clustering) and the outbound connections.
+    /// the dataflow (windows, ingest, enrichment, clustering, attribution) and the outbound
+    /// connections.
     /// Everything else (cleaning, PII masking, taxonomy, risk rules, alert rules and
     /// `ingest.max_future`) a reload applies live.
     pub fn restart_only_changes(&self, other: &Config) -> Vec<&'static str> {
@@ -243,6 +246,7 @@ impl Config {
         };
         check("[[window]]", self.windows == other.windows);
         check("[calendar]", self.calendar == other.calendar);
+        check("[attribution]", self.attribution == other.attribution);
         check(
             "combined keys ([[aggregate]] and rules' keys)",
             (&self.combined_keys, &self.aggregate_windows) == (&other.combined_keys, &other.aggregate_windows),

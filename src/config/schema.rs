@@ -72,6 +72,46 @@ impl Default for PiiConfig {
     }
 }
 
+/// `[attribution]`: what spike and dip alerts name as their drivers (docs/alerting.md § Drivers).
+#[derive(Clone, Debug, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AttributionConfig {
+    /// How much event time before an anomalous window its facets' usual shares come from.
+    #[serde(default = "default_attribution_baseline")]
+    pub baseline: HumanDuration,
+    /// `meta` fields attributed besides the dimensions (e.g. `app_version`, `region`); at most 4.
+    #[serde(default)]
+    pub meta: Vec<String>,
+    /// The most drivers an alert names.
+    #[serde(default = "default_max_drivers")]
+    pub max_drivers: usize,
+    /// A facet is named only when a share this far from its usual one would be rarer than this
+    /// (a Chernoff bound on the binomial tail).
+    #[serde(default = "default_attribution_significance")]
+    pub significance: f64,
+}
+
+impl Default for AttributionConfig {
+    fn default() -> Self {
+        AttributionConfig {
+            baseline: default_attribution_baseline(),
+            meta: Vec::new(),
+            max_drivers: default_max_drivers(),
+            significance: default_attribution_significance(),
+        }
+    }
+}
+
+fn default_attribution_baseline() -> HumanDuration {
+    HumanDuration(std::time::Duration::from_secs(6 * 3600))
+}
+fn default_max_drivers() -> usize {
+    3
+}
+fn default_attribution_significance() -> f64 {
+    0.001
+}
+
 #[derive(Clone, Debug, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct EnrichConfig {
@@ -425,6 +465,7 @@ pub(super) struct DataflowFile {
     #[serde(default)]
     pub(super) aggregate: Vec<Spanned<super::scope::AggregateFile>>,
     pub(super) calendar: Option<Spanned<super::scope::CalendarFile>>,
+    pub(super) attribution: Option<Spanned<AttributionConfig>>,
 }
 
 #[cfg(test)]

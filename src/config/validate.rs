@@ -61,6 +61,7 @@ struct Dataflow {
     /// `[[aggregate]]` keys with the window sizes they keep (`None`: all), where written.
     aggregates: Vec<(String, usize, Key, Option<Vec<HumanDuration>>)>,
     calendar: Option<crate::util::calendar::Calendar>,
+    attribution: Option<AttributionConfig>,
 }
 
 impl Dataflow {
@@ -138,6 +139,15 @@ impl Dataflow {
             self.risks.push((name.to_owned(), at, r));
         }
         self.absorb_scopes(source, file.scope, file.aggregate, file.calendar, report);
+        if let Some(spanned) = file.attribution {
+            let at = line(spanned.span());
+            let a = spanned.into_inner();
+            check_attribution(&a, &mut |m| report.at(name, at, format!("attribution.{m}")));
+            if self.attribution.is_some() {
+                report.at(name, at, "[attribution] is defined twice".into());
+            }
+            self.attribution = Some(a);
+        }
         for spanned in file.category {
             let at = line(spanned.span());
             let c = spanned.into_inner();
@@ -263,6 +273,7 @@ impl Dataflow {
             combined_keys,
             aggregate_windows,
             calendar: self.calendar.unwrap_or_default(),
+            attribution: self.attribution.unwrap_or_default(),
             cluster: self.cluster.filter(|c| c.enabled),
             rules,
             public_url: "http://127.0.0.1:8080".into(),
@@ -270,6 +281,29 @@ impl Dataflow {
             alertmanager: self.alertmanager,
             webhooks,
         }
+    }
+}
+
+fn check_attribution(a: &AttributionConfig, problem: Problem) {
+    let baseline = a.baseline.as_ms();
+    if !(60_000..=7 * 86_400_000).contains(&baseline) {
+        problem(format!("baseline must lie between 1m and 7d, not {}", a.baseline));
+    }
+    if a.meta.len() > 4 {
+        problem(format!("meta names {} fields; at most 4 are attributed", a.meta.len()));
+    }
+    for (i, field) in a.meta.iter().enumerate() {
+        if field.trim().is_empty() {
+            problem("meta has an empty field name".into());
+        } else if a.meta[..i].contains(field) {
+            problem(format!("meta names `{field}` twice"));
+        }
+    }
+    if !(1..=10).contains(&a.max_drivers) {
+        problem(format!("max_drivers must lie in 1..=10, not {}", a.max_drivers));
+    }
+    if !(a.significance > 0.0 && a.significance <= 0.1) {
+        problem(format!("significance must lie in (0, 0.1], not {}", a.significance));
     }
 }
 

@@ -5,12 +5,13 @@
 //! window. Totals, and each window's retraction at `window end + retention` of event time, are
 //! [`super::totals`]'s: it hears this operator's event clock.
 
+use super::breakdown::{AttributionParams, MetaValues, TickBreakdowns, NO_META};
 use super::detect::DetectIn;
 use super::tick::Tick;
 use crate::config::key::MAX_PARTS;
 use crate::config::{Config, Dimension, Key};
 use crate::event::{DeadLetter, DeadReason, Event, SmolStr};
-use crate::records::notice::{NewCluster, RiskyMessage, Sample};
+use crate::records::notice::{Breakdown, NewCluster, RiskyMessage, Sample};
 use crate::records::window::{window_start, Agg, Series, WindowKey};
 use crate::telemetry::Metrics;
 use crate::util::calendar::Calendar;
@@ -36,6 +37,8 @@ pub enum IngestOut {
     /// A change to one window's aggregate.
     Update(WindowKey, Agg),
     Sample(Sample),
+    /// How a series' messages of one slice split over the other dimensions (for drivers).
+    Breakdown(Breakdown),
     /// This worker's event-time clock: the largest `ts` it has accepted.
     Clock(i64),
     Dead(DeadLetter),
@@ -72,6 +75,8 @@ pub struct IngestParams {
     pub combined_keys: Vec<(Key, u64)>,
     /// Where windows of a day or longer start.
     pub calendar: Calendar,
+    /// What the breakdowns for alerts' drivers cover; `None`: none are made.
+    pub attribution: Option<AttributionParams>,
     pub metrics: Arc<Metrics>,
     /// Where absorbed batches go to be freed (see [`Spent`]); `None` frees them here.
     pub spent: Option<crate::feed::Spent>,
@@ -97,6 +102,10 @@ impl IngestParams {
                 })
                 .collect(),
             calendar: config.calendar.clone(),
+            attribution: Some(AttributionParams {
+                combined_keys: config.judged_combined_keys(),
+                meta: config.attribution.meta.clone(),
+            }),
             metrics,
             spent: None,
         }
@@ -123,6 +132,9 @@ struct Labels<'a> {
     channel: &'a str,
     campaign: Option<&'a str>,
     business: Option<&'a str>,
+    /// The `[attribution] meta` fields' values, as the tick's number of their tuple (`None`:
+    /// none; hashed with every message, so the usual case costs one discriminant).
+    meta: Option<u32>,
     slice: i64,
 }
 
@@ -141,6 +153,15 @@ impl<'a> Labels<'a> {
             };
         }
         Some(parts)
+    }
+
+    fn dimensions(&self) -> [(Dimension, Option<&'a str>); 4] {
+        [
+            (Dimension::Category, Some(self.category)),
+            (Dimension::Channel, Some(self.channel)),
+            (Dimension::Campaign, self.campaign),
+            (Dimension::Business, self.business),
+        ]
     }
 }
 
@@ -198,14 +219,7 @@ fn id_hash(id: &str) -> u64 {
 impl IngestState {
     pub fn new(params: IngestParams) -> Self {
         let min_retention_ms = params.windows.iter().map(|w| w.1).min().unwrap_or(i64::MAX);
-        let gcd = |a: u32, b: u32| -> u32 {
-            let (mut a, mut b) = (a, b);
-            while b != 0 {
-                (a, b) = (b, a % b);
-            }
-            a
-        };
-        let slice_s = params.windows.iter().fold(0, |g, w| gcd(g, w.0)).max(1);
+        let slice_s = super::breakdown::slice_s(&params.windows);
         IngestState {
             params,
             clock: i64::MIN,
@@ -219,6 +233,8 @@ impl IngestState {
 
     /// Absorbs the events of one tick, giving every output to `out`.
     pub fn absorb(&mut self, events: &mut [Event], mut out: impl FnMut(IngestOut)) {
+        // The attributed meta fields' values of the tick's messages, each distinct tuple once.
+        let mut metas: (Vec<MetaValues>, HashMap<MetaValues, u32, Fold>) = Default::default();
         // First, events with the same labels in the same slice of event time (the largest one
         // every window size is a multiple of) fold into one group: one hash lookup per event.
         // The per-series and per-window work then runs once per group.
@@ -250,11 +266,24 @@ impl IngestState {
             self.clock = self.clock.max(ev.ts_ms);
             let agg = Agg::of_message(ev.sentiment_milli, ev.sentiment_milli < self.params.negative_below_milli);
             let slice = window_start(ev.ts_ms, self.slice_s);
+            let meta = match (&self.params.attribution, ev.meta.as_deref()) {
+                (Some(a), Some(m)) if !a.meta.is_empty() => {
+                    Some(a.meta_values(Some(m))).filter(|v| v.iter().any(Option::is_some)).map(|v| {
+                        let next = metas.0.len() as u32;
+                        *metas.1.entry(v).or_insert_with_key(|v| {
+                            metas.0.push(v.clone());
+                            next
+                        })
+                    })
+                }
+                _ => None,
+            };
             let key = Labels {
                 category: &ev.category,
                 channel: &ev.channel,
                 campaign: ev.campaign.as_deref(),
                 business: ev.business.as_deref(),
+                meta,
                 slice,
             };
             let g = *group_index.entry(key).or_insert_with(|| {
@@ -268,7 +297,9 @@ impl IngestState {
         self.params.metrics.accepted(accepted, span);
         self.groups_last_tick = groups.len();
 
-        let (series, samples, folded) = self.fold_series(group_index, &groups);
+        let mut breakdowns = TickBreakdowns::default();
+        let (series, samples, folded) = self.fold_series(group_index, &groups, &metas.0, &mut breakdowns);
+        breakdowns.emit(&series, |b| out(IngestOut::Breakdown(b)));
         let mut folded: Vec<((u32, u8, i64), Agg)> = folded.into_iter().collect();
         folded.sort_unstable_by_key(|(k, _)| *k);
         for ((si, wi, start_s), agg) in folded {
@@ -287,10 +318,12 @@ impl IngestState {
     /// folded into one per (series, window size, window start). Series are numbered in the order
     /// the tick first touches them (groups are in order of their first event).
     #[allow(clippy::type_complexity)]
-    fn fold_series(
+    fn fold_series<'a>(
         &self,
-        group_index: HashMap<Labels<'_>, usize, Fold>,
+        group_index: HashMap<Labels<'a>, usize, Fold>,
         groups: &[Group],
+        metas: &'a [MetaValues],
+        breakdowns: &mut TickBreakdowns<'a>,
     ) -> (Vec<Series>, Vec<Latest>, HashMap<(u32, u8, i64), Agg, Fold>) {
         let mut keys: Vec<_> = group_index.into_iter().collect();
         keys.sort_unstable_by_key(|(_, g)| groups[*g].first);
@@ -313,6 +346,11 @@ impl IngestState {
                     .iter()
                     .map(|&(size_s, _)| self.params.calendar.window_start(labels.slice * 1000, size_s)),
             );
+            let attribution = self.params.attribution.as_ref();
+            let group_facets = attribution.map(|_| {
+                let meta = labels.meta.map_or(NO_META, |i| &metas[i as usize]);
+                breakdowns.group(labels.dimensions(), meta)
+            });
             for &(key, kept) in keys_counted.iter().chain(&self.params.combined_keys) {
                 let Some(parts) = labels.parts(key) else { continue };
                 let mut new_series = |value: SmolStr| {
@@ -331,6 +369,9 @@ impl IngestState {
                 }
                 for &i in group.latest.indexes() {
                     samples[si as usize].offer(i);
+                }
+                if let (Some(facets), true) = (group_facets, attribution.is_some_and(|a| a.covers(key))) {
+                    breakdowns.add(si, labels.slice, group.agg.count as u64, key, facets);
                 }
             }
         }
@@ -458,6 +499,7 @@ pub fn ingest<'scope>(
                 state.absorb(data.as_mut_slice(), |o| match o {
                     IngestOut::Update(key, agg) => windows.give((key, tick, agg)),
                     IngestOut::Sample(s) => samples.give((DetectIn::Sample(s), tick)),
+                    IngestOut::Breakdown(b) => samples.give((DetectIn::Breakdown(b), tick)),
                     IngestOut::Clock(ms) => clock.give((DetectIn::Clock(ms), tick)),
                     IngestOut::Risky(m) => notices.give((DetectIn::Risk(m), tick)),
                     IngestOut::NewCluster(c) => notices.give((DetectIn::NewCluster(c), tick)),
@@ -520,6 +562,7 @@ mod tests {
             clustering: false,
             combined_keys: Vec::new(),
             calendar: Calendar::utc(),
+            attribution: None,
             metrics: Arc::default(),
             spent: None,
         }

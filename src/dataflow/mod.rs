@@ -6,6 +6,7 @@
 //! each input batch is one tick, so results depend only on the input and the batch size; live,
 //! the tick is the wall clock divided by `ingest.tick`.
 
+pub mod breakdown;
 pub mod clusters;
 pub mod detect;
 mod drive;
@@ -62,6 +63,7 @@ impl<'scope> Ingested<'scope> {
             .as_collection();
         let samples = clustered.clone().flat_map(|(o, t)| match o {
             ClusterOut::Ingest(IngestOut::Sample(s)) => Some((DetectIn::Sample(s), t)),
+            ClusterOut::Ingest(IngestOut::Breakdown(b)) => Some((DetectIn::Breakdown(b), t)),
             _ => None,
         });
         let notices = clustered.clone().flat_map(|(o, t)| match o {
@@ -157,9 +159,11 @@ pub fn build<'scope>(
         DetectIn::Sample(s) if !is_judged(&s.series.key) => None,
         _ => Some((item, t)),
     });
-    // Samples go to the worker that owns their series (the same hash as `WindowKey`).
+    // Samples and breakdowns go to the worker that owns their series (the same hash as
+    // `WindowKey`).
     let samples = samples.exchange(|(item, _): &(DetectIn, Tick)| match item {
         DetectIn::Sample(s) => differential_dataflow::hashable::Hashable::hashed(&s.series),
+        DetectIn::Breakdown(b) => differential_dataflow::hashable::Hashable::hashed(&b.series),
         _ => 0,
     });
     // Per-message and per-cluster notices are all judged on worker 0, so each one-off alert

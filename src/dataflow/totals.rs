@@ -7,13 +7,14 @@
 //! retraction needs each window's total too: with `count_total` every window was kept twice,
 //! once in the arrangement and once in a ledger of what to retract, at about 150 bytes a window
 //! between them (docs/notes/2026-12-07-window-totals.md). Here a window is one entry of a few
-//! dozen bytes: windows are held by (size, start), each with its series as small interned ids,
-//! so a series' name is stored once however many windows it has.
+//! dozen bytes: windows are held by (size, start), each with its series as small interned ids
+//! ([`Interner`]), so a series' name is stored once however many windows it has.
 
 use super::detect::DetectIn;
 use super::tick::{Tick, TickBuffer};
 use crate::records::window::{Agg, Series, WindowKey};
 use crate::util::calendar::Calendar;
+use crate::util::interner::Interner;
 use differential_dataflow::difference::{IsZero, Semigroup};
 use differential_dataflow::hashable::Hashable;
 use differential_dataflow::{AsCollection, VecCollection};
@@ -52,7 +53,7 @@ pub struct WindowTotals {
     windows: HashMap<Window, HashMap<u32, Agg, Fold>, Fold>,
     /// Live windows by the event time (ms) at which they expire.
     expiry: BTreeMap<i64, Vec<Window>>,
-    series: SeriesTable,
+    series: Interner<Series>,
     /// (series, window) totals held.
     len: usize,
     params: TotalsParams,
@@ -113,7 +114,7 @@ impl WindowTotals {
                 let mut totals: Vec<(Series, Agg)> = totals
                     .into_iter()
                     .map(|(id, total)| {
-                        let series = self.series.name(id).clone();
+                        let series = self.series.get(id).clone();
                         self.series.release(id);
                         (series, total)
                     })
@@ -182,59 +183,7 @@ impl WindowTotals {
 
     /// Distinct series named by the live windows.
     pub fn series(&self) -> usize {
-        self.series.ids.len()
-    }
-}
-
-/// Series names by small ids, each counted by the windows that hold it and forgotten with the
-/// last of them, so a value that stops arriving leaves no trace.
-#[derive(Default)]
-struct SeriesTable {
-    ids: HashMap<Series, u32, Fold>,
-    /// Each id's series and how many windows hold it; ids of forgotten series wait in `free`.
-    names: Vec<(Series, u32)>,
-    free: Vec<u32>,
-}
-
-impl SeriesTable {
-    fn intern(&mut self, series: &Series) -> u32 {
-        if let Some(&id) = self.ids.get(series) {
-            return id;
-        }
-        let id = match self.free.pop() {
-            Some(id) => {
-                self.names[id as usize] = (series.clone(), 0);
-                id
-            }
-            None => {
-                self.names.push((series.clone(), 0));
-                (self.names.len() - 1) as u32
-            }
-        };
-        self.ids.insert(series.clone(), id);
-        id
-    }
-
-    fn name(&self, id: u32) -> &Series {
-        &self.names[id as usize].0
-    }
-
-    fn hold(&mut self, id: u32) {
-        self.names[id as usize].1 += 1;
-    }
-
-    /// One window fewer holds `id`; the last one forgets it.
-    fn release(&mut self, id: u32) {
-        self.names[id as usize].1 -= 1;
-        self.forget_if_unheld(id);
-    }
-
-    fn forget_if_unheld(&mut self, id: u32) {
-        let (series, holders) = &self.names[id as usize];
-        if *holders == 0 {
-            self.ids.remove(series);
-            self.free.push(id);
-        }
+        self.series.len()
     }
 }
 
@@ -377,7 +326,7 @@ mod tests {
         tick(&mut totals, vec![(key("a", 60, 0), one)], 0);
         assert_eq!(tick(&mut totals, vec![], 60_000), vec![(key("a", 60, 0), one, -1)]);
         tick(&mut totals, vec![(key("b", 60, 60), one)], 60_000);
-        assert_eq!(totals.series.names.len(), 1, "the id of `a` went to `b`");
+        assert_eq!(totals.series.capacity(), 1, "the id of `a` went to `b`");
         assert_eq!(tick(&mut totals, vec![], 120_000), vec![(key("b", 60, 60), one, -1)]);
     }
 }

@@ -65,3 +65,31 @@ pub struct NewCluster {
     /// Cosine to the nearest established cluster (how new it is), if there is one.
     pub nearest_established: Option<(u64, f32)>,
 }
+
+/// A value of another dimension (or of a configured `meta` field) among a series' messages:
+/// what an alert's attribution names as a driver.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct Facet {
+    pub dimension: FacetDimension,
+    pub value: crate::event::SmolStr,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub enum FacetDimension {
+    Dimension(crate::config::Dimension),
+    /// The `i`-th field of `[attribution] meta`.
+    Meta(u8),
+}
+
+/// How one series' messages in one slice of event time split over the other dimensions: the
+/// slice's message count and each facet's. Several may arrive for one slice (ticks, workers);
+/// they add up.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Breakdown {
+    pub series: Series,
+    /// Slice start, epoch seconds (slices as long as the largest duration every window size
+    /// is a multiple of).
+    pub slice_s: i64,
+    pub total: u64,
+    pub facets: Vec<(Facet, u64)>,
+}

@@ -51,6 +51,10 @@ impl PostableAlert {
             description.push_str(&format!("; e.g. {}", e.samples.join(" | ")));
         }
         annotations.insert("description".to_string(), description);
+        if !e.drivers.is_empty() {
+            let drivers: Vec<String> = e.drivers.iter().map(crate::alerts::Driver::describe).collect();
+            annotations.insert("drivers".to_string(), drivers.join("; "));
+        }
         annotations.insert("fingerprint".to_string(), alert.fingerprint.clone());
         PostableAlert {
             labels: alert.labels.clone(),

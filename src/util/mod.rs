@@ -6,6 +6,7 @@ pub mod backoff;
 pub mod calendar;
 pub mod encoding;
 pub mod error;
+pub mod interner;
 
 /// A small deterministic PRNG (SplitMix64): the demo, tests and sketches need no
 /// statistical quality, only the same stream on every machine.

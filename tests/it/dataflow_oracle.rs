@@ -155,6 +155,7 @@ fn check_seed(seed: u64) {
                 // campaign × channel kept at the first window size (1m) only.
                 combined_keys: vec![(business_category_key(), u64::MAX), (campaign_channel_key(), 1)],
                 calendar: Calendar::named("Asia/Shanghai").unwrap(),
+                attribution: None,
                 metrics: Default::default(),
                 spent: None,
             };

@@ -13,6 +13,7 @@ mod backtest;
 mod business_lines;
 mod dataflow_capture;
 mod dataflow_oracle;
+mod drivers;
 mod hostile_input;
 mod pii_recall;
 mod reload_e2e;

@@ -169,12 +169,19 @@ fn absorb_tick(
 ) {
     use super::ingest::IngestOut;
     use crate::config::Dimension;
-    use crate::records::notice::Sample;
+    use crate::records::notice::{Breakdown, Facet, FacetDimension, Sample};
     use crate::records::window::{Agg, Series, WindowKey};
     let mut folded: BTreeMap<(u64, usize, i64), Agg> = BTreeMap::new();
     let mut samples: BTreeMap<u64, Vec<usize>> = BTreeMap::new();
+    // The clusters each single-dimension series' messages joined, per slice: the cluster
+    // facets of alerts' drivers (ingest counts the series' messages; clusters are only known here).
+    let slice_s = super::breakdown::slice_s(windows);
+    let mut joined: BTreeMap<(Series, i64), BTreeMap<u64, u64>> = BTreeMap::new();
     for (index, ev) in events.iter().enumerate() {
         let member = Member::of_event(ev, negative_below_milli);
+        // A message joins a cluster in each scope it is clustered in; as a driver it names the
+        // first (the global scope's), so one template is not named twice.
+        let mut attributed = false;
         changes.clear();
         state.absorb(&member, changes);
         for change in changes.drain(..) {
@@ -188,6 +195,12 @@ fn absorb_tick(
                             folded.entry((cluster, wi, start)).or_default(),
                             &agg,
                         );
+                    }
+                    if !std::mem::replace(&mut attributed, true) {
+                        let slice = crate::records::window::window_start(ev.ts_ms, slice_s);
+                        for series in event_series(ev) {
+                            *joined.entry((series, slice)).or_default().entry(cluster).or_default() += 1;
+                        }
                     }
                     let kept = samples.entry(cluster).or_default();
                     if kept.len() == SAMPLES_PER_TICK {
@@ -205,6 +218,15 @@ fn absorb_tick(
         let series = Series::new(Dimension::Cluster, cluster_name(cluster));
         out(IngestOut::Update(WindowKey { series, size_s, start_s }, agg));
     }
+    for ((series, slice_s), clusters) in joined {
+        let facets = clusters
+            .into_iter()
+            .map(|(c, n)| {
+                (Facet { dimension: FacetDimension::Dimension(Dimension::Cluster), value: cluster_name(c).into() }, n)
+            })
+            .collect();
+        out(IngestOut::Breakdown(Breakdown { series, slice_s, total: 0, facets }));
+    }
     for (cluster, indexes) in samples {
         for i in indexes {
             let ev = &events[i];
@@ -217,6 +239,21 @@ fn absorb_tick(
             }));
         }
     }
+}
+
+/// The single-dimension series a message counts in.
+fn event_series(ev: &crate::event::Event) -> impl Iterator<Item = crate::records::window::Series> + '_ {
+    use crate::config::Dimension;
+    use crate::records::window::Series;
+    [
+        Some(Series::new(Dimension::Category, ev.category.clone())),
+        Some(Series::new(Dimension::Channel, ev.channel.clone())),
+        ev.campaign.clone().map(|c| Series::new(Dimension::Campaign, c)),
+        ev.business.clone().map(|b| Series::new(Dimension::Business, b)),
+        Some(Series::new(Dimension::Overall, "all")),
+    ]
+    .into_iter()
+    .flatten()
 }
 
 #[cfg(test)]
@@ -235,7 +272,9 @@ mod tests {
         use timely::dataflow::operators::{Input, Inspect, Probe};
         let dim = crate::enrich::encoder::DIM;
         let run = |whitening_sample: usize| {
-            let counted = std::sync::Arc::new(std::sync::Mutex::new(0i64));
+            // Messages counted in cluster windows, and in the cluster facets of the category's
+            // breakdowns (the drivers of an alert on it).
+            let counted = std::sync::Arc::new(std::sync::Mutex::new((0i64, 0u64)));
             let seen = counted.clone();
             let stalled = timely::execute_directly(move |worker| {
                 let probe = timely::dataflow::ProbeHandle::new();
@@ -244,8 +283,13 @@ mod tests {
                     let p = ClusterParams { whitening_sample, warmup_ms: 3_600_000, ..params() };
                     cluster(events, p, vec![(60, 600_000)], Default::default(), 0, None)
                         .inspect(move |(o, _)| {
-                            if let ClusterOut::Ingest(crate::dataflow::ingest::IngestOut::Update(_, agg)) = o {
-                                *seen.lock().unwrap() += agg.count;
+                            use crate::dataflow::ingest::IngestOut;
+                            match o {
+                                ClusterOut::Ingest(IngestOut::Update(_, agg)) => seen.lock().unwrap().0 += agg.count,
+                                ClusterOut::Ingest(IngestOut::Breakdown(b)) if b.series.value == "pay" => {
+                                    seen.lock().unwrap().1 += b.facets.iter().map(|(_, n)| n).sum::<u64>();
+                                }
+                                _ => {}
                             }
                         })
                         .probe_with(&probe);
@@ -284,7 +328,8 @@ mod tests {
                 }
                 stalled
             });
-            let total = *counted.lock().unwrap();
+            let (total, in_breakdowns) = *counted.lock().unwrap();
+            assert_eq!(in_breakdowns, total as u64, "every counted message is a cluster facet of its category");
             (total, stalled)
         };
         let raw = run(0);

@@ -34,6 +34,7 @@ pub(super) fn risk_alert(rule: &RuleConfig, m: &RiskyMessage) -> (BTreeMap<Strin
             count: 1,
             sentiment_mean: sentiment,
             negative_share: if m.negative { 1.0 } else { 0.0 },
+            drivers: Vec::new(),
         },
     };
     let excerpt: String = m.text.chars().take(80).collect();
@@ -63,6 +64,7 @@ pub(super) fn new_cluster_alert(rule: &RuleConfig, c: &NewCluster) -> (BTreeMap<
             count: c.size as i64,
             sentiment_mean: c.sentiment_mean,
             negative_share: c.negative_share,
+            drivers: Vec::new(),
         },
     };
     let nearest = match c.nearest_established {
