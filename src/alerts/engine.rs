@@ -112,6 +112,7 @@ impl AlertEngine {
     ) -> Alert {
         Alert {
             generator_url: format!("{}/#alert={fp}", self.public_url),
+            llm_summary: None,
             fingerprint: fp,
             status: AlertStatus::Firing,
             rule: rule.kind_name().into(),

@@ -3,6 +3,7 @@
 
 pub mod engine;
 pub mod explain;
+pub mod summary;
 
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -154,9 +155,44 @@ pub struct Alert {
     pub explanation: Explanation,
     pub summary: String,
     pub generator_url: String,
+    /// `[summarizer]`: what a language model wrote of the alert (checked against its masked
+    /// explanation), arriving later as an update of the same alert.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub llm_summary: Option<String>,
 }
 
 impl Alert {
+    /// A firing payment spike, for tests.
+    #[cfg(test)]
+    pub fn example() -> Alert {
+        let labels: BTreeMap<String, String> =
+            [("alertname", "FeedbackSpike"), ("category", "payment"), ("rule", "category_spike")]
+                .into_iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect();
+        Alert {
+            fingerprint: fingerprint("category_spike", &labels),
+            status: AlertStatus::Firing,
+            rule: "spike".into(),
+            severity: crate::config::Severity::Critical,
+            labels,
+            starts_at: Timestamp(1_767_225_636_403),
+            ends_at: None,
+            window: WindowSpan { start: Timestamp(1_767_225_600_000), end: Timestamp(1_767_225_660_000) },
+            value: 23.0,
+            baseline: Baseline { mean: 8.0, threshold: 22.1, windows: 30, ..Default::default() },
+            explanation: Explanation {
+                keywords: vec!["付款".into(), "扣款".into()],
+                samples: vec!["付款失败，钱扣了两次".into()],
+                count: 23,
+                ..Default::default()
+            },
+            summary: "category payment: 23 messages in a 1m window, 2.9× the baseline 8.0 (threshold 22.1)".into(),
+            generator_url: String::new(),
+            llm_summary: None,
+        }
+    }
+
     /// The name of the rule that raised it (its `rule` label).
     pub fn rule_name(&self) -> &str {
         self.labels.get("rule").map_or("", String::as_str)

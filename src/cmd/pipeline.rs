@@ -63,6 +63,11 @@ pub(crate) fn fanout(
     for hook in &config.webhooks {
         outputs.alerts.push(WebhookSink::start(hook, metrics.clone())?);
     }
+    // In front of every other alert sink: each alert passes at once, its summary follows.
+    if let Some(summarizer) = &config.summarizer {
+        let inner = std::mem::take(&mut outputs.alerts);
+        outputs.alerts.push(crate::sinks::summarizer::SummarizerSink::start(summarizer, inner, metrics.clone())?);
+    }
     Ok((outputs, redis_sink))
 }
 

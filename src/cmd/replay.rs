@@ -108,6 +108,10 @@ pub fn replay_stats_text(report: &ReplayReport) -> String {
     if m.webhook_deliveries_total() > 0 {
         outbound.push_str(&format!("\nwebhook deliveries {}", m.webhook_deliveries_total()));
     }
+    let failures = m.summarizer_failure_breakdown();
+    if m.summaries_taken() > 0 || !failures.is_empty() {
+        outbound.push_str(&format!("\nsummaries {}  summarizer failures [{failures}]", m.summaries_taken()));
+    }
     let errors = m.sink_error_breakdown();
     if !errors.is_empty() {
         outbound.push_str(&format!("\nsink errors {errors}"));

@@ -8,6 +8,7 @@ pub mod reload;
 mod rules;
 mod schema;
 mod scope;
+mod summarizer;
 mod validate;
 
 pub use rules::*;
@@ -16,6 +17,7 @@ pub use schema::*;
 pub use duration::{parse_duration, DurationError, HumanDuration};
 pub use key::{Dimension, Key, KeyError, KeySpec};
 pub use scope::ScopeConfig;
+pub use summarizer::{SummarizerConfig, DEFAULT_PROMPT, DEFAULT_SCHEMA};
 
 use std::fmt;
 use std::path::Path;
@@ -64,6 +66,8 @@ pub struct Config {
     pub redis: Option<RedisConfig>,
     pub alertmanager: Option<AlertmanagerConfig>,
     pub webhooks: Vec<WebhookConfig>,
+    /// `[summarizer]`: LLM summaries of firing alerts; `None`: off.
+    pub summarizer: Option<SummarizerConfig>,
 }
 
 /// Where a configuration comes from, so that a reload reads it the same way the start did: a
@@ -258,6 +262,7 @@ impl Config {
         check("[redis]", self.redis == other.redis);
         check("[alertmanager]", self.alertmanager == other.alertmanager);
         check("[[webhook]]", self.webhooks == other.webhooks);
+        check("[summarizer]", self.summarizer == other.summarizer);
         changed
     }
 
@@ -478,6 +483,33 @@ queue = 0
         let config = Config::embedded_with_rules(Source { name: "a.toml".into(), text: good.into() }).unwrap();
         assert_eq!(config.webhooks.len(), 1);
         assert_eq!((config.webhooks[0].queue, config.webhooks[0].max_attempts), (1000, 8));
+    }
+
+    #[test]
+    fn the_summarizer_is_validated() {
+        let alerts = r#"
+[summarizer]
+endpoint = "ftp://x"
+model = ""
+concurrency = 0
+rules = ["nope"]
+schema_file = "/nonexistent/schema.json"
+"#;
+        let errors =
+            Config::embedded_with_rules(Source { name: "llm.toml".into(), text: alerts.into() }).unwrap_err().0;
+        let text: Vec<String> = errors.iter().map(|e| e.to_string()).collect();
+        assert_eq!(text.len(), 5, "{text:?}");
+        assert!(text.iter().all(|t| t.starts_with("llm.toml:2:") && t.contains("summarizer: ")), "{text:?}");
+        for needle in
+            ["must start with http://", "model is empty", "concurrency", "schema_file", "`nope`, which no rule is"]
+        {
+            assert!(text.iter().any(|t| t.contains(needle)), "{needle}: {text:?}");
+        }
+        let good = "[summarizer]\nendpoint = \"http://127.0.0.1:8000/v1/chat/completions\"\nmodel = \"m\"\n";
+        let config = Config::embedded_with_rules(Source { name: "a.toml".into(), text: good.into() }).unwrap();
+        let s = config.summarizer.expect("on");
+        assert_eq!((s.timeout.as_ms(), s.max_attempts, s.concurrency, s.queue), (20_000, 3, 2, 64));
+        assert!(Config::embedded().summarizer.is_none(), "off by default");
     }
 
     #[test]

@@ -445,6 +445,7 @@ pub(super) struct AlertsFile {
     pub(super) rule: Vec<Spanned<RuleFile>>,
     #[serde(default)]
     pub(super) webhook: Vec<Spanned<WebhookConfig>>,
+    pub(super) summarizer: Option<Spanned<super::SummarizerConfig>>,
 }
 
 /// `[[webhook]]` in `alerts/*.toml`: every alert state change whose labels match, POSTed as the

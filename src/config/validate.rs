@@ -244,7 +244,12 @@ impl Dataflow {
         }
     }
 
-    fn into_config(self, rules: Vec<RuleConfig>, webhooks: Vec<WebhookConfig>) -> Config {
+    fn into_config(
+        self,
+        rules: Vec<RuleConfig>,
+        webhooks: Vec<WebhookConfig>,
+        summarizer: Option<SummarizerConfig>,
+    ) -> Config {
         let mut windows: Vec<WindowConfig> = self.windows.into_iter().map(|(_, _, w)| w).collect();
         windows.sort_by_key(|w| w.size);
         let judged = super::judged_combined_keys(&rules);
@@ -280,6 +285,7 @@ impl Dataflow {
             redis: self.redis,
             alertmanager: self.alertmanager,
             webhooks,
+            summarizer,
         }
     }
 }
@@ -641,8 +647,18 @@ impl Config {
         let sizes = dataflow.window_sizes(&flows, &mut report);
         let mut rules: Vec<RuleFile> = Vec::new();
         let mut webhooks: Vec<WebhookConfig> = Vec::new();
+        let mut summarizer: Option<(String, usize, SummarizerConfig)> = None;
         for source in &alerts {
             let Some(file) = parse::<AlertsFile>(source, &mut report) else { continue };
+            if let Some(spanned) = file.summarizer {
+                let at = line_of(&source.text, spanned.span().start);
+                let s = spanned.into_inner();
+                super::summarizer::check(&s, &mut |m| report.at(&source.name, at, format!("summarizer: {m}")));
+                if summarizer.is_some() {
+                    report.at(&source.name, at, "[summarizer] is defined twice".into());
+                }
+                summarizer = Some((source.name.clone(), at, s));
+            }
             for spanned in file.webhook {
                 let at = line_of(&source.text, spanned.span().start);
                 let w = spanned.into_inner();
@@ -661,12 +677,18 @@ impl Config {
                 rules.push(r);
             }
         }
+        if let Some((file, at, s)) = &summarizer {
+            for name in s.rules.iter().filter(|n| !rules.iter().any(|r| &r.name == *n)) {
+                report.at(file, *at, format!("summarizer: rules names `{name}`, which no rule is"));
+            }
+        }
         dataflow.cross_check(&flows, &mut report);
         if !report.0.is_empty() {
             return Err(ConfigErrors(report.0));
         }
         let calendar = dataflow.calendar();
-        Ok(dataflow.into_config(rules.into_iter().map(|r| r.into_rule(&calendar)).collect(), webhooks))
+        let rules = rules.into_iter().map(|r| r.into_rule(&calendar)).collect();
+        Ok(dataflow.into_config(rules, webhooks, summarizer.map(|(_, _, s)| s)))
     }
 }
 

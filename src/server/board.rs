@@ -589,6 +589,7 @@ mod tests {
             explanation: Default::default(),
             summary: "spike".into(),
             generator_url: String::new(),
+            llm_summary: None,
         };
         dashboard.deliver(&alert);
         alert.status = AlertStatus::Resolved;

@@ -56,6 +56,9 @@ impl PostableAlert {
             annotations.insert("drivers".to_string(), drivers.join("; "));
         }
         annotations.insert("fingerprint".to_string(), alert.fingerprint.clone());
+        if let Some(text) = &alert.llm_summary {
+            annotations.insert("llm_summary".to_string(), text.clone());
+        }
         PostableAlert {
             labels: alert.labels.clone(),
             annotations,
@@ -243,8 +246,13 @@ mod tests {
             },
             summary: "category payment: 23 messages".into(),
             generator_url: "http://127.0.0.1:8080/#alert=abc".into(),
+            llm_summary: None,
         };
         let json = serde_json::to_value(PostableAlert::of(&alert)).unwrap();
+        assert!(json["annotations"].get("llm_summary").is_none(), "no summarizer, no annotation");
+        let summarized = Alert { llm_summary: Some("付款失败激增".into()), ..alert.clone() };
+        let with = serde_json::to_value(PostableAlert::of(&summarized)).unwrap();
+        assert_eq!(with["annotations"]["llm_summary"], "付款失败激增");
         assert_eq!(json["labels"]["alertname"], "FeedbackSpike");
         assert_eq!(json["startsAt"], "2026-01-01T00:30:36.403Z");
         assert_eq!(json["endsAt"], "2026-01-01T00:33:00.000Z");

@@ -7,6 +7,7 @@ pub mod http_client;
 pub mod ndjson;
 pub mod outbox;
 pub mod sse;
+pub mod summarizer;
 pub mod webhook;
 
 /// Why a network sink could not start.

@@ -63,23 +63,46 @@ pub struct Metrics {
     /// Why Redis cannot be used now (unreachable, or refusing us), for `/readyz`; `None` while
     /// it answers or when none is configured.
     redis_problem: Mutex<Option<String>>,
+    /// `[summarizer]`: requests sent, summaries taken, failures by reason, request latency.
+    summarizer_requests: AtomicU64,
+    summaries: AtomicU64,
+    summarizer_failures: Mutex<BTreeMap<&'static str, u64>>,
+    summarizer_latency: Histogram,
 }
 
 /// Upper bounds (seconds) of the enrichment-batch histogram: a one-message batch takes about a
 /// millisecond, a 4096-line replay chunk a few seconds.
 const ENRICH_BUCKETS: [f64; 12] = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 5.0];
 
+/// Upper bounds (seconds) of the LLM-summary latency histogram: answers take seconds.
+const SUMMARY_BUCKETS: [f64; 10] = [0.1, 0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 20.0, 30.0, 60.0];
+
 /// A Prometheus histogram: cumulative counts per upper bound, a sum and a count.
-#[derive(Default)]
 struct Histogram {
-    buckets: [AtomicU64; ENRICH_BUCKETS.len()],
+    bounds: &'static [f64],
+    buckets: Vec<AtomicU64>,
     count: AtomicU64,
     sum_micros: AtomicU64,
 }
 
+impl Default for Histogram {
+    fn default() -> Self {
+        Histogram::with_bounds(&ENRICH_BUCKETS)
+    }
+}
+
 impl Histogram {
+    fn with_bounds(bounds: &'static [f64]) -> Self {
+        Histogram {
+            bounds,
+            buckets: bounds.iter().map(|_| AtomicU64::new(0)).collect(),
+            count: AtomicU64::new(0),
+            sum_micros: AtomicU64::new(0),
+        }
+    }
+
     fn observe(&self, seconds: f64) {
-        if let Some(i) = ENRICH_BUCKETS.iter().position(|b| seconds <= *b) {
+        if let Some(i) = self.bounds.iter().position(|b| seconds <= *b) {
             self.buckets[i].fetch_add(1, Relaxed);
         }
         self.count.fetch_add(1, Relaxed);
@@ -89,7 +112,7 @@ impl Histogram {
     fn samples(&self) -> Vec<(String, String)> {
         let mut out = Vec::new();
         let mut cumulative = 0;
-        for (bound, n) in ENRICH_BUCKETS.iter().zip(&self.buckets) {
+        for (bound, n) in self.bounds.iter().zip(&self.buckets) {
             cumulative += n.load(Relaxed);
             out.push((format!("_bucket{{le=\"{bound}\"}}"), cumulative.to_string()));
         }
@@ -124,6 +147,10 @@ impl Default for Metrics {
             webhook_deliveries: AtomicU64::new(0),
             reloads: Default::default(),
             enrich_batches: Histogram::default(),
+            summarizer_requests: AtomicU64::new(0),
+            summaries: AtomicU64::new(0),
+            summarizer_failures: Mutex::default(),
+            summarizer_latency: Histogram::with_bounds(&SUMMARY_BUCKETS),
             enriched_messages: AtomicU64::new(0),
             redis_problem: Mutex::new(None),
         }
@@ -203,6 +230,33 @@ impl Metrics {
 
     pub fn config_reload(&self, applied: bool) {
         self.reloads[usize::from(!applied)].fetch_add(1, Relaxed);
+    }
+
+    /// A request to the summarizer's endpoint took `seconds` (answered or not).
+    pub fn summarizer_request(&self, seconds: f64) {
+        self.summarizer_requests.fetch_add(1, Relaxed);
+        self.summarizer_latency.observe(seconds);
+    }
+
+    /// A summary was taken (and delivered).
+    pub fn summary_taken(&self) {
+        self.summaries.fetch_add(1, Relaxed);
+    }
+
+    /// A try or an alert got no summary: `http`, `parse`, `schema`, `unfaithful`, `queue_full`,
+    /// `gave_up` (every attempt failed), `prompt` (the prompt file could not be read).
+    pub fn summarizer_failure(&self, reason: &'static str) {
+        *self.summarizer_failures.lock().unwrap().entry(reason).or_default() += 1;
+    }
+
+    /// `http 1, parse 2` (empty without failures).
+    pub fn summarizer_failure_breakdown(&self) -> String {
+        let failures = self.summarizer_failures.lock().unwrap();
+        failures.iter().map(|(reason, n)| format!("{reason} {n}")).collect::<Vec<_>>().join(", ")
+    }
+
+    pub fn summaries_taken(&self) -> u64 {
+        self.summaries.load(Relaxed)
     }
 
     pub fn webhook_delivered(&self) {
@@ -414,6 +468,35 @@ impl Metrics {
             "histogram",
             "Model latency: wall time of each enrichment batch.",
             self.enrich_batches.samples(),
+        ));
+        families.push((
+            "feedpulse_summarizer_requests_total",
+            "counter",
+            "Requests sent to the [summarizer] endpoint (each try).",
+            one(self.summarizer_requests.load(Relaxed).to_string()),
+        ));
+        families.push((
+            "feedpulse_summaries_total",
+            "counter",
+            "LLM summaries taken and delivered as an update of their alert.",
+            one(self.summaries.load(Relaxed).to_string()),
+        ));
+        families.push((
+            "feedpulse_summarizer_failures_total",
+            "counter",
+            "Summarizer tries and alerts without a summary, by reason (http, parse, schema, unfaithful, queue_full, gave_up, prompt).",
+            self.summarizer_failures
+                .lock()
+                .unwrap()
+                .iter()
+                .map(|(reason, n)| (format!("{{reason=\"{reason}\"}}"), n.to_string()))
+                .collect(),
+        ));
+        families.push((
+            "feedpulse_summarizer_request_duration_seconds",
+            "histogram",
+            "Latency of requests to the [summarizer] endpoint.",
+            self.summarizer_latency.samples(),
         ));
         families.push((
             "feedpulse_uptime_seconds",

@@ -18,6 +18,7 @@ mod hostile_input;
 mod pii_recall;
 mod reload_e2e;
 mod segment_oracle;
+mod summarizer_e2e;
 
 #[cfg(feature = "e2e")]
 mod access_e2e;

@@ -213,7 +213,7 @@ function alertItem(a) {
   const focused = a.fingerprint === state.focus ? " focused" : "";
   return `<li class="alert ${a.status} sev-${esc(a.severity)}${focused}" data-fingerprint="${esc(a.fingerprint)}" data-rule="${esc(a.rule)}" data-status="${a.status}">
 <div class="head"><span class="badge">${a.status.toUpperCase()}</span><b>${esc(a.labels.rule || a.rule)}</b><span>${key}</span><span class="when">${esc(clock(when))}</span></div>
-<div class="summary">${esc(a.summary)}</div>${numbers ? `<div class="numbers">${numbers}</div>` : ""}
+<div class="summary">${esc(a.summary)}</div>${a.llm_summary ? `<div class="llm" title="written by the [summarizer] model from the masked explanation">${esc(a.llm_summary)}</div>` : ""}${numbers ? `<div class="numbers">${numbers}</div>` : ""}
 ${ex.drivers && ex.drivers.length ? `<div class="drivers">drivers: ${ex.drivers.map((d) => `<span title="${d.count} messages">${esc(d.dimension)} <b>${esc(d.value)}</b> ${Math.round(d.share * 100)}% <i>(usually ${Math.round(d.usual_share * 100)}%)</i></span>`).join(" · ")}</div>` : ""}
 ${ex.keywords.length ? `<div class="chips">${ex.keywords.map((k) => `<span>${esc(k)}</span>`).join("")}</div>` : ""}
 ${ex.samples.length ? `<ul class="samples">${ex.samples.slice(0, 3).map((s) => `<li>“${esc(s)}”</li>`).join("")}</ul>` : ""}
