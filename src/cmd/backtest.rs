@@ -14,7 +14,7 @@ use std::sync::{Arc, Mutex};
 
 /// Keeps every alert state change in arrival order.
 #[derive(Default)]
-struct Collected(Mutex<Vec<Alert>>);
+pub(crate) struct Collected(pub(crate) Mutex<Vec<Alert>>);
 
 impl AlertSink for Collected {
     fn deliver(&self, alert: &Alert) {
@@ -61,6 +61,7 @@ pub fn history(pipeline: &PipelineOptions, input: &str, batch: usize) -> anyhow:
         batch_lines: batch.max(1),
         parse_threads: std::thread::available_parallelism().map_or(2, |n| n.get()),
         progress: false,
+        windows: Vec::new(),
     };
     let report = app::replay(pipeline, reader, kind, options)?;
     let alerts = std::mem::take(&mut *collected.0.lock().expect("collected alerts"));

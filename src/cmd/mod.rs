@@ -1,4 +1,5 @@
-//! The commands: each runs one way of using feedpulse (replay, run, demo, backtest, enrich)
+//! The commands: each runs one way of using feedpulse (replay, run, demo, backtest, report,
+//! enrich)
 //! and wires the stages together for it; each owns its arguments (a clap `Args` struct), its run
 //! and its output. `main.rs` parses the command line and dispatches here.
 
@@ -18,4 +19,5 @@ pub mod eval;
 pub mod models;
 pub mod pipeline;
 pub mod replay;
+pub mod report;
 pub mod serve;

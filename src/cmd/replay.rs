@@ -29,6 +29,8 @@ pub struct ReplayOptions {
     pub batch_lines: usize,
     pub parse_threads: usize,
     pub progress: bool,
+    /// Sinks given every window aggregate as it changes (`report`'s hourly roll-ups).
+    pub windows: Vec<Arc<dyn crate::sinks::WindowSink>>,
 }
 
 pub struct ReplayReport {
@@ -51,7 +53,8 @@ pub fn replay(
         AlertOutput::Stdout => Arc::new(NdjsonAlerts::stdout(false)),
         AlertOutput::Sink(sink) => sink,
     };
-    let (outputs, _) = fanout(vec![alerts], options.dead_letters.as_ref(), &pipeline.config, &metrics)?;
+    let (mut outputs, _) = fanout(vec![alerts], options.dead_letters.as_ref(), &pipeline.config, &metrics)?;
+    outputs.windows.extend(options.windows);
     let admission = Arc::new(Admission::new(&pipeline.config, pipeline.models.as_ref()).timed(metrics.clone()));
     let (rx, spent) = lines::spawn(
         input,
@@ -178,6 +181,7 @@ impl ReplayArgs {
             batch_lines: self.batch,
             parse_threads: threads,
             progress: self.stats,
+            windows: Vec::new(),
         };
         let report = replay(&self.pipeline.into_options()?, reader, kind, options)?;
         if self.stats {

@@ -108,6 +108,13 @@ impl Calendar {
         self.midnight(date.checked_add(jiff::Span::new().days(days)).unwrap_or(date))
     }
 
+    /// Local midnight of the Monday at or before `ts_s` (a week's start).
+    pub fn week_start(&self, ts_s: i64) -> i64 {
+        let date = self.date(ts_s);
+        let back = date.weekday().to_monday_zero_offset() as i64;
+        self.day_start_after(ts_s, -back)
+    }
+
     /// The local date of `ts_s`, `2026-11-11`.
     pub fn date_name(&self, ts_s: i64) -> String {
         self.date(ts_s).to_string()

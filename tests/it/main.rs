@@ -17,6 +17,7 @@ mod drivers;
 mod hostile_input;
 mod pii_recall;
 mod reload_e2e;
+mod report;
 mod segment_oracle;
 mod summarizer_e2e;
 

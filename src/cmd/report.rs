@@ -1,0 +1,85 @@
+//! `feedpulse report --input FILE --every 1d|1w`: the digests of history, built in event time
+//! from the same dataflow and rules as live (`src/report/`).
+
+use crate::cmd::backtest::Collected;
+use crate::cmd::pipeline::PipelineArgs;
+use crate::cmd::replay::{self as app, AlertOutput, ReplayOptions};
+use crate::report::{digest, markdown, periods, Rollups};
+use crate::telemetry::SourceKind;
+use anyhow::Context;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+/// `feedpulse report`.
+#[derive(clap::Args)]
+pub struct ReportArgs {
+    /// NDJSON history (`-` for stdin).
+    #[arg(long)]
+    pub input: String,
+    /// The period of each digest: `1d` (local days) or `1w` (weeks from local Monday), in the
+    /// `[calendar]` zone.
+    #[arg(long, default_value = "1d")]
+    pub every: String,
+    /// Print the digests as JSON lines instead of Markdown.
+    #[arg(long)]
+    pub json: bool,
+    /// Also write each digest to DIR as `{start date}.md` and `{start date}.json`.
+    #[arg(long)]
+    pub out_dir: Option<PathBuf>,
+    /// Records per processing tick (1: alerts as live; larger: faster).
+    #[arg(long, default_value_t = 1)]
+    pub batch: usize,
+    #[command(flatten)]
+    pub pipeline: PipelineArgs,
+}
+
+impl ReportArgs {
+    pub fn run(self) -> anyhow::Result<()> {
+        let every_days = match self.every.as_str() {
+            "1d" => 1,
+            "1w" | "7d" => 7,
+            other => anyhow::bail!("--every must be 1d or 1w, not `{other}`"),
+        };
+        let pipeline = self.pipeline.into_options()?;
+        let (reader, kind): (Box<dyn std::io::Read + Send>, _) = if self.input == "-" {
+            (Box::new(std::io::stdin()), SourceKind::Stdin)
+        } else {
+            let file = std::fs::File::open(&self.input).with_context(|| format!("opening {}", self.input))?;
+            (Box::new(file), SourceKind::File)
+        };
+        let (alerts, rollups) = (Arc::new(Collected::default()), Arc::new(Rollups::default()));
+        let options = ReplayOptions {
+            alerts: AlertOutput::Sink(alerts.clone()),
+            dead_letters: None,
+            batch_lines: self.batch.max(1),
+            parse_threads: std::thread::available_parallelism().map_or(2, |n| n.get()),
+            progress: false,
+            windows: vec![rollups.clone()],
+        };
+        app::replay(&pipeline, reader, kind, options)?;
+        let alerts = std::mem::take(&mut *alerts.0.lock().expect("collected alerts"));
+        let calendar = &pipeline.config.calendar;
+        let Some((first, last)) = rollups.span() else {
+            anyhow::bail!("no hourly window was counted: is the input empty, or has the dataflow no 1h window?")
+        };
+        if let Some(dir) = &self.out_dir {
+            std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+        }
+        for (start, end, previous) in periods(every_days, first, last, calendar) {
+            let d = digest(&rollups, &alerts, start, end, previous, calendar);
+            let text = markdown(&d);
+            let json = serde_json::to_string(&d)?;
+            if let Some(dir) = &self.out_dir {
+                let name = calendar.date_name(start);
+                std::fs::write(dir.join(format!("{name}.md")), &text)?;
+                std::fs::write(dir.join(format!("{name}.json")), &json)?;
+            }
+            if self.json {
+                println!("{json}");
+            } else {
+                println!("{text}");
+            }
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,295 @@
+//! Digests of a period — a local day or a week from Monday — built in event time from hourly
+//! roll-ups and the alerts of the period, so a replay of history gives the same digest as live
+//! would: the categories that rose most against the period before, the alerts by rule with how
+//! long they fired, new kinds of complaint, messages that needed a person, and each campaign's
+//! negative share against the period before. `feedpulse report` prints them for history.
+
+use crate::alerts::{Alert, AlertStatus};
+use crate::config::Dimension;
+use crate::records::window::{Agg, Series, WindowKey};
+use crate::sinks::WindowSink;
+use crate::util::calendar::Calendar;
+use serde::Serialize;
+use std::collections::BTreeMap;
+use std::sync::Mutex;
+
+/// The latest aggregate of every hour of every single-dimension series, as the dataflow gave it.
+#[derive(Default)]
+pub struct Rollups(Mutex<BTreeMap<(Series, i64), Agg>>);
+
+impl WindowSink for Rollups {
+    fn window(&self, key: &WindowKey, agg: &Agg) {
+        if key.size_s == 3600 && !key.series.key.is_combined() {
+            self.0.lock().unwrap().insert((key.series.clone(), key.start_s), *agg);
+        }
+    }
+}
+
+impl Rollups {
+    /// The sum of each series of `dimension` over the hours starting in `[from_s, to_s)`.
+    fn totals(&self, dimension: Dimension, from_s: i64, to_s: i64) -> BTreeMap<String, Agg> {
+        let mut totals: BTreeMap<String, Agg> = BTreeMap::new();
+        for ((series, start), agg) in self.0.lock().unwrap().iter() {
+            if series.is(dimension) && (from_s..to_s).contains(start) {
+                differential_dataflow::difference::Semigroup::plus_equals(
+                    totals.entry(series.value.to_string()).or_default(),
+                    agg,
+                );
+            }
+        }
+        totals
+    }
+
+    /// The first and last hour held.
+    pub fn span(&self) -> Option<(i64, i64)> {
+        let hours = self.0.lock().unwrap();
+        let starts = hours.keys().map(|(_, s)| *s);
+        Some((starts.clone().min()?, starts.max()?))
+    }
+}
+
+/// A period's digest.
+#[derive(Clone, Debug, Serialize)]
+pub struct Digest {
+    /// Local start and end (RFC 3339 of the instants) and the zone.
+    pub start: String,
+    pub end: String,
+    pub timezone: String,
+    pub messages: i64,
+    pub previous_messages: i64,
+    /// Categories by their rise against the previous period (messages), largest first.
+    pub categories: Vec<Change>,
+    pub alerts: Vec<RuleLine>,
+    pub new_clusters: Vec<Note>,
+    pub high_risk: Vec<Note>,
+    pub campaigns: Vec<Campaign>,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct Change {
+    pub name: String,
+    pub count: i64,
+    pub previous: i64,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct RuleLine {
+    pub rule: String,
+    pub fired: usize,
+    /// Minutes firing within the period (an alert still firing at its end counts to the end).
+    pub firing_minutes: i64,
+}
+
+/// One alert's line: when, what, and its summary (and LLM summary, when there is one).
+#[derive(Clone, Debug, Serialize)]
+pub struct Note {
+    pub at: String,
+    pub summary: String,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct Campaign {
+    pub name: String,
+    pub count: i64,
+    pub negative_share: f64,
+    pub previous_negative_share: Option<f64>,
+}
+
+/// How many categories a digest lists.
+const TOP: usize = 10;
+
+/// The digest of `[start_s, end_s)` against the period of the same length before it.
+pub fn digest(
+    rollups: &Rollups,
+    alerts: &[Alert],
+    start_s: i64,
+    end_s: i64,
+    previous_s: i64,
+    calendar: &Calendar,
+) -> Digest {
+    let now = rollups.totals(Dimension::Category, start_s, end_s);
+    let before = rollups.totals(Dimension::Category, previous_s, start_s);
+    let count = |m: &BTreeMap<String, Agg>| m.values().map(|a| a.count).sum::<i64>();
+    let mut categories: Vec<Change> = now
+        .iter()
+        .map(|(name, agg)| Change {
+            name: name.clone(),
+            count: agg.count,
+            previous: before.get(name).map_or(0, |a| a.count),
+        })
+        .collect();
+    categories.sort_by(|a, b| (b.count - b.previous).cmp(&(a.count - a.previous)).then(a.name.cmp(&b.name)));
+    categories.truncate(TOP);
+
+    let (start_ms, end_ms) = (start_s * 1000, end_s * 1000);
+    let in_period = |a: &&Alert| a.status == AlertStatus::Firing && (start_ms..end_ms).contains(&a.starts_at.ms());
+    let mut rules: BTreeMap<String, RuleLine> = BTreeMap::new();
+    for alert in alerts.iter().filter(in_period) {
+        let ends = alerts
+            .iter()
+            .find(|r| {
+                r.fingerprint == alert.fingerprint
+                    && r.status == AlertStatus::Resolved
+                    && r.starts_at == alert.starts_at
+            })
+            .and_then(|r| r.ends_at.map(|t| t.ms()))
+            .unwrap_or(end_ms)
+            .min(end_ms);
+        let line = rules.entry(alert.rule_name().to_string()).or_insert_with(|| RuleLine {
+            rule: alert.rule_name().to_string(),
+            fired: 0,
+            firing_minutes: 0,
+        });
+        line.fired += 1;
+        line.firing_minutes += (ends - alert.starts_at.ms()).max(0) / 60_000;
+    }
+    let note = |a: &Alert| Note {
+        at: crate::alerts::rfc3339(a.starts_at.ms()),
+        summary: match &a.llm_summary {
+            Some(llm) => format!("{} — {llm}", a.summary),
+            None => a.summary.clone(),
+        },
+    };
+    let of_kind = |kind: &str| alerts.iter().filter(in_period).filter(|a| a.rule == kind).map(note).collect::<Vec<_>>();
+
+    let campaigns_now = rollups.totals(Dimension::Campaign, start_s, end_s);
+    let campaigns_before = rollups.totals(Dimension::Campaign, previous_s, start_s);
+    let campaigns = campaigns_now
+        .iter()
+        .map(|(name, agg)| Campaign {
+            name: name.clone(),
+            count: agg.count,
+            negative_share: crate::util::round3(agg.negative_share()),
+            previous_negative_share: campaigns_before
+                .get(name)
+                .filter(|a| a.count > 0)
+                .map(|a| crate::util::round3(a.negative_share())),
+        })
+        .collect();
+    Digest {
+        start: crate::alerts::rfc3339(start_ms),
+        end: crate::alerts::rfc3339(end_ms),
+        timezone: calendar.name().to_string(),
+        messages: count(&now),
+        previous_messages: count(&before),
+        categories,
+        alerts: rules.into_values().collect(),
+        new_clusters: of_kind("new_cluster"),
+        high_risk: of_kind("high_risk"),
+        campaigns,
+    }
+}
+
+/// The periods of `every` (`1d` or `1w`) covering `[first_s, last_s]`, as (start, end, start of
+/// the period before).
+pub fn periods(every_days: i64, first_s: i64, last_s: i64, calendar: &Calendar) -> Vec<(i64, i64, i64)> {
+    let start_of = |ts: i64| if every_days == 7 { calendar.week_start(ts) } else { calendar.day_start(ts) };
+    let mut out = Vec::new();
+    let mut start = start_of(first_s);
+    while start <= last_s {
+        let end = calendar.day_start_after(start, every_days);
+        out.push((start, end, calendar.day_start_after(start, -every_days)));
+        start = end;
+    }
+    out
+}
+
+/// The digest as Markdown.
+pub fn markdown(d: &Digest) -> String {
+    let mut s = format!("# Digest {} – {} ({})\n\n", d.start, d.end, d.timezone);
+    s += &format!(
+        "{} messages (previous period {}).\n\n## Categories, by their rise\n\n",
+        d.messages, d.previous_messages
+    );
+    s += "| category | messages | previous | change |\n|---|---:|---:|---:|\n";
+    for c in &d.categories {
+        s += &format!("| {} | {} | {} | {:+} |\n", c.name, c.count, c.previous, c.count - c.previous);
+    }
+    s += "\n## Alerts by rule\n\n";
+    if d.alerts.is_empty() {
+        s += "None.\n";
+    }
+    for r in &d.alerts {
+        s += &format!("- {}: fired {}, {} min firing\n", r.rule, r.fired, r.firing_minutes);
+    }
+    for (title, notes) in [("New kinds of complaint", &d.new_clusters), ("High-risk messages", &d.high_risk)] {
+        s += &format!("\n## {title}\n\n");
+        if notes.is_empty() {
+            s += "None.\n";
+        }
+        for n in notes {
+            s += &format!("- {} {}\n", n.at, n.summary);
+        }
+    }
+    s += "\n## Campaigns\n\n";
+    if d.campaigns.is_empty() {
+        s += "None.\n";
+    }
+    for c in &d.campaigns {
+        let before = c.previous_negative_share.map_or("–".to_string(), |p| format!("{:.0}%", p * 100.0));
+        s += &format!(
+            "- {}: {} messages, {:.0}% negative (previous period {before})\n",
+            c.name,
+            c.count,
+            c.negative_share * 100.0
+        );
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn hour(rollups: &Rollups, dimension: Dimension, value: &str, start_s: i64, count: i64, negative: i64) {
+        let mut agg = Agg::default();
+        for i in 0..count {
+            differential_dataflow::difference::Semigroup::plus_equals(&mut agg, &Agg::of_message(-100, i < negative));
+        }
+        rollups.window(&WindowKey { series: Series::new(dimension, value), size_s: 3600, start_s }, &agg);
+    }
+
+    #[test]
+    fn a_day_ranks_categories_by_their_rise_and_counts_firing_time() {
+        let calendar = Calendar::named("Asia/Shanghai").unwrap();
+        let day = calendar.day_start(1_767_225_600); // 2026-01-01 local
+        let rollups = Rollups::default();
+        for h in 0..24 {
+            hour(&rollups, Dimension::Category, "payment", day - 86_400 + h * 3600, 10, 2);
+            hour(&rollups, Dimension::Category, "payment", day + h * 3600, 12, 2);
+            hour(&rollups, Dimension::Category, "login", day - 86_400 + h * 3600, 5, 0);
+            hour(&rollups, Dimension::Category, "login", day + h * 3600, 15, 0);
+            hour(&rollups, Dimension::Campaign, "double11", day + h * 3600, 10, 5);
+        }
+        // A five-minute window's later update replaces its hour's earlier one.
+        hour(&rollups, Dimension::Category, "login", day, 16, 0);
+        let mut alert = Alert::example();
+        alert.starts_at = crate::alerts::Timestamp((day + 3600) * 1000);
+        let mut resolved = alert.clone();
+        resolved.status = AlertStatus::Resolved;
+        resolved.ends_at = Some(crate::alerts::Timestamp((day + 3600 + 1800) * 1000));
+        let d = digest(&rollups, &[alert, resolved], day, day + 86_400, day - 86_400, &calendar);
+        let ranked: Vec<(&str, i64, i64)> =
+            d.categories.iter().map(|c| (c.name.as_str(), c.count, c.previous)).collect();
+        assert_eq!(ranked, [("login", 361, 120), ("payment", 288, 240)]);
+        assert_eq!((d.alerts.len(), d.alerts[0].fired, d.alerts[0].firing_minutes), (1, 1, 30));
+        assert_eq!(
+            (d.campaigns[0].count, d.campaigns[0].negative_share, d.campaigns[0].previous_negative_share),
+            (240, 0.5, None)
+        );
+        let text = markdown(&d);
+        assert!(text.contains("| login | 361 | 120 | +241 |"), "{text}");
+        assert!(text.contains("- category_spike: fired 1, 30 min firing"), "{text}");
+    }
+
+    #[test]
+    fn weeks_start_on_local_mondays() {
+        let calendar = Calendar::named("Asia/Shanghai").unwrap();
+        // 2026-01-01 was a Thursday; its week began Monday 2025-12-29 00:00 +08:00.
+        let periods = periods(7, 1_767_225_600, 1_767_225_600 + 5 * 86_400, &calendar);
+        assert_eq!(calendar.date_name(periods[0].0), "2025-12-29");
+        assert_eq!(periods.len(), 2);
+        assert_eq!(periods[0].1 - periods[0].0, 7 * 86_400);
+        assert_eq!(periods[1].2, periods[0].0, "the period before the second is the first");
+    }
+}
