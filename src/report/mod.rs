@@ -59,6 +59,8 @@ pub struct Digest {
     pub previous_messages: i64,
     /// Categories by their rise against the previous period (messages), largest first.
     pub categories: Vec<Change>,
+    /// Established clusters the same way (a cluster's hours count once it is established).
+    pub clusters: Vec<Change>,
     pub alerts: Vec<RuleLine>,
     pub new_clusters: Vec<Note>,
     pub high_risk: Vec<Note>,
@@ -110,16 +112,11 @@ pub fn digest(
     let now = rollups.totals(Dimension::Category, start_s, end_s);
     let before = rollups.totals(Dimension::Category, previous_s, start_s);
     let count = |m: &BTreeMap<String, Agg>| m.values().map(|a| a.count).sum::<i64>();
-    let mut categories: Vec<Change> = now
-        .iter()
-        .map(|(name, agg)| Change {
-            name: name.clone(),
-            count: agg.count,
-            previous: before.get(name).map_or(0, |a| a.count),
-        })
-        .collect();
-    categories.sort_by(|a, b| (b.count - b.previous).cmp(&(a.count - a.previous)).then(a.name.cmp(&b.name)));
-    categories.truncate(TOP);
+    let categories = by_rise(&now, &before);
+    let clusters = by_rise(
+        &rollups.totals(Dimension::Cluster, start_s, end_s),
+        &rollups.totals(Dimension::Cluster, previous_s, start_s),
+    );
 
     let (start_ms, end_ms) = (start_s * 1000, end_s * 1000);
     let in_period = |a: &&Alert| a.status == AlertStatus::Firing && (start_ms..end_ms).contains(&a.starts_at.ms());
@@ -173,11 +170,27 @@ pub fn digest(
         messages: count(&now),
         previous_messages: count(&before),
         categories,
+        clusters,
         alerts: rules.into_values().collect(),
         new_clusters: of_kind("new_cluster"),
         high_risk: of_kind("high_risk"),
         campaigns,
     }
+}
+
+/// The `TOP` series of `now` with the largest rise against `before`.
+fn by_rise(now: &BTreeMap<String, Agg>, before: &BTreeMap<String, Agg>) -> Vec<Change> {
+    let mut changes: Vec<Change> = now
+        .iter()
+        .map(|(name, agg)| Change {
+            name: name.clone(),
+            count: agg.count,
+            previous: before.get(name).map_or(0, |a| a.count),
+        })
+        .collect();
+    changes.sort_by(|a, b| (b.count - b.previous).cmp(&(a.count - a.previous)).then(a.name.cmp(&b.name)));
+    changes.truncate(TOP);
+    changes
 }
 
 /// The periods of `every` (`1d` or `1w`) covering `[first_s, last_s]`, as (start, end, start of
@@ -204,6 +217,12 @@ pub fn markdown(d: &Digest) -> String {
     s += "| category | messages | previous | change |\n|---|---:|---:|---:|\n";
     for c in &d.categories {
         s += &format!("| {} | {} | {} | {:+} |\n", c.name, c.count, c.previous, c.count - c.previous);
+    }
+    if !d.clusters.is_empty() {
+        s += "\n## Clusters, by their rise\n\n| cluster | messages | previous | change |\n|---|---:|---:|---:|\n";
+        for c in &d.clusters {
+            s += &format!("| {} | {} | {} | {:+} |\n", c.name, c.count, c.previous, c.count - c.previous);
+        }
     }
     s += "\n## Alerts by rule\n\n";
     if d.alerts.is_empty() {
@@ -260,6 +279,7 @@ mod tests {
             hour(&rollups, Dimension::Category, "login", day - 86_400 + h * 3600, 5, 0);
             hour(&rollups, Dimension::Category, "login", day + h * 3600, 15, 0);
             hour(&rollups, Dimension::Campaign, "double11", day + h * 3600, 10, 5);
+            hour(&rollups, Dimension::Cluster, "c-7", day + h * 3600, 3, 3);
         }
         // A five-minute window's later update replaces its hour's earlier one.
         hour(&rollups, Dimension::Category, "login", day, 16, 0);
@@ -273,6 +293,7 @@ mod tests {
             d.categories.iter().map(|c| (c.name.as_str(), c.count, c.previous)).collect();
         assert_eq!(ranked, [("login", 361, 120), ("payment", 288, 240)]);
         assert_eq!((d.alerts.len(), d.alerts[0].fired, d.alerts[0].firing_minutes), (1, 1, 30));
+        assert_eq!((d.clusters[0].name.as_str(), d.clusters[0].count, d.clusters[0].previous), ("c-7", 72, 0));
         assert_eq!(
             (d.campaigns[0].count, d.campaigns[0].negative_share, d.campaigns[0].previous_negative_share),
             (240, 0.5, None)
