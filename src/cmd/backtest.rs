@@ -5,16 +5,14 @@ use crate::alerts::{Alert, AlertStatus};
 use crate::cmd::pipeline::PipelineArgs;
 use crate::cmd::pipeline::PipelineOptions;
 use crate::cmd::replay::{self as app, AlertOutput, ReplayOptions};
-use crate::sinks::AlertSink;
-use crate::telemetry::SourceKind;
-use anyhow::Context;
+use crate::sinks::{AlertSink, WindowSink};
 use serde::Serialize;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
 /// Keeps every alert state change in arrival order.
 #[derive(Default)]
-pub(crate) struct Collected(pub(crate) Mutex<Vec<Alert>>);
+struct Collected(Mutex<Vec<Alert>>);
 
 impl AlertSink for Collected {
     fn deliver(&self, alert: &Alert) {
@@ -46,14 +44,15 @@ pub struct HistoryReport {
 }
 
 /// Replays `input` (NDJSON, `-` for stdin) through the dataflow and the configured rules,
-/// `batch` records per processing tick (1: alerts fire on exactly the crossing record, as live).
-pub fn history(pipeline: &PipelineOptions, input: &str, batch: usize) -> anyhow::Result<HistoryReport> {
-    let (reader, kind): (Box<dyn std::io::Read + Send>, _) = if input == "-" {
-        (Box::new(std::io::stdin()), SourceKind::Stdin)
-    } else {
-        let file = std::fs::File::open(input).with_context(|| format!("opening {input}"))?;
-        (Box::new(file), SourceKind::File)
-    };
+/// `batch` records per processing tick (1: alerts fire on exactly the crossing record, as live);
+/// `windows` are given every window aggregate as it changes.
+pub fn history(
+    pipeline: &PipelineOptions,
+    input: &str,
+    batch: usize,
+    windows: Vec<Arc<dyn WindowSink>>,
+) -> anyhow::Result<HistoryReport> {
+    let (reader, kind) = app::open_input(input)?;
     let collected = Arc::new(Collected::default());
     let options = ReplayOptions {
         alerts: AlertOutput::Sink(collected.clone()),
@@ -61,7 +60,7 @@ pub fn history(pipeline: &PipelineOptions, input: &str, batch: usize) -> anyhow:
         batch_lines: batch.max(1),
         parse_threads: std::thread::available_parallelism().map_or(2, |n| n.get()),
         progress: false,
-        windows: Vec::new(),
+        windows,
     };
     let report = app::replay(pipeline, reader, kind, options)?;
     let alerts = std::mem::take(&mut *collected.0.lock().expect("collected alerts"));
@@ -186,7 +185,7 @@ impl BacktestArgs {
         match (self.input, self.nab, self.out) {
             (_, Some(data), Some(out)) => nab(&data, &out, self.rule.as_deref(), self.pipeline),
             (Some(input), _, _) => {
-                let report = history(&self.pipeline.into_options()?, &input, self.batch)?;
+                let report = history(&self.pipeline.into_options()?, &input, self.batch, Vec::new())?;
                 if self.json {
                     println!("{}", serde_json::to_string(&report)?);
                 } else {

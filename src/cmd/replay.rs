@@ -84,6 +84,15 @@ pub fn replay(
     Ok(ReplayReport { stats, metrics })
 }
 
+/// The reader of an `--input` argument: a file, or stdin for `-`.
+pub fn open_input(input: &str) -> anyhow::Result<(Box<dyn Read + Send>, SourceKind)> {
+    if input == "-" {
+        return Ok((Box::new(std::io::stdin()), SourceKind::Stdin));
+    }
+    let file = std::fs::File::open(input).with_context(|| format!("opening {input}"))?;
+    Ok((Box::new(file), SourceKind::File))
+}
+
 /// Peak resident set size of this process in bytes (Linux), if known.
 pub fn peak_rss_bytes() -> Option<u64> {
     let status = std::fs::read_to_string("/proc/self/status").ok()?;
@@ -166,13 +175,7 @@ pub struct ReplayArgs {
 
 impl ReplayArgs {
     pub fn run(self) -> anyhow::Result<()> {
-        use anyhow::Context;
-        let input = &self.input;
-        let (reader, kind): (Box<dyn std::io::Read + Send>, _) = if input == "-" {
-            (Box::new(std::io::stdin()), SourceKind::Stdin)
-        } else {
-            (Box::new(std::fs::File::open(input).with_context(|| format!("opening {input}"))?), SourceKind::File)
-        };
+        let (reader, kind) = open_input(&self.input)?;
         let threads =
             self.parse_threads.unwrap_or_else(|| std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2));
         let options = ReplayOptions {

@@ -1,11 +1,9 @@
 //! `feedpulse report --input FILE --every 1d|1w`: the digests of history, built in event time
 //! from the same dataflow and rules as live (`src/report/`).
 
-use crate::cmd::backtest::Collected;
+use crate::cmd::backtest::history;
 use crate::cmd::pipeline::PipelineArgs;
-use crate::cmd::replay::{self as app, AlertOutput, ReplayOptions};
 use crate::report::{digest, markdown, periods, Rollups};
-use crate::telemetry::SourceKind;
 use anyhow::Context;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -41,23 +39,8 @@ impl ReportArgs {
             other => anyhow::bail!("--every must be 1d or 1w, not `{other}`"),
         };
         let pipeline = self.pipeline.into_options()?;
-        let (reader, kind): (Box<dyn std::io::Read + Send>, _) = if self.input == "-" {
-            (Box::new(std::io::stdin()), SourceKind::Stdin)
-        } else {
-            let file = std::fs::File::open(&self.input).with_context(|| format!("opening {}", self.input))?;
-            (Box::new(file), SourceKind::File)
-        };
-        let (alerts, rollups) = (Arc::new(Collected::default()), Arc::new(Rollups::default()));
-        let options = ReplayOptions {
-            alerts: AlertOutput::Sink(alerts.clone()),
-            dead_letters: None,
-            batch_lines: self.batch.max(1),
-            parse_threads: std::thread::available_parallelism().map_or(2, |n| n.get()),
-            progress: false,
-            windows: vec![rollups.clone()],
-        };
-        app::replay(&pipeline, reader, kind, options)?;
-        let alerts = std::mem::take(&mut *alerts.0.lock().expect("collected alerts"));
+        let rollups = Arc::new(Rollups::default());
+        let alerts = history(&pipeline, &self.input, self.batch, vec![rollups.clone()])?.alerts;
         let calendar = &pipeline.config.calendar;
         let Some((first, last)) = rollups.span() else {
             anyhow::bail!("no hourly window was counted: is the input empty, or has the dataflow no 1h window?")
