@@ -7,9 +7,7 @@ use crate::config::{Dimension, Key};
 use crate::event::SmolStr;
 use crate::records::notice::{Breakdown, Facet, FacetDimension};
 use crate::records::window::Series;
-use std::collections::HashMap;
-
-type Fold = foldhash::fast::FixedState;
+use crate::util::interner::Interner;
 
 /// The most `meta` fields attributed (`[attribution] meta`).
 pub const MAX_META: usize = 4;
@@ -47,13 +45,14 @@ impl AttributionParams {
     }
 
     /// The configured fields' values in a message's `meta` (JSON object text): strings as they
-    /// are, numbers and booleans as written; absent, null or nested: none.
-    pub fn meta_values(&self, meta: Option<&str>) -> MetaValues {
+    /// are, numbers and booleans as written; absent, null or nested: none. `None` when the
+    /// message has none of them (or no field is configured).
+    pub fn meta_values(&self, meta: &str) -> Option<MetaValues> {
+        if self.meta.is_empty() {
+            return None;
+        }
+        let map = serde_json::from_str::<serde_json::Map<String, serde_json::Value>>(meta).ok()?;
         let mut values: MetaValues = Default::default();
-        let Some(meta) = meta.filter(|_| !self.meta.is_empty()) else { return values };
-        let Ok(map) = serde_json::from_str::<serde_json::Map<String, serde_json::Value>>(meta) else {
-            return values;
-        };
         for (slot, field) in values.iter_mut().zip(&self.meta) {
             *slot = match map.get(field) {
                 Some(serde_json::Value::String(s)) => Some(s.as_str().into()),
@@ -61,7 +60,7 @@ impl AttributionParams {
                 _ => None,
             };
         }
-        values
+        values.iter().any(Option::is_some).then_some(values)
     }
 }
 
@@ -102,8 +101,7 @@ pub struct TickBreakdowns<'a> {
     facets: Vec<(u8, u32)>,
     /// (series index, slice start, group, messages, slots the series' own key excludes).
     taken: Vec<(u32, i64, u32, u64, u8)>,
-    ids: HashMap<&'a str, u32, Fold>,
-    values: Vec<&'a str>,
+    values: Interner<&'a str>,
 }
 
 impl<'a> TickBreakdowns<'a> {
@@ -114,11 +112,7 @@ impl<'a> TickBreakdowns<'a> {
         let meta = meta.iter().enumerate().filter_map(|(i, v)| Some((FacetDimension::Meta(i as u8), v.as_deref()?)));
         let start = self.facets.len();
         for (dimension, value) in dimensions.chain(meta) {
-            let next = self.values.len() as u32;
-            let id = *self.ids.entry(value).or_insert(next);
-            if id == next {
-                self.values.push(value);
-            }
+            let id = self.values.intern(&value);
             self.facets.push((slot_of(dimension) as u8, id));
         }
         self.groups.push((start as u32, (self.facets.len() - start) as u8));
@@ -138,7 +132,7 @@ impl<'a> TickBreakdowns<'a> {
     /// Each (series, slice) as a [`Breakdown`], in order, its facets sorted.
     pub fn emit(mut self, series: &[Series], mut out: impl FnMut(Breakdown)) {
         self.taken.sort_unstable_by_key(|t| (t.0, t.1));
-        let mut table = vec![0u64; self.values.len() * SLOTS];
+        let mut table = vec![0u64; self.values.capacity() * SLOTS];
         let mut at = 0;
         while at < self.taken.len() {
             let (si, slice_s) = (self.taken[at].0, self.taken[at].1);
@@ -163,8 +157,10 @@ impl<'a> TickBreakdowns<'a> {
                 .into_iter()
                 .map(|cell| {
                     let n = std::mem::take(&mut table[cell]);
-                    let facet =
-                        Facet { dimension: dimension_of(cell % SLOTS), value: self.values[cell / SLOTS].into() };
+                    let facet = Facet {
+                        dimension: dimension_of(cell % SLOTS),
+                        value: (*self.values.get((cell / SLOTS) as u32)).into(),
+                    };
                     (facet, n)
                 })
                 .collect();
@@ -181,9 +177,9 @@ mod tests {
     #[test]
     fn a_series_is_broken_down_by_every_label_but_its_own() {
         let params = AttributionParams { combined_keys: Vec::new(), meta: vec!["app_version".into(), "beta".into()] };
-        let meta = params.meta_values(Some(r#"{"app_version":"8.2.1","beta":true,"other":1}"#));
+        let meta = params.meta_values(r#"{"app_version":"8.2.1","beta":true,"other":1}"#).unwrap();
         assert_eq!(meta[..2], [Some("8.2.1".into()), Some("true".into())]);
-        assert_eq!(params.meta_values(Some("not json")), MetaValues::default());
+        assert_eq!(params.meta_values("not json"), None);
         let labels = [
             (Dimension::Category, Some("payment")),
             (Dimension::Channel, Some("weibo")),

@@ -15,6 +15,7 @@ use crate::records::notice::{Breakdown, NewCluster, RiskyMessage, Sample};
 use crate::records::window::{window_start, Agg, Series, WindowKey};
 use crate::telemetry::Metrics;
 use crate::util::calendar::Calendar;
+use crate::util::interner::Interner;
 use differential_dataflow::difference::Semigroup;
 use differential_dataflow::AsCollection;
 use differential_dataflow::VecCollection;
@@ -234,7 +235,7 @@ impl IngestState {
     /// Absorbs the events of one tick, giving every output to `out`.
     pub fn absorb(&mut self, events: &mut [Event], mut out: impl FnMut(IngestOut)) {
         // The attributed meta fields' values of the tick's messages, each distinct tuple once.
-        let mut metas: (Vec<MetaValues>, HashMap<MetaValues, u32, Fold>) = Default::default();
+        let mut metas: Interner<MetaValues> = Interner::default();
         // First, events with the same labels in the same slice of event time (the largest one
         // every window size is a multiple of) fold into one group: one hash lookup per event.
         // The per-series and per-window work then runs once per group.
@@ -267,15 +268,7 @@ impl IngestState {
             let agg = Agg::of_message(ev.sentiment_milli, ev.sentiment_milli < self.params.negative_below_milli);
             let slice = window_start(ev.ts_ms, self.slice_s);
             let meta = match (&self.params.attribution, ev.meta.as_deref()) {
-                (Some(a), Some(m)) if !a.meta.is_empty() => {
-                    Some(a.meta_values(Some(m))).filter(|v| v.iter().any(Option::is_some)).map(|v| {
-                        let next = metas.0.len() as u32;
-                        *metas.1.entry(v).or_insert_with_key(|v| {
-                            metas.0.push(v.clone());
-                            next
-                        })
-                    })
-                }
+                (Some(a), Some(m)) => a.meta_values(m).map(|v| metas.intern(&v)),
                 _ => None,
             };
             let key = Labels {
@@ -298,7 +291,7 @@ impl IngestState {
         self.groups_last_tick = groups.len();
 
         let mut breakdowns = TickBreakdowns::default();
-        let (series, samples, folded) = self.fold_series(group_index, &groups, &metas.0, &mut breakdowns);
+        let (series, samples, folded) = self.fold_series(group_index, &groups, &metas, &mut breakdowns);
         breakdowns.emit(&series, |b| out(IngestOut::Breakdown(b)));
         let mut folded: Vec<((u32, u8, i64), Agg)> = folded.into_iter().collect();
         folded.sort_unstable_by_key(|(k, _)| *k);
@@ -322,7 +315,7 @@ impl IngestState {
         &self,
         group_index: HashMap<Labels<'a>, usize, Fold>,
         groups: &[Group],
-        metas: &'a [MetaValues],
+        metas: &'a Interner<MetaValues>,
         breakdowns: &mut TickBreakdowns<'a>,
     ) -> (Vec<Series>, Vec<Latest>, HashMap<(u32, u8, i64), Agg, Fold>) {
         let mut keys: Vec<_> = group_index.into_iter().collect();
@@ -348,7 +341,7 @@ impl IngestState {
             );
             let attribution = self.params.attribution.as_ref();
             let group_facets = attribution.map(|_| {
-                let meta = labels.meta.map_or(NO_META, |i| &metas[i as usize]);
+                let meta = labels.meta.map_or(NO_META, |i| metas.get(i));
                 breakdowns.group(labels.dimensions(), meta)
             });
             for &(key, kept) in keys_counted.iter().chain(&self.params.combined_keys) {
