@@ -24,7 +24,6 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 pub struct SummarizerSink {
-    inner: Vec<Arc<dyn AlertSink>>,
     queue: SyncSender<Job>,
     shared: Arc<Shared>,
     rules: Vec<String>,
@@ -77,8 +76,7 @@ impl SummarizerSink {
         let schema = config.schema().map_err(fail)?;
         let (queue, jobs) = sync_channel::<Job>(config.queue);
         let jobs = Arc::new(Mutex::new(jobs));
-        let shared =
-            Arc::new(Shared { inner: inner.clone(), state: Mutex::default(), in_flight: AtomicUsize::new(0), metrics });
+        let shared = Arc::new(Shared { inner, state: Mutex::default(), in_flight: AtomicUsize::new(0), metrics });
         let endpoint = Arc::new(Endpoint {
             client,
             url: config.endpoint.clone(),
@@ -97,7 +95,7 @@ impl SummarizerSink {
         // Every try of every queued alert, with the longest backoff between them.
         let tries = config.queue.div_ceil(config.concurrency) as u32 * config.max_attempts;
         let drain_within = (config.timeout.0 + Duration::from_secs(2)) * tries.min(20);
-        Ok(Arc::new(SummarizerSink { inner, queue, shared, rules: config.rules.clone(), drain_within }))
+        Ok(Arc::new(SummarizerSink { queue, shared, rules: config.rules.clone(), drain_within }))
     }
 
     fn wanted(&self, alert: &Alert) -> bool {
@@ -121,7 +119,7 @@ impl AlertSink for SummarizerSink {
             } else if waiting {
                 state.latest.insert(alert.fingerprint.clone(), alert.clone());
             }
-            for sink in &self.inner {
+            for sink in &self.shared.inner {
                 sink.deliver(&alert);
             }
             ask
@@ -137,7 +135,7 @@ impl AlertSink for SummarizerSink {
     }
 
     fn adopt(&self, alert: &Alert) {
-        for sink in &self.inner {
+        for sink in &self.shared.inner {
             sink.adopt(alert);
         }
     }
@@ -147,7 +145,7 @@ impl AlertSink for SummarizerSink {
         while self.shared.in_flight.load(SeqCst) > 0 && Instant::now() < deadline {
             std::thread::sleep(Duration::from_millis(10));
         }
-        for sink in &self.inner {
+        for sink in &self.shared.inner {
             sink.flush();
         }
     }
