@@ -54,8 +54,6 @@ pub struct WindowTotals {
     /// Live windows by the event time (ms) at which they expire.
     expiry: BTreeMap<i64, Vec<Window>>,
     series: Interner<Series>,
-    /// (series, window) totals held.
-    len: usize,
     params: TotalsParams,
 }
 
@@ -83,7 +81,6 @@ impl WindowTotals {
                 e.get_mut().plus_equals(agg);
                 if e.get().is_zero() {
                     e.remove();
-                    self.len -= 1;
                     self.series.release(id);
                     return (Some(old), None);
                 }
@@ -96,7 +93,6 @@ impl WindowTotals {
             std::collections::hash_map::Entry::Vacant(e) => {
                 e.insert(*agg);
                 self.series.hold(id);
-                self.len += 1;
                 (None, Some(*agg))
             }
         }
@@ -120,7 +116,6 @@ impl WindowTotals {
                     })
                     .collect();
                 totals.sort_unstable_by(|a, b| a.0.cmp(&b.0));
-                self.len -= totals.len();
                 for (series, total) in totals {
                     out(WindowKey { series, size_s, start_s }, total);
                 }
@@ -174,11 +169,11 @@ impl WindowTotals {
 
     /// (series, window) totals held.
     pub fn len(&self) -> usize {
-        self.len
+        self.windows.values().map(HashMap::len).sum()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.len == 0
+        self.windows.values().all(HashMap::is_empty)
     }
 
     /// Distinct series named by the live windows.
