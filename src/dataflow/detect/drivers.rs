@@ -32,6 +32,22 @@ struct Slice {
     counts: Vec<(u32, u64)>,
 }
 
+impl Slice {
+    /// Adds `n` messages of facet `id`; whether the facet is new to the slice.
+    fn count(&mut self, id: u32, n: u64) -> bool {
+        match self.counts.binary_search_by_key(&id, |(f, _)| *f) {
+            Ok(i) => {
+                self.counts[i].1 += n;
+                false
+            }
+            Err(i) => {
+                self.counts.insert(i, (id, n));
+                true
+            }
+        }
+    }
+}
+
 pub struct Attribution {
     slices: HashMap<Series, BTreeMap<i64, Slice>>,
     facets: Interner<Facet>,
@@ -67,12 +83,8 @@ impl Attribution {
         slice.total += b.total;
         for (facet, n) in b.facets {
             let id = self.facets.intern(&facet);
-            match slice.counts.binary_search_by_key(&id, |(f, _)| *f) {
-                Ok(i) => slice.counts[i].1 += n,
-                Err(i) => {
-                    slice.counts.insert(i, (id, n));
-                    self.facets.hold(id);
-                }
+            if slice.count(id, n) {
+                self.facets.hold(id);
             }
         }
     }
@@ -150,12 +162,8 @@ impl Attribution {
 fn merge(facets: &mut Interner<Facet>, into: &mut Slice, from: Slice) {
     into.total += from.total;
     for (id, n) in from.counts {
-        match into.counts.binary_search_by_key(&id, |(f, _)| *f) {
-            Ok(i) => {
-                into.counts[i].1 += n;
-                facets.release(id);
-            }
-            Err(i) => into.counts.insert(i, (id, n)),
+        if !into.count(id, n) {
+            facets.release(id);
         }
     }
 }
