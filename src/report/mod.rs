@@ -13,14 +13,15 @@ use serde::Serialize;
 use std::collections::BTreeMap;
 use std::sync::Mutex;
 
-/// The latest aggregate of every hour of every single-dimension series, as the dataflow gave it.
+/// The latest aggregate of every hour of every single-dimension series, as the dataflow gave it,
+/// by hour: a period's totals read only its own hours.
 #[derive(Default)]
-pub struct Rollups(Mutex<BTreeMap<(Series, i64), Agg>>);
+pub struct Rollups(Mutex<BTreeMap<i64, BTreeMap<Series, Agg>>>);
 
 impl WindowSink for Rollups {
     fn window(&self, key: &WindowKey, agg: &Agg) {
         if key.size_s == 3600 && !key.series.key.is_combined() {
-            self.0.lock().unwrap().insert((key.series.clone(), key.start_s), *agg);
+            self.0.lock().unwrap().entry(key.start_s).or_default().insert(key.series.clone(), *agg);
         }
     }
 }
@@ -29,8 +30,8 @@ impl Rollups {
     /// The sum of each series of `dimension` over the hours starting in `[from_s, to_s)`.
     fn totals(&self, dimension: Dimension, from_s: i64, to_s: i64) -> BTreeMap<String, Agg> {
         let mut totals: BTreeMap<String, Agg> = BTreeMap::new();
-        for ((series, start), agg) in self.0.lock().unwrap().iter() {
-            if series.is(dimension) && (from_s..to_s).contains(start) {
+        for (series, agg) in self.0.lock().unwrap().range(from_s..to_s).flat_map(|(_, hour)| hour) {
+            if series.is(dimension) {
                 differential_dataflow::difference::Semigroup::plus_equals(
                     totals.entry(series.value.to_string()).or_default(),
                     agg,
@@ -43,8 +44,7 @@ impl Rollups {
     /// The first and last hour held.
     pub fn span(&self) -> Option<(i64, i64)> {
         let hours = self.0.lock().unwrap();
-        let starts = hours.keys().map(|(_, s)| *s);
-        Some((starts.clone().min()?, starts.max()?))
+        Some((*hours.first_key_value()?.0, *hours.last_key_value()?.0))
     }
 }
 
