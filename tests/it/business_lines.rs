@@ -2,8 +2,10 @@
 //! each message (two by keyword, one upstream), a day-over-day rule judges each business's day
 //! so far against yesterday's, and a spike rule watches a combined key (business × category).
 
+use crate::support;
 use feedpulse::util::SplitMix;
 use serde_json::{json, Value};
+use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -23,15 +25,12 @@ fn firing(dir: &Path, input: &str, rules: &str) -> Vec<Value> {
     let (input_path, rules_path) = (dir.join("input.ndjson"), dir.join("rules.toml"));
     std::fs::write(&input_path, input).unwrap();
     std::fs::write(&rules_path, rules).unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_feedpulse"))
-        .args(["backtest", "--no-enrich", "--json", "--input"])
-        .arg(&input_path)
-        .arg("--rules")
-        .arg(&rules_path)
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let report = support::backtest_report(&[
+        OsStr::new("--input"),
+        input_path.as_os_str(),
+        OsStr::new("--rules"),
+        rules_path.as_os_str(),
+    ]);
     report["alerts"].as_array().unwrap().iter().filter(|a| a["status"] == "firing").cloned().collect()
 }
 
@@ -187,15 +186,13 @@ fn a_product_line_whose_complaints_triple_is_the_only_one_alerted() {
     for (seed, line) in [(1, "水果"), (2, "手机"), (3, "酒店")] {
         let input = scopes::surge_replay(&reviews, 4, 400, line, 2, START_MS, seed).join("\n") + "\n";
         std::fs::write(dir.join("input.ndjson"), input).unwrap();
-        let out = Command::new(env!("CARGO_BIN_EXE_feedpulse"))
-            .args(["backtest", "--no-enrich", "--json", "--config"])
-            .arg(&dir)
-            .arg("--input")
-            .arg(dir.join("input.ndjson"))
-            .output()
-            .unwrap();
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-        let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+        let input = dir.join("input.ndjson");
+        let report = support::backtest_report(&[
+            OsStr::new("--config"),
+            dir.as_os_str(),
+            OsStr::new("--input"),
+            input.as_os_str(),
+        ]);
         let fired: Vec<(String, String, String)> = report["alerts"]
             .as_array()
             .unwrap()

@@ -2,10 +2,11 @@
 //! one new app version names that channel and that version as its drivers, with their shares;
 //! the same spike spread like the usual traffic names none.
 
+use crate::support;
 use feedpulse::util::SplitMix;
 use serde_json::{json, Value};
+use std::ffi::OsStr;
 use std::path::PathBuf;
-use std::process::Command;
 
 /// 2026-03-02 00:00 UTC.
 const START_MS: i64 = 1_772_409_600_000;
@@ -87,15 +88,9 @@ fn payment_drivers(tag: &str, input: &str) -> Vec<(String, String, f64, f64)> {
     std::fs::write(dir.join("dataflows/default.toml"), feedpulse::config::DEFAULT_DATAFLOW).unwrap();
     std::fs::write(dir.join("alerts/rules.toml"), RULE).unwrap();
     std::fs::write(dir.join("input.ndjson"), input).unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_feedpulse"))
-        .args(["backtest", "--no-enrich", "--json", "--config"])
-        .arg(&dir)
-        .arg("--input")
-        .arg(dir.join("input.ndjson"))
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let input = dir.join("input.ndjson");
+    let report =
+        support::backtest_report(&[OsStr::new("--config"), dir.as_os_str(), OsStr::new("--input"), input.as_os_str()]);
     let firing: Vec<&Value> = report["alerts"].as_array().unwrap().iter().filter(|a| a["status"] == "firing").collect();
     let spike_start = "2026-03-02T03:20:00";
     let is_spike = |a: &&&Value| {

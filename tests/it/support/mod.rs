@@ -211,6 +211,17 @@ pub fn config_dir(tag: &str, edit: impl FnOnce(String) -> String) -> std::path::
     dir
 }
 
+/// The JSON report of `feedpulse backtest --no-enrich --json ARGS` (which must succeed).
+pub fn backtest_report<S: AsRef<std::ffi::OsStr>>(args: &[S]) -> serde_json::Value {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_feedpulse"))
+        .args(["backtest", "--no-enrich", "--json"])
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
 /// Polls `done` every 50 ms until it holds; fails the test after `timeout`.
 pub fn wait_for(what: &str, timeout: Duration, mut done: impl FnMut() -> bool) {
     let deadline = Instant::now() + timeout;
