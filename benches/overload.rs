@@ -263,11 +263,13 @@ fn main() {
     }
 }
 
-/// The sum of a `fp:agg` hash's counts.
+/// The sum of a `fp:agg` hash's counts, read with feedpulse's own Redis client.
 fn redis_count(port: u16, key: &str) -> u64 {
-    let out = Command::new("redis-cli").args(["-p", &port.to_string(), "--raw", "HGETALL", key]).output().unwrap();
-    let text = String::from_utf8_lossy(&out.stdout).into_owned();
-    text.lines().skip(1).step_by(2).filter_map(|v| v.split(',').next()?.parse::<u64>().ok()).sum()
+    let config = feedpulse::config::RedisConfig::at(&format!("127.0.0.1:{port}"));
+    let mut redis = feedpulse::redis::connect(&config, Duration::from_secs(5)).expect("redis");
+    let reply = redis.call(feedpulse::redis::resp::cmd(["HGETALL", key])).expect("HGETALL");
+    let fields = reply.as_array().unwrap_or_default();
+    fields.iter().skip(1).step_by(2).filter_map(|v| v.as_str()?.split(',').next()?.parse::<u64>().ok()).sum()
 }
 
 /// Every five seconds a fresh probe category gets six quiet minutes of history and then a burst
