@@ -1,6 +1,9 @@
 //! `backtest --nab`: every Numenta Anomaly Benchmark series (`timestamp,value` CSV) is one key's
 //! per-window value, scored row by row by the spike rule's own code (`dataflow::spike`), and
-//! written as `OUT/<category>/<file>.csv` with `timestamp,value,anomaly_score` for NAB's scorer.
+//! written as `OUT/<category>/<file>.csv` with `timestamp,value,anomaly_score` for NAB's scorer,
+//! followed by the row's `surprise` (z) and shape `discord` (empty where not judged) so that a
+//! score can be explained and other scorings of the same judgements tried without re-running
+//! (`benches/nab_lab/rescore.py`).
 
 use crate::config::RuleConfig;
 use crate::dataflow::spike::SeriesScorer;
@@ -84,7 +87,7 @@ fn score_file(input: &Path, output: &Path, rule: &RuleConfig) -> Result<usize> {
     let mut w = std::io::BufWriter::new(
         std::fs::File::create(output).with_context(|| format!("creating {}", output.display()))?,
     );
-    writeln!(w, "timestamp,value,anomaly_score")?;
+    writeln!(w, "timestamp,value,anomaly_score,surprise,discord")?;
     let mut rows = Vec::new();
     for (i, line) in lines.enumerate() {
         let Some((timestamp, value)) = line.split_once(',') else {
@@ -97,7 +100,11 @@ fn score_file(input: &Path, output: &Path, rule: &RuleConfig) -> Result<usize> {
     let mut scorer = SeriesScorer::with_clock(rule, None, typical_step_ms(rows.iter().map(|(t, _, _)| *t)));
     // The value is written as the data has it, so the results match the data row by row.
     for (timestamp, text, value) in &rows {
-        writeln!(w, "{timestamp},{text},{:.6}", scorer.push(*value))?;
+        let score = scorer.push(*value);
+        let (z, discord) = scorer.last_judged();
+        let column = |x: Option<f64>| x.map_or(String::new(), |x| format!("{x:.6}"));
+        let (z, discord) = (column(z), column(discord));
+        writeln!(w, "{timestamp},{text},{score:.6},{z},{discord}")?;
     }
     let rows = rows.len();
     w.flush()?;

@@ -169,7 +169,7 @@ pub struct BacktestArgs {
     /// A NAB data directory (`<category>/<file>.csv` with `timestamp,value`).
     #[arg(long, requires = "out")]
     pub nab: Option<PathBuf>,
-    /// Where `--nab` writes `<category>/<file>.csv` with `timestamp,value,anomaly_score`.
+    /// Where `--nab` writes `<category>/<file>.csv` with `timestamp,value,anomaly_score,surprise,discord`.
     #[arg(long)]
     pub out: Option<PathBuf>,
     /// With `--nab`: the spike rule to use (default: the first spike rule; without

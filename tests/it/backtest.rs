@@ -20,13 +20,16 @@ fn temp_dir(tag: &str) -> PathBuf {
     dir
 }
 
-/// Every data row has its result row: same timestamp, same value, a score in [0, 1].
-fn assert_rows_match(data: &Path, result: &Path) -> Vec<f64> {
+/// Every data row has its result row: same timestamp, same value, a score in [0, 1], and the
+/// diagnostic surprise and discord (empty, or a non-negative number). Returns scores and surprises.
+fn assert_rows_match(data: &Path, result: &Path) -> (Vec<f64>, Vec<Option<f64>>) {
     let data = std::fs::read_to_string(data).unwrap();
     let result = std::fs::read_to_string(result).unwrap_or_else(|e| panic!("{}: {e}", result.display()));
     let mut result_lines = result.lines();
-    assert_eq!(result_lines.next(), Some("timestamp,value,anomaly_score"));
+    assert_eq!(result_lines.next(), Some("timestamp,value,anomaly_score,surprise,discord"));
     let mut scores = Vec::new();
+    let mut surprises = Vec::new();
+    let optional = |field: &str| (!field.is_empty()).then(|| field.parse::<f64>().unwrap());
     let mut data_lines = data.lines().skip(1);
     for (i, (d, r)) in data_lines.by_ref().zip(result_lines.by_ref()).enumerate() {
         let (ts, value) = d.split_once(',').unwrap();
@@ -34,10 +37,13 @@ fn assert_rows_match(data: &Path, result: &Path) -> Vec<f64> {
         assert_eq!((fields[0], fields[1]), (ts, value), "row {}", i + 2);
         let score: f64 = fields[2].parse().unwrap();
         assert!((0.0..=1.0).contains(&score), "row {}: score {score}", i + 2);
+        let (surprise, discord) = (optional(fields[3]), optional(fields[4]));
+        assert!(surprise.is_none_or(|z| z >= 0.0) && discord.is_none_or(|d| d >= 0.0), "row {}: {r}", i + 2);
         scores.push(score);
+        surprises.push(surprise);
     }
     assert!(data_lines.next().is_none() && result_lines.next().is_none(), "row counts differ");
-    scores
+    (scores, surprises)
 }
 
 #[test]
@@ -61,9 +67,13 @@ fn nab_results_match_the_data_row_by_row_and_rank_the_spike_first() {
     let out = dir.join("results");
     let (_, stderr) = feedpulse(&["backtest", "--nab", data.to_str().unwrap(), "--out", out.to_str().unwrap()]);
     assert!(stderr.contains(&format!("scored {n} rows in 1 files")), "{stderr}");
-    let scores = assert_rows_match(&data.join("synthetic/daily_spike.csv"), &out.join("synthetic/daily_spike.csv"));
+    let (scores, surprises) =
+        assert_rows_match(&data.join("synthetic/daily_spike.csv"), &out.join("synthetic/daily_spike.csv"));
     let best = (0..n).max_by(|a, b| scores[*a].total_cmp(&scores[*b])).unwrap();
     assert_eq!(best, spike_row, "the spike has the highest score ({})", scores[spike_row]);
+    assert!(surprises[0].is_none(), "the first row has no history to be judged against");
+    let most_surprising = (0..n).max_by(|a, b| surprises[*a].unwrap_or(0.0).total_cmp(&surprises[*b].unwrap_or(0.0)));
+    assert_eq!(most_surprising, Some(spike_row), "the surprise column explains the score");
     assert!(scores[spike_row] >= 0.998, "and crosses the rule's live threshold: {}", scores[spike_row]);
     std::fs::remove_dir_all(&dir).unwrap();
 }

@@ -175,6 +175,8 @@ pub struct SeriesScorer {
     fire_at: f64,
     /// Windows since a score counted in full and reached `fire_at`.
     since_fired: usize,
+    /// The last window's surprise and shape discord, for `backtest --nab`'s diagnostic columns.
+    last: (Option<f64>, Option<f64>),
     scratch: Scratch,
 }
 
@@ -208,8 +210,15 @@ impl SeriesScorer {
             quiet: (rule.cooldown.as_ms() / rule.window.as_ms().max(1)) as usize,
             fire_at: fire_at(rule),
             since_fired: usize::MAX,
+            last: (None, None),
             scratch: Scratch::default(),
         }
+    }
+
+    /// The last pushed window's surprise (when judged) and shape discord (when the rule has a
+    /// shape view and enough windows are known).
+    pub fn last_judged(&self) -> (Option<f64>, Option<f64>) {
+        self.last
     }
 
     /// Scores the next window's value using only the windows before it, in [0, 1].
@@ -227,11 +236,13 @@ impl SeriesScorer {
         let values = &self.values;
         let value_at = |k: usize| values.get(k).copied().filter(|v| !v.is_nan());
         let judged = judge(&self.model, value_at, &mut self.scratch);
+        self.last = (judged.map(|j| j.z), None);
         let raw = match (&mut self.memory, judged) {
             (_, None) => 0.0,
             (None, Some(j)) => score(j.z, self.model.sensitivity),
             (Some(memory), Some(j)) => {
                 let discord = discord(&self.model, value_at, Newest::Final, &mut self.scratch);
+                self.last.1 = discord;
                 let raw = if memory.len() >= self.model.min_history {
                     memory.score(j.z, discord, self.model.sensitivity)
                 } else {
