@@ -172,7 +172,7 @@ mod tests {
             .clone();
         assert_eq!(score_file(&input, &output, &rule).unwrap(), 48 * 6);
         let out = std::fs::read_to_string(&output).unwrap();
-        let scores: Vec<f64> = out.lines().skip(1).map(|l| l.rsplit(',').next().unwrap().parse().unwrap()).collect();
+        let scores: Vec<f64> = out.lines().skip(1).map(|l| l.split(',').nth(2).unwrap().parse().unwrap()).collect();
         std::fs::remove_dir_all(&dir).ok();
         // Four days of memory cannot rank anything one in 500; the top percent can be told.
         assert!(scores[odd as usize] >= 0.99, "the out-of-place half hour scored {}", scores[odd as usize]);

@@ -5,10 +5,11 @@ use crate::dataflow::restore::Restored;
 use crate::dataflow::{self};
 use crate::enrich::Models;
 use crate::redis::sink::RedisSink;
+use crate::report::{DigestFiles, Reporter};
 use crate::sinks::alertmanager::AlertmanagerSink;
 use crate::sinks::deadletter::DeadLetters;
 use crate::sinks::webhook::WebhookSink;
-use crate::sinks::{AlertSink, Fanout};
+use crate::sinks::{AlertSink, DigestSink, Fanout};
 use crate::telemetry::Metrics;
 use anyhow::Context;
 use clap::Args;
@@ -40,14 +41,16 @@ pub(crate) fn dead_letter_sink(metrics: &Arc<Metrics>, path: Option<&PathBuf>) -
 
 /// Every output of a run: the given alert sinks, the dead-letter output (counted, and written
 /// to `dead_letters` when given), and the outbound sinks the configuration names: Redis
-/// (alerts, dead letters, window aggregates), Alertmanager and webhooks. The Redis sink is also
-/// returned: a live pipeline restores from it and its Redis source acknowledges through it.
+/// (alerts, dead letters, window aggregates), Alertmanager, webhooks and the `[[report]]`
+/// schedules with their receivers. The Redis sink is also returned: a live pipeline restores
+/// from it and its Redis source acknowledges through it; and the reporter, whose released
+/// digests the dashboard shows.
 pub(crate) fn fanout(
     alerts: Vec<Arc<dyn AlertSink>>,
     dead_letters: Option<&PathBuf>,
     config: &Config,
     metrics: &Arc<Metrics>,
-) -> anyhow::Result<(Fanout, Option<Arc<RedisSink>>)> {
+) -> anyhow::Result<RunOutputs> {
     let mut outputs =
         Fanout { alerts, dead_letters: vec![Arc::new(dead_letter_sink(metrics, dead_letters)?)], ..Default::default() };
     let redis_sink = config.redis.as_ref().map(|redis| RedisSink::start(config, redis, metrics.clone()));
@@ -60,15 +63,63 @@ pub(crate) fn fanout(
     if let Some(am) = &config.alertmanager {
         outputs.alerts.push(AlertmanagerSink::start(&am.url, am.resend.0, &am.client, metrics.clone())?);
     }
+    let mut hooks = Vec::new();
     for hook in &config.webhooks {
-        outputs.alerts.push(WebhookSink::start(hook, metrics.clone())?);
+        let sink = WebhookSink::start(hook, metrics.clone())?;
+        hooks.push((hook.name.clone(), sink.clone()));
+        outputs.alerts.push(sink);
+    }
+    let reporter = reporter(config, redis_sink.as_ref(), &hooks)?;
+    if let Some(reporter) = &reporter {
+        outputs.alerts.push(reporter.clone());
+        outputs.windows.push(reporter.clone());
     }
     // In front of every other alert sink: each alert passes at once, its summary follows.
     if let Some(summarizer) = &config.summarizer {
         let inner = std::mem::take(&mut outputs.alerts);
         outputs.alerts.push(crate::sinks::summarizer::SummarizerSink::start(summarizer, inner, metrics.clone())?);
     }
-    Ok((outputs, redis_sink))
+    Ok(RunOutputs { sinks: outputs, redis: redis_sink, reporter })
+}
+
+/// What [`fanout`] starts.
+pub(crate) struct RunOutputs {
+    pub sinks: Fanout,
+    pub redis: Option<Arc<RedisSink>>,
+    pub reporter: Option<Arc<Reporter>>,
+}
+
+/// The `[[report]]` schedules, each with the receivers it names; `None` without reports.
+fn reporter(
+    config: &Config,
+    redis: Option<&Arc<RedisSink>>,
+    hooks: &[(String, Arc<WebhookSink>)],
+) -> anyhow::Result<Option<Arc<Reporter>>> {
+    if config.reports.is_empty() {
+        return Ok(None);
+    }
+    let mut reports = Vec::new();
+    for schedule in &config.reports {
+        let r = &schedule.config;
+        let mut receivers: Vec<Arc<dyn DigestSink>> = Vec::new();
+        if let Some(dir) = &r.dir {
+            let files = DigestFiles::new(dir.clone())
+                .with_context(|| format!("report `{}`: cannot create {}", r.name, dir.display()))?;
+            receivers.push(files);
+        }
+        if r.redis {
+            let Some(redis) = redis else {
+                anyhow::bail!("report `{}` sets redis = true, but no Redis is configured ([redis] or --redis)", r.name)
+            };
+            receivers.push(redis.clone());
+        }
+        for name in &r.webhooks {
+            let (_, hook) = hooks.iter().find(|(n, _)| n == name).expect("validated: the webhook exists");
+            receivers.push(hook.clone());
+        }
+        reports.push((schedule.clone(), receivers));
+    }
+    Ok(Some(Reporter::new(reports)))
 }
 
 /// The clusters a previous run left in Redis, so ids stay stable across a restart. Without

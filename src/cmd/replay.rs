@@ -53,7 +53,7 @@ pub fn replay(
         AlertOutput::Stdout => Arc::new(NdjsonAlerts::stdout(false)),
         AlertOutput::Sink(sink) => sink,
     };
-    let (mut outputs, _) = fanout(vec![alerts], options.dead_letters.as_ref(), &pipeline.config, &metrics)?;
+    let mut outputs = fanout(vec![alerts], options.dead_letters.as_ref(), &pipeline.config, &metrics)?.sinks;
     outputs.windows.extend(options.windows);
     let admission = Arc::new(Admission::new(&pipeline.config, pipeline.models.as_ref()).timed(metrics.clone()));
     let (rx, spent) = lines::spawn(

@@ -37,6 +37,14 @@ pub struct ServeOptions {
     pub access: Arc<Access>,
 }
 
+/// The server's read models take the clusters, windows and judgements they show.
+fn read_models(outputs: &mut crate::sinks::Fanout, clusters: &ClusterBoard, dashboard: &Dashboard) {
+    outputs.clusters.push(Arc::new(clusters.clone()));
+    outputs.clusters.push(Arc::new(dashboard.clone()));
+    outputs.windows.push(Arc::new(dashboard.clone()));
+    outputs.judgements.push(Arc::new(dashboard.clone()));
+}
+
 /// `feedpulse run` and `feedpulse demo`: the live pipeline with the HTTP API.
 pub fn serve(pipeline: PipelineOptions, options: ServeOptions) -> anyhow::Result<()> {
     let durable = durable_ingest(&pipeline)?;
@@ -48,11 +56,9 @@ pub fn serve(pipeline: PipelineOptions, options: ServeOptions) -> anyhow::Result
     let clusters = ClusterBoard::default();
     let dashboard = Dashboard::start(&pipeline.config, clusters.clone(), metrics.clone(), &models);
     alert_sinks.push(Arc::new(dashboard.clone()));
-    let (mut outputs, redis_sink) = fanout(alert_sinks, options.dead_letters.as_ref(), &pipeline.config, &metrics)?;
-    outputs.clusters.push(Arc::new(clusters.clone()));
-    outputs.clusters.push(Arc::new(dashboard.clone()));
-    outputs.windows.push(Arc::new(dashboard.clone()));
-    outputs.judgements.push(Arc::new(dashboard.clone()));
+    let RunOutputs { sinks: mut outputs, redis: redis_sink, reporter: reports } =
+        fanout(alert_sinks, options.dead_letters.as_ref(), &pipeline.config, &metrics)?;
+    read_models(&mut outputs, &clusters, &dashboard);
     let (feed_tx, feed) = FeedSender::channel(1024);
 
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -85,6 +91,7 @@ pub fn serve(pipeline: PipelineOptions, options: ServeOptions) -> anyhow::Result
         closing: closing_rx,
         models: models.clone(),
         durable,
+        reports,
     });
     let app = server::router(state.clone(), options.access.clone());
 

@@ -5,6 +5,7 @@
 mod duration;
 pub mod key;
 pub mod reload;
+mod report;
 mod rules;
 mod schema;
 mod scope;
@@ -16,6 +17,7 @@ pub use schema::*;
 
 pub use duration::{parse_duration, DurationError, HumanDuration};
 pub use key::{Dimension, Key, KeyError, KeySpec};
+pub use report::{ReportConfig, ReportSchedule};
 pub use scope::ScopeConfig;
 pub use summarizer::{SummarizerConfig, DEFAULT_PROMPT, DEFAULT_SCHEMA};
 
@@ -68,6 +70,8 @@ pub struct Config {
     pub webhooks: Vec<WebhookConfig>,
     /// `[summarizer]`: LLM summaries of firing alerts; `None`: off.
     pub summarizer: Option<SummarizerConfig>,
+    /// `[[report]]`: scheduled digests.
+    pub reports: Vec<ReportSchedule>,
 }
 
 /// Where a configuration comes from, so that a reload reads it the same way the start did: a
@@ -263,6 +267,7 @@ impl Config {
         check("[alertmanager]", self.alertmanager == other.alertmanager);
         check("[[webhook]]", self.webhooks == other.webhooks);
         check("[summarizer]", self.summarizer == other.summarizer);
+        check("[[report]]", self.reports == other.reports);
         changed
     }
 
@@ -483,6 +488,36 @@ queue = 0
         let config = Config::embedded_with_rules(Source { name: "a.toml".into(), text: good.into() }).unwrap();
         assert_eq!(config.webhooks.len(), 1);
         assert_eq!((config.webhooks[0].queue, config.webhooks[0].max_attempts), (1000, 8));
+    }
+
+    #[test]
+    fn reports_are_validated_every_error_at_once() {
+        let alerts = r#"
+[[webhook]]
+name = "ops"
+url = "http://127.0.0.1:9/hook"
+
+[[report]]
+name = "weekly"
+every = "1w"
+at = "Sun 18:00"
+webhooks = ["ops", "missing"]
+
+[[report]]
+name = "weekly"
+every = "1m"
+"#;
+        let errors = Config::embedded_with_rules(Source { name: "r.toml".into(), text: alerts.into() }).unwrap_err().0;
+        let text: Vec<String> = errors.iter().map(|e| e.to_string()).collect();
+        assert_eq!(text.len(), 4, "{text:?}");
+        assert!(text[0].starts_with("r.toml:6: report `weekly`: webhooks names `missing`"), "{text:?}");
+        for needle in ["r.toml:12: report `weekly`: name used twice", "every must be", "names no output"] {
+            assert!(text.iter().any(|t| t.contains(needle)), "{needle}: {text:?}");
+        }
+        let good = "[[report]]\nname = \"daily\"\nevery = \"1d\"\nat = \"08:30\"\nredis = true\n";
+        let config = Config::embedded_with_rules(Source { name: "a.toml".into(), text: good.into() }).unwrap();
+        assert_eq!((config.reports[0].every_days, config.reports[0].release_s), (1, 8 * 3600 + 1800));
+        assert!(Config::embedded().reports.is_empty(), "none by default");
     }
 
     #[test]

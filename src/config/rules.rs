@@ -446,6 +446,8 @@ pub(super) struct AlertsFile {
     #[serde(default)]
     pub(super) webhook: Vec<Spanned<WebhookConfig>>,
     pub(super) summarizer: Option<Spanned<super::SummarizerConfig>>,
+    #[serde(default)]
+    pub(super) report: Vec<Spanned<super::ReportConfig>>,
 }
 
 /// `[[webhook]]` in `alerts/*.toml`: every alert state change whose labels match, POSTed as the

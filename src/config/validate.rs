@@ -249,6 +249,7 @@ impl Dataflow {
         rules: Vec<RuleConfig>,
         webhooks: Vec<WebhookConfig>,
         summarizer: Option<SummarizerConfig>,
+        reports: Vec<super::ReportSchedule>,
     ) -> Config {
         let mut windows: Vec<WindowConfig> = self.windows.into_iter().map(|(_, _, w)| w).collect();
         windows.sort_by_key(|w| w.size);
@@ -286,6 +287,7 @@ impl Dataflow {
             alertmanager: self.alertmanager,
             webhooks,
             summarizer,
+            reports,
         }
     }
 }
@@ -648,6 +650,7 @@ impl Config {
         let mut rules: Vec<RuleFile> = Vec::new();
         let mut webhooks: Vec<WebhookConfig> = Vec::new();
         let mut summarizer: Option<(String, usize, SummarizerConfig)> = None;
+        let mut reports: Vec<(String, usize, super::ReportConfig)> = Vec::new();
         for source in &alerts {
             let Some(file) = parse::<AlertsFile>(source, &mut report) else { continue };
             if let Some(spanned) = file.summarizer {
@@ -658,6 +661,10 @@ impl Config {
                     report.at(&source.name, at, "[summarizer] is defined twice".into());
                 }
                 summarizer = Some((source.name.clone(), at, s));
+            }
+            for spanned in file.report {
+                let at = line_of(&source.text, spanned.span().start);
+                reports.push((source.name.clone(), at, spanned.into_inner()));
             }
             for spanned in file.webhook {
                 let at = line_of(&source.text, spanned.span().start);
@@ -683,12 +690,30 @@ impl Config {
             }
         }
         dataflow.cross_check(&flows, &mut report);
+        let calendar = dataflow.calendar();
+        let hourly = sizes.iter().any(|s| s.as_secs() == 3600);
+        let mut schedules = Vec::new();
+        for (i, (file, at, r)) in reports.iter().enumerate() {
+            let mut problem = |m: String| report.at(file, *at, format!("report `{}`: {m}", r.name));
+            if reports[..i].iter().any(|(_, _, o)| o.name == r.name) {
+                problem("name used twice".into());
+            }
+            for hook in r.webhooks.iter().filter(|h| !webhooks.iter().any(|w| &w.name == *h)) {
+                problem(format!("webhooks names `{hook}`, which no [[webhook]] is"));
+            }
+            if !hourly && !flows.is_empty() {
+                problem("digests are built from hourly roll-ups: the dataflow needs a 1h [[window]]".into());
+            }
+            match r.schedule(&calendar) {
+                Ok(schedule) => schedules.push(schedule),
+                Err(problems) => problems.into_iter().for_each(&mut problem),
+            }
+        }
         if !report.0.is_empty() {
             return Err(ConfigErrors(report.0));
         }
-        let calendar = dataflow.calendar();
         let rules = rules.into_iter().map(|r| r.into_rule(&calendar)).collect();
-        Ok(dataflow.into_config(rules, webhooks, summarizer.map(|(_, _, s)| s)))
+        Ok(dataflow.into_config(rules, webhooks, summarizer.map(|(_, _, s)| s), schedules))
     }
 }
 

@@ -201,6 +201,28 @@ pub fn window_name(size_s: u32) -> String {
     crate::config::HumanDuration(Duration::from_secs(size_s as u64)).to_string()
 }
 
+/// Each digest in the stream `{prefix}reports`: `report`, `date`, `markdown`, `digest` (JSON).
+impl crate::sinks::DigestSink for RedisSink {
+    fn digest(&self, d: &crate::sinks::PublishedDigest) {
+        self.send(vec![cmd([
+            "XADD",
+            &self.key("reports"),
+            "MAXLEN",
+            "~",
+            &self.stream_maxlen,
+            "*",
+            "report",
+            &d.report,
+            "date",
+            &d.date,
+            "markdown",
+            &d.markdown,
+            "digest",
+            &d.json,
+        ])]);
+    }
+}
+
 impl AlertSink for RedisSink {
     fn deliver(&self, alert: &Alert) {
         let json = serde_json::to_string(alert).expect("alerts serialise");

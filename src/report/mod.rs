@@ -13,6 +13,9 @@ use serde::Serialize;
 use std::collections::BTreeMap;
 use std::sync::Mutex;
 
+mod schedule;
+pub use schedule::{DigestFiles, Reporter};
+
 /// The latest aggregate of every hour of every single-dimension series, as the dataflow gave it,
 /// by hour: a period's totals read only its own hours.
 #[derive(Default)]
@@ -41,6 +44,12 @@ impl Rollups {
         totals
     }
 
+    /// Forgets the hours before `from_s`.
+    pub fn forget_before(&self, from_s: i64) {
+        let mut hours = self.0.lock().unwrap();
+        *hours = hours.split_off(&from_s);
+    }
+
     /// The first and last hour held.
     pub fn span(&self) -> Option<(i64, i64)> {
         let hours = self.0.lock().unwrap();
@@ -59,6 +68,8 @@ pub struct Digest {
     pub previous_messages: i64,
     /// Categories by their rise against the previous period (messages), largest first.
     pub categories: Vec<Change>,
+    /// Business lines the same way (`[[scope]]` lines; empty without them).
+    pub business_lines: Vec<Change>,
     /// Established clusters the same way (a cluster's hours count once it is established).
     pub clusters: Vec<Change>,
     pub alerts: Vec<RuleLine>,
@@ -72,6 +83,32 @@ pub struct Change {
     pub name: String,
     pub count: i64,
     pub previous: i64,
+    /// What the period's alerts on this series said: their keywords (at most five, first
+    /// said first) and their drivers (`channel weibo 72% (usually 10%)`, at most three).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub keywords: Vec<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub drivers: Vec<String>,
+}
+
+/// Fills each change's keywords and drivers from the firing `alerts` whose `dimension` label
+/// names it. Alerts are the only record of a period's text that is exact in event time.
+fn explain(changes: &mut [Change], dimension: Dimension, alerts: &[&Alert]) {
+    for change in changes.iter_mut() {
+        let about = alerts.iter().filter(|a| a.labels.get(dimension.as_str()) == Some(&change.name));
+        for alert in about {
+            for k in &alert.explanation.keywords {
+                if change.keywords.len() < 5 && !change.keywords.contains(k) {
+                    change.keywords.push(k.clone());
+                }
+            }
+            for d in alert.explanation.drivers.iter().map(|d| d.describe()) {
+                if change.drivers.len() < 3 && !change.drivers.contains(&d) {
+                    change.drivers.push(d);
+                }
+            }
+        }
+    }
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -112,11 +149,11 @@ pub fn digest(
     let now = rollups.totals(Dimension::Category, start_s, end_s);
     let before = rollups.totals(Dimension::Category, previous_s, start_s);
     let count = |m: &BTreeMap<String, Agg>| m.values().map(|a| a.count).sum::<i64>();
-    let categories = by_rise(&now, &before);
-    let clusters = by_rise(
-        &rollups.totals(Dimension::Cluster, start_s, end_s),
-        &rollups.totals(Dimension::Cluster, previous_s, start_s),
-    );
+    let rise = |dimension| {
+        by_rise(&rollups.totals(dimension, start_s, end_s), &rollups.totals(dimension, previous_s, start_s))
+    };
+    let (mut categories, mut business_lines, mut clusters) =
+        (by_rise(&now, &before), rise(Dimension::Business), rise(Dimension::Cluster));
 
     let (start_ms, end_ms) = (start_s * 1000, end_s * 1000);
     let in_period = |a: &&Alert| a.status == AlertStatus::Firing && (start_ms..end_ms).contains(&a.starts_at.ms());
@@ -148,6 +185,10 @@ pub fn digest(
         },
     };
     let of_kind = |kind: &str| alerts.iter().filter(in_period).filter(|a| a.rule == kind).map(note).collect::<Vec<_>>();
+    let firing: Vec<&Alert> = alerts.iter().filter(in_period).collect();
+    explain(&mut categories, Dimension::Category, &firing);
+    explain(&mut business_lines, Dimension::Business, &firing);
+    explain(&mut clusters, Dimension::Cluster, &firing);
 
     let campaigns_now = rollups.totals(Dimension::Campaign, start_s, end_s);
     let campaigns_before = rollups.totals(Dimension::Campaign, previous_s, start_s);
@@ -170,6 +211,7 @@ pub fn digest(
         messages: count(&now),
         previous_messages: count(&before),
         categories,
+        business_lines,
         clusters,
         alerts: rules.into_values().collect(),
         new_clusters: of_kind("new_cluster"),
@@ -186,6 +228,8 @@ fn by_rise(now: &BTreeMap<String, Agg>, before: &BTreeMap<String, Agg>) -> Vec<C
             name: name.clone(),
             count: agg.count,
             previous: before.get(name).map_or(0, |a| a.count),
+            keywords: Vec::new(),
+            drivers: Vec::new(),
         })
         .collect();
     changes.sort_by(|a, b| (b.count - b.previous).cmp(&(a.count - a.previous)).then(a.name.cmp(&b.name)));
@@ -207,6 +251,21 @@ pub fn periods(every_days: i64, first_s: i64, last_s: i64, calendar: &Calendar) 
     out
 }
 
+/// Below a table: what the alerts said of each listed series that has alerts.
+fn said(changes: &[Change]) -> String {
+    let mut s = String::new();
+    for c in changes.iter().filter(|c| !c.keywords.is_empty() || !c.drivers.is_empty()) {
+        s += &format!("\n- {}: {}", c.name, c.keywords.join(" · "));
+        if !c.drivers.is_empty() {
+            s += &format!("; drivers: {}", c.drivers.join(", "));
+        }
+    }
+    if !s.is_empty() {
+        s += "\n";
+    }
+    s
+}
+
 /// The digest as Markdown.
 pub fn markdown(d: &Digest) -> String {
     let mut s = format!("# Digest {} – {} ({})\n\n", d.start, d.end, d.timezone);
@@ -218,11 +277,20 @@ pub fn markdown(d: &Digest) -> String {
     for c in &d.categories {
         s += &format!("| {} | {} | {} | {:+} |\n", c.name, c.count, c.previous, c.count - c.previous);
     }
-    if !d.clusters.is_empty() {
-        s += "\n## Clusters, by their rise\n\n| cluster | messages | previous | change |\n|---|---:|---:|---:|\n";
-        for c in &d.clusters {
+    s += &said(&d.categories);
+    for (title, column, changes) in
+        [("Business lines", "line", &d.business_lines), ("Clusters", "cluster", &d.clusters)]
+    {
+        if changes.is_empty() {
+            continue;
+        }
+        s += &format!(
+            "\n## {title}, by their rise\n\n| {column} | messages | previous | change |\n|---|---:|---:|---:|\n"
+        );
+        for c in changes {
             s += &format!("| {} | {} | {} | {:+} |\n", c.name, c.count, c.previous, c.count - c.previous);
         }
+        s += &said(changes);
     }
     s += "\n## Alerts by rule\n\n";
     if d.alerts.is_empty() {

@@ -50,6 +50,8 @@ pub struct AppState {
     pub models: String,
     /// `[ingest] durable`: accepted records go to the Redis stream, not the queue in memory.
     pub durable: Option<crate::redis::append::StreamAppender>,
+    /// The `[[report]]` schedules' released digests (`GET /v1/reports`); `None` without reports.
+    pub reports: Option<Arc<crate::report::Reporter>>,
     /// Becomes true when the server shuts down; SSE streams end then.
     pub closing: tokio::sync::watch::Receiver<bool>,
 }
@@ -64,6 +66,7 @@ pub fn router(state: Arc<AppState>, access: Arc<access::Access>) -> Router {
         .route("/v1/alerts", get(get_alerts))
         .route("/v1/alerts/stream", get(alert_stream))
         .route("/v1/clusters", get(get_clusters))
+        .route("/v1/reports", get(get_reports))
         .route("/v1/clusters/{id}", get(get_cluster))
         .route("/", get(dashboard::page))
         .route("/dashboard.js", get(dashboard::script))
@@ -280,6 +283,14 @@ async fn get_alerts(State(state): State<Arc<AppState>>) -> Json<serde_json::Valu
 #[derive(serde::Deserialize)]
 struct ClusterQuery {
     limit: Option<usize>,
+}
+
+/// `GET /v1/reports`: the digests the `[[report]]` schedules released (the last 20), newest
+/// first, each as `{"report", "date", "markdown", "digest"}`; `[]` without reports.
+async fn get_reports(State(state): State<Arc<AppState>>) -> Response {
+    let digests = state.reports.as_ref().map(|r| r.recent()).unwrap_or_default();
+    let body = format!("[{}]", digests.iter().rev().map(|d| d.envelope()).collect::<Vec<_>>().join(","));
+    ([(axum::http::header::CONTENT_TYPE, "application/json")], body).into_response()
 }
 
 /// `GET /v1/clusters?limit=N`: established clusters, largest first (100 unless `limit` says).

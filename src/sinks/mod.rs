@@ -58,6 +58,37 @@ pub trait ClusterSink: Send + Sync {
     fn clusters(&self, update: &ClusterUpdate);
 }
 
+/// A released digest as its receivers get it (`src/report/schedule.rs` builds them).
+#[derive(Clone, Debug)]
+pub struct PublishedDigest {
+    /// The `[[report]]` table's name.
+    pub report: String,
+    /// The local date the period starts on (`2026-01-05`), which names its files.
+    pub date: String,
+    pub markdown: String,
+    /// The digest as JSON text, as `feedpulse report --json` prints it.
+    pub json: String,
+}
+
+impl PublishedDigest {
+    /// `{"report", "date", "markdown", "digest"}`: what webhooks and the dashboard receive.
+    pub fn envelope(&self) -> String {
+        let quote = |s: &str| serde_json::to_string(s).expect("strings serialise");
+        format!(
+            "{{\"report\":{},\"date\":{},\"markdown\":{},\"digest\":{}}}",
+            quote(&self.report),
+            quote(&self.date),
+            quote(&self.markdown),
+            self.json
+        )
+    }
+}
+
+/// Receives each scheduled digest a report names it for.
+pub trait DigestSink: Send + Sync {
+    fn digest(&self, digest: &PublishedDigest);
+}
+
 /// Receives the detector's judgement of each window it evaluates (the dashboard's bands).
 pub trait JudgementSink: Send + Sync {
     fn judged(&self, judgement: &WindowJudgement);

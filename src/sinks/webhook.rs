@@ -1,5 +1,6 @@
 //! Alerts to HTTP webhooks: each state change whose labels match the receiver's matchers is
 //! POSTed as the alert's JSON object (docs/alerting.md), optionally signed with HMAC-SHA256.
+//! Digests a `[[report]]` names the receiver for go the same way, unmatched.
 //!
 //! The dataflow only offers alerts to a bounded queue; a full queue drops the alert and counts it
 //! (`feedpulse_sink_errors_total{sink="webhook",kind="queue_full"}`). One thread per receiver
@@ -9,7 +10,7 @@
 //! retried, counted (`kind="rejected"`).
 
 use super::outbox::{Envelope, Outbox};
-use super::{AlertSink, StartError};
+use super::{AlertSink, DigestSink, PublishedDigest, StartError};
 use crate::alerts::Alert;
 use crate::config::WebhookConfig;
 use crate::telemetry::events::{InternalEvent, SinkFailed};
@@ -24,7 +25,8 @@ pub const SIGNATURE_HEADER: &str = "X-Feedpulse-Signature";
 
 pub struct WebhookSink {
     matchers: LabelMatchers,
-    outbox: Outbox<Box<Alert>>,
+    /// Bodies to post, in order.
+    outbox: Outbox<Vec<u8>>,
 }
 
 /// A receiver's label matchers: every `match` label equal, every `match_re` regex matching the
@@ -77,7 +79,7 @@ impl AlertSink for WebhookSink {
         if !self.matchers.matches(&alert.labels) {
             return;
         }
-        self.outbox.push(Box::new(alert.clone()));
+        self.outbox.push(serde_json::to_vec(alert).expect("alerts serialise"));
     }
 
     /// Waits (at most the time the queue could take to drain once) for queued alerts to go out.
@@ -92,22 +94,27 @@ enum Outcome {
     Rejected(String),
 }
 
+impl DigestSink for WebhookSink {
+    fn digest(&self, digest: &PublishedDigest) {
+        self.outbox.push(digest.envelope().into_bytes());
+    }
+}
+
 fn deliver_loop(
     client: &reqwest::blocking::Client,
     config: &WebhookConfig,
-    messages: Receiver<Envelope<Box<Alert>>>,
+    messages: Receiver<Envelope<Vec<u8>>>,
     metrics: &Metrics,
 ) {
     let secret = config.secret();
     for message in messages {
-        let alert = match message {
-            Envelope::Item(alert) => alert,
+        let body = match message {
+            Envelope::Item(body) => body,
             Envelope::Flush(done) => {
                 let _ = done.send(());
                 continue;
             }
         };
-        let body = serde_json::to_vec(&alert).expect("alerts serialise");
         let mut backoff = Backoff::new(Duration::from_millis(500), Duration::from_secs(30));
         for attempt in 1..=config.max_attempts {
             match post(client, config, secret.as_deref(), &body) {
@@ -116,7 +123,7 @@ fn deliver_loop(
                     break;
                 }
                 Outcome::Rejected(reason) => {
-                    let error = format!("webhook `{}` refused the alert, not retried: {reason}", config.name);
+                    let error = format!("webhook `{}` refused the post, not retried: {reason}", config.name);
                     SinkFailed { sink: "webhook", kind: "rejected", error: &error }.emit(metrics);
                     break;
                 }
@@ -124,7 +131,7 @@ fn deliver_loop(
                     let error = format!("webhook `{}` post failed (attempt {attempt}): {reason}", config.name);
                     SinkFailed { sink: "webhook", kind: "post", error: &error }.emit(metrics);
                     if attempt == config.max_attempts {
-                        let error = format!("webhook `{}` failed {attempt} times; alert dropped", config.name);
+                        let error = format!("webhook `{}` failed {attempt} times; post dropped", config.name);
                         SinkFailed { sink: "webhook", kind: "dropped", error: &error }.emit(metrics);
                     } else {
                         backoff.wait();

@@ -150,3 +150,54 @@ fn dashboard_shows_windows_alerts_and_clusters_live() {
     drop(page);
     fp.stop();
 }
+
+/// A `[[report]]` on a live run: events from yesterday noon, then one now, move the event clock
+/// past today's midnight; yesterday's digest is released to its directory, `GET /v1/reports` and
+/// the dashboard's Reports view.
+#[test]
+fn the_reports_view_shows_a_released_digest() {
+    let dir = std::env::temp_dir().join(format!("fp-live-reports-{}", std::process::id()));
+    let config = crate::support::config_dir("live-reports", |flow| flow);
+    let alerts = config.join("alerts/default.toml");
+    let table = format!("\n[[report]]\nname = \"daily\"\nevery = \"1d\"\ndir = \"{}\"\n", dir.display());
+    std::fs::write(&alerts, std::fs::read_to_string(&alerts).unwrap() + &table).unwrap();
+    let fp = Feedpulse::start(&["run", "--config", config.to_str().unwrap(), "--no-enrich", "--listen", "127.0.0.1:0"]);
+    let now = now_ms();
+    let today = now - now.rem_euclid(86_400_000);
+    let yesterday_noon = today - 12 * 3_600_000;
+    let mut body: String = (0..12)
+        .map(|i| {
+            let ts = yesterday_noon + i * 60_000;
+            format!(
+                "{{\"id\":\"y{i}\",\"ts\":{ts},\"channel\":\"app\",\"category\":\"payment\",\"text\":\"扣款两次\"}}\n"
+            )
+        })
+        .collect();
+    body +=
+        &format!("{{\"id\":\"now\",\"ts\":{now},\"channel\":\"app\",\"category\":\"login\",\"text\":\"登录不了\"}}\n");
+    let client = reqwest::blocking::Client::new();
+    let posted =
+        client.post(fp.url("/v1/events")).header("content-type", "application/x-ndjson").body(body).send().unwrap();
+    assert_eq!(posted.status().as_u16(), 202, "{}", posted.text().unwrap());
+    let date = chrono::DateTime::from_timestamp_millis(yesterday_noon).unwrap().format("%Y-%m-%d").to_string();
+    let mut released = Value::Null;
+    crate::support::wait_for("yesterday's digest", Duration::from_secs(20), || {
+        released = client.get(fp.url("/v1/reports")).send().unwrap().json().unwrap();
+        released.as_array().is_some_and(|a| !a.is_empty())
+    });
+    assert_eq!((released[0]["report"].as_str(), released[0]["date"].as_str()), (Some("daily"), Some(date.as_str())));
+    assert_eq!(released[0]["digest"]["messages"], 12);
+    let markdown = released[0]["markdown"].as_str().unwrap();
+    assert!(markdown.contains("| payment | 12 | 0 | +12 |"), "{markdown}");
+    assert_eq!(std::fs::read_to_string(dir.join(format!("{date}.md"))).unwrap(), markdown);
+
+    let mut page = Chromium::open(&fp.url("/"), 1200, 900);
+    let shown = page.wait_for(
+        "document.getElementById('report-text').textContent.includes('| payment | 12 |') && document.getElementById('report-pick').value !== '' && document.getElementById('report-pick').selectedOptions[0].textContent",
+        Duration::from_secs(20),
+    );
+    assert_eq!(shown, format!("daily · {date}"));
+    fp.stop();
+    std::fs::remove_dir_all(&config).unwrap();
+    std::fs::remove_dir_all(&dir).unwrap();
+}

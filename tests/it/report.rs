@@ -22,6 +22,7 @@ fn the_golden_streams_daily_digest_is_as_recorded() {
     }
     assert_eq!(digest, std::fs::read_to_string(path).unwrap(), "output differs from {path}");
     assert!(digest.contains("- category_spike: fired 1"), "{digest}");
+    assert!(digest.contains("- payment: 付款 · 失败; drivers: cluster c-9"), "what the spike said: {digest}");
 }
 
 /// 2026-03-02 00:00 UTC, a Monday.
@@ -77,4 +78,132 @@ fn a_line_that_triples_in_week_two_tops_that_weeks_digest() {
         assert!(out_dir.join("2026-03-09.md").exists() && out_dir.join("2026-03-09.json").exists());
         std::fs::remove_dir_all(&dir).unwrap();
     }
+}
+
+fn feedpulse(args: &[&str]) -> String {
+    let out = Command::new(env!("CARGO_BIN_EXE_feedpulse")).args(args).output().unwrap();
+    assert!(out.status.success(), "feedpulse {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8(out.stdout).unwrap()
+}
+
+/// Every file of `released` has a byte-equal twin in `reference`; returns their names, sorted.
+fn released_equal(released: &std::path::Path, reference: &std::path::Path) -> Vec<String> {
+    let mut names: Vec<String> =
+        std::fs::read_dir(released).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).collect();
+    names.sort();
+    for name in &names {
+        let (a, b) = (std::fs::read(released.join(name)).unwrap(), std::fs::read(reference.join(name)));
+        assert_eq!(Some(a), b.ok(), "{name} differs from `feedpulse report`'s");
+    }
+    names
+}
+
+/// A config directory whose alert files end with `tables`, and the fortnight of `seed` in `dir`.
+fn scheduled_setup(tag: &str, dir: &std::path::Path, tables: &str) -> (std::path::PathBuf, std::path::PathBuf) {
+    let _ = std::fs::remove_dir_all(dir);
+    std::fs::create_dir_all(dir).unwrap();
+    let input = dir.join("input.ndjson");
+    std::fs::write(&input, fortnight(4)).unwrap();
+    let config = crate::support::config_dir(tag, |flow| flow);
+    let alerts = config.join("alerts/default.toml");
+    std::fs::write(&alerts, std::fs::read_to_string(&alerts).unwrap() + tables).unwrap();
+    (config, input)
+}
+
+/// `[[report]]` tables on a replay release, in event time, exactly the digests `feedpulse report`
+/// prints for the same history: every released day and week byte for byte, the period still
+/// open at the end of the stream not at all, and a weekly digest only once its Monday 09:00 has
+/// passed in the stream.
+#[test]
+fn scheduled_reports_on_a_replay_are_the_report_commands_digests() {
+    let dir = std::env::temp_dir().join(format!("fp-scheduled-{}", std::process::id()));
+    let (daily, weekly) = (dir.join("daily"), dir.join("weekly"));
+    let tables = format!(
+        "\n[[report]]\nname = \"daily\"\nevery = \"1d\"\ndir = \"{}\"\n\n[[report]]\nname = \"weekly\"\nevery = \"1w\"\nat = \"Mon 09:00\"\ndir = \"{}\"\n",
+        daily.display(),
+        weekly.display()
+    );
+    let (config, input) = scheduled_setup("scheduled-reports", &dir, &tables);
+    let common = ["--no-enrich", "--batch", "512"];
+    let path = input.to_str().unwrap();
+    feedpulse(
+        &[
+            &["replay", path, "--config", config.to_str().unwrap(), "--alerts-out"][..],
+            &[dir.join("alerts.ndjson").to_str().unwrap()][..],
+            &common[..],
+        ]
+        .concat(),
+    );
+    let (all_days, all_weeks) = (dir.join("all-days"), dir.join("all-weeks"));
+    for (every, out) in [("1d", &all_days), ("1w", &all_weeks)] {
+        report(&[&["--input", path, "--every", every, "--out-dir", out.to_str().unwrap()][..], &common[..]].concat());
+    }
+    let days = released_equal(&daily, &all_days);
+    assert_eq!(days.len(), 2 * 13, "13 days released, the 14th still open: {days:?}");
+    assert_eq!(days[0], "2026-03-02.json");
+    assert!(!daily.join("2026-03-15.md").exists());
+    let weeks = released_equal(&weekly, &all_weeks);
+    assert_eq!(
+        weeks,
+        ["2026-03-02.json", "2026-03-02.md"],
+        "week two is released on 2026-03-16 09:00, after the stream"
+    );
+    std::fs::remove_dir_all(&config).unwrap();
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// The same released days reach the Redis stream `fp:reports` and a webhook, each the day's
+/// Markdown and JSON as the files hold them.
+#[cfg(feature = "e2e")]
+#[test]
+fn scheduled_reports_reach_redis_and_webhooks() {
+    let redis = crate::support::RedisServer::start();
+    let (url, log) = crate::webhook_e2e::receiver(0);
+    let dir = std::env::temp_dir().join(format!("fp-scheduled-out-{}", std::process::id()));
+    let daily = dir.join("daily");
+    let tables = format!(
+        "\n[[webhook]]\nname = \"digests\"\nurl = \"{url}\"\nmatch = {{ rule = \"no such rule\" }}\n\n[[report]]\nname = \"daily\"\nevery = \"1d\"\nredis = true\nwebhooks = [\"digests\"]\ndir = \"{}\"\n",
+        daily.display()
+    );
+    let (config, input) = scheduled_setup("scheduled-outputs", &dir, &tables);
+    let alerts_out = dir.join("alerts.ndjson");
+    feedpulse(&[
+        "replay",
+        input.to_str().unwrap(),
+        "--config",
+        config.to_str().unwrap(),
+        "--redis",
+        &redis.address(),
+        "--alerts-out",
+        alerts_out.to_str().unwrap(),
+        "--no-enrich",
+        "--batch",
+        "512",
+    ]);
+    let file = |date: &str, ext: &str| std::fs::read_to_string(daily.join(format!("{date}.{ext}"))).unwrap();
+    let mut c = redis.connect().unwrap();
+    let entries = c.call(feedpulse::redis::resp::cmd(["XRANGE", "fp:reports", "-", "+"])).unwrap();
+    let entries = entries.as_array().unwrap();
+    assert_eq!(entries.len(), 13, "one entry per released day");
+    for entry in entries {
+        let fields: Vec<&str> =
+            entry.as_array().unwrap()[1].as_array().unwrap().iter().map(|f| f.as_str().unwrap()).collect();
+        let field = |name: &str| fields[fields.iter().position(|f| *f == name).unwrap() + 1];
+        assert_eq!(field("report"), "daily");
+        assert_eq!(field("markdown"), file(field("date"), "md"));
+        assert_eq!(field("digest"), file(field("date"), "json"));
+    }
+    let posts = log.lock().unwrap();
+    assert_eq!(posts.len(), 13, "digests only: the receiver matches no alert");
+    for (_, request) in posts.iter() {
+        let body: Value = serde_json::from_slice(&request.body).unwrap();
+        let date = body["date"].as_str().unwrap();
+        assert_eq!(
+            (body["report"].as_str(), body["markdown"].as_str()),
+            (Some("daily"), Some(file(date, "md").as_str()))
+        );
+        assert_eq!(body["digest"], serde_json::from_str::<Value>(&file(date, "json")).unwrap());
+    }
+    std::fs::remove_dir_all(&config).unwrap();
+    std::fs::remove_dir_all(&dir).unwrap();
 }

@@ -16,18 +16,18 @@ use std::sync::{Arc, Mutex};
 
 /// One request as the receiver saw it.
 #[derive(Clone, Debug)]
-struct Request {
-    signature: Option<String>,
-    authorization: Option<String>,
-    content_type: String,
-    body: Vec<u8>,
+pub(crate) struct Request {
+    pub(crate) signature: Option<String>,
+    pub(crate) authorization: Option<String>,
+    pub(crate) content_type: String,
+    pub(crate) body: Vec<u8>,
 }
 
 /// What a receiver answered (status) to each request, in arrival order.
-type Log = Arc<Mutex<Vec<(u16, Request)>>>;
+pub(crate) type Log = Arc<Mutex<Vec<(u16, Request)>>>;
 
 /// An HTTP/1.1 receiver that answers `503` to its first `failures` requests, then `200`.
-fn receiver(failures: usize) -> (String, Log) {
+pub(crate) fn receiver(failures: usize) -> (String, Log) {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let url = format!("http://{}/hook", listener.local_addr().unwrap());
     let seen: Log = Default::default();

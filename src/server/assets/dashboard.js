@@ -326,4 +326,33 @@ function clusterDetail(c) {
 <ul class="samples">${c.samples.map((s) => `<li>“${esc(s)}”</li>`).join("")}</ul>`;
 }
 
+// Digests of the `[[report]]` schedules (GET /v1/reports, newest first): a new one is released
+// at most once a day per report, so a poll a minute is plenty.
+const reports = { list: [], shown: null };
+async function loadReports() {
+  try {
+    const reply = await fetch(authorised("/v1/reports"));
+    if (!reply.ok) return;
+    reports.list = await reply.json();
+  } catch (_) {
+    return;
+  }
+  const pick = $("report-pick");
+  const key = (d) => `${d.report} · ${d.date}`;
+  pick.hidden = reports.list.length === 0;
+  pick.innerHTML = reports.list.map((d, i) => `<option value="${i}">${esc(key(d))}</option>`).join("");
+  const keep = reports.list.findIndex((d) => key(d) === reports.shown);
+  pick.value = String(keep >= 0 ? keep : 0);
+  showReport();
+}
+function showReport() {
+  const d = reports.list[Number($("report-pick").value)];
+  if (!d) return;
+  reports.shown = `${d.report} · ${d.date}`;
+  $("report-text").textContent = d.markdown;
+}
+$("report-pick").addEventListener("change", showReport);
+
 connect();
+loadReports();
+setInterval(loadReports, 60000);
