@@ -119,7 +119,7 @@ fn reporter(
         }
         reports.push((schedule.clone(), receivers));
     }
-    Ok(Some(Reporter::new(reports)))
+    Ok(Some(Reporter::new(reports, redis.cloned())))
 }
 
 /// The clusters a previous run left in Redis, so ids stay stable across a restart. Without
@@ -140,9 +140,16 @@ pub(crate) fn restored_clusters(config: &Config) -> Option<dataflow::clusters::C
 }
 
 /// What `feedpulse run` continues from: the window aggregates, alert states and clusters a
-/// previous run left in Redis. When Redis cannot be read the run starts afresh and says so.
-pub(crate) fn restored_state(config: &Config, sink: &RedisSink) -> Restored {
+/// previous run left in Redis, and where its reports were released through (told to
+/// `reporter`). When Redis cannot be read the run starts afresh and says so.
+pub(crate) fn restored_state(config: &Config, sink: &RedisSink, reporter: Option<&Arc<Reporter>>) -> Restored {
     let Some(redis) = &config.redis else { return Restored::default() };
+    if let Some(reporter) = reporter {
+        match sink.load_report_releases(redis, &reporter.names()) {
+            Ok(released) => reporter.continue_after(&released),
+            Err(e) => eprintln!("reports: the periods released before could not be read, so they may be again: {e}"),
+        }
+    }
     let clusters = restored_clusters(config);
     match sink.load_saved(redis) {
         Ok(saved) => {

@@ -99,7 +99,7 @@ pub fn serve(pipeline: PipelineOptions, options: ServeOptions) -> anyhow::Result
     let (df_config, df_metrics, df_outputs) = (config.clone(), metrics.clone(), outputs.clone());
     // The demo replays its own day; `run` continues where the last run against this Redis left.
     let restore = match (&redis_sink, options.demo.is_some()) {
-        (Some(sink), false) => restored_state(&config, sink),
+        (Some(sink), false) => restored_state(&config, sink, state.reports.as_ref()),
         _ => Restored { clusters: restored_clusters(&config), ..Default::default() },
     };
     for alert in restore.alerts.iter() {

@@ -28,7 +28,7 @@ use std::time::Duration;
 
 /// Commands written in one pipeline at most.
 const PIPELINE: usize = 1024;
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
+pub(super) const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
 
 enum Job {
     Write(Vec<Command>),
@@ -182,8 +182,13 @@ impl RedisSink {
         self.outbox.flush(Duration::from_secs(10));
     }
 
-    fn send(&self, commands: Vec<Command>) {
+    pub(super) fn send(&self, commands: Vec<Command>) {
         self.outbox.push(Job::Write(commands));
+    }
+
+    /// `MAXLEN ~` of the streams it writes.
+    pub(super) fn stream_maxlen(&self) -> &str {
+        &self.stream_maxlen
     }
 
     pub fn key(&self, rest: &str) -> String {
@@ -199,28 +204,6 @@ impl RedisSink {
 /// `60` → `1m`, `300` → `5m`, `3600` → `1h`: the names the configuration uses.
 pub fn window_name(size_s: u32) -> String {
     crate::config::HumanDuration(Duration::from_secs(size_s as u64)).to_string()
-}
-
-/// Each digest in the stream `{prefix}reports`: `report`, `date`, `markdown`, `digest` (JSON).
-impl crate::sinks::DigestSink for RedisSink {
-    fn digest(&self, d: &crate::sinks::PublishedDigest) {
-        self.send(vec![cmd([
-            "XADD",
-            &self.key("reports"),
-            "MAXLEN",
-            "~",
-            &self.stream_maxlen,
-            "*",
-            "report",
-            &d.report,
-            "date",
-            &d.date,
-            "markdown",
-            &d.markdown,
-            "digest",
-            &d.json,
-        ])]);
-    }
 }
 
 impl AlertSink for RedisSink {

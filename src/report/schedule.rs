@@ -23,6 +23,8 @@ struct Due {
     outputs: Vec<Arc<dyn DigestSink>>,
     /// `(start, end, previous start)` of the next period to release; `None` before any event.
     next: Option<(i64, i64, i64)>,
+    /// Periods ending at or before this were released by a previous run.
+    released_through: i64,
 }
 
 /// Holds the roll-ups and alerts the reports need and releases their digests in event time.
@@ -33,6 +35,8 @@ pub struct Reporter {
     clock: Mutex<Clock>,
     /// The latest digests released, newest last (what the dashboard shows).
     recent: Mutex<VecDeque<PublishedDigest>>,
+    /// Where each release is remembered across restarts (Redis, when configured).
+    log: Option<Arc<crate::redis::sink::RedisSink>>,
 }
 
 /// The event clock: window starts seen.
@@ -49,16 +53,39 @@ struct Clock {
 const RECENT: usize = 20;
 
 impl Reporter {
-    /// `reports`: each schedule with the receivers it names.
-    pub fn new(reports: Vec<(ReportSchedule, Vec<Arc<dyn DigestSink>>)>) -> Arc<Reporter> {
-        let due = reports.into_iter().map(|(schedule, outputs)| Due { schedule, outputs, next: None }).collect();
+    /// `reports`: each schedule with the receivers it names; `log`: where releases are
+    /// remembered for the next run.
+    pub fn new(
+        reports: Vec<(ReportSchedule, Vec<Arc<dyn DigestSink>>)>,
+        log: Option<Arc<crate::redis::sink::RedisSink>>,
+    ) -> Arc<Reporter> {
+        let due = reports
+            .into_iter()
+            .map(|(schedule, outputs)| Due { schedule, outputs, next: None, released_through: i64::MIN })
+            .collect();
         Arc::new(Reporter {
             rollups: Rollups::default(),
             alerts: Mutex::new(Vec::new()),
             due: Mutex::new(due),
             clock: Mutex::new(Clock { first: i64::MAX, latest: i64::MIN, settled: i64::MIN }),
             recent: Mutex::new(VecDeque::new()),
+            log,
         })
+    }
+
+    /// Continues after what a previous run released (`(report, end of its last period)`): a
+    /// restart that restores the windows does not release those periods again.
+    pub fn continue_after(&self, released: &[(String, i64)]) {
+        for d in self.due.lock().expect("report schedule").iter_mut() {
+            if let Some((_, end)) = released.iter().find(|(name, _)| *name == d.schedule.config.name) {
+                d.released_through = *end;
+            }
+        }
+    }
+
+    /// The names of the reports, in order.
+    pub fn names(&self) -> Vec<String> {
+        self.due.lock().expect("report schedule").iter().map(|d| d.schedule.config.name.clone()).collect()
     }
 
     /// The digests released so far (at most the last 20), oldest first.
@@ -74,6 +101,10 @@ impl Reporter {
         for d in due.iter_mut() {
             loop {
                 let (start, end, previous) = *d.next.get_or_insert_with(|| d.schedule.period_of(first_s));
+                if end <= d.released_through {
+                    d.next = Some(d.schedule.period_from(end));
+                    continue;
+                }
                 if now_s < d.schedule.release(end) {
                     break;
                 }
@@ -82,6 +113,9 @@ impl Reporter {
                     output.digest(&digest);
                 }
                 released.push(digest);
+                if let Some(log) = &self.log {
+                    log.report_released(&d.schedule.config.name, end);
+                }
                 d.next = Some(d.schedule.period_from(end));
             }
         }
@@ -230,7 +264,7 @@ mod tests {
     fn a_day_is_released_at_its_time_once_a_checkpoint_has_settled_the_clock() {
         let received = Arc::new(Received::default());
         let daily = schedule("name = \"daily\"\nevery = \"1d\"\nat = \"09:00\"\ndir = \"unused\"");
-        let reporter = Reporter::new(vec![(daily, vec![received.clone()])]);
+        let reporter = Reporter::new(vec![(daily, vec![received.clone()])], None);
         for h in 0..24 {
             hour(&reporter, MONDAY + h * 3600, 10);
         }
@@ -259,10 +293,25 @@ mod tests {
     }
 
     #[test]
+    fn a_restart_continues_after_the_periods_a_previous_run_released() {
+        let received = Arc::new(Received::default());
+        let daily = schedule("name = \"daily\"\nevery = \"1d\"\ndir = \"unused\"");
+        let reporter = Reporter::new(vec![(daily, vec![received.clone()])], None);
+        // The previous run released Monday and Tuesday; the restored windows reach back to Monday.
+        reporter.continue_after(&[("daily".into(), MONDAY + 2 * 86_400), ("other".into(), MONDAY + 9 * 86_400)]);
+        for h in 0..(3 * 24 + 2) {
+            hour(&reporter, MONDAY + h * 3600, 1);
+        }
+        reporter.flush();
+        let dates: Vec<String> = received.0.lock().unwrap().iter().map(|d| d.date.clone()).collect();
+        assert_eq!(dates, ["2026-03-04"], "only Wednesday is new");
+    }
+
+    #[test]
     fn a_report_keeps_only_matching_alerts_and_an_alerts_summary_replaces_it() {
         let received = Arc::new(Received::default());
         let shop = schedule("name = \"shop\"\nevery = \"1d\"\nmatch = { business = \"shop\" }\nredis = true");
-        let reporter = Reporter::new(vec![(shop, vec![received.clone()])]);
+        let reporter = Reporter::new(vec![(shop, vec![received.clone()])], None);
         hour(&reporter, MONDAY, 5);
         let mut alert = Alert::example();
         alert.rule = "spike".into();
