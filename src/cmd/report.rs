@@ -3,7 +3,7 @@
 
 use crate::cmd::backtest::history;
 use crate::cmd::pipeline::PipelineArgs;
-use crate::report::{digest, markdown, periods, Rollups};
+use crate::report::{digest, periods, publish, DigestFiles, Rollups};
 use anyhow::Context;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -45,23 +45,16 @@ impl ReportArgs {
         let Some((first, last)) = rollups.span() else {
             anyhow::bail!("no hourly window was counted: is the input empty, or has the dataflow no 1h window?")
         };
-        if let Some(dir) = &self.out_dir {
-            std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-        }
+        let files = match &self.out_dir {
+            Some(dir) => Some(DigestFiles::new(dir.clone()).with_context(|| format!("creating {}", dir.display()))?),
+            None => None,
+        };
         for (start, end, previous) in periods(every_days, first, last, calendar) {
-            let d = digest(&rollups, &alerts, start, end, previous, calendar);
-            let text = markdown(&d);
-            let json = serde_json::to_string(&d)?;
-            if let Some(dir) = &self.out_dir {
-                let name = calendar.date_name(start);
-                std::fs::write(dir.join(format!("{name}.md")), &text)?;
-                std::fs::write(dir.join(format!("{name}.json")), &json)?;
+            let d = publish(&self.every, &digest(&rollups, &alerts, start, end, previous, calendar), start, calendar);
+            if let Some(files) = &files {
+                files.write(&d)?;
             }
-            if self.json {
-                println!("{json}");
-            } else {
-                println!("{text}");
-            }
+            println!("{}", if self.json { &d.json } else { &d.markdown });
         }
         Ok(())
     }

@@ -156,9 +156,12 @@ pub fn digest(
         (by_rise(&now, &before), rise(Dimension::Business), rise(Dimension::Cluster));
 
     let (start_ms, end_ms) = (start_s * 1000, end_s * 1000);
-    let in_period = |a: &&Alert| a.status == AlertStatus::Firing && (start_ms..end_ms).contains(&a.starts_at.ms());
+    let firing: Vec<&Alert> = alerts
+        .iter()
+        .filter(|a| a.status == AlertStatus::Firing && (start_ms..end_ms).contains(&a.starts_at.ms()))
+        .collect();
     let mut rules: BTreeMap<String, RuleLine> = BTreeMap::new();
-    for alert in alerts.iter().filter(in_period) {
+    for alert in firing.iter().copied() {
         let ends = alerts
             .iter()
             .find(|r| {
@@ -184,8 +187,7 @@ pub fn digest(
             None => a.summary.clone(),
         },
     };
-    let of_kind = |kind: &str| alerts.iter().filter(in_period).filter(|a| a.rule == kind).map(note).collect::<Vec<_>>();
-    let firing: Vec<&Alert> = alerts.iter().filter(in_period).collect();
+    let of_kind = |kind: &str| firing.iter().filter(|a| a.rule == kind).map(|a| note(a)).collect::<Vec<_>>();
     explain(&mut categories, Dimension::Category, &firing);
     explain(&mut business_lines, Dimension::Business, &firing);
     explain(&mut clusters, Dimension::Cluster, &firing);
@@ -217,6 +219,17 @@ pub fn digest(
         new_clusters: of_kind("new_cluster"),
         high_risk: of_kind("high_risk"),
         campaigns,
+    }
+}
+
+/// The digest of the period starting at `start_s` as its receivers get it: Markdown, and JSON
+/// as `feedpulse report --json` prints it, named by the period's first local date.
+pub fn publish(report: &str, d: &Digest, start_s: i64, calendar: &Calendar) -> crate::sinks::PublishedDigest {
+    crate::sinks::PublishedDigest {
+        report: report.to_string(),
+        date: calendar.date_name(start_s),
+        markdown: markdown(d),
+        json: serde_json::to_string(d).expect("digests serialise"),
     }
 }
 

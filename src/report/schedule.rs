@@ -8,7 +8,7 @@
 //! seen): the window that moved the clock may share its tick with the last updates of the
 //! period's final hour, which arrive in any order.
 
-use super::{digest, markdown, Rollups};
+use super::{digest, publish, Rollups};
 use crate::alerts::{Alert, AlertStatus};
 use crate::config::ReportSchedule;
 use crate::records::window::{Agg, WindowKey};
@@ -147,12 +147,7 @@ impl Reporter {
             .collect();
         drop(alerts);
         let d = digest(&self.rollups, &matching, start, end, previous, &schedule.calendar);
-        PublishedDigest {
-            report: schedule.config.name.clone(),
-            date: schedule.calendar.date_name(start),
-            markdown: markdown(&d),
-            json: serde_json::to_string(&d).expect("digests serialise"),
-        }
+        publish(&schedule.config.name, &d, start, &schedule.calendar)
     }
 }
 
@@ -213,18 +208,23 @@ impl DigestFiles {
         std::fs::create_dir_all(&dir)?;
         Ok(Arc::new(DigestFiles { dir }))
     }
+
+    /// Writes `d` as `{date}.md` and `{date}.json`.
+    pub fn write(&self, d: &PublishedDigest) -> std::io::Result<()> {
+        for (ext, text) in [("md", &d.markdown), ("json", &d.json)] {
+            let path = self.dir.join(format!("{}.{ext}", d.date));
+            std::fs::write(&path, text)
+                .map_err(|e| std::io::Error::new(e.kind(), format!("{}: {e}", path.display())))?;
+        }
+        Ok(())
+    }
 }
 
 impl DigestSink for DigestFiles {
     fn digest(&self, d: &PublishedDigest) {
-        let write = |ext: &str, text: &str| {
-            let path = self.dir.join(format!("{}.{ext}", d.date));
-            if let Err(e) = std::fs::write(&path, text) {
-                eprintln!("report `{}`: cannot write {}: {e}", d.report, path.display());
-            }
-        };
-        write("md", &d.markdown);
-        write("json", &d.json);
+        if let Err(e) = self.write(d) {
+            eprintln!("report `{}`: cannot write {e}", d.report);
+        }
     }
 }
 

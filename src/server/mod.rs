@@ -289,8 +289,7 @@ struct ClusterQuery {
 /// first, each as `{"report", "date", "markdown", "digest"}`; `[]` without reports.
 async fn get_reports(State(state): State<Arc<AppState>>) -> Response {
     let digests = state.reports.as_ref().map(|r| r.recent()).unwrap_or_default();
-    let body = format!("[{}]", digests.iter().rev().map(|d| d.envelope()).collect::<Vec<_>>().join(","));
-    ([(axum::http::header::CONTENT_TYPE, "application/json")], body).into_response()
+    Json(digests.iter().rev().map(|d| d.envelope()).collect::<Vec<_>>()).into_response()
 }
 
 /// `GET /v1/clusters?limit=N`: established clusters, largest first (100 unless `limit` says).

@@ -72,16 +72,23 @@ pub struct PublishedDigest {
 
 impl PublishedDigest {
     /// `{"report", "date", "markdown", "digest"}`: what webhooks and the dashboard receive.
-    pub fn envelope(&self) -> String {
-        let quote = |s: &str| serde_json::to_string(s).expect("strings serialise");
-        format!(
-            "{{\"report\":{},\"date\":{},\"markdown\":{},\"digest\":{}}}",
-            quote(&self.report),
-            quote(&self.date),
-            quote(&self.markdown),
-            self.json
-        )
+    pub fn envelope(&self) -> Envelope<'_> {
+        Envelope {
+            report: &self.report,
+            date: &self.date,
+            markdown: &self.markdown,
+            digest: serde_json::from_str(&self.json).expect("the digest's JSON was written by serde_json"),
+        }
     }
+}
+
+/// A digest as webhooks and `GET /v1/reports` carry it; `digest` is the JSON text as written.
+#[derive(serde::Serialize)]
+pub struct Envelope<'a> {
+    report: &'a str,
+    date: &'a str,
+    markdown: &'a str,
+    digest: &'a serde_json::value::RawValue,
 }
 
 /// Receives each scheduled digest a report names it for.

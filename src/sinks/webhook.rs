@@ -96,7 +96,7 @@ enum Outcome {
 
 impl DigestSink for WebhookSink {
     fn digest(&self, digest: &PublishedDigest) {
-        self.outbox.push(digest.envelope().into_bytes());
+        self.outbox.push(serde_json::to_vec(&digest.envelope()).expect("digests serialise"));
     }
 }
 
