@@ -122,15 +122,14 @@ impl Reporter {
         if released.is_empty() {
             return;
         }
-        // What no report will read again: hours and alerts before every report's next
-        // comparison period.
+        // What no report will read again: hours before every report's next comparison period,
+        // alerts that started before it.
         let keep_from = due.iter().filter_map(|d| d.next.map(|n| n.2)).min().unwrap_or(i64::MIN);
         drop(due);
         self.rollups.forget_before(keep_from);
-        self.alerts
-            .lock()
-            .expect("report alerts")
-            .retain(|a| a.starts_at.ms() >= keep_from * 1000 || a.ends_at.is_none_or(|t| t.ms() >= keep_from * 1000));
+        // A digest reads the firings that start in its period and their resolutions, which
+        // carry the same start: both go once their start is behind every next period.
+        self.alerts.lock().expect("report alerts").retain(|a| a.starts_at.ms() >= keep_from * 1000);
         let mut recent = self.recent.lock().expect("recent digests");
         recent.extend(released);
         while recent.len() > RECENT {
@@ -290,6 +289,24 @@ mod tests {
         // Released once: later checkpoints do not repeat it.
         reporter.checkpoint(0);
         assert_eq!(received.0.lock().unwrap().len(), 1);
+    }
+
+    #[test]
+    fn alerts_are_forgotten_once_no_report_can_read_them() {
+        let daily = schedule("name = \"daily\"\nevery = \"1d\"\ndir = \"unused\"");
+        let reporter = Reporter::new(vec![(daily, vec![])], None);
+        for day in 0..10 {
+            let mut alert = Alert::example();
+            alert.fingerprint = format!("f{day}");
+            alert.starts_at = crate::alerts::Timestamp((MONDAY + day * 86_400 + 600) * 1000);
+            reporter.deliver(&alert);
+            hour(&reporter, MONDAY + day * 86_400, 1);
+            reporter.checkpoint(0);
+        }
+        reporter.flush();
+        // Released through day 8; day 9 is next, compared with day 8: days 8 and 9 are kept.
+        let kept: Vec<String> = reporter.alerts.lock().unwrap().iter().map(|a| a.fingerprint.clone()).collect();
+        assert_eq!(kept, ["f8", "f9"]);
     }
 
     #[test]
