@@ -99,10 +99,10 @@ fn score_file(input: &Path, output: &Path, rule: &RuleConfig) -> Result<usize> {
     }
     let mut scorer = SeriesScorer::with_clock(rule, None, typical_step_ms(rows.iter().map(|(t, _, _)| *t)));
     // The value is written as the data has it, so the results match the data row by row.
+    let column = |x: Option<f64>| x.map_or(String::new(), |x| format!("{x:.6}"));
     for (timestamp, text, value) in &rows {
         let score = scorer.push(*value);
         let (z, discord) = scorer.last_judged();
-        let column = |x: Option<f64>| x.map_or(String::new(), |x| format!("{x:.6}"));
         let (z, discord) = (column(z), column(discord));
         writeln!(w, "{timestamp},{text},{score:.6},{z},{discord}")?;
     }
