@@ -33,6 +33,52 @@ pub struct Event {
     /// Text rather than a `serde_json::Value`, because events cross process boundaries in
     /// timely's bincode, which cannot decode self-describing values.
     pub meta: Option<String>,
+    /// Where the message sits in a conversation (`conversation`, `role`, …); `None` for
+    /// feedback outside one. Boxed: most messages have none, and it costs them a pointer.
+    pub turn: Option<Box<TurnInfo>>,
+}
+
+/// Who wrote a conversation turn. Only customers' turns are feedback (windows, clusters,
+/// risk alerts); agents' and bots' turns go to the conversation state alone.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    #[default]
+    Customer,
+    Agent,
+    Bot,
+}
+
+impl Role {
+    pub fn parse(text: &str) -> Option<Role> {
+        match text {
+            "customer" => Some(Role::Customer),
+            "agent" => Some(Role::Agent),
+            "bot" => Some(Role::Bot),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Customer => "customer",
+            Role::Agent => "agent",
+            Role::Bot => "bot",
+        }
+    }
+}
+
+/// A message's place in a conversation, as the input gave it.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TurnInfo {
+    pub conversation: SmolStr,
+    pub role: Role,
+    /// The customer's id (`user`), as given.
+    pub user: Option<SmolStr>,
+    /// The agent who wrote an agent turn (or who took the conversation).
+    pub agent: Option<SmolStr>,
+    /// The turn's number in its conversation: orders turns of the same millisecond.
+    pub seq: Option<i64>,
 }
 
 /// A unit sentence embedding in fixed point (components × 2¹²). Dot products of two are exact

@@ -24,6 +24,11 @@ pub struct RawEvent<'a> {
     pub category: Option<Cow<'a, str>>,
     pub sentiment: Option<f64>,
     pub meta: Option<Box<serde_json::Map<String, serde_json::Value>>>,
+    pub conversation: Option<Cow<'a, str>>,
+    pub role: Option<Cow<'a, str>>,
+    pub user: Option<Cow<'a, str>>,
+    pub agent: Option<Cow<'a, str>>,
+    pub seq: Option<i64>,
 }
 
 /// A decode failure: the reason class and a human-readable detail.
@@ -123,6 +128,11 @@ fn decode_flat_into<'a>(text: &'a str, ev: &mut RawEvent<'a>) -> Option<()> {
                 Key::Business => ev.business = s.text_value()?,
                 Key::Campaign => ev.campaign = s.text_value()?,
                 Key::Category => ev.category = s.text_value()?,
+                Key::Conversation => ev.conversation = s.text_value()?,
+                Key::Role => ev.role = s.text_value()?,
+                Key::User => ev.user = s.text_value()?,
+                Key::Agent => ev.agent = s.text_value()?,
+                Key::Seq => ev.seq = if s.eat_literal("null") { None } else { Some(s.integer()?) },
                 Key::Ts => {
                     ev.ts_ms = if s.eat_literal("null") {
                         None
@@ -197,7 +207,12 @@ enum Key {
     Category,
     Sentiment,
     Text,
-    /// `user` and `lang`: accepted, not kept.
+    Conversation,
+    Role,
+    User,
+    Agent,
+    Seq,
+    /// `lang`: accepted, not kept.
     Ignored,
 }
 
@@ -242,7 +257,7 @@ impl<'a> Scan<'a> {
     /// not spelt exactly so (an unknown field, an escape) takes the general path anyway.
     fn key(&mut self) -> Option<Key> {
         let rest = &self.text.as_bytes()[self.at..];
-        // The first letter picks the candidates (at most three).
+        // The first letter picks the candidates (at most four).
         match rest.get(1)? {
             b'i' => self.eat_literal("\"id\"").then_some(Key::Id),
             b't' => self
@@ -253,10 +268,16 @@ impl<'a> Scan<'a> {
                 .eat_literal("\"channel\"")
                 .then_some(Key::Channel)
                 .or_else(|| self.eat_literal("\"campaign\"").then_some(Key::Campaign))
-                .or_else(|| self.eat_literal("\"category\"").then_some(Key::Category)),
-            b's' => self.eat_literal("\"sentiment\"").then_some(Key::Sentiment),
+                .or_else(|| self.eat_literal("\"category\"").then_some(Key::Category))
+                .or_else(|| self.eat_literal("\"conversation\"").then_some(Key::Conversation)),
+            b's' => self
+                .eat_literal("\"sentiment\"")
+                .then_some(Key::Sentiment)
+                .or_else(|| self.eat_literal("\"seq\"").then_some(Key::Seq)),
             b'b' => self.eat_literal("\"business\"").then_some(Key::Business),
-            b'u' => self.eat_literal("\"user\"").then_some(Key::Ignored),
+            b'r' => self.eat_literal("\"role\"").then_some(Key::Role),
+            b'a' => self.eat_literal("\"agent\"").then_some(Key::Agent),
+            b'u' => self.eat_literal("\"user\"").then_some(Key::User),
             b'l' => self.eat_literal("\"lang\"").then_some(Key::Ignored),
             _ => None,
         }
@@ -497,8 +518,15 @@ impl<'de> Deserialize<'de> for RawEvent<'de> {
                                 _ => return Err(de::Error::custom("field `meta`: must be an object")),
                             }
                         }
-                        // Known fields the slice does not use yet: skipped without allocating.
-                        "user" | "lang" => {
+                        "conversation" => {
+                            ev.conversation = map.next_value::<Text>().map_err(|e| field("conversation", e))?.0
+                        }
+                        "role" => ev.role = map.next_value::<Text>().map_err(|e| field("role", e))?.0,
+                        "user" => ev.user = map.next_value::<Text>().map_err(|e| field("user", e))?.0,
+                        "agent" => ev.agent = map.next_value::<Text>().map_err(|e| field("agent", e))?.0,
+                        "seq" => ev.seq = map.next_value().map_err(|e| field("seq", e))?,
+                        // Known fields the slice does not use: skipped without allocating.
+                        "lang" => {
                             map.next_value::<IgnoredAny>()?;
                         }
                         other => {
@@ -556,6 +584,8 @@ mod tests {
             r#"{"text":"t","sentiment":0.1e-1,"ts":1e3,"id":7}"#,
             r#"{"text":"t","sentiment":1.0000001}"#,
             r#"{"text":"t","ts":1.5,"lang":true,"user":false}"#,
+            r#"{"text":"t","conversation":"c-1","role":"agent","agent":"a-7","seq":3,"user":"u-1"}"#,
+            r#"{"text":"t","conversation":7,"role":null,"seq":-2}"#,
             r#"{"text":"a\"b","id":"x"}"#,
             r#"{"text":"t","meta":{"k":1},"stars":2}"#,
             r#"{"text":"t","text":"u","ts":null,"sentiment":null,"category":""}"#,
@@ -659,8 +689,10 @@ mod tests {
 
     #[test]
     fn every_known_field_name_is_read_by_the_flat_decoder() {
-        let line = r#"{"lang": "zh", "user": "u1", "business": "pay", "sentiment": 0.5, "category": "c", "campaign": "k", "channel": "app", "text": "t", "ts": 5, "id": "x"}"#;
+        let line = r#"{"lang": "zh", "user": "u1", "business": "pay", "sentiment": 0.5, "category": "c", "campaign": "k", "channel": "app", "text": "t", "ts": 5, "id": "x", "conversation": "cv", "role": "bot", "agent": "a", "seq": 4}"#;
         let raw = decode_flat(line).expect("flat");
+        assert_eq!((raw.conversation.as_deref(), raw.role.as_deref()), (Some("cv"), Some("bot")));
+        assert_eq!((raw.user.as_deref(), raw.agent.as_deref(), raw.seq), (Some("u1"), Some("a"), Some(4)));
         assert_eq!((raw.id.as_deref(), raw.ts_ms, raw.text.as_deref()), (Some("x"), Some(5), Some("t")));
         assert_eq!((raw.channel.as_deref(), raw.campaign.as_deref()), (Some("app"), Some("k")));
         assert_eq!(

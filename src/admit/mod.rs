@@ -9,7 +9,7 @@ use crate::config::OTHER;
 use crate::enrich::risk::RiskRules;
 use crate::enrich::scope::ScopeMatcher;
 use crate::enrich::{Enricher, Models};
-use crate::event::{DeadLetter, DeadReason, Embedding, Event, SmolStr};
+use crate::event::{DeadLetter, DeadReason, Embedding, Event, Role, SmolStr, TurnInfo};
 use crate::telemetry::Metrics;
 use decode::{decode_str_into, utf8, DecodeError, RawEvent};
 use std::borrow::Cow;
@@ -329,6 +329,7 @@ impl Rules {
                 format!("ts {} is more than {} ms ahead of the wall clock", ts_ms, self.max_future_ms),
             ));
         }
+        let turn = turn_info(raw).map_err(|detail| dead(DeadReason::BadField, detail))?;
         let cleaned = self.cleaner.clean(&text).map_err(|(reason, detail)| dead(reason, detail))?;
         let label = |value: Option<Cow<'_, str>>| value.filter(|v| !v.is_empty()).map(small_str);
         let channel = raw.channel.take().map_or_else(|| SmolStr::new_static("unknown"), small_str);
@@ -353,9 +354,37 @@ impl Rules {
             risk: None,
             embedding: Embedding::default(),
             meta: raw.meta.take().map(|m| serde_json::Value::Object(*m).to_string()),
+            turn,
         });
         Ok((needs_category, needs_sentiment))
     }
+}
+
+/// A record's conversation fields as a [`TurnInfo`]: `None` without `conversation`; an error
+/// (the dead letter's detail) for an unknown `role`, or for turn fields without a conversation.
+fn turn_info(raw: &mut RawEvent<'_>) -> Result<Option<Box<TurnInfo>>, String> {
+    let conversation = raw.conversation.take().filter(|c| !c.is_empty());
+    let role = match raw.role.take() {
+        None => None,
+        Some(r) => {
+            Some(Role::parse(&r).ok_or_else(|| format!("field `role`: `{r}` is not one of customer, agent, bot"))?)
+        }
+    };
+    let (user, agent, seq) = (raw.user.take(), raw.agent.take(), raw.seq.take());
+    let Some(conversation) = conversation else {
+        if role.is_some() || agent.is_some() || seq.is_some() {
+            return Err("fields `role`, `agent` and `seq` need a `conversation`".into());
+        }
+        return Ok(None);
+    };
+    let label = |value: Option<Cow<'_, str>>| value.filter(|v| !v.is_empty()).map(small_str);
+    Ok(Some(Box::new(TurnInfo {
+        conversation: small_str(conversation),
+        role: role.unwrap_or_default(),
+        user: label(user),
+        agent: label(agent),
+        seq,
+    })))
 }
 
 /// Ids and labels are short: built inline here, with a copy the compiler can see, rather than

@@ -33,6 +33,9 @@ pub struct Evaluation {
     pub explanation: Explanation,
 }
 
+/// The end of a held alert's window: never reached by the clock.
+const HELD: i64 = i64::MAX / 4;
+
 struct Active {
     alert: Alert,
     /// End of the latest anomalous window.
@@ -66,6 +69,7 @@ impl AlertEngine {
             RuleKind::HighRisk { .. } => "FeedbackHighRisk",
             RuleKind::NewCluster => "FeedbackNewCluster",
             RuleKind::DayOverDay(_) => "FeedbackDayOverDay",
+            RuleKind::Handoff(_) => "FeedbackHandoff",
         };
         labels.insert("alertname".into(), rule.alertname.clone().unwrap_or_else(|| default_name.into()));
         labels.insert("rule".into(), rule.name.clone());
@@ -99,6 +103,32 @@ impl AlertEngine {
         self.active
             .insert(fp, Active { alert: alert.clone(), last_anomalous_end_ms: eval.window_end_ms, window_ms: 0 });
         Some(alert)
+    }
+
+    /// An alert held firing until [`settle`](Self::settle)d, under a fingerprint of the
+    /// caller's (a hand-off's is its conversation, whatever its priority). Returns `None` when
+    /// it is firing already (and holds it again: a restored one had a deadline).
+    pub fn hold(
+        &mut self,
+        rule: &RuleConfig,
+        fp: String,
+        labels: BTreeMap<String, String>,
+        eval: Evaluation,
+        clock_ms: i64,
+        summary: String,
+    ) -> Option<Alert> {
+        if let Some(active) = self.active.get_mut(&fp) {
+            active.last_anomalous_end_ms = HELD;
+            return None;
+        }
+        let alert = self.firing(rule, fp.clone(), labels, &eval, clock_ms, summary);
+        self.active.insert(fp, Active { alert: alert.clone(), last_anomalous_end_ms: HELD, window_ms: 0 });
+        Some(alert)
+    }
+
+    /// Resolves the alert `fp` now, if it is firing.
+    pub fn settle(&mut self, fp: &str, rule: &RuleConfig, clock_ms: i64) -> Option<Alert> {
+        self.active.contains_key(fp).then(|| self.resolve(fp, rule, clock_ms))
     }
 
     fn firing(
@@ -293,7 +323,9 @@ fn summary(rule: &RuleConfig, series: &Series, value: f64, baseline: &Baseline, 
                 window, baseline.threshold
             )
         }
-        RuleKind::HighRisk { .. } | RuleKind::NewCluster => format!("{key}: {value:.0} in a {} window", window),
+        RuleKind::HighRisk { .. } | RuleKind::NewCluster | RuleKind::Handoff(_) => {
+            format!("{key}: {value:.0} in a {} window", window)
+        }
         RuleKind::DayOverDay(dod) => day_over_day_summary(dod, &key, value, baseline, span),
         RuleKind::SentimentDip(dip) => match dip.metric {
             crate::config::SentimentMetric::Mean => format!(

@@ -3,6 +3,7 @@
 //! everything up front and reports every error at once, each with `file:line`.
 
 mod duration;
+mod escalation;
 pub mod key;
 pub mod reload;
 mod report;
@@ -16,6 +17,7 @@ pub use rules::*;
 pub use schema::*;
 
 pub use duration::{parse_duration, DurationError, HumanDuration};
+pub use escalation::{handoff_rule, Escalation, RiskMatch, HANDOFF_RULE};
 pub use key::{Dimension, Key, KeyError, KeySpec};
 pub use report::{ReportConfig, ReportSchedule};
 pub use scope::ScopeConfig;
@@ -60,6 +62,8 @@ pub struct Config {
     pub calendar: crate::util::calendar::Calendar,
     /// What spike and dip alerts name as their drivers.
     pub attribution: AttributionConfig,
+    /// How conversations are followed (`[conversation]`).
+    pub conversation: ConversationConfig,
     /// `None`: no clustering.
     pub cluster: Option<ClusterConfig>,
     pub rules: Vec<RuleConfig>,
@@ -255,6 +259,7 @@ impl Config {
         check("[[window]]", self.windows == other.windows);
         check("[calendar]", self.calendar == other.calendar);
         check("[attribution]", self.attribution == other.attribution);
+        check("[conversation]", self.conversation == other.conversation);
         check(
             "combined keys ([[aggregate]] and rules' keys)",
             (&self.combined_keys, &self.aggregate_windows) == (&other.combined_keys, &other.aggregate_windows),

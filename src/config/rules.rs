@@ -17,6 +17,8 @@ pub enum RuleTag {
     NewCluster,
     /// Today against the same local day one period earlier (日环比, week over week).
     DayOverDay,
+    /// A conversation handed to a person: made by the `[[escalation]]` tables, not written.
+    Handoff,
 }
 
 impl RuleTag {
@@ -27,6 +29,7 @@ impl RuleTag {
             Self::HighRisk => "high_risk",
             Self::NewCluster => "new_cluster",
             Self::DayOverDay => "day_over_day",
+            Self::Handoff => "handoff",
         }
     }
 
@@ -233,6 +236,8 @@ pub enum RuleKind {
     /// One alert per cluster that appears where no established cluster is.
     NewCluster,
     DayOverDay(DodRule),
+    /// One alert per conversation that an `[[escalation]]` matches while no agent has joined.
+    Handoff(Vec<super::Escalation>),
 }
 
 /// A day-over-day rule: a local day so far (or whole) against the same stretch one period
@@ -308,6 +313,7 @@ impl RuleConfig {
             RuleKind::HighRisk { .. } => RuleTag::HighRisk,
             RuleKind::NewCluster => RuleTag::NewCluster,
             RuleKind::DayOverDay(_) => RuleTag::DayOverDay,
+            RuleKind::Handoff(_) => RuleTag::Handoff,
         }
     }
 
@@ -317,7 +323,7 @@ impl RuleConfig {
             RuleKind::Spike(s) => Some(&s.watch),
             RuleKind::SentimentDip(d) => Some(&d.watch),
             RuleKind::DayOverDay(d) => Some(&d.watch),
-            RuleKind::HighRisk { .. } | RuleKind::NewCluster => None,
+            RuleKind::HighRisk { .. } | RuleKind::NewCluster | RuleKind::Handoff(_) => None,
         }
     }
 
@@ -411,6 +417,7 @@ impl RuleFile {
             }),
             RuleTag::HighRisk => RuleKind::HighRisk { only: self.only.clone() },
             RuleTag::NewCluster => RuleKind::NewCluster,
+            RuleTag::Handoff => unreachable!("validated: no [[rule]] has kind handoff"),
         };
         RuleConfig {
             name: self.name,
@@ -448,6 +455,8 @@ pub(super) struct AlertsFile {
     pub(super) summarizer: Option<Spanned<super::SummarizerConfig>>,
     #[serde(default)]
     pub(super) report: Vec<Spanned<super::ReportConfig>>,
+    #[serde(default)]
+    pub(super) escalation: Vec<Spanned<super::Escalation>>,
 }
 
 /// `[[webhook]]` in `alerts/*.toml`: every alert state change whose labels match, POSTed as the

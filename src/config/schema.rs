@@ -91,6 +91,56 @@ pub struct AttributionConfig {
     pub significance: f64,
 }
 
+/// `[conversation]`: how conversations are followed (docs/conversations.md).
+#[derive(Clone, Debug, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConversationConfig {
+    /// A conversation without a turn for this much event time is over: its state is forgotten
+    /// and its hand-off, if one is open, resolved.
+    #[serde(default = "default_conversation_idle")]
+    pub idle: HumanDuration,
+    /// A customer turn below this sentiment counts towards the negative streak.
+    #[serde(default = "default_conversation_negative_below")]
+    pub negative_below: f64,
+    /// A customer turn repeats the one before when their embeddings are at least this close.
+    #[serde(default = "default_repeat_similarity")]
+    pub repeat_similarity: f64,
+    /// The `meta` field that gives a conversation's tier (`vip`, …).
+    #[serde(default = "default_tier_field")]
+    pub tier_field: String,
+    /// Turns kept per conversation to put late ones in order.
+    #[serde(default = "default_max_turns")]
+    pub max_turns: usize,
+}
+
+impl Default for ConversationConfig {
+    fn default() -> Self {
+        ConversationConfig {
+            idle: default_conversation_idle(),
+            negative_below: default_conversation_negative_below(),
+            repeat_similarity: default_repeat_similarity(),
+            tier_field: default_tier_field(),
+            max_turns: default_max_turns(),
+        }
+    }
+}
+
+fn default_conversation_idle() -> HumanDuration {
+    HumanDuration(std::time::Duration::from_secs(30 * 60))
+}
+fn default_conversation_negative_below() -> f64 {
+    -0.5
+}
+fn default_repeat_similarity() -> f64 {
+    0.9
+}
+fn default_tier_field() -> String {
+    "tier".into()
+}
+fn default_max_turns() -> usize {
+    64
+}
+
 impl Default for AttributionConfig {
     fn default() -> Self {
         AttributionConfig {
@@ -466,6 +516,50 @@ pub(super) struct DataflowFile {
     pub(super) aggregate: Vec<Spanned<super::scope::AggregateFile>>,
     pub(super) calendar: Option<Spanned<super::scope::CalendarFile>>,
     pub(super) attribution: Option<Spanned<AttributionConfig>>,
+    pub(super) conversation: Option<Spanned<ConversationConfig>>,
+}
+
+type Problem<'a> = &'a mut dyn FnMut(String);
+
+pub(super) fn check_conversation(c: &ConversationConfig, problem: Problem) {
+    if !(1_000..=7 * 86_400_000).contains(&c.idle.as_ms()) {
+        problem(format!("idle must lie between 1s and 7d, not {}", c.idle));
+    }
+    if !(-1.0..=1.0).contains(&c.negative_below) {
+        problem(format!("negative_below must lie in [-1, 1], not {}", c.negative_below));
+    }
+    if !(0.0..=1.0).contains(&c.repeat_similarity) {
+        problem(format!("repeat_similarity must lie in [0, 1], not {}", c.repeat_similarity));
+    }
+    if c.tier_field.trim().is_empty() {
+        problem("tier_field is empty".into());
+    }
+    if !(2..=10_000).contains(&c.max_turns) {
+        problem(format!("max_turns must lie between 2 and 10000, not {}", c.max_turns));
+    }
+}
+
+pub(super) fn check_attribution(a: &AttributionConfig, problem: Problem) {
+    let baseline = a.baseline.as_ms();
+    if !(60_000..=7 * 86_400_000).contains(&baseline) {
+        problem(format!("baseline must lie between 1m and 7d, not {}", a.baseline));
+    }
+    if a.meta.len() > 4 {
+        problem(format!("meta names {} fields; at most 4 are attributed", a.meta.len()));
+    }
+    for (i, field) in a.meta.iter().enumerate() {
+        if field.trim().is_empty() {
+            problem("meta has an empty field name".into());
+        } else if a.meta[..i].contains(field) {
+            problem(format!("meta names `{field}` twice"));
+        }
+    }
+    if !(1..=10).contains(&a.max_drivers) {
+        problem(format!("max_drivers must lie in 1..=10, not {}", a.max_drivers));
+    }
+    if !(a.significance > 0.0 && a.significance <= 0.1) {
+        problem(format!("significance must lie in (0, 0.1], not {}", a.significance));
+    }
 }
 
 #[cfg(test)]

@@ -62,6 +62,7 @@ struct Dataflow {
     aggregates: Vec<(String, usize, Key, Option<Vec<HumanDuration>>)>,
     calendar: Option<crate::util::calendar::Calendar>,
     attribution: Option<AttributionConfig>,
+    conversation: Option<ConversationConfig>,
 }
 
 impl Dataflow {
@@ -139,14 +140,19 @@ impl Dataflow {
             self.risks.push((name.to_owned(), at, r));
         }
         self.absorb_scopes(source, file.scope, file.aggregate, file.calendar, report);
+        let mut table = |slot_name: &str, at: usize, twice: bool, problems: Vec<String>| {
+            let twice = twice.then(|| format!("[{slot_name}] is defined twice"));
+            problems.into_iter().map(|m| format!("{slot_name}.{m}")).chain(twice).for_each(|m| report.at(name, at, m));
+        };
         if let Some(spanned) = file.attribution {
-            let at = line(spanned.span());
-            let a = spanned.into_inner();
-            check_attribution(&a, &mut |m| report.at(name, at, format!("attribution.{m}")));
-            if self.attribution.is_some() {
-                report.at(name, at, "[attribution] is defined twice".into());
-            }
+            let (at, a) = (line(spanned.span()), spanned.into_inner());
+            table("attribution", at, self.attribution.is_some(), problems_of(|p| check_attribution(&a, p)));
             self.attribution = Some(a);
+        }
+        if let Some(spanned) = file.conversation {
+            let (at, c) = (line(spanned.span()), spanned.into_inner());
+            table("conversation", at, self.conversation.is_some(), problems_of(|p| check_conversation(&c, p)));
+            self.conversation = Some(c);
         }
         for spanned in file.category {
             let at = line(spanned.span());
@@ -280,6 +286,7 @@ impl Dataflow {
             aggregate_windows,
             calendar: self.calendar.unwrap_or_default(),
             attribution: self.attribution.unwrap_or_default(),
+            conversation: self.conversation.unwrap_or_default(),
             cluster: self.cluster.filter(|c| c.enabled),
             rules,
             public_url: "http://127.0.0.1:8080".into(),
@@ -292,27 +299,40 @@ impl Dataflow {
     }
 }
 
-fn check_attribution(a: &AttributionConfig, problem: Problem) {
-    let baseline = a.baseline.as_ms();
-    if !(60_000..=7 * 86_400_000).contains(&baseline) {
-        problem(format!("baseline must lie between 1m and 7d, not {}", a.baseline));
-    }
-    if a.meta.len() > 4 {
-        problem(format!("meta names {} fields; at most 4 are attributed", a.meta.len()));
-    }
-    for (i, field) in a.meta.iter().enumerate() {
-        if field.trim().is_empty() {
-            problem("meta has an empty field name".into());
-        } else if a.meta[..i].contains(field) {
-            problem(format!("meta names `{field}` twice"));
+/// The schedules of `[[report]]` tables, checked against the webhooks and the dataflow's
+/// windows (`hourly`: it has a 1h window).
+fn check_reports(
+    reports: &[(String, usize, super::ReportConfig)],
+    webhooks: &[WebhookConfig],
+    hourly: bool,
+    calendar: &crate::util::calendar::Calendar,
+    report: &mut Report,
+) -> Vec<super::ReportSchedule> {
+    let mut schedules = Vec::new();
+    for (i, (file, at, r)) in reports.iter().enumerate() {
+        let mut problem = |m: String| report.at(file, *at, format!("report `{}`: {m}", r.name));
+        if reports[..i].iter().any(|(_, _, o)| o.name == r.name) {
+            problem("name used twice".into());
+        }
+        for hook in r.webhooks.iter().filter(|h| !webhooks.iter().any(|w| &w.name == *h)) {
+            problem(format!("webhooks names `{hook}`, which no [[webhook]] is"));
+        }
+        if !hourly {
+            problem("digests are built from hourly roll-ups: the dataflow needs a 1h [[window]]".into());
+        }
+        match r.schedule(calendar) {
+            Ok(schedule) => schedules.push(schedule),
+            Err(problems) => problems.into_iter().for_each(&mut problem),
         }
     }
-    if !(1..=10).contains(&a.max_drivers) {
-        problem(format!("max_drivers must lie in 1..=10, not {}", a.max_drivers));
-    }
-    if !(a.significance > 0.0 && a.significance <= 0.1) {
-        problem(format!("significance must lie in (0, 0.1], not {}", a.significance));
-    }
+    schedules
+}
+
+/// The problems a check reports, collected.
+fn problems_of(check: impl FnOnce(Problem)) -> Vec<String> {
+    let mut problems = Vec::new();
+    check(&mut |m| problems.push(m));
+    problems
 }
 
 fn check_ingest(value: &IngestConfig, problem: Problem) {
@@ -499,6 +519,7 @@ fn check_rule(r: &RuleFile, cx: &RuleContext<'_>, problem: Problem) {
         RuleTag::DayOverDay => check_day_over_day(r, cx, problem),
         RuleTag::Spike => check_spike_rule(r, problem),
         RuleTag::SentimentDip => check_dip_rule(r, problem),
+        RuleTag::Handoff => problem("hand-offs are configured with [[escalation]] tables, not a [[rule]]".into()),
     }
     if Severity::parse(&r.severity).is_none() {
         problem(format!("severity `{}` must be critical, warning or info", r.severity));
@@ -651,6 +672,8 @@ impl Config {
         let mut webhooks: Vec<WebhookConfig> = Vec::new();
         let mut summarizer: Option<(String, usize, SummarizerConfig)> = None;
         let mut reports: Vec<(String, usize, super::ReportConfig)> = Vec::new();
+        let mut escalations: Vec<Escalation> = Vec::new();
+        let risks: Vec<String> = dataflow.risks.iter().map(|(_, _, r)| r.name.clone()).collect();
         for source in &alerts {
             let Some(file) = parse::<AlertsFile>(source, &mut report) else { continue };
             if let Some(spanned) = file.summarizer {
@@ -665,6 +688,15 @@ impl Config {
             for spanned in file.report {
                 let at = line_of(&source.text, spanned.span().start);
                 reports.push((source.name.clone(), at, spanned.into_inner()));
+            }
+            for spanned in file.escalation {
+                let at = line_of(&source.text, spanned.span().start);
+                let e = spanned.into_inner();
+                let twice = escalations.iter().any(|o| o.name == e.name);
+                for m in e.check(&risks).into_iter().chain(twice.then(|| "name used twice".to_string())) {
+                    report.at(&source.name, at, format!("escalation `{}`: {m}", e.name));
+                }
+                escalations.push(e);
             }
             for spanned in file.webhook {
                 let at = line_of(&source.text, spanned.span().start);
@@ -691,28 +723,23 @@ impl Config {
         }
         dataflow.cross_check(&flows, &mut report);
         let calendar = dataflow.calendar();
-        let hourly = sizes.iter().any(|s| s.as_secs() == 3600);
-        let mut schedules = Vec::new();
-        for (i, (file, at, r)) in reports.iter().enumerate() {
-            let mut problem = |m: String| report.at(file, *at, format!("report `{}`: {m}", r.name));
-            if reports[..i].iter().any(|(_, _, o)| o.name == r.name) {
-                problem("name used twice".into());
-            }
-            for hook in r.webhooks.iter().filter(|h| !webhooks.iter().any(|w| &w.name == *h)) {
-                problem(format!("webhooks names `{hook}`, which no [[webhook]] is"));
-            }
-            if !hourly && !flows.is_empty() {
-                problem("digests are built from hourly roll-ups: the dataflow needs a 1h [[window]]".into());
-            }
-            match r.schedule(&calendar) {
-                Ok(schedule) => schedules.push(schedule),
-                Err(problems) => problems.into_iter().for_each(&mut problem),
-            }
+        let hourly = sizes.iter().any(|s| s.as_secs() == 3600) || flows.is_empty();
+        let schedules = check_reports(&reports, &webhooks, hourly, &calendar, &mut report);
+        if !escalations.is_empty() && rules.iter().any(|r| r.name == HANDOFF_RULE) {
+            report.at(
+                "alerts",
+                0,
+                format!("rule `{HANDOFF_RULE}`: the name is the [[escalation]] tables' hand-off rule"),
+            );
         }
         if !report.0.is_empty() {
             return Err(ConfigErrors(report.0));
         }
-        let rules = rules.into_iter().map(|r| r.into_rule(&calendar)).collect();
+        let mut rules: Vec<RuleConfig> = rules.into_iter().map(|r| r.into_rule(&calendar)).collect();
+        if !escalations.is_empty() {
+            let idle = dataflow.conversation.as_ref().map_or_else(|| ConversationConfig::default().idle, |c| c.idle);
+            rules.push(handoff_rule(escalations, idle));
+        }
         Ok(dataflow.into_config(rules, webhooks, summarizer.map(|(_, _, s)| s), schedules))
     }
 }

@@ -6,11 +6,14 @@
 //! [`super::totals`]'s: it hears this operator's event clock.
 
 use super::breakdown::{AttributionParams, MetaValues, TickBreakdowns, NO_META};
+use super::conversations::ConversationIn;
 use super::detect::DetectIn;
 use super::tick::Tick;
 use crate::config::key::MAX_PARTS;
 use crate::config::{Config, Dimension, Key};
+use crate::event::Role;
 use crate::event::{DeadLetter, DeadReason, Event, SmolStr};
+use crate::records::conversation::Turn;
 use crate::records::notice::{Breakdown, NewCluster, RiskyMessage, Sample};
 use crate::records::window::{window_start, Agg, Series, WindowKey};
 use crate::telemetry::Metrics;
@@ -49,6 +52,8 @@ pub enum IngestOut {
     Risky(RiskyMessage),
     /// A cluster that just appeared where no established cluster is.
     NewCluster(NewCluster),
+    /// An accepted message of a conversation, for the conversation operator.
+    Turn(Turn),
 }
 
 /// The outputs of ingest, split by kind.
@@ -60,6 +65,8 @@ pub struct Ingested<'scope> {
     /// High-risk messages and new clusters: each becomes an alert of its own.
     pub notices: StreamVec<'scope, Tick, (DetectIn, Tick)>,
     pub dead: StreamVec<'scope, Tick, DeadLetter>,
+    /// Conversation turns (not yet partitioned by conversation).
+    pub turns: StreamVec<'scope, Tick, (ConversationIn, Tick)>,
 }
 
 type Fold = foldhash::fast::FixedState;
@@ -81,6 +88,8 @@ pub struct IngestParams {
     pub metrics: Arc<Metrics>,
     /// Where absorbed batches go to be freed (see [`Spent`]); `None` frees them here.
     pub spent: Option<crate::feed::Spent>,
+    /// The `meta` field that gives a conversation's tier.
+    pub tier_field: String,
 }
 
 impl IngestParams {
@@ -109,6 +118,7 @@ impl IngestParams {
             }),
             metrics,
             spent: None,
+            tier_field: config.conversation.tier_field.clone(),
         }
     }
 }
@@ -260,11 +270,15 @@ impl IngestState {
                 continue;
             }
             accepted += 1;
-            if ev.risk.is_some() || self.for_clusterer(ev) {
+            if ev.risk.is_some() || self.for_clusterer(ev) || ev.turn.is_some() {
                 passed_on.push(index);
             }
             span = (span.0.min(ev.ts_ms), span.1.max(ev.ts_ms));
             self.clock = self.clock.max(ev.ts_ms);
+            // Agents' and bots' turns are not feedback: they reach conversations alone.
+            if ev.turn.as_ref().is_some_and(|t| t.role != Role::Customer) {
+                continue;
+            }
             let agg = Agg::of_message(ev.sentiment_milli, ev.sentiment_milli < self.params.negative_below_milli);
             let slice = window_start(ev.ts_ms, self.slice_s);
             let meta = match (&self.params.attribution, ev.meta.as_deref()) {
@@ -386,6 +400,13 @@ impl IngestState {
     fn pass_on(&self, events: &mut [Event], passed_on: &[usize], out: &mut impl FnMut(IngestOut)) {
         for &i in passed_on {
             let ev = &mut events[i];
+            if let Some(turn) = self.turn_of(ev) {
+                let customer = turn.role == Role::Customer;
+                out(IngestOut::Turn(turn));
+                if !customer {
+                    continue;
+                }
+            }
             if let Some(risk) = &ev.risk {
                 out(IngestOut::Risky(RiskyMessage {
                     risk: risk.clone(),
@@ -403,6 +424,34 @@ impl IngestState {
                 out(IngestOut::Accepted(std::mem::take(ev)));
             }
         }
+    }
+
+    /// The conversation turn an event is, if it is one.
+    fn turn_of(&self, ev: &Event) -> Option<Turn> {
+        let info = ev.turn.as_deref()?;
+        let customer = info.role == Role::Customer;
+        let tier = ev.meta.as_deref().and_then(|m| {
+            let map = serde_json::from_str::<serde_json::Map<String, serde_json::Value>>(m).ok()?;
+            match map.get(&self.params.tier_field)? {
+                serde_json::Value::String(s) if !s.is_empty() => Some(s.as_str().into()),
+                _ => None,
+            }
+        });
+        Some(Turn {
+            conversation: info.conversation.clone(),
+            id: ev.id.clone(),
+            ts_ms: ev.ts_ms,
+            seq: info.seq.unwrap_or(0),
+            role: info.role,
+            user: info.user.clone(),
+            agent: info.agent.clone(),
+            business: ev.business.clone(),
+            sentiment_milli: ev.sentiment_milli,
+            risk: if customer { ev.risk.clone() } else { None },
+            tier,
+            text: ev.text.clone(),
+            embedding: if customer { ev.embedding.clone() } else { Default::default() },
+        })
     }
 
     /// Whether an accepted event goes on to the clusterer.
@@ -454,12 +503,14 @@ pub fn ingest<'scope>(
     let (notices_out, notices) = builder.new_output();
     let (dead_out, dead) = builder.new_output();
     let (accepted_out, accepted) = builder.new_output();
+    let (turns_out, turns) = builder.new_output();
     let mut windows_out = OutputBuilder::<_, CapacityContainerBuilder<Vec<(WindowKey, Tick, Agg)>>>::from(windows_out);
     let mut samples_out = OutputBuilder::<_, CapacityContainerBuilder<Vec<(DetectIn, Tick)>>>::from(samples_out);
     let mut clock_out = OutputBuilder::<_, CapacityContainerBuilder<Vec<(DetectIn, Tick)>>>::from(clock_out);
     let mut notices_out = OutputBuilder::<_, CapacityContainerBuilder<Vec<(DetectIn, Tick)>>>::from(notices_out);
     let mut dead_out = OutputBuilder::<_, CapacityContainerBuilder<Vec<DeadLetter>>>::from(dead_out);
     let mut accepted_out = OutputBuilder::<_, CapacityContainerBuilder<Vec<(Event, Tick)>>>::from(accepted_out);
+    let mut turns_out = OutputBuilder::<_, CapacityContainerBuilder<Vec<(ConversationIn, Tick)>>>::from(turns_out);
     builder.build(move |mut capabilities| {
         let mut state = IngestState::new(params);
         // Restored windows leave on the first port; the other ports' capabilities go at once.
@@ -479,6 +530,7 @@ pub fn ingest<'scope>(
             let mut notices_out = notices_out.activate();
             let mut dead_out = dead_out.activate();
             let mut accepted_out = accepted_out.activate();
+            let mut turns_out = turns_out.activate();
             input.for_each(|capability, data| {
                 let Some(&tick) = capability.least() else {
                     return;
@@ -489,6 +541,7 @@ pub fn ingest<'scope>(
                 let mut notices = notices_out.session(&capability);
                 let mut dead = dead_out.session(&capability);
                 let mut accepted = accepted_out.session(&capability);
+                let mut turns = turns_out.session(&capability);
                 state.absorb(data.as_mut_slice(), |o| match o {
                     IngestOut::Update(key, agg) => windows.give((key, tick, agg)),
                     IngestOut::Sample(s) => samples.give((DetectIn::Sample(s), tick)),
@@ -498,6 +551,7 @@ pub fn ingest<'scope>(
                     IngestOut::NewCluster(c) => notices.give((DetectIn::NewCluster(c), tick)),
                     IngestOut::Dead(d) => dead.give(d),
                     IngestOut::Accepted(e) => accepted.give((e, tick)),
+                    IngestOut::Turn(t) => turns.give((ConversationIn::Turn(Box::new(t)), tick)),
                 });
                 match &state.params.spent {
                     Some(spent) => spent.give(std::mem::take(data)),
@@ -506,7 +560,7 @@ pub fn ingest<'scope>(
             });
         }
     });
-    (Ingested { windows: windows.as_collection(), samples, clock, notices, dead }, accepted)
+    (Ingested { windows: windows.as_collection(), samples, clock, notices, dead, turns }, accepted)
 }
 
 /// Each series' latest events of the tick, as explanation samples.
@@ -544,6 +598,7 @@ mod tests {
             risk: None,
             embedding: Default::default(),
             meta: None,
+            turn: None,
         }
     }
 
@@ -558,6 +613,7 @@ mod tests {
             attribution: None,
             metrics: Arc::default(),
             spent: None,
+            tier_field: "tier".into(),
         }
     }
 
@@ -605,6 +661,32 @@ mod tests {
         assert_eq!(pay, Some(Agg { count: 2, neg: 1, sent_sum: -400, sent_sq: 260_000 }));
         // category, channel, overall (no campaign) × one window size
         assert_eq!(out.len(), 3);
+    }
+
+    #[test]
+    fn agents_turns_reach_conversations_only() {
+        use crate::event::TurnInfo;
+        let mut s = IngestState::new(params());
+        let info = |role| Some(Box::new(TurnInfo { conversation: "cv".into(), role, ..Default::default() }));
+        let customer = Event {
+            turn: info(Role::Customer),
+            meta: Some(r#"{"tier":"vip"}"#.into()),
+            ..event("a", 1_000, "pay", -500)
+        };
+        let agent = Event { turn: info(Role::Agent), risk: Some("fraud".into()), ..event("b", 2_000, "pay", 100) };
+        let mut out = Vec::new();
+        s.absorb(&mut [customer, agent], |o| out.push(o));
+        let counted: i64 = out.iter().map(|o| if let IngestOut::Update(_, a) = o { a.count } else { 0 }).sum();
+        assert_eq!(counted, 3, "the customer's turn, in category, channel and overall");
+        let turns: Vec<(Role, Option<&str>, Option<&str>)> = out
+            .iter()
+            .filter_map(|o| match o {
+                IngestOut::Turn(t) => Some((t.role, t.tier.as_deref(), t.risk.as_deref())),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(turns, [(Role::Customer, Some("vip"), None), (Role::Agent, None, None)]);
+        assert!(!out.iter().any(|o| matches!(o, IngestOut::Risky(_))), "an agent's words are no risk alert");
     }
 
     /// With a way back, the operator returns each absorbed batch whole, in order, and never

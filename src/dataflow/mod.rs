@@ -8,6 +8,7 @@
 
 pub mod breakdown;
 pub mod clusters;
+pub mod conversations;
 pub mod detect;
 mod drive;
 pub mod ingest;
@@ -94,6 +95,27 @@ pub fn window_aggregates<'scope>(
     totals::window_totals(ingested.windows.clone(), ingested.clock.clone(), params)
 }
 
+/// Each conversation's state changes, from the turns ingest handed on: turns go to the worker
+/// their conversation hashes to, every worker's event clock to all (idle conversations expire
+/// in event time).
+fn follow_conversations<'scope>(
+    ingested: &Ingested<'scope>,
+    config: &Config,
+) -> StreamVec<'scope, Tick, (DetectIn, Tick)> {
+    use conversations::ConversationIn;
+    let turns = ingested.turns.clone().exchange(|(item, _): &(ConversationIn, Tick)| match item {
+        ConversationIn::Turn(t) => differential_dataflow::hashable::Hashable::hashed(&t.conversation),
+        ConversationIn::Clock(_) => 0,
+    });
+    let clock = ingested.clock.clone().flat_map(|(item, t)| match item {
+        DetectIn::Clock(ms) => Some((ConversationIn::Clock(ms), t)),
+        _ => None,
+    });
+    let params = conversations::ConversationParams::from_config(&config.conversation);
+    conversations::conversations(turns.concat(clock.broadcast()), params)
+        .map(|(change, t)| (DetectIn::Conversation(change), t))
+}
+
 /// What a pipeline starts from besides its configuration: what a previous run saved, and the
 /// alert rules, which a reload may replace while it runs.
 #[derive(Clone)]
@@ -146,6 +168,7 @@ pub fn build<'scope>(
     }
     let clusters = cluster_updates.unwrap_or_else(|| Vec::<ClusterUpdate>::new().to_stream(scope));
     let aggregates = window_aggregates(&ingested, totals);
+    let conversation_changes = follow_conversations(&ingested, config);
     // The detector mirrors the windows (and keeps samples) of the keys it judges: every single
     // dimension, and the combined keys a rule watches. Combined keys only an `[[aggregate]]`
     // names are for readers of Redis, and skip it.
@@ -166,9 +189,9 @@ pub fn build<'scope>(
         DetectIn::Breakdown(b) => differential_dataflow::hashable::Hashable::hashed(&b.series),
         _ => 0,
     });
-    // Per-message and per-cluster notices are all judged on worker 0, so each one-off alert
-    // has one owner (whose alert engine a restart restores it to).
-    let notices = ingested.notices.exchange(|_| 0);
+    // Per-message, per-cluster and per-conversation notices are all judged on worker 0, so
+    // each one-off alert has one owner (whose alert engine a restart restores it to).
+    let notices = ingested.notices.concat(conversation_changes).exchange(|_| 0);
     let detector_in = windows_in.concat(samples).concat(notices).concat(ingested.clock.broadcast());
     let detected = detect::detect(
         detector_in,

@@ -2,5 +2,6 @@
 //! notices the detector judges besides them (`notice`). One home for the types that ingest,
 //! the clusterer, the detector, the alert engine and the sinks all speak.
 
+pub mod conversation;
 pub mod notice;
 pub mod window;

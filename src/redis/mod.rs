@@ -6,6 +6,7 @@
 pub mod acks;
 pub mod append;
 mod daily;
+mod handoff;
 mod reports;
 pub mod resp;
 pub mod sink;

@@ -211,7 +211,9 @@ impl AlertSink for RedisSink {
         let json = serde_json::to_string(alert).expect("alerts serialise");
         let state = self.key(&format!("alert:{}", alert.fingerprint));
         let rule = alert.rule_name().to_owned();
-        self.send(vec![
+        let mut commands: Vec<Command> =
+            super::handoff::entry(&self.key("handoff"), &self.stream_maxlen, alert, &json).into_iter().collect();
+        commands.extend([
             cmd([
                 "XADD",
                 &self.key("alerts"),
@@ -244,6 +246,7 @@ impl AlertSink for RedisSink {
             ]),
             cmd(["EXPIRE", &state, &self.alert_state_ttl_s]),
         ]);
+        self.send(commands);
     }
 
     fn flush(&self) {

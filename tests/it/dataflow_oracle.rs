@@ -158,6 +158,7 @@ fn check_seed(seed: u64) {
                 attribution: None,
                 metrics: Default::default(),
                 spent: None,
+                tier_field: "tier".into(),
             };
             let totals = TotalsParams { windows: params.windows.clone(), calendar: params.calendar.clone() };
             let ingested = ingest_streams(events, params);

@@ -315,6 +315,7 @@ mod tests {
                                 risk: None,
                                 embedding: Embedding::quantize(&v),
                                 meta: None,
+                                turn: None,
                             };
                             (event, tick)
                         })

@@ -21,6 +21,7 @@ use timely::dataflow::StreamVec;
 
 mod day_over_day;
 pub mod drivers;
+pub mod handoff;
 mod sizes;
 mod verdicts;
 use sizes::spike_models;
@@ -43,6 +44,8 @@ pub enum DetectIn {
     Clock(i64),
     Risk(RiskyMessage),
     NewCluster(NewCluster),
+    /// A conversation's state changed, or it expired.
+    Conversation(crate::records::conversation::ConversationChange),
 }
 
 /// The windows of one series at one window size.
@@ -197,6 +200,7 @@ impl DetectorState {
         let mut touched: BTreeSet<(Series, u32, i64)> = BTreeSet::new();
         let mut risky: Vec<RiskyMessage> = Vec::new();
         let mut new_clusters: Vec<NewCluster> = Vec::new();
+        let mut conversations = Vec::new();
         for item in items {
             match item {
                 DetectIn::Window(key, agg, diff) => {
@@ -222,6 +226,7 @@ impl DetectorState {
                 DetectIn::Clock(ms) => self.clock_ms = self.clock_ms.max(ms),
                 DetectIn::Risk(m) => risky.push(m),
                 DetectIn::NewCluster(c) => new_clusters.push(c),
+                DetectIn::Conversation(c) => conversations.push(c),
             }
         }
 
@@ -253,6 +258,7 @@ impl DetectorState {
         // Messages and clusters in event-time order, so alerts come out in a stable order.
         risky.sort_by(|a, b| (a.ts_ms, &a.id).cmp(&(b.ts_ms, &b.id)));
         new_clusters.sort_by_key(|c| (c.ts_ms, c.id));
+        conversations.sort_by(|a, b| (change_ms(a), a.conversation()).cmp(&(change_ms(b), b.conversation())));
         for rule in &self.rules {
             match &rule.kind {
                 RuleKind::HighRisk { only } => {
@@ -266,6 +272,9 @@ impl DetectorState {
                         let (labels, eval, summary) = new_cluster_alert(rule, c);
                         alerts.extend(self.engine.notify(rule, labels, eval, c.ts_ms, summary));
                     }
+                }
+                RuleKind::Handoff(escalations) => {
+                    alerts.extend(handoff::judge(&mut self.engine, rule, escalations, &conversations))
                 }
                 RuleKind::Spike(_) | RuleKind::SentimentDip(_) | RuleKind::DayOverDay(_) => {}
             }
@@ -456,6 +465,15 @@ impl DetectorState {
 
     pub fn active_alerts(&self) -> Vec<Alert> {
         self.engine.active().cloned().collect()
+    }
+}
+
+/// When a conversation change happened in event time.
+fn change_ms(c: &crate::records::conversation::ConversationChange) -> i64 {
+    use crate::records::conversation::ConversationChange;
+    match c {
+        ConversationChange::Updated(s) => s.last_ms,
+        ConversationChange::Expired { last_ms, .. } => *last_ms,
     }
 }
 
