@@ -276,6 +276,7 @@ pub fn generate(day_start_ms: i64, seed: u64) -> Vec<(i64, String)> {
             }
         }
     }
+    out.extend(conversations(day_start_ms));
     // Three bad records, to show that bad input is counted and dead-lettered, never fatal.
     for (minute, line) in [
         (300, "{\"id\": \"demo-bad-1\", \"channel\": \"app\"}".to_string()),
@@ -291,6 +292,73 @@ pub fn generate(day_start_ms: i64, seed: u64) -> Vec<(i64, String)> {
         out.push((day_start_ms + minute * 60_000, line));
     }
     out.sort_by_key(|(arrival, _)| *arrival);
+    out
+}
+
+/// Chat conversations (minute of the day, tier, turns as (seconds after the start, role,
+/// text)): an upset customer and a legal threat handed off until an agent comes, an unhappy VIP
+/// whom nobody answers, and a calm one that needs nobody.
+/// A chat turn: seconds after the conversation's start, role, text.
+type ChatTurn = (i64, &'static str, &'static str);
+
+const CONVERSATIONS: &[(i64, Option<&str>, &[ChatTurn])] = &[
+    (
+        9 * 60 + 15,
+        None,
+        &[
+            (0, "customer", "你好，我的快递三天了还没发货"),
+            (20, "bot", "您好，请提供订单号，我帮您查询"),
+            (60, "customer", "气死我了，你们这是什么垃圾服务，骗子公司"),
+            (90, "customer", "太差劲了，我要投诉，退钱"),
+            (240, "agent", "非常抱歉让您久等了，我马上为您加急处理"),
+        ],
+    ),
+    (
+        11 * 60 + 40,
+        Some("vip"),
+        &[(0, "customer", "会员的专属客服怎么一直没人回复，很失望"), (120, "customer", "还是没人理我")],
+    ),
+    (
+        15 * 60 + 5,
+        None,
+        &[
+            (0, "customer", "退款申请三次都被驳回了"),
+            (30, "bot", "您好，退款审核一般需要1-3个工作日"),
+            (50, "customer", "再不给我退款我就去法院起诉你们"),
+            (200, "agent", "您好，我是客服专员，这就为您核实退款"),
+        ],
+    ),
+    (
+        19 * 60 + 30,
+        None,
+        &[
+            (0, "customer", "请问双十一的优惠券怎么领取"),
+            (15, "bot", "您好，在活动页面点击领取即可"),
+            (40, "customer", "好的，谢谢"),
+        ],
+    ),
+];
+
+/// The demo's conversation turns, as `(arrival_ms, line)`.
+fn conversations(day_start_ms: i64) -> Vec<(i64, String)> {
+    let mut out = Vec::new();
+    for (k, (minute, tier, turns)) in CONVERSATIONS.iter().enumerate() {
+        let start = day_start_ms + minute * 60_000;
+        for (i, (after_s, role, text)) in turns.iter().enumerate() {
+            let ts = start + after_s * 1000;
+            let mut record = json!({
+                "id": format!("demo-chat-{k}-{i}"), "ts": ts, "channel": "chat", "text": text,
+                "conversation": format!("chat-{k}"), "role": role, "seq": i, "user": format!("u-chat-{k}"),
+            });
+            if *role == "agent" {
+                record["agent"] = json!("agent-007");
+            }
+            if let Some(tier) = tier {
+                record["meta"] = json!({ "tier": tier });
+            }
+            out.push((ts + 300, record.to_string()));
+        }
+    }
     out
 }
 

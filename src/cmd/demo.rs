@@ -33,7 +33,7 @@ pub(crate) struct ConsoleAlerts(pub Calendar);
 
 impl AlertSink for ConsoleAlerts {
     fn deliver(&self, a: &Alert) {
-        let key: Vec<String> = ["cluster", "risk", "business", "category", "channel", "campaign", "overall"]
+        let key: Vec<String> = ["conversation", "priority", "cluster", "risk", "business", "category", "channel", "campaign", "overall"]
             .iter()
             .filter_map(|k| a.labels.get(*k).map(|v| format!("{k}={v}")))
             .collect();

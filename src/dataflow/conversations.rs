@@ -9,7 +9,7 @@ use super::tick::{Tick, TickBuffer};
 use crate::config::ConversationConfig;
 use crate::event::{cosine_q, Role, SmolStr};
 use crate::records::conversation::{ConversationChange, ConversationState, Turn, LAST_TURNS};
-use std::collections::{BTreeSet, HashMap};
+use std::collections::HashMap;
 use timely::dataflow::channels::pact::Pipeline;
 use timely::dataflow::operators::generic::Operator;
 use timely::dataflow::StreamVec;
@@ -131,7 +131,8 @@ impl Live {
         Live { state: base.clone(), base, base_customer: None, turns: Vec::new() }
     }
 
-    fn add(&mut self, turn: Turn, params: &ConversationParams) {
+    /// Adds a turn; false when it was there already.
+    fn add(&mut self, turn: Turn, params: &ConversationParams) -> bool {
         let in_order = self.turns.last().is_none_or(|last| last.order() < turn.order());
         if in_order {
             let previous = self.turns.iter().rev().find(|t| t.role == Role::Customer).or(self.base_customer.as_ref());
@@ -140,7 +141,7 @@ impl Live {
         } else {
             let at = self.turns.partition_point(|t| t.order() < turn.order());
             if self.turns.get(at).is_some_and(|t| t.order() == turn.order()) {
-                return; // the same turn again
+                return false;
             }
             self.turns.insert(at, turn);
             self.refold(params);
@@ -152,6 +153,7 @@ impl Live {
                 self.base_customer = Some(oldest);
             }
         }
+        true
     }
 
     fn refold(&mut self, params: &ConversationParams) {
@@ -179,24 +181,26 @@ impl Conversations {
         Conversations { params, live: HashMap::new(), clock_ms: i64::MIN }
     }
 
-    /// Applies one tick's turns and clock; returns each changed conversation's state (in order
-    /// of conversation id), then the expiries the clock brought.
+    /// Applies one tick's turns, in event-time order, and its clock; returns the state after
+    /// each turn (so a tick holding a whole conversation still shows the moment it turned, as
+    /// live ticks would), then the expiries the clock brought.
     pub fn process_tick(&mut self, items: Vec<ConversationIn>) -> Vec<ConversationChange> {
-        let mut changed = BTreeSet::new();
+        let mut turns = Vec::new();
         for item in items {
             match item {
                 ConversationIn::Clock(ms) => self.clock_ms = self.clock_ms.max(ms),
-                ConversationIn::Turn(turn) => {
-                    self.clock_ms = self.clock_ms.max(turn.ts_ms);
-                    let id = turn.conversation.clone();
-                    self.live.entry(id.clone()).or_insert_with(|| Live::new(&id)).add(*turn, &self.params);
-                    changed.insert(id);
-                }
+                ConversationIn::Turn(turn) => turns.push(turn),
             }
         }
-        let mut out: Vec<ConversationChange> = Vec::with_capacity(changed.len());
-        for id in changed {
-            out.push(ConversationChange::Updated(self.live[&id].state.clone()));
+        turns.sort_by(|a, b| a.order().cmp(&b.order()));
+        let mut out: Vec<ConversationChange> = Vec::with_capacity(turns.len());
+        for turn in turns {
+            self.clock_ms = self.clock_ms.max(turn.ts_ms);
+            let id = turn.conversation.clone();
+            let live = self.live.entry(id.clone()).or_insert_with(|| Live::new(&id));
+            if live.add(*turn, &self.params) {
+                out.push(ConversationChange::Updated(live.state.clone()));
+            }
         }
         let idle = self.params.idle_ms;
         let mut expired: Vec<(SmolStr, i64)> = self
@@ -320,7 +324,8 @@ mod tests {
         let mut conversations = Conversations::new(params());
         let changes =
             conversations.process_tick(turns.iter().map(|t| ConversationIn::Turn(Box::new(t.clone()))).collect());
-        let [ConversationChange::Updated(state)] = &changes[..] else { panic!("{changes:?}") };
+        assert_eq!(changes.len(), 10, "one state per turn");
+        let Some(ConversationChange::Updated(state)) = changes.last() else { panic!("{changes:?}") };
         assert_eq!(state, &state_of("c", &turns, &params()));
         assert_eq!(state.customer_turns, 10);
     }

@@ -11,9 +11,11 @@ mod support;
 
 mod backtest;
 mod business_lines;
+mod conversation_oracle;
 mod dataflow_capture;
 mod dataflow_oracle;
 mod drivers;
+mod handoff;
 mod hostile_input;
 mod pii_recall;
 mod reload_e2e;
