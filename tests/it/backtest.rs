@@ -158,7 +158,11 @@ fn input_backtest_reports_the_rules_alerts_and_a_summary() {
     let spike = report["alerts"].as_array().unwrap().iter().find(|a| a["labels"]["rule"] == "category_spike").unwrap();
     assert!(spike["starts_at"].as_str().unwrap() < "2026-01-01T00:31:00.000Z", "{spike}");
     let rules = report["rules"].as_array().unwrap();
-    assert_eq!(rules.len(), 7, "every configured rule is summarised, alerts or not");
+    assert_eq!(
+        rules.len(),
+        8,
+        "every configured rule (seven and the escalations' handoff) is summarised, alerts or not"
+    );
     let spike = rules.iter().find(|r| r["rule"] == "category_spike").unwrap();
     assert_eq!((spike["fired"].as_u64(), spike["alerts_per_day"].as_f64()), (Some(1), Some(1.0)));
 

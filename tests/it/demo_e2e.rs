@@ -40,8 +40,23 @@ fn demo_fires_spike_dip_new_cluster_and_high_risk_alerts() {
     let before_ten = lines.iter().filter(|l| l.contains("FIRING   new_cluster") && l.as_str() < "[10:00").count();
     assert_eq!(before_ten, 0, "the day's ordinary complaints are known after the warm-up:\n{text}");
     let risky: Vec<&String> = lines.iter().filter(|l| l.contains("FIRING   high_risk")).collect();
-    assert_eq!(risky.len(), 3, "{risky:?}");
-    assert!(risky[0].contains("risk=legal_threat") && risky[0].starts_with("[15:30"), "{}", risky[0]);
+    assert_eq!(risky.len(), 4, "three single messages and a threat in a chat: {risky:?}");
+    assert!(risky[0].contains("channel=chat") && risky[0].starts_with("[15:05"), "{}", risky[0]);
+    assert!(risky[1].contains("risk=legal_threat") && risky[1].starts_with("[15:30"), "{}", risky[1]);
+    // The chats: the upset customer, the VIP and the threat are handed off; the calm one is not.
+    let handoffs: Vec<&String> = lines.iter().filter(|l| l.contains("FIRING   handoff")).collect();
+    assert_eq!(handoffs.len(), 3, "{handoffs:?}");
+    for (at, conversation, priority) in
+        [("[09:1", "chat-0", "P2"), ("[11:4", "chat-1", "P1"), ("[15:0", "chat-2", "P1")]
+    {
+        assert!(
+            handoffs.iter().any(|l| l.starts_with(at)
+                && l.contains(&format!("conversation={conversation}"))
+                && l.contains(&format!("priority={priority}"))),
+            "{conversation}: {handoffs:?}"
+        );
+    }
+    assert!(text.contains("handoff: 3 fired, 3 resolved"), "{text}");
     assert!(text.contains("3 dead letters (malformed_json 1, missing_text 1, ts_in_future 1)"), "{text}");
     assert!(text.contains("category_spike: 2 fired, 2 resolved"), "payment, and pricing in the dip: {text}");
     assert!(!text.contains("13812345678"), "PII never reaches the output");
