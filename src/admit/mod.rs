@@ -331,7 +331,6 @@ impl Rules {
         }
         let turn = turn_info(raw).map_err(|detail| dead(DeadReason::BadField, detail))?;
         let cleaned = self.cleaner.clean(&text).map_err(|(reason, detail)| dead(reason, detail))?;
-        let label = |value: Option<Cow<'_, str>>| value.filter(|v| !v.is_empty()).map(small_str);
         let channel = raw.channel.take().map_or_else(|| SmolStr::new_static("unknown"), small_str);
         let upstream_category = label(raw.category.take());
         let enriching = self.enricher.is_some();
@@ -363,7 +362,7 @@ impl Rules {
 /// A record's conversation fields as a [`TurnInfo`]: `None` without `conversation`; an error
 /// (the dead letter's detail) for an unknown `role`, or for turn fields without a conversation.
 fn turn_info(raw: &mut RawEvent<'_>) -> Result<Option<Box<TurnInfo>>, String> {
-    let conversation = raw.conversation.take().filter(|c| !c.is_empty());
+    let conversation = label(raw.conversation.take());
     let role = match raw.role.take() {
         None => None,
         Some(r) => {
@@ -377,14 +376,18 @@ fn turn_info(raw: &mut RawEvent<'_>) -> Result<Option<Box<TurnInfo>>, String> {
         }
         return Ok(None);
     };
-    let label = |value: Option<Cow<'_, str>>| value.filter(|v| !v.is_empty()).map(small_str);
     Ok(Some(Box::new(TurnInfo {
-        conversation: small_str(conversation),
+        conversation,
         role: role.unwrap_or_default(),
         user: label(user),
         agent: label(agent),
         seq,
     })))
+}
+
+/// A label as given; empty is none.
+fn label(value: Option<Cow<'_, str>>) -> Option<SmolStr> {
+    value.filter(|v| !v.is_empty()).map(small_str)
 }
 
 /// Ids and labels are short: built inline here, with a copy the compiler can see, rather than

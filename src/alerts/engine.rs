@@ -18,7 +18,7 @@
 //! input and tick boundaries.
 
 use super::{fingerprint, Alert, AlertStatus, Baseline, Explanation, Timestamp, WindowSpan};
-use crate::config::{RuleConfig, RuleKind, SpikeScore};
+use crate::config::{RuleConfig, RuleKind, Severity, SpikeScore};
 use crate::records::window::Series;
 use std::collections::{BTreeMap, HashMap};
 
@@ -106,22 +106,24 @@ impl AlertEngine {
     }
 
     /// An alert held firing until [`settle`](Self::settle)d, under a fingerprint of the
-    /// caller's (a hand-off's is its conversation, whatever its priority). Returns `None` when
-    /// it is firing already (and holds it again: a restored one had a deadline).
+    /// caller's (a hand-off's is its conversation, whatever its priority), at `severity`.
+    /// `build` gives its labels, evaluation and summary, and is called only when the alert is
+    /// new: `None` when it is firing already (and holds it again: a restored one had a deadline).
     pub fn hold(
         &mut self,
         rule: &RuleConfig,
         fp: String,
-        labels: BTreeMap<String, String>,
-        eval: Evaluation,
+        severity: Severity,
         clock_ms: i64,
-        summary: String,
+        build: impl FnOnce() -> (BTreeMap<String, String>, Evaluation, String),
     ) -> Option<Alert> {
         if let Some(active) = self.active.get_mut(&fp) {
             active.last_anomalous_end_ms = HELD;
             return None;
         }
-        let alert = self.firing(rule, fp.clone(), labels, &eval, clock_ms, summary);
+        let (labels, eval, summary) = build();
+        let mut alert = self.firing(rule, fp.clone(), labels, &eval, clock_ms, summary);
+        alert.severity = severity;
         self.active.insert(fp, Active { alert: alert.clone(), last_anomalous_end_ms: HELD, window_ms: 0 });
         Some(alert)
     }

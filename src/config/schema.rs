@@ -519,7 +519,8 @@ pub(super) struct DataflowFile {
     pub(super) conversation: Option<Spanned<ConversationConfig>>,
 }
 
-type Problem<'a> = &'a mut dyn FnMut(String);
+/// A table's problems, reported at the table's line.
+pub(super) type Problem<'a> = &'a mut dyn FnMut(String);
 
 pub(super) fn check_conversation(c: &ConversationConfig, problem: Problem) {
     if !(1_000..=7 * 86_400_000).contains(&c.idle.as_ms()) {

@@ -2,7 +2,7 @@
 //! `file:line`, and reported together (docs/configuration.md).
 
 use super::rules::{is_http_url, AlertsFile, RuleFile};
-use super::schema::DataflowFile;
+use super::schema::{DataflowFile, Problem};
 use super::*;
 use std::collections::BTreeSet;
 
@@ -15,9 +15,6 @@ impl Report {
         self.0.push(ConfigError { file: file.to_string(), line, message });
     }
 }
-
-/// A table's problems, reported at the table's line.
-type Problem<'a> = &'a mut dyn FnMut(String);
 
 fn parse<T: serde::de::DeserializeOwned>(source: &Source, report: &mut Report) -> Option<T> {
     match toml::from_str(&source.text) {

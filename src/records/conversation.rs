@@ -80,4 +80,12 @@ impl ConversationChange {
             ConversationChange::Expired { conversation, .. } => conversation,
         }
     }
+
+    /// The conversation's latest turn (for an expiry, the last it had).
+    pub fn last_ms(&self) -> i64 {
+        match self {
+            ConversationChange::Updated(s) => s.last_ms,
+            ConversationChange::Expired { last_ms, .. } => *last_ms,
+        }
+    }
 }

@@ -5,7 +5,7 @@
 
 use crate::support;
 
-use crate::support::{Alertmanager, Feedpulse, RedisServer};
+use crate::support::{pairs, Alertmanager, Feedpulse, RedisServer};
 use feedpulse::redis::resp::{cmd, Connection, Reply};
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -23,10 +23,6 @@ fn call(c: &mut Connection, args: &[&str]) -> Reply {
 
 fn text(r: &Reply) -> String {
     r.as_str().map(String::from).or_else(|| r.as_int().map(|i| i.to_string())).unwrap_or_default()
-}
-
-fn pairs(reply: &Reply) -> BTreeMap<String, String> {
-    reply.as_array().unwrap_or_default().chunks(2).map(|p| (text(&p[0]), text(&p[1]))).collect()
 }
 
 /// Every `fp:agg:*` hash with its fields: the whole rolling-aggregate state.

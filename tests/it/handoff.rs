@@ -180,12 +180,7 @@ fn handoffs_reach_a_routing_consumer_group_over_http() {
                 .unwrap();
             let Some(streams) = reply.as_array() else { return false };
             let entry = &streams[0].as_array().unwrap()[1].as_array().unwrap()[0].as_array().unwrap()[1];
-            let items = entry.as_array().unwrap();
-            let fields: std::collections::BTreeMap<String, String> = items
-                .chunks(2)
-                .map(|p| (p[0].as_str().unwrap().to_string(), p[1].as_str().unwrap().to_string()))
-                .collect();
-            found = Some(fields);
+            found = Some(support::pairs(entry));
             true
         });
         let fields = found.unwrap();

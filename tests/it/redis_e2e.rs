@@ -5,7 +5,7 @@
 
 use crate::support;
 
-use crate::support::RedisServer;
+use crate::support::{pairs, RedisServer};
 use feedpulse::redis::resp::{cmd, Connection, Reply};
 use serde_json::Value;
 use std::collections::BTreeMap;
@@ -26,14 +26,6 @@ fn replay(input: &str, extra: &[&str]) {
 
 fn call(c: &mut Connection, args: &[&str]) -> Reply {
     c.call(cmd(args)).unwrap()
-}
-
-/// Field/value pairs of a RESP array, as strings.
-fn pairs(reply: &Reply) -> BTreeMap<String, String> {
-    let items = reply.as_array().unwrap_or_default();
-    let text =
-        |r: &Reply| r.as_str().map(String::from).or_else(|| r.as_int().map(|i| i.to_string())).unwrap_or_default();
-    items.chunks(2).map(|p| (text(&p[0]), text(&p[1]))).collect()
 }
 
 fn stream(c: &mut Connection, key: &str) -> Vec<BTreeMap<String, String>> {

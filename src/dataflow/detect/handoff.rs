@@ -77,10 +77,7 @@ pub fn judge(
             ConversationChange::Updated(s) if s.agent.is_some() => out.extend(engine.settle(&fp, rule, s.last_ms)),
             ConversationChange::Updated(s) => {
                 let Some((e, why)) = escalation(escalations, s) else { continue };
-                let (labels, eval, summary) = handoff_alert(rule, e, &why, s);
-                let mut escalated = rule.clone();
-                escalated.severity = e.severity();
-                out.extend(engine.hold(&escalated, fp, labels, eval, s.last_ms, summary));
+                out.extend(engine.hold(rule, fp, e.severity(), s.last_ms, || handoff_alert(rule, e, &why, s)));
             }
         }
     }

@@ -258,7 +258,7 @@ impl DetectorState {
         // Messages and clusters in event-time order, so alerts come out in a stable order.
         risky.sort_by(|a, b| (a.ts_ms, &a.id).cmp(&(b.ts_ms, &b.id)));
         new_clusters.sort_by_key(|c| (c.ts_ms, c.id));
-        conversations.sort_by(|a, b| (change_ms(a), a.conversation()).cmp(&(change_ms(b), b.conversation())));
+        conversations.sort_by(|a, b| (a.last_ms(), a.conversation()).cmp(&(b.last_ms(), b.conversation())));
         for rule in &self.rules {
             match &rule.kind {
                 RuleKind::HighRisk { only } => {
@@ -465,15 +465,6 @@ impl DetectorState {
 
     pub fn active_alerts(&self) -> Vec<Alert> {
         self.engine.active().cloned().collect()
-    }
-}
-
-/// When a conversation change happened in event time.
-fn change_ms(c: &crate::records::conversation::ConversationChange) -> i64 {
-    use crate::records::conversation::ConversationChange;
-    match c {
-        ConversationChange::Updated(s) => s.last_ms,
-        ConversationChange::Expired { last_ms, .. } => *last_ms,
     }
 }
 

@@ -137,6 +137,14 @@ impl RedisServer {
     }
 }
 
+/// The field/value pairs of a RESP array (a hash, a stream entry), as text.
+pub fn pairs(reply: &feedpulse::redis::resp::Reply) -> std::collections::BTreeMap<String, String> {
+    let text = |r: &feedpulse::redis::resp::Reply| {
+        r.as_str().map(String::from).or_else(|| r.as_int().map(|i| i.to_string())).unwrap_or_default()
+    };
+    reply.as_array().unwrap_or_default().chunks(2).map(|p| (text(&p[0]), text(&p[1]))).collect()
+}
+
 impl Drop for RedisServer {
     fn drop(&mut self) {
         let _ = self.child.kill();
