@@ -44,7 +44,7 @@ impl ConversationParams {
 /// Folds one turn into a conversation's state; `previous_customer` is the customer turn before
 /// it, if any (for repeated questions).
 pub fn step(state: &mut ConversationState, turn: &Turn, previous_customer: Option<&Turn>, params: &ConversationParams) {
-    if state.customer_turns == 0 && state.last_turns.is_empty() {
+    if state.last_turns.is_empty() {
         state.first_ms = turn.ts_ms;
     }
     state.last_ms = state.last_ms.max(turn.ts_ms);
@@ -103,9 +103,18 @@ fn repeats(before: &Turn, turn: &Turn, similarity: f32) -> bool {
 pub fn state_of(conversation: &str, turns: &[Turn], params: &ConversationParams) -> ConversationState {
     let mut sorted: Vec<&Turn> = turns.iter().collect();
     sorted.sort_by(|a, b| a.order().cmp(&b.order()));
-    let mut state = ConversationState { conversation: conversation.into(), ..Default::default() };
-    let mut previous_customer = None;
-    for turn in sorted {
+    let empty = ConversationState { conversation: conversation.into(), ..Default::default() };
+    fold(empty, None, sorted, params)
+}
+
+/// `state` with `turns` (in order) folded in; `previous_customer`: the customer turn before them.
+fn fold<'a>(
+    mut state: ConversationState,
+    mut previous_customer: Option<&'a Turn>,
+    turns: impl IntoIterator<Item = &'a Turn>,
+    params: &ConversationParams,
+) -> ConversationState {
+    for turn in turns {
         step(&mut state, turn, previous_customer, params);
         if turn.role == Role::Customer {
             previous_customer = Some(turn);
@@ -157,15 +166,7 @@ impl Live {
     }
 
     fn refold(&mut self, params: &ConversationParams) {
-        let mut state = self.base.clone();
-        let mut previous = self.base_customer.as_ref();
-        for turn in &self.turns {
-            step(&mut state, turn, previous, params);
-            if turn.role == Role::Customer {
-                previous = Some(turn);
-            }
-        }
-        self.state = state;
+        self.state = fold(self.base.clone(), self.base_customer.as_ref(), &self.turns, params);
     }
 }
 
