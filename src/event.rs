@@ -36,6 +36,9 @@ pub struct Event {
     /// Where the message sits in a conversation (`conversation`, `role`, …); `None` for
     /// feedback outside one. Boxed: most messages have none, and it costs them a pointer.
     pub turn: Option<Box<TurnInfo>>,
+    /// A ticket lifecycle event (`type: ticket`): no text, no feedback; it reaches the ticket
+    /// KPIs alone. Boxed for the same reason as `turn`.
+    pub ticket: Option<Box<TicketEvent>>,
 }
 
 /// Who wrote a conversation turn. Only customers' turns are feedback (windows, clusters,
@@ -79,6 +82,30 @@ pub struct TurnInfo {
     pub agent: Option<SmolStr>,
     /// The turn's number in its conversation: orders turns of the same millisecond.
     pub seq: Option<i64>,
+}
+
+/// One accepted ticket lifecycle event.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TicketEvent {
+    pub ticket: SmolStr,
+    pub id: SmolStr,
+    pub ts_ms: i64,
+    /// `seq` as given (0 when absent): orders events of the same millisecond.
+    pub seq: i64,
+    pub status: Option<crate::config::TicketStatus>,
+    pub agent: Option<SmolStr>,
+    pub business: Option<SmolStr>,
+}
+
+impl TicketEvent {
+    /// Where the event sits among its ticket's events.
+    pub fn order(&self) -> (i64, i64, &str) {
+        (self.ts_ms, self.seq, &self.id)
+    }
+
+    pub fn status(&self) -> crate::config::TicketStatus {
+        self.status.unwrap_or(crate::config::TicketStatus::Opened)
+    }
 }
 
 /// A unit sentence embedding in fixed point (components × 2¹²). Dot products of two are exact

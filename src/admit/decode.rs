@@ -29,6 +29,10 @@ pub struct RawEvent<'a> {
     pub user: Option<Cow<'a, str>>,
     pub agent: Option<Cow<'a, str>>,
     pub seq: Option<i64>,
+    /// `type`: `message` (the default) or `ticket`.
+    pub kind: Option<Cow<'a, str>>,
+    pub ticket: Option<Cow<'a, str>>,
+    pub status: Option<Cow<'a, str>>,
 }
 
 /// A decode failure: the reason class and a human-readable detail.
@@ -132,6 +136,9 @@ fn decode_flat_into<'a>(text: &'a str, ev: &mut RawEvent<'a>) -> Option<()> {
                 Key::Role => ev.role = s.text_value()?,
                 Key::User => ev.user = s.text_value()?,
                 Key::Agent => ev.agent = s.text_value()?,
+                Key::Type => ev.kind = s.text_value()?,
+                Key::Ticket => ev.ticket = s.text_value()?,
+                Key::Status => ev.status = s.text_value()?,
                 Key::Seq => ev.seq = if s.eat_literal("null") { None } else { Some(s.integer()?) },
                 Key::Ts => {
                     ev.ts_ms = if s.eat_literal("null") {
@@ -212,6 +219,9 @@ enum Key {
     User,
     Agent,
     Seq,
+    Type,
+    Ticket,
+    Status,
     /// `lang`: accepted, not kept.
     Ignored,
 }
@@ -263,7 +273,9 @@ impl<'a> Scan<'a> {
             b't' => self
                 .eat_literal("\"ts\"")
                 .then_some(Key::Ts)
-                .or_else(|| self.eat_literal("\"text\"").then_some(Key::Text)),
+                .or_else(|| self.eat_literal("\"text\"").then_some(Key::Text))
+                .or_else(|| self.eat_literal("\"type\"").then_some(Key::Type))
+                .or_else(|| self.eat_literal("\"ticket\"").then_some(Key::Ticket)),
             b'c' => self
                 .eat_literal("\"channel\"")
                 .then_some(Key::Channel)
@@ -273,7 +285,8 @@ impl<'a> Scan<'a> {
             b's' => self
                 .eat_literal("\"sentiment\"")
                 .then_some(Key::Sentiment)
-                .or_else(|| self.eat_literal("\"seq\"").then_some(Key::Seq)),
+                .or_else(|| self.eat_literal("\"seq\"").then_some(Key::Seq))
+                .or_else(|| self.eat_literal("\"status\"").then_some(Key::Status)),
             b'b' => self.eat_literal("\"business\"").then_some(Key::Business),
             b'r' => self.eat_literal("\"role\"").then_some(Key::Role),
             b'a' => self.eat_literal("\"agent\"").then_some(Key::Agent),
@@ -525,6 +538,9 @@ impl<'de> Deserialize<'de> for RawEvent<'de> {
                         "user" => ev.user = map.next_value::<Text>().map_err(|e| field("user", e))?.0,
                         "agent" => ev.agent = map.next_value::<Text>().map_err(|e| field("agent", e))?.0,
                         "seq" => ev.seq = map.next_value().map_err(|e| field("seq", e))?,
+                        "type" => ev.kind = map.next_value::<Text>().map_err(|e| field("type", e))?.0,
+                        "ticket" => ev.ticket = map.next_value::<Text>().map_err(|e| field("ticket", e))?.0,
+                        "status" => ev.status = map.next_value::<Text>().map_err(|e| field("status", e))?.0,
                         // Known fields the slice does not use: skipped without allocating.
                         "lang" => {
                             map.next_value::<IgnoredAny>()?;
@@ -586,6 +602,8 @@ mod tests {
             r#"{"text":"t","ts":1.5,"lang":true,"user":false}"#,
             r#"{"text":"t","conversation":"c-1","role":"agent","agent":"a-7","seq":3,"user":"u-1"}"#,
             r#"{"text":"t","conversation":7,"role":null,"seq":-2}"#,
+            r#"{"type":"ticket","ticket":"T-9","status":"assigned","agent":"a-1","ts":12}"#,
+            r#"{"type":"ticket","ticket":42,"status":null}"#,
             r#"{"text":"a\"b","id":"x"}"#,
             r#"{"text":"t","meta":{"k":1},"stars":2}"#,
             r#"{"text":"t","text":"u","ts":null,"sentiment":null,"category":""}"#,
@@ -691,6 +709,11 @@ mod tests {
     fn every_known_field_name_is_read_by_the_flat_decoder() {
         let line = r#"{"lang": "zh", "user": "u1", "business": "pay", "sentiment": 0.5, "category": "c", "campaign": "k", "channel": "app", "text": "t", "ts": 5, "id": "x", "conversation": "cv", "role": "bot", "agent": "a", "seq": 4}"#;
         let raw = decode_flat(line).expect("flat");
+        let ticket = decode_flat(r#"{"type": "ticket", "ticket": "T-1", "status": "opened"}"#).expect("flat");
+        assert_eq!(
+            (ticket.kind.as_deref(), ticket.ticket.as_deref(), ticket.status.as_deref()),
+            (Some("ticket"), Some("T-1"), Some("opened"))
+        );
         assert_eq!((raw.conversation.as_deref(), raw.role.as_deref()), (Some("cv"), Some("bot")));
         assert_eq!((raw.user.as_deref(), raw.agent.as_deref(), raw.seq), (Some("u1"), Some("a"), Some(4)));
         assert_eq!((raw.id.as_deref(), raw.ts_ms, raw.text.as_deref()), (Some("x"), Some(5), Some("t")));

@@ -5,11 +5,12 @@ pub mod decode;
 
 use crate::clean::Cleaner;
 use crate::config::Config;
+use crate::config::TicketStatus;
 use crate::config::OTHER;
 use crate::enrich::risk::RiskRules;
 use crate::enrich::scope::ScopeMatcher;
 use crate::enrich::{Enricher, Models};
-use crate::event::{DeadLetter, DeadReason, Embedding, Event, Role, SmolStr, TurnInfo};
+use crate::event::{DeadLetter, DeadReason, Embedding, Event, Role, SmolStr, TicketEvent, TurnInfo};
 use crate::telemetry::Metrics;
 use decode::{decode_str_into, utf8, DecodeError, RawEvent};
 use std::borrow::Cow;
@@ -225,7 +226,8 @@ impl Admission {
             match admitted {
                 Ok((category, sentiment)) => {
                     let embedding_wanted = self.clustering || rules.scopes.needs_embedding();
-                    if category || sentiment || (embedding_wanted && rules.enricher.is_some()) {
+                    let message = batch.events.last().is_some_and(|e| e.ticket.is_none());
+                    if category || sentiment || (message && embedding_wanted && rules.enricher.is_some()) {
                         to_enrich.push((batch.events.len() - 1, category, sentiment));
                     }
                 }
@@ -272,21 +274,21 @@ impl Admission {
                 }
             }
         }
-        for (event, _) in events.iter_mut().zip(&scoped).filter(|(_, done)| !**done) {
+        for (event, _) in events.iter_mut().zip(&scoped).filter(|(e, done)| !**done && e.ticket.is_none()) {
             rules.scopes.apply(event, None, |s| scope_hits[s] += 1);
         }
         if let (Some(metrics), true) = (&self.metrics, scope_hits.iter().any(|n| *n > 0)) {
             metrics.scope_matched(&rules.scopes.names(), &scope_hits);
         }
         if !rules.risks.is_empty() {
-            for event in events.iter_mut() {
+            for event in events.iter_mut().filter(|e| e.ticket.is_none()) {
                 event.risk =
                     rules.risks.classify(&event.text, &event.category, event.sentiment_milli).map(String::from);
             }
         }
         if rules.enricher.is_some() {
             let mut recent = self.recent.lock().unwrap_or_else(|e| e.into_inner());
-            for event in events.iter() {
+            for event in events.iter().filter(|e| e.ticket.is_none()) {
                 recent.insert(&event.id, &event.text);
             }
         }
@@ -319,6 +321,20 @@ impl Rules {
         events: &mut Vec<Event>,
     ) -> Result<(bool, bool), DeadLetter> {
         let dead = |reason, detail: String| DeadLetter::new(reason, detail, line, source);
+        match raw.kind.take().as_deref() {
+            None | Some("message") => keep_ticket_fields_in_meta(raw),
+            Some("ticket") => {
+                let event = self.ticket_event(raw, now_ms).map_err(|(reason, detail)| dead(reason, detail))?;
+                events.push(event);
+                return Ok((false, false));
+            }
+            Some(other) => {
+                return Err(dead(
+                    DeadReason::BadField,
+                    format!("field `type`: `{other}` is not one of message, ticket"),
+                ))
+            }
+        }
         let Some(text) = raw.text.take() else {
             return Err(dead(DeadReason::MissingText, "field `text` is required".into()));
         };
@@ -354,8 +370,65 @@ impl Rules {
             embedding: Embedding::default(),
             meta: raw.meta.take().map(|m| serde_json::Value::Object(*m).to_string()),
             turn,
+            ticket: None,
         });
         Ok((needs_category, needs_sentiment))
+    }
+
+    /// A `type: ticket` record as an event with no text; an error (the dead letter's detail)
+    /// without `ticket` or a known `status`, with conversation fields, or too far ahead.
+    fn ticket_event(&self, raw: &mut RawEvent<'_>, now_ms: i64) -> Result<Event, (DeadReason, String)> {
+        let bad = |detail: String| (DeadReason::BadField, detail);
+        let ticket = label(raw.ticket.take()).ok_or_else(|| bad("a ticket event needs field `ticket`".into()))?;
+        let status = match raw.status.take() {
+            None => return Err(bad("a ticket event needs field `status`".into())),
+            Some(s) => TicketStatus::parse(&s).ok_or_else(|| {
+                bad(format!(
+                    "field `status`: `{s}` is not one of opened, assigned, first_response, handed_off, resolved, reopened"
+                ))
+            })?,
+        };
+        if raw.conversation.is_some() || raw.role.is_some() {
+            return Err(bad("fields `conversation` and `role` belong to messages, not ticket events".into()));
+        }
+        let ts_ms = raw.ts_ms.unwrap_or(now_ms);
+        if ts_ms > now_ms + self.max_future_ms {
+            let ahead = format!("ts {ts_ms} is more than {} ms ahead of the wall clock", self.max_future_ms);
+            return Err((DeadReason::TsInFuture, ahead));
+        }
+        let id = match raw.id.take() {
+            Some(id) if !id.is_empty() => small_str(id),
+            _ => content_id(ts_ms, "ticket", &format!("{ticket}\u{0}{}", status.as_str())).into(),
+        };
+        let business = label(raw.business.take());
+        let info = TicketEvent {
+            ticket,
+            id: id.clone(),
+            ts_ms,
+            seq: raw.seq.take().unwrap_or(0),
+            status: Some(status),
+            agent: label(raw.agent.take()),
+            business: business.clone(),
+        };
+        Ok(Event {
+            id,
+            ts_ms,
+            channel: SmolStr::new_static("ticket"),
+            business,
+            category: SmolStr::new_static(OTHER),
+            ticket: Some(Box::new(info)),
+            ..Default::default()
+        })
+    }
+}
+
+/// `ticket` and `status` on a message are not a ticket's: they stay in `meta`, as any field
+/// feedpulse does not read.
+fn keep_ticket_fields_in_meta(raw: &mut RawEvent<'_>) {
+    for (name, value) in [("ticket", raw.ticket.take()), ("status", raw.status.take())] {
+        if let Some(value) = value {
+            raw.meta.get_or_insert_with(Default::default).insert(name.into(), value.into_owned().into());
+        }
     }
 }
 

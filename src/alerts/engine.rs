@@ -70,6 +70,8 @@ impl AlertEngine {
             RuleKind::NewCluster => "FeedbackNewCluster",
             RuleKind::DayOverDay(_) => "FeedbackDayOverDay",
             RuleKind::Handoff(_) => "FeedbackHandoff",
+            RuleKind::Threshold(_) => "TicketKpiThreshold",
+            RuleKind::SlaBreach => "TicketSlaBreach",
         };
         labels.insert("alertname".into(), rule.alertname.clone().unwrap_or_else(|| default_name.into()));
         labels.insert("rule".into(), rule.name.clone());
@@ -325,7 +327,11 @@ fn summary(rule: &RuleConfig, series: &Series, value: f64, baseline: &Baseline, 
                 window, baseline.threshold
             )
         }
-        RuleKind::HighRisk { .. } | RuleKind::NewCluster | RuleKind::Handoff(_) => {
+        RuleKind::HighRisk { .. }
+        | RuleKind::NewCluster
+        | RuleKind::Handoff(_)
+        | RuleKind::Threshold(_)
+        | RuleKind::SlaBreach => {
             format!("{key}: {value:.0} in a {} window", window)
         }
         RuleKind::DayOverDay(dod) => day_over_day_summary(dod, &key, value, baseline, span),

@@ -16,11 +16,13 @@ pub enum Dimension {
     Overall,
     /// Established embedding clusters (`c-17`): a known issue getting worse is a cluster spike.
     Cluster,
+    /// The agent of a ticket's transitions: ticket KPIs only (threshold rules).
+    Agent,
 }
 
 impl Dimension {
-    pub const ALL: [Dimension; 6] =
-        [Self::Category, Self::Channel, Self::Campaign, Self::Business, Self::Overall, Self::Cluster];
+    pub const ALL: [Dimension; 7] =
+        [Self::Category, Self::Channel, Self::Campaign, Self::Business, Self::Overall, Self::Cluster, Self::Agent];
 
     /// The dimensions every message is counted in on its own (clusters are counted by the
     /// clusterer, for established clusters only).
@@ -34,6 +36,7 @@ impl Dimension {
             Self::Business => "business",
             Self::Overall => "overall",
             Self::Cluster => "cluster",
+            Self::Agent => "agent",
         }
     }
 
@@ -65,7 +68,7 @@ pub struct Key(u16);
 /// Why a key as written is not one.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum KeyError {
-    #[error("unknown dimension `{0}` (category, channel, campaign, business, overall or cluster)")]
+    #[error("unknown dimension `{0}` (category, channel, campaign, business, overall, cluster or agent)")]
     Unknown(String),
     #[error("a combined key has 2 or 3 of category, channel, campaign and business, each once; not {0}")]
     BadCombination(String),

@@ -11,6 +11,8 @@ mod rules;
 mod schema;
 mod scope;
 mod summarizer;
+pub mod threshold;
+mod tickets;
 mod validate;
 
 pub use rules::*;
@@ -22,6 +24,8 @@ pub use key::{Dimension, Key, KeyError, KeySpec};
 pub use report::{ReportConfig, ReportSchedule};
 pub use scope::ScopeConfig;
 pub use summarizer::{SummarizerConfig, DEFAULT_PROMPT, DEFAULT_SCHEMA};
+pub use threshold::{KpiMetric, ThresholdRule};
+pub use tickets::{sla_rule, SlaConfig, SlaKind, Span, TicketStatus, TicketsConfig, SLA_RULE};
 
 use std::fmt;
 use std::path::Path;
@@ -64,6 +68,8 @@ pub struct Config {
     pub attribution: AttributionConfig,
     /// How conversations are followed (`[conversation]`).
     pub conversation: ConversationConfig,
+    /// How ticket lifecycles become KPI windows and SLA breaches (`[tickets]`).
+    pub tickets: TicketsConfig,
     /// `None`: no clustering.
     pub cluster: Option<ClusterConfig>,
     pub rules: Vec<RuleConfig>,

@@ -19,6 +19,10 @@ pub enum RuleTag {
     DayOverDay,
     /// A conversation handed to a person: made by the `[[escalation]]` tables, not written.
     Handoff,
+    /// A ticket KPI of each closed window against a fixed bound (`p90(first_response)`).
+    Threshold,
+    /// A ticket past an SLA deadline: made by `[[tickets.sla]]`, not written.
+    SlaBreach,
 }
 
 impl RuleTag {
@@ -30,6 +34,8 @@ impl RuleTag {
             Self::NewCluster => "new_cluster",
             Self::DayOverDay => "day_over_day",
             Self::Handoff => "handoff",
+            Self::Threshold => "threshold",
+            Self::SlaBreach => "sla_breach",
         }
     }
 
@@ -40,7 +46,7 @@ impl RuleTag {
 
     /// Kinds that watch the series of a key.
     pub fn has_key(self) -> bool {
-        self.is_windowed() || self == Self::DayOverDay
+        self.is_windowed() || matches!(self, Self::DayOverDay | Self::Threshold)
     }
 }
 
@@ -77,6 +83,14 @@ pub enum Predictor {
     Weekly,
     /// The previous window, plus the typical window-to-window change.
     Step,
+}
+
+/// `metric` as written: a sentiment or count [`Metric`], or a ticket KPI's text.
+#[derive(Clone, Debug, PartialEq, Deserialize)]
+#[serde(untagged)]
+pub enum MetricField {
+    Known(Metric),
+    Kpi(String),
 }
 
 /// What a spike rule thresholds.
@@ -153,7 +167,14 @@ pub(super) struct RuleFile {
     /// Rarity rules: the windows of the shape view (`dataflow::spike::discord`), which also
     /// ranks how unlike its past the latest stretch of this many windows is. None: off.
     pub shape_windows: Option<usize>,
-    pub metric: Option<Metric>,
+    /// sentiment_dip/day_over_day: a [`Metric`]; threshold: a KPI (`p90(first_response)`).
+    pub metric: Option<MetricField>,
+    /// threshold: fires above (or below) this value (durations in seconds).
+    pub above: Option<f64>,
+    pub below: Option<f64>,
+    /// threshold: how long the KPI must stay past the bound (whole windows).
+    #[serde(rename = "for")]
+    pub for_: Option<HumanDuration>,
     /// day_over_day: `so_far` (default) or `full_day`.
     pub compare: Option<Compare>,
     /// day_over_day: `1d` (day over day, the default) or `7d` (week over week).
@@ -238,6 +259,10 @@ pub enum RuleKind {
     DayOverDay(DodRule),
     /// One alert per conversation that an `[[escalation]]` matches while no agent has joined.
     Handoff(Vec<super::Escalation>),
+    /// A ticket KPI against a fixed bound for `for` of consecutive windows.
+    Threshold(super::ThresholdRule),
+    /// One alert per ticket and SLA whose deadline passed unanswered.
+    SlaBreach,
 }
 
 /// A day-over-day rule: a local day so far (or whole) against the same stretch one period
@@ -314,6 +339,8 @@ impl RuleConfig {
             RuleKind::NewCluster => RuleTag::NewCluster,
             RuleKind::DayOverDay(_) => RuleTag::DayOverDay,
             RuleKind::Handoff(_) => RuleTag::Handoff,
+            RuleKind::Threshold(_) => RuleTag::Threshold,
+            RuleKind::SlaBreach => RuleTag::SlaBreach,
         }
     }
 
@@ -323,7 +350,11 @@ impl RuleConfig {
             RuleKind::Spike(s) => Some(&s.watch),
             RuleKind::SentimentDip(d) => Some(&d.watch),
             RuleKind::DayOverDay(d) => Some(&d.watch),
-            RuleKind::HighRisk { .. } | RuleKind::NewCluster | RuleKind::Handoff(_) => None,
+            RuleKind::HighRisk { .. }
+            | RuleKind::NewCluster
+            | RuleKind::Handoff(_)
+            | RuleKind::Threshold(_)
+            | RuleKind::SlaBreach => None,
         }
     }
 
@@ -350,6 +381,30 @@ impl RuleConfig {
 }
 
 impl RuleFile {
+    /// `metric` as a sentiment or count metric (`None` also for a KPI).
+    pub(super) fn known_metric(&self) -> Option<Metric> {
+        match &self.metric {
+            Some(MetricField::Known(m)) => Some(*m),
+            _ => None,
+        }
+    }
+
+    /// `metric` read as a ticket KPI.
+    pub(super) fn kpi_metric(&self) -> Option<Result<super::KpiMetric, String>> {
+        match &self.metric {
+            None => None,
+            Some(MetricField::Known(Metric::Count)) => Some(super::KpiMetric::parse("count")),
+            Some(MetricField::Known(m)) => Some(Err(format!("`{m:?}` is not a ticket KPI").to_lowercase())),
+            Some(MetricField::Kpi(text)) => Some(super::KpiMetric::parse(text)),
+        }
+    }
+
+    /// A threshold rule's `for` in whole windows (at least one).
+    pub(super) fn for_windows(&self) -> usize {
+        let window = self.window().as_ms().max(1);
+        self.for_.map_or(1, |f| (f.as_ms() / window).max(1) as usize)
+    }
+
     /// The typed rule. Only called on a rule `validate` found no problem with, so the options
     /// its kind needs are there.
     /// The rule's window: as written, or a day-over-day rule's hour roll-up.
@@ -400,7 +455,7 @@ impl RuleFile {
             }),
             RuleTag::SentimentDip => RuleKind::SentimentDip(DipRule {
                 watch: watch(),
-                metric: match self.metric {
+                metric: match self.known_metric() {
                     Some(Metric::Mean) => SentimentMetric::Mean,
                     _ => SentimentMetric::NegativeShare,
                 },
@@ -408,7 +463,7 @@ impl RuleFile {
             }),
             RuleTag::DayOverDay => RuleKind::DayOverDay(DodRule {
                 watch: watch(),
-                metric: self.metric.unwrap_or(Metric::Count),
+                metric: self.known_metric().unwrap_or(Metric::Count),
                 compare: self.compare.unwrap_or_default(),
                 period_days: self.period.map_or(1, |p| p.as_secs() as i64 / 86_400),
                 calendar: self.calendar(dataflow_calendar).expect("validated time zone"),
@@ -417,7 +472,17 @@ impl RuleFile {
             }),
             RuleTag::HighRisk => RuleKind::HighRisk { only: self.only.clone() },
             RuleTag::NewCluster => RuleKind::NewCluster,
-            RuleTag::Handoff => unreachable!("validated: no [[rule]] has kind handoff"),
+            RuleTag::Threshold => RuleKind::Threshold(super::ThresholdRule {
+                key: self.key.as_ref().and_then(|k| k.key().ok()).expect("validated: threshold rules have a key"),
+                only: self.only.clone(),
+                metric: self.kpi_metric().and_then(Result::ok).expect("validated: threshold rules have a KPI"),
+                above: self.above,
+                below: self.below,
+                for_windows: self.for_windows(),
+            }),
+            RuleTag::Handoff | RuleTag::SlaBreach => {
+                unreachable!("validated: no [[rule]] has kind {}", self.kind.as_str())
+            }
         };
         RuleConfig {
             name: self.name,

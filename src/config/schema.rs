@@ -517,6 +517,7 @@ pub(super) struct DataflowFile {
     pub(super) calendar: Option<Spanned<super::scope::CalendarFile>>,
     pub(super) attribution: Option<Spanned<AttributionConfig>>,
     pub(super) conversation: Option<Spanned<ConversationConfig>>,
+    pub(super) tickets: Option<Spanned<super::TicketsConfig>>,
 }
 
 /// A table's problems, reported at the table's line.

@@ -60,6 +60,8 @@ struct Dataflow {
     calendar: Option<crate::util::calendar::Calendar>,
     attribution: Option<AttributionConfig>,
     conversation: Option<ConversationConfig>,
+    /// `[tickets]`, where written (checked once the window sizes are known).
+    tickets: Option<(String, usize, TicketsConfig)>,
 }
 
 impl Dataflow {
@@ -129,11 +131,9 @@ impl Dataflow {
             self.cluster = Some(c);
         }
         for spanned in file.risk {
-            let at = line(spanned.span());
-            let r = spanned.into_inner();
+            let (at, r) = (line(spanned.span()), spanned.into_inner());
             let mut problem = |m: String| report.at(name, at, format!("risk `{}`: {m}", r.name));
-            let twice = self.risks.iter().any(|(_, _, o)| o.name == r.name);
-            check_risk(&r, twice, &mut problem);
+            check_risk(&r, self.risks.iter().any(|(_, _, o)| o.name == r.name), &mut problem);
             self.risks.push((name.to_owned(), at, r));
         }
         self.absorb_scopes(source, file.scope, file.aggregate, file.calendar, report);
@@ -146,20 +146,23 @@ impl Dataflow {
             table("attribution", at, self.attribution.is_some(), problems_of(|p| check_attribution(&a, p)));
             self.attribution = Some(a);
         }
+        if let Some(spanned) = file.tickets {
+            let (at, t) = (line(spanned.span()), spanned.into_inner());
+            table("tickets", at, self.tickets.is_some(), Vec::new());
+            self.tickets = Some((name.to_owned(), at, t));
+        }
         if let Some(spanned) = file.conversation {
             let (at, c) = (line(spanned.span()), spanned.into_inner());
             table("conversation", at, self.conversation.is_some(), problems_of(|p| check_conversation(&c, p)));
             self.conversation = Some(c);
         }
         for spanned in file.category {
-            let at = line(spanned.span());
-            let c = spanned.into_inner();
-            if c.name.trim().is_empty() {
-                report.at(name, at, "category name is empty".into());
-            }
-            if let Some((file, other, _)) = self.categories.iter().find(|(_, _, o)| o.name == c.name) {
-                report.at(name, at, format!("category `{}` already defined at {file}:{other}", c.name));
-            }
+            let (at, c) = (line(spanned.span()), spanned.into_inner());
+            let empty = c.name.trim().is_empty().then(|| "category name is empty".to_string());
+            let before = self.categories.iter().find(|(_, _, o)| o.name == c.name);
+            let twice =
+                before.map(|(file, other, _)| format!("category `{}` already defined at {file}:{other}", c.name));
+            empty.into_iter().chain(twice).for_each(|m| report.at(name, at, m));
             self.categories.push((name.to_owned(), at, c));
         }
     }
@@ -284,6 +287,7 @@ impl Dataflow {
             calendar: self.calendar.unwrap_or_default(),
             attribution: self.attribution.unwrap_or_default(),
             conversation: self.conversation.unwrap_or_default(),
+            tickets: self.tickets.map(|(_, _, t)| t).unwrap_or_default(),
             cluster: self.cluster.filter(|c| c.enabled),
             rules,
             public_url: "http://127.0.0.1:8080".into(),
@@ -480,7 +484,7 @@ fn check_rule(r: &RuleFile, cx: &RuleContext<'_>, problem: Problem) {
         if r.sensitivity.is_nan() || r.sensitivity <= 0.0 {
             problem("sensitivity must be > 0".into());
         }
-    } else if r.kind != RuleTag::DayOverDay {
+    } else if !matches!(r.kind, RuleTag::DayOverDay | RuleTag::Threshold) {
         if r.key.is_some() || r.baseline.is_some() || r.metric.is_some() || r.threshold.is_some() {
             problem(format!("`key`, `baseline`, `metric` and `threshold` do not apply to {} rules", r.kind.as_str()));
         }
@@ -517,6 +521,23 @@ fn check_rule(r: &RuleFile, cx: &RuleContext<'_>, problem: Problem) {
         RuleTag::Spike => check_spike_rule(r, problem),
         RuleTag::SentimentDip => check_dip_rule(r, problem),
         RuleTag::Handoff => problem("hand-offs are configured with [[escalation]] tables, not a [[rule]]".into()),
+        RuleTag::Threshold => {
+            let tickets = cx.dataflow.tickets.as_ref().map(|(_, _, t)| t.clone()).unwrap_or_default();
+            super::threshold::check(r, &tickets.sizes(cx.sizes.iter().copied()), problem)
+        }
+        RuleTag::SlaBreach => problem("SLA breaches are configured with [[tickets.sla]] tables, not a [[rule]]".into()),
+    }
+    if r.kind != RuleTag::Threshold && (r.above.is_some() || r.below.is_some() || r.for_.is_some()) {
+        problem("`above`, `below` and `for` apply to threshold rules only".into());
+    }
+    match (r.key.as_ref().map(KeySpec::key), r.kind) {
+        (Some(Ok(key)), kind) if kind != RuleTag::Threshold && key.dims().any(|d| d == Dimension::Agent) => {
+            problem("key agent: only threshold rules watch agents (ticket KPIs)".into())
+        }
+        _ => {}
+    }
+    if matches!(r.metric, Some(super::MetricField::Kpi(_))) && r.kind != RuleTag::Threshold {
+        problem("metric: a ticket KPI applies to threshold rules only".into());
     }
     if Severity::parse(&r.severity).is_none() {
         problem(format!("severity `{}` must be critical, warning or info", r.severity));
@@ -608,7 +629,7 @@ fn check_day_over_day(r: &RuleFile, cx: &RuleContext<'_>, problem: Problem) {
     match r.min_change {
         None => problem("day_over_day rules need `min_change` (0.5: +50 %; negative watches drops)".into()),
         Some(c) if !c.is_finite() || c == 0.0 => problem("min_change must be a non-zero number".into()),
-        Some(c) if c <= -1.0 && r.metric != Some(Metric::Mean) => {
+        Some(c) if c <= -1.0 && r.known_metric() != Some(Metric::Mean) => {
             problem("min_change must be above -1 (a drop of more than 100 % cannot happen)".into())
         }
         Some(_) => {}
@@ -622,10 +643,10 @@ fn check_day_over_day(r: &RuleFile, cx: &RuleContext<'_>, problem: Problem) {
 }
 
 fn check_dip_rule(r: &RuleFile, problem: Problem) {
-    if r.metric.is_none() {
+    if r.known_metric().is_none() {
         problem("sentiment_dip rules need `metric` (negative_share or mean)".into());
     }
-    if r.metric == Some(Metric::Count) {
+    if r.known_metric() == Some(Metric::Count) {
         problem("sentiment_dip rules watch negative_share or mean; a count is a spike rule's".into());
     }
     if r.baseline.is_some()
@@ -665,6 +686,10 @@ impl Config {
             return Err(ConfigErrors(report.0));
         }
         let sizes = dataflow.window_sizes(&flows, &mut report);
+        if let Some((file, at, t)) = &dataflow.tickets {
+            let known: Vec<HumanDuration> = sizes.iter().copied().collect();
+            super::tickets::check_tickets(t, &known, &mut |m| report.at(file, *at, format!("tickets.{m}")));
+        }
         let mut rules: Vec<RuleFile> = Vec::new();
         let mut webhooks: Vec<WebhookConfig> = Vec::new();
         let mut summarizer: Option<(String, usize, SummarizerConfig)> = None;
@@ -722,12 +747,12 @@ impl Config {
         let calendar = dataflow.calendar();
         let hourly = sizes.iter().any(|s| s.as_secs() == 3600) || flows.is_empty();
         let schedules = check_reports(&reports, &webhooks, hourly, &calendar, &mut report);
-        if !escalations.is_empty() && rules.iter().any(|r| r.name == HANDOFF_RULE) {
-            report.at(
-                "alerts",
-                0,
-                format!("rule `{HANDOFF_RULE}`: the name is the [[escalation]] tables' hand-off rule"),
-            );
+        let slas = dataflow.tickets.as_ref().is_some_and(|(_, _, t)| !t.sla.is_empty());
+        let made = [(!escalations.is_empty(), HANDOFF_RULE, "[[escalation]]"), (slas, SLA_RULE, "[[tickets.sla]]")];
+        for (_, name, tables) in
+            made.into_iter().filter(|(made, name, _)| *made && rules.iter().any(|r| &r.name == name))
+        {
+            report.at("alerts", 0, format!("rule `{name}`: the name is the {tables} tables' rule"));
         }
         if !report.0.is_empty() {
             return Err(ConfigErrors(report.0));
@@ -736,6 +761,9 @@ impl Config {
         if !escalations.is_empty() {
             let idle = dataflow.conversation.as_ref().map_or_else(|| ConversationConfig::default().idle, |c| c.idle);
             rules.push(handoff_rule(escalations, idle));
+        }
+        if let Some((_, _, t)) = dataflow.tickets.as_ref().filter(|(_, _, t)| !t.sla.is_empty()) {
+            rules.push(sla_rule(t.idle));
         }
         Ok(dataflow.into_config(rules, webhooks, summarizer.map(|(_, _, s)| s), schedules))
     }

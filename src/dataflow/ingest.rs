@@ -9,9 +9,11 @@ use super::breakdown::{AttributionParams, MetaValues, TickBreakdowns, NO_META};
 use super::conversations::ConversationIn;
 use super::detect::DetectIn;
 use super::tick::Tick;
+use super::tickets::TicketIn;
 use crate::config::key::MAX_PARTS;
 use crate::config::{Config, Dimension, Key};
 use crate::event::Role;
+use crate::event::TicketEvent;
 use crate::event::{DeadLetter, DeadReason, Event, SmolStr};
 use crate::records::conversation::Turn;
 use crate::records::notice::{Breakdown, NewCluster, RiskyMessage, Sample};
@@ -54,6 +56,8 @@ pub enum IngestOut {
     NewCluster(NewCluster),
     /// An accepted message of a conversation, for the conversation operator.
     Turn(Turn),
+    /// An accepted ticket lifecycle event, for the ticket operator.
+    Ticket(TicketEvent),
 }
 
 /// The outputs of ingest, split by kind.
@@ -67,6 +71,8 @@ pub struct Ingested<'scope> {
     pub dead: StreamVec<'scope, Tick, DeadLetter>,
     /// Conversation turns (not yet partitioned by conversation).
     pub turns: StreamVec<'scope, Tick, (ConversationIn, Tick)>,
+    /// Ticket lifecycle events (not yet partitioned by ticket).
+    pub tickets: StreamVec<'scope, Tick, (TicketIn, Tick)>,
 }
 
 type Fold = foldhash::fast::FixedState;
@@ -160,7 +166,7 @@ impl<'a> Labels<'a> {
                 Dimension::Campaign => self.campaign?,
                 Dimension::Business => self.business?,
                 Dimension::Overall => "all",
-                Dimension::Cluster => return None,
+                Dimension::Cluster | Dimension::Agent => return None,
             };
         }
         Some(parts)
@@ -270,13 +276,14 @@ impl IngestState {
                 continue;
             }
             accepted += 1;
-            if ev.risk.is_some() || self.for_clusterer(ev) || ev.turn.is_some() {
+            if ev.risk.is_some() || self.for_clusterer(ev) || ev.turn.is_some() || ev.ticket.is_some() {
                 passed_on.push(index);
             }
             span = (span.0.min(ev.ts_ms), span.1.max(ev.ts_ms));
             self.clock = self.clock.max(ev.ts_ms);
-            // Agents' and bots' turns are not feedback: they reach conversations alone.
-            if ev.turn.as_ref().is_some_and(|t| t.role != Role::Customer) {
+            // Agents' and bots' turns are not feedback: they reach conversations alone; ticket
+            // events reach the ticket KPIs alone.
+            if ev.turn.as_ref().is_some_and(|t| t.role != Role::Customer) || ev.ticket.is_some() {
                 continue;
             }
             let agg = Agg::of_message(ev.sentiment_milli, ev.sentiment_milli < self.params.negative_below_milli);
@@ -400,6 +407,10 @@ impl IngestState {
     fn pass_on(&self, events: &mut [Event], passed_on: &[usize], out: &mut impl FnMut(IngestOut)) {
         for &i in passed_on {
             let ev = &mut events[i];
+            if let Some(ticket) = ev.ticket.take() {
+                out(IngestOut::Ticket(*ticket));
+                continue;
+            }
             if let Some(turn) = self.turn_of(ev) {
                 let customer = turn.role == Role::Customer;
                 out(IngestOut::Turn(turn));
@@ -504,6 +515,7 @@ pub fn ingest<'scope>(
     let (dead_out, dead) = builder.new_output();
     let (accepted_out, accepted) = builder.new_output();
     let (turns_out, turns) = builder.new_output();
+    let (tickets_out, tickets) = builder.new_output();
     let mut windows_out = OutputBuilder::<_, CapacityContainerBuilder<Vec<(WindowKey, Tick, Agg)>>>::from(windows_out);
     let mut samples_out = OutputBuilder::<_, CapacityContainerBuilder<Vec<(DetectIn, Tick)>>>::from(samples_out);
     let mut clock_out = OutputBuilder::<_, CapacityContainerBuilder<Vec<(DetectIn, Tick)>>>::from(clock_out);
@@ -511,6 +523,7 @@ pub fn ingest<'scope>(
     let mut dead_out = OutputBuilder::<_, CapacityContainerBuilder<Vec<DeadLetter>>>::from(dead_out);
     let mut accepted_out = OutputBuilder::<_, CapacityContainerBuilder<Vec<(Event, Tick)>>>::from(accepted_out);
     let mut turns_out = OutputBuilder::<_, CapacityContainerBuilder<Vec<(ConversationIn, Tick)>>>::from(turns_out);
+    let mut tickets_out = OutputBuilder::<_, CapacityContainerBuilder<Vec<(TicketIn, Tick)>>>::from(tickets_out);
     builder.build(move |mut capabilities| {
         let mut state = IngestState::new(params);
         // Restored windows leave on the first port; the other ports' capabilities go at once.
@@ -531,6 +544,7 @@ pub fn ingest<'scope>(
             let mut dead_out = dead_out.activate();
             let mut accepted_out = accepted_out.activate();
             let mut turns_out = turns_out.activate();
+            let mut tickets_out = tickets_out.activate();
             input.for_each(|capability, data| {
                 let Some(&tick) = capability.least() else {
                     return;
@@ -542,6 +556,7 @@ pub fn ingest<'scope>(
                 let mut dead = dead_out.session(&capability);
                 let mut accepted = accepted_out.session(&capability);
                 let mut turns = turns_out.session(&capability);
+                let mut tickets = tickets_out.session(&capability);
                 state.absorb(data.as_mut_slice(), |o| match o {
                     IngestOut::Update(key, agg) => windows.give((key, tick, agg)),
                     IngestOut::Sample(s) => samples.give((DetectIn::Sample(s), tick)),
@@ -552,6 +567,7 @@ pub fn ingest<'scope>(
                     IngestOut::Dead(d) => dead.give(d),
                     IngestOut::Accepted(e) => accepted.give((e, tick)),
                     IngestOut::Turn(t) => turns.give((ConversationIn::Turn(Box::new(t)), tick)),
+                    IngestOut::Ticket(t) => tickets.give((TicketIn::Event(Box::new(t)), tick)),
                 });
                 match &state.params.spent {
                     Some(spent) => spent.give(std::mem::take(data)),
@@ -560,7 +576,7 @@ pub fn ingest<'scope>(
             });
         }
     });
-    (Ingested { windows: windows.as_collection(), samples, clock, notices, dead, turns }, accepted)
+    (Ingested { windows: windows.as_collection(), samples, clock, notices, dead, turns, tickets }, accepted)
 }
 
 /// Each series' latest events of the tick, as explanation samples.
@@ -599,6 +615,7 @@ mod tests {
             embedding: Default::default(),
             meta: None,
             turn: None,
+            ticket: None,
         }
     }
 

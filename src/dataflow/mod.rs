@@ -16,6 +16,7 @@ pub mod restore;
 pub mod sketch;
 pub mod spike;
 pub mod tick;
+pub mod tickets;
 pub mod totals;
 pub mod whitening;
 
@@ -23,6 +24,7 @@ use crate::alerts::Alert;
 use crate::config::Config;
 use crate::event::{DeadLetter, Event};
 use crate::feed::{Feed, Spent};
+use crate::records::ticket::TicketAgg;
 use crate::records::window::{Agg, WindowKey};
 use crate::telemetry::Metrics;
 use clusters::ClusterUpdate;
@@ -116,6 +118,45 @@ fn follow_conversations<'scope>(
         .map(|(change, t)| (DetectIn::Conversation(change), t))
 }
 
+/// Each ticket's KPI additions summed into windows, and its SLA notices: events go to the
+/// worker their ticket hashes to, every worker's event clock to all. Returns every live KPI
+/// window as (`(key, KPIs)`, +1/-1) changes, and the SLA notices for the detector.
+#[allow(clippy::type_complexity)]
+fn follow_tickets<'scope>(
+    ingested: &Ingested<'scope>,
+    config: &Config,
+) -> (VecCollection<'scope, Tick, (WindowKey, TicketAgg), isize>, StreamVec<'scope, Tick, (DetectIn, Tick)>) {
+    use tickets::{TicketIn, TicketOut};
+    let events = ingested.tickets.clone().exchange(|(item, _): &(TicketIn, Tick)| match item {
+        TicketIn::Event(e) => differential_dataflow::hashable::Hashable::hashed(&e.ticket),
+        TicketIn::Clock(_) => 0,
+    });
+    let clock = ingested.clock.clone().flat_map(|(item, t)| match item {
+        DetectIn::Clock(ms) => Some((TicketIn::Clock(ms), t)),
+        _ => None,
+    });
+    let params = tickets::TicketParams::from_config(&config.tickets, &config.calendar, &config.windows);
+    let out = tickets::tickets(events.concat(clock.broadcast()), params);
+    let additions = out
+        .clone()
+        .flat_map(|(o, t)| match o {
+            TicketOut::Kpi(key, agg) => Some((key, t, agg)),
+            TicketOut::Sla(_) => None,
+        })
+        .as_collection();
+    let notices = out.flat_map(|(o, t)| match o {
+        TicketOut::Sla(n) => Some((DetectIn::Sla(n), t)),
+        TicketOut::Kpi(..) => None,
+    });
+    let sizes: Vec<u32> = tickets::kpi_sizes(&config.tickets, &config.windows);
+    let windows = config.windows.iter().filter(|w| sizes.contains(&w.size.as_secs()));
+    let params = totals::TotalsParams {
+        windows: windows.map(|w| (w.size.as_secs(), w.retention.as_ms())).collect(),
+        calendar: config.calendar.clone(),
+    };
+    (totals::window_totals(additions, ingested.clock.clone(), params), notices)
+}
+
 /// What a pipeline starts from besides its configuration: what a previous run saved, and the
 /// alert rules, which a reload may replace while it runs.
 #[derive(Clone)]
@@ -138,6 +179,8 @@ pub struct Outputs<'scope> {
     pub clusters: StreamVec<'scope, Tick, ClusterUpdate>,
     /// The detector's judgement of every window it evaluated (value, baseline, threshold).
     pub judgements: StreamVec<'scope, Tick, detect::WindowJudgement>,
+    /// Every live ticket KPI window, as (`(key, KPIs)`, +1/-1) changes.
+    pub kpis: VecCollection<'scope, Tick, (WindowKey, TicketAgg), isize>,
 }
 
 /// Builds the whole pipeline in `scope`; returns its input handle and output streams.
@@ -169,6 +212,8 @@ pub fn build<'scope>(
     let clusters = cluster_updates.unwrap_or_else(|| Vec::<ClusterUpdate>::new().to_stream(scope));
     let aggregates = window_aggregates(&ingested, totals);
     let conversation_changes = follow_conversations(&ingested, config);
+    let (kpis, sla_notices) = follow_tickets(&ingested, config);
+    let kpis_in = kpis.inner.clone().map(|((key, agg), t, diff)| (DetectIn::Kpi(key, agg, diff), t));
     // The detector mirrors the windows (and keeps samples) of the keys it judges: every single
     // dimension, and the combined keys a rule watches. Combined keys only an `[[aggregate]]`
     // names are for readers of Redis, and skip it.
@@ -191,7 +236,9 @@ pub fn build<'scope>(
     });
     // Per-message, per-cluster and per-conversation notices are all judged on worker 0, so
     // each one-off alert has one owner (whose alert engine a restart restores it to).
-    let notices = ingested.notices.concat(conversation_changes).exchange(|_| 0);
+    // Ticket KPI windows are few (agents, businesses): judged on worker 0 too, which owns the
+    // threshold rules' alerts.
+    let notices = ingested.notices.concat(conversation_changes).concat(sla_notices).concat(kpis_in).exchange(|_| 0);
     let detector_in = windows_in.concat(samples).concat(notices).concat(ingested.clock.broadcast());
     let detected = detect::detect(
         detector_in,
@@ -208,7 +255,7 @@ pub fn build<'scope>(
         detect::Detected::Judgement(j) => Some(j),
         detect::Detected::Alert(_) => None,
     });
-    (input, Outputs { alerts, dead_letters: ingested.dead, windows: aggregates, clusters, judgements })
+    (input, Outputs { alerts, dead_letters: ingested.dead, windows: aggregates, clusters, judgements, kpis })
 }
 
 /// Measurements of a finished run (leader worker).

@@ -46,24 +46,28 @@ impl TotalsParams {
     }
 }
 
+/// What a window total may be: a difference that adds up exactly ([`Agg`] for messages,
+/// `TicketAgg` for ticket KPIs).
+pub trait Total: Semigroup + IsZero + Clone + PartialEq + 'static {}
+impl<D: Semigroup + IsZero + Clone + PartialEq + 'static> Total for D {}
+
 /// The current total of every live window.
-#[derive(Default)]
-pub struct WindowTotals {
+pub struct WindowTotals<D = Agg> {
     /// Each live window's totals by series id. A total that sums to zero is removed.
-    windows: HashMap<Window, HashMap<u32, Agg, Fold>, Fold>,
+    windows: HashMap<Window, HashMap<u32, D, Fold>, Fold>,
     /// Live windows by the event time (ms) at which they expire.
     expiry: BTreeMap<i64, Vec<Window>>,
     series: Interner<Series>,
     params: TotalsParams,
 }
 
-impl WindowTotals {
+impl<D: Total> WindowTotals<D> {
     pub fn new(params: TotalsParams) -> Self {
-        WindowTotals { params, ..Default::default() }
+        WindowTotals { windows: HashMap::default(), expiry: BTreeMap::new(), series: Interner::default(), params }
     }
 
     /// Adds `agg` to its window's total; returns the total before and after (`None`: zero).
-    pub fn add(&mut self, key: &WindowKey, agg: &Agg) -> (Option<Agg>, Option<Agg>) {
+    pub fn add(&mut self, key: &WindowKey, agg: &D) -> (Option<D>, Option<D>) {
         let window = (key.size_s, key.start_s);
         let totals = match self.windows.get_mut(&window) {
             Some(totals) => totals,
@@ -77,29 +81,29 @@ impl WindowTotals {
         let id = self.series.intern(&key.series);
         match totals.entry(id) {
             std::collections::hash_map::Entry::Occupied(mut e) => {
-                let old = *e.get();
+                let old = e.get().clone();
                 e.get_mut().plus_equals(agg);
                 if e.get().is_zero() {
                     e.remove();
                     self.series.release(id);
                     return (Some(old), None);
                 }
-                (Some(old), Some(*e.get()))
+                (Some(old), Some(e.get().clone()))
             }
             std::collections::hash_map::Entry::Vacant(_) if agg.is_zero() => {
                 self.series.forget_if_unheld(id);
                 (None, None)
             }
             std::collections::hash_map::Entry::Vacant(e) => {
-                e.insert(*agg);
+                e.insert(agg.clone());
                 self.series.hold(id);
-                (None, Some(*agg))
+                (None, Some(agg.clone()))
             }
         }
     }
 
     /// Removes every window whose expiry `clock_ms` has passed, giving each of its totals.
-    pub fn expire(&mut self, clock_ms: i64, mut out: impl FnMut(WindowKey, Agg)) {
+    pub fn expire(&mut self, clock_ms: i64, mut out: impl FnMut(WindowKey, D)) {
         while let Some(entry) = self.expiry.first_entry() {
             if *entry.key() > clock_ms {
                 break;
@@ -107,7 +111,7 @@ impl WindowTotals {
             for window @ (size_s, start_s) in entry.remove() {
                 let Some(totals) = self.windows.remove(&window) else { continue };
                 // In series order, so an expiry comes out the same on every run.
-                let mut totals: Vec<(Series, Agg)> = totals
+                let mut totals: Vec<(Series, D)> = totals
                     .into_iter()
                     .map(|(id, total)| {
                         let series = self.series.get(id).clone();
@@ -128,12 +132,12 @@ impl WindowTotals {
     /// window by window in key order, then the totals of expired windows `-1`.
     pub fn tick(
         &mut self,
-        mut additions: Vec<(WindowKey, Agg)>,
+        mut additions: Vec<(WindowKey, D)>,
         clock_ms: i64,
-        mut out: impl FnMut(WindowKey, Agg, isize),
+        mut out: impl FnMut(WindowKey, D, isize),
     ) {
         additions.sort_unstable_by(|a, b| a.0.cmp(&b.0));
-        let mut changes: Vec<(WindowKey, Option<Agg>, Option<Agg>)> = Vec::new();
+        let mut changes: Vec<(WindowKey, Option<D>, Option<D>)> = Vec::new();
         let mut additions = additions.into_iter().peekable();
         while let Some((key, mut agg)) = additions.next() {
             while let Some((_, more)) = additions.next_if(|(next, _)| *next == key) {
@@ -144,10 +148,10 @@ impl WindowTotals {
                 changes.push((key, old, new));
             }
         }
-        let mut expired: Vec<(WindowKey, Agg)> = Vec::new();
+        let mut expired: Vec<(WindowKey, D)> = Vec::new();
         self.expire(clock_ms, |key, total| expired.push((key, total)));
         // A window changed this tick and expired at its end leaves with its old total alone.
-        let mut expired_now: Vec<(WindowKey, Agg)> = Vec::new();
+        let mut expired_now: Vec<(WindowKey, D)> = Vec::new();
         for (key, total) in expired {
             match changes.binary_search_by(|(k, _, _)| k.cmp(&key)) {
                 Ok(i) => changes[i].2 = None,
@@ -182,22 +186,22 @@ impl WindowTotals {
     }
 }
 
-enum TotalsIn {
-    Add(WindowKey, Agg),
+enum TotalsIn<D> {
+    Add(WindowKey, D),
     Clock(i64),
 }
 
 /// Every live window's total, as (`(key, total)`, +1/-1) changes, from the additions to windows
 /// and the event clock. Additions go to the worker that owns their series (the hash differential
 /// routes `WindowKey`s by, which the detector relies on); every worker hears every clock.
-pub fn window_totals<'scope>(
-    additions: VecCollection<'scope, Tick, WindowKey, Agg>,
+pub fn window_totals<'scope, D: Total + timely::ExchangeData>(
+    additions: VecCollection<'scope, Tick, WindowKey, D>,
     clock: StreamVec<'scope, Tick, (DetectIn, Tick)>,
     params: TotalsParams,
-) -> VecCollection<'scope, Tick, (WindowKey, Agg), isize> {
+) -> VecCollection<'scope, Tick, (WindowKey, D), isize> {
     let additions = additions
         .inner
-        .exchange(|(key, _, _): &(WindowKey, Tick, Agg)| key.hashed())
+        .exchange(|(key, _, _): &(WindowKey, Tick, D)| key.hashed())
         .map(|(key, t, agg)| (TotalsIn::Add(key, agg), t));
     let clock = clock.broadcast().flat_map(|(item, t)| match item {
         DetectIn::Clock(ms) => Some((TotalsIn::Clock(ms), t)),
@@ -206,7 +210,7 @@ pub fn window_totals<'scope>(
     additions
         .concat(clock)
         .unary_frontier(Pipeline, "WindowTotals", move |_, _| {
-            let mut totals = WindowTotals::new(params);
+            let mut totals = WindowTotals::<D>::new(params);
             let mut clock_ms = i64::MIN;
             let mut pending = TickBuffer::default();
             move |(input, frontier), output| {

@@ -4,4 +4,5 @@
 
 pub mod conversation;
 pub mod notice;
+pub mod ticket;
 pub mod window;

@@ -27,6 +27,7 @@ use crate::alerts::Alert;
 use crate::dataflow::clusters::ClusterUpdate;
 use crate::dataflow::detect::WindowJudgement;
 use crate::event::DeadLetter;
+use crate::records::ticket::TicketAgg;
 use crate::records::window::{Agg, WindowKey};
 use std::sync::Arc;
 
@@ -51,6 +52,11 @@ pub trait WindowSink: Send + Sync {
     /// `absorbed_through` (and of nothing later): a durable sink writes them out together with
     /// the acknowledgement of those batches.
     fn checkpoint(&self, _absorbed_through: u64) {}
+}
+
+/// Receives every ticket KPI window as it changes (Redis `fp:kpi:*`, the dashboard's panel).
+pub trait KpiSink: Send + Sync {
+    fn kpi(&self, key: &WindowKey, kpis: &TicketAgg);
 }
 
 /// Receives the clusterer's published changes (established clusters, merges, snapshots).
@@ -109,6 +115,7 @@ pub struct Fanout {
     pub windows: Vec<Arc<dyn WindowSink>>,
     pub clusters: Vec<Arc<dyn ClusterSink>>,
     pub judgements: Vec<Arc<dyn JudgementSink>>,
+    pub kpis: Vec<Arc<dyn KpiSink>>,
 }
 
 impl Fanout {
@@ -125,6 +132,11 @@ impl Fanout {
     pub fn window(&self, key: &WindowKey, agg: &Agg) {
         for s in &self.windows {
             s.window(key, agg);
+        }
+    }
+    pub fn kpi(&self, key: &WindowKey, kpis: &TicketAgg) {
+        for s in &self.kpis {
+            s.kpi(key, kpis);
         }
     }
     pub fn checkpoint(&self, absorbed_through: u64) {

@@ -17,7 +17,7 @@ use timely::dataflow::ProbeHandle;
 /// Hands each of the dataflow's output streams to its sinks. A stream's deliveries happen
 /// before the probe passes its tick, so a checkpoint (which waits on the probe) covers them.
 pub fn attach(outputs: Outputs<'_>, sinks: &Fanout, metrics: &Arc<Metrics>, probe: &ProbeHandle<Tick>) {
-    let Outputs { alerts, dead_letters, windows, clusters, judgements } = outputs;
+    let Outputs { alerts, dead_letters, windows, clusters, judgements, kpis } = outputs;
     let (to, metrics) = (sinks.clone(), metrics.clone());
     alerts
         .inspect(move |a| {
@@ -34,6 +34,16 @@ pub fn attach(outputs: Outputs<'_>, sinks: &Fanout, metrics: &Arc<Metrics>, prob
             .inspect(move |((key, agg), _, diff)| {
                 if *diff > 0 {
                     to.window(key, agg);
+                }
+            })
+            .probe_with(probe);
+    }
+    if !sinks.kpis.is_empty() {
+        let to = sinks.clone();
+        kpis.inner
+            .inspect(move |((key, kpis), _, diff)| {
+                if *diff > 0 {
+                    to.kpi(key, kpis);
                 }
             })
             .probe_with(probe);

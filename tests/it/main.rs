@@ -22,6 +22,7 @@ mod reload_e2e;
 mod report;
 mod segment_oracle;
 mod summarizer_e2e;
+mod ticket_oracle;
 
 #[cfg(feature = "e2e")]
 mod access_e2e;

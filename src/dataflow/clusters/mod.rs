@@ -316,6 +316,7 @@ mod tests {
                                 embedding: Embedding::quantize(&v),
                                 meta: None,
                                 turn: None,
+                                ticket: None,
                             };
                             (event, tick)
                         })

@@ -22,6 +22,7 @@ use timely::dataflow::StreamVec;
 mod day_over_day;
 pub mod drivers;
 pub mod handoff;
+pub mod kpi;
 mod sizes;
 mod verdicts;
 use sizes::spike_models;
@@ -46,6 +47,10 @@ pub enum DetectIn {
     NewCluster(NewCluster),
     /// A conversation's state changed, or it expired.
     Conversation(crate::records::conversation::ConversationChange),
+    /// A ticket KPI window's totals became (+1) or stopped being (-1) these.
+    Kpi(WindowKey, crate::records::ticket::TicketAgg, isize),
+    /// A ticket breached an SLA, or the breach ended.
+    Sla(crate::records::ticket::SlaNotice),
 }
 
 /// The windows of one series at one window size.
@@ -143,6 +148,8 @@ pub struct DetectorState {
     engine: AlertEngine,
     /// The window judgements of the current tick (see [`WindowJudgement`]).
     judged: Vec<WindowJudgement>,
+    /// Ticket KPI windows and threshold rules' streaks (worker 0).
+    kpis: kpi::KpiState,
 }
 
 /// A spike or sentiment-dip rule's judgement of one window, as the detector made it: the band
@@ -186,6 +193,7 @@ impl DetectorState {
             clock_ms: i64::MIN,
             engine: AlertEngine::new(&config.public_url),
             judged: Vec::new(),
+            kpis: kpi::KpiState::default(),
         }
     }
 
@@ -201,6 +209,7 @@ impl DetectorState {
         let mut risky: Vec<RiskyMessage> = Vec::new();
         let mut new_clusters: Vec<NewCluster> = Vec::new();
         let mut conversations = Vec::new();
+        let mut slas = Vec::new();
         for item in items {
             match item {
                 DetectIn::Window(key, agg, diff) => {
@@ -227,6 +236,8 @@ impl DetectorState {
                 DetectIn::Risk(m) => risky.push(m),
                 DetectIn::NewCluster(c) => new_clusters.push(c),
                 DetectIn::Conversation(c) => conversations.push(c),
+                DetectIn::Kpi(key, agg, diff) => self.kpis.record(key, agg, diff),
+                DetectIn::Sla(n) => slas.push(n),
             }
         }
 
@@ -255,10 +266,28 @@ impl DetectorState {
                 alerts.push(alert);
             }
         }
+        alerts.extend(self.judge_one_offs(risky, new_clusters, conversations, slas));
+        alerts.extend(self.judge_days(&touched, previous_clock));
+        alerts.extend(self.engine.advance_clock(self.clock_ms, self.lateness_ms, &self.rules));
+        self.attribution.forget(self.clock_ms);
+        alerts
+    }
+
+    /// The alerts of a tick's one-off notices (risky messages, new clusters, conversations, SLA
+    /// breaches) and of the KPI windows that closed.
+    fn judge_one_offs(
+        &mut self,
+        mut risky: Vec<RiskyMessage>,
+        mut new_clusters: Vec<NewCluster>,
+        mut conversations: Vec<crate::records::conversation::ConversationChange>,
+        mut slas: Vec<crate::records::ticket::SlaNotice>,
+    ) -> Vec<Alert> {
+        let mut alerts = Vec::new();
         // Messages and clusters in event-time order, so alerts come out in a stable order.
         risky.sort_by(|a, b| (a.ts_ms, &a.id).cmp(&(b.ts_ms, &b.id)));
         new_clusters.sort_by_key(|c| (c.ts_ms, c.id));
         conversations.sort_by(|a, b| (a.last_ms(), a.conversation()).cmp(&(b.last_ms(), b.conversation())));
+        slas.sort_by(|a, b| (a.deadline_ms, &a.ticket, a.kind).cmp(&(b.deadline_ms, &b.ticket, b.kind)));
         for rule in &self.rules {
             match &rule.kind {
                 RuleKind::HighRisk { only } => {
@@ -277,11 +306,17 @@ impl DetectorState {
                     alerts.extend(handoff::judge(&mut self.engine, rule, escalations, &conversations))
                 }
                 RuleKind::Spike(_) | RuleKind::SentimentDip(_) | RuleKind::DayOverDay(_) => {}
+                RuleKind::Threshold(t) => alerts.extend(self.kpis.judge(
+                    &mut self.engine,
+                    rule,
+                    t,
+                    &self.calendar,
+                    self.clock_ms,
+                    self.lateness_ms,
+                )),
+                RuleKind::SlaBreach => alerts.extend(kpi::sla_alerts(&mut self.engine, rule, &slas, self.clock_ms)),
             }
         }
-        alerts.extend(self.judge_days(&touched, previous_clock));
-        alerts.extend(self.engine.advance_clock(self.clock_ms, self.lateness_ms, &self.rules));
-        self.attribution.forget(self.clock_ms);
         alerts
     }
 

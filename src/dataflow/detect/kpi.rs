@@ -1,0 +1,216 @@
+//! Ticket KPIs in the detector: `threshold` rules judged on each closed KPI window (firing after
+//! `for` consecutive windows past their bound, resolving on the first window back inside it),
+//! and the `sla_breach` alerts of the ticket operator's SLA notices.
+
+use crate::alerts::engine::{AlertEngine, Evaluation};
+use crate::alerts::{fingerprint, Alert, Baseline, Explanation};
+use crate::config::TicketStatus;
+use crate::config::{RuleConfig, ThresholdRule};
+use crate::records::ticket::{SlaNotice, TicketAgg};
+use crate::records::window::{Series, WindowKey};
+use crate::util::calendar::Calendar;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+/// The most closed windows one rule judges in one tick (a long silence repeats one verdict).
+const MAX_WINDOWS_PER_TICK: i64 = 1_440;
+
+/// The KPI windows worker 0 mirrors, and where each threshold rule stands.
+#[derive(Default)]
+pub struct KpiState {
+    windows: HashMap<(Series, u32), BTreeMap<i64, TicketAgg>>,
+    /// Consecutive closed windows past the bound, per (rule, series).
+    streaks: HashMap<(String, Series), usize>,
+    /// The end (ms) of the last window each rule has judged.
+    judged_through: HashMap<String, i64>,
+}
+
+impl KpiState {
+    /// A KPI totals output: the window's KPIs became (+1) or stopped being (-1) `agg`.
+    pub fn record(&mut self, key: WindowKey, agg: TicketAgg, diff: isize) {
+        let windows = self.windows.entry((key.series, key.size_s)).or_default();
+        if diff > 0 {
+            windows.insert(key.start_s, agg);
+        } else if windows.get(&key.start_s) == Some(&agg) {
+            windows.remove(&key.start_s);
+        }
+    }
+
+    /// The KPIs of a window (`None`: no ticket touched it).
+    pub fn get(&self, series: &Series, size_s: u32, start_s: i64) -> Option<&TicketAgg> {
+        self.windows.get(&(series.clone(), size_s))?.get(&start_s)
+    }
+
+    /// Judges every window of `rule`'s size that closed (`lateness_ms` after its end) by
+    /// `clock_ms`, window by window, every watched series in order.
+    #[allow(clippy::too_many_arguments)]
+    pub fn judge(
+        &mut self,
+        engine: &mut AlertEngine,
+        rule: &RuleConfig,
+        t: &ThresholdRule,
+        calendar: &Calendar,
+        clock_ms: i64,
+        lateness_ms: i64,
+    ) -> Vec<Alert> {
+        let size_s = rule.window.as_secs();
+        if clock_ms == i64::MIN || size_s == 0 {
+            return Vec::new();
+        }
+        // The end of the latest closed window: the start of the one the clock is in.
+        let closed_end_ms = calendar.window_start(clock_ms.saturating_sub(lateness_ms), size_s) * 1000;
+        let watched = |s: &Series| s.key == t.key && t.only.as_ref().is_none_or(|o| o.iter().any(|v| *v == s.value));
+        let series: BTreeSet<Series> = self
+            .windows
+            .keys()
+            .filter(|(s, size)| *size == size_s && watched(s))
+            .map(|(s, _)| s.clone())
+            .chain(self.streaks.keys().filter(|(r, _)| *r == rule.name).map(|(_, s)| s.clone()))
+            .collect();
+        let first_end_ms = match self.judged_through.get(&rule.name) {
+            Some(through) => calendar.window_end(*through / 1000, size_s) * 1000,
+            None => {
+                let earliest = series.iter().filter_map(|s| self.windows.get(&(s.clone(), size_s))?.keys().next());
+                match earliest.min() {
+                    Some(start) => calendar.window_end(*start, size_s) * 1000,
+                    None => return Vec::new(),
+                }
+            }
+        };
+        if first_end_ms > closed_end_ms {
+            return Vec::new();
+        }
+        self.judged_through.insert(rule.name.clone(), closed_end_ms);
+        let mut ends = Vec::new();
+        let mut end_s = closed_end_ms / 1000;
+        while end_s * 1000 >= first_end_ms && (ends.len() as i64) < MAX_WINDOWS_PER_TICK {
+            ends.push(end_s);
+            end_s = calendar.window_after(end_s, size_s, -1);
+        }
+        ends.reverse();
+        let mut alerts = Vec::new();
+        for end_s in ends {
+            let start_s = calendar.window_after(end_s, size_s, -1);
+            for s in &series {
+                let agg = self.get(s, size_s, start_s).cloned();
+                let value = match &agg {
+                    Some(agg) => agg.metric(&t.metric),
+                    None if t.metric.counts() => Some(0.0),
+                    None => None,
+                };
+                let streak = self.streaks.entry((rule.name.clone(), s.clone())).or_default();
+                let labels = AlertEngine::labels(rule, s.parts().into_iter().map(|(d, v)| (d.as_str(), v)));
+                let fp = fingerprint(&rule.name, &labels);
+                match value.filter(|v| t.crossed(*v)) {
+                    Some(v) => {
+                        *streak += 1;
+                        if *streak >= t.for_windows {
+                            let n = *streak;
+                            let eval = evaluation(t, start_s, end_s, v, n, agg.as_ref());
+                            let summary = threshold_summary(rule, t, s, v, n);
+                            alerts
+                                .extend(engine.hold(rule, fp, rule.severity, end_s * 1000, || (labels, eval, summary)));
+                        }
+                    }
+                    None => {
+                        *streak = 0;
+                        alerts.extend(engine.settle(&fp, rule, end_s * 1000));
+                    }
+                }
+            }
+        }
+        self.streaks.retain(|_, n| *n > 0);
+        alerts
+    }
+}
+
+fn evaluation(
+    t: &ThresholdRule,
+    start_s: i64,
+    end_s: i64,
+    value: f64,
+    n: usize,
+    agg: Option<&TicketAgg>,
+) -> Evaluation {
+    Evaluation {
+        window_start_ms: start_s * 1000,
+        window_end_ms: end_s * 1000,
+        anomalous: true,
+        value,
+        baseline: Baseline { threshold: t.bound(), windows: n, ..Default::default() },
+        explanation: Explanation {
+            count: agg.map_or(0, |a| a.transitions(TicketStatus::Opened)),
+            ..Default::default()
+        },
+    }
+}
+
+/// `agent a-7: p90(first_response) 95.0 s above 60 for 5 consecutive 1m windows`
+fn threshold_summary(rule: &RuleConfig, t: &ThresholdRule, s: &Series, value: f64, n: usize) -> String {
+    let unit = if t.metric.is_duration() { " s" } else { "" };
+    let side = match (t.above, t.below) {
+        (Some(a), _) if value > a => format!("above {a}{unit}"),
+        (_, Some(b)) => format!("below {b}{unit}"),
+        _ => String::new(),
+    };
+    format!("{} {}: {} {value:.1}{unit} {side} for {n} consecutive {} windows", s.key, s.value, t.metric, rule.window)
+}
+
+/// The alert of one ticket and SLA: the ticket and the SLA alone, so one breach is one alert.
+pub fn sla_fingerprint(rule: &RuleConfig, n: &SlaNotice) -> String {
+    let labels =
+        BTreeMap::from([("ticket".to_owned(), n.ticket.to_string()), ("sla".to_owned(), n.kind.as_str().into())]);
+    fingerprint(&rule.name, &labels)
+}
+
+/// Applies a tick's SLA notices (in deadline order) to the `sla_breach` alerts: a breach fires
+/// at its deadline and stays firing until the awaited transition (or the ticket is forgotten);
+/// a late event showing the transition was in time resolves it.
+pub fn sla_alerts(engine: &mut AlertEngine, rule: &RuleConfig, notices: &[SlaNotice], clock_ms: i64) -> Vec<Alert> {
+    let mut out = Vec::new();
+    for n in notices {
+        let fp = sla_fingerprint(rule, n);
+        match n.answered_ms {
+            Some(at) if at <= n.deadline_ms => out.extend(engine.settle(&fp, rule, clock_ms.max(n.deadline_ms))),
+            answered => {
+                out.extend(engine.hold(rule, fp.clone(), n.severity, n.deadline_ms, || sla_alert(rule, n)));
+                if let Some(at) = answered {
+                    out.extend(engine.settle(&fp, rule, at));
+                }
+            }
+        }
+    }
+    out
+}
+
+fn sla_alert(rule: &RuleConfig, n: &SlaNotice) -> (BTreeMap<String, String>, Evaluation, String) {
+    let mut subject = vec![("ticket", n.ticket.as_str()), ("sla", n.kind.as_str()), ("policy", n.policy.as_str())];
+    if let Some(a) = &n.agent {
+        subject.push(("agent", a));
+    }
+    if let Some(b) = &n.business {
+        subject.push(("business", b));
+    }
+    let mut labels = AlertEngine::labels(rule, subject);
+    labels.insert("severity".into(), n.severity.as_str().into());
+    let limit_s = (n.deadline_ms - n.started_ms) as f64 / 1000.0;
+    let eval = Evaluation {
+        window_start_ms: n.started_ms,
+        window_end_ms: n.deadline_ms,
+        anomalous: true,
+        value: limit_s,
+        baseline: Baseline { threshold: limit_s, ..Default::default() },
+        explanation: Explanation::default(),
+    };
+    let who = n.agent.as_deref().map(|a| format!(" (agent {a})")).unwrap_or_default();
+    let summary = format!(
+        "ticket {}{who}: no {} within the {} SLA of {limit_s:.0} s",
+        n.ticket,
+        match n.kind {
+            crate::config::SlaKind::FirstResponse => "first response",
+            crate::config::SlaKind::Takeover => "takeover by a person",
+            crate::config::SlaKind::Resolution => "resolution",
+        },
+        n.policy
+    );
+    (labels, eval, summary)
+}

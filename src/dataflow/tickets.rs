@@ -1,0 +1,462 @@
+//! The `Tickets` operator: each ticket's lifecycle, from its events, on the worker its id
+//! hashes to, turned into service KPIs (additions to KPI windows) and SLA notices.
+//!
+//! A ticket's contribution to the windows is a function of its events in order and of the
+//! event clock (an SLA is breached once the clock passes its deadline unanswered). When an
+//! event arrives, or the clock passes one of its deadlines, the ticket is folded again from its
+//! kept events: the old contribution is retracted and the new one added. So KPIs never depend
+//! on arrival order, and a late first response that was in time takes its breach back.
+//! A ticket idle for `[tickets] idle` of event time is forgotten (its windows stay).
+
+use super::tick::{Tick, TickBuffer};
+use crate::config::{Severity, TicketsConfig, WindowConfig};
+use crate::config::{SlaKind, Span, TicketStatus};
+use crate::event::SmolStr;
+use crate::event::TicketEvent;
+use crate::records::ticket::{SlaNotice, TicketAgg};
+use crate::records::window::{Series, WindowKey};
+use crate::util::calendar::Calendar;
+use differential_dataflow::difference::{Abelian, IsZero, Semigroup};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use timely::dataflow::channels::pact::Pipeline;
+use timely::dataflow::operators::generic::Operator;
+use timely::dataflow::StreamVec;
+
+/// What the operator hears: ticket events (exchanged by ticket) and every worker's event clock.
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+pub enum TicketIn {
+    Event(Box<TicketEvent>),
+    Clock(i64),
+}
+
+/// What it says: additions to KPI windows, and SLA breaches.
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+pub enum TicketOut {
+    Kpi(WindowKey, TicketAgg),
+    Sla(SlaNotice),
+}
+
+/// The deadlines of one `[[sla]]` (ms; `None`: not watched), and the businesses it covers.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SlaParams {
+    pub name: SmolStr,
+    pub severity: Severity,
+    pub business: Option<Vec<String>>,
+    pub deadlines: [Option<i64>; 3],
+}
+
+#[derive(Clone, Debug, Default)]
+pub struct TicketParams {
+    pub idle_ms: i64,
+    /// Events kept per ticket to reorder late ones; older ones are folded into a base.
+    pub max_events: usize,
+    /// The KPI window sizes (seconds).
+    pub sizes: Vec<u32>,
+    pub calendar: Calendar,
+    pub slas: Vec<SlaParams>,
+}
+
+impl TicketParams {
+    pub fn from_config(tickets: &TicketsConfig, calendar: &Calendar, windows: &[WindowConfig]) -> Self {
+        TicketParams {
+            idle_ms: tickets.idle.as_ms(),
+            max_events: tickets.max_events,
+            sizes: kpi_sizes(tickets, windows),
+            calendar: calendar.clone(),
+            slas: tickets
+                .sla
+                .iter()
+                .map(|s| SlaParams {
+                    name: s.name.as_str().into(),
+                    severity: s.severity(),
+                    business: s.business.clone(),
+                    deadlines: [s.first_response, s.takeover, s.resolution].map(|d| d.map(|d| d.as_ms())),
+                })
+                .collect(),
+        }
+    }
+
+    /// The SLA a ticket of `business` follows: the first `[[tickets.sla]]` that covers it.
+    fn policy(&self, business: Option<&str>) -> Option<&SlaParams> {
+        self.slas.iter().find(|s| match (&s.business, business) {
+            (None, _) => true,
+            (Some(list), Some(b)) => list.iter().any(|x| x == b),
+            (Some(_), None) => false,
+        })
+    }
+}
+
+/// The window sizes (s) KPIs are kept at: `[tickets] windows`, or every dataflow window.
+pub fn kpi_sizes(tickets: &TicketsConfig, windows: &[WindowConfig]) -> Vec<u32> {
+    tickets.sizes(windows.iter().map(|w| w.size)).iter().map(|s| s.as_secs()).collect()
+}
+
+/// A ticket's fold up to some event: the open episode and who has it.
+#[derive(Clone, Debug, Default, PartialEq)]
+struct Fold {
+    business: Option<SmolStr>,
+    agent: Option<SmolStr>,
+    episode: Option<Episode>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq)]
+struct Episode {
+    start_ms: i64,
+    assigned_ms: Option<i64>,
+    first_response_ms: Option<i64>,
+    /// The hand-off waiting for a person.
+    handed_off_ms: Option<i64>,
+}
+
+/// One SLA clock of a ticket: started at `started_ms`, due at `deadline_ms`, answered (or not).
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+struct SlaClock {
+    kind: SlaKind,
+    policy: SmolStr,
+    severity: Severity,
+    started_ms: i64,
+    deadline_ms: i64,
+    answered_ms: Option<i64>,
+    /// Who had the ticket when the clock started.
+    agent: Option<SmolStr>,
+}
+
+impl SlaClock {
+    fn breached(&self, clock_ms: i64) -> bool {
+        match self.answered_ms {
+            Some(at) => at > self.deadline_ms,
+            None => clock_ms >= self.deadline_ms,
+        }
+    }
+}
+
+/// What a ticket contributes, as of its events and the clock: KPI pieces (at a time, for an
+/// agent) and its SLA clocks.
+#[derive(Debug, Default, PartialEq)]
+pub struct Contribution {
+    pieces: Vec<(i64, Option<SmolStr>, TicketAgg)>,
+    clocks: Vec<SlaClock>,
+    business: Option<SmolStr>,
+}
+
+/// Folds `events` (in order) onto `base`: the KPI pieces they make, and their SLA clocks.
+fn fold(base: &Fold, events: &[TicketEvent], clock_ms: i64, params: &TicketParams) -> (Fold, Contribution) {
+    let mut f = base.clone();
+    let mut out = Contribution::default();
+    if f.business.is_none() {
+        f.business = events.iter().find_map(|e| e.business.clone());
+    }
+    let policy = params.policy(f.business.as_deref());
+    // The clock of `kind` started at `at`, if the ticket's SLA watches it.
+    let start = |kind: SlaKind, at: i64, agent: &Option<SmolStr>| {
+        let p = policy?;
+        let deadline_ms = at + p.deadlines[kind as usize]?;
+        let (policy, severity, agent) = (p.name.clone(), p.severity, agent.clone());
+        Some(SlaClock { kind, policy, severity, started_ms: at, deadline_ms, answered_ms: None, agent })
+    };
+    let span = |out: &mut Contribution, at: i64, agent: &Option<SmolStr>, span: Span, from: i64| {
+        out.pieces.push((at, agent.clone(), TicketAgg::of_span(span, at - from)));
+    };
+    for ev in events {
+        let status = ev.status();
+        if ev.agent.is_some() {
+            f.agent.clone_from(&ev.agent);
+        }
+        out.pieces.push((ev.ts_ms, f.agent.clone(), TicketAgg::of_transition(status)));
+        let at = ev.ts_ms;
+        match (status, &mut f.episode) {
+            (TicketStatus::Opened, None) | (TicketStatus::Reopened, _) => {
+                f.episode = Some(Episode { start_ms: at, ..Default::default() });
+                out.clocks.extend(
+                    [SlaKind::FirstResponse, SlaKind::Resolution].map(|k| start(k, at, &f.agent)).into_iter().flatten(),
+                );
+            }
+            (TicketStatus::Opened, Some(_)) => {}
+            (TicketStatus::Assigned, Some(ep)) => {
+                ep.assigned_ms.get_or_insert(at);
+                if let Some(from) = ep.handed_off_ms.take() {
+                    span(&mut out, at, &f.agent, Span::Takeover, from);
+                    answer(&mut out.clocks, SlaKind::Takeover, at);
+                }
+            }
+            (TicketStatus::FirstResponse, Some(ep)) => {
+                if ep.first_response_ms.is_none() {
+                    ep.first_response_ms = Some(at);
+                    span(&mut out, at, &f.agent, Span::FirstResponse, ep.start_ms);
+                    answer(&mut out.clocks, SlaKind::FirstResponse, at);
+                }
+            }
+            (TicketStatus::HandedOff, Some(ep)) => {
+                if ep.handed_off_ms.is_none() {
+                    ep.handed_off_ms = Some(at);
+                    out.clocks.extend(start(SlaKind::Takeover, at, &f.agent));
+                }
+            }
+            (TicketStatus::Resolved, Some(ep)) => {
+                let ep = ep.clone();
+                span(&mut out, at, &f.agent, Span::Resolution, ep.start_ms);
+                if let Some(from) = ep.assigned_ms.or(ep.first_response_ms) {
+                    span(&mut out, at, &f.agent, Span::Handling, from);
+                }
+                for kind in SlaKind::ALL {
+                    answer(&mut out.clocks, kind, at);
+                }
+                f.episode = None;
+            }
+            // A transition outside an episode (its opening not seen yet) is counted, not timed.
+            (_, None) => {}
+        }
+    }
+    for c in out.clocks.iter().filter(|c| c.breached(clock_ms)) {
+        out.pieces.push((c.deadline_ms, c.agent.clone(), TicketAgg::of_breach(c.kind)));
+    }
+    out.business = f.business.clone();
+    (f, out)
+}
+
+/// The open clocks of `kind` are answered at `at`.
+fn answer(clocks: &mut [SlaClock], kind: SlaKind, at: i64) {
+    for c in clocks.iter_mut().filter(|c| c.kind == kind && c.answered_ms.is_none()) {
+        c.answered_ms = Some(at);
+    }
+}
+
+/// A ticket's KPI pieces as window additions: every KPI window size, for the overall series,
+/// the ticket's business and the agent of the piece.
+fn additions(contribution: &Contribution, params: &TicketParams, sign: i64, mut out: impl FnMut(WindowKey, TicketAgg)) {
+    use crate::config::Dimension;
+    for (at, agent, agg) in &contribution.pieces {
+        let mut agg = agg.clone();
+        if sign < 0 {
+            agg.negate();
+        }
+        let series = [
+            Some(Series::new(Dimension::Overall, "all")),
+            contribution.business.as_ref().map(|b| Series::new(Dimension::Business, b.clone())),
+            agent.as_ref().map(|a| Series::new(Dimension::Agent, a.clone())),
+        ];
+        for series in series.into_iter().flatten() {
+            for &size_s in &params.sizes {
+                let start_s = params.calendar.window_start(*at, size_s);
+                out(WindowKey { series: series.clone(), size_s, start_s }, agg.clone());
+            }
+        }
+    }
+}
+
+/// One ticket as the operator keeps it.
+#[derive(Default)]
+struct Ticket {
+    /// The fold of the events no longer kept.
+    base: Fold,
+    /// Kept events, in order.
+    events: Vec<TicketEvent>,
+    /// The clock the last fold was made at (breaches depend on it).
+    folded_at: i64,
+    /// The open SLA deadlines the last fold has (for the timer).
+    deadlines: Vec<i64>,
+    last_ms: i64,
+}
+
+/// Every ticket of one worker.
+pub struct Tickets {
+    params: TicketParams,
+    tickets: HashMap<SmolStr, Ticket>,
+    /// Tickets to fold again when the clock passes a time: open deadlines and idle expiries.
+    timers: BTreeSet<(i64, SmolStr)>,
+    clock_ms: i64,
+}
+
+impl Tickets {
+    pub fn new(params: TicketParams) -> Self {
+        Tickets { params, tickets: HashMap::new(), timers: BTreeSet::new(), clock_ms: i64::MIN }
+    }
+
+    pub fn len(&self) -> usize {
+        self.tickets.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.tickets.is_empty()
+    }
+
+    /// One tick: the events (any order) and the clock after them. Gives the KPI additions
+    /// consolidated per window in key order, then the SLA notices in (deadline, ticket) order.
+    pub fn process_tick(&mut self, events: Vec<TicketEvent>, clock_ms: i64, out: &mut impl FnMut(TicketOut)) {
+        self.clock_ms = self.clock_ms.max(clock_ms);
+        let mut by_ticket: BTreeMap<SmolStr, Vec<TicketEvent>> = BTreeMap::new();
+        for ev in events {
+            by_ticket.entry(ev.ticket.clone()).or_default().push(ev);
+        }
+        let due: Vec<SmolStr> = {
+            let mut due = Vec::new();
+            while let Some((at, _)) = self.timers.first() {
+                if *at > self.clock_ms {
+                    break;
+                }
+                due.push(self.timers.pop_first().expect("peeked").1);
+            }
+            due
+        };
+        let mut touched: BTreeSet<SmolStr> = by_ticket.keys().cloned().collect();
+        touched.extend(due);
+        let mut windows: BTreeMap<WindowKey, TicketAgg> = BTreeMap::new();
+        let mut notices = Vec::new();
+        for id in touched {
+            let new = by_ticket.remove(&id).unwrap_or_default();
+            self.update(&id, new, &mut windows, &mut notices);
+        }
+        for (key, agg) in windows.into_iter().filter(|(_, agg)| !agg.is_zero()) {
+            out(TicketOut::Kpi(key, agg));
+        }
+        notices.sort_by(|a: &SlaNotice, b| (a.deadline_ms, &a.ticket, a.kind).cmp(&(b.deadline_ms, &b.ticket, b.kind)));
+        for n in notices {
+            out(TicketOut::Sla(n));
+        }
+    }
+
+    fn update(
+        &mut self,
+        id: &SmolStr,
+        mut new: Vec<TicketEvent>,
+        windows: &mut BTreeMap<WindowKey, TicketAgg>,
+        notices: &mut Vec<SlaNotice>,
+    ) {
+        let params = &self.params;
+        let ticket = self.tickets.entry(id.clone()).or_default();
+        let (_, before) = fold(&ticket.base, &ticket.events, ticket.folded_at, params);
+        new.sort_by(|a, b| a.order().cmp(&b.order()));
+        for ev in new {
+            ticket.last_ms = ticket.last_ms.max(ev.ts_ms);
+            let at = ticket.events.partition_point(|e| e.order() < ev.order());
+            if ticket.events.get(at).is_some_and(|e| e.order() == ev.order()) {
+                continue;
+            }
+            ticket.events.insert(at, ev);
+        }
+        let (_, after) = fold(&ticket.base, &ticket.events, self.clock_ms, params);
+        let folded_before = std::mem::replace(&mut ticket.folded_at, self.clock_ms);
+        let mut add = |key: WindowKey, agg: TicketAgg| windows.entry(key).or_default().plus_equals(&agg);
+        additions(&before, params, -1, &mut add);
+        additions(&after, params, 1, &mut add);
+        sla_changes(id, &before, &after, folded_before, self.clock_ms, notices);
+        if ticket.events.len() > params.max_events {
+            // The oldest events become the base: what they contributed stays as it is.
+            let keep_from = ticket.events.len() - params.max_events / 2;
+            let old: Vec<TicketEvent> = ticket.events.drain(..keep_from).collect();
+            ticket.base = fold(&ticket.base, &old, self.clock_ms, params).0;
+        }
+        // Fold again when the clock reaches an open deadline; forget once idle with none open.
+        for d in ticket.deadlines.drain(..) {
+            self.timers.remove(&(d, id.clone()));
+        }
+        let open: Vec<i64> = after.clocks.iter().filter(|c| c.answered_ms.is_none()).map(|c| c.deadline_ms).collect();
+        let expires = ticket.last_ms.saturating_add(params.idle_ms);
+        ticket.deadlines = open.iter().copied().filter(|d| *d > self.clock_ms).chain([expires]).collect();
+        for d in &ticket.deadlines {
+            self.timers.insert((*d, id.clone()));
+        }
+        if expires <= self.clock_ms && open.iter().all(|d| *d <= self.clock_ms) {
+            for c in after.clocks.iter().filter(|c| c.answered_ms.is_none()) {
+                notices.push(notice(id, c, &after, Some(expires)));
+            }
+            for d in std::mem::take(&mut ticket.deadlines) {
+                self.timers.remove(&(d, id.clone()));
+            }
+            self.tickets.remove(id);
+        }
+    }
+}
+
+/// The SLA notices of a ticket's change: a breach that appeared (or whose answer changed), and
+/// one that a late event took back.
+fn sla_changes(
+    id: &SmolStr,
+    before: &Contribution,
+    after: &Contribution,
+    old_clock: i64,
+    clock_ms: i64,
+    notices: &mut Vec<SlaNotice>,
+) {
+    let same = |a: &SlaClock, b: &SlaClock| a.kind == b.kind && a.started_ms == b.started_ms;
+    for c in after.clocks.iter().filter(|c| c.breached(clock_ms)) {
+        let was = before.clocks.iter().find(|b| same(b, c) && b.breached(old_clock));
+        if was.is_none_or(|b| b.answered_ms != c.answered_ms || b.deadline_ms != c.deadline_ms) {
+            notices.push(notice(id, c, after, c.answered_ms));
+        }
+    }
+    for b in before.clocks.iter().filter(|b| b.breached(old_clock)) {
+        let now = after.clocks.iter().find(|c| same(b, c));
+        if let Some(c) = now.filter(|c| !c.breached(clock_ms)) {
+            // Answered in time after all (a late event): the breach is taken back.
+            notices.push(notice(id, c, after, c.answered_ms));
+        }
+    }
+}
+
+fn notice(id: &SmolStr, c: &SlaClock, of: &Contribution, answered_ms: Option<i64>) -> SlaNotice {
+    SlaNotice {
+        ticket: id.clone(),
+        kind: c.kind,
+        policy: c.policy.clone(),
+        severity: c.severity,
+        started_ms: c.started_ms,
+        deadline_ms: c.deadline_ms,
+        agent: c.agent.clone(),
+        business: of.business.clone(),
+        answered_ms,
+    }
+}
+
+/// Every ticket's KPI additions from scratch: each ticket's events folded in order at
+/// `clock_ms`, summed per window. The operator's outputs, summed, must always equal this
+/// (`tests/it/ticket_oracle.rs`).
+pub fn kpis_of(events: &[TicketEvent], clock_ms: i64, params: &TicketParams) -> BTreeMap<WindowKey, TicketAgg> {
+    let mut by_ticket: BTreeMap<&str, Vec<TicketEvent>> = BTreeMap::new();
+    for ev in events {
+        by_ticket.entry(&ev.ticket).or_default().push(ev.clone());
+    }
+    let mut windows: BTreeMap<WindowKey, TicketAgg> = BTreeMap::new();
+    for (_, mut evs) in by_ticket {
+        evs.sort_by(|a, b| a.order().cmp(&b.order()));
+        evs.dedup_by(|a, b| a.order() == b.order());
+        let (_, c) = fold(&Fold::default(), &evs, clock_ms, params);
+        additions(&c, params, 1, |key, agg| windows.entry(key).or_default().plus_equals(&agg));
+    }
+    windows.retain(|_, agg| !agg.is_zero());
+    windows
+}
+
+/// Builds the operator: ticket events must already be partitioned by ticket, and every worker's
+/// clock broadcast to it.
+pub fn tickets<'scope>(
+    input: StreamVec<'scope, Tick, (TicketIn, Tick)>,
+    params: TicketParams,
+) -> StreamVec<'scope, Tick, (TicketOut, Tick)> {
+    input.unary_frontier(Pipeline, "Tickets", move |_, _| {
+        let mut tickets = Tickets::new(params);
+        let mut clock_ms = i64::MIN;
+        let mut pending = TickBuffer::default();
+        move |(input, frontier), output| {
+            input.for_each(|capability, data| {
+                for (item, time) in data.drain(..) {
+                    pending.stash(time, item, || capability.delayed(&time, 0));
+                }
+            });
+            while let Some((capability, tick, items)) = pending.pop_ready(|t| !frontier.less_equal(t)) {
+                let mut events = Vec::new();
+                for item in items {
+                    match item {
+                        TicketIn::Event(e) => events.push(*e),
+                        TicketIn::Clock(ms) => clock_ms = clock_ms.max(ms),
+                    }
+                }
+                let mut session = output.session(&capability);
+                tickets.process_tick(events, clock_ms, &mut |o| session.give((o, tick)));
+            }
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests;
