@@ -579,6 +579,41 @@ mod tests {
     }
 
     #[test]
+    fn ticket_events_need_no_text_and_bad_ones_say_why() {
+        let a = Admission::new(&Config::embedded(), Some(&Arc::new(Models::fallback("test"))));
+        let line = br#"{"type":"ticket","ticket":"T-7","status":"handed_off","agent":"a-1","business":"loan","ts":1700000000000,"seq":2}"#;
+        let ev = a.admit(line, NOW, "test").unwrap();
+        let t = ev.ticket.as_deref().expect("a ticket event");
+        assert_eq!((t.ticket.as_str(), t.status(), t.seq), ("T-7", TicketStatus::HandedOff, 2));
+        assert_eq!(
+            (t.agent.as_deref(), t.business.as_deref(), t.ts_ms),
+            (Some("a-1"), Some("loan"), 1_700_000_000_000)
+        );
+        assert!(ev.text.is_empty() && ev.embedding.is_empty() && ev.risk.is_none(), "never enriched");
+        assert_eq!(a.admit(line, NOW, "test").unwrap().id, ev.id, "content ids are stable");
+        let dead = |line: &[u8]| {
+            let d = a.admit(line, NOW, "test").unwrap_err();
+            (d.reason, d.detail)
+        };
+        let (reason, detail) = dead(br#"{"type":"ticket","status":"opened"}"#);
+        assert_eq!((reason, detail.as_str()), (DeadReason::BadField, "a ticket event needs field `ticket`"));
+        assert!(dead(br#"{"type":"ticket","ticket":"T"}"#).1.contains("needs field `status`"));
+        assert!(dead(br#"{"type":"ticket","ticket":"T","status":"closed"}"#).1.contains("`closed` is not one of"));
+        assert!(dead(br#"{"type":"ticket","ticket":"T","status":"opened","role":"agent"}"#)
+            .1
+            .contains("belong to messages"));
+        assert_eq!(
+            dead(br#"{"type":"ticket","ticket":"T","status":"opened","ts":4102444800000}"#).0,
+            DeadReason::TsInFuture
+        );
+        assert!(dead(br#"{"type":"call","text":"x"}"#).1.contains("`call` is not one of message, ticket"));
+        // On a message, `ticket` and `status` are plain fields: kept in meta.
+        let msg = a.admit(br#"{"text":"still waiting","ticket":"T-7","status":"vip"}"#, NOW, "test").unwrap();
+        assert!(msg.ticket.is_none());
+        assert_eq!(msg.meta.as_deref(), Some(r#"{"status":"vip","ticket":"T-7"}"#));
+    }
+
+    #[test]
     fn dead_letters_carry_masked_payloads() {
         let a = Admission::new(&Config::embedded(), Some(&Arc::new(Models::fallback("test"))));
         let broken = "{\"text\": \"call me on 13812345678 or a@b.cn\"".as_bytes();

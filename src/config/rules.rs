@@ -190,6 +190,7 @@ pub(super) struct RuleFile {
     pub sensitivity: f64,
     #[serde(default)]
     pub min_delta: f64,
+    #[serde(default = "default_min_count")]
     pub min_count: u64,
     pub yesterday_factor: Option<f64>,
     /// Spike rules: judge each series on the shortest dataflow window (from the rule's own up)
@@ -497,6 +498,9 @@ impl RuleFile {
     }
 }
 
+fn default_min_count() -> u64 {
+    1
+}
 fn default_history() -> usize {
     30
 }

@@ -195,4 +195,63 @@ mod tests {
             assert!(KpiMetric::parse(bad).is_err(), "{bad}");
         }
     }
+
+    #[test]
+    fn threshold_rules_and_slas_are_checked_with_every_problem_at_once() {
+        use super::super::{Config, Source, DEFAULT_ALERTS, DEFAULT_DATAFLOW};
+        let flows = || vec![Source { name: "dataflows/d.toml".into(), text: DEFAULT_DATAFLOW.into() }];
+        let bad = r#"
+[[rule]]
+name = "a"
+kind = "threshold"
+key = "category"
+metric = "p90(lunch)"
+window = "2m"
+for = "90s"
+severity = "warning"
+
+[[rule]]
+name = "b"
+kind = "spike"
+key = "agent"
+baseline = "median_mad"
+window = "1m"
+sensitivity = 3
+above = 5
+severity = "warning"
+
+[[rule]]
+name = "c"
+kind = "threshold"
+key = "agent"
+metric = "mean(handling)"
+window = "5m"
+severity = "info"
+"#;
+        let alerts = vec![Source { name: "alerts/t.toml".into(), text: bad.into() }];
+        let errors = Config::from_sources(flows(), alerts).unwrap_err().0;
+        let messages: Vec<&str> = errors.iter().map(|e| e.message.as_str()).collect();
+        let want = [
+            "rule `a`: key category: ticket KPIs are kept for overall, agent and business",
+            "rule `a`: metric: `lunch` is not a duration (first_response, takeover, handling, resolution)",
+            "rule `a`: threshold rules need `above` or `below`",
+            "rule `a`: window 2m is not a ticket KPI window (have 1m, 5m, 15m, 1h)",
+            "rule `a`: for = 90s is not a whole number of 2m windows",
+            "rule `b`: `above`, `below` and `for` apply to threshold rules only",
+            "rule `b`: key agent: only threshold rules watch agents (ticket KPIs)",
+            "rule `c`: threshold rules need `above` or `below`",
+        ];
+        for w in want {
+            assert!(messages.contains(&w), "missing {w:?} in {messages:#?}");
+        }
+        assert_eq!(messages.len(), want.len(), "{messages:#?}");
+        let defaults = vec![Source { name: "alerts/default.toml".into(), text: DEFAULT_ALERTS.into() }];
+        let config = Config::from_sources(flows(), defaults).unwrap();
+        let threshold = config.rules.iter().find_map(|r| match &r.kind {
+            super::super::RuleKind::Threshold(t) => Some(t),
+            _ => None,
+        });
+        assert!(threshold.is_some(), "the shipped rules include a threshold rule");
+        assert!(config.rules.iter().any(|r| r.name == super::super::SLA_RULE), "and the SLAs' breach rule");
+    }
 }

@@ -214,3 +214,120 @@ fn sla_alert(rule: &RuleConfig, n: &SlaNotice) -> (BTreeMap<String, String>, Eva
     );
     (labels, eval, summary)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::alerts::AlertStatus;
+    use crate::config::{Dimension, HumanDuration, KpiMetric, RuleKind, Severity, SlaKind, Span};
+    use differential_dataflow::difference::Semigroup;
+
+    const T0_S: i64 = 1_800_000_000 / 60 * 60;
+
+    fn rule(for_windows: usize) -> RuleConfig {
+        RuleConfig {
+            name: "slow_first_response".into(),
+            alertname: None,
+            severity: Severity::Warning,
+            window: HumanDuration(std::time::Duration::from_secs(60)),
+            min_count: 1,
+            cooldown: HumanDuration::default(),
+            labels: Default::default(),
+            kind: RuleKind::Threshold(ThresholdRule {
+                key: Dimension::Agent.into(),
+                only: None,
+                metric: KpiMetric::parse("p90(first_response)").unwrap(),
+                above: Some(60.0),
+                below: None,
+                for_windows,
+            }),
+        }
+    }
+
+    /// Minute `m`'s KPIs for agent a-1: first responses of `seconds` each.
+    fn minute(state: &mut KpiState, m: i64, seconds: &[i64]) {
+        let mut agg = TicketAgg::default();
+        for s in seconds {
+            agg.plus_equals(&TicketAgg::of_span(Span::FirstResponse, s * 1000));
+        }
+        let key = WindowKey { series: Series::new(Dimension::Agent, "a-1"), size_s: 60, start_s: T0_S + m * 60 };
+        state.record(key, agg, 1);
+    }
+
+    fn judge(state: &mut KpiState, engine: &mut AlertEngine, rule: &RuleConfig, clock_s: i64) -> Vec<Alert> {
+        let RuleKind::Threshold(t) = &rule.kind else { unreachable!() };
+        state.judge(engine, rule, t, &Calendar::default(), clock_s * 1000, 0)
+    }
+
+    #[test]
+    fn fires_after_for_consecutive_windows_and_resolves_on_the_first_one_back() {
+        let (mut state, mut engine, rule) = (KpiState::default(), AlertEngine::new(""), rule(3));
+        for (m, seconds) in [(0, vec![10]), (1, vec![20, 95, 100]), (2, vec![80]), (3, vec![70]), (4, vec![10])] {
+            minute(&mut state, m, &seconds);
+        }
+        // Minutes 1, 2 and 3 are slow (minute 1's p90 is in its slowest response): the third fires.
+        assert!(judge(&mut state, &mut engine, &rule, T0_S + 180).is_empty(), "two slow windows are not enough");
+        let fired = judge(&mut state, &mut engine, &rule, T0_S + 240);
+        assert_eq!(fired.len(), 1);
+        let a = &fired[0];
+        assert_eq!(
+            (a.status, a.labels["agent"].as_str(), a.window.end.ms()),
+            (AlertStatus::Firing, "a-1", (T0_S + 240) * 1000)
+        );
+        assert!(
+            a.summary.contains("p90(first_response)") && a.summary.contains("above 60 s for 3 consecutive 1m windows"),
+            "{}",
+            a.summary
+        );
+        let resolved = judge(&mut state, &mut engine, &rule, T0_S + 300);
+        assert_eq!(resolved.len(), 1);
+        assert_eq!(
+            (resolved[0].status, resolved[0].ends_at.unwrap().ms()),
+            (AlertStatus::Resolved, (T0_S + 300) * 1000)
+        );
+    }
+
+    #[test]
+    fn a_window_without_durations_breaks_the_streak() {
+        let (mut state, mut engine, rule) = (KpiState::default(), AlertEngine::new(""), rule(2));
+        minute(&mut state, 0, &[90]);
+        minute(&mut state, 2, &[90]);
+        minute(&mut state, 3, &[90]);
+        assert!(judge(&mut state, &mut engine, &rule, T0_S + 180).is_empty(), "minute 1 had no response: no value");
+        assert_eq!(judge(&mut state, &mut engine, &rule, T0_S + 240).len(), 1, "minutes 2 and 3");
+    }
+
+    #[test]
+    fn a_breach_fires_at_its_deadline_and_resolves_when_answered_or_taken_back() {
+        let mut engine = AlertEngine::new("");
+        let rule = crate::config::sla_rule(HumanDuration(std::time::Duration::from_secs(3600)));
+        let notice = |ticket: &str, answered_ms| SlaNotice {
+            ticket: ticket.into(),
+            kind: SlaKind::Takeover,
+            policy: "desk".into(),
+            severity: Severity::Critical,
+            started_ms: 1_000,
+            deadline_ms: 31_000,
+            agent: None,
+            business: Some("loan".into()),
+            answered_ms,
+        };
+        let fired = sla_alerts(&mut engine, &rule, &[notice("T1", None)], 31_000);
+        assert_eq!(fired.len(), 1);
+        assert_eq!((fired[0].severity, fired[0].starts_at.ms()), (Severity::Critical, 31_000));
+        assert_eq!(fired[0].labels["severity"], "critical");
+        assert!(
+            fired[0].summary.contains("no takeover by a person within the desk SLA of 30 s"),
+            "{}",
+            fired[0].summary
+        );
+        let answered = sla_alerts(&mut engine, &rule, &[notice("T1", Some(50_000))], 50_000);
+        assert_eq!((answered[0].status, answered[0].ends_at.unwrap().ms()), (AlertStatus::Resolved, 50_000));
+        // Breached and answered within one tick: the alert fires and resolves.
+        assert_eq!(sla_alerts(&mut engine, &rule, &[notice("T2", Some(40_000))], 40_000).len(), 2);
+        // A late in-time answer takes a breach back.
+        sla_alerts(&mut engine, &rule, &[notice("T3", None)], 31_000);
+        let back = sla_alerts(&mut engine, &rule, &[notice("T3", Some(20_000))], 45_000);
+        assert_eq!((back.len(), back[0].status), (1, AlertStatus::Resolved));
+    }
+}
