@@ -277,6 +277,7 @@ pub fn generate(day_start_ms: i64, seed: u64) -> Vec<(i64, String)> {
         }
     }
     out.extend(conversations(day_start_ms));
+    out.extend(tickets(day_start_ms, seed));
     // Three bad records, to show that bad input is counted and dead-lettered, never fatal.
     for (minute, line) in [
         (300, "{\"id\": \"demo-bad-1\", \"channel\": \"app\"}".to_string()),
@@ -359,6 +360,74 @@ fn conversations(day_start_ms: i64) -> Vec<(i64, String)> {
             out.push((ts + 300, record.to_string()));
         }
     }
+    out
+}
+
+/// When the shop's service desk is slow (its tickets take 3–5 minutes to handle instead of 1–2).
+pub const SLOW_DESK_START_MIN: i64 = 16 * 60;
+pub const SLOW_DESK_MINUTES: i64 = 40;
+const AGENTS: &[&str] = &["agent-007", "agent-011", "agent-023", "agent-042"];
+
+/// The service desk's tickets, 08:00–20:00, as `(arrival_ms, line)`: opened, assigned, answered
+/// within 10–40 s and resolved after 40–90 s more; one in six is first answered by
+/// the bot and handed to a person, who takes it within 8–22 s. Injected: the shop's slow
+/// afternoon (handling 3–5 minutes from 16:00 for 40 minutes, a ticket every 90 s), a first
+/// response after two minutes at 10:30, a takeover after 75 s at 13:10, and a hand-off nobody
+/// takes for three minutes at 17:20. A random stream of its own, so the rest of the day is as
+/// it was.
+fn tickets(day_start_ms: i64, seed: u64) -> Vec<(i64, String)> {
+    let mut rng = SplitMix::new(seed ^ 0x7469_636b_6574);
+    let mut out = Vec::new();
+    let mut n = 0;
+    let mut add = |opened_min: f64, business: &str, agent: &str, steps: &[(i64, &str, bool)]| {
+        let opened = day_start_ms + (opened_min * 60_000.0) as i64;
+        for (i, (after_s, status, by_agent)) in steps.iter().enumerate() {
+            let ts = opened + after_s * 1000;
+            let mut record = json!({
+                "type": "ticket", "id": format!("demo-ticket-{n}-{i}"), "ticket": format!("TK-{n:04}"),
+                "status": status, "business": business, "ts": ts, "seq": i,
+            });
+            if *by_agent {
+                record["agent"] = json!(agent);
+            }
+            out.push((ts + 200, record.to_string()));
+        }
+        n += 1;
+    };
+    // (first response, handling) after `assigned` at 5 s; or, handed off, (takeover, handling).
+    let direct = |first_response: i64, handling: i64| {
+        vec![
+            (0, "opened", false),
+            (5, "assigned", true),
+            (first_response, "first_response", true),
+            (first_response + handling, "resolved", true),
+        ]
+    };
+    let handed = |takeover: i64, handling: i64| {
+        vec![
+            (0, "opened", false),
+            (3, "first_response", false),
+            (12, "handed_off", false),
+            (12 + takeover, "assigned", true),
+            (12 + takeover + handling, "resolved", true),
+        ]
+    };
+    let mut minute = 8.0 * 60.0;
+    while minute < 20.0 * 60.0 {
+        let slow = (SLOW_DESK_START_MIN as f64..(SLOW_DESK_START_MIN + SLOW_DESK_MINUTES) as f64).contains(&minute);
+        let business = if slow || rng.unit() < 0.5 { "shop" } else { "live" };
+        let agent = *rng.pick(AGENTS);
+        let handling = if slow { 180 + rng.below(121) } else { 40 + rng.below(51) } as i64;
+        let steps = match rng.unit() < 1.0 / 6.0 {
+            true => handed(8 + rng.below(15) as i64, handling),
+            false => direct(10 + rng.below(31) as i64, handling),
+        };
+        add(minute, business, agent, &steps);
+        minute += if slow { 1.5 } else { 2.0 + rng.unit() * 4.0 };
+    }
+    add(10.0 * 60.0 + 30.0, "live", "agent-023", &direct(120, 40));
+    add(13.0 * 60.0 + 10.0, "live", "agent-011", &handed(75, 80));
+    add(17.0 * 60.0 + 20.0, "shop", "agent-042", &handed(180, 70));
     out
 }
 

@@ -33,11 +33,21 @@ pub(crate) struct ConsoleAlerts(pub Calendar);
 
 impl AlertSink for ConsoleAlerts {
     fn deliver(&self, a: &Alert) {
-        let key: Vec<String> =
-            ["conversation", "priority", "cluster", "risk", "business", "category", "channel", "campaign", "overall"]
-                .iter()
-                .filter_map(|k| a.labels.get(*k).map(|v| format!("{k}={v}")))
-                .collect();
+        const SHOWN: [&str; 12] = [
+            "conversation",
+            "priority",
+            "ticket",
+            "sla",
+            "agent",
+            "cluster",
+            "risk",
+            "business",
+            "category",
+            "channel",
+            "campaign",
+            "overall",
+        ];
+        let key: Vec<String> = SHOWN.iter().filter_map(|k| a.labels.get(*k).map(|v| format!("{k}={v}"))).collect();
         let hhmmss = |t: Timestamp| {
             let s = self.0.since_midnight(t.ms().div_euclid(1000));
             format!("{:02}:{:02}:{:02}", s / 3600, s / 60 % 60, s % 60)

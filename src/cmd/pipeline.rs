@@ -59,6 +59,7 @@ pub(crate) fn fanout(
         outputs.dead_letters.push(sink.clone());
         outputs.windows.push(sink.clone());
         outputs.clusters.push(sink.clone());
+        outputs.kpis.push(sink.clone());
     }
     if let Some(am) = &config.alertmanager {
         outputs.alerts.push(AlertmanagerSink::start(&am.url, am.resend.0, &am.client, metrics.clone())?);

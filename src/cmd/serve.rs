@@ -37,12 +37,13 @@ pub struct ServeOptions {
     pub access: Arc<Access>,
 }
 
-/// The server's read models take the clusters, windows and judgements they show.
+/// The server's read models take the clusters, windows, judgements and ticket KPIs they show.
 fn read_models(outputs: &mut crate::sinks::Fanout, clusters: &ClusterBoard, dashboard: &Dashboard) {
     outputs.clusters.push(Arc::new(clusters.clone()));
     outputs.clusters.push(Arc::new(dashboard.clone()));
     outputs.windows.push(Arc::new(dashboard.clone()));
     outputs.judgements.push(Arc::new(dashboard.clone()));
+    outputs.kpis.push(Arc::new(dashboard.clone()));
 }
 
 /// `feedpulse run` and `feedpulse demo`: the live pipeline with the HTTP API.

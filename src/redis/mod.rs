@@ -7,6 +7,7 @@ pub mod acks;
 pub mod append;
 mod daily;
 mod handoff;
+mod kpi;
 mod reports;
 pub mod resp;
 pub mod sink;

@@ -320,7 +320,7 @@ impl RedisSink {
     }
 
     /// The retention (s) of windows of `size_s` (a day for a size not configured).
-    fn retention_of(&self, size_s: u32) -> i64 {
+    pub(super) fn retention_of(&self, size_s: u32) -> i64 {
         self.retention_s.get(&size_s).copied().unwrap_or(86_400)
     }
 
@@ -338,7 +338,7 @@ impl RedisSink {
     }
 
     /// Records that `hash` holds the window at `start_s`; returns the starts now past retention.
-    fn note_written(&self, hash: &str, start_s: i64, retention_s: i64) -> Vec<i64> {
+    pub(super) fn note_written(&self, hash: &str, start_s: i64, retention_s: i64) -> Vec<i64> {
         let mut written = self.written.lock().expect("written windows");
         let starts = written.entry(hash.to_owned()).or_default();
         starts.insert(start_s);

@@ -14,8 +14,9 @@ use crate::alerts::{Alert, AlertStatus};
 use crate::config::{Config, Dimension, RuleConfig, RuleKind, RuleTag, SentimentMetric};
 use crate::dataflow::clusters::{ClusterSummary, ClusterUpdate};
 use crate::dataflow::detect::{SeriesWindows, WindowJudgement};
+use crate::records::ticket::TicketAgg;
 use crate::records::window::{Agg, WindowKey};
-use crate::sinks::{AlertSink, ClusterSink, JudgementSink, WindowSink};
+use crate::sinks::{AlertSink, ClusterSink, JudgementSink, KpiSink, WindowSink};
 use crate::telemetry::Metrics;
 use crate::util::round3;
 use serde::Serialize;
@@ -271,6 +272,8 @@ struct Board {
     spark_size_s: u32,
     clusters_changed: bool,
     seq: u64,
+    /// The service-desk panel's ticket KPIs.
+    desk: super::desk::Desk,
 }
 
 /// The dashboard sink. Cheap to clone; the publisher thread stops when the last clone is gone.
@@ -297,6 +300,7 @@ impl Dashboard {
             spark_size_s,
             clusters_changed: false,
             seq: 0,
+            desk: super::desk::Desk::new(config),
         };
         let dashboard = Dashboard {
             board: Arc::new(Mutex::new(board)),
@@ -337,6 +341,7 @@ impl Dashboard {
             "windows": series,
             "alerts": alerts,
             "clusters": parts.cluster_lists(&board.sparklines),
+            "desk": board.desk.view(),
             "status": parts.status(0.0),
             "timezone": &*parts.timezone,
         })
@@ -404,9 +409,10 @@ fn publish_loop(board: Weak<Mutex<Board>>, parts: Arc<Parts>) {
             let mut b = board.lock().unwrap_or_else(|e| e.into_inner());
             b.panels.iter_mut().for_each(|p| p.dirty.clear());
             b.clusters_changed = false;
+            b.desk.changed = false;
             continue;
         }
-        let (windows, clusters) = {
+        let (windows, clusters, desk) = {
             let mut b = board.lock().unwrap_or_else(|e| e.into_inner());
             let b = &mut *b;
             let windows: Vec<String> = b
@@ -420,7 +426,9 @@ fn publish_loop(board: Weak<Mutex<Board>>, parts: Arc<Parts>) {
                 .collect();
             let clusters = std::mem::take(&mut b.clusters_changed)
                 .then(|| serde_json::to_string(&parts.cluster_lists(&b.sparklines)).expect("serialises"));
-            (windows, clusters)
+            let desk =
+                std::mem::take(&mut b.desk.changed).then(|| serde_json::to_string(&b.desk.view()).expect("serialises"));
+            (windows, clusters, desk)
         };
         drop(board);
         for w in windows {
@@ -428,6 +436,9 @@ fn publish_loop(board: Weak<Mutex<Board>>, parts: Arc<Parts>) {
         }
         if let Some(c) = clusters {
             parts.send("clusters", c);
+        }
+        if let Some(d) = desk {
+            parts.send("desk", d);
         }
         if last_status.elapsed() >= Duration::from_secs(1) {
             let accepted = parts.metrics.accepted_total();
@@ -462,6 +473,12 @@ impl WindowSink for Dashboard {
         for panel in b.panels.iter_mut().filter(|p| key.series.is(p.dim) && p.size_s == key.size_s) {
             panel.record(&key.series.value, key.start_s, *agg, seq);
         }
+    }
+}
+
+impl KpiSink for Dashboard {
+    fn kpi(&self, key: &WindowKey, kpis: &TicketAgg) {
+        self.board.lock().unwrap_or_else(|e| e.into_inner()).desk.record(key, kpis);
     }
 }
 

@@ -5,6 +5,7 @@ pub mod access;
 pub mod board;
 pub mod clusters;
 mod dashboard;
+pub mod desk;
 mod error;
 
 pub use error::ApiError;

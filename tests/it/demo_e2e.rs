@@ -2,8 +2,8 @@
 //! spans so much event time that a loaded machine can close a window within one tick): the
 //! bundled day must raise the payment spike and the double11 sentiment dip while their windows
 //! are still open, a new-cluster alert for the emerging complaint while it is still small, an
-//! alert for each high-risk message, dead-letter its three bad records, and print a closing
-//! summary.
+//! alert for each high-risk message, hand off three chats, report the service desk's SLA
+//! breaches and slow afternoon, dead-letter its three bad records, and print a closing summary.
 
 use crate::support::Feedpulse;
 
@@ -57,6 +57,18 @@ fn demo_fires_spike_dip_new_cluster_and_high_risk_alerts() {
         );
     }
     assert!(text.contains("handoff: 3 fired, 3 resolved"), "{text}");
+    // The service desk: three SLA breaches (a late first response, a slow and a missing
+    // takeover), the shop's slow afternoon, and the agent of the late first response.
+    let breaches: Vec<&String> = lines.iter().filter(|l| l.contains("FIRING   sla_breach")).collect();
+    assert_eq!(breaches.len(), 3, "{breaches:?}");
+    for (at, sla) in [("[10:31", "sla=first_response"), ("[13:10", "sla=takeover"), ("[17:20", "sla=takeover")] {
+        assert!(breaches.iter().any(|l| l.starts_with(at) && l.contains(sla)), "{at} {sla}: {breaches:?}");
+    }
+    let slow = firing("threshold     business=shop").unwrap_or_else(|| panic!("no slow desk in\n{text}"));
+    assert!(slow.starts_with("[16:1"), "the shop's desk slows from 16:00 (two 5m windows): {slow}");
+    assert!(text.contains("sla_breach: 3 fired, 3 resolved"), "{text}");
+    assert!(text.contains("slow_handling: 1 fired, 1 resolved"), "{text}");
+    assert!(text.contains("slow_first_response: 1 fired, 1 resolved"), "agent-023 at 10:30: {text}");
     assert!(text.contains("3 dead letters (malformed_json 1, missing_text 1, ts_in_future 1)"), "{text}");
     assert!(text.contains("category_spike: 2 fired, 2 resolved"), "payment, and pricing in the dip: {text}");
     assert!(!text.contains("13812345678"), "PII never reaches the output");

@@ -9,6 +9,7 @@ const state = {
   series: {},              // panel -> Map(series -> Map(start_s -> point))
   alerts: [],              // newest first, one entry per fingerprint
   clusters: { largest: [], newest: [], sparklines: {} },
+  desk: { window_s: 0, rows: [] }, // the service desk's latest KPI window per ticket series
   selected: null,          // {panel, series, start, end} or {cluster}
   // Alertmanager's generatorURL points at `/#alert=<fingerprint>`: that alert is marked and opened.
   focus: (location.hash.match(/^#alert=([0-9a-f]+)$/) || [])[1] || null,
@@ -44,6 +45,7 @@ function connect() {
   source.addEventListener("alert", (e) => alert(JSON.parse(e.data)));
   source.addEventListener("clusters", (e) => { state.clusters = JSON.parse(e.data); renderClusters(); });
   source.addEventListener("status", (e) => renderStatus(JSON.parse(e.data)));
+  source.addEventListener("desk", (e) => { state.desk = JSON.parse(e.data); renderDesk(); });
   // Fell behind the server's buffer: a fresh connection starts with a full snapshot.
   source.addEventListener("lagged", () => { source.close(); connect(); });
   source.onerror = () => { $("status").className = "status down"; $("status-text").textContent = "disconnected, retrying…"; };
@@ -60,6 +62,8 @@ function snapshot(s) {
   renderAlerts();
   state.clusters = s.clusters;
   renderClusters();
+  if (s.desk) state.desk = s.desk;
+  renderDesk();
   renderStatus(s.status);
   for (const name of Object.keys(state.panels)) { legend(name); state.dirty.add(name); }
   schedule();
@@ -92,6 +96,7 @@ function upsertAlert(a) {
 function alert(a) {
   upsertAlert(a);
   renderAlerts();
+  if (a.rule === "handoff" || a.rule === "sla_breach" || a.rule === "threshold") renderDesk();
   for (const name of Object.keys(state.panels)) state.dirty.add(name);
   schedule();
 }
@@ -198,7 +203,7 @@ function chart(name, panel, series, line, from, latest) {
 
 function alertItem(a) {
   const labels = Object.entries(a.labels).filter(([k]) => !["alertname", "severity", "rule"].includes(k));
-  const key = labels.filter(([k]) => ["business", "category", "campaign", "channel", "cluster", "risk"].includes(k)).map(([k, v]) => `${esc(k)}=${esc(v)}`).join(" ");
+  const key = labels.filter(([k]) => ["business", "category", "campaign", "channel", "cluster", "risk", "agent", "ticket", "sla", "conversation", "priority"].includes(k)).map(([k, v]) => `${esc(k)}=${esc(v)}`).join(" ");
   const b = a.baseline, ex = a.explanation;
   let numbers = "";
   if (a.rule === "spike" || a.rule === "sentiment_dip") {
@@ -232,6 +237,25 @@ function renderAlerts() {
     if (!shownAt.has(key)) shownAt.set(key, now);
     li.dataset.shownMs = shownAt.get(key);
   }
+}
+
+// The service desk: firing hand-offs and SLA breaches (from the alerts), and each ticket
+// series' latest KPI window; a series whose threshold alert fires is marked.
+const secs = (v) => (v == null ? "–" : v >= 120 ? `${(v / 60).toFixed(1)} min` : `${Math.round(v)} s`);
+function renderDesk() {
+  const firing = state.alerts.filter((a) => a.status === "firing");
+  const item = (a, what) => `<li class="open sev-${esc(a.severity)}" data-fingerprint="${esc(a.fingerprint)}"><b>${esc(what)}</b> <span class="meta">${esc(a.summary)}</span> <span class="when">${esc(clock(a.starts_at))}</span></li>`;
+  const handoffs = firing.filter((a) => a.rule === "handoff");
+  $("handoffs").innerHTML = handoffs.map((a) => item(a, `${a.labels.priority || ""} ${a.labels.conversation}`)).join("") || `<li class="empty">none</li>`;
+  const breaches = firing.filter((a) => a.rule === "sla_breach");
+  $("breaches").innerHTML = breaches.map((a) => item(a, `${a.labels.ticket} · ${a.labels.sla}`)).join("") || `<li class="empty">none</li>`;
+  const hot = new Set(firing.filter((a) => a.rule === "threshold").flatMap((a) => ["agent", "business", "overall"].filter((k) => a.labels[k]).map((k) => `${k}=${a.labels[k]}`)));
+  const { window_s, rows } = state.desk;
+  $("desk-window").textContent = window_s ? `${window_s / 60} min windows` : "";
+  $("kpi-rows").innerHTML = rows.map((r) => {
+    const id = `${r.key}=${r.value}`;
+    return `<tr class="${hot.has(id) ? "firing" : ""}" data-series="${esc(id)}"><td>${esc(r.key === "overall" ? "all tickets" : `${r.key} ${r.value}`)} <span class="meta">${hhmm(r.window_start)}</span></td><td>${r.opened}</td><td>${r.resolved}</td><td>${r.handed_off}</td><td class="${r.breaches > 0 ? "neg" : ""}">${r.breaches}</td><td>${secs(r.first_response_p90_s)}</td><td>${secs(r.takeover_p90_s)}</td><td>${secs(r.handling_mean_s)}</td></tr>`;
+  }).join("") || `<tr><td colspan="8" class="empty">no ticket events yet</td></tr>`;
 }
 
 function sparkline(points) {
