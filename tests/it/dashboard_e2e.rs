@@ -126,6 +126,19 @@ fn dashboard_shows_windows_alerts_and_clusters_live() {
     let status = status.as_str().unwrap();
     assert!(status.contains("events/s") && status.contains("lag") && status.contains("models:"), "{status}");
 
+    // The service desk: every ticket series' latest KPI window (overall, the businesses, the
+    // agents), and the day's SLA breaches among the alerts it lists while they wait.
+    page.wait_for(
+        "['overall=all', 'business=shop', 'business=live', 'agent=agent-007'].every(s => document.querySelector(`#kpi-rows tr[data-series=\"${s}\"]`))",
+        Duration::from_secs(40),
+    );
+    let row = page.eval("document.querySelector('#kpi-rows tr[data-series=\"overall=all\"]').textContent");
+    assert!(row.as_str().unwrap().starts_with("all tickets"), "{row}");
+    let _ = wait_for_alert(&seen, |a| a["rule"] == "sla_breach", Duration::from_secs(40));
+    page.wait_for("state.alerts.some(a => a.rule === 'sla_breach')", Duration::from_secs(5));
+    let window = page.eval("document.getElementById('desk-window').textContent");
+    assert_eq!(window.as_str(), Some("5 min windows"), "the slow_handling rule's window");
+
     // Let the sentiment dip happen too, for the screenshot.
     let _ = wait_for_alert(&seen, |a| a["rule"] == "sentiment_dip", Duration::from_secs(40));
     page.wait_for(

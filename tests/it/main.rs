@@ -23,6 +23,7 @@ mod report;
 mod segment_oracle;
 mod summarizer_e2e;
 mod ticket_oracle;
+mod tickets;
 
 #[cfg(feature = "e2e")]
 mod access_e2e;
