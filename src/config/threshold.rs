@@ -235,7 +235,7 @@ severity = "info"
             "rule `a`: key category: ticket KPIs are kept for overall, agent and business",
             "rule `a`: metric: `lunch` is not a duration (first_response, takeover, handling, resolution)",
             "rule `a`: threshold rules need `above` or `below`",
-            "rule `a`: window 2m is not a ticket KPI window (have 1m, 5m, 15m, 1h)",
+            "rule `a`: window 2m is not a ticket KPI window (have 5m, 15m, 1h)",
             "rule `a`: for = 90s is not a whole number of 2m windows",
             "rule `b`: `above`, `below` and `for` apply to threshold rules only",
             "rule `b`: key agent: only threshold rules watch agents (ticket KPIs)",

@@ -121,6 +121,10 @@ pub struct TicketsConfig {
     /// Events kept per ticket to put late ones in order; older ones are folded into a base.
     #[serde(default = "default_max_events")]
     pub max_events: usize,
+    /// A resolved ticket (no SLA clock running) is forgotten this long after its last event:
+    /// an event later than that (a reopening) starts it afresh.
+    #[serde(default = "default_keep_resolved")]
+    pub keep_resolved: HumanDuration,
     /// Service-level deadlines; a ticket follows the first whose `business` covers it.
     #[serde(default)]
     pub sla: Vec<SlaConfig>,
@@ -138,7 +142,13 @@ impl TicketsConfig {
 
 impl Default for TicketsConfig {
     fn default() -> Self {
-        TicketsConfig { idle: default_idle(), windows: Vec::new(), max_events: default_max_events(), sla: Vec::new() }
+        TicketsConfig {
+            idle: default_idle(),
+            windows: Vec::new(),
+            max_events: default_max_events(),
+            keep_resolved: default_keep_resolved(),
+            sla: Vec::new(),
+        }
     }
 }
 
@@ -147,6 +157,9 @@ fn default_idle() -> HumanDuration {
 }
 fn default_max_events() -> usize {
     256
+}
+fn default_keep_resolved() -> HumanDuration {
+    HumanDuration(std::time::Duration::from_secs(3600))
 }
 
 /// One `[[tickets.sla]]`: deadlines after a ticket opens (or reopens) and after a hand-off.
@@ -181,6 +194,9 @@ impl SlaConfig {
 pub(super) fn check_tickets(t: &TicketsConfig, sizes: &[HumanDuration], problem: Problem) {
     if !(60_000..=90 * 86_400_000).contains(&t.idle.as_ms()) {
         problem(format!("idle must lie between 1m and 90d, not {}", t.idle));
+    }
+    if t.keep_resolved.as_ms() < 1_000 || t.keep_resolved > t.idle {
+        problem(format!("keep_resolved must lie between 1s and idle ({}), not {}", t.idle, t.keep_resolved));
     }
     if !(4..=100_000).contains(&t.max_events) {
         problem(format!("max_events must lie between 4 and 100000, not {}", t.max_events));
@@ -244,9 +260,10 @@ mod tests {
         .unwrap();
         let mut problems = Vec::new();
         check_tickets(&t, &[HumanDuration(std::time::Duration::from_secs(60))], &mut |m| problems.push(m));
-        assert_eq!(problems.len(), 7, "{problems:?}");
-        assert!(problems[0].contains("idle") && problems[1].contains("2m is not a dataflow window"));
-        assert!(problems[2].contains("needs at least one") && problems[3].contains("used twice"));
+        assert_eq!(problems.len(), 8, "{problems:?}");
+        assert!(problems[0].contains("idle") && problems[1].contains("keep_resolved must lie between 1s and idle"));
+        assert!(problems[2].contains("2m is not a dataflow window") && problems[3].contains("needs at least one"));
+        assert!(problems[4].contains("used twice"));
         let ok: TicketsConfig = toml::from_str("[[sla]]\nname = \"desk\"\ntakeover = \"30s\"").unwrap();
         let mut none = Vec::new();
         check_tickets(&ok, &[], &mut |m| none.push(m));

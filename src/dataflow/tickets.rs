@@ -13,10 +13,10 @@ use crate::config::{Severity, TicketsConfig, WindowConfig};
 use crate::config::{SlaKind, Span, TicketStatus};
 use crate::event::SmolStr;
 use crate::event::TicketEvent;
-use crate::records::ticket::{SlaNotice, TicketAgg};
+use crate::records::ticket::{Part, SlaNotice, TicketAgg};
 use crate::records::window::{Series, WindowKey};
 use crate::util::calendar::Calendar;
-use differential_dataflow::difference::{Abelian, IsZero, Semigroup};
+use differential_dataflow::difference::IsZero;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use timely::dataflow::channels::pact::Pipeline;
 use timely::dataflow::operators::generic::Operator;
@@ -48,6 +48,8 @@ pub struct SlaParams {
 #[derive(Clone, Debug, Default)]
 pub struct TicketParams {
     pub idle_ms: i64,
+    /// How long a resolved ticket is kept after its last event.
+    pub keep_resolved_ms: i64,
     /// Events kept per ticket to reorder late ones; older ones are folded into a base.
     pub max_events: usize,
     /// The KPI window sizes (seconds).
@@ -60,6 +62,7 @@ impl TicketParams {
     pub fn from_config(tickets: &TicketsConfig, calendar: &Calendar, windows: &[WindowConfig]) -> Self {
         TicketParams {
             idle_ms: tickets.idle.as_ms(),
+            keep_resolved_ms: tickets.keep_resolved.as_ms(),
             max_events: tickets.max_events,
             sizes: kpi_sizes(tickets, windows),
             calendar: calendar.clone(),
@@ -130,11 +133,14 @@ impl SlaClock {
     }
 }
 
+/// A part of a ticket's KPIs: where in event time it lands, for which agent.
+type Piece = (i64, Option<SmolStr>, Part);
+
 /// What a ticket contributes, as of its events and the clock: KPI pieces (at a time, for an
 /// agent) and its SLA clocks.
 #[derive(Debug, Default, PartialEq)]
 pub struct Contribution {
-    pieces: Vec<(i64, Option<SmolStr>, TicketAgg)>,
+    pieces: Vec<Piece>,
     clocks: Vec<SlaClock>,
     business: Option<SmolStr>,
 }
@@ -155,14 +161,14 @@ fn fold(base: &Fold, events: &[TicketEvent], clock_ms: i64, params: &TicketParam
         Some(SlaClock { kind, policy, severity, started_ms: at, deadline_ms, answered_ms: None, agent })
     };
     let span = |out: &mut Contribution, at: i64, agent: &Option<SmolStr>, span: Span, from: i64| {
-        out.pieces.push((at, agent.clone(), TicketAgg::of_span(span, at - from)));
+        out.pieces.push((at, agent.clone(), Part::Span(span, at - from)));
     };
     for ev in events {
         let status = ev.status();
         if ev.agent.is_some() {
             f.agent.clone_from(&ev.agent);
         }
-        out.pieces.push((ev.ts_ms, f.agent.clone(), TicketAgg::of_transition(status)));
+        out.pieces.push((ev.ts_ms, f.agent.clone(), Part::Transition(status)));
         let at = ev.ts_ms;
         match (status, &mut f.episode) {
             (TicketStatus::Opened, None) | (TicketStatus::Reopened, _) => {
@@ -208,7 +214,7 @@ fn fold(base: &Fold, events: &[TicketEvent], clock_ms: i64, params: &TicketParam
         }
     }
     for c in out.clocks.iter().filter(|c| c.breached(clock_ms)) {
-        out.pieces.push((c.deadline_ms, c.agent.clone(), TicketAgg::of_breach(c.kind)));
+        out.pieces.push((c.deadline_ms, c.agent.clone(), Part::Breach(c.kind)));
     }
     out.business = f.business.clone();
     (f, out)
@@ -221,27 +227,67 @@ fn answer(clocks: &mut [SlaClock], kind: SlaKind, at: i64) {
     }
 }
 
-/// A ticket's KPI pieces as window additions: every KPI window size, for the overall series,
-/// the ticket's business and the agent of the piece.
-fn additions(contribution: &Contribution, params: &TicketParams, sign: i64, mut out: impl FnMut(WindowKey, TicketAgg)) {
+/// `pieces` of a ticket of `business` added (`sign` 1) to or taken (−1) from `windows`: every
+/// KPI window size, for the overall series, the business and the agent of the piece.
+fn additions<'a>(
+    pieces: impl IntoIterator<Item = &'a Piece>,
+    business: Option<&SmolStr>,
+    params: &TicketParams,
+    sign: i64,
+    windows: &mut Additions,
+) {
     use crate::config::Dimension;
-    for (at, agent, agg) in &contribution.pieces {
-        let mut agg = agg.clone();
-        if sign < 0 {
-            agg.negate();
-        }
+    for (at, agent, part) in pieces {
         let series = [
             Some(Series::new(Dimension::Overall, "all")),
-            contribution.business.as_ref().map(|b| Series::new(Dimension::Business, b.clone())),
+            business.map(|b| Series::new(Dimension::Business, b.clone())),
             agent.as_ref().map(|a| Series::new(Dimension::Agent, a.clone())),
         ];
         for series in series.into_iter().flatten() {
             for &size_s in &params.sizes {
                 let start_s = params.calendar.window_start(*at, size_s);
-                out(WindowKey { series: series.clone(), size_s, start_s }, agg.clone());
+                let key = WindowKey { series: series.clone(), size_s, start_s };
+                windows.entry(key).or_default().add_part(*part, sign);
             }
         }
     }
+}
+
+/// A tick's additions to KPI windows, consolidated.
+type Additions = HashMap<WindowKey, TicketAgg, foldhash::fast::FixedState>;
+
+/// What changed from one fold of a ticket to the next: the pieces only `before` has, and those
+/// only `after` has. A new event nearly always leaves the earlier pieces as they were, and only
+/// its own need to reach the windows.
+fn changed<'a>(before: &'a Contribution, after: &'a Contribution) -> (Vec<&'a Piece>, Vec<&'a Piece>) {
+    if before.business != after.business {
+        return (before.pieces.iter().collect(), after.pieces.iter().collect());
+    }
+    let (mut old, mut new): (Vec<&Piece>, Vec<&Piece>) =
+        (before.pieces.iter().collect(), after.pieces.iter().collect());
+    old.sort_unstable();
+    new.sort_unstable();
+    let (mut gone, mut came) = (Vec::new(), Vec::new());
+    let (mut i, mut j) = (0, 0);
+    while i < old.len() || j < new.len() {
+        match (old.get(i), new.get(j)) {
+            (Some(a), Some(b)) if a == b => (i, j) = (i + 1, j + 1),
+            (Some(a), Some(b)) if a < b => {
+                gone.push(*a);
+                i += 1;
+            }
+            (Some(_), Some(b)) | (None, Some(b)) => {
+                came.push(*b);
+                j += 1;
+            }
+            (Some(a), None) => {
+                gone.push(*a);
+                i += 1;
+            }
+            (None, None) => break,
+        }
+    }
+    (gone, came)
 }
 
 /// One ticket as the operator keeps it.
@@ -300,13 +346,15 @@ impl Tickets {
         };
         let mut touched: BTreeSet<SmolStr> = by_ticket.keys().cloned().collect();
         touched.extend(due);
-        let mut windows: BTreeMap<WindowKey, TicketAgg> = BTreeMap::new();
+        let mut windows = Additions::default();
         let mut notices = Vec::new();
         for id in touched {
             let new = by_ticket.remove(&id).unwrap_or_default();
             self.update(&id, new, &mut windows, &mut notices);
         }
-        for (key, agg) in windows.into_iter().filter(|(_, agg)| !agg.is_zero()) {
+        let mut windows: Vec<(WindowKey, TicketAgg)> = windows.into_iter().filter(|(_, agg)| !agg.is_zero()).collect();
+        windows.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        for (key, agg) in windows {
             out(TicketOut::Kpi(key, agg));
         }
         notices.sort_by(|a: &SlaNotice, b| (a.deadline_ms, &a.ticket, a.kind).cmp(&(b.deadline_ms, &b.ticket, b.kind)));
@@ -319,7 +367,7 @@ impl Tickets {
         &mut self,
         id: &SmolStr,
         mut new: Vec<TicketEvent>,
-        windows: &mut BTreeMap<WindowKey, TicketAgg>,
+        windows: &mut Additions,
         notices: &mut Vec<SlaNotice>,
     ) {
         let params = &self.params;
@@ -334,11 +382,11 @@ impl Tickets {
             }
             ticket.events.insert(at, ev);
         }
-        let (_, after) = fold(&ticket.base, &ticket.events, self.clock_ms, params);
+        let (folded, after) = fold(&ticket.base, &ticket.events, self.clock_ms, params);
         let folded_before = std::mem::replace(&mut ticket.folded_at, self.clock_ms);
-        let mut add = |key: WindowKey, agg: TicketAgg| windows.entry(key).or_default().plus_equals(&agg);
-        additions(&before, params, -1, &mut add);
-        additions(&after, params, 1, &mut add);
+        let (gone, came) = changed(&before, &after);
+        additions(gone, before.business.as_ref(), params, -1, windows);
+        additions(came, after.business.as_ref(), params, 1, windows);
         sla_changes(id, &before, &after, folded_before, self.clock_ms, notices);
         if ticket.events.len() > params.max_events {
             // The oldest events become the base: what they contributed stays as it is.
@@ -351,7 +399,8 @@ impl Tickets {
             self.timers.remove(&(d, id.clone()));
         }
         let open: Vec<i64> = after.clocks.iter().filter(|c| c.answered_ms.is_none()).map(|c| c.deadline_ms).collect();
-        let expires = ticket.last_ms.saturating_add(params.idle_ms);
+        let keep = if folded.episode.is_some() { params.idle_ms } else { params.keep_resolved_ms };
+        let expires = ticket.last_ms.saturating_add(keep);
         ticket.deadlines = open.iter().copied().filter(|d| *d > self.clock_ms).chain([expires]).collect();
         for d in &ticket.deadlines {
             self.timers.insert((*d, id.clone()));
@@ -416,15 +465,14 @@ pub fn kpis_of(events: &[TicketEvent], clock_ms: i64, params: &TicketParams) -> 
     for ev in events {
         by_ticket.entry(&ev.ticket).or_default().push(ev.clone());
     }
-    let mut windows: BTreeMap<WindowKey, TicketAgg> = BTreeMap::new();
+    let mut windows = Additions::default();
     for (_, mut evs) in by_ticket {
         evs.sort_by(|a, b| a.order().cmp(&b.order()));
         evs.dedup_by(|a, b| a.order() == b.order());
         let (_, c) = fold(&Fold::default(), &evs, clock_ms, params);
-        additions(&c, params, 1, |key, agg| windows.entry(key).or_default().plus_equals(&agg));
+        additions(&c.pieces, c.business.as_ref(), params, 1, &mut windows);
     }
-    windows.retain(|_, agg| !agg.is_zero());
-    windows
+    windows.into_iter().filter(|(_, agg)| !agg.is_zero()).collect()
 }
 
 /// Builds the operator: ticket events must already be partitioned by ticket, and every worker's

@@ -86,6 +86,22 @@ impl Histogram {
         self.buckets.last().map(|(b, _)| bucket_bounds(*b).1)
     }
 
+    /// Adds `sign` (±1) times one duration.
+    fn add_one(&mut self, ms: i64, sign: i64) {
+        self.count += sign;
+        self.sum_ms += sign * ms;
+        let b = bucket_of(ms);
+        match self.buckets.binary_search_by_key(&b, |(x, _)| *x) {
+            Ok(i) => {
+                self.buckets[i].1 += sign;
+                if self.buckets[i].1 == 0 {
+                    self.buckets.remove(i);
+                }
+            }
+            Err(i) => self.buckets.insert(i, (b, sign)),
+        }
+    }
+
     fn add(&mut self, rhs: &Histogram, sign: i64) {
         self.count += sign * rhs.count;
         self.sum_ms += sign * rhs.sum_ms;
@@ -119,6 +135,16 @@ impl Histogram {
     }
 }
 
+/// One thing a ticket adds to its KPIs: a transition, a duration, or a breach. What the ticket
+/// operator folds and diffs; it becomes a [`TicketAgg`] only inside a window's total.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Part {
+    Transition(TicketStatus),
+    /// A duration in ms.
+    Span(Span, i64),
+    Breach(SlaKind),
+}
+
 /// The KPIs of one window of one series (`agent`, `business` or `overall`): transitions by
 /// status, SLA breaches by kind, and a histogram of each [`Span`]. The window totals sum these
 /// exactly; a window whose values all cancel is gone.
@@ -149,6 +175,15 @@ impl TicketAgg {
         let mut agg = TicketAgg::default();
         agg.breaches[kind.index()] = 1;
         agg
+    }
+
+    /// Adds `sign` (±1) times one part, without building a value for it.
+    pub fn add_part(&mut self, part: Part, sign: i64) {
+        match part {
+            Part::Transition(s) => self.transitions[s.index()] += sign,
+            Part::Breach(k) => self.breaches[k.index()] += sign,
+            Part::Span(s, ms) => self.spans[s.index()].add_one(ms, sign),
+        }
     }
 
     pub fn transitions(&self, status: TicketStatus) -> i64 {

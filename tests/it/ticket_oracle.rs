@@ -30,6 +30,9 @@ fn config() -> Config {
         w.retention = if w.size.as_secs() == 60 { minutes(10) } else { minutes(90) };
     }
     config.tickets.idle = minutes(24 * 60);
+    // Every window size; resolved tickets kept as long as open ones, as the recomputation has them.
+    config.tickets.windows = Vec::new();
+    config.tickets.keep_resolved = config.tickets.idle;
     config.tickets.sla = vec![SlaConfig {
         name: "desk".into(),
         business: None,

@@ -160,8 +160,8 @@ fn ticket_kpis_and_breaches_reach_redis_over_http() {
     assert_eq!(bad.status().as_u16(), 400);
     let reply: Value = bad.json().unwrap();
     assert_eq!(reply["rejected"][0]["reason"], "bad_field", "{reply}");
-    let window = (opened + 4 * MIN) / 1000 / 60 * 60;
-    let hash = "fp:kpi:1m:agent:a-9";
+    let window = (opened + 4 * MIN) / 1000 / 300 * 300;
+    let hash = "fp:kpi:5m:agent:a-9";
     let mut kpis = Value::Null;
     support::wait_for("the agent's KPI window in fp:kpi", std::time::Duration::from_secs(20), || {
         let reply = c.call(cmd(["HGET", hash, &window.to_string()])).unwrap();

@@ -22,17 +22,47 @@ pub struct KpiState {
     streaks: HashMap<(String, Series), usize>,
     /// The end (ms) of the last window each rule has judged.
     judged_through: HashMap<String, i64>,
+    /// Each series' latest window start at each size: a series stays judged (a count of 0 is a
+    /// value) for [`KNOWN_FOR_S`] after its last window, though its judged windows are pruned.
+    known: HashMap<(Series, u32), i64>,
 }
+
+/// How long a series that went quiet is still judged.
+const KNOWN_FOR_S: i64 = 86_400;
 
 impl KpiState {
     /// A KPI totals output: the window's KPIs became (+1) or stopped being (-1) `agg`.
     pub fn record(&mut self, key: WindowKey, agg: TicketAgg, diff: isize) {
+        match self.known.get_mut(&(key.series.clone(), key.size_s)) {
+            Some(latest) => *latest = (*latest).max(key.start_s),
+            None => {
+                self.known.insert((key.series.clone(), key.size_s), key.start_s);
+            }
+        }
         let windows = self.windows.entry((key.series, key.size_s)).or_default();
         if diff > 0 {
             windows.insert(key.start_s, agg);
         } else if windows.get(&key.start_s) == Some(&agg) {
             windows.remove(&key.start_s);
         }
+    }
+
+    /// Forgets the windows every threshold rule of their size has judged, and the sizes no
+    /// threshold rule judges: closed windows are judged once.
+    pub fn prune(&mut self, rules: &[RuleConfig]) {
+        let mut through: HashMap<u32, i64> = HashMap::new();
+        for r in rules.iter().filter(|r| matches!(r.kind, crate::config::RuleKind::Threshold(_))) {
+            let judged = self.judged_through.get(&r.name).copied().unwrap_or(i64::MIN);
+            let size = r.window.as_secs();
+            through.insert(size, through.get(&size).map_or(judged, |t| (*t).min(judged)));
+        }
+        self.windows.retain(|(_, size), windows| match through.get(size) {
+            None => false,
+            Some(t) => {
+                windows.retain(|start, _| (start + *size as i64) * 1000 > *t);
+                !windows.is_empty()
+            }
+        });
     }
 
     /// The KPIs of a window (`None`: no ticket touched it).
@@ -59,8 +89,10 @@ impl KpiState {
         // The end of the latest closed window: the start of the one the clock is in.
         let closed_end_ms = calendar.window_start(clock_ms.saturating_sub(lateness_ms), size_s) * 1000;
         let watched = |s: &Series| s.key == t.key && t.only.as_ref().is_none_or(|o| o.iter().any(|v| *v == s.value));
+        let horizon_s = closed_end_ms / 1000 - KNOWN_FOR_S;
+        self.known.retain(|_, latest| *latest >= horizon_s);
         let series: BTreeSet<Series> = self
-            .windows
+            .known
             .keys()
             .filter(|(s, size)| *size == size_s && watched(s))
             .map(|(s, _)| s.clone())

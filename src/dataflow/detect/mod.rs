@@ -236,7 +236,14 @@ impl DetectorState {
                 DetectIn::Risk(m) => risky.push(m),
                 DetectIn::NewCluster(c) => new_clusters.push(c),
                 DetectIn::Conversation(c) => conversations.push(c),
-                DetectIn::Kpi(key, agg, diff) => self.kpis.record(key, agg, diff),
+                DetectIn::Kpi(key, agg, diff) => {
+                    // Only threshold rules read KPI windows, and only at their own size.
+                    let judged =
+                        |r: &RuleConfig| matches!(r.kind, RuleKind::Threshold(_)) && r.window.as_secs() == key.size_s;
+                    if self.rules.iter().any(judged) {
+                        self.kpis.record(key, agg, diff);
+                    }
+                }
                 DetectIn::Sla(n) => slas.push(n),
             }
         }
@@ -267,6 +274,7 @@ impl DetectorState {
             }
         }
         alerts.extend(self.judge_one_offs(risky, new_clusters, conversations, slas));
+        self.kpis.prune(&self.rules);
         alerts.extend(self.judge_days(&touched, previous_clock));
         alerts.extend(self.engine.advance_clock(self.clock_ms, self.lateness_ms, &self.rules));
         self.attribution.forget(self.clock_ms);

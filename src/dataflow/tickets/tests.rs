@@ -1,12 +1,14 @@
 use super::*;
 use crate::config::Dimension;
 use crate::records::ticket::Histogram;
+use differential_dataflow::difference::Semigroup;
 
 const T0: i64 = 1_800_000_000_000 / 3_600_000 * 3_600_000;
 
 fn params() -> TicketParams {
     TicketParams {
         idle_ms: 3_600_000,
+        keep_resolved_ms: 3_600_000,
         max_events: 64,
         sizes: vec![60, 3600],
         calendar: Calendar::default(),
@@ -172,4 +174,22 @@ fn an_idle_ticket_is_forgotten_and_its_open_breach_ends() {
     assert!(tickets.is_empty());
     let ends: Vec<Option<i64>> = notices.iter().map(|n| n.answered_ms).collect();
     assert_eq!(ends, [None, Some(T0 + 3_600_000)], "breached at 30 s, forgotten an hour later");
+}
+
+#[test]
+fn a_resolved_ticket_is_forgotten_sooner_and_a_reopening_starts_it_afresh() {
+    use TicketStatus::*;
+    let mut tickets = Tickets::new(TicketParams { keep_resolved_ms: 600_000, ..params() });
+    let events =
+        vec![ev("T6", 0, Opened, None), ev("T6", 10, FirstResponse, Some("a-1")), ev("T6", 60, Resolved, None)];
+    run(&mut tickets, vec![(events, T0 + 60_000)]);
+    run(&mut tickets, vec![(vec![], T0 + 659_999)]);
+    assert_eq!(tickets.len(), 1, "kept until ten minutes after its last event");
+    run(&mut tickets, vec![(vec![], T0 + 660_000)]);
+    assert!(tickets.is_empty());
+    let (sums, _) =
+        run(&mut tickets, vec![(vec![ev("T6", 900, Reopened, None), ev("T6", 920, Resolved, None)], T0 + 920_000)]);
+    let overall = &sums[&hour(Series::new(Dimension::Overall, "all"))];
+    assert_eq!((overall.transitions(Reopened), overall.transitions(Resolved)), (1, 1));
+    assert_eq!(overall.span(Span::Resolution), &Histogram::of(20_000), "from the reopening");
 }
