@@ -298,7 +298,8 @@ pub fn generate(day_start_ms: i64, seed: u64) -> Vec<(i64, String)> {
 
 /// Chat conversations (minute of the day, tier, turns as (seconds after the start, role,
 /// text)): an upset customer and a legal threat handed off until an agent comes, an unhappy VIP
-/// whom nobody answers, and a calm one that needs nobody.
+/// whom nobody answers, an agent who answers rudely (transcript QA) before the chat is ended,
+/// and a calm one that needs nobody.
 /// A chat turn: seconds after the conversation's start, role, text.
 type ChatTurn = (i64, &'static str, &'static str);
 
@@ -330,6 +331,16 @@ const CONVERSATIONS: &[(i64, Option<&str>, &[ChatTurn])] = &[
         ],
     ),
     (
+        18 * 60 + 10,
+        None,
+        &[
+            (0, "customer", "请问我的退款什么时候到账"),
+            (40, "agent", "你自己看订单页面"),
+            (70, "customer", "好吧"),
+            (90, "end", ""),
+        ],
+    ),
+    (
         19 * 60 + 30,
         None,
         &[
@@ -347,6 +358,11 @@ fn conversations(day_start_ms: i64) -> Vec<(i64, String)> {
         let start = day_start_ms + minute * 60_000;
         for (i, (after_s, role, text)) in turns.iter().enumerate() {
             let ts = start + after_s * 1000;
+            if *role == "end" {
+                let end = json!({"type": "end", "id": format!("demo-chat-{k}-end"), "ts": ts, "conversation": format!("chat-{k}")});
+                out.push((ts + 300, end.to_string()));
+                continue;
+            }
             let mut record = json!({
                 "id": format!("demo-chat-{k}-{i}"), "ts": ts, "channel": "chat", "text": text,
                 "conversation": format!("chat-{k}"), "role": role, "seq": i, "user": format!("u-chat-{k}"),

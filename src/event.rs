@@ -82,6 +82,8 @@ pub struct TurnInfo {
     pub agent: Option<SmolStr>,
     /// The turn's number in its conversation: orders turns of the same millisecond.
     pub seq: Option<i64>,
+    /// A `type: end` record: the conversation is over (no text).
+    pub end: bool,
 }
 
 /// One accepted ticket lifecycle event.

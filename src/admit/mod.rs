@@ -328,10 +328,22 @@ impl Rules {
                 events.push(event);
                 return Ok((false, false));
             }
+            Some("end") => {
+                let mut turn = turn_info(raw).map_err(|detail| dead(DeadReason::BadField, detail))?;
+                let Some(info) = turn.as_mut() else {
+                    return Err(dead(DeadReason::BadField, "an end record needs field `conversation`".into()));
+                };
+                (info.role, info.end) = (Role::Bot, true);
+                let ts_ms = raw.ts_ms.unwrap_or(now_ms).min(now_ms + self.max_future_ms);
+                let id = raw.id.take().map_or_else(|| format!("end-{}", info.conversation).into(), small_str);
+                let (channel, category) = (SmolStr::new_static("chat"), SmolStr::new_static(OTHER));
+                events.push(Event { id, ts_ms, channel, category, turn, ..Default::default() });
+                return Ok((false, false));
+            }
             Some(other) => {
                 return Err(dead(
                     DeadReason::BadField,
-                    format!("field `type`: `{other}` is not one of message, ticket"),
+                    format!("field `type`: `{other}` is not one of message, ticket, end"),
                 ))
             }
         }
@@ -455,6 +467,7 @@ fn turn_info(raw: &mut RawEvent<'_>) -> Result<Option<Box<TurnInfo>>, String> {
         user: label(user),
         agent: label(agent),
         seq,
+        end: false,
     })))
 }
 
@@ -607,6 +620,10 @@ mod tests {
             DeadReason::TsInFuture
         );
         assert!(dead(br#"{"type":"call","text":"x"}"#).1.contains("`call` is not one of message, ticket"));
+        let end = a.admit(br#"{"type":"end","conversation":"cv-9","ts":1700000000000}"#, NOW, "test").unwrap();
+        let info = end.turn.as_deref().unwrap();
+        assert!(info.end && info.role == Role::Bot && end.text.is_empty(), "{info:?}");
+        assert!(dead(br#"{"type":"end"}"#).1.contains("needs field `conversation`"));
         // On a message, `ticket` and `status` are plain fields: kept in meta.
         let msg = a.admit(br#"{"text":"still waiting","ticket":"T-7","status":"vip"}"#, NOW, "test").unwrap();
         assert!(msg.ticket.is_none());

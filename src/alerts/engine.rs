@@ -72,6 +72,7 @@ impl AlertEngine {
             RuleKind::Handoff(_) => "FeedbackHandoff",
             RuleKind::Threshold(_) => "TicketKpiThreshold",
             RuleKind::SlaBreach => "TicketSlaBreach",
+            RuleKind::QaViolation => "ConversationQaViolation",
         };
         labels.insert("alertname".into(), rule.alertname.clone().unwrap_or_else(|| default_name.into()));
         labels.insert("rule".into(), rule.name.clone());
@@ -331,7 +332,8 @@ fn summary(rule: &RuleConfig, series: &Series, value: f64, baseline: &Baseline, 
         | RuleKind::NewCluster
         | RuleKind::Handoff(_)
         | RuleKind::Threshold(_)
-        | RuleKind::SlaBreach => {
+        | RuleKind::SlaBreach
+        | RuleKind::QaViolation => {
             format!("{key}: {value:.0} in a {} window", window)
         }
         RuleKind::DayOverDay(dod) => day_over_day_summary(dod, &key, value, baseline, span),

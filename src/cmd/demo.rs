@@ -33,8 +33,9 @@ pub(crate) struct ConsoleAlerts(pub Calendar);
 
 impl AlertSink for ConsoleAlerts {
     fn deliver(&self, a: &Alert) {
-        const SHOWN: [&str; 12] = [
+        const SHOWN: [&str; 13] = [
             "conversation",
+            "check",
             "priority",
             "ticket",
             "sla",

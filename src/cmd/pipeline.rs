@@ -60,6 +60,7 @@ pub(crate) fn fanout(
         outputs.windows.push(sink.clone());
         outputs.clusters.push(sink.clone());
         outputs.kpis.push(sink.clone());
+        outputs.qa.push(sink.clone());
     }
     if let Some(am) = &config.alertmanager {
         outputs.alerts.push(AlertmanagerSink::start(&am.url, am.resend.0, &am.client, metrics.clone())?);

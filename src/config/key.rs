@@ -18,11 +18,21 @@ pub enum Dimension {
     Cluster,
     /// The agent of a ticket's transitions: ticket KPIs only (threshold rules).
     Agent,
+    /// An agent's team (transcript QA scores): KPIs only, as `Agent`.
+    Team,
 }
 
 impl Dimension {
-    pub const ALL: [Dimension; 7] =
-        [Self::Category, Self::Channel, Self::Campaign, Self::Business, Self::Overall, Self::Cluster, Self::Agent];
+    pub const ALL: [Dimension; 8] = [
+        Self::Category,
+        Self::Channel,
+        Self::Campaign,
+        Self::Business,
+        Self::Overall,
+        Self::Cluster,
+        Self::Agent,
+        Self::Team,
+    ];
 
     /// The dimensions every message is counted in on its own (clusters are counted by the
     /// clusterer, for established clusters only).
@@ -37,6 +47,7 @@ impl Dimension {
             Self::Overall => "overall",
             Self::Cluster => "cluster",
             Self::Agent => "agent",
+            Self::Team => "team",
         }
     }
 
@@ -68,7 +79,7 @@ pub struct Key(u16);
 /// Why a key as written is not one.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum KeyError {
-    #[error("unknown dimension `{0}` (category, channel, campaign, business, overall, cluster or agent)")]
+    #[error("unknown dimension `{0}` (category, channel, campaign, business, overall, cluster, agent or team)")]
     Unknown(String),
     #[error("a combined key has 2 or 3 of category, channel, campaign and business, each once; not {0}")]
     BadCombination(String),

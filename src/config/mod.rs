@@ -5,8 +5,10 @@
 mod duration;
 mod escalation;
 pub mod key;
+mod qa;
 pub mod reload;
 mod report;
+mod rule_checks;
 mod rules;
 mod schema;
 mod scope;
@@ -21,6 +23,7 @@ pub use schema::*;
 pub use duration::{parse_duration, DurationError, HumanDuration};
 pub use escalation::{handoff_rule, Escalation, RiskMatch, HANDOFF_RULE};
 pub use key::{Dimension, Key, KeyError, KeySpec};
+pub use qa::{qa_rule, Check, Forbidden, QaSheet, QA_RULE};
 pub use report::{ReportConfig, ReportSchedule};
 pub use scope::ScopeConfig;
 pub use summarizer::{SummarizerConfig, DEFAULT_PROMPT, DEFAULT_SCHEMA};
@@ -70,6 +73,8 @@ pub struct Config {
     pub conversation: ConversationConfig,
     /// How ticket lifecycles become KPI windows and SLA breaches (`[tickets]`).
     pub tickets: TicketsConfig,
+    /// `[[qa]]` score sheets of conversations' agent turns (in `alerts/`; a restart applies them).
+    pub qa: Vec<QaSheet>,
     /// `None`: no clustering.
     pub cluster: Option<ClusterConfig>,
     pub rules: Vec<RuleConfig>,

@@ -23,6 +23,8 @@ pub enum RuleTag {
     Threshold,
     /// A ticket past an SLA deadline: made by `[[tickets.sla]]`, not written.
     SlaBreach,
+    /// A severe miss of a `[[qa]]` sheet in a closed conversation: made by the sheets.
+    QaViolation,
 }
 
 impl RuleTag {
@@ -36,6 +38,7 @@ impl RuleTag {
             Self::Handoff => "handoff",
             Self::Threshold => "threshold",
             Self::SlaBreach => "sla_breach",
+            Self::QaViolation => "qa_violation",
         }
     }
 
@@ -264,6 +267,8 @@ pub enum RuleKind {
     Threshold(super::ThresholdRule),
     /// One alert per ticket and SLA whose deadline passed unanswered.
     SlaBreach,
+    /// One alert per severe `[[qa]]` violation of a closed conversation.
+    QaViolation,
 }
 
 /// A day-over-day rule: a local day so far (or whole) against the same stretch one period
@@ -342,6 +347,7 @@ impl RuleConfig {
             RuleKind::Handoff(_) => RuleTag::Handoff,
             RuleKind::Threshold(_) => RuleTag::Threshold,
             RuleKind::SlaBreach => RuleTag::SlaBreach,
+            RuleKind::QaViolation => RuleTag::QaViolation,
         }
     }
 
@@ -355,7 +361,8 @@ impl RuleConfig {
             | RuleKind::NewCluster
             | RuleKind::Handoff(_)
             | RuleKind::Threshold(_)
-            | RuleKind::SlaBreach => None,
+            | RuleKind::SlaBreach
+            | RuleKind::QaViolation => None,
         }
     }
 
@@ -481,7 +488,7 @@ impl RuleFile {
                 below: self.below,
                 for_windows: self.for_windows(),
             }),
-            RuleTag::Handoff | RuleTag::SlaBreach => {
+            RuleTag::Handoff | RuleTag::SlaBreach | RuleTag::QaViolation => {
                 unreachable!("validated: no [[rule]] has kind {}", self.kind.as_str())
             }
         };
@@ -526,6 +533,8 @@ pub(super) struct AlertsFile {
     pub(super) report: Vec<Spanned<super::ReportConfig>>,
     #[serde(default)]
     pub(super) escalation: Vec<Spanned<super::Escalation>>,
+    #[serde(default)]
+    pub(super) qa: Vec<Spanned<super::QaSheet>>,
 }
 
 /// `[[webhook]]` in `alerts/*.toml`: every alert state change whose labels match, POSTed as the

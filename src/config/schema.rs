@@ -111,6 +111,9 @@ pub struct ConversationConfig {
     /// Turns kept per conversation to put late ones in order.
     #[serde(default = "default_max_turns")]
     pub max_turns: usize,
+    /// The `meta` field of an agent's turn that gives the agent's team (transcript QA scores).
+    #[serde(default = "default_team_field")]
+    pub team_field: String,
 }
 
 impl Default for ConversationConfig {
@@ -121,6 +124,7 @@ impl Default for ConversationConfig {
             repeat_similarity: default_repeat_similarity(),
             tier_field: default_tier_field(),
             max_turns: default_max_turns(),
+            team_field: default_team_field(),
         }
     }
 }
@@ -136,6 +140,9 @@ fn default_repeat_similarity() -> f64 {
 }
 fn default_tier_field() -> String {
     "tier".into()
+}
+fn default_team_field() -> String {
+    "team".into()
 }
 fn default_max_turns() -> usize {
     64
@@ -533,8 +540,8 @@ pub(super) fn check_conversation(c: &ConversationConfig, problem: Problem) {
     if !(0.0..=1.0).contains(&c.repeat_similarity) {
         problem(format!("repeat_similarity must lie in [0, 1], not {}", c.repeat_similarity));
     }
-    if c.tier_field.trim().is_empty() {
-        problem("tier_field is empty".into());
+    if c.tier_field.trim().is_empty() || c.team_field.trim().is_empty() {
+        problem("tier_field and team_field must not be empty".into());
     }
     if !(2..=10_000).contains(&c.max_turns) {
         problem(format!("max_turns must lie between 2 and 10000, not {}", c.max_turns));

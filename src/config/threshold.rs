@@ -16,6 +16,8 @@ pub enum KpiMetric {
     Quantile(f64, Span),
     /// `mean(handling)`: the mean of a duration, in seconds.
     Mean(Span),
+    /// `mean(qa_score)`: the mean transcript QA score (0–100) of the conversations scored.
+    QaMean,
 }
 
 /// What a count counts: transitions of a status, or SLA breaches (`breach(first_response)`,
@@ -24,11 +26,19 @@ pub enum KpiMetric {
 pub enum Counted {
     Status(TicketStatus),
     Breaches(Option<SlaKind>),
+    /// Conversations scored by a `[[qa]]` sheet (`qa_scored`), their violations (`qa_violations`).
+    QaScored,
+    QaViolations,
 }
 
 impl Counted {
     fn parse(text: &str) -> Result<Counted, String> {
         let text = text.trim();
+        match text {
+            "qa_scored" => return Ok(Counted::QaScored),
+            "qa_violations" => return Ok(Counted::QaViolations),
+            _ => {}
+        }
         if text == "breach" || text == "breaches" {
             return Ok(Counted::Breaches(None));
         }
@@ -50,6 +60,8 @@ impl fmt::Display for Counted {
             Counted::Status(s) => f.write_str(s.as_str()),
             Counted::Breaches(None) => f.write_str("breach"),
             Counted::Breaches(Some(k)) => write!(f, "breach({})", k.as_str()),
+            Counted::QaScored => f.write_str("qa_scored"),
+            Counted::QaViolations => f.write_str("qa_violations"),
         }
     }
 }
@@ -75,6 +87,7 @@ impl KpiMetric {
                 let (a, b) = inner.split_once(',').ok_or("ratio(…) takes two counts: ratio(resolved, opened)")?;
                 Ok(KpiMetric::Ratio(Counted::parse(a)?, Counted::parse(b)?))
             }
+            "mean" if inner.trim() == "qa_score" => Ok(KpiMetric::QaMean),
             "mean" => Ok(KpiMetric::Mean(span()?)),
             q => {
                 let p: f64 = q
@@ -105,6 +118,7 @@ impl fmt::Display for KpiMetric {
             KpiMetric::Ratio(a, b) => write!(f, "ratio({a}, {b})"),
             KpiMetric::Quantile(q, s) => write!(f, "p{}({})", q * 100.0, s.as_str()),
             KpiMetric::Mean(s) => write!(f, "mean({})", s.as_str()),
+            KpiMetric::QaMean => f.write_str("mean(qa_score)"),
         }
     }
 }
@@ -139,7 +153,7 @@ impl ThresholdRule {
 pub(super) fn check(r: &super::rules::RuleFile, kpi_sizes: &[super::HumanDuration], problem: super::schema::Problem) {
     match r.key.as_ref().map(super::KeySpec::key) {
         Some(Ok(key)) if !is_kpi_key(key) => {
-            problem(format!("key {}: ticket KPIs are kept for overall, agent and business", key.name()))
+            problem(format!("key {}: ticket KPIs are kept for overall, agent, team and business", key.name()))
         }
         _ => {}
     }
@@ -171,7 +185,7 @@ pub(super) fn check(r: &super::rules::RuleFile, kpi_sizes: &[super::HumanDuratio
 
 /// The keys a threshold rule may watch: the series ticket KPIs are kept for.
 pub fn is_kpi_key(key: Key) -> bool {
-    matches!(key.single(), Some(Dimension::Overall | Dimension::Agent | Dimension::Business))
+    matches!(key.single(), Some(Dimension::Overall | Dimension::Agent | Dimension::Business | Dimension::Team))
 }
 
 #[cfg(test)]
@@ -232,13 +246,13 @@ severity = "info"
         let errors = Config::from_sources(flows(), alerts).unwrap_err().0;
         let messages: Vec<&str> = errors.iter().map(|e| e.message.as_str()).collect();
         let want = [
-            "rule `a`: key category: ticket KPIs are kept for overall, agent and business",
+            "rule `a`: key category: ticket KPIs are kept for overall, agent, team and business",
             "rule `a`: metric: `lunch` is not a duration (first_response, takeover, handling, resolution)",
             "rule `a`: threshold rules need `above` or `below`",
             "rule `a`: window 2m is not a ticket KPI window (have 5m, 15m, 1h)",
             "rule `a`: for = 90s is not a whole number of 2m windows",
             "rule `b`: `above`, `below` and `for` apply to threshold rules only",
-            "rule `b`: key agent: only threshold rules watch agents (ticket KPIs)",
+            "rule `b`: key agent: only threshold rules watch agents and teams (KPIs)",
             "rule `c`: threshold rules need `above` or `below`",
         ];
         for w in want {

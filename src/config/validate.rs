@@ -210,6 +210,21 @@ impl Dataflow {
         self.calendar.clone().unwrap_or_default()
     }
 
+    /// The rules tables make: the escalations' hand-off rule, the SLAs' breach rule, the QA
+    /// sheets' violation rule.
+    fn made_rules(&self, escalations: Vec<Escalation>, qa: bool) -> Vec<RuleConfig> {
+        let mut rules = Vec::new();
+        if !escalations.is_empty() {
+            let idle = self.conversation.as_ref().map_or_else(|| ConversationConfig::default().idle, |c| c.idle);
+            rules.push(handoff_rule(escalations, idle));
+        }
+        if let Some((_, _, t)) = self.tickets.as_ref().filter(|(_, _, t)| !t.sla.is_empty()) {
+            rules.push(sla_rule(t.idle));
+        }
+        rules.extend(qa.then(qa_rule));
+        rules
+    }
+
     /// The window sizes, each given once.
     fn window_sizes(&self, flows: &[Source], report: &mut Report) -> BTreeSet<HumanDuration> {
         let mut sizes = BTreeSet::new();
@@ -288,6 +303,7 @@ impl Dataflow {
             attribution: self.attribution.unwrap_or_default(),
             conversation: self.conversation.unwrap_or_default(),
             tickets: self.tickets.map(|(_, _, t)| t).unwrap_or_default(),
+            qa: Vec::new(),
             cluster: self.cluster.filter(|c| c.enabled),
             rules,
             public_url: "http://127.0.0.1:8080".into(),
@@ -518,21 +534,24 @@ fn check_rule(r: &RuleFile, cx: &RuleContext<'_>, problem: Problem) {
             }
         }
         RuleTag::DayOverDay => check_day_over_day(r, cx, problem),
-        RuleTag::Spike => check_spike_rule(r, problem),
-        RuleTag::SentimentDip => check_dip_rule(r, problem),
+        RuleTag::Spike => super::rule_checks::check_spike_rule(r, problem),
+        RuleTag::SentimentDip => super::rule_checks::check_dip_rule(r, problem),
         RuleTag::Handoff => problem("hand-offs are configured with [[escalation]] tables, not a [[rule]]".into()),
         RuleTag::Threshold => {
             let tickets = cx.dataflow.tickets.as_ref().map(|(_, _, t)| t.clone()).unwrap_or_default();
             super::threshold::check(r, &tickets.sizes(cx.sizes.iter().copied()), problem)
         }
         RuleTag::SlaBreach => problem("SLA breaches are configured with [[tickets.sla]] tables, not a [[rule]]".into()),
+        RuleTag::QaViolation => problem("QA violations are configured with [[qa]] tables, not a [[rule]]".into()),
     }
     if r.kind != RuleTag::Threshold && (r.above.is_some() || r.below.is_some() || r.for_.is_some()) {
         problem("`above`, `below` and `for` apply to threshold rules only".into());
     }
     match (r.key.as_ref().map(KeySpec::key), r.kind) {
-        (Some(Ok(key)), kind) if kind != RuleTag::Threshold && key.dims().any(|d| d == Dimension::Agent) => {
-            problem("key agent: only threshold rules watch agents (ticket KPIs)".into())
+        (Some(Ok(key)), kind)
+            if kind != RuleTag::Threshold && key.dims().any(|d| matches!(d, Dimension::Agent | Dimension::Team)) =>
+        {
+            problem(format!("key {}: only threshold rules watch agents and teams (KPIs)", key.name()))
         }
         _ => {}
     }
@@ -544,53 +563,31 @@ fn check_rule(r: &RuleFile, cx: &RuleContext<'_>, problem: Problem) {
     }
 }
 
-fn check_spike_rule(r: &RuleFile, problem: Problem) {
-    if r.baseline.is_none() {
-        problem("spike rules need `baseline` (median_mad, median_mean_dev or mean_std)".into());
-    }
-    if r.metric.is_some() {
-        problem("`metric` applies to sentiment_dip rules only".into());
-    }
-    if r.yesterday_factor.is_some_and(|f| f.is_nan() || f <= 0.0) {
-        problem("yesterday_factor must be > 0".into());
-    }
-    if r.predictors.is_empty() {
-        problem("`predictors` needs at least one of level, daily, weekly, step".into());
-    }
-    let whole_days = 86_400_000 % r.window().as_ms().max(1) == 0;
-    if !whole_days && r.predictors.iter().any(|p| matches!(p, Predictor::Daily | Predictor::Weekly)) {
-        problem(format!("daily/weekly predictors need a window that divides a day, not {}", r.window()));
-    }
-    match (r.score, r.threshold) {
-        (ScoreKind::Rarity, Some(t)) if !(t > 0.0 && t < 1.0) => {
-            problem("threshold must lie strictly between 0 and 1".into())
+/// One alerts file's `[[escalation]]` and `[[qa]]` tables, each checked, into the lists of all
+/// files (`at` gives a table's line).
+fn absorb_conversation_tables(
+    file: &str,
+    at: impl Fn(std::ops::Range<usize>) -> usize,
+    escalation: Vec<toml::Spanned<Escalation>>,
+    qa: Vec<toml::Spanned<QaSheet>>,
+    risks: &[String],
+    (escalations, sheets): (&mut Vec<Escalation>, &mut Vec<QaSheet>),
+    report: &mut Report,
+) {
+    for spanned in escalation {
+        let (line, e) = (at(spanned.span()), spanned.into_inner());
+        let twice = escalations.iter().any(|o| o.name == e.name).then(|| "name used twice".to_string());
+        for m in e.check(risks).into_iter().chain(twice) {
+            report.at(file, line, format!("escalation `{}`: {m}", e.name));
         }
-        (ScoreKind::Rarity, None) => problem("score = \"rarity\" needs a `threshold`".into()),
-        (ScoreKind::Surprise, Some(_)) => {
-            problem("`threshold` applies to score = \"rarity\"; surprise rules fire at `sensitivity`".into())
-        }
-        _ => {}
+        escalations.push(e);
     }
-    if let Some(m) = r.min_expected {
-        if !(m.is_finite() && m > 0.0) {
-            problem("min_expected must be > 0".into());
-        }
-        if r.direction != Direction::Up || r.score != ScoreKind::Surprise {
-            problem("min_expected applies to direction = \"up\" with score = \"surprise\": a drop or a rarity rank is judged on one window size".into());
-        }
-    }
-    if r.rarity_memory < r.min_history {
-        problem("rarity_memory must be at least min_history".into());
-    }
-    match r.shape_windows {
-        Some(_) if r.score != ScoreKind::Rarity => problem(
-            "`shape_windows` applies to score = \"rarity\": a shape's discord is ranked against its past".into(),
-        ),
-        Some(w) if w < 2 || 2 * w > r.rarity_memory => problem(format!(
-            "shape_windows must be at least 2 and at most half of rarity_memory ({}), not {w}",
-            r.rarity_memory
-        )),
-        _ => {}
+    for spanned in qa {
+        let (line, q) = (at(spanned.span()), spanned.into_inner());
+        let twice = sheets.iter().any(|o| o.name == q.name).then(|| "name used twice".to_string());
+        let problems = problems_of(|p| q.check(p)).into_iter().chain(twice);
+        problems.for_each(|m| report.at(file, line, format!("qa `{}`: {m}", q.name)));
+        sheets.push(q);
     }
 }
 
@@ -642,28 +639,6 @@ fn check_day_over_day(r: &RuleFile, cx: &RuleContext<'_>, problem: Problem) {
     }
 }
 
-fn check_dip_rule(r: &RuleFile, problem: Problem) {
-    if r.known_metric().is_none() {
-        problem("sentiment_dip rules need `metric` (negative_share or mean)".into());
-    }
-    if r.known_metric() == Some(Metric::Count) {
-        problem("sentiment_dip rules watch negative_share or mean; a count is a spike rule's".into());
-    }
-    if r.baseline.is_some()
-        || r.yesterday_factor.is_some()
-        || r.threshold.is_some()
-        || r.shape_windows.is_some()
-        || r.min_expected.is_some()
-    {
-        problem(
-            "`baseline`/`yesterday_factor`/`threshold`/`shape_windows`/`min_expected` apply to spike rules only".into(),
-        );
-    }
-    if !(0.0..=2.0).contains(&r.min_delta) {
-        problem("min_delta must lie in [0, 2]".into());
-    }
-}
-
 impl Config {
     /// Merges and validates dataflow and alert files. Single-valued tables (`[ingest]` …) may be
     /// given once; lists (`[[window]]`, `[[category]]`, `[[rule]]`) are concatenated.
@@ -695,6 +670,7 @@ impl Config {
         let mut summarizer: Option<(String, usize, SummarizerConfig)> = None;
         let mut reports: Vec<(String, usize, super::ReportConfig)> = Vec::new();
         let mut escalations: Vec<Escalation> = Vec::new();
+        let mut sheets: Vec<QaSheet> = Vec::new();
         let risks: Vec<String> = dataflow.risks.iter().map(|(_, _, r)| r.name.clone()).collect();
         for source in &alerts {
             let Some(file) = parse::<AlertsFile>(source, &mut report) else { continue };
@@ -711,15 +687,9 @@ impl Config {
                 let at = line_of(&source.text, spanned.span().start);
                 reports.push((source.name.clone(), at, spanned.into_inner()));
             }
-            for spanned in file.escalation {
-                let at = line_of(&source.text, spanned.span().start);
-                let e = spanned.into_inner();
-                let twice = escalations.iter().any(|o| o.name == e.name);
-                for m in e.check(&risks).into_iter().chain(twice.then(|| "name used twice".to_string())) {
-                    report.at(&source.name, at, format!("escalation `{}`: {m}", e.name));
-                }
-                escalations.push(e);
-            }
+            let (people, at) =
+                ((&mut escalations, &mut sheets), |span: std::ops::Range<usize>| line_of(&source.text, span.start));
+            absorb_conversation_tables(&source.name, at, file.escalation, file.qa, &risks, people, &mut report);
             for spanned in file.webhook {
                 let at = line_of(&source.text, spanned.span().start);
                 let w = spanned.into_inner();
@@ -748,7 +718,11 @@ impl Config {
         let hourly = sizes.iter().any(|s| s.as_secs() == 3600) || flows.is_empty();
         let schedules = check_reports(&reports, &webhooks, hourly, &calendar, &mut report);
         let slas = dataflow.tickets.as_ref().is_some_and(|(_, _, t)| !t.sla.is_empty());
-        let made = [(!escalations.is_empty(), HANDOFF_RULE, "[[escalation]]"), (slas, SLA_RULE, "[[tickets.sla]]")];
+        let made = [
+            (!escalations.is_empty(), HANDOFF_RULE, "[[escalation]]"),
+            (slas, SLA_RULE, "[[tickets.sla]]"),
+            (!sheets.is_empty(), QA_RULE, "[[qa]]"),
+        ];
         for (_, name, tables) in
             made.into_iter().filter(|(made, name, _)| *made && rules.iter().any(|r| &r.name == name))
         {
@@ -758,14 +732,10 @@ impl Config {
             return Err(ConfigErrors(report.0));
         }
         let mut rules: Vec<RuleConfig> = rules.into_iter().map(|r| r.into_rule(&calendar)).collect();
-        if !escalations.is_empty() {
-            let idle = dataflow.conversation.as_ref().map_or_else(|| ConversationConfig::default().idle, |c| c.idle);
-            rules.push(handoff_rule(escalations, idle));
-        }
-        if let Some((_, _, t)) = dataflow.tickets.as_ref().filter(|(_, _, t)| !t.sla.is_empty()) {
-            rules.push(sla_rule(t.idle));
-        }
-        Ok(dataflow.into_config(rules, webhooks, summarizer.map(|(_, _, s)| s), schedules))
+        rules.extend(dataflow.made_rules(escalations, !sheets.is_empty()));
+        let mut config = dataflow.into_config(rules, webhooks, summarizer.map(|(_, _, s)| s), schedules);
+        config.qa = sheets;
+        Ok(config)
     }
 }
 

@@ -5,6 +5,7 @@
 //! `[conversation] idle` of event time is forgotten and its expiry told, as windows are
 //! retracted.
 
+use super::qa::QaRules;
 use super::tick::{Tick, TickBuffer};
 use crate::config::ConversationConfig;
 use crate::event::{cosine_q, Role, SmolStr};
@@ -28,6 +29,8 @@ pub struct ConversationParams {
     pub repeat_similarity: f32,
     /// Turns kept per conversation to reorder late ones; older ones are folded into a base.
     pub max_turns: usize,
+    /// The `[[qa]]` sheets folded over the turns.
+    pub qa: std::sync::Arc<QaRules>,
 }
 
 impl ConversationParams {
@@ -37,7 +40,13 @@ impl ConversationParams {
             negative_below_milli: (config.negative_below * 1000.0).round() as i32,
             repeat_similarity: config.repeat_similarity as f32,
             max_turns: config.max_turns,
+            qa: Default::default(),
         }
+    }
+
+    /// With the `[[qa]]` sheets of `sheets`.
+    pub fn with_qa(self, sheets: &[crate::config::QaSheet]) -> Self {
+        ConversationParams { qa: std::sync::Arc::new(QaRules::new(sheets)), ..self }
     }
 }
 
@@ -73,6 +82,12 @@ pub fn step(state: &mut ConversationState, turn: &Turn, previous_customer: Optio
             if state.agent.is_none() {
                 state.agent = Some(turn.agent.clone().unwrap_or_default());
             }
+            if turn.agent.is_some() {
+                state.last_agent.clone_from(&turn.agent);
+            }
+            if turn.team.is_some() {
+                state.team.clone_from(&turn.team);
+            }
         }
         Role::Bot => {}
     }
@@ -81,6 +96,13 @@ pub fn step(state: &mut ConversationState, turn: &Turn, previous_customer: Optio
     }
     if turn.tier.is_some() {
         state.tier.clone_from(&turn.tier);
+    }
+    state.ended |= turn.end;
+    if !params.qa.is_empty() {
+        params.qa.step(&mut state.qa, turn);
+    }
+    if turn.end {
+        return;
     }
     if state.last_turns.len() == LAST_TURNS {
         state.last_turns.remove(0);
@@ -200,19 +222,24 @@ impl Conversations {
             let id = turn.conversation.clone();
             let live = self.live.entry(id.clone()).or_insert_with(|| Live::new(&id));
             if live.add(*turn, &self.params) {
-                out.push(ConversationChange::Updated(live.state.clone()));
+                out.push(ConversationChange::Updated(Box::new(live.state.clone())));
             }
         }
         let idle = self.params.idle_ms;
         let mut expired: Vec<(SmolStr, i64)> = self
             .live
             .iter()
-            .filter(|(_, c)| c.state.last_ms.saturating_add(idle) <= self.clock_ms)
+            .filter(|(_, c)| c.state.ended || c.state.last_ms.saturating_add(idle) <= self.clock_ms)
             .map(|(id, c)| (id.clone(), c.state.last_ms))
             .collect();
         expired.sort();
         for (conversation, last_ms) in expired {
-            self.live.remove(&conversation);
+            let live = self.live.remove(&conversation).expect("listed just now");
+            // Closed by its end record at its last turn, else when it went idle.
+            let closed_ms = if live.state.ended { last_ms } else { last_ms.saturating_add(idle) };
+            if let Some(verdict) = self.params.qa.verdict(&live.state, closed_ms) {
+                out.push(ConversationChange::Scored(Box::new(verdict)));
+            }
             out.push(ConversationChange::Expired { conversation, last_ms });
         }
         out
@@ -253,7 +280,13 @@ mod tests {
     use crate::event::Embedding;
 
     fn params() -> ConversationParams {
-        ConversationParams { idle_ms: 60_000, negative_below_milli: -500, repeat_similarity: 0.9, max_turns: 4 }
+        ConversationParams {
+            idle_ms: 60_000,
+            negative_below_milli: -500,
+            repeat_similarity: 0.9,
+            max_turns: 4,
+            qa: Default::default(),
+        }
     }
 
     fn turn(conversation: &str, ts_ms: i64, role: Role, sentiment: i32, text: &str) -> Turn {
@@ -315,7 +348,7 @@ mod tests {
             }
         }
         let Some(ConversationChange::Updated(state)) = last else { panic!("an update") };
-        assert_eq!(state, state_of("c", &turns, &params()));
+        assert_eq!(*state, state_of("c", &turns, &params()));
         assert_eq!((state.negative_streak, state.first_ms), (1, 5), "the agent at 15 broke the streak");
     }
 
@@ -327,7 +360,7 @@ mod tests {
             conversations.process_tick(turns.iter().map(|t| ConversationIn::Turn(Box::new(t.clone()))).collect());
         assert_eq!(changes.len(), 10, "one state per turn");
         let Some(ConversationChange::Updated(state)) = changes.last() else { panic!("{changes:?}") };
-        assert_eq!(state, &state_of("c", &turns, &params()));
+        assert_eq!(**state, state_of("c", &turns, &params()));
         assert_eq!(state.customer_turns, 10);
     }
 

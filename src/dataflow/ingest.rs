@@ -94,8 +94,9 @@ pub struct IngestParams {
     pub metrics: Arc<Metrics>,
     /// Where absorbed batches go to be freed (see [`Spent`]); `None` frees them here.
     pub spent: Option<crate::feed::Spent>,
-    /// The `meta` field that gives a conversation's tier.
+    /// The `meta` fields that give a conversation's tier and an agent's team.
     pub tier_field: String,
+    pub team_field: String,
 }
 
 impl IngestParams {
@@ -125,6 +126,7 @@ impl IngestParams {
             metrics,
             spent: None,
             tier_field: config.conversation.tier_field.clone(),
+            team_field: config.conversation.team_field.clone(),
         }
     }
 }
@@ -166,7 +168,7 @@ impl<'a> Labels<'a> {
                 Dimension::Campaign => self.campaign?,
                 Dimension::Business => self.business?,
                 Dimension::Overall => "all",
-                Dimension::Cluster | Dimension::Agent => return None,
+                Dimension::Cluster | Dimension::Agent | Dimension::Team => return None,
             };
         }
         Some(parts)
@@ -441,13 +443,14 @@ impl IngestState {
     fn turn_of(&self, ev: &Event) -> Option<Turn> {
         let info = ev.turn.as_deref()?;
         let customer = info.role == Role::Customer;
-        let tier = ev.meta.as_deref().and_then(|m| {
-            let map = serde_json::from_str::<serde_json::Map<String, serde_json::Value>>(m).ok()?;
-            match map.get(&self.params.tier_field)? {
-                serde_json::Value::String(s) if !s.is_empty() => Some(s.as_str().into()),
-                _ => None,
-            }
-        });
+        let meta =
+            ev.meta.as_deref().and_then(|m| serde_json::from_str::<serde_json::Map<String, serde_json::Value>>(m).ok());
+        let field = |name: &str| match meta.as_ref()?.get(name)? {
+            serde_json::Value::String(s) if !s.is_empty() => Some(SmolStr::from(s.as_str())),
+            _ => None,
+        };
+        let tier = field(&self.params.tier_field);
+        let team = if info.role == Role::Agent { field(&self.params.team_field) } else { None };
         Some(Turn {
             conversation: info.conversation.clone(),
             id: ev.id.clone(),
@@ -462,6 +465,8 @@ impl IngestState {
             tier,
             text: ev.text.clone(),
             embedding: if customer { ev.embedding.clone() } else { Default::default() },
+            team,
+            end: info.end,
         })
     }
 
@@ -631,6 +636,7 @@ mod tests {
             metrics: Arc::default(),
             spent: None,
             tier_field: "tier".into(),
+            team_field: "team".into(),
         }
     }
 

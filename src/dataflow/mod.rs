@@ -12,6 +12,7 @@ pub mod conversations;
 pub mod detect;
 mod drive;
 pub mod ingest;
+pub mod qa;
 pub mod restore;
 pub mod sketch;
 pub mod spike;
@@ -24,6 +25,7 @@ use crate::alerts::Alert;
 use crate::config::Config;
 use crate::event::{DeadLetter, Event};
 use crate::feed::{Feed, Spent};
+use crate::records::conversation::{ConversationChange, QaVerdict as ConversationVerdict};
 use crate::records::ticket::TicketAgg;
 use crate::records::window::{Agg, WindowKey};
 use crate::telemetry::Metrics;
@@ -113,7 +115,7 @@ fn follow_conversations<'scope>(
         DetectIn::Clock(ms) => Some((ConversationIn::Clock(ms), t)),
         _ => None,
     });
-    let params = conversations::ConversationParams::from_config(&config.conversation);
+    let params = conversations::ConversationParams::from_config(&config.conversation).with_qa(&config.qa);
     conversations::conversations(turns.concat(clock.broadcast()), params)
         .map(|(change, t)| (DetectIn::Conversation(change), t))
 }
@@ -125,6 +127,7 @@ fn follow_conversations<'scope>(
 fn follow_tickets<'scope>(
     ingested: &Ingested<'scope>,
     config: &Config,
+    qa: StreamVec<'scope, Tick, (WindowKey, Tick, TicketAgg)>,
 ) -> (VecCollection<'scope, Tick, (WindowKey, TicketAgg), isize>, StreamVec<'scope, Tick, (DetectIn, Tick)>) {
     use tickets::{TicketIn, TicketOut};
     let events = ingested.tickets.clone().exchange(|(item, _): &(TicketIn, Tick)| match item {
@@ -143,6 +146,7 @@ fn follow_tickets<'scope>(
             TicketOut::Kpi(key, agg) => Some((key, t, agg)),
             TicketOut::Sla(_) => None,
         })
+        .concat(qa)
         .as_collection();
     let notices = out.flat_map(|(o, t)| match o {
         TicketOut::Sla(n) => Some((DetectIn::Sla(n), t)),
@@ -181,6 +185,8 @@ pub struct Outputs<'scope> {
     pub judgements: StreamVec<'scope, Tick, detect::WindowJudgement>,
     /// Every live ticket KPI window, as (`(key, KPIs)`, +1/-1) changes.
     pub kpis: VecCollection<'scope, Tick, (WindowKey, TicketAgg), isize>,
+    /// Closed conversations' transcript QA verdicts.
+    pub qa: StreamVec<'scope, Tick, ConversationVerdict>,
 }
 
 /// Builds the whole pipeline in `scope`; returns its input handle and output streams.
@@ -212,7 +218,18 @@ pub fn build<'scope>(
     let clusters = cluster_updates.unwrap_or_else(|| Vec::<ClusterUpdate>::new().to_stream(scope));
     let aggregates = window_aggregates(&ingested, totals);
     let conversation_changes = follow_conversations(&ingested, config);
-    let (kpis, sla_notices) = follow_tickets(&ingested, config);
+    // Closed conversations' QA verdicts: to the sinks, and as scores into the KPI windows.
+    let scored = conversation_changes.clone().flat_map(|(change, t)| match change {
+        DetectIn::Conversation(ConversationChange::Scored(v)) => Some((*v, t)),
+        _ => None,
+    });
+    let (sizes, calendar) = (tickets::kpi_sizes(&config.tickets, &config.windows), config.calendar.clone());
+    let qa_kpis = scored.clone().flat_map(move |(v, t)| {
+        let additions = qa::kpi_additions(&v, &sizes, &calendar);
+        additions.into_iter().map(move |(key, agg)| (key, t, agg))
+    });
+    let qa = scored.map(|(v, _)| v);
+    let (kpis, sla_notices) = follow_tickets(&ingested, config, qa_kpis);
     let kpis_in = kpis.inner.clone().map(|((key, agg), t, diff)| (DetectIn::Kpi(key, agg, diff), t));
     // The detector mirrors the windows (and keeps samples) of the keys it judges: every single
     // dimension, and the combined keys a rule watches. Combined keys only an `[[aggregate]]`
@@ -255,7 +272,7 @@ pub fn build<'scope>(
         detect::Detected::Judgement(j) => Some(j),
         detect::Detected::Alert(_) => None,
     });
-    (input, Outputs { alerts, dead_letters: ingested.dead, windows: aggregates, clusters, judgements, kpis })
+    (input, Outputs { alerts, dead_letters: ingested.dead, windows: aggregates, clusters, judgements, kpis, qa })
 }
 
 /// Measurements of a finished run (leader worker).

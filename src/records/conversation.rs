@@ -24,6 +24,10 @@ pub struct Turn {
     pub text: String,
     /// Customer turns' embeddings, for repeated questions (empty otherwise or without one).
     pub embedding: Embedding,
+    /// The agent's team (the `[conversation] team_field` of an agent turn's `meta`).
+    pub team: Option<SmolStr>,
+    /// The conversation ends here (a `type: end` record): it closes at once.
+    pub end: bool,
 }
 
 impl Turn {
@@ -59,6 +63,58 @@ pub struct ConversationState {
     pub agent: Option<SmolStr>,
     /// The last turns (at most [`LAST_TURNS`]), masked, oldest first.
     pub last_turns: Vec<(crate::event::Role, String)>,
+    /// The latest team an agent turn gave.
+    pub team: Option<SmolStr>,
+    /// The latest agent (of any agent turn).
+    pub last_agent: Option<SmolStr>,
+    /// An end record arrived: the conversation closes after this tick.
+    pub ended: bool,
+    /// What each `[[qa]]` sheet has found so far, in sheet order.
+    pub qa: Vec<QaTally>,
+}
+
+/// One `[[qa]]` sheet's findings in a conversation's agent turns so far.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct QaTally {
+    pub agent_turns: u32,
+    /// A greeting phrase in one of the first `within` agent turns.
+    pub greeted: bool,
+    /// The latest agent turn has a closing phrase.
+    pub closed_politely: bool,
+    /// The turn before is a customer turn below the empathy line.
+    pub empathy_due: bool,
+    pub empathy_missed: u32,
+    /// Forbidden phrases said: (rule, phrase), in order.
+    pub forbidden: Vec<(String, String)>,
+}
+
+/// A closed conversation's QA: its score sheet's verdict on the agent.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct QaVerdict {
+    pub conversation: SmolStr,
+    pub sheet: String,
+    pub agent: Option<SmolStr>,
+    pub team: Option<SmolStr>,
+    pub business: Option<SmolStr>,
+    /// When it closed: its last turn (end record or expiry).
+    pub closed_ms: i64,
+    /// 100 less the weights of its violations, at least 0.
+    pub score: u32,
+    pub violations: Vec<QaViolation>,
+    pub min_sentiment_milli: Option<i32>,
+    /// Chosen for `fp:qa:sample` (low emotion, or the sheet's share by a hash of the id).
+    pub sampled: bool,
+    /// The last turns, masked, for whoever reviews it.
+    pub last_turns: Vec<(crate::event::Role, String)>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct QaViolation {
+    /// `greeting`, `closing`, `empathy` or a forbidden rule's name.
+    pub check: String,
+    pub detail: String,
+    pub weight: u32,
+    pub severe: bool,
 }
 
 /// Turns a hand-off carries for whoever takes the conversation.
@@ -68,9 +124,11 @@ pub const LAST_TURNS: usize = 4;
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub enum ConversationChange {
     /// A conversation's state after the tick's turns.
-    Updated(ConversationState),
-    /// A conversation idle for `[conversation] idle` of event time: forgotten.
+    Updated(Box<ConversationState>),
+    /// A conversation idle for `[conversation] idle` of event time, or ended: forgotten.
     Expired { conversation: SmolStr, last_ms: i64 },
+    /// A closing conversation's QA verdict (just before its expiry).
+    Scored(Box<QaVerdict>),
 }
 
 impl ConversationChange {
@@ -78,6 +136,7 @@ impl ConversationChange {
         match self {
             ConversationChange::Updated(s) => &s.conversation,
             ConversationChange::Expired { conversation, .. } => conversation,
+            ConversationChange::Scored(v) => &v.conversation,
         }
     }
 
@@ -86,6 +145,7 @@ impl ConversationChange {
         match self {
             ConversationChange::Updated(s) => s.last_ms,
             ConversationChange::Expired { last_ms, .. } => *last_ms,
+            ConversationChange::Scored(v) => v.closed_ms,
         }
     }
 }

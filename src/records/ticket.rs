@@ -143,6 +143,8 @@ pub enum Part {
     /// A duration in ms.
     Span(Span, i64),
     Breach(SlaKind),
+    /// A conversation scored by transcript QA: its score and its violations.
+    Qa(i64, i64),
 }
 
 /// The KPIs of one window of one series (`agent`, `business` or `overall`): transitions by
@@ -156,6 +158,8 @@ pub struct TicketAgg {
     pub breaches: [i64; 3],
     /// Durations, indexed by [`Span`].
     pub spans: [Histogram; 4],
+    /// Transcript QA: conversations scored, the sum of their scores, their violations.
+    pub qa: [i64; 3],
 }
 
 impl TicketAgg {
@@ -183,6 +187,11 @@ impl TicketAgg {
             Part::Transition(s) => self.transitions[s.index()] += sign,
             Part::Breach(k) => self.breaches[k.index()] += sign,
             Part::Span(s, ms) => self.spans[s.index()].add_one(ms, sign),
+            Part::Qa(score, violations) => {
+                for (total, n) in self.qa.iter_mut().zip([1, score, violations]) {
+                    *total += sign * n;
+                }
+            }
         }
     }
 
@@ -204,6 +213,8 @@ impl TicketAgg {
             Counted::Status(s) => self.transitions(s),
             Counted::Breaches(Some(k)) => self.breaches(k),
             Counted::Breaches(None) => SlaKind::ALL.iter().map(|k| self.breaches(*k)).sum(),
+            Counted::QaScored => self.qa[0],
+            Counted::QaViolations => self.qa[2],
         }
     }
 
@@ -218,13 +229,15 @@ impl TicketAgg {
             }
             KpiMetric::Quantile(q, s) => self.span(*s).quantile_ms(*q).map(|ms| ms / 1000.0),
             KpiMetric::Mean(s) => self.span(*s).mean_ms().map(|ms| ms / 1000.0),
+            KpiMetric::QaMean => (self.qa[0] > 0).then(|| self.qa[1] as f64 / self.qa[0] as f64),
         }
     }
 }
 
 impl IsZero for TicketAgg {
     fn is_zero(&self) -> bool {
-        self.transitions.iter().chain(&self.breaches).all(|n| *n == 0) && self.spans.iter().all(Histogram::is_empty)
+        self.transitions.iter().chain(&self.breaches).chain(&self.qa).all(|n| *n == 0)
+            && self.spans.iter().all(Histogram::is_empty)
     }
 }
 
@@ -233,7 +246,7 @@ impl Semigroup for TicketAgg {
         for (a, b) in self.transitions.iter_mut().zip(&rhs.transitions) {
             *a += b;
         }
-        for (a, b) in self.breaches.iter_mut().zip(&rhs.breaches) {
+        for (a, b) in self.breaches.iter_mut().zip(&rhs.breaches).chain(self.qa.iter_mut().zip(&rhs.qa)) {
             *a += b;
         }
         for (a, b) in self.spans.iter_mut().zip(&rhs.spans) {
@@ -250,7 +263,7 @@ impl Monoid for TicketAgg {
 
 impl Abelian for TicketAgg {
     fn negate(&mut self) {
-        for n in self.transitions.iter_mut().chain(self.breaches.iter_mut()) {
+        for n in self.transitions.iter_mut().chain(self.breaches.iter_mut()).chain(self.qa.iter_mut()) {
             *n = -*n;
         }
         for h in &mut self.spans {

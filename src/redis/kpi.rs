@@ -20,6 +20,10 @@ pub fn kpi_value(k: &TicketAgg) -> String {
     let breaches: Map<String, Value> =
         SlaKind::ALL.iter().map(|s| (s.as_str().into(), k.breaches(*s).into())).collect();
     out.insert("breaches".into(), breaches.into());
+    if k.qa[0] > 0 {
+        let mean = (k.qa[1] as f64 / k.qa[0] as f64 * 10.0).round() / 10.0;
+        out.insert("qa".into(), json!({"scored": k.qa[0], "mean_score": mean, "violations": k.qa[2]}));
+    }
     for span in Span::ALL {
         let h = k.span(span);
         if h.count == 0 {

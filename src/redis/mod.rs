@@ -8,6 +8,7 @@ pub mod append;
 mod daily;
 mod handoff;
 mod kpi;
+mod qa;
 mod reports;
 pub mod resp;
 pub mod sink;

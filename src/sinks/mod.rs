@@ -27,6 +27,7 @@ use crate::alerts::Alert;
 use crate::dataflow::clusters::ClusterUpdate;
 use crate::dataflow::detect::WindowJudgement;
 use crate::event::DeadLetter;
+use crate::records::conversation::QaVerdict;
 use crate::records::ticket::TicketAgg;
 use crate::records::window::{Agg, WindowKey};
 use std::sync::Arc;
@@ -57,6 +58,11 @@ pub trait WindowSink: Send + Sync {
 /// Receives every ticket KPI window as it changes (Redis `fp:kpi:*`, the dashboard's panel).
 pub trait KpiSink: Send + Sync {
     fn kpi(&self, key: &WindowKey, kpis: &TicketAgg);
+}
+
+/// Receives each closed conversation's transcript QA verdict (Redis `fp:qa:sample`).
+pub trait QaSink: Send + Sync {
+    fn scored(&self, verdict: &QaVerdict);
 }
 
 /// Receives the clusterer's published changes (established clusters, merges, snapshots).
@@ -116,6 +122,7 @@ pub struct Fanout {
     pub clusters: Vec<Arc<dyn ClusterSink>>,
     pub judgements: Vec<Arc<dyn JudgementSink>>,
     pub kpis: Vec<Arc<dyn KpiSink>>,
+    pub qa: Vec<Arc<dyn QaSink>>,
 }
 
 impl Fanout {
@@ -137,6 +144,11 @@ impl Fanout {
     pub fn kpi(&self, key: &WindowKey, kpis: &TicketAgg) {
         for s in &self.kpis {
             s.kpi(key, kpis);
+        }
+    }
+    pub fn scored(&self, verdict: &QaVerdict) {
+        for s in &self.qa {
+            s.scored(verdict);
         }
     }
     pub fn checkpoint(&self, absorbed_through: u64) {

@@ -160,8 +160,8 @@ fn input_backtest_reports_the_rules_alerts_and_a_summary() {
     let rules = report["rules"].as_array().unwrap();
     assert_eq!(
         rules.len(),
-        11,
-        "every configured rule (nine, the escalations' handoff and the SLAs' sla_breach) is summarised, alerts or not"
+        12,
+        "every configured rule (nine, the escalations' handoff, the SLAs' sla_breach and the QA sheets' qa_violation) is summarised, alerts or not"
     );
     let spike = rules.iter().find(|r| r["rule"] == "category_spike").unwrap();
     assert_eq!((spike["fired"].as_u64(), spike["alerts_per_day"].as_f64()), (Some(1), Some(1.0)));

@@ -2,12 +2,13 @@
 //! conversations whose turns arrive late and out of order, across ticks, some conversations
 //! expiring (idle) and starting again. After each tick the operator's updates must be exactly
 //! the states `state_of` computes from every turn the conversation has had since it last
-//! expired, and its expiries exactly the conversations idle for `idle` of event time.
+//! expired (a QA sheet's tallies included), its expiries exactly the conversations idle for
+//! `idle` of event time, and its QA verdicts those of the recomputed states.
 
 use feedpulse::dataflow::conversations::{conversations, state_of, ConversationIn, ConversationParams};
 use feedpulse::dataflow::tick::Tick;
 use feedpulse::event::{Embedding, Role};
-use feedpulse::records::conversation::{ConversationChange, ConversationState, Turn};
+use feedpulse::records::conversation::{ConversationChange, ConversationState, QaVerdict, Turn};
 use feedpulse::util::SplitMix;
 use std::cell::RefCell;
 use std::collections::BTreeMap;
@@ -17,14 +18,40 @@ use timely::dataflow::ProbeHandle;
 
 const IDLE_MS: i64 = 120_000;
 
+/// With a QA sheet, so its tallies are part of every state compared, and every expiry's
+/// verdict is compared too.
 fn params() -> ConversationParams {
-    ConversationParams { idle_ms: IDLE_MS, negative_below_milli: -500, repeat_similarity: 0.9, max_turns: 64 }
+    static PARAMS: std::sync::LazyLock<ConversationParams> = std::sync::LazyLock::new(with_a_sheet);
+    PARAMS.clone()
+}
+
+fn with_a_sheet() -> ConversationParams {
+    let sheet: feedpulse::config::QaSheet = toml::from_str(
+        r#"
+name = "desk"
+greeting = { phrases = ["您好"], within = 1 }
+closing = { phrases = ["谢谢"] }
+empathy = { phrases = ["抱歉"], below = -0.5, severe = true }
+[[forbidden]]
+name = "rude"
+phrases = ["refund now"]
+"#,
+    )
+    .unwrap();
+    let base = ConversationParams {
+        idle_ms: IDLE_MS,
+        negative_below_milli: -500,
+        repeat_similarity: 0.9,
+        max_turns: 64,
+        qa: Default::default(),
+    };
+    base.with_qa(&[sheet])
 }
 
 /// Ticks of turns: 20 conversations, the clock moving 0–20 s a tick, turns up to a minute late.
 fn random_ticks(seed: u64, ticks: usize) -> Vec<Vec<Turn>> {
     let mut rng = SplitMix::new(seed);
-    let texts = ["还没发货", "太差了，我要投诉", "where is my order", "还没发货", "谢谢", "refund now"];
+    let texts = ["还没发货", "太差了，我要投诉", "where is my order", "还没发货", "谢谢", "refund now", "您好，抱歉"];
     let embeddings = [[1.0f32, 0.0], [0.0, 1.0], [0.6, 0.8]];
     let mut clock = 1_767_225_600_000i64;
     let mut next = 0;
@@ -66,7 +93,8 @@ struct Oracle {
 impl Oracle {
     /// The changes a tick of `turns` must give: the state after each turn, the tick's turns
     /// taken in event-time order, then the expiries.
-    fn tick(&mut self, turns: &[Turn]) -> (Vec<ConversationState>, BTreeMap<String, i64>) {
+    #[allow(clippy::type_complexity)]
+    fn tick(&mut self, turns: &[Turn]) -> (Vec<ConversationState>, BTreeMap<String, i64>, BTreeMap<String, QaVerdict>) {
         let mut sorted = turns.to_vec();
         sorted.sort_by(|a, b| a.order().cmp(&b.order()));
         let mut updated = Vec::new();
@@ -76,20 +104,24 @@ impl Oracle {
             self.turns.entry(c.clone()).or_default().push(t);
             updated.push(state_of(&c, &self.turns[&c], &params()));
         }
-        let mut expired = BTreeMap::new();
+        let (mut expired, mut scored) = (BTreeMap::new(), BTreeMap::new());
         self.turns.retain(|c, turns| {
             let last = turns.iter().map(|t| t.ts_ms).max().unwrap();
             let live = last + IDLE_MS > self.clock;
             if !live {
                 expired.insert(c.clone(), last);
+                let params = params();
+                if let Some(v) = params.qa.verdict(&state_of(c, turns, &params), last + IDLE_MS) {
+                    scored.insert(c.clone(), v);
+                }
             }
             live
         });
-        (updated, expired)
+        (updated, expired, scored)
     }
 }
 
-fn check_seed(seed: u64) -> (usize, usize, usize) {
+fn check_seed(seed: u64) -> (usize, usize, usize, usize) {
     let ticks = random_ticks(seed, 200);
     timely::execute_directly(move |worker| {
         let seen: Rc<RefCell<Vec<ConversationChange>>> = Rc::default();
@@ -103,10 +135,10 @@ fn check_seed(seed: u64) -> (usize, usize, usize) {
             input
         });
         let mut oracle = Oracle::default();
-        let (mut updates, mut expiries, mut late) = (0, 0, 0);
+        let (mut updates, mut expiries, mut late, mut verdicts) = (0, 0, 0, 0);
         for (tick, batch) in ticks.into_iter().enumerate() {
             late += batch.iter().filter(|t| t.ts_ms < oracle.clock).count();
-            let (want_updated, want_expired) = oracle.tick(&batch);
+            let (want_updated, want_expired, want_scored) = oracle.tick(&batch);
             for t in batch {
                 input.send((ConversationIn::Turn(Box::new(t)), tick as Tick));
             }
@@ -115,33 +147,36 @@ fn check_seed(seed: u64) -> (usize, usize, usize) {
                 worker.step();
             }
             let mut updated = Vec::new();
-            let mut expired = BTreeMap::new();
+            let (mut expired, mut scored) = (BTreeMap::new(), BTreeMap::new());
             for change in seen.borrow_mut().drain(..) {
                 match change {
-                    ConversationChange::Updated(s) => updated.push(s),
+                    ConversationChange::Updated(s) => updated.push(*s),
                     ConversationChange::Expired { conversation, last_ms } => {
                         assert!(expired.insert(conversation.to_string(), last_ms).is_none())
                     }
+                    ConversationChange::Scored(v) => assert!(scored.insert(v.conversation.to_string(), *v).is_none()),
                 }
             }
             assert_eq!(updated, want_updated, "seed {seed}, tick {tick}: states");
             assert_eq!(expired, want_expired, "seed {seed}, tick {tick}: expiries");
+            assert_eq!(scored, want_scored, "seed {seed}, tick {tick}: QA verdicts");
+            verdicts += scored.len();
             updates += updated.len();
             expiries += expired.len();
         }
-        (updates, expiries, late)
+        (updates, expiries, late, verdicts)
     })
 }
 
 #[test]
 fn conversation_states_equal_recomputation_at_every_tick() {
-    let (mut updates, mut expiries, mut late) = (0, 0, 0);
+    let (mut updates, mut expiries, mut late, mut verdicts) = (0, 0, 0, 0);
     for seed in 1..=6 {
-        let (u, e, l) = check_seed(seed);
-        (updates, expiries, late) = (updates + u, expiries + e, late + l);
+        let (u, e, l, v) = check_seed(seed);
+        (updates, expiries, late, verdicts) = (updates + u, expiries + e, late + l, verdicts + v);
     }
     assert!(
-        updates > 2000 && expiries > 50 && late > 1000,
-        "exercised: {updates} updates, {expiries} expiries, {late} late turns"
+        updates > 2000 && expiries > 50 && late > 1000 && verdicts > 30,
+        "exercised: {updates} updates, {expiries} expiries, {late} late turns, {verdicts} QA verdicts"
     );
 }

@@ -159,6 +159,7 @@ fn check_seed(seed: u64) {
                 metrics: Default::default(),
                 spent: None,
                 tier_field: "tier".into(),
+                team_field: "team".into(),
             };
             let totals = TotalsParams { windows: params.windows.clone(), calendar: params.calendar.clone() };
             let ingested = ingest_streams(events, params);

@@ -67,6 +67,12 @@ fn demo_fires_spike_dip_new_cluster_and_high_risk_alerts() {
     let slow = firing("threshold     business=shop").unwrap_or_else(|| panic!("no slow desk in\n{text}"));
     assert!(slow.starts_with("[16:1"), "the shop's desk slows from 16:00 (two 5m windows): {slow}");
     assert!(text.contains("sla_breach: 3 fired, 3 resolved"), "{text}");
+    // Transcript QA: no empathy for the legal threat (chat-2), and the rude agent of chat-3
+    // (rude, and no empathy either), scored when each conversation closed.
+    let qa: Vec<&String> = lines.iter().filter(|l| l.contains("FIRING   qa_violation")).collect();
+    assert_eq!(qa.len(), 3, "{qa:?}");
+    assert!(qa.iter().any(|l| l.contains("conversation=chat-3,check=rude")), "{qa:?}");
+    assert!(qa.iter().any(|l| l.contains("conversation=chat-2,check=empathy")), "{qa:?}");
     assert!(text.contains("slow_handling: 1 fired, 1 resolved"), "{text}");
     assert!(text.contains("slow_first_response: 1 fired, 1 resolved"), "agent-023 at 10:30: {text}");
     assert!(text.contains("3 dead letters (malformed_json 1, missing_text 1, ts_in_future 1)"), "{text}");

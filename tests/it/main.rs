@@ -18,6 +18,7 @@ mod drivers;
 mod handoff;
 mod hostile_input;
 mod pii_recall;
+mod qa;
 mod reload_e2e;
 mod report;
 mod segment_oracle;

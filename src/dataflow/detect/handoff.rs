@@ -74,6 +74,7 @@ pub fn judge(
         let fp = handoff_fingerprint(rule, change.conversation());
         match change {
             ConversationChange::Expired { last_ms, .. } => out.extend(engine.settle(&fp, rule, last_ms + idle_ms)),
+            ConversationChange::Scored(_) => {}
             ConversationChange::Updated(s) if s.agent.is_some() => out.extend(engine.settle(&fp, rule, s.last_ms)),
             ConversationChange::Updated(s) => {
                 let Some((e, why)) = escalation(escalations, s) else { continue };
@@ -207,7 +208,7 @@ mod tests {
         let escalations = vec![table("upset", "P2", |e| e.negative_streak = Some(2))];
         let rule = crate::config::handoff_rule(escalations.clone(), HumanDuration(std::time::Duration::from_secs(600)));
         let mut engine = AlertEngine::new("http://x");
-        let up = |s| ConversationChange::Updated(s);
+        let up = |s| ConversationChange::Updated(Box::new(s));
         let fired = judge(&mut engine, &rule, &escalations, &[up(state(2, -900, None))]);
         assert_eq!(fired.len(), 1);
         let alert = &fired[0];

@@ -8,6 +8,7 @@ use super::tick::Tick;
 use crate::alerts::engine::{AlertEngine, Evaluation};
 use crate::alerts::{explain, Alert, Baseline, Explanation};
 use crate::config::{Config, DipRule, Direction, RuleConfig, RuleKind, SentimentMetric, SpikeRule, SpikeScore};
+use crate::records::conversation::{ConversationChange, QaVerdict};
 use crate::records::notice::{cluster_name, Breakdown, NewCluster, RiskyMessage, Sample, Scope};
 use crate::records::window::{Agg, Series, WindowKey};
 use crate::util::round3;
@@ -23,6 +24,7 @@ mod day_over_day;
 pub mod drivers;
 pub mod handoff;
 pub mod kpi;
+mod qa;
 mod sizes;
 mod verdicts;
 use sizes::spike_models;
@@ -323,6 +325,16 @@ impl DetectorState {
                     self.lateness_ms,
                 )),
                 RuleKind::SlaBreach => alerts.extend(kpi::sla_alerts(&mut self.engine, rule, &slas, self.clock_ms)),
+                RuleKind::QaViolation => {
+                    let verdicts: Vec<&QaVerdict> = conversations
+                        .iter()
+                        .filter_map(|c| match c {
+                            ConversationChange::Scored(v) => Some(v.as_ref()),
+                            _ => None,
+                        })
+                        .collect();
+                    alerts.extend(qa::qa_alerts(&mut self.engine, rule, &verdicts))
+                }
             }
         }
         alerts
