@@ -255,8 +255,8 @@ impl Config {
     }
 
     /// The sections that differ from `other` and that only a restart can change: the shape of
-    /// the dataflow (windows, ingest, enrichment, clustering, attribution) and the outbound
-    /// connections.
+    /// the dataflow (windows, ingest, enrichment, clustering, attribution, conversations,
+    /// tickets and QA sheets) and the outbound connections.
     /// Everything else (cleaning, PII masking, taxonomy, risk rules, alert rules and
     /// `ingest.max_future`) a reload applies live.
     pub fn restart_only_changes(&self, other: &Config) -> Vec<&'static str> {
@@ -271,6 +271,8 @@ impl Config {
         check("[calendar]", self.calendar == other.calendar);
         check("[attribution]", self.attribution == other.attribution);
         check("[conversation]", self.conversation == other.conversation);
+        check("[tickets]", self.tickets == other.tickets);
+        check("[[qa]]", self.qa == other.qa);
         check(
             "combined keys ([[aggregate]] and rules' keys)",
             (&self.combined_keys, &self.aggregate_windows) == (&other.combined_keys, &other.aggregate_windows),

@@ -80,7 +80,10 @@ fn reload_changes_a_threshold_live_and_keeps_the_windows() {
         "{body}"
     );
     std::fs::write(&rules_file, rules(20, "4.0")).unwrap();
-    std::fs::write(dir.join("dataflows/default.toml"), flow.replacen("size = \"5m\"", "size = \"10m\"", 1)).unwrap();
+    // (The KPI windows follow: they name the 5m window.)
+    let resized =
+        flow.replacen("size = \"5m\"", "size = \"10m\"", 1).replacen("[\"5m\", \"15m\"", "[\"10m\", \"15m\"", 1);
+    std::fs::write(dir.join("dataflows/default.toml"), resized).unwrap();
     let (status, body) = reload(&client, &fp);
     assert_eq!(status, 409, "{body}");
     assert!(body["error"].as_str().unwrap().contains("[[window]]"), "{body}");
