@@ -25,6 +25,9 @@ pub struct KpiRow {
     pub takeover_p90_s: Option<f64>,
     pub handling_mean_s: Option<f64>,
     pub resolution_p90_s: Option<f64>,
+    /// Transcript QA of the window's closed conversations: their mean score (0–100).
+    pub qa_mean: Option<f64>,
+    pub qa_violations: i64,
 }
 
 impl KpiRow {
@@ -42,6 +45,8 @@ impl KpiRow {
             takeover_p90_s: seconds(k.span(Span::Takeover).quantile_ms(0.9)),
             handling_mean_s: seconds(k.span(Span::Handling).mean_ms()),
             resolution_p90_s: seconds(k.span(Span::Resolution).quantile_ms(0.9)),
+            qa_mean: (k.qa[0] > 0).then(|| (k.qa[1] as f64 / k.qa[0] as f64 * 10.0).round() / 10.0),
+            qa_violations: k.qa[2],
         }
     }
 }
@@ -123,6 +128,7 @@ mod tests {
         };
         let mut k = TicketAgg::of_transition(TicketStatus::Opened);
         k.plus_equals(&TicketAgg::of_span(Span::Handling, 150_000));
+        k.add_part(crate::records::ticket::Part::Qa(70, 1), 1);
         desk.record(&key(Dimension::Agent, "a-1", 300, 600), &k);
         desk.record(&key(Dimension::Agent, "a-1", 300, 300), &TicketAgg::default());
         desk.record(&key(Dimension::Agent, "a-1", 60, 900), &TicketAgg::default());
@@ -131,5 +137,6 @@ mod tests {
         let shown: Vec<(&str, i64, i64, Option<f64>)> =
             view.rows.iter().map(|r| (r.value.as_str(), r.window_start, r.opened, r.handling_mean_s)).collect();
         assert_eq!(shown, [("all", 600, 1, Some(150.0)), ("a-1", 600, 1, Some(150.0))]);
+        assert_eq!((view.rows[1].qa_mean, view.rows[1].qa_violations), (Some(70.0), 1));
     }
 }

@@ -3,7 +3,7 @@
 //! scripts call for: late first responses, a slow takeover, a breach taken back by a late
 //! in-time answer, and a business whose handling slows for half an hour; none for the tickets
 //! served in time. Over HTTP with Redis, the KPI windows reach `fp:kpi:*` and the breach
-//! reaches `fp:alerts`.
+//! reaches `fp:alerts`; ticket events read from the Redis consumer group reach them too.
 
 use serde_json::{json, Value};
 use std::collections::BTreeSet;
@@ -191,5 +191,46 @@ fn ticket_kpis_and_breaches_reach_redis_over_http() {
     let dead = support::pairs(&dead.as_array().unwrap()[0].as_array().unwrap()[1]);
     assert_eq!(dead["reason"], "bad_field");
     assert!(dead["detail"].contains("`closed` is not one of"), "{}", dead["detail"]);
+    fp.stop();
+}
+
+#[cfg(feature = "e2e")]
+#[test]
+fn ticket_events_from_the_redis_consumer_group_reach_the_kpi_windows() {
+    use crate::support::{self, RedisServer};
+    use feedpulse::redis::resp::cmd;
+    let redis = RedisServer::start();
+    let mut c = redis.connect().unwrap();
+    // Ten minutes into the previous hour: the whole lifecycle falls in one 1h window.
+    let hour_ms = 60 * MIN;
+    let at = support::now_ms() / hour_ms * hour_ms - hour_ms + 10 * MIN;
+    for (i, status, after) in
+        [(0, "opened", 0), (1, "assigned", 5 * S), (2, "first_response", 20 * S), (3, "resolved", 80 * S)]
+    {
+        let record = json!({"type": "ticket", "id": format!("r{i}"), "ticket": "T-redis", "status": status,
+            "agent": "a-5", "business": "shop", "ts": at + after});
+        c.call(cmd(["XADD", "fp:feedback", "*", "json", &record.to_string()])).unwrap();
+    }
+    let fp = support::Feedpulse::start(&[
+        "run",
+        "--listen",
+        "127.0.0.1:0",
+        "--redis",
+        &redis.address(),
+        "--consume-redis",
+        "--no-enrich",
+    ]);
+    let field = (at / 1000 / 3600 * 3600).to_string();
+    let mut kpis = Value::Null;
+    support::wait_for("the business's hour in fp:kpi", std::time::Duration::from_secs(20), || {
+        let reply = c.call(cmd(["HGET", "fp:kpi:1h:business:shop", &field])).unwrap();
+        reply.as_str().is_some_and(|t| {
+            kpis = serde_json::from_str(t).unwrap();
+            kpis["resolved"] == 1
+        })
+    });
+    assert_eq!((kpis["opened"].as_i64(), kpis["assigned"].as_i64()), (Some(1), Some(1)));
+    assert_eq!(kpis["handling"]["mean_s"], 75.0, "from the assignment at 5 s to the resolution at 80 s");
+    assert_eq!(kpis["first_response"]["mean_s"], 20.0);
     fp.stop();
 }

@@ -254,8 +254,8 @@ function renderDesk() {
   $("desk-window").textContent = window_s ? `${window_s / 60} min windows` : "";
   $("kpi-rows").innerHTML = rows.map((r) => {
     const id = `${r.key}=${r.value}`;
-    return `<tr class="${hot.has(id) ? "firing" : ""}" data-series="${esc(id)}"><td>${esc(r.key === "overall" ? "all tickets" : `${r.key} ${r.value}`)} <span class="meta">${hhmm(r.window_start)}</span></td><td>${r.opened}</td><td>${r.resolved}</td><td>${r.handed_off}</td><td class="${r.breaches > 0 ? "neg" : ""}">${r.breaches}</td><td>${secs(r.first_response_p90_s)}</td><td>${secs(r.takeover_p90_s)}</td><td>${secs(r.handling_mean_s)}</td></tr>`;
-  }).join("") || `<tr><td colspan="8" class="empty">no ticket events yet</td></tr>`;
+    return `<tr class="${hot.has(id) ? "firing" : ""}" data-series="${esc(id)}"><td>${esc(r.key === "overall" ? "all tickets" : `${r.key} ${r.value}`)} <span class="meta">${hhmm(r.window_start)}</span></td><td>${r.opened}</td><td>${r.resolved}</td><td>${r.handed_off}</td><td class="${r.breaches > 0 ? "neg" : ""}">${r.breaches}</td><td>${secs(r.first_response_p90_s)}</td><td>${secs(r.takeover_p90_s)}</td><td>${secs(r.handling_mean_s)}</td><td class="${r.qa_violations > 0 ? "neg" : ""}" title="${r.qa_violations} QA violations">${r.qa_mean == null ? "–" : Math.round(r.qa_mean)}</td></tr>`;
+  }).join("") || `<tr><td colspan="9" class="empty">no ticket events yet</td></tr>`;
 }
 
 function sparkline(points) {
