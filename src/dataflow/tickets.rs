@@ -406,8 +406,9 @@ impl Tickets {
             self.timers.insert((*d, id.clone()));
         }
         if expires <= self.clock_ms && open.iter().all(|d| *d <= self.clock_ms) {
+            // Forgotten while waiting: the wait is over (after its deadline, so the breach stands).
             for c in after.clocks.iter().filter(|c| c.answered_ms.is_none()) {
-                notices.push(notice(id, c, &after, Some(expires)));
+                notices.push(notice(id, c, &after, Some(self.clock_ms.max(c.deadline_ms + 1))));
             }
             for d in std::mem::take(&mut ticket.deadlines) {
                 self.timers.remove(&(d, id.clone()));

@@ -193,3 +193,18 @@ fn a_resolved_ticket_is_forgotten_sooner_and_a_reopening_starts_it_afresh() {
     assert_eq!((overall.transitions(Reopened), overall.transitions(Resolved)), (1, 1));
     assert_eq!(overall.span(Span::Resolution), &Histogram::of(20_000), "from the reopening");
 }
+
+#[test]
+fn a_ticket_forgotten_after_a_deadline_longer_than_idle_keeps_its_breach() {
+    use TicketStatus::*;
+    let mut p = params();
+    p.slas[0].deadlines = [None, None, Some(7_200_000)];
+    let mut tickets = Tickets::new(p);
+    run(&mut tickets, vec![(vec![ev("T7", 0, Opened, None)], T0)]);
+    let (_, waiting) = run(&mut tickets, vec![(vec![], T0 + 3_600_000)]);
+    assert!(waiting.is_empty() && tickets.len() == 1, "idle, but its resolution clock still runs");
+    let (_, notices) = run(&mut tickets, vec![(vec![], T0 + 7_200_000)]);
+    assert!(tickets.is_empty());
+    let answers: Vec<Option<i64>> = notices.iter().map(|n| n.answered_ms).collect();
+    assert_eq!(answers, [None, Some(T0 + 7_200_001)], "breached at the deadline; forgotten, the wait ends after it");
+}
