@@ -7,8 +7,6 @@
 
 use serde_json::{json, Value};
 use std::collections::BTreeSet;
-use std::io::Write;
-use std::process::{Command, Stdio};
 
 const DAY: i64 = 1_767_225_600_000; // 2026-01-01T00:00:00Z
 const MIN: i64 = 60_000;
@@ -81,22 +79,12 @@ fn day() -> (String, Expected) {
 #[test]
 fn a_generated_day_raises_exactly_the_scripted_qa_violations() {
     let (input, expected) = day();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_feedpulse"))
-        .args(["replay", "-", "--batch", "1", "--no-enrich"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
-    let out = child.wait_with_output().unwrap();
-    assert!(out.status.success());
-    let alerts: Vec<Value> =
-        String::from_utf8(out.stdout).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let alerts = crate::support::replay_alerts(&input);
     let fired: Expected = alerts
         .iter()
         .filter(|a| a["rule"] == "qa_violation" && a["status"] == "firing")
         .map(|a| {
-            let ms = feedpulse::alerts::Timestamp::parse(a["starts_at"].as_str().unwrap()).unwrap().ms();
+            let ms = crate::support::changed_at(a);
             let label = |k: &str| a["labels"][k].as_str().unwrap().to_string();
             (label("conversation"), label("check"), ms)
         })

@@ -230,6 +230,28 @@ pub fn backtest_report<S: AsRef<std::ffi::OsStr>>(args: &[S]) -> serde_json::Val
     serde_json::from_slice(&out.stdout).unwrap()
 }
 
+/// The alert state changes of `feedpulse replay - --batch 1 --no-enrich` on `input` (which
+/// must succeed): one record per tick, so alerts fire on the record that crossed, as live.
+pub fn replay_alerts(input: &str) -> Vec<serde_json::Value> {
+    use std::io::Write;
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_feedpulse"))
+        .args(["replay", "-", "--batch", "1", "--no-enrich"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success());
+    String::from_utf8(out.stdout).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect()
+}
+
+/// When an alert state change happened (epoch ms): a firing alert's start, a resolved one's end.
+pub fn changed_at(alert: &serde_json::Value) -> i64 {
+    let at = if alert["status"] == "firing" { &alert["starts_at"] } else { &alert["ends_at"] };
+    feedpulse::alerts::Timestamp::parse(at.as_str().unwrap()).unwrap().ms()
+}
+
 /// Polls `done` every 50 ms until it holds; fails the test after `timeout`.
 pub fn wait_for(what: &str, timeout: Duration, mut done: impl FnMut() -> bool) {
     let deadline = Instant::now() + timeout;
