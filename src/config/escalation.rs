@@ -113,16 +113,7 @@ impl Escalation {
 /// The `handoff` rule of validated escalations; `idle` is `[conversation] idle` (how long a
 /// restarted run keeps a hand-off it restored without hearing of its conversation).
 pub fn handoff_rule(escalations: Vec<Escalation>, idle: HumanDuration) -> RuleConfig {
-    RuleConfig {
-        name: HANDOFF_RULE.into(),
-        alertname: None,
-        severity: Severity::Warning,
-        window: idle,
-        min_count: 1,
-        cooldown: HumanDuration::default(),
-        labels: BTreeMap::new(),
-        kind: RuleKind::Handoff(escalations),
-    }
+    RuleConfig::made(HANDOFF_RULE, idle, RuleKind::Handoff(escalations))
 }
 
 #[cfg(test)]

@@ -3,9 +3,8 @@
 //! `qa_violation` rule the sheets make.
 
 use super::schema::Problem;
-use super::{HumanDuration, RuleConfig, RuleKind, Severity};
+use super::{HumanDuration, RuleConfig, RuleKind};
 use serde::Deserialize;
-use std::collections::BTreeMap;
 
 /// The rule the sheets make, and the name its alerts carry.
 pub const QA_RULE: &str = "qa_violation";
@@ -151,14 +150,5 @@ impl QaSheet {
 /// The `qa_violation` rule of configured sheets: one alert per severe violation of a closed
 /// conversation, firing for `window`.
 pub fn qa_rule() -> RuleConfig {
-    RuleConfig {
-        name: QA_RULE.into(),
-        alertname: None,
-        severity: Severity::Warning,
-        window: HumanDuration(std::time::Duration::from_secs(600)),
-        min_count: 1,
-        cooldown: HumanDuration::default(),
-        labels: BTreeMap::new(),
-        kind: RuleKind::QaViolation,
-    }
+    RuleConfig::made(QA_RULE, HumanDuration(std::time::Duration::from_secs(600)), RuleKind::QaViolation)
 }

@@ -332,6 +332,21 @@ pub struct DipRule {
 }
 
 impl RuleConfig {
+    /// A rule that tables make rather than a `[[rule]]` (hand-offs, SLA breaches, QA
+    /// violations): warning severity unless its alerts say otherwise, no cooldown, no labels.
+    pub fn made(name: &str, window: HumanDuration, kind: RuleKind) -> RuleConfig {
+        RuleConfig {
+            name: name.into(),
+            alertname: None,
+            severity: Severity::Warning,
+            window,
+            min_count: 1,
+            cooldown: HumanDuration::default(),
+            labels: BTreeMap::new(),
+            kind,
+        }
+    }
+
     /// The kind's name as written (`spike`, `sentiment_dip`, `high_risk`, `new_cluster`).
     pub fn kind_name(&self) -> &'static str {
         self.tag().as_str()

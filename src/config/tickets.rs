@@ -4,7 +4,6 @@
 use super::schema::Problem;
 use super::{HumanDuration, RuleConfig, RuleKind, Severity};
 use serde::{Deserialize, Serialize};
-use std::collections::BTreeMap;
 
 /// Where a ticket went (`status` of a `type: ticket` record).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -236,16 +235,7 @@ pub(super) fn check_tickets(t: &TicketsConfig, sizes: &[HumanDuration], problem:
 /// The `sla_breach` rule of configured SLAs; its window is `[tickets] idle` (how long a
 /// restarted run keeps a breach it restored without hearing of its ticket).
 pub fn sla_rule(idle: HumanDuration) -> RuleConfig {
-    RuleConfig {
-        name: SLA_RULE.into(),
-        alertname: None,
-        severity: Severity::Warning,
-        window: idle,
-        min_count: 1,
-        cooldown: HumanDuration::default(),
-        labels: BTreeMap::new(),
-        kind: RuleKind::SlaBreach,
-    }
+    RuleConfig::made(SLA_RULE, idle, RuleKind::SlaBreach)
 }
 
 #[cfg(test)]
