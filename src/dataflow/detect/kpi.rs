@@ -88,6 +88,12 @@ impl KpiState {
         }
         // The end of the latest closed window: the start of the one the clock is in.
         let closed_end_ms = calendar.window_start(clock_ms.saturating_sub(lateness_ms), size_s) * 1000;
+        // Most ticks close no window: settle that before gathering the series.
+        let judged =
+            self.judged_through.get(&rule.name).map(|through| calendar.window_end(*through / 1000, size_s) * 1000);
+        if judged.is_some_and(|first_end_ms| first_end_ms > closed_end_ms) {
+            return Vec::new();
+        }
         let watched = |s: &Series| s.key == t.key && t.only.as_ref().is_none_or(|o| o.iter().any(|v| *v == s.value));
         let horizon_s = closed_end_ms / 1000 - KNOWN_FOR_S;
         self.known.retain(|_, latest| *latest >= horizon_s);
@@ -98,8 +104,8 @@ impl KpiState {
             .map(|(s, _)| s.clone())
             .chain(self.streaks.keys().filter(|(r, _)| *r == rule.name).map(|(_, s)| s.clone()))
             .collect();
-        let first_end_ms = match self.judged_through.get(&rule.name) {
-            Some(through) => calendar.window_end(*through / 1000, size_s) * 1000,
+        let first_end_ms = match judged {
+            Some(first_end_ms) => first_end_ms,
             None => {
                 let earliest = series.iter().filter_map(|s| self.windows.get(&(s.clone(), size_s))?.keys().next());
                 match earliest.min() {
