@@ -7,8 +7,6 @@
 
 use serde_json::{json, Value};
 use std::collections::BTreeSet;
-use std::io::Write;
-use std::process::{Command, Stdio};
 
 const DAY: i64 = 1_767_225_600_000; // 2026-01-01T00:00:00Z
 const MIN: i64 = 60_000;
@@ -100,23 +98,12 @@ fn day() -> (String, BTreeSet<Change>) {
 #[test]
 fn a_generated_day_of_tickets_gives_exactly_the_scripted_breaches_and_kpi_alerts() {
     let (input, expected) = day();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_feedpulse"))
-        .args(["replay", "-", "--batch", "1", "--no-enrich"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
-    let out = child.wait_with_output().unwrap();
-    assert!(out.status.success());
-    let alerts: Vec<Value> =
-        String::from_utf8(out.stdout).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let alerts = crate::support::replay_alerts(&input);
     let desk: BTreeSet<Change> = alerts
         .iter()
         .filter(|a| ["sla_breach", "threshold"].contains(&a["rule"].as_str().unwrap()))
         .map(|a| {
-            let at = if a["status"] == "firing" { &a["starts_at"] } else { &a["ends_at"] };
-            let ms = feedpulse::alerts::Timestamp::parse(at.as_str().unwrap()).unwrap().ms();
+            let ms = crate::support::changed_at(a);
             let label = |k: &str| a["labels"][k].as_str().unwrap_or_default().to_string();
             let subject = match a["rule"].as_str() {
                 Some("sla_breach") => format!("{}/{}", label("ticket"), label("sla")),
@@ -187,8 +174,16 @@ fn ticket_kpis_and_breaches_reach_redis_over_http() {
         (alert["labels"]["ticket"].as_str(), alert["labels"]["sla"].as_str()),
         (Some("T-http"), Some("first_response"))
     );
-    let dead = c.call(cmd(["XRANGE", "fp:deadletter", "-", "+"])).unwrap();
-    let dead = support::pairs(&dead.as_array().unwrap()[0].as_array().unwrap()[1]);
+    // The dead letter's write is queued apart from the alerts': wait for it too.
+    let mut dead = Default::default();
+    support::wait_for("the dead letter in fp:deadletter", std::time::Duration::from_secs(20), || {
+        let reply = c.call(cmd(["XRANGE", "fp:deadletter", "-", "+"])).unwrap();
+        let first = reply.as_array().and_then(|entries| entries.first().cloned());
+        first.is_some_and(|e| {
+            dead = support::pairs(&e.as_array().unwrap()[1]);
+            true
+        })
+    });
     assert_eq!(dead["reason"], "bad_field");
     assert!(dead["detail"].contains("`closed` is not one of"), "{}", dead["detail"]);
     fp.stop();
