@@ -5,7 +5,7 @@ use crate::alerts::{Alert, AlertStatus};
 use crate::cmd::pipeline::PipelineArgs;
 use crate::cmd::pipeline::PipelineOptions;
 use crate::cmd::replay::{self as app, AlertOutput, ReplayOptions};
-use crate::sinks::{AlertSink, WindowSink};
+use crate::sinks::{AlertSink, Fanout};
 use serde::Serialize;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
@@ -45,13 +45,8 @@ pub struct HistoryReport {
 
 /// Replays `input` (NDJSON, `-` for stdin) through the dataflow and the configured rules,
 /// `batch` records per processing tick (1: alerts fire on exactly the crossing record, as live);
-/// `windows` are given every window aggregate as it changes.
-pub fn history(
-    pipeline: &PipelineOptions,
-    input: &str,
-    batch: usize,
-    windows: Vec<Arc<dyn WindowSink>>,
-) -> anyhow::Result<HistoryReport> {
+/// `extra` sinks are given every window aggregate and KPI window as it changes.
+pub fn history(pipeline: &PipelineOptions, input: &str, batch: usize, extra: Fanout) -> anyhow::Result<HistoryReport> {
     let (reader, kind) = app::open_input(input)?;
     let collected = Arc::new(Collected::default());
     let options = ReplayOptions {
@@ -60,7 +55,7 @@ pub fn history(
         batch_lines: batch.max(1),
         parse_threads: std::thread::available_parallelism().map_or(2, |n| n.get()),
         progress: false,
-        windows,
+        extra,
     };
     let report = app::replay(pipeline, reader, kind, options)?;
     let alerts = std::mem::take(&mut *collected.0.lock().expect("collected alerts"));
@@ -185,7 +180,7 @@ impl BacktestArgs {
         match (self.input, self.nab, self.out) {
             (_, Some(data), Some(out)) => nab(&data, &out, self.rule.as_deref(), self.pipeline),
             (Some(input), _, _) => {
-                let report = history(&self.pipeline.into_options()?, &input, self.batch, Vec::new())?;
+                let report = history(&self.pipeline.into_options()?, &input, self.batch, Fanout::default())?;
                 if self.json {
                     println!("{}", serde_json::to_string(&report)?);
                 } else {

@@ -75,6 +75,7 @@ pub(crate) fn fanout(
     if let Some(reporter) = &reporter {
         outputs.alerts.push(reporter.clone());
         outputs.windows.push(reporter.clone());
+        outputs.kpis.push(reporter.clone());
     }
     // In front of every other alert sink: each alert passes at once, its summary follows.
     if let Some(summarizer) = &config.summarizer {

@@ -7,7 +7,7 @@ use crate::dataflow::restore::Restored;
 use crate::dataflow::{RunStats, Startup};
 use crate::feed::Feed;
 use crate::sinks::ndjson::NdjsonAlerts;
-use crate::sinks::AlertSink;
+use crate::sinks::{AlertSink, Fanout};
 use crate::sources::lines::{self, LineSourceOptions};
 use crate::telemetry::{Metrics, SourceKind};
 use anyhow::Context;
@@ -29,8 +29,8 @@ pub struct ReplayOptions {
     pub batch_lines: usize,
     pub parse_threads: usize,
     pub progress: bool,
-    /// Sinks given every window aggregate as it changes (`report`'s hourly roll-ups).
-    pub windows: Vec<Arc<dyn crate::sinks::WindowSink>>,
+    /// Sinks added to the run's own (`report`'s hourly roll-ups of windows and KPIs).
+    pub extra: Fanout,
 }
 
 pub struct ReplayReport {
@@ -54,7 +54,8 @@ pub fn replay(
         AlertOutput::Sink(sink) => sink,
     };
     let mut outputs = fanout(vec![alerts], options.dead_letters.as_ref(), &pipeline.config, &metrics)?.sinks;
-    outputs.windows.extend(options.windows);
+    outputs.windows.extend(options.extra.windows);
+    outputs.kpis.extend(options.extra.kpis);
     let admission = Arc::new(Admission::new(&pipeline.config, pipeline.models.as_ref()).timed(metrics.clone()));
     let (rx, spent) = lines::spawn(
         input,
@@ -184,7 +185,7 @@ impl ReplayArgs {
             batch_lines: self.batch,
             parse_threads: threads,
             progress: self.stats,
-            windows: Vec::new(),
+            extra: Fanout::default(),
         };
         let report = replay(&self.pipeline.into_options()?, reader, kind, options)?;
         if self.stats {

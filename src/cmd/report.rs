@@ -4,6 +4,7 @@
 use crate::cmd::backtest::history;
 use crate::cmd::pipeline::PipelineArgs;
 use crate::report::{digest, periods, publish, DigestFiles, Rollups};
+use crate::sinks::Fanout;
 use anyhow::Context;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -40,7 +41,8 @@ impl ReportArgs {
         };
         let pipeline = self.pipeline.into_options()?;
         let rollups = Arc::new(Rollups::default());
-        let alerts = history(&pipeline, &self.input, self.batch, vec![rollups.clone()])?.alerts;
+        let extra = Fanout { windows: vec![rollups.clone()], kpis: vec![rollups.clone()], ..Fanout::default() };
+        let alerts = history(&pipeline, &self.input, self.batch, extra)?.alerts;
         let calendar = &pipeline.config.calendar;
         let Some((first, last)) = rollups.span() else {
             anyhow::bail!("no hourly window was counted: is the input empty, or has the dataflow no 1h window?")

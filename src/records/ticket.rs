@@ -274,6 +274,49 @@ impl Abelian for TicketAgg {
     }
 }
 
+/// A duration (ms) as people read it in a KPI: seconds, to a tenth.
+pub fn seconds(ms: Option<f64>) -> Option<f64> {
+    ms.map(|ms| (ms / 100.0).round() / 10.0)
+}
+
+/// The KPIs of a window (or of a period's windows summed) as figures a person reads: counts,
+/// duration quantiles and means in seconds, the transcript QA mean score. What the dashboard's
+/// service-desk panel and a digest's service-desk section show.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct KpiFigures {
+    /// Episodes begun: tickets opened or reopened.
+    pub opened: i64,
+    pub resolved: i64,
+    pub handed_off: i64,
+    pub breaches: i64,
+    pub first_response_p90_s: Option<f64>,
+    pub takeover_p90_s: Option<f64>,
+    pub handling_mean_s: Option<f64>,
+    pub resolution_p90_s: Option<f64>,
+    /// Conversations scored by transcript QA, their mean score (0–100), their violations.
+    pub qa_scored: i64,
+    pub qa_mean: Option<f64>,
+    pub qa_violations: i64,
+}
+
+impl From<&TicketAgg> for KpiFigures {
+    fn from(k: &TicketAgg) -> KpiFigures {
+        KpiFigures {
+            opened: k.transitions(TicketStatus::Opened) + k.transitions(TicketStatus::Reopened),
+            resolved: k.transitions(TicketStatus::Resolved),
+            handed_off: k.transitions(TicketStatus::HandedOff),
+            breaches: k.counted(Counted::Breaches(None)),
+            first_response_p90_s: seconds(k.span(Span::FirstResponse).quantile_ms(0.9)),
+            takeover_p90_s: seconds(k.span(Span::Takeover).quantile_ms(0.9)),
+            handling_mean_s: seconds(k.span(Span::Handling).mean_ms()),
+            resolution_p90_s: seconds(k.span(Span::Resolution).quantile_ms(0.9)),
+            qa_scored: k.qa[0],
+            qa_mean: k.metric(&KpiMetric::QaMean).map(|m| (m * 10.0).round() / 10.0),
+            qa_violations: k.qa[2],
+        }
+    }
+}
+
 /// A ticket missed an SLA (`breached`), or a late event shows it did not after all, or the
 /// awaited transition came after the deadline (`met` false: the breach stands, the wait is over).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

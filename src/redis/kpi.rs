@@ -29,7 +29,7 @@ pub fn kpi_value(k: &TicketAgg) -> String {
         if h.count == 0 {
             continue;
         }
-        let s = |ms: Option<f64>| ms.map(|ms| (ms / 100.0).round() / 10.0);
+        let s = crate::records::ticket::seconds;
         out.insert(
             span.as_str().into(),
             json!({

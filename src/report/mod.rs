@@ -6,9 +6,11 @@
 
 use crate::alerts::{Alert, AlertStatus};
 use crate::config::Dimension;
+use crate::records::ticket::{KpiFigures, TicketAgg};
 use crate::records::window::{Agg, Series, WindowKey};
-use crate::sinks::WindowSink;
+use crate::sinks::{KpiSink, WindowSink};
 use crate::util::calendar::Calendar;
+use differential_dataflow::difference::Semigroup;
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::sync::Mutex;
@@ -17,42 +19,69 @@ mod schedule;
 pub use schedule::{DigestFiles, Reporter};
 
 /// The latest aggregate of every hour of every single-dimension series, as the dataflow gave it,
-/// by hour: a period's totals read only its own hours.
+/// by hour: a period's totals read only its own hours. Ticket KPIs the same way, from the
+/// hourly KPI windows (`[tickets] windows` must hold `1h` for a digest's service-desk section).
 #[derive(Default)]
-pub struct Rollups(Mutex<BTreeMap<i64, BTreeMap<Series, Agg>>>);
+pub struct Rollups {
+    windows: Mutex<BTreeMap<i64, BTreeMap<Series, Agg>>>,
+    kpis: Mutex<BTreeMap<i64, BTreeMap<Series, TicketAgg>>>,
+}
 
 impl WindowSink for Rollups {
     fn window(&self, key: &WindowKey, agg: &Agg) {
         if key.size_s == 3600 && !key.series.key.is_combined() {
-            self.0.lock().unwrap().entry(key.start_s).or_default().insert(key.series.clone(), *agg);
+            self.windows.lock().unwrap().entry(key.start_s).or_default().insert(key.series.clone(), *agg);
         }
     }
+}
+
+impl KpiSink for Rollups {
+    fn kpi(&self, key: &WindowKey, kpis: &TicketAgg) {
+        if key.size_s == 3600 {
+            self.kpis.lock().unwrap().entry(key.start_s).or_default().insert(key.series.clone(), kpis.clone());
+        }
+    }
+}
+
+/// Sums each series' values over the hours starting in `[from_s, to_s)`, keyed by `key`.
+fn sum_hours<D: Semigroup + Default, K: Ord>(
+    hours: &BTreeMap<i64, BTreeMap<Series, D>>,
+    from_s: i64,
+    to_s: i64,
+    key: impl Fn(&Series) -> Option<K>,
+) -> BTreeMap<K, D> {
+    let mut totals: BTreeMap<K, D> = BTreeMap::new();
+    for (series, value) in hours.range(from_s..to_s).flat_map(|(_, hour)| hour) {
+        if let Some(k) = key(series) {
+            totals.entry(k).or_default().plus_equals(value);
+        }
+    }
+    totals
 }
 
 impl Rollups {
     /// The sum of each series of `dimension` over the hours starting in `[from_s, to_s)`.
     fn totals(&self, dimension: Dimension, from_s: i64, to_s: i64) -> BTreeMap<String, Agg> {
-        let mut totals: BTreeMap<String, Agg> = BTreeMap::new();
-        for (series, agg) in self.0.lock().unwrap().range(from_s..to_s).flat_map(|(_, hour)| hour) {
-            if series.is(dimension) {
-                differential_dataflow::difference::Semigroup::plus_equals(
-                    totals.entry(series.value.to_string()).or_default(),
-                    agg,
-                );
-            }
-        }
-        totals
+        let hours = self.windows.lock().unwrap();
+        sum_hours(&hours, from_s, to_s, |s| s.is(dimension).then(|| s.value.to_string()))
+    }
+
+    /// The KPIs of every ticket series over the hours starting in `[from_s, to_s)`.
+    fn kpi_totals(&self, from_s: i64, to_s: i64) -> BTreeMap<Series, TicketAgg> {
+        sum_hours(&self.kpis.lock().unwrap(), from_s, to_s, |s| Some(s.clone()))
     }
 
     /// Forgets the hours before `from_s`.
     pub fn forget_before(&self, from_s: i64) {
-        let mut hours = self.0.lock().unwrap();
+        let mut hours = self.windows.lock().unwrap();
         *hours = hours.split_off(&from_s);
+        let mut kpis = self.kpis.lock().unwrap();
+        *kpis = kpis.split_off(&from_s);
     }
 
     /// The first and last hour held.
     pub fn span(&self) -> Option<(i64, i64)> {
-        let hours = self.0.lock().unwrap();
+        let hours = self.windows.lock().unwrap();
         Some((*hours.first_key_value()?.0, *hours.last_key_value()?.0))
     }
 }
@@ -76,6 +105,56 @@ pub struct Digest {
     pub new_clusters: Vec<Note>,
     pub high_risk: Vec<Note>,
     pub campaigns: Vec<Campaign>,
+    /// Ticket KPIs and transcript QA, when the period or the one before has any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub desk: Option<Desk>,
+}
+
+/// A digest's service-desk section: each ticket series' KPIs over the period, beside the
+/// period before.
+#[derive(Clone, Debug, Serialize)]
+pub struct Desk {
+    /// Overall, then each business line, then each team.
+    pub series: Vec<DeskLine>,
+    /// Agents with SLA breaches or QA violations in the period: most breaches first, then the
+    /// lowest QA score (at most ten).
+    pub agents: Vec<DeskLine>,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct DeskLine {
+    /// `all`, `business shop`, `team t-2`, `agent agent-023`.
+    pub series: String,
+    pub now: KpiFigures,
+    pub previous: KpiFigures,
+}
+
+/// The service-desk section of `[start_s, end_s)` against the period from `previous_s`.
+fn desk(rollups: &Rollups, start_s: i64, end_s: i64, previous_s: i64) -> Option<Desk> {
+    let now = rollups.kpi_totals(start_s, end_s);
+    let before = rollups.kpi_totals(previous_s, start_s);
+    let line = |series: &Series| DeskLine {
+        series: match series.is(Dimension::Overall) {
+            true => series.value.to_string(),
+            false => format!("{} {}", series.key.name(), series.value),
+        },
+        now: now.get(series).map(KpiFigures::from).unwrap_or_default(),
+        previous: before.get(series).map(KpiFigures::from).unwrap_or_default(),
+    };
+    let mut named: Vec<&Series> = now.keys().chain(before.keys()).collect();
+    named.sort_by_key(|s| (!s.is(Dimension::Overall), !s.is(Dimension::Business), s.key.name(), s.value.clone()));
+    named.dedup();
+    let series: Vec<DeskLine> = named.iter().filter(|s| !s.is(Dimension::Agent)).map(|s| line(s)).collect();
+    let mut agents: Vec<DeskLine> = now
+        .keys()
+        .filter(|s| s.is(Dimension::Agent))
+        .map(line)
+        .filter(|l| l.now.breaches > 0 || l.now.qa_violations > 0)
+        .collect();
+    let lowest_score = |l: &DeskLine| l.now.qa_mean.map_or(i64::MAX, |m| (m * 10.0) as i64);
+    agents.sort_by_key(|l| (-l.now.breaches, lowest_score(l), l.series.clone()));
+    agents.truncate(TOP);
+    (!series.is_empty() || !agents.is_empty()).then_some(Desk { series, agents })
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -219,6 +298,7 @@ pub fn digest(
         new_clusters: of_kind("new_cluster"),
         high_risk: of_kind("high_risk"),
         campaigns,
+        desk: desk(rollups, start_s, end_s, previous_s),
     }
 }
 
@@ -334,6 +414,68 @@ pub fn markdown(d: &Digest) -> String {
             c.negative_share * 100.0
         );
     }
+    if let Some(desk) = &d.desk {
+        s += &desk_markdown(desk);
+    }
+    s
+}
+
+/// A duration in seconds as a digest writes it.
+fn duration(s: Option<f64>) -> String {
+    match s {
+        None => "–".to_string(),
+        Some(s) if s < 120.0 => format!("{s:.0} s"),
+        Some(s) if s < 7200.0 => format!("{:.1} min", s / 60.0),
+        Some(s) => format!("{:.1} h", s / 3600.0),
+    }
+}
+
+fn desk_markdown(desk: &Desk) -> String {
+    let score = |m: Option<f64>| m.map_or("–".to_string(), |m| format!("{m:.1}"));
+    let mut s = "\n## Service desk\n\nEach figure: this period (the period before).\n\n".to_string();
+    s += "| series | opened | resolved | first response p90 | handling mean | SLA breaches | QA score |\n";
+    s += "|---|---:|---:|---:|---:|---:|---:|\n";
+    for l in &desk.series {
+        let (n, p) = (&l.now, &l.previous);
+        s += &format!(
+            "| {} | {} ({}) | {} ({}) | {} ({}) | {} ({}) | {} ({}) | {} ({}) |\n",
+            l.series,
+            n.opened,
+            p.opened,
+            n.resolved,
+            p.resolved,
+            duration(n.first_response_p90_s),
+            duration(p.first_response_p90_s),
+            duration(n.handling_mean_s),
+            duration(p.handling_mean_s),
+            n.breaches,
+            p.breaches,
+            score(n.qa_mean),
+            score(p.qa_mean),
+        );
+    }
+    if !desk.agents.is_empty() {
+        s += "\nAgents with SLA breaches or QA violations:\n\n";
+    }
+    let count = |n: i64, one: &str, many: &str| format!("{n} {}", if n == 1 { one } else { many });
+    for l in &desk.agents {
+        let n = &l.now;
+        s += &format!(
+            "- {}: {} (previous period {})",
+            l.series,
+            count(n.breaches, "SLA breach", "SLA breaches"),
+            l.previous.breaches
+        );
+        if n.qa_scored > 0 {
+            s += &format!(
+                ", QA score {} over {}, {}",
+                score(n.qa_mean),
+                count(n.qa_scored, "conversation", "conversations"),
+                count(n.qa_violations, "violation", "violations")
+            );
+        }
+        s += "\n";
+    }
     s
 }
 
@@ -382,6 +524,64 @@ mod tests {
         let text = markdown(&d);
         assert!(text.contains("| login | 361 | 120 | +241 |"), "{text}");
         assert!(text.contains("- category_spike: fired 1, 30 min firing"), "{text}");
+    }
+
+    #[test]
+    fn the_service_desk_section_sums_each_series_hours_against_the_period_before() {
+        // (Quantiles are read from the histogram buckets: the p90 of 20, 20, 90 s reads 97 s.)
+        use crate::config::{SlaKind, Span, TicketStatus};
+        use crate::records::ticket::Part;
+        let calendar = Calendar::named("Asia/Shanghai").unwrap();
+        let day = calendar.day_start(1_767_225_600);
+        let rollups = Rollups::default();
+        let kpi = |dimension: Dimension, value: &str, start_s: i64, parts: &[Part]| {
+            let mut k = TicketAgg::default();
+            for p in parts {
+                k.add_part(*p, 1);
+            }
+            rollups.kpi(&WindowKey { series: Series::new(dimension, value), size_s: 3600, start_s }, &k);
+        };
+        let opened = Part::Transition(TicketStatus::Opened);
+        let fr = |s: i64| Part::Span(Span::FirstResponse, s * 1000);
+        let breach = Part::Breach(SlaKind::FirstResponse);
+        // Yesterday: 2 tickets answered in 20 s. Today: 3, one of them late, in two hours.
+        kpi(Dimension::Overall, "all", day - 7200, &[opened, opened, fr(20), fr(20)]);
+        kpi(Dimension::Overall, "all", day + 3600, &[opened, fr(20), fr(20)]);
+        kpi(Dimension::Overall, "all", day + 7200, &[opened, fr(90), breach]);
+        kpi(Dimension::Business, "shop", day + 7200, &[opened, fr(90), breach]);
+        kpi(Dimension::Agent, "a-1", day + 7200, &[fr(90), breach, Part::Qa(60, 2)]);
+        kpi(Dimension::Agent, "a-2", day + 3600, &[fr(20), Part::Qa(90, 1)]);
+        kpi(Dimension::Agent, "a-3", day + 3600, &[fr(20), Part::Qa(100, 0)]);
+        // A later update of an hour replaces its earlier one; a 15-minute window is not read.
+        kpi(Dimension::Overall, "all", day + 3600, &[opened, opened, fr(20), fr(20)]);
+        rollups.kpi(&WindowKey { series: Series::new(Dimension::Overall, "all"), size_s: 900, start_s: day }, &{
+            let mut k = TicketAgg::default();
+            k.add_part(opened, 1);
+            k
+        });
+        let d = digest(&rollups, &[], day, day + 86_400, day - 86_400, &calendar);
+        let desk = d.desk.as_ref().expect("a desk section");
+        let series: Vec<(&str, i64, i64, i64)> =
+            desk.series.iter().map(|l| (l.series.as_str(), l.now.opened, l.previous.opened, l.now.breaches)).collect();
+        assert_eq!(series, [("all", 3, 2, 1), ("business shop", 1, 0, 1)]);
+        let agents: Vec<&str> = desk.agents.iter().map(|l| l.series.as_str()).collect();
+        assert_eq!(
+            agents,
+            ["agent a-1", "agent a-2"],
+            "breaches first, then the lowest score; a clean agent is not listed"
+        );
+        let text = markdown(&d);
+        assert!(text.contains("| all | 3 (2) | 0 (0) | 97 s (21 s) | – (–) | 1 (0) | – (–) |"), "{text}");
+        assert!(
+            text.contains(
+                "- agent a-1: 1 SLA breach (previous period 0), QA score 60.0 over 1 conversation, 2 violations"
+            ),
+            "{text}"
+        );
+        // A digest of a stream without tickets has no such section.
+        let quiet = digest(&Rollups::default(), &[], day, day + 86_400, day - 86_400, &calendar);
+        assert!(quiet.desk.is_none() && !markdown(&quiet).contains("Service desk"));
+        assert!(!serde_json::to_string(&quiet).unwrap().contains("desk"));
     }
 
     #[test]

@@ -11,8 +11,9 @@
 use super::{digest, publish, Rollups};
 use crate::alerts::{Alert, AlertStatus};
 use crate::config::ReportSchedule;
+use crate::records::ticket::TicketAgg;
 use crate::records::window::{Agg, WindowKey};
-use crate::sinks::{AlertSink, DigestSink, PublishedDigest, WindowSink};
+use crate::sinks::{AlertSink, DigestSink, KpiSink, PublishedDigest, WindowSink};
 use std::collections::VecDeque;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
@@ -170,6 +171,12 @@ impl WindowSink for Reporter {
         if settled > i64::MIN {
             self.advance(first, settled);
         }
+    }
+}
+
+impl KpiSink for Reporter {
+    fn kpi(&self, key: &WindowKey, kpis: &TicketAgg) {
+        self.rollups.kpi(key, kpis);
     }
 }
 

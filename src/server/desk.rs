@@ -2,8 +2,8 @@
 //! each business, each agent) at one window size, as rows of figures a person reads. Open
 //! hand-offs and SLA breaches come with the alerts the page already has.
 
-use crate::config::{Config, RuleKind, SlaKind, Span, TicketStatus};
-use crate::records::ticket::TicketAgg;
+use crate::config::{Config, RuleKind};
+use crate::records::ticket::{KpiFigures, TicketAgg};
 use crate::records::window::WindowKey;
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -17,36 +17,17 @@ pub struct KpiRow {
     pub key: String,
     pub value: String,
     pub window_start: i64,
-    pub opened: i64,
-    pub resolved: i64,
-    pub handed_off: i64,
-    pub breaches: i64,
-    pub first_response_p90_s: Option<f64>,
-    pub takeover_p90_s: Option<f64>,
-    pub handling_mean_s: Option<f64>,
-    pub resolution_p90_s: Option<f64>,
-    /// Transcript QA of the window's closed conversations: their mean score (0–100).
-    pub qa_mean: Option<f64>,
-    pub qa_violations: i64,
+    #[serde(flatten)]
+    pub figures: KpiFigures,
 }
 
 impl KpiRow {
     fn of(key: &WindowKey, k: &TicketAgg) -> KpiRow {
-        let seconds = |v: Option<f64>| v.map(|ms| (ms / 100.0).round() / 10.0);
         KpiRow {
             key: key.series.key.name(),
             value: key.series.value.to_string(),
             window_start: key.start_s,
-            opened: k.transitions(TicketStatus::Opened) + k.transitions(TicketStatus::Reopened),
-            resolved: k.transitions(TicketStatus::Resolved),
-            handed_off: k.transitions(TicketStatus::HandedOff),
-            breaches: SlaKind::ALL.iter().map(|s| k.breaches(*s)).sum(),
-            first_response_p90_s: seconds(k.span(Span::FirstResponse).quantile_ms(0.9)),
-            takeover_p90_s: seconds(k.span(Span::Takeover).quantile_ms(0.9)),
-            handling_mean_s: seconds(k.span(Span::Handling).mean_ms()),
-            resolution_p90_s: seconds(k.span(Span::Resolution).quantile_ms(0.9)),
-            qa_mean: (k.qa[0] > 0).then(|| (k.qa[1] as f64 / k.qa[0] as f64 * 10.0).round() / 10.0),
-            qa_violations: k.qa[2],
+            figures: KpiFigures::from(k),
         }
     }
 }
@@ -113,7 +94,7 @@ impl Desk {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::Dimension;
+    use crate::config::{Dimension, Span, TicketStatus};
     use crate::records::window::Series;
     use differential_dataflow::difference::Semigroup;
 
@@ -134,9 +115,12 @@ mod tests {
         desk.record(&key(Dimension::Agent, "a-1", 60, 900), &TicketAgg::default());
         desk.record(&key(Dimension::Overall, "all", 300, 600), &k);
         let view = desk.view();
-        let shown: Vec<(&str, i64, i64, Option<f64>)> =
-            view.rows.iter().map(|r| (r.value.as_str(), r.window_start, r.opened, r.handling_mean_s)).collect();
+        let shown: Vec<(&str, i64, i64, Option<f64>)> = view
+            .rows
+            .iter()
+            .map(|r| (r.value.as_str(), r.window_start, r.figures.opened, r.figures.handling_mean_s))
+            .collect();
         assert_eq!(shown, [("all", 600, 1, Some(150.0)), ("a-1", 600, 1, Some(150.0))]);
-        assert_eq!((view.rows[1].qa_mean, view.rows[1].qa_violations), (Some(70.0), 1));
+        assert_eq!((view.rows[1].figures.qa_mean, view.rows[1].figures.qa_violations), (Some(70.0), 1));
     }
 }

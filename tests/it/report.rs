@@ -30,6 +30,11 @@ const MONDAY_MS: i64 = 1_772_409_600_000;
 
 /// Two weeks of five product lines at steady Poisson rates; `heater` triples in week two.
 fn fortnight(seed: u64) -> String {
+    fortnight_lines(seed).into_iter().map(|(_, l)| l + "\n").collect()
+}
+
+/// The fortnight's lines by time, each with its time (ms).
+fn fortnight_lines(seed: u64) -> Vec<(i64, String)> {
     let mut rng = SplitMix::new(seed);
     let lines = [("heater", 4.0), ("phone", 6.0), ("fruit", 5.0), ("hotel", 3.0), ("books", 2.0)];
     let mut out = Vec::new();
@@ -45,7 +50,26 @@ fn fortnight(seed: u64) -> String {
         }
     }
     out.sort();
-    out.into_iter().map(|(_, l)| l + "\n").collect()
+    out
+}
+
+/// The fortnight with a service desk: each day from 10:00 two tickets of the heater line,
+/// answered after 30 s and resolved after five minutes.
+fn fortnight_with_tickets(seed: u64) -> String {
+    let mut lines = fortnight_lines(seed);
+    for day in 0..14i64 {
+        for k in 0..2i64 {
+            let opened = MONDAY_MS + day * 86_400_000 + 2 * 3_600_000 + k * 600_000;
+            let id = format!("t-{day}-{k}");
+            for (status, at) in [("opened", 0), ("first_response", 30_000), ("resolved", 300_000)] {
+                let r = json!({"type": "ticket", "id": format!("{id}-{status}"), "ticket": id, "status": status,
+                               "agent": "agent-1", "business": "heater", "ts": opened + at});
+                lines.push((opened + at, r.to_string()));
+            }
+        }
+    }
+    lines.sort();
+    lines.into_iter().map(|(_, l)| l + "\n").collect()
 }
 
 #[test]
@@ -103,7 +127,7 @@ fn scheduled_setup(tag: &str, dir: &std::path::Path, tables: &str) -> (std::path
     let _ = std::fs::remove_dir_all(dir);
     std::fs::create_dir_all(dir).unwrap();
     let input = dir.join("input.ndjson");
-    std::fs::write(&input, fortnight(4)).unwrap();
+    std::fs::write(&input, fortnight_with_tickets(4)).unwrap();
     let config = crate::support::config_dir(tag, |flow| flow);
     let alerts = config.join("alerts/default.toml");
     std::fs::write(&alerts, std::fs::read_to_string(&alerts).unwrap() + tables).unwrap();
@@ -141,6 +165,11 @@ fn scheduled_reports_on_a_replay_are_the_report_commands_digests() {
     let days = released_equal(&daily, &all_days);
     assert_eq!(days.len(), 2 * 13, "13 days released, the 14th still open: {days:?}");
     assert_eq!(days[0], "2026-03-02.json");
+    // Each day's service desk: its two tickets beside the day before's (none before the first).
+    let day_two = std::fs::read_to_string(daily.join("2026-03-03.md")).unwrap();
+    assert!(day_two.contains("| all | 2 (2) | 2 (2) | 30 s (30 s) | 4.5 min (4.5 min) | 0 (0) | – (–) |"), "{day_two}");
+    let day_one = std::fs::read_to_string(daily.join("2026-03-02.md")).unwrap();
+    assert!(day_one.contains("| business heater | 2 (0) |"), "{day_one}");
     assert!(!daily.join("2026-03-15.md").exists());
     let weeks = released_equal(&weekly, &all_weeks);
     assert_eq!(
