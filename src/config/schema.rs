@@ -82,7 +82,8 @@ pub struct AttributionConfig {
     /// `meta` fields attributed besides the dimensions (e.g. `app_version`, `region`); at most 4.
     #[serde(default)]
     pub meta: Vec<String>,
-    /// The most drivers an alert names.
+    /// The most drivers an alert names; 0 turns attribution off, and with it the per-slice
+    /// breakdowns ingest otherwise counts for every judged series.
     #[serde(default = "default_max_drivers")]
     pub max_drivers: usize,
     /// A facet is named only when a share this far from its usual one would be rarer than this
@@ -563,8 +564,8 @@ pub(super) fn check_attribution(a: &AttributionConfig, problem: Problem) {
             problem(format!("meta names `{field}` twice"));
         }
     }
-    if !(1..=10).contains(&a.max_drivers) {
-        problem(format!("max_drivers must lie in 1..=10, not {}", a.max_drivers));
+    if a.max_drivers > 10 {
+        problem(format!("max_drivers must lie in 0..=10 (0: no drivers), not {}", a.max_drivers));
     }
     if !(a.significance > 0.0 && a.significance <= 0.1) {
         problem(format!("significance must lie in (0, 0.1], not {}", a.significance));

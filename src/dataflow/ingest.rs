@@ -119,7 +119,7 @@ impl IngestParams {
                 })
                 .collect(),
             calendar: config.calendar.clone(),
-            attribution: Some(AttributionParams {
+            attribution: (config.attribution.max_drivers > 0).then(|| AttributionParams {
                 combined_keys: config.judged_combined_keys(),
                 meta: config.attribution.meta.clone(),
             }),

@@ -83,9 +83,13 @@ fn stream(seed: u64, spike_channel: Option<&str>, spike_version: Option<&str>) -
 
 /// The drivers of the payment spike, as (dimension, value, share, usual share).
 fn payment_drivers(tag: &str, input: &str) -> Vec<(String, String, f64, f64)> {
+    payment_drivers_with(tag, input, feedpulse::config::DEFAULT_DATAFLOW)
+}
+
+fn payment_drivers_with(tag: &str, input: &str, dataflow: &str) -> Vec<(String, String, f64, f64)> {
     let dir = temp_dir(tag);
     // The default dataflow attributes `meta.app_version`.
-    std::fs::write(dir.join("dataflows/default.toml"), feedpulse::config::DEFAULT_DATAFLOW).unwrap();
+    std::fs::write(dir.join("dataflows/default.toml"), dataflow).unwrap();
     std::fs::write(dir.join("alerts/rules.toml"), RULE).unwrap();
     std::fs::write(dir.join("input.ndjson"), input).unwrap();
     let input = dir.join("input.ndjson");
@@ -137,4 +141,12 @@ fn a_spike_spread_like_the_usual_traffic_names_no_driver() {
         let drivers = payment_drivers(&format!("mix-{seed}"), &stream(seed, None, None));
         assert!(drivers.is_empty(), "seed {seed}: nothing departs from its usual share: {drivers:?}");
     }
+}
+
+#[test]
+fn attribution_turned_off_names_no_driver() {
+    let off = feedpulse::config::DEFAULT_DATAFLOW.replace("[attribution]\n", "[attribution]\nmax_drivers = 0\n");
+    assert_ne!(off, feedpulse::config::DEFAULT_DATAFLOW);
+    let drivers = payment_drivers_with("off", &stream(1, Some("weibo"), Some("8.2.1")), &off);
+    assert!(drivers.is_empty(), "the spike still fires, with no drivers: {drivers:?}");
 }
