@@ -39,7 +39,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tick::Tick;
 use timely::container::CapacityContainerBuilder;
-use timely::dataflow::operators::vec::{Broadcast, Map};
+use timely::dataflow::operators::vec::{Broadcast, Map, Partition};
 use timely::dataflow::operators::{Concat, Exchange, Input, ToStream};
 use timely::dataflow::{InputHandle, ProbeHandle, Scope, StreamVec};
 
@@ -139,19 +139,22 @@ fn follow_tickets<'scope>(
         _ => None,
     });
     let params = tickets::TicketParams::from_config(&config.tickets, &config.calendar, &config.windows);
-    let out = tickets::tickets(events.concat(clock.broadcast()), params);
-    let additions = out
-        .clone()
+    // Split, not cloned: the KPI additions are most of the output and only the totals read them.
+    let mut parts = tickets::tickets(events.concat(clock.broadcast()), params)
+        .partition(2, |(o, t)| (matches!(o, TicketOut::Sla(_)) as u64, (o, t)));
+    let notices = parts.pop().expect("two parts").flat_map(|(o, t)| match o {
+        TicketOut::Sla(n) => Some((DetectIn::Sla(n), t)),
+        TicketOut::Kpi(..) => None,
+    });
+    let additions = parts
+        .pop()
+        .expect("two parts")
         .flat_map(|(o, t)| match o {
             TicketOut::Kpi(key, agg) => Some((key, t, agg)),
             TicketOut::Sla(_) => None,
         })
         .concat(qa)
         .as_collection();
-    let notices = out.flat_map(|(o, t)| match o {
-        TicketOut::Sla(n) => Some((DetectIn::Sla(n), t)),
-        TicketOut::Kpi(..) => None,
-    });
     let sizes: Vec<u32> = tickets::kpi_sizes(&config.tickets, &config.windows);
     let windows = config.windows.iter().filter(|w| sizes.contains(&w.size.as_secs()));
     let params = totals::TotalsParams {

@@ -137,12 +137,27 @@ impl SlaClock {
 type Piece = (i64, Option<SmolStr>, Part);
 
 /// What a ticket contributes, as of its events and the clock: KPI pieces (at a time, for an
-/// agent) and its SLA clocks.
+/// agent) — those of its events, and its breaches as of the clock — and its SLA clocks.
 #[derive(Debug, Default, PartialEq)]
 pub struct Contribution {
     pieces: Vec<Piece>,
+    breaches: Vec<Piece>,
     clocks: Vec<SlaClock>,
     business: Option<SmolStr>,
+}
+
+impl Contribution {
+    fn all_pieces(&self) -> impl Iterator<Item = &Piece> {
+        self.pieces.iter().chain(&self.breaches)
+    }
+
+    /// The breach pieces of the clocks as of `clock_ms`.
+    fn judge_breaches(&mut self, clock_ms: i64) {
+        self.breaches.clear();
+        for c in self.clocks.iter().filter(|c| c.breached(clock_ms)) {
+            self.breaches.push((c.deadline_ms, c.agent.clone(), Part::Breach(c.kind)));
+        }
+    }
 }
 
 /// Folds `events` (in order) onto `base`: the KPI pieces they make, and their SLA clocks.
@@ -152,6 +167,15 @@ fn fold(base: &Fold, events: &[TicketEvent], clock_ms: i64, params: &TicketParam
     if f.business.is_none() {
         f.business = events.iter().find_map(|e| e.business.clone());
     }
+    fold_onto(&mut f, &mut out, events, params);
+    out.business = f.business.clone();
+    out.judge_breaches(clock_ms);
+    (f, out)
+}
+
+/// Folds `events` (in order, all after those already folded) onto a fold and its
+/// contribution, whose business is settled.
+fn fold_onto(f: &mut Fold, out: &mut Contribution, events: &[TicketEvent], params: &TicketParams) {
     let policy = params.policy(f.business.as_deref());
     // The clock of `kind` started at `at`, if the ticket's SLA watches it.
     let start = |kind: SlaKind, at: i64, agent: &Option<SmolStr>| {
@@ -181,14 +205,14 @@ fn fold(base: &Fold, events: &[TicketEvent], clock_ms: i64, params: &TicketParam
             (TicketStatus::Assigned, Some(ep)) => {
                 ep.assigned_ms.get_or_insert(at);
                 if let Some(from) = ep.handed_off_ms.take() {
-                    span(&mut out, at, &f.agent, Span::Takeover, from);
+                    span(out, at, &f.agent, Span::Takeover, from);
                     answer(&mut out.clocks, SlaKind::Takeover, at);
                 }
             }
             (TicketStatus::FirstResponse, Some(ep)) => {
                 if ep.first_response_ms.is_none() {
                     ep.first_response_ms = Some(at);
-                    span(&mut out, at, &f.agent, Span::FirstResponse, ep.start_ms);
+                    span(out, at, &f.agent, Span::FirstResponse, ep.start_ms);
                     answer(&mut out.clocks, SlaKind::FirstResponse, at);
                 }
             }
@@ -200,9 +224,9 @@ fn fold(base: &Fold, events: &[TicketEvent], clock_ms: i64, params: &TicketParam
             }
             (TicketStatus::Resolved, Some(ep)) => {
                 let ep = ep.clone();
-                span(&mut out, at, &f.agent, Span::Resolution, ep.start_ms);
+                span(out, at, &f.agent, Span::Resolution, ep.start_ms);
                 if let Some(from) = ep.assigned_ms.or(ep.first_response_ms) {
-                    span(&mut out, at, &f.agent, Span::Handling, from);
+                    span(out, at, &f.agent, Span::Handling, from);
                 }
                 for kind in SlaKind::ALL {
                     answer(&mut out.clocks, kind, at);
@@ -213,11 +237,6 @@ fn fold(base: &Fold, events: &[TicketEvent], clock_ms: i64, params: &TicketParam
             (_, None) => {}
         }
     }
-    for c in out.clocks.iter().filter(|c| c.breached(clock_ms)) {
-        out.pieces.push((c.deadline_ms, c.agent.clone(), Part::Breach(c.kind)));
-    }
-    out.business = f.business.clone();
-    (f, out)
 }
 
 /// The open clocks of `kind` are answered at `at`.
@@ -237,13 +256,11 @@ fn additions<'a>(
     windows: &mut Additions,
 ) {
     use crate::config::Dimension;
+    let overall = Series::new(Dimension::Overall, "all");
+    let business = business.map(|b| Series::new(Dimension::Business, b.clone()));
     for (at, agent, part) in pieces {
-        let series = [
-            Some(Series::new(Dimension::Overall, "all")),
-            business.map(|b| Series::new(Dimension::Business, b.clone())),
-            agent.as_ref().map(|a| Series::new(Dimension::Agent, a.clone())),
-        ];
-        for series in series.into_iter().flatten() {
+        let agent = agent.as_ref().map(|a| Series::new(Dimension::Agent, a.clone()));
+        for series in [Some(&overall), business.as_ref(), agent.as_ref()].into_iter().flatten() {
             for &size_s in &params.sizes {
                 let start_s = params.calendar.window_start(*at, size_s);
                 let key = WindowKey { series: series.clone(), size_s, start_s };
@@ -261,10 +278,14 @@ type Additions = HashMap<WindowKey, TicketAgg, foldhash::fast::FixedState>;
 /// its own need to reach the windows.
 fn changed<'a>(before: &'a Contribution, after: &'a Contribution) -> (Vec<&'a Piece>, Vec<&'a Piece>) {
     if before.business != after.business {
-        return (before.pieces.iter().collect(), after.pieces.iter().collect());
+        return (before.all_pieces().collect(), after.all_pieces().collect());
     }
-    let (mut old, mut new): (Vec<&Piece>, Vec<&Piece>) =
-        (before.pieces.iter().collect(), after.pieces.iter().collect());
+    let (old, new): (Vec<&Piece>, Vec<&Piece>) = (before.all_pieces().collect(), after.all_pieces().collect());
+    differ(old, new)
+}
+
+/// The pieces only `old` has, and those only `new` has (as multisets).
+fn differ<'a>(mut old: Vec<&'a Piece>, mut new: Vec<&'a Piece>) -> (Vec<&'a Piece>, Vec<&'a Piece>) {
     old.sort_unstable();
     new.sort_unstable();
     let (mut gone, mut came) = (Vec::new(), Vec::new());
@@ -297,9 +318,12 @@ struct Ticket {
     base: Fold,
     /// Kept events, in order.
     events: Vec<TicketEvent>,
-    /// The clock the last fold was made at (breaches depend on it).
+    /// The fold of the kept events onto `base`, and what they contribute as of `folded_at`
+    /// (breaches depend on the clock): what the windows hold of this ticket.
+    folded: Fold,
+    contribution: Contribution,
     folded_at: i64,
-    /// The open SLA deadlines the last fold has (for the timer).
+    /// The times the timer holds for this ticket: open SLA deadlines, and its expiry.
     deadlines: Vec<i64>,
     last_ms: i64,
 }
@@ -307,7 +331,9 @@ struct Ticket {
 /// Every ticket of one worker.
 pub struct Tickets {
     params: TicketParams,
-    tickets: HashMap<SmolStr, Ticket>,
+    tickets: HashMap<SmolStr, Ticket, foldhash::fast::FixedState>,
+    /// The tick's additions to KPI windows (kept between ticks for its capacity).
+    additions: Additions,
     /// Tickets to fold again when the clock passes a time: open deadlines and idle expiries.
     timers: BTreeSet<(i64, SmolStr)>,
     clock_ms: i64,
@@ -315,7 +341,13 @@ pub struct Tickets {
 
 impl Tickets {
     pub fn new(params: TicketParams) -> Self {
-        Tickets { params, tickets: HashMap::new(), timers: BTreeSet::new(), clock_ms: i64::MIN }
+        Tickets {
+            params,
+            tickets: HashMap::default(),
+            additions: Additions::default(),
+            timers: BTreeSet::new(),
+            clock_ms: i64::MIN,
+        }
     }
 
     pub fn len(&self) -> usize {
@@ -328,33 +360,40 @@ impl Tickets {
 
     /// One tick: the events (any order) and the clock after them. Gives the KPI additions
     /// consolidated per window in key order, then the SLA notices in (deadline, ticket) order.
-    pub fn process_tick(&mut self, events: Vec<TicketEvent>, clock_ms: i64, out: &mut impl FnMut(TicketOut)) {
+    pub fn process_tick(&mut self, mut events: Vec<TicketEvent>, clock_ms: i64, out: &mut impl FnMut(TicketOut)) {
         self.clock_ms = self.clock_ms.max(clock_ms);
-        let mut by_ticket: BTreeMap<SmolStr, Vec<TicketEvent>> = BTreeMap::new();
+        events.sort_by(|a, b| (&a.ticket, a.order()).cmp(&(&b.ticket, b.order())));
+        let mut touched: Vec<(SmolStr, Vec<TicketEvent>)> = Vec::new();
         for ev in events {
-            by_ticket.entry(ev.ticket.clone()).or_default().push(ev);
-        }
-        let due: Vec<SmolStr> = {
-            let mut due = Vec::new();
-            while let Some((at, _)) = self.timers.first() {
-                if *at > self.clock_ms {
-                    break;
-                }
-                due.push(self.timers.pop_first().expect("peeked").1);
+            match touched.last_mut() {
+                Some((id, evs)) if *id == ev.ticket => evs.push(ev),
+                _ => touched.push((ev.ticket.clone(), vec![ev])),
             }
-            due
-        };
-        let mut touched: BTreeSet<SmolStr> = by_ticket.keys().cloned().collect();
-        touched.extend(due);
-        let mut windows = Additions::default();
+        }
+        let mut due = Vec::new();
+        while let Some((at, _)) = self.timers.first() {
+            if *at > self.clock_ms {
+                break;
+            }
+            due.push(self.timers.pop_first().expect("peeked").1);
+        }
+        due.sort_unstable();
+        due.dedup();
+        let with_events = touched.len();
+        for id in due {
+            if touched[..with_events].binary_search_by(|(t, _)| t.cmp(&id)).is_err() {
+                touched.push((id, Vec::new()));
+            }
+        }
+        let mut windows = std::mem::take(&mut self.additions);
         let mut notices = Vec::new();
-        for id in touched {
-            let new = by_ticket.remove(&id).unwrap_or_default();
+        for (id, new) in touched {
             self.update(&id, new, &mut windows, &mut notices);
         }
-        let mut windows: Vec<(WindowKey, TicketAgg)> = windows.into_iter().filter(|(_, agg)| !agg.is_zero()).collect();
-        windows.sort_unstable_by(|a, b| a.0.cmp(&b.0));
-        for (key, agg) in windows {
+        let mut changed: Vec<(WindowKey, TicketAgg)> = windows.drain().filter(|(_, agg)| !agg.is_zero()).collect();
+        self.additions = windows;
+        changed.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        for (key, agg) in changed {
             out(TicketOut::Kpi(key, agg));
         }
         notices.sort_by(|a: &SlaNotice, b| (a.deadline_ms, &a.ticket, a.kind).cmp(&(b.deadline_ms, &b.ticket, b.kind)));
@@ -363,6 +402,9 @@ impl Tickets {
         }
     }
 
+    /// A ticket's new events (in order) and the clock: its contribution changes from what the
+    /// windows hold to its fold as of now. Events later than every kept one (nearly all) are
+    /// folded onto the kept fold; an earlier one refolds the ticket from its base.
     fn update(
         &mut self,
         id: &SmolStr,
@@ -371,44 +413,74 @@ impl Tickets {
         notices: &mut Vec<SlaNotice>,
     ) {
         let params = &self.params;
+        let clock_ms = self.clock_ms;
         let ticket = self.tickets.entry(id.clone()).or_default();
-        let (_, before) = fold(&ticket.base, &ticket.events, ticket.folded_at, params);
-        new.sort_by(|a, b| a.order().cmp(&b.order()));
-        for ev in new {
+        new.dedup_by(|a, b| a.order() == b.order());
+        let in_order = ticket.events.last().is_none_or(|last| new.first().is_none_or(|e| e.order() > last.order()));
+        let settled = ticket.folded.business.is_some() || new.iter().all(|e| e.business.is_none());
+        let folded_before = std::mem::replace(&mut ticket.folded_at, clock_ms);
+        for ev in &new {
             ticket.last_ms = ticket.last_ms.max(ev.ts_ms);
-            let at = ticket.events.partition_point(|e| e.order() < ev.order());
-            if ticket.events.get(at).is_some_and(|e| e.order() == ev.order()) {
-                continue;
-            }
-            ticket.events.insert(at, ev);
         }
-        let (folded, after) = fold(&ticket.base, &ticket.events, self.clock_ms, params);
-        let folded_before = std::mem::replace(&mut ticket.folded_at, self.clock_ms);
-        let (gone, came) = changed(&before, &after);
-        additions(gone, before.business.as_ref(), params, -1, windows);
-        additions(came, after.business.as_ref(), params, 1, windows);
-        sla_changes(id, &before, &after, folded_before, self.clock_ms, notices);
+        let before = if in_order && settled && !ticket.events.is_empty() {
+            // Only the new events' pieces and the breaches can change.
+            let c = &mut ticket.contribution;
+            let (old_clocks, old_breaches, kept) = (c.clocks.clone(), std::mem::take(&mut c.breaches), c.pieces.len());
+            fold_onto(&mut ticket.folded, c, &new, params);
+            c.judge_breaches(clock_ms);
+            ticket.events.extend(new);
+            let (gone, came) = differ(old_breaches.iter().collect(), c.breaches.iter().collect());
+            additions(gone, c.business.as_ref(), params, -1, windows);
+            additions(came.into_iter().chain(&c.pieces[kept..]), c.business.as_ref(), params, 1, windows);
+            Contribution {
+                clocks: old_clocks,
+                breaches: old_breaches,
+                business: c.business.clone(),
+                pieces: Vec::new(),
+            }
+        } else {
+            for ev in new {
+                let at = ticket.events.partition_point(|e| e.order() < ev.order());
+                if ticket.events.get(at).is_some_and(|e| e.order() == ev.order()) {
+                    continue;
+                }
+                ticket.events.insert(at, ev);
+            }
+            let (folded, after) = fold(&ticket.base, &ticket.events, clock_ms, params);
+            let (gone, came) = changed(&ticket.contribution, &after);
+            additions(gone, ticket.contribution.business.as_ref(), params, -1, windows);
+            additions(came, after.business.as_ref(), params, 1, windows);
+            ticket.folded = folded;
+            std::mem::replace(&mut ticket.contribution, after)
+        };
+        let after = &ticket.contribution;
+        sla_changes(id, &before, after, folded_before, clock_ms, notices);
         if ticket.events.len() > params.max_events {
             // The oldest events become the base: what they contributed stays as it is.
             let keep_from = ticket.events.len() - params.max_events / 2;
             let old: Vec<TicketEvent> = ticket.events.drain(..keep_from).collect();
-            ticket.base = fold(&ticket.base, &old, self.clock_ms, params).0;
+            ticket.base = fold(&ticket.base, &old, clock_ms, params).0;
+            ticket.contribution = fold(&ticket.base, &ticket.events, clock_ms, params).1;
         }
+        let after = &ticket.contribution;
         // Fold again when the clock reaches an open deadline; forget once idle with none open.
-        for d in ticket.deadlines.drain(..) {
-            self.timers.remove(&(d, id.clone()));
-        }
         let open: Vec<i64> = after.clocks.iter().filter(|c| c.answered_ms.is_none()).map(|c| c.deadline_ms).collect();
-        let keep = if folded.episode.is_some() { params.idle_ms } else { params.keep_resolved_ms };
+        let keep = if ticket.folded.episode.is_some() { params.idle_ms } else { params.keep_resolved_ms };
         let expires = ticket.last_ms.saturating_add(keep);
-        ticket.deadlines = open.iter().copied().filter(|d| *d > self.clock_ms).chain([expires]).collect();
-        for d in &ticket.deadlines {
-            self.timers.insert((*d, id.clone()));
+        let deadlines: Vec<i64> = open.iter().copied().filter(|d| *d > clock_ms).chain([expires]).collect();
+        if deadlines != ticket.deadlines {
+            for d in &ticket.deadlines {
+                self.timers.remove(&(*d, id.clone()));
+            }
+            for d in &deadlines {
+                self.timers.insert((*d, id.clone()));
+            }
+            ticket.deadlines = deadlines;
         }
-        if expires <= self.clock_ms && open.iter().all(|d| *d <= self.clock_ms) {
+        if expires <= clock_ms && open.iter().all(|d| *d <= clock_ms) {
             // Forgotten while waiting: the wait is over (after its deadline, so the breach stands).
             for c in after.clocks.iter().filter(|c| c.answered_ms.is_none()) {
-                notices.push(notice(id, c, &after, Some(self.clock_ms.max(c.deadline_ms + 1))));
+                notices.push(notice(id, c, after, Some(clock_ms.max(c.deadline_ms + 1))));
             }
             for d in std::mem::take(&mut ticket.deadlines) {
                 self.timers.remove(&(d, id.clone()));
@@ -471,7 +543,7 @@ pub fn kpis_of(events: &[TicketEvent], clock_ms: i64, params: &TicketParams) -> 
         evs.sort_by(|a, b| a.order().cmp(&b.order()));
         evs.dedup_by(|a, b| a.order() == b.order());
         let (_, c) = fold(&Fold::default(), &evs, clock_ms, params);
-        additions(&c.pieces, c.business.as_ref(), params, 1, &mut windows);
+        additions(c.all_pieces(), c.business.as_ref(), params, 1, &mut windows);
     }
     windows.into_iter().filter(|(_, agg)| !agg.is_zero()).collect()
 }
