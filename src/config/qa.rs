@@ -22,12 +22,12 @@ pub struct QaSheet {
     pub empathy: Option<Check>,
     #[serde(default)]
     pub forbidden: Vec<Forbidden>,
-    /// Share of the scored conversations sampled into Redis `fp:qa:sample`, chosen by a hash of
-    /// the conversation id (the same ones on every run); low-emotion conversations are always
-    /// sampled.
+    /// Share of the scored conversations sampled into Redis `fp:qa:sample`, low-emotion ones
+    /// first (`dataflow::qa::ReviewSampler`).
     #[serde(default = "default_sample")]
     pub sample: f64,
-    /// A conversation whose customer's lowest sentiment is below this is always sampled.
+    /// A conversation whose customer's lowest sentiment is below this is low-emotion: sampled
+    /// before the others.
     #[serde(default = "default_sample_below")]
     pub sample_below: f64,
 }

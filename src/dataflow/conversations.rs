@@ -197,11 +197,12 @@ pub struct Conversations {
     params: ConversationParams,
     live: HashMap<SmolStr, Live>,
     clock_ms: i64,
+    review: super::qa::ReviewSampler,
 }
 
 impl Conversations {
     pub fn new(params: ConversationParams) -> Self {
-        Conversations { params, live: HashMap::new(), clock_ms: i64::MIN }
+        Conversations { params, live: HashMap::new(), clock_ms: i64::MIN, review: Default::default() }
     }
 
     /// Applies one tick's turns, in event-time order, and its clock; returns the state after
@@ -237,7 +238,7 @@ impl Conversations {
             let live = self.live.remove(&conversation).expect("listed just now");
             // Closed by its end record at its last turn, else when it went idle.
             let closed_ms = if live.state.ended { last_ms } else { last_ms.saturating_add(idle) };
-            if let Some(verdict) = self.params.qa.verdict(&live.state, closed_ms) {
+            if let Some(verdict) = self.params.qa.verdict(&live.state, closed_ms, &mut self.review) {
                 out.push(ConversationChange::Scored(Box::new(verdict)));
             }
             out.push(ConversationChange::Expired { conversation, last_ms });

@@ -9,7 +9,6 @@ use crate::records::conversation::{ConversationState, QaTally, QaVerdict, QaViol
 use crate::records::ticket::{Part, TicketAgg};
 use crate::records::window::{Series, WindowKey};
 use crate::util::calendar::Calendar;
-use std::hash::{BuildHasher, Hasher};
 
 /// The sheets, with their phrases lowercased and regexes compiled.
 #[derive(Debug, Default)]
@@ -106,7 +105,7 @@ impl QaRules {
 
     /// The verdict on a closing conversation: by the first sheet covering its business, if an
     /// agent took part (a conversation only a bot answered has nobody to score).
-    pub fn verdict(&self, state: &ConversationState, closed_ms: i64) -> Option<QaVerdict> {
+    pub fn verdict(&self, state: &ConversationState, closed_ms: i64, review: &mut ReviewSampler) -> Option<QaVerdict> {
         let (i, c) = self.sheets.iter().enumerate().find(|(_, c)| c.sheet.covers(state.business.as_deref()))?;
         let tally = state.qa.get(i).filter(|t| t.agent_turns > 0)?;
         let s = &c.sheet;
@@ -132,9 +131,7 @@ impl QaRules {
         }
         let lost: u32 = violations.iter().map(|v| v.weight).sum();
         let low = state.min_sentiment_milli.is_some_and(|m| (m as f64) < s.sample_below * 1000.0);
-        let mut h = foldhash::quality::FixedState::with_seed(0x7161).build_hasher();
-        h.write(state.conversation.as_bytes());
-        let drawn = (h.finish() >> 11) as f64 / (1u64 << 53) as f64 <= s.sample && s.sample > 0.0;
+        let sampled = review.take(i, s.sample, low);
         Some(QaVerdict {
             conversation: state.conversation.clone(),
             sheet: s.name.clone(),
@@ -145,9 +142,41 @@ impl QaRules {
             score: 100u32.saturating_sub(lost),
             violations,
             min_sentiment_milli: state.min_sentiment_milli,
-            sampled: low || drawn,
+            sampled,
             last_turns: state.last_turns.clone(),
         })
+    }
+}
+
+/// Which scored conversations go to review: a share `sample` of each sheet's, low-emotion
+/// conversations first. Every scored conversation earns `sample` of a review slot. A
+/// low-emotion one takes a slot while the sheet is less than one slot in debt; any other only
+/// when a slot beyond one kept in reserve for the next low-emotion conversation is saved. So the
+/// share holds (within two conversations) whatever the mix, every low-emotion conversation is
+/// reviewed while they are rarer than the share, and only they are when they are not. The
+/// choice depends only on the order conversations close in, which a replay repeats.
+#[derive(Clone, Debug, Default)]
+pub struct ReviewSampler {
+    /// Slots saved (negative: borrowed), per sheet.
+    credit: Vec<f64>,
+}
+
+impl ReviewSampler {
+    /// Whether a conversation scored by sheet `sheet` (its share `share`) is reviewed.
+    pub fn take(&mut self, sheet: usize, share: f64, low_emotion: bool) -> bool {
+        if share <= 0.0 {
+            return false;
+        }
+        if self.credit.len() <= sheet {
+            self.credit.resize(sheet + 1, 0.0);
+        }
+        let credit = &mut self.credit[sheet];
+        *credit += share;
+        let take = if low_emotion { *credit > -1.0 + share } else { *credit >= 2.0 };
+        if take {
+            *credit -= 1.0;
+        }
+        take
     }
 }
 

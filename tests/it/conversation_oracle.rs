@@ -6,6 +6,7 @@
 //! `idle` of event time, and its QA verdicts those of the recomputed states.
 
 use feedpulse::dataflow::conversations::{conversations, state_of, ConversationIn, ConversationParams};
+use feedpulse::dataflow::qa::ReviewSampler;
 use feedpulse::dataflow::tick::Tick;
 use feedpulse::event::{Embedding, Role};
 use feedpulse::records::conversation::{ConversationChange, ConversationState, QaVerdict, Turn};
@@ -88,6 +89,8 @@ fn random_ticks(seed: u64, ticks: usize) -> Vec<Vec<Turn>> {
 struct Oracle {
     turns: BTreeMap<String, Vec<Turn>>,
     clock: i64,
+    /// Which verdicts are reviewed depends on the order conversations close in, as live.
+    review: ReviewSampler,
 }
 
 impl Oracle {
@@ -105,13 +108,14 @@ impl Oracle {
             updated.push(state_of(&c, &self.turns[&c], &params()));
         }
         let (mut expired, mut scored) = (BTreeMap::new(), BTreeMap::new());
+        let review = &mut self.review;
         self.turns.retain(|c, turns| {
             let last = turns.iter().map(|t| t.ts_ms).max().unwrap();
             let live = last + IDLE_MS > self.clock;
             if !live {
                 expired.insert(c.clone(), last);
                 let params = params();
-                if let Some(v) = params.qa.verdict(&state_of(c, turns, &params), last + IDLE_MS) {
+                if let Some(v) = params.qa.verdict(&state_of(c, turns, &params), last + IDLE_MS, review) {
                     scored.insert(c.clone(), v);
                 }
             }
