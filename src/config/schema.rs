@@ -254,6 +254,10 @@ pub struct RedisEndpoint {
     /// Sentinels to ask for the master `master` (`redis+sentinel://`); empty otherwise.
     pub sentinels: Vec<String>,
     pub master: String,
+    /// Cluster nodes to ask which node serves `slot` (`redis+cluster://`); empty otherwise.
+    pub cluster: Vec<String>,
+    /// The hash slot of `[redis] prefix`'s hash tag: every key feedpulse uses lies in it.
+    pub slot: u16,
     /// The host alone: the name a TLS certificate must carry.
     pub host: String,
     pub tls: bool,
@@ -272,7 +276,9 @@ impl std::fmt::Debug for RedisEndpoint {
             (None, Some(_)) => ":***@".into(),
             _ => String::new(),
         };
-        if self.sentinels.is_empty() {
+        if !self.cluster.is_empty() {
+            write!(f, "redis+cluster://{user}{} (slot {})", self.cluster.join(","), self.slot)
+        } else if self.sentinels.is_empty() {
             write!(f, "{scheme}://{user}{}/{}", self.address, self.db)
         } else {
             write!(f, "redis+sentinel://{user}{}/{}/{}", self.sentinels.join(","), self.master, self.db)
@@ -285,7 +291,9 @@ impl std::fmt::Debug for RedisEndpoint {
 #[derive(Clone, Debug, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RedisConfig {
-    /// `host:port`, or `redis://[user[:password]@]host:port[/db]`; `rediss://…` for TLS.
+    /// `host:port`, or `redis://[user[:password]@]host:port[/db]`; `rediss://…` for TLS;
+    /// `redis+sentinel://h1:p1,h2:p2/MASTER[/db]`; `redis+cluster://h1:p1,h2:p2` (with a hash
+    /// tag in `prefix`).
     pub url: String,
     /// Environment variable holding the password (instead of one in `url`).
     pub password_env: Option<String>,
@@ -346,6 +354,7 @@ impl RedisConfig {
     /// Where `url` points, for messages: `host:port`, or the sentinels; never a password.
     pub fn host_port(&self) -> String {
         match self.endpoint() {
+            Ok(e) if !e.cluster.is_empty() => e.cluster.join(","),
             Ok(e) if e.sentinels.is_empty() => e.address,
             Ok(e) => e.sentinels.join(","),
             Err(_) => self.url.rsplit('@').next().unwrap_or_default().to_owned(),
@@ -355,16 +364,20 @@ impl RedisConfig {
     /// Where and how to connect: `url` read, the password from `password_env` if it names one.
     pub fn endpoint(&self) -> Result<RedisEndpoint, String> {
         let url = self.url.as_str();
-        let (tls, sentinel, rest) = if let Some(rest) = url.strip_prefix("rediss://") {
-            (true, false, rest)
+        let (tls, sentinel, cluster, rest) = if let Some(rest) = url.strip_prefix("rediss://") {
+            (true, false, false, rest)
         } else if let Some(rest) = url.strip_prefix("redis://") {
-            (false, false, rest)
+            (false, false, false, rest)
         } else if let Some(rest) = url.strip_prefix("redis+sentinel://") {
-            (false, true, rest)
+            (false, true, false, rest)
+        } else if let Some(rest) = url.strip_prefix("redis+cluster://") {
+            (false, false, true, rest)
         } else if url.contains("://") {
-            return Err(format!("redis url `{url}`: the scheme must be redis://, rediss:// or redis+sentinel://"));
+            return Err(format!(
+                "redis url `{url}`: the scheme must be redis://, rediss://, redis+sentinel:// or redis+cluster://"
+            ));
         } else {
-            (false, false, url)
+            (false, false, false, url)
         };
         let (credentials, rest) = match rest.rsplit_once('@') {
             Some((c, r)) => (Some(c), r),
@@ -387,14 +400,26 @@ impl RedisConfig {
         let host_port =
             |a: &str| a.rsplit_once(':').filter(|(h, p)| !h.is_empty() && p.parse::<u16>().is_ok()).is_some();
         let addresses: Vec<&str> = hosts.split(',').collect();
-        if addresses.iter().any(|a| !host_port(a)) || (!sentinel && addresses.len() != 1) {
+        if addresses.iter().any(|a| !host_port(a)) || (!sentinel && !cluster && addresses.len() != 1) {
             return Err(format!("redis url `{url}` needs host:port"));
         }
+        let slot = match cluster {
+            false => 0,
+            true if db != 0 => return Err(format!("redis url `{url}`: a cluster has only database 0")),
+            true => slot_of(hash_tag(&self.prefix).ok_or_else(|| {
+                format!(
+                    "redis+cluster:// needs a hash tag in `[redis] prefix` (e.g. prefix = \"{{fp}}:\", not `{}`): \
+                     every key feedpulse uses must lie in one slot, so that its transactions stay on one node",
+                    self.prefix
+                )
+            })?),
+        };
         let (address, sentinels) = if sentinel {
             (String::new(), addresses.iter().map(|a| a.to_string()).collect())
         } else {
             (addresses[0].to_owned(), Vec::new())
         };
+        let cluster = if cluster { addresses.iter().map(|a| a.to_string()).collect() } else { Vec::new() };
         let host = address.rsplit_once(':').map_or("", |(h, _)| h).to_owned();
         let (mut username, mut password) = (None, None);
         if let Some(c) = credentials {
@@ -419,6 +444,8 @@ impl RedisConfig {
             address,
             sentinels,
             master: master.to_owned(),
+            cluster,
+            slot,
             tls,
             username,
             password,
@@ -572,6 +599,26 @@ pub(super) fn check_attribution(a: &AttributionConfig, problem: Problem) {
     }
 }
 
+/// The part of a key Redis Cluster hashes: between its first `{` and the next `}`, when that is
+/// not empty (the cluster specification's hash tags).
+pub fn hash_tag(key: &str) -> Option<&str> {
+    let open = key.find('{')?;
+    let close = key[open + 1..].find('}')?;
+    (close > 0).then(|| &key[open + 1..open + 1 + close])
+}
+
+/// The cluster hash slot of `key` (CRC16/XMODEM modulo 16384).
+pub fn slot_of(key: &str) -> u16 {
+    let mut crc: u16 = 0;
+    for byte in key.bytes() {
+        crc ^= (byte as u16) << 8;
+        for _ in 0..8 {
+            crc = if crc & 0x8000 != 0 { (crc << 1) ^ 0x1021 } else { crc << 1 };
+        }
+    }
+    crc % 16384
+}
+
 #[cfg(test)]
 mod redis_url_tests {
     use super::*;
@@ -600,5 +647,25 @@ mod redis_url_tests {
         {
             assert!(endpoint(bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn a_cluster_url_needs_a_hash_tag_in_the_prefix_and_names_its_slot() {
+        let mut config = RedisConfig::at("redis+cluster://:pw@10.0.0.1:7000,10.0.0.2:7000");
+        let err = config.endpoint().unwrap_err();
+        assert!(err.contains("hash tag") && err.contains("{fp}:"), "{err}");
+        config.prefix = "{fp}:".into();
+        let cluster = config.endpoint().unwrap();
+        assert_eq!(cluster.cluster, ["10.0.0.1:7000", "10.0.0.2:7000"]);
+        assert_eq!((cluster.slot, cluster.password.as_deref()), (slot_of("fp"), Some("pw")));
+        assert!(!format!("{cluster:?}").contains("pw"));
+        config.url = "redis+cluster://10.0.0.1:7000/3".into();
+        assert!(config.endpoint().unwrap_err().contains("database 0"));
+        // The specification's examples: CRC16 of "123456789" is 0x31C3, and a key's tag decides.
+        assert_eq!(slot_of("123456789"), 0x31C3);
+        assert_eq!(hash_tag("{user1000}.following"), Some("user1000"));
+        assert_eq!((hash_tag("foo{}{bar}"), hash_tag("foo{{bar}}zap")), (None, Some("{bar")));
+        // `CLUSTER KEYSLOT` of redis-server 7.0: somekey 11058, {user1000}.following 3443.
+        assert_eq!((slot_of("somekey"), slot_of("user1000")), (11058, 3443));
     }
 }

@@ -64,11 +64,16 @@ impl<T: Read + Write + Send> Stream for T {}
 
 pub struct Connection {
     stream: BufReader<Box<dyn Stream>>,
+    /// The node connected to, and how: a cluster's `MOVED` reconnects like this elsewhere.
+    endpoint: RedisEndpoint,
+    timeout: Duration,
 }
 
 impl Connection {
     /// Connects to `endpoint`: TCP, TLS for `rediss://`, then AUTH and SELECT where it asks for
     /// them. A refused AUTH or SELECT is an error of kind `PermissionDenied` with Redis's words.
+    /// Behind Sentinel, to the master a sentinel names; in a cluster, to the node serving the
+    /// endpoint's slot.
     pub fn open(endpoint: &RedisEndpoint, timeout: Duration) -> std::io::Result<Connection> {
         if !endpoint.sentinels.is_empty() {
             let master = RedisEndpoint {
@@ -77,6 +82,10 @@ impl Connection {
                 ..endpoint.clone()
             };
             return Connection::open(&master, timeout);
+        }
+        if !endpoint.cluster.is_empty() {
+            let owner = slot_owner(endpoint, timeout)?;
+            return Connection::open(&node(endpoint, &owner), timeout);
         }
         let address = &endpoint.address;
         let addr = std::net::ToSocketAddrs::to_socket_addrs(address.as_str())?.next().ok_or_else(|| {
@@ -87,7 +96,7 @@ impl Connection {
         tcp.set_read_timeout(Some(timeout))?;
         tcp.set_write_timeout(Some(timeout))?;
         let stream: Box<dyn Stream> = if endpoint.tls { Box::new(tls::wrap(endpoint, tcp)?) } else { Box::new(tcp) };
-        let mut connection = Connection { stream: BufReader::new(stream) };
+        let mut connection = Connection { stream: BufReader::new(stream), endpoint: endpoint.clone(), timeout };
         let mut hello = Vec::new();
         if let Some(password) = &endpoint.password {
             let mut auth = cmd(["AUTH"]);
@@ -113,7 +122,30 @@ impl Connection {
     }
 
     /// Sends every command, then reads one reply per command (errors are replies, not `Err`).
+    /// A cluster node that no longer serves the commands' slot answers `MOVED`: they are sent
+    /// again, once, to the node it names (feedpulse's keys share one slot, so either every keyed
+    /// command of a pipeline moved or none did, and nothing of a moved one ran). `ASK` (the
+    /// slot is being migrated) is an error: the caller retries as after any failure.
     pub fn pipeline(&mut self, commands: &[Command]) -> std::io::Result<Vec<Reply>> {
+        let replies = self.send(commands)?;
+        let redirect = |prefix: &str| {
+            replies.iter().find_map(|r| match r {
+                Reply::Error(e) if e.starts_with(prefix) => Some(e.clone()),
+                _ => None,
+            })
+        };
+        if let Some(moved) = redirect("MOVED ") {
+            let address = moved.split_whitespace().nth(2).unwrap_or_default().to_owned();
+            *self = Connection::open(&node(&self.endpoint, &address), self.timeout)?;
+            return self.send(commands);
+        }
+        if let Some(ask) = redirect("ASK ") {
+            return Err(std::io::Error::other(format!("redis cluster slot being migrated: {ask}")));
+        }
+        Ok(replies)
+    }
+
+    fn send(&mut self, commands: &[Command]) -> std::io::Result<Vec<Reply>> {
         if commands.is_empty() {
             return Ok(Vec::new());
         }
@@ -135,6 +167,51 @@ impl Connection {
     pub fn call(&mut self, command: Command) -> std::io::Result<Reply> {
         Ok(self.pipeline(&[command])?.pop().expect("one reply per command"))
     }
+}
+
+/// `endpoint` at another node (`host:port`), with the same credentials and TLS.
+fn node(endpoint: &RedisEndpoint, address: &str) -> RedisEndpoint {
+    let host = address.rsplit_once(':').map_or(address, |(h, _)| h);
+    RedisEndpoint {
+        address: address.to_owned(),
+        host: host.trim_start_matches('[').trim_end_matches(']').to_owned(),
+        cluster: Vec::new(),
+        ..endpoint.clone()
+    }
+}
+
+/// The `host:port` of the node serving the endpoint's slot, as the first cluster node that
+/// answers `CLUSTER SLOTS` says (each connection asks again, so a failover or a resharding is
+/// followed on the next reconnect).
+fn slot_owner(endpoint: &RedisEndpoint, timeout: Duration) -> std::io::Result<String> {
+    let mut last = None;
+    for seed in &endpoint.cluster {
+        let asked =
+            Connection::open(&node(endpoint, seed), timeout).and_then(|mut c| c.call(cmd(["CLUSTER", "SLOTS"])));
+        match asked {
+            Ok(Reply::Array(Some(ranges))) => {
+                let serving = ranges.iter().filter_map(Reply::as_array).find(|r| {
+                    let (from, to) = (r.first().and_then(Reply::as_int), r.get(1).and_then(Reply::as_int));
+                    from.zip(to).is_some_and(|(a, b)| (a..=b).contains(&(endpoint.slot as i64)))
+                });
+                let master = serving.and_then(|r| r.get(2)).and_then(Reply::as_array);
+                match master.and_then(|m| Some((m.first()?.as_str()?, m.get(1)?.as_int()?))) {
+                    Some((host, port)) => {
+                        return Ok(format!("{}:{port}", if host.is_empty() { seed_host(seed) } else { host }))
+                    }
+                    None => last = Some(format!("cluster node {seed}: no node serves slot {}", endpoint.slot)),
+                }
+            }
+            Ok(reply) => last = Some(format!("cluster node {seed} answered CLUSTER SLOTS with {reply:?}")),
+            Err(e) => last = Some(format!("cluster node {seed}: {e}")),
+        }
+    }
+    Err(std::io::Error::new(std::io::ErrorKind::NotFound, last.unwrap_or_else(|| "no cluster node".into())))
+}
+
+/// The host of a `host:port` (a node that does not know its own address reports it empty).
+fn seed_host(seed: &str) -> &str {
+    seed.rsplit_once(':').map_or(seed, |(h, _)| h)
 }
 
 /// The master's `host:port` as the first sentinel that answers names it (each connection asks

@@ -488,3 +488,112 @@ fn sentinel_names_the_master_feedpulse_writes_to() {
     let _ = sentinel.wait();
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// Three `redis-server --cluster-enabled` nodes, a third of the slots each, joined; with the
+/// node serving slot `slot` first.
+fn cluster(dir: &std::path::Path, slot: u16) -> Vec<RedisServer> {
+    std::fs::create_dir_all(dir).unwrap();
+    let mut nodes: Vec<RedisServer> = (0..3)
+        .map(|_| {
+            let port = support::free_port();
+            let conf = dir.join(format!("nodes-{port}.conf"));
+            let (p, conf) = (port.to_string(), conf.to_str().unwrap().to_owned());
+            let args = ["--port", &p, "--cluster-enabled", "yes", "--cluster-config-file", &conf];
+            RedisServer::start_with(port, &args, feedpulse::config::RedisConfig::at(&format!("127.0.0.1:{port}")))
+        })
+        .collect();
+    let ranges = [(0, 5460), (5461, 10922), (10923, 16383)];
+    for (node, (from, to)) in nodes.iter().zip(ranges) {
+        let mut c = node.connect().unwrap();
+        assert_eq!(
+            call(&mut c, &["CLUSTER", "ADDSLOTSRANGE", &from.to_string(), &to.to_string()]).as_str(),
+            Some("OK")
+        );
+    }
+    let mut first = nodes[0].connect().unwrap();
+    for node in &nodes[1..] {
+        call(&mut first, &["CLUSTER", "MEET", "127.0.0.1", &node.port.to_string()]);
+    }
+    support::wait_for("the cluster to be ok on every node", std::time::Duration::from_secs(30), || {
+        nodes.iter().all(|n| {
+            let info = n.connect().and_then(|mut c| c.call(cmd(["CLUSTER", "INFO"])));
+            info.ok().and_then(|r| r.as_str().map(|s| s.contains("cluster_state:ok"))).unwrap_or(false)
+        })
+    });
+    let owner = ranges.iter().position(|(a, b)| (*a..=*b).contains(&slot)).unwrap();
+    nodes.swap(0, owner);
+    nodes
+}
+
+/// Issue 32: `redis+cluster://` with a hash-tagged `prefix`. Given only a node that does not
+/// serve the prefix's slot, feedpulse finds the one that does and keeps every key there: the
+/// replayed alerts and windows, and a consumer group whose acknowledgements share the windows'
+/// transactions. A plain connection to the wrong node follows `MOVED`.
+#[test]
+fn a_cluster_keeps_every_key_on_the_node_serving_the_prefixs_slot() {
+    let dir = std::env::temp_dir().join(format!("fp-cluster-{}", std::process::id()));
+    let slot = feedpulse::config::slot_of("fp");
+    let nodes = cluster(&dir, slot);
+    let (owner, other) = (&nodes[0], &nodes[1]);
+    let mut c = owner.connect().unwrap();
+    assert_eq!(call(&mut c, &["CLUSTER", "KEYSLOT", "{fp}:agg"]).as_int(), Some(slot as i64), "the same slot function");
+    let table = format!("\n[redis]\nurl = \"redis+cluster://127.0.0.1:{}\"\nprefix = \"{{fp}}:\"\n", other.port);
+    let config = support::config_dir("redis-cluster", |flow| flow + &table);
+    let golden = std::fs::read_to_string("tests/golden/spike_dip.ndjson").unwrap();
+    replay(&golden, &["--config", config.to_str().unwrap()]);
+    assert_eq!(stream(&mut c, "{fp}:alerts").len(), 4, "the golden alerts, on the slot's node");
+    let windows = call(&mut c, &["KEYS", "{fp}:agg:*"]);
+    assert!(windows.as_array().is_some_and(|k| !k.is_empty()), "{windows:?}");
+    for node in &nodes[1..] {
+        let mut n = node.connect().unwrap();
+        assert_eq!(call(&mut n, &["DBSIZE"]).as_int(), Some(0), "nothing on a node outside the slot");
+    }
+
+    // The consumer group: entries counted once and acknowledged in the windows' transaction.
+    let events: Vec<_> = (0..50)
+        .map(|i| {
+            let ts = (T0 + 100 * i).to_string();
+            cmd([
+                "XADD",
+                "{fp}:feedback",
+                "*",
+                "id",
+                &format!("c{i}"),
+                "ts",
+                &ts,
+                "category",
+                "payment",
+                "text",
+                "付款失败",
+            ])
+        })
+        .collect();
+    c.pipeline(&events).unwrap();
+    let counted = |c: &mut Connection| -> i64 {
+        let stored = pairs(&call(c, &["HGETALL", "{fp}:agg:5m:overall:all"]));
+        stored.values().map(|v| v.split(',').next().unwrap().parse::<i64>().unwrap()).sum()
+    };
+    // The replay's windows are there already; a run restores them and adds the 50.
+    let replayed = counted(&mut c);
+    let fp = support::Feedpulse::start(&[
+        "run",
+        "--listen",
+        "127.0.0.1:0",
+        "--config",
+        config.to_str().unwrap(),
+        "--consume-redis",
+    ]);
+    support::wait_for("50 more events counted and nothing pending", std::time::Duration::from_secs(30), || {
+        let pending = call(&mut c, &["XPENDING", "{fp}:feedback", "feedpulse"]);
+        counted(&mut c) == replayed + 50
+            && pending.as_array().and_then(|p| p.first()).and_then(Reply::as_int) == Some(0)
+    });
+    fp.stop();
+
+    // MOVED: a connection to the wrong node is sent on to the right one.
+    let mut wrong = other.connect().unwrap();
+    assert_eq!(call(&mut wrong, &["SET", "{fp}:moved", "1"]).as_str(), Some("OK"));
+    assert_eq!(call(&mut c, &["GET", "{fp}:moved"]).as_str(), Some("1"));
+    std::fs::remove_dir_all(&config).unwrap();
+    let _ = std::fs::remove_dir_all(&dir);
+}
