@@ -12,10 +12,11 @@ use crate::redis::source::RedisSource;
 use crate::server::access::Access;
 use crate::server::board::Dashboard;
 use crate::server::clusters::ClusterBoard;
-use crate::server::{self, AppState};
+use crate::server::{self, AppState, DurableStore};
 use crate::sinks::ndjson::NdjsonAlerts;
 use crate::sinks::sse::AlertHub;
 use crate::sinks::AlertSink;
+use crate::sources::wal::{self, Wal};
 use crate::telemetry::Metrics;
 use anyhow::Context;
 use std::io::Write;
@@ -48,7 +49,7 @@ fn read_models(outputs: &mut crate::sinks::Fanout, clusters: &ClusterBoard, dash
 
 /// `feedpulse run` and `feedpulse demo`: the live pipeline with the HTTP API.
 pub fn serve(pipeline: PipelineOptions, options: ServeOptions) -> anyhow::Result<()> {
-    let durable = durable_ingest(&pipeline)?;
+    let (durable, wal_left) = durable_ingest(&pipeline)?;
     let metrics = Arc::new(Metrics::default());
     let hub = AlertHub::default();
     let mut alert_sinks = local_alert_sinks(&hub, &options)?;
@@ -110,6 +111,7 @@ pub fn serve(pipeline: PipelineOptions, options: ServeOptions) -> anyhow::Result
     let dataflow_thread = std::thread::Builder::new()
         .name("fp-dataflow".into())
         .spawn(move || crate::topology::run(&df_config, df_metrics, df_outputs, feed, workers, cluster, startup))?;
+    replay_wal(&state, &wal_left, &feed_tx)?;
     state.ready.store(true, Ordering::Relaxed);
     say!("feedpulse listening on http://{addr}  (POST /v1/events · GET /v1/alerts · GET /v1/alerts/stream · GET /metrics)");
     say!("enrichment: {models}");
@@ -324,17 +326,41 @@ async fn terminate() {
     std::future::pending::<()>().await
 }
 
-/// Where durable HTTP ingest appends (`[ingest] durable`); an error when it is asked for
-/// without a consumer group to read what it appends.
-fn durable_ingest(pipeline: &PipelineOptions) -> anyhow::Result<Option<crate::redis::append::StreamAppender>> {
-    if !pipeline.config.ingest.durable {
-        return Ok(None);
+/// What a previous run acknowledged into the write-ahead log is counted again before this run
+/// is ready (durable ingest without Redis).
+fn replay_wal(state: &AppState, left: &[PathBuf], feed: &FeedSender) -> anyhow::Result<()> {
+    if let Some(DurableStore::Wal(wal)) = &state.durable {
+        let read = wal::replay(wal, left, feed, &state.admission, &state.metrics, &state.outputs)
+            .context("replaying the write-ahead log")?;
+        say!("write-ahead log: {read} records of {} segments replayed", left.len());
     }
-    match &pipeline.config.redis {
-        Some(redis) if redis.consume => Ok(Some(crate::redis::append::StreamAppender::new(redis))),
+    Ok(())
+}
+
+/// Where durable HTTP ingest stores accepted records (`[ingest] durable`), and the segments of
+/// the write-ahead log a previous run left; an error when it is asked for with neither a
+/// consumer group to read what it appends nor a log.
+fn durable_ingest(pipeline: &PipelineOptions) -> anyhow::Result<(Option<DurableStore>, Vec<PathBuf>)> {
+    let config = &pipeline.config;
+    if !config.ingest.durable {
+        return Ok((None, Vec::new()));
+    }
+    match (&config.redis, &config.ingest.wal) {
+        (Some(redis), None) if redis.consume => {
+            Ok((Some(DurableStore::Redis(Box::new(crate::redis::append::StreamAppender::new(redis)))), Vec::new()))
+        }
+        (None, Some(dir)) => {
+            let (wal, left) = Wal::open(dir, config.max_retention_ms())
+                .with_context(|| format!("opening the write-ahead log in {}", dir.display()))?;
+            Ok((Some(DurableStore::Wal(wal)), left))
+        }
+        (Some(_), Some(_)) => anyhow::bail!(
+            "[ingest] wal is for durable ingest without Redis; with [redis], durable ingest goes through the \
+             stream the consumer group reads (consume = true): remove one of them"
+        ),
         _ => anyhow::bail!(
-            "[ingest] durable = true needs the Redis stream the consumer group reads: [redis] consume = true \
-             or --consume-redis"
+            "[ingest] durable = true needs the Redis stream the consumer group reads ([redis] consume = true \
+             or --consume-redis), or without Redis a write-ahead log ([ingest] wal = \"DIR\")"
         ),
     }
 }

@@ -7,11 +7,14 @@ use toml::Spanned;
 #[derive(Clone, Debug, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct IngestConfig {
-    /// `POST /v1/events` answers `202` only once the accepted records are in the Redis stream
-    /// the consumer group reads (needs `[redis] consume = true`); otherwise once they are in
-    /// the dataflow's queue in memory.
+    /// `POST /v1/events` answers `202` only once the accepted records are stored durably: in
+    /// the Redis stream the consumer group reads (`[redis] consume = true`), or without Redis in
+    /// the write-ahead log `wal`; otherwise once they are in the dataflow's queue in memory.
     #[serde(default)]
     pub durable: bool,
+    /// The write-ahead log's directory, for durable ingest without Redis.
+    #[serde(default)]
+    pub wal: Option<std::path::PathBuf>,
     /// `POST /v1/events` requests admitted at once; more get `503` + `Retry-After` (bounds the
     /// memory held by bodies and admission under overload: this many × `max_body_bytes`).
     #[serde(default = "default_max_concurrent_requests")]

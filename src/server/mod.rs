@@ -49,12 +49,21 @@ pub struct AppState {
     pub ready: AtomicBool,
     /// What enriches messages, for `/readyz` (e.g. `builtin-lexicon`).
     pub models: String,
-    /// `[ingest] durable`: accepted records go to the Redis stream, not the queue in memory.
-    pub durable: Option<crate::redis::append::StreamAppender>,
+    /// `[ingest] durable`: where accepted records are stored before `202`.
+    pub durable: Option<DurableStore>,
     /// The `[[report]]` schedules' released digests (`GET /v1/reports`); `None` without reports.
     pub reports: Option<Arc<crate::report::Reporter>>,
     /// Becomes true when the server shuts down; SSE streams end then.
     pub closing: tokio::sync::watch::Receiver<bool>,
+}
+
+/// Where durable HTTP ingest stores accepted records before it answers `202`
+/// (docs/deployment.md § Durability of HTTP ingest).
+pub enum DurableStore {
+    /// The Redis stream the consumer group reads, which counts them from there.
+    Redis(Box<crate::redis::append::StreamAppender>),
+    /// The local write-ahead log; the records are counted here as well.
+    Wal(crate::sources::wal::Wal),
 }
 
 pub fn router(state: Arc<AppState>, access: Arc<access::Access>) -> Router {
@@ -206,8 +215,8 @@ fn ingest_body(state: &AppState, body: &[u8]) -> Result<Response, ApiError> {
     // Durable ingest only needs to know which records are good: the consumer group that reads
     // them back admits (and enriches) them in full.
     let admitted = match state.durable {
-        Some(_) => state.admission.validate_batch(&records, now, "http"),
-        None => state.admission.admit_batch(&records, now, "http"),
+        Some(DurableStore::Redis(_)) => state.admission.validate_batch(&records, now, "http"),
+        _ => state.admission.admit_batch(&records, now, "http"),
     };
     let mut rejected = Vec::with_capacity(admitted.dead.len());
     for (index, dead) in admitted.dead {
@@ -216,17 +225,20 @@ fn ingest_body(state: &AppState, body: &[u8]) -> Result<Response, ApiError> {
     }
     let events = admitted.events;
     let accepted = events.len();
-    if let (Some(appender), false) = (&state.durable, events.is_empty()) {
-        // Durable: the accepted records, as sent, into the stream the consumer group reads.
+    // The accepted records as sent: what durable ingest stores.
+    let kept = || {
         let refused: std::collections::HashSet<usize> = rejected.iter().map(|r| r.index).collect();
-        let keep: Vec<&[u8]> =
-            records.iter().enumerate().filter(|(i, _)| !refused.contains(i)).map(|(_, r)| *r).collect();
-        if let Err(e) = appender.append(&keep) {
+        records.iter().enumerate().filter(|(i, _)| !refused.contains(i)).map(|(_, r)| *r).collect::<Vec<&[u8]>>()
+    };
+    if let (Some(DurableStore::Redis(appender)), false) = (&state.durable, events.is_empty()) {
+        // Into the stream the consumer group reads, which counts them.
+        if let Err(e) = appender.append(&kept()) {
             state.metrics.rejected_busy();
             let error = ApiError::unavailable(format!("could not store the records durably in redis: {e}"));
             return Err(error.with("accepted", 0).retry_after(1));
         }
     } else if !events.is_empty() {
+        let newest_ms = events.iter().map(|e| e.ts_ms).max().unwrap_or(i64::MIN);
         match state.feed.try_send(events) {
             Ok(_) => {}
             Err(TrySendError::Full(_)) => {
@@ -235,6 +247,18 @@ fn ingest_body(state: &AppState, body: &[u8]) -> Result<Response, ApiError> {
                 return Err(error.with("accepted", 0).retry_after(1));
             }
             Err(TrySendError::Disconnected(_)) => return Err(ApiError::unavailable("the dataflow has stopped")),
+        }
+        // Logged after the queue took them: a full queue then leaves nothing in the log that
+        // was not counted. A failed write is the rare case of counted but not durable.
+        if let Some(DurableStore::Wal(wal)) = &state.durable {
+            if let Err(e) = wal.append(&kept(), newest_ms) {
+                state.metrics.rejected_busy();
+                let error = ApiError::unavailable(format!(
+                    "the records are counted but could not be written to the write-ahead log ({e}): \
+                     resend them with their ids, which count once"
+                ));
+                return Err(error.with("accepted", 0).retry_after(1));
+            }
         }
     }
     let status = if rejected.is_empty() { StatusCode::ACCEPTED } else { StatusCode::BAD_REQUEST };

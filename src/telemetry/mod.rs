@@ -18,10 +18,12 @@ pub enum SourceKind {
     Http,
     Demo,
     Redis,
+    /// The write-ahead log of durable HTTP ingest, replayed at start.
+    Wal,
 }
 
 impl SourceKind {
-    pub const ALL: [SourceKind; 5] = [Self::File, Self::Stdin, Self::Http, Self::Demo, Self::Redis];
+    pub const ALL: [SourceKind; 6] = [Self::File, Self::Stdin, Self::Http, Self::Demo, Self::Redis, Self::Wal];
     pub fn as_str(self) -> &'static str {
         match self {
             Self::File => "file",
@@ -29,6 +31,7 @@ impl SourceKind {
             Self::Http => "http",
             Self::Demo => "demo",
             Self::Redis => "redis",
+            Self::Wal => "wal",
         }
     }
 }

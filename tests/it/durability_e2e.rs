@@ -244,3 +244,78 @@ fn durable_ingest_without_a_consumer_group_refuses_to_start() {
     );
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// The fingerprints of the alerts that fired in an alerts file.
+fn fired(path: &std::path::Path) -> std::collections::BTreeSet<String> {
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    let alerts = text.lines().filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok());
+    alerts.filter(|a| a["status"] == "firing").map(|a| a["fingerprint"].as_str().unwrap().to_owned()).collect()
+}
+
+/// Durable ingest without Redis (`[ingest] wal`): `kill -9` right after the last `202`, and a
+/// restart on the same log. Every acknowledged record is in the log, the restarted run reads each
+/// one back before it is ready, and the alerts it raises from them are those of an uninterrupted
+/// replay of the same records.
+#[test]
+fn durable_ingest_without_redis_loses_nothing_acknowledged_by_kill_9() {
+    let golden = std::fs::read_to_string("tests/golden/spike_dip.ndjson").unwrap();
+    let ts = |l: &str| serde_json::from_str::<serde_json::Value>(l).ok().and_then(|v| v["ts"].as_i64());
+    let input: Vec<String> = golden
+        .lines()
+        .filter(|l| ts(l).is_some_and(|t| t < END_MS) && l.contains("\"text\""))
+        .map(String::from)
+        .collect();
+    let work = std::env::temp_dir().join(format!("fp-wal-e2e-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&work);
+    let log = work.join("wal");
+    let dir = support::config_dir("durable-wal", |flow| {
+        let table = format!("[ingest]\ndurable = true\nwal = \"{}\"\n", log.display());
+        flow.replacen("[ingest]\n", &table, 1)
+    });
+    let args = |alerts: &str| {
+        let alerts = work.join(alerts).to_str().unwrap().to_owned();
+        let config = dir.to_str().unwrap().to_owned();
+        ["run", "--listen", "127.0.0.1:0", "--no-enrich", "--config", &config, "--alerts-out", &alerts]
+            .map(String::from)
+    };
+    std::fs::create_dir_all(&work).unwrap();
+    let first = args("first.ndjson");
+    let mut fp = Feedpulse::start(&first.iter().map(String::as_str).collect::<Vec<_>>());
+    let client = reqwest::blocking::Client::new();
+    let mut acknowledged = Vec::new();
+    for chunk in input.chunks(25) {
+        let reply = client.post(fp.url("/v1/events")).body(chunk.join("\n")).send().unwrap();
+        assert_eq!(reply.status(), 202, "{}", reply.text().unwrap());
+        acknowledged.extend_from_slice(chunk);
+    }
+    fp.child.kill().unwrap();
+    fp.child.wait().unwrap();
+    let logged: usize = std::fs::read_dir(&log)
+        .unwrap()
+        .map(|e| std::fs::read_to_string(e.unwrap().path()).unwrap().lines().count())
+        .sum();
+    assert_eq!(logged, acknowledged.len(), "every 202 is in the log, once");
+
+    let second = args("second.ndjson");
+    let fp = Feedpulse::start(&second.iter().map(String::as_str).collect::<Vec<_>>());
+    let metrics = reqwest::blocking::get(fp.url("/metrics")).unwrap().text().unwrap();
+    let read_back = format!("feedpulse_events_received_total{{source=\"wal\"}} {}\n", acknowledged.len());
+    assert!(metrics.contains(&read_back), "read back before ready: {read_back}");
+    let reference = work.join("reference.ndjson");
+    let mut replay = Command::new(env!("CARGO_BIN_EXE_feedpulse"))
+        .args(["replay", "-", "--no-enrich", "--alerts-out", reference.to_str().unwrap()])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    replay.stdin.take().unwrap().write_all(acknowledged.join("\n").as_bytes()).unwrap();
+    assert!(replay.wait().unwrap().success());
+    let expected = fired(&reference);
+    assert!(!expected.is_empty(), "the payment spike fires in the acknowledged records");
+    support::wait_for("the restarted run's alerts", Duration::from_secs(20), || {
+        fired(&work.join("second.ndjson")) == expected
+    });
+    fp.stop();
+    std::fs::remove_dir_all(&dir).unwrap();
+    std::fs::remove_dir_all(&work).unwrap();
+}
