@@ -96,6 +96,8 @@ pub struct TicketEvent {
     pub seq: i64,
     pub status: Option<crate::config::TicketStatus>,
     pub agent: Option<SmolStr>,
+    /// The agent's team: `meta[team_field]` (`[conversation] team_field`, `team`).
+    pub team: Option<SmolStr>,
     pub business: Option<SmolStr>,
 }
 
@@ -107,6 +109,24 @@ impl TicketEvent {
 
     pub fn status(&self) -> crate::config::TicketStatus {
         self.status.unwrap_or(crate::config::TicketStatus::Opened)
+    }
+}
+
+/// A record's `meta` object, parsed.
+pub type Meta = serde_json::Map<String, serde_json::Value>;
+
+impl Event {
+    /// The event's `meta` object, when it has one.
+    pub fn meta_object(&self) -> Option<Meta> {
+        self.meta.as_deref().and_then(|m| serde_json::from_str::<Meta>(m).ok())
+    }
+}
+
+/// A non-empty text field of `meta` (a tier, a team).
+pub fn meta_text(meta: Option<&Meta>, name: &str) -> Option<SmolStr> {
+    match meta?.get(name)? {
+        serde_json::Value::String(s) if !s.is_empty() => Some(SmolStr::from(s.as_str())),
+        _ => None,
     }
 }
 

@@ -420,6 +420,8 @@ impl Rules {
             seq: raw.seq.take().unwrap_or(0),
             status: Some(status),
             agent: label(raw.agent.take()),
+            // From `meta` by ingest, which knows `[conversation] team_field`.
+            team: None,
             business: business.clone(),
         };
         Ok(Event {
@@ -428,6 +430,7 @@ impl Rules {
             channel: SmolStr::new_static("ticket"),
             business,
             category: SmolStr::new_static(OTHER),
+            meta: raw.meta.take().map(|m| serde_json::Value::Object(*m).to_string()),
             ticket: Some(Box::new(info)),
             ..Default::default()
         })
@@ -603,6 +606,10 @@ mod tests {
             (Some("a-1"), Some("loan"), 1_700_000_000_000)
         );
         assert!(ev.text.is_empty() && ev.embedding.is_empty() && ev.risk.is_none(), "never enriched");
+        let with_meta =
+            br#"{"type":"ticket","ticket":"T-8","status":"assigned","agent":"a-1","meta":{"team":"north"}}"#;
+        let kept = a.admit(with_meta, NOW, "test").unwrap();
+        assert_eq!(kept.meta.as_deref(), Some(r#"{"team":"north"}"#), "kept for ingest, which reads the team");
         assert_eq!(a.admit(line, NOW, "test").unwrap().id, ev.id, "content ids are stable");
         let dead = |line: &[u8]| {
             let d = a.admit(line, NOW, "test").unwrap_err();

@@ -409,7 +409,8 @@ impl IngestState {
     fn pass_on(&self, events: &mut [Event], passed_on: &[usize], out: &mut impl FnMut(IngestOut)) {
         for &i in passed_on {
             let ev = &mut events[i];
-            if let Some(ticket) = ev.ticket.take() {
+            if let Some(mut ticket) = ev.ticket.take() {
+                ticket.team = crate::event::meta_text(ev.meta_object().as_ref(), &self.params.team_field);
                 out(IngestOut::Ticket(*ticket));
                 continue;
             }
@@ -443,14 +444,13 @@ impl IngestState {
     fn turn_of(&self, ev: &Event) -> Option<Turn> {
         let info = ev.turn.as_deref()?;
         let customer = info.role == Role::Customer;
-        let meta =
-            ev.meta.as_deref().and_then(|m| serde_json::from_str::<serde_json::Map<String, serde_json::Value>>(m).ok());
-        let field = |name: &str| match meta.as_ref()?.get(name)? {
-            serde_json::Value::String(s) if !s.is_empty() => Some(SmolStr::from(s.as_str())),
-            _ => None,
+        let meta = ev.meta_object();
+        let tier = crate::event::meta_text(meta.as_ref(), &self.params.tier_field);
+        let team = if info.role == Role::Agent {
+            crate::event::meta_text(meta.as_ref(), &self.params.team_field)
+        } else {
+            None
         };
-        let tier = field(&self.params.tier_field);
-        let team = if info.role == Role::Agent { field(&self.params.team_field) } else { None };
         Some(Turn {
             conversation: info.conversation.clone(),
             id: ev.id.clone(),

@@ -98,8 +98,16 @@ pub fn kpi_sizes(tickets: &TicketsConfig, windows: &[WindowConfig]) -> Vec<u32> 
 #[derive(Clone, Debug, Default, PartialEq)]
 struct Fold {
     business: Option<SmolStr>,
-    agent: Option<SmolStr>,
+    holder: Holder,
     episode: Option<Episode>,
+}
+
+/// Who has a ticket: the agent an event last named, and that event's team (an event naming
+/// only a team changes the team).
+#[derive(Clone, Debug, Default, PartialEq, Eq, PartialOrd, Ord)]
+struct Holder {
+    agent: Option<SmolStr>,
+    team: Option<SmolStr>,
 }
 
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -121,7 +129,7 @@ struct SlaClock {
     deadline_ms: i64,
     answered_ms: Option<i64>,
     /// Who had the ticket when the clock started.
-    agent: Option<SmolStr>,
+    holder: Holder,
 }
 
 impl SlaClock {
@@ -133,8 +141,8 @@ impl SlaClock {
     }
 }
 
-/// A part of a ticket's KPIs: where in event time it lands, for which agent.
-type Piece = (i64, Option<SmolStr>, Part);
+/// A part of a ticket's KPIs: where in event time it lands, for which agent and team.
+type Piece = (i64, Holder, Part);
 
 /// What a ticket contributes, as of its events and the clock: KPI pieces (at a time, for an
 /// agent) — those of its events, and its breaches as of the clock — and its SLA clocks.
@@ -155,7 +163,7 @@ impl Contribution {
     fn judge_breaches(&mut self, clock_ms: i64) {
         self.breaches.clear();
         for c in self.clocks.iter().filter(|c| c.breached(clock_ms)) {
-            self.breaches.push((c.deadline_ms, c.agent.clone(), Part::Breach(c.kind)));
+            self.breaches.push((c.deadline_ms, c.holder.clone(), Part::Breach(c.kind)));
         }
     }
 }
@@ -178,55 +186,60 @@ fn fold(base: &Fold, events: &[TicketEvent], clock_ms: i64, params: &TicketParam
 fn fold_onto(f: &mut Fold, out: &mut Contribution, events: &[TicketEvent], params: &TicketParams) {
     let policy = params.policy(f.business.as_deref());
     // The clock of `kind` started at `at`, if the ticket's SLA watches it.
-    let start = |kind: SlaKind, at: i64, agent: &Option<SmolStr>| {
+    let start = |kind: SlaKind, at: i64, holder: &Holder| {
         let p = policy?;
         let deadline_ms = at + p.deadlines[kind as usize]?;
-        let (policy, severity, agent) = (p.name.clone(), p.severity, agent.clone());
-        Some(SlaClock { kind, policy, severity, started_ms: at, deadline_ms, answered_ms: None, agent })
+        let (policy, severity, holder) = (p.name.clone(), p.severity, holder.clone());
+        Some(SlaClock { kind, policy, severity, started_ms: at, deadline_ms, answered_ms: None, holder })
     };
-    let span = |out: &mut Contribution, at: i64, agent: &Option<SmolStr>, span: Span, from: i64| {
-        out.pieces.push((at, agent.clone(), Part::Span(span, at - from)));
+    let span = |out: &mut Contribution, at: i64, holder: &Holder, span: Span, from: i64| {
+        out.pieces.push((at, holder.clone(), Part::Span(span, at - from)));
     };
     for ev in events {
         let status = ev.status();
         if ev.agent.is_some() {
-            f.agent.clone_from(&ev.agent);
+            f.holder = Holder { agent: ev.agent.clone(), team: ev.team.clone() };
+        } else if ev.team.is_some() {
+            f.holder.team.clone_from(&ev.team);
         }
-        out.pieces.push((ev.ts_ms, f.agent.clone(), Part::Transition(status)));
+        out.pieces.push((ev.ts_ms, f.holder.clone(), Part::Transition(status)));
         let at = ev.ts_ms;
         match (status, &mut f.episode) {
             (TicketStatus::Opened, None) | (TicketStatus::Reopened, _) => {
                 f.episode = Some(Episode { start_ms: at, ..Default::default() });
                 out.clocks.extend(
-                    [SlaKind::FirstResponse, SlaKind::Resolution].map(|k| start(k, at, &f.agent)).into_iter().flatten(),
+                    [SlaKind::FirstResponse, SlaKind::Resolution]
+                        .map(|k| start(k, at, &f.holder))
+                        .into_iter()
+                        .flatten(),
                 );
             }
             (TicketStatus::Opened, Some(_)) => {}
             (TicketStatus::Assigned, Some(ep)) => {
                 ep.assigned_ms.get_or_insert(at);
                 if let Some(from) = ep.handed_off_ms.take() {
-                    span(out, at, &f.agent, Span::Takeover, from);
+                    span(out, at, &f.holder, Span::Takeover, from);
                     answer(&mut out.clocks, SlaKind::Takeover, at);
                 }
             }
             (TicketStatus::FirstResponse, Some(ep)) => {
                 if ep.first_response_ms.is_none() {
                     ep.first_response_ms = Some(at);
-                    span(out, at, &f.agent, Span::FirstResponse, ep.start_ms);
+                    span(out, at, &f.holder, Span::FirstResponse, ep.start_ms);
                     answer(&mut out.clocks, SlaKind::FirstResponse, at);
                 }
             }
             (TicketStatus::HandedOff, Some(ep)) => {
                 if ep.handed_off_ms.is_none() {
                     ep.handed_off_ms = Some(at);
-                    out.clocks.extend(start(SlaKind::Takeover, at, &f.agent));
+                    out.clocks.extend(start(SlaKind::Takeover, at, &f.holder));
                 }
             }
             (TicketStatus::Resolved, Some(ep)) => {
                 let ep = ep.clone();
-                span(out, at, &f.agent, Span::Resolution, ep.start_ms);
+                span(out, at, &f.holder, Span::Resolution, ep.start_ms);
                 if let Some(from) = ep.assigned_ms.or(ep.first_response_ms) {
-                    span(out, at, &f.agent, Span::Handling, from);
+                    span(out, at, &f.holder, Span::Handling, from);
                 }
                 for kind in SlaKind::ALL {
                     answer(&mut out.clocks, kind, at);
@@ -247,7 +260,7 @@ fn answer(clocks: &mut [SlaClock], kind: SlaKind, at: i64) {
 }
 
 /// `pieces` of a ticket of `business` added (`sign` 1) to or taken (−1) from `windows`: every
-/// KPI window size, for the overall series, the business and the agent of the piece.
+/// KPI window size, for the overall series, the business, and the agent and team of the piece.
 fn additions<'a>(
     pieces: impl IntoIterator<Item = &'a Piece>,
     business: Option<&SmolStr>,
@@ -258,9 +271,10 @@ fn additions<'a>(
     use crate::config::Dimension;
     let overall = Series::new(Dimension::Overall, "all");
     let business = business.map(|b| Series::new(Dimension::Business, b.clone()));
-    for (at, agent, part) in pieces {
-        let agent = agent.as_ref().map(|a| Series::new(Dimension::Agent, a.clone()));
-        for series in [Some(&overall), business.as_ref(), agent.as_ref()].into_iter().flatten() {
+    for (at, holder, part) in pieces {
+        let agent = holder.agent.as_ref().map(|a| Series::new(Dimension::Agent, a.clone()));
+        let team = holder.team.as_ref().map(|t| Series::new(Dimension::Team, t.clone()));
+        for series in [Some(&overall), business.as_ref(), agent.as_ref(), team.as_ref()].into_iter().flatten() {
             for &size_s in &params.sizes {
                 let start_s = params.calendar.window_start(*at, size_s);
                 let key = WindowKey { series: series.clone(), size_s, start_s };
@@ -524,7 +538,7 @@ fn notice(id: &SmolStr, c: &SlaClock, of: &Contribution, answered_ms: Option<i64
         severity: c.severity,
         started_ms: c.started_ms,
         deadline_ms: c.deadline_ms,
-        agent: c.agent.clone(),
+        agent: c.holder.agent.clone(),
         business: of.business.clone(),
         answered_ms,
     }

@@ -69,6 +69,8 @@ fn random_ticks(seed: u64, ticks: usize) -> Vec<Vec<Event>> {
                     progress[t].1 += 1;
                     next += 1;
                     let agent = [None, Some("a-1"), Some("a-2")][rng.below(3)];
+                    // A team in `meta`, which ingest reads into the ticket event.
+                    let team = [None, Some("north"), Some("south")][rng.below(3)];
                     let ticket = TicketEvent {
                         ticket: format!("T{t}-{seed}").into(),
                         id: format!("e{next}").into(),
@@ -76,6 +78,7 @@ fn random_ticks(seed: u64, ticks: usize) -> Vec<Vec<Event>> {
                         seq: step as i64,
                         status: Some(status),
                         agent: agent.map(Into::into),
+                        team: team.map(Into::into),
                         business: Some(["loan", "card"][t % 2].into()),
                     };
                     Some(Event {
@@ -84,6 +87,7 @@ fn random_ticks(seed: u64, ticks: usize) -> Vec<Vec<Event>> {
                         channel: "ticket".into(),
                         category: "other".into(),
                         business: ticket.business.clone(),
+                        meta: team.map(|t| format!(r#"{{"team":"{t}"}}"#)),
                         ticket: Some(Box::new(ticket)),
                         ..Default::default()
                     })
@@ -177,6 +181,10 @@ fn ticket_kpis_equal_recomputation_at_every_tick() {
         breaches += overall.map(|(_, a)| SlaKind::ALL.iter().map(|k| a.breaches(*k)).sum::<i64>()).sum::<i64>();
         let last = per_worker[0].last().unwrap();
         assert!(last.values().any(|a| a.span(Span::Takeover).count > 0 && a.span(Span::Handling).count > 0));
+        assert!(
+            last.keys().any(|k| k.series.is(feedpulse::config::Dimension::Team)),
+            "teams from the events' meta have windows"
+        );
     }
     assert!(
         late > 100 && breaches > 20 && windows > 5_000,

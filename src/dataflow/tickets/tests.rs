@@ -29,6 +29,7 @@ fn ev(ticket: &str, at_s: i64, status: TicketStatus, agent: Option<&str>) -> Tic
         seq: 0,
         status: Some(status),
         agent: agent.map(Into::into),
+        team: None,
         business: Some("loan".into()),
     }
 }
@@ -207,4 +208,28 @@ fn a_ticket_forgotten_after_a_deadline_longer_than_idle_keeps_its_breach() {
     assert!(tickets.is_empty());
     let answers: Vec<Option<i64>> = notices.iter().map(|n| n.answered_ms).collect();
     assert_eq!(answers, [None, Some(T0 + 7_200_001)], "breached at the deadline; forgotten, the wait ends after it");
+}
+
+#[test]
+fn a_ticket_counts_for_its_agents_team_and_an_event_naming_a_team_moves_it() {
+    use TicketStatus::*;
+    let with_team = |mut e: TicketEvent, team: &str| {
+        e.team = Some(team.into());
+        e
+    };
+    let mut tickets = Tickets::new(params());
+    let events = vec![
+        ev("T1", 0, Opened, None),
+        with_team(ev("T1", 5, Assigned, Some("a-1")), "north"),
+        ev("T1", 20, FirstResponse, None),
+        // Handed to another team's queue: the agent stays, the team changes.
+        with_team(ev("T1", 100, HandedOff, None), "south"),
+        ev("T1", 300, Resolved, None),
+    ];
+    let (sums, _) = run(&mut tickets, vec![(events, T0 + 400_000)]);
+    let north = &sums[&hour(Series::new(Dimension::Team, "north"))];
+    assert_eq!((north.transitions(Assigned), north.span(Span::FirstResponse).count), (1, 1));
+    let south = &sums[&hour(Series::new(Dimension::Team, "south"))];
+    assert_eq!((south.transitions(HandedOff), south.transitions(Resolved), north.transitions(Resolved)), (1, 1, 0));
+    assert_eq!(sums[&hour(Series::new(Dimension::Agent, "a-1"))].transitions(Resolved), 1, "still a-1's");
 }
