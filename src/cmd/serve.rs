@@ -354,9 +354,10 @@ fn durable_ingest(pipeline: &PipelineOptions) -> anyhow::Result<(Option<DurableS
                 .with_context(|| format!("opening the write-ahead log in {}", dir.display()))?;
             Ok((Some(DurableStore::Wal(wal)), left))
         }
+        // The files are checked for this too; `--redis` on the command line comes after them.
         (Some(_), Some(_)) => anyhow::bail!(
-            "[ingest] wal is for durable ingest without Redis; with [redis], durable ingest goes through the \
-             stream the consumer group reads (consume = true): remove one of them"
+            "[ingest] wal is for durable ingest without Redis; with Redis (here from --redis), durable ingest goes \
+             through the stream the consumer group reads: remove one of them"
         ),
         _ => anyhow::bail!(
             "[ingest] durable = true needs the Redis stream the consumer group reads ([redis] consume = true \

@@ -260,6 +260,14 @@ impl Dataflow {
         if self.ingest.is_none() {
             report.at(first, 0, "missing [ingest] table".into());
         }
+        if let (Some((file, ingest)), Some(_)) = (&self.ingest, &self.redis) {
+            if ingest.wal.is_some() {
+                let why =
+                    "ingest.wal is for durable ingest without Redis; with [redis], durable ingest goes through the \
+                           stream the consumer group reads (consume = true): remove one of them";
+                report.at(file, 0, why.into());
+            }
+        }
         if self.enrich.is_none() {
             report.at(first, 0, "missing [enrich] table".into());
         }
@@ -364,6 +372,9 @@ fn check_ingest(value: &IngestConfig, problem: Problem) {
     }
     if value.max_text_chars == 0 {
         problem("ingest.max_text_chars must be at least 1".into());
+    }
+    if value.wal.is_some() && !value.durable {
+        problem("ingest.wal is the log of durable ingest: set durable = true, or remove wal".into());
     }
 }
 
@@ -751,6 +762,17 @@ mod tests {
         let parsed: Option<toml::Value> = parse(&Source { name: "f.toml".into(), text: text.into() }, &mut report);
         assert!(parsed.is_none());
         assert_eq!(report.0[0].message, "invalid TOML at column 18: unexpected '\\u{1b}'");
+    }
+
+    #[test]
+    fn a_write_ahead_log_needs_durable_ingest_and_no_redis() {
+        let flow = crate::config::DEFAULT_DATAFLOW.replacen("[ingest]\n", "[ingest]\nwal = \"/var/lib/fp\"\n", 1)
+            + "\n[redis]\nurl = \"127.0.0.1:6379\"\n";
+        let flows = vec![Source { name: "dataflows/x.toml".into(), text: flow }];
+        let errors = Config::from_sources(flows, Vec::new()).unwrap_err().0;
+        let said: Vec<&str> = errors.iter().map(|e| e.message.as_str()).collect();
+        assert!(said.iter().any(|m| m.contains("set durable = true")), "{said:?}");
+        assert!(said.iter().any(|m| m.contains("without Redis")), "both at once: {said:?}");
     }
 
     #[test]
