@@ -122,7 +122,9 @@ fn reporter(
         }
         reports.push((schedule.clone(), receivers));
     }
-    Ok(Some(Reporter::new(reports, redis.cloned())))
+    let log: Option<Arc<dyn crate::report::ReleaseLog>> =
+        redis.map(|r| r.clone() as Arc<dyn crate::report::ReleaseLog>);
+    Ok(Some(Reporter::new(reports, log)))
 }
 
 /// The clusters a previous run left in Redis, so ids stay stable across a restart. Without

@@ -330,6 +330,11 @@ async fn terminate() {
 /// is ready (durable ingest without Redis).
 fn replay_wal(state: &AppState, left: &[PathBuf], feed: &FeedSender) -> anyhow::Result<()> {
     if let Some(DurableStore::Wal(wal)) = &state.durable {
+        // The replay passes the same digest release times again: the reports remember their
+        // releases beside the log, and skip those periods.
+        if let Some(reports) = &state.reports {
+            reports.remember_in(Arc::new(crate::report::ReleaseFile::open(wal.dir())));
+        }
         let read = wal::replay(wal, left, feed, &state.admission, &state.metrics, &state.outputs)
             .context("replaying the write-ahead log")?;
         say!("write-ahead log: {read} records of {} segments replayed", left.len());

@@ -16,7 +16,7 @@ use std::collections::BTreeMap;
 use std::sync::Mutex;
 
 mod schedule;
-pub use schedule::{DigestFiles, Reporter};
+pub use schedule::{DigestFiles, ReleaseFile, ReleaseLog, Reporter};
 
 /// The latest aggregate of every hour of every single-dimension series, as the dataflow gave it,
 /// by hour: a period's totals read only its own hours. Ticket KPIs the same way, from the

@@ -36,8 +36,55 @@ pub struct Reporter {
     clock: Mutex<Clock>,
     /// The latest digests released, newest last (what the dashboard shows).
     recent: Mutex<VecDeque<PublishedDigest>>,
-    /// Where each release is remembered across restarts (Redis, when configured).
-    log: Option<Arc<crate::redis::sink::RedisSink>>,
+    /// Where each release is remembered across restarts (Redis, or the write-ahead log's
+    /// directory); set before the first release.
+    log: Mutex<Option<Arc<dyn ReleaseLog>>>,
+}
+
+/// Remembers, across restarts, the end of the last period each report released.
+pub trait ReleaseLog: Send + Sync {
+    fn released(&self, report: &str, end_s: i64);
+}
+
+impl ReleaseLog for crate::redis::sink::RedisSink {
+    fn released(&self, report: &str, end_s: i64) {
+        self.report_released(report, end_s);
+    }
+}
+
+/// Releases remembered in a file (`released.json` beside the write-ahead log, for durable
+/// ingest without Redis): a restart replays the log, and must not release those periods again —
+/// nor an earlier one the log no longer covers in full.
+pub struct ReleaseFile {
+    path: PathBuf,
+    ends: Mutex<std::collections::BTreeMap<String, i64>>,
+}
+
+impl ReleaseFile {
+    /// The file in `dir`, and what it remembers (nothing when it is missing or unreadable).
+    pub fn open(dir: &std::path::Path) -> ReleaseFile {
+        let path = dir.join("released.json");
+        let ends = std::fs::read_to_string(&path).ok().and_then(|t| serde_json::from_str(&t).ok()).unwrap_or_default();
+        ReleaseFile { path, ends: Mutex::new(ends) }
+    }
+
+    pub fn remembered(&self) -> Vec<(String, i64)> {
+        self.ends.lock().unwrap_or_else(|e| e.into_inner()).iter().map(|(r, e)| (r.clone(), *e)).collect()
+    }
+}
+
+impl ReleaseLog for ReleaseFile {
+    fn released(&self, report: &str, end_s: i64) {
+        let mut ends = self.ends.lock().unwrap_or_else(|e| e.into_inner());
+        ends.insert(report.to_owned(), end_s);
+        // Written whole and renamed into place, so a crash leaves the old file or the new one.
+        let temporary = self.path.with_extension("json.tmp");
+        let written = std::fs::write(&temporary, serde_json::to_vec(&*ends).expect("a map of numbers"))
+            .and_then(|_| std::fs::rename(&temporary, &self.path));
+        if let Err(e) = written {
+            tracing::warn!(path = %self.path.display(), "cannot remember a released digest: {e}");
+        }
+    }
 }
 
 /// The event clock: window starts seen.
@@ -58,7 +105,7 @@ impl Reporter {
     /// remembered for the next run.
     pub fn new(
         reports: Vec<(ReportSchedule, Vec<Arc<dyn DigestSink>>)>,
-        log: Option<Arc<crate::redis::sink::RedisSink>>,
+        log: Option<Arc<dyn ReleaseLog>>,
     ) -> Arc<Reporter> {
         let due = reports
             .into_iter()
@@ -70,8 +117,14 @@ impl Reporter {
             due: Mutex::new(due),
             clock: Mutex::new(Clock { first: i64::MAX, latest: i64::MIN, settled: i64::MIN }),
             recent: Mutex::new(VecDeque::new()),
-            log,
+            log: Mutex::new(log),
         })
+    }
+
+    /// Remembers releases in `log` from now on, continuing after what it remembers.
+    pub fn remember_in(&self, log: Arc<ReleaseFile>) {
+        self.continue_after(&log.remembered());
+        *self.log.lock().expect("release log") = Some(log);
     }
 
     /// Continues after what a previous run released (`(report, end of its last period)`): a
@@ -114,8 +167,8 @@ impl Reporter {
                     output.digest(&digest);
                 }
                 released.push(digest);
-                if let Some(log) = &self.log {
-                    log.report_released(&d.schedule.config.name, end);
+                if let Some(log) = &*self.log.lock().expect("release log") {
+                    log.released(&d.schedule.config.name, end);
                 }
                 d.next = Some(d.schedule.period_from(end));
             }
@@ -265,6 +318,29 @@ mod tests {
 
     /// 2026-03-02 00:00 UTC, a Monday.
     const MONDAY: i64 = 1_772_409_600;
+
+    #[test]
+    fn a_release_file_keeps_a_restart_that_replays_its_log_from_releasing_again() {
+        let dir = std::env::temp_dir().join(format!("fp-released-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let run = || {
+            let received = Arc::new(Received::default());
+            let daily = schedule("name = \"daily\"\nevery = \"1d\"\ndir = \"unused\"");
+            let reporter = Reporter::new(vec![(daily, vec![received.clone()])], None);
+            reporter.remember_in(Arc::new(ReleaseFile::open(&dir)));
+            // Two days of hours and the next day's first two, as a replay of the same log gives
+            // them each time.
+            for h in 0..50 {
+                hour(&reporter, MONDAY + h * 3600, 1);
+                reporter.checkpoint(0);
+            }
+            let dates: Vec<String> = received.0.lock().unwrap().iter().map(|d| d.date.clone()).collect();
+            dates
+        };
+        assert_eq!(run(), ["2026-03-02", "2026-03-03"]);
+        assert!(run().is_empty(), "the restart replays the same days and releases none again");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 
     #[test]
     fn a_day_is_released_at_its_time_once_a_checkpoint_has_settled_the_clock() {

@@ -58,6 +58,11 @@ impl Wal {
         Ok((Wal { dir: dir.to_owned(), keep_ms, state: Mutex::new(segments) }, left))
     }
 
+    /// The log's directory.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
     /// Appends one request's records (one line each) and syncs them to disk; `newest_ms` is the
     /// newest event time among them. `Ok` means they survive a crash.
     pub fn append(&self, records: &[&[u8]], newest_ms: i64) -> std::io::Result<()> {
