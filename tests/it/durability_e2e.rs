@@ -180,19 +180,36 @@ fn kill_9_mid_stream_loses_nothing_and_pages_once() {
     }
 }
 
+/// The golden stream's good records up to `END_MS` (a body with a bad record answers 400 for
+/// it and 202s nothing else).
+fn good_records() -> Vec<String> {
+    let golden = std::fs::read_to_string("tests/golden/spike_dip.ndjson").unwrap();
+    let ts = |l: &str| serde_json::from_str::<serde_json::Value>(l).ok().and_then(|v| v["ts"].as_i64());
+    golden.lines().filter(|l| ts(l).is_some_and(|t| t < END_MS) && l.contains("\"text\"")).map(String::from).collect()
+}
+
+/// Posts `records` in batches of 25, each answered `202`, and kills the process with `kill -9` at
+/// once after the last (most of the last batches cannot have been counted yet): the records
+/// acknowledged.
+fn post_then_kill(mut fp: Feedpulse, records: &[String]) -> Vec<String> {
+    let client = reqwest::blocking::Client::new();
+    let mut acknowledged = Vec::new();
+    for chunk in records.chunks(25) {
+        let reply = client.post(fp.url("/v1/events")).body(chunk.join("\n")).send().unwrap();
+        assert_eq!(reply.status(), 202, "{}", reply.text().unwrap());
+        acknowledged.extend_from_slice(chunk);
+    }
+    fp.child.kill().unwrap();
+    fp.child.wait().unwrap();
+    acknowledged
+}
+
 /// Issue 32: with `[ingest] durable = true` a `202` means the records are in the Redis stream;
 /// `kill -9` right after the last `202` loses none of them: after a restart the aggregates
 /// equal an uninterrupted replay of everything acknowledged.
 #[test]
 fn durable_http_ingest_loses_nothing_acknowledged_by_kill_9() {
-    let golden = std::fs::read_to_string("tests/golden/spike_dip.ndjson").unwrap();
-    let ts = |l: &str| serde_json::from_str::<serde_json::Value>(l).ok().and_then(|v| v["ts"].as_i64());
-    // The good records only: a body with a bad one answers 400 for it and 202s nothing else.
-    let input: Vec<String> = golden
-        .lines()
-        .filter(|l| ts(l).is_some_and(|t| t < END_MS) && l.contains("\"text\""))
-        .map(String::from)
-        .collect();
+    let input = good_records();
     let redis = RedisServer::start();
     let dir = support::config_dir("durable-http", |flow| {
         let flow = flow.replacen("[ingest]\n", "[ingest]\ndurable = true\n", 1);
@@ -200,17 +217,7 @@ fn durable_http_ingest_loses_nothing_acknowledged_by_kill_9() {
         flow + &format!("\n[redis]\nurl = \"{}\"\nconsume = true\n", redis.address())
     });
     let args = ["run", "--listen", "127.0.0.1:0", "--no-enrich", "--config", dir.to_str().unwrap()];
-    let mut fp = Feedpulse::start(&args);
-    let client = reqwest::blocking::Client::new();
-    let mut acknowledged = Vec::new();
-    for chunk in input.chunks(25) {
-        let reply = client.post(fp.url("/v1/events")).body(chunk.join("\n")).send().unwrap();
-        assert_eq!(reply.status(), 202, "{}", reply.text().unwrap());
-        acknowledged.extend_from_slice(chunk);
-    }
-    // At once after the last 202: most of the last batches cannot have been counted yet.
-    fp.child.kill().unwrap();
-    fp.child.wait().unwrap();
+    let acknowledged = post_then_kill(Feedpulse::start(&args), &input);
     let mut c = redis.connect().unwrap();
     assert_eq!(
         call(&mut c, &["XLEN", "fp:feedback"]).as_int(),
@@ -258,13 +265,7 @@ fn fired(path: &std::path::Path) -> std::collections::BTreeSet<String> {
 /// replay of the same records.
 #[test]
 fn durable_ingest_without_redis_loses_nothing_acknowledged_by_kill_9() {
-    let golden = std::fs::read_to_string("tests/golden/spike_dip.ndjson").unwrap();
-    let ts = |l: &str| serde_json::from_str::<serde_json::Value>(l).ok().and_then(|v| v["ts"].as_i64());
-    let input: Vec<String> = golden
-        .lines()
-        .filter(|l| ts(l).is_some_and(|t| t < END_MS) && l.contains("\"text\""))
-        .map(String::from)
-        .collect();
+    let input = good_records();
     let work = std::env::temp_dir().join(format!("fp-wal-e2e-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&work);
     let log = work.join("wal");
@@ -280,16 +281,7 @@ fn durable_ingest_without_redis_loses_nothing_acknowledged_by_kill_9() {
     };
     std::fs::create_dir_all(&work).unwrap();
     let first = args("first.ndjson");
-    let mut fp = Feedpulse::start(&first.iter().map(String::as_str).collect::<Vec<_>>());
-    let client = reqwest::blocking::Client::new();
-    let mut acknowledged = Vec::new();
-    for chunk in input.chunks(25) {
-        let reply = client.post(fp.url("/v1/events")).body(chunk.join("\n")).send().unwrap();
-        assert_eq!(reply.status(), 202, "{}", reply.text().unwrap());
-        acknowledged.extend_from_slice(chunk);
-    }
-    fp.child.kill().unwrap();
-    fp.child.wait().unwrap();
+    let acknowledged = post_then_kill(Feedpulse::start(&first.iter().map(String::as_str).collect::<Vec<_>>()), &input);
     let logged: usize = std::fs::read_dir(&log)
         .unwrap()
         .map(|e| std::fs::read_to_string(e.unwrap().path()).unwrap().lines().count())

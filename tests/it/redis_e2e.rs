@@ -216,14 +216,16 @@ fn expired_windows_leave_the_aggregate_hashes() {
 
 const T0: i64 = 1_767_225_600_000;
 
-/// XADDs `n` events (ids `{tag}{i}`, 100 ms apart from `T0 + offset_ms`) in field form.
-fn add_events(c: &mut Connection, tag: &str, n: usize, offset_ms: i64) {
+/// XADDs `n` events (ids `{tag}{i}`, 100 ms apart from `T0 + offset_ms`) in field form to the
+/// feedback stream of key prefix `prefix`.
+fn add_events(c: &mut Connection, prefix: &str, tag: &str, n: usize, offset_ms: i64) {
+    let stream = format!("{prefix}feedback");
     let commands: Vec<_> = (0..n)
         .map(|i| {
             let ts = (T0 + offset_ms + 100 * i as i64).to_string();
             cmd([
                 "XADD",
-                "fp:feedback",
+                &stream,
                 "*",
                 "id",
                 &format!("{tag}{i}"),
@@ -242,13 +244,13 @@ fn add_events(c: &mut Connection, tag: &str, n: usize, offset_ms: i64) {
 }
 
 /// The group's pending count, or None before the group exists.
-fn pending(c: &mut Connection) -> Option<i64> {
-    let reply = call(c, &["XPENDING", "fp:feedback", "feedpulse"]);
+fn pending(c: &mut Connection, prefix: &str) -> Option<i64> {
+    let reply = call(c, &["XPENDING", &format!("{prefix}feedback"), "feedpulse"]);
     reply.as_array().and_then(|parts| parts.first()).and_then(Reply::as_int)
 }
 
-fn overall_count(c: &mut Connection) -> i64 {
-    let stored = pairs(&call(c, &["HGETALL", "fp:agg:5m:overall:all"]));
+fn overall_count(c: &mut Connection, prefix: &str) -> i64 {
+    let stored = pairs(&call(c, &["HGETALL", &format!("{prefix}agg:5m:overall:all")]));
     stored.values().map(|v| v.split(',').next().unwrap().parse::<i64>().unwrap()).sum()
 }
 
@@ -257,22 +259,22 @@ fn a_consumer_group_feeds_the_dataflow_and_acknowledges_once_absorbed() {
     let redis = RedisServer::start();
     let mut c = redis.connect().unwrap();
     // Entries written before feedpulse starts are read too (the group starts at id 0).
-    add_events(&mut c, "early", 150, 0);
+    add_events(&mut c, "fp:", "early", 150, 0);
     call(&mut c, &["XADD", "fp:feedback", "*", "json", r#"{"id":"j1","ts":1767225600500,"text":"退款太慢"}"#]);
     call(&mut c, &["XADD", "fp:feedback", "*", "channel", "app"]);
     let fp =
         support::Feedpulse::start(&["run", "--listen", "127.0.0.1:0", "--redis", &redis.address(), "--consume-redis"]);
     support::wait_for("151 events counted and everything acknowledged", std::time::Duration::from_secs(20), || {
-        overall_count(&mut c) == 151 && pending(&mut c) == Some(0)
+        overall_count(&mut c, "fp:") == 151 && pending(&mut c, "fp:") == Some(0)
     });
     let dead = stream(&mut c, "fp:deadletter");
     assert_eq!(dead.len(), 1);
     assert_eq!((dead[0]["reason"].as_str(), dead[0]["source"].as_str()), ("missing_text", "redis"));
     // Live entries keep flowing; a resent id is not counted twice.
-    add_events(&mut c, "live", 20, 60_000);
-    add_events(&mut c, "early", 5, 0);
+    add_events(&mut c, "fp:", "live", 20, 60_000);
+    add_events(&mut c, "fp:", "early", 5, 0);
     support::wait_for("171 events and nothing pending", std::time::Duration::from_secs(20), || {
-        overall_count(&mut c) == 171 && pending(&mut c) == Some(0)
+        overall_count(&mut c, "fp:") == 171 && pending(&mut c, "fp:") == Some(0)
     });
     let groups = call(&mut c, &["XINFO", "GROUPS", "fp:feedback"]);
     let group = pairs(&groups.as_array().unwrap()[0]);
@@ -285,12 +287,12 @@ fn entries_left_pending_by_a_dead_consumer_are_claimed() {
     let redis = RedisServer::start();
     let mut c = redis.connect().unwrap();
     call(&mut c, &["XGROUP", "CREATE", "fp:feedback", "feedpulse", "0", "MKSTREAM"]);
-    add_events(&mut c, "orphan", 40, 0);
+    add_events(&mut c, "fp:", "orphan", 40, 0);
     // A consumer reads them and dies before acknowledging.
     let read =
         call(&mut c, &["XREADGROUP", "GROUP", "feedpulse", "ghost", "COUNT", "100", "STREAMS", "fp:feedback", ">"]);
     assert_eq!(read.as_array().unwrap()[0].as_array().unwrap()[1].as_array().unwrap().len(), 40);
-    assert_eq!(pending(&mut c), Some(40));
+    assert_eq!(pending(&mut c, "fp:"), Some(40));
     let dir = support::config_dir("redis-claim", |flow| {
         flow + &format!(
             "\n[redis]\nurl = \"{}\"\nconsume = true\nconsumer = \"survivor\"\nclaim_idle = \"500ms\"\n",
@@ -299,7 +301,7 @@ fn entries_left_pending_by_a_dead_consumer_are_claimed() {
     });
     let fp = support::Feedpulse::start(&["run", "--listen", "127.0.0.1:0", "--config", dir.to_str().unwrap()]);
     support::wait_for("the orphans claimed, counted and acknowledged", std::time::Duration::from_secs(20), || {
-        overall_count(&mut c) == 40 && pending(&mut c) == Some(0)
+        overall_count(&mut c, "fp:") == 40 && pending(&mut c, "fp:") == Some(0)
     });
     fp.stop();
     std::fs::remove_dir_all(&dir).unwrap();
@@ -354,11 +356,11 @@ fn an_aborted_checkpoint_is_written_again_once_redis_accepts_writes() {
             call(&mut c, &["ACL", "SETUSER", "default", "+hset"]);
         }
         support::wait_for("every entry counted once and acknowledged", std::time::Duration::from_secs(20), || {
-            overall_count(&mut c) == N as i64 && pending(&mut c) == Some(0)
+            overall_count(&mut c, "fp:") == N as i64 && pending(&mut c, "fp:") == Some(0)
         });
         // A little longer: a double count would show up as a later re-delivery.
         std::thread::sleep(std::time::Duration::from_millis(1500));
-        assert_eq!((overall_count(&mut c), pending(&mut c)), (N as i64, Some(0)));
+        assert_eq!((overall_count(&mut c, "fp:"), pending(&mut c, "fp:")), (N as i64, Some(0)));
         let stored = aggregates(&mut c);
         fp.stop();
         std::fs::remove_dir_all(&dir).unwrap();
@@ -550,31 +552,9 @@ fn a_cluster_keeps_every_key_on_the_node_serving_the_prefixs_slot() {
     }
 
     // The consumer group: entries counted once and acknowledged in the windows' transaction.
-    let events: Vec<_> = (0..50)
-        .map(|i| {
-            let ts = (T0 + 100 * i).to_string();
-            cmd([
-                "XADD",
-                "{fp}:feedback",
-                "*",
-                "id",
-                &format!("c{i}"),
-                "ts",
-                &ts,
-                "category",
-                "payment",
-                "text",
-                "付款失败",
-            ])
-        })
-        .collect();
-    c.pipeline(&events).unwrap();
-    let counted = |c: &mut Connection| -> i64 {
-        let stored = pairs(&call(c, &["HGETALL", "{fp}:agg:5m:overall:all"]));
-        stored.values().map(|v| v.split(',').next().unwrap().parse::<i64>().unwrap()).sum()
-    };
+    add_events(&mut c, "{fp}:", "c", 50, 0);
     // The replay's windows are there already; a run restores them and adds the 50.
-    let replayed = counted(&mut c);
+    let replayed = overall_count(&mut c, "{fp}:");
     let fp = support::Feedpulse::start(&[
         "run",
         "--listen",
@@ -584,9 +564,7 @@ fn a_cluster_keeps_every_key_on_the_node_serving_the_prefixs_slot() {
         "--consume-redis",
     ]);
     support::wait_for("50 more events counted and nothing pending", std::time::Duration::from_secs(30), || {
-        let pending = call(&mut c, &["XPENDING", "{fp}:feedback", "feedpulse"]);
-        counted(&mut c) == replayed + 50
-            && pending.as_array().and_then(|p| p.first()).and_then(Reply::as_int) == Some(0)
+        overall_count(&mut c, "{fp}:") == replayed + 50 && pending(&mut c, "{fp}:") == Some(0)
     });
     fp.stop();
 
