@@ -310,6 +310,13 @@ fn summary(rule: &RuleConfig, series: &Series, value: f64, baseline: &Baseline, 
     let window =
         crate::config::HumanDuration(std::time::Duration::from_millis((span.end.ms() - span.start.ms()).max(0) as u64));
     match &rule.kind {
+        RuleKind::Spike(_) if baseline.rise.is_some() => {
+            let rise = baseline.rise.as_ref().expect("checked");
+            format!(
+                "{key}: a sustained rise, {} messages since {} where {:.1} were expected (evidence {:.1} nats for {}× the rate, threshold {:.1}; {value:.0} in the {} window)",
+                rise.count, rise.since, rise.expected, rise.evidence, rise.ratio, rise.threshold, window
+            )
+        }
         RuleKind::Spike(spike) => {
             let ratio = if baseline.mean > 0.0 {
                 format!("{:.1}× the baseline {:.1}", value / baseline.mean, baseline.mean)

@@ -92,6 +92,24 @@ pub struct Baseline {
     pub change: Option<f64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub p_value: Option<f64>,
+    /// Spike rules judging a quiet series on a longer window (`min_expected`): the sustained
+    /// rise that made it fire, when the window's count alone did not.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rise: Option<Rise>,
+}
+
+/// A sustained rise of a quiet series, found by a Poisson CUSUM over the rule's own windows
+/// (docs/alerting.md § Quiet streams): since `since`, `count` messages arrived where `expected`
+/// were forecast, and the evidence for a rate `ratio` times the forecast reached `threshold`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Rise {
+    pub since: Timestamp,
+    pub count: i64,
+    pub expected: f64,
+    pub ratio: f64,
+    /// The log-likelihood ratio of the run (nats) and the one it had to reach.
+    pub evidence: f64,
+    pub threshold: f64,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]

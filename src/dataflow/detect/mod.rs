@@ -25,6 +25,7 @@ pub mod drivers;
 pub mod handoff;
 pub mod kpi;
 mod qa;
+mod rise;
 mod sizes;
 mod verdicts;
 use sizes::spike_models;
@@ -132,8 +133,9 @@ type Due = (i64, usize, Series, i64, u32);
 
 pub struct DetectorState {
     rules: Vec<RuleConfig>,
-    /// The dataflow's window sizes, shortest first.
+    /// The dataflow's window sizes, shortest first, and how long (s) each is retained.
     sizes: Vec<u32>,
+    retention_s: HashMap<u32, i64>,
     /// Where windows of a day or longer start (spike and dip rules on them need a zone without
     /// daylight saving, so windows of one size are equally long and `start ± k × size` holds).
     calendar: crate::util::calendar::Calendar,
@@ -182,6 +184,7 @@ impl DetectorState {
             rules: config.rules.clone(),
             models: spike_models(&config.rules, &sizes),
             sizes,
+            retention_s: config.windows.iter().map(|w| (w.size.as_secs(), w.retention.as_ms() / 1000)).collect(),
             calendar: config.calendar.clone(),
             spike_memory: HashMap::new(),
             scratch: Scratch::default(),
@@ -392,6 +395,11 @@ impl DetectorState {
         due
     }
 
+    /// How long windows of `size` seconds are kept (0 for a size the dataflow has not).
+    fn retention_s(&self, size: u32) -> i64 {
+        self.retention_s.get(&size).copied().unwrap_or(0)
+    }
+
     /// The window judgements made since the last call.
     pub fn take_judgements(&mut self) -> Vec<WindowJudgement> {
         std::mem::take(&mut self.judged)
@@ -423,7 +431,13 @@ impl DetectorState {
             _ => None,
         };
         let current = windows.get(start_s)?;
-        let verdict = verdict(rule, model, windows, start_s, size_s, memory, &mut self.scratch)?;
+        let mut verdict = verdict(rule, model, windows, start_s, size_s, memory, &mut self.scratch)?;
+        if !verdict.anomalous && !verdict.drop {
+            if let Some(rise) = self.sustained_rise(rule_index, series, start_s, size, as_of_ms) {
+                verdict.anomalous = true;
+                verdict.baseline.rise = Some(rise);
+            }
+        }
         let (start_ms, end_ms) = (start_s * 1000, (start_s + size_s) * 1000);
         // A window still filling holds a lower bound of its count: enough to see a rise, or
         // the end of a drop, but a drop itself is judged once the window has closed.
