@@ -158,15 +158,21 @@ pub(crate) fn restored_state(config: &Config, sink: &RedisSink, reporter: Option
     let clusters = restored_clusters(config);
     match sink.load_saved(redis) {
         Ok(saved) => {
-            if !saved.windows.is_empty() || !saved.alerts.is_empty() {
+            if !saved.windows.is_empty() || !saved.alerts.is_empty() || !saved.tickets.is_empty() {
                 let firing = saved.alerts.iter().filter(|a| a.status == crate::alerts::AlertStatus::Firing).count();
                 say!(
-                    "continuing from redis: {} window aggregates, {} alert states ({firing} firing)",
+                    "continuing from redis: {} window aggregates, {} alert states ({firing} firing), {} ticket events",
                     saved.windows.len(),
-                    saved.alerts.len()
+                    saved.alerts.len(),
+                    saved.tickets.len()
                 );
             }
-            Restored { clusters, windows: Arc::new(saved.windows), alerts: Arc::new(saved.alerts) }
+            Restored {
+                clusters,
+                windows: Arc::new(saved.windows),
+                alerts: Arc::new(saved.alerts),
+                tickets: Arc::new(saved.tickets),
+            }
         }
         Err(e) => {
             eprintln!("starting afresh, the state saved in redis could not be read: {e}");

@@ -128,12 +128,21 @@ fn follow_tickets<'scope>(
     ingested: &Ingested<'scope>,
     config: &Config,
     qa: StreamVec<'scope, Tick, (WindowKey, Tick, TicketAgg)>,
+    restored: &[crate::event::TicketEvent],
 ) -> (VecCollection<'scope, Tick, (WindowKey, TicketAgg), isize>, StreamVec<'scope, Tick, (DetectIn, Tick)>) {
     use tickets::{TicketIn, TicketOut};
-    let events = ingested.tickets.clone().exchange(|(item, _): &(TicketIn, Tick)| match item {
-        TicketIn::Event(e) => differential_dataflow::hashable::Hashable::hashed(&e.ticket),
-        TicketIn::Clock(_) => 0,
-    });
+    // A previous run's ticket log enters on worker 0 at the first tick, before any new event.
+    let first = timely::dataflow::Scope::index(&ingested.tickets.scope()) == 0;
+    let restored: Vec<(TicketIn, Tick)> = match first {
+        true => restored.iter().map(|e| (TicketIn::Restored(Box::new(e.clone())), 0)).collect(),
+        false => Vec::new(),
+    };
+    let events = ingested.tickets.clone().concat(restored.to_stream(ingested.tickets.scope())).exchange(
+        |(item, _): &(TicketIn, Tick)| match item {
+            TicketIn::Event(e) | TicketIn::Restored(e) => differential_dataflow::hashable::Hashable::hashed(&e.ticket),
+            TicketIn::Clock(_) => 0,
+        },
+    );
     let clock = ingested.clock.clone().flat_map(|(item, t)| match item {
         DetectIn::Clock(ms) => Some((TicketIn::Clock(ms), t)),
         _ => None,
@@ -190,6 +199,8 @@ pub struct Outputs<'scope> {
     pub kpis: VecCollection<'scope, Tick, (WindowKey, TicketAgg), isize>,
     /// Closed conversations' transcript QA verdicts.
     pub qa: StreamVec<'scope, Tick, ConversationVerdict>,
+    /// Every accepted ticket event, for a durable sink to log (with Redis only).
+    pub ticket_events: Option<StreamVec<'scope, Tick, crate::event::TicketEvent>>,
 }
 
 /// Builds the whole pipeline in `scope`; returns its input handle and output streams.
@@ -232,7 +243,15 @@ pub fn build<'scope>(
         additions.into_iter().map(move |(key, agg)| (key, t, agg))
     });
     let qa = scored.map(|(v, _)| v);
-    let (kpis, sla_notices) = follow_tickets(&ingested, config, qa_kpis);
+    let (kpis, sla_notices) = follow_tickets(&ingested, config, qa_kpis, &startup.restore.tickets);
+    // With Redis, the accepted ticket events go to the window sinks, whose checkpoint logs them
+    // (the restored ones are not among them: they are logged already).
+    let ticket_events = config.redis.as_ref().map(|_| {
+        ingested.tickets.clone().flat_map(|(item, _)| match item {
+            tickets::TicketIn::Event(e) => Some(*e),
+            _ => None,
+        })
+    });
     let kpis_in = kpis.inner.clone().map(|((key, agg), t, diff)| (DetectIn::Kpi(key, agg, diff), t));
     // The detector mirrors the windows (and keeps samples) of the keys it judges: every single
     // dimension, and the combined keys a rule watches. Combined keys only an `[[aggregate]]`
@@ -266,6 +285,8 @@ pub fn build<'scope>(
         startup.rules,
         startup.restore.windows.clone(),
         startup.restore.alerts.clone(),
+        // The previous run judged the KPI windows that closed before its latest ticket event.
+        startup.restore.tickets.iter().map(|e| e.ts_ms).max(),
     );
     let alerts = detected.clone().flat_map(|d| match d {
         detect::Detected::Alert(a) => Some(*a),
@@ -275,7 +296,8 @@ pub fn build<'scope>(
         detect::Detected::Judgement(j) => Some(j),
         detect::Detected::Alert(_) => None,
     });
-    (input, Outputs { alerts, dead_letters: ingested.dead, windows: aggregates, clusters, judgements, kpis, qa })
+    let dead_letters = ingested.dead;
+    (input, Outputs { alerts, dead_letters, windows: aggregates, clusters, judgements, kpis, qa, ticket_events })
 }
 
 /// Measurements of a finished run (leader worker).

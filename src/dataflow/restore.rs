@@ -2,6 +2,7 @@
 
 use crate::alerts::Alert;
 use crate::dataflow::clusters::ClusterSnapshot;
+use crate::event::TicketEvent;
 use crate::records::window::{Agg, WindowKey};
 use std::sync::Arc;
 
@@ -14,4 +15,7 @@ pub struct Restored {
     pub windows: Arc<Vec<(WindowKey, Agg)>>,
     /// Alert states (firing, or resolved and cooling down), so nothing re-fires.
     pub alerts: Arc<Vec<Alert>>,
+    /// The ticket events a previous run logged: every ticket is folded again from them, its KPI
+    /// windows recomputed and its open SLA clocks running on.
+    pub tickets: Arc<Vec<TicketEvent>>,
 }

@@ -26,6 +26,9 @@ use timely::dataflow::StreamVec;
 #[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub enum TicketIn {
     Event(Box<TicketEvent>),
+    /// An event a previous run had folded (the Redis ticket log): folded again, at the time of
+    /// the latest restored event, for its KPIs and clocks; its SLA notices were judged before.
+    Restored(Box<TicketEvent>),
     Clock(i64),
 }
 
@@ -416,6 +419,19 @@ impl Tickets {
         }
     }
 
+    /// Folds a previous run's events again as of the latest of them: their KPI additions come
+    /// out (the restarted windows start empty), their SLA notices do not (the previous run
+    /// judged them, and its alert states are restored). Deadlines after that time are judged
+    /// as the clock passes them, as if the run had not stopped.
+    pub fn restore(&mut self, events: Vec<TicketEvent>, out: &mut impl FnMut(TicketOut)) {
+        let Some(clock_ms) = events.iter().map(|e| e.ts_ms).max() else { return };
+        self.process_tick(events, clock_ms, &mut |o| {
+            if matches!(o, TicketOut::Kpi(..)) {
+                out(o)
+            }
+        });
+    }
+
     /// A ticket's new events (in order) and the clock: its contribution changes from what the
     /// windows hold to its fold as of now. Events later than every kept one (nearly all) are
     /// folded onto the kept fold; an earlier one refolds the ticket from its base.
@@ -579,14 +595,16 @@ pub fn tickets<'scope>(
                 }
             });
             while let Some((capability, tick, items)) = pending.pop_ready(|t| !frontier.less_equal(t)) {
-                let mut events = Vec::new();
+                let (mut events, mut restored) = (Vec::new(), Vec::new());
                 for item in items {
                     match item {
                         TicketIn::Event(e) => events.push(*e),
+                        TicketIn::Restored(e) => restored.push(*e),
                         TicketIn::Clock(ms) => clock_ms = clock_ms.max(ms),
                     }
                 }
                 let mut session = output.session(&capability);
+                tickets.restore(restored, &mut |o| session.give((o, tick)));
                 tickets.process_tick(events, clock_ms, &mut |o| session.give((o, tick)));
             }
         }

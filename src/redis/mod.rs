@@ -7,12 +7,14 @@ pub mod acks;
 pub mod append;
 mod daily;
 mod handoff;
+mod keyspace;
 mod kpi;
 mod qa;
 mod reports;
 pub mod resp;
 pub mod sink;
 pub mod source;
+mod ticket_log;
 
 /// A connection to the configured Redis (TLS, AUTH and SELECT as its url says).
 pub fn connect(redis: &crate::config::RedisConfig, timeout: std::time::Duration) -> std::io::Result<resp::Connection> {

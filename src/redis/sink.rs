@@ -10,11 +10,12 @@
 
 use super::acks::{xack, AckLedger};
 use super::daily::{Daily, HOUR_S};
+use super::keyspace::{glob_escape, scan};
 use super::resp::{cmd, Command, Connection, Reply};
 use crate::alerts::Alert;
 use crate::config::{Config, Dimension, Key, RedisConfig};
 use crate::dataflow::clusters::{ClusterSnapshot, ClusterUpdate};
-use crate::event::DeadLetter;
+use crate::event::{DeadLetter, TicketEvent};
 use crate::records::window::{Agg, Series, WindowKey};
 use crate::sinks::outbox::{Envelope, Outbox, Refused};
 use crate::sinks::{AlertSink, ClusterSink, DeadLetterSink, WindowSink};
@@ -40,6 +41,7 @@ struct Checkpoint {
     commands: Vec<Command>,
     windows: Vec<(WindowKey, Agg, u64)>,
     acks: Vec<Vec<u8>>,
+    tickets: Vec<TicketEvent>,
     generation: u64,
 }
 
@@ -50,6 +52,8 @@ struct Dirty {
     /// number so that putting back an older value never replaces a newer one.
     windows: Mutex<DirtyWindows>,
     acks: AckLedger,
+    /// Ticket events accepted since the last checkpoint, for the ticket log.
+    tickets: Mutex<Vec<TicketEvent>>,
     /// Bumped when a checkpoint fails. A checkpoint cut before that is put back unwritten too:
     /// its window values include the failed one's entries, whose XACK has not been written.
     generation: std::sync::atomic::AtomicU64,
@@ -80,6 +84,8 @@ impl Dirty {
             }
         }
         self.acks.put_back(checkpoint.acks);
+        let mut tickets = self.tickets.lock().unwrap_or_else(|e| e.into_inner());
+        tickets.splice(0..0, checkpoint.tickets);
     }
 
     fn generation(&self) -> u64 {
@@ -110,6 +116,9 @@ pub struct RedisSink {
     stream: String,
     group: String,
     dirty: Arc<Dirty>,
+    /// How long the ticket log keeps an entry: the longer of `[tickets] idle` and the KPI
+    /// windows' retention.
+    ticket_log_keep_ms: i64,
     outbox: Outbox<Job>,
     metrics: Arc<Metrics>,
 }
@@ -120,6 +129,8 @@ pub struct SavedState {
     pub windows: Vec<(WindowKey, Agg)>,
     /// The last state of every alert still kept (firing, or resolved and cooling down).
     pub alerts: Vec<Alert>,
+    /// The ticket log, oldest first.
+    pub tickets: Vec<TicketEvent>,
 }
 
 impl RedisSink {
@@ -167,6 +178,11 @@ impl RedisSink {
             stream: redis.stream_key(),
             group: redis.group.clone(),
             dirty,
+            ticket_log_keep_ms: config
+                .windows
+                .iter()
+                .map(|w| w.retention.as_ms())
+                .fold(config.tickets.idle.as_ms(), i64::max),
             outbox,
             metrics,
         })
@@ -353,22 +369,30 @@ impl WindowSink for RedisSink {
         self.dirty.give(key, agg);
     }
 
+    fn ticket(&self, event: &TicketEvent) {
+        self.dirty.tickets.lock().unwrap_or_else(|e| e.into_inner()).push(event.clone());
+    }
+
     fn checkpoint(&self, absorbed_through: u64) {
         let generation = self.dirty.generation();
         let windows = self.dirty.take();
         let acks = self.dirty.acks.take_through(absorbed_through);
-        if windows.is_empty() && acks.is_empty() {
+        let tickets = std::mem::take(&mut *self.dirty.tickets.lock().unwrap_or_else(|e| e.into_inner()));
+        if windows.is_empty() && acks.is_empty() && tickets.is_empty() {
             return;
         }
         let mut commands = vec![cmd(["MULTI"])];
         for (key, agg, _) in &windows {
             self.window_commands(key, agg, &mut commands);
         }
+        let now_ms = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis());
+        let log = self.key("tickets");
+        commands.extend(super::ticket_log::append(&log, &tickets, self.ticket_log_keep_ms, now_ms as i64));
         if !acks.is_empty() {
             commands.push(xack(&self.stream, &self.group, &acks));
         }
         commands.push(cmd(["EXEC"]));
-        let checkpoint = Checkpoint { commands, windows, acks, generation };
+        let checkpoint = Checkpoint { commands, windows, acks, tickets, generation };
         if let Err(Refused::Full(job) | Refused::Stopped(job)) =
             self.outbox.try_push(Job::Checkpoint(Box::new(checkpoint)))
         {
@@ -524,48 +548,9 @@ impl RedisSink {
             }
         }
         saved.alerts.sort_by(|a, b| a.fingerprint.cmp(&b.fingerprint));
+        saved.tickets = super::ticket_log::load(&mut connection, &self.key("tickets"))?;
         Ok(saved)
     }
-}
-
-/// Every key matching `pattern` (SCAN, so a large keyspace is not blocked).
-fn scan(connection: &mut Connection, pattern: &str) -> Result<Vec<String>, RestoreError> {
-    let (mut cursor, mut keys) = ("0".to_string(), Vec::new());
-    loop {
-        let reply = connection
-            .call(cmd(["SCAN", &cursor, "MATCH", pattern, "COUNT", "1000"]))
-            .map_err(|source| RestoreError::Command { command: format!("SCAN {pattern}"), source })?;
-        let parts = reply
-            .as_array()
-            .ok_or_else(|| RestoreError::Invalid(format!("SCAN {pattern}: unexpected reply {reply:?}")))?;
-        cursor = parts
-            .first()
-            .and_then(Reply::as_bytes)
-            .map(|c| String::from_utf8_lossy(c).into_owned())
-            .unwrap_or_default();
-        for key in parts.get(1).and_then(Reply::as_array).unwrap_or_default() {
-            if let Some(k) = key.as_bytes() {
-                keys.push(String::from_utf8_lossy(k).into_owned());
-            }
-        }
-        if cursor == "0" || cursor.is_empty() {
-            break;
-        }
-    }
-    keys.sort();
-    keys.dedup();
-    Ok(keys)
-}
-
-/// `text` as a literal inside a SCAN MATCH pattern.
-fn glob_escape(text: &str) -> String {
-    text.chars().fold(String::new(), |mut out, c| {
-        if matches!(c, '*' | '?' | '[' | ']' | '\\') {
-            out.push('\\');
-        }
-        out.push(c);
-        out
-    })
 }
 
 /// The cluster snapshot a previous run left in Redis, if any (`{prefix}cluster-state`).
@@ -755,8 +740,13 @@ mod tests {
     fn a_put_back_checkpoint_never_replaces_a_newer_value() {
         let dirty = Dirty::default();
         dirty.give(&key(0), &Agg { count: 1, ..Default::default() });
-        let old =
-            Checkpoint { commands: Vec::new(), windows: dirty.take(), acks: vec![b"1-0".to_vec()], generation: 0 };
+        let old = Checkpoint {
+            commands: Vec::new(),
+            windows: dirty.take(),
+            acks: vec![b"1-0".to_vec()],
+            tickets: Vec::new(),
+            generation: 0,
+        };
         dirty.give(&key(0), &Agg { count: 2, ..Default::default() });
         dirty.give(&key(60), &Agg { count: 7, ..Default::default() });
         dirty.acks.record(2, vec![b"2-0".to_vec()]);

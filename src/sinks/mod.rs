@@ -53,6 +53,9 @@ pub trait WindowSink: Send + Sync {
     /// `absorbed_through` (and of nothing later): a durable sink writes them out together with
     /// the acknowledgement of those batches.
     fn checkpoint(&self, _absorbed_through: u64) {}
+    /// An accepted ticket event: a durable sink logs it with its checkpoint, so a restart can
+    /// fold the tickets again ([`crate::dataflow::restore::Restored::tickets`]).
+    fn ticket(&self, _event: &crate::event::TicketEvent) {}
 }
 
 /// Receives every ticket KPI window as it changes (Redis `fp:kpi:*`, the dashboard's panel).
@@ -139,6 +142,11 @@ impl Fanout {
     pub fn window(&self, key: &WindowKey, agg: &Agg) {
         for s in &self.windows {
             s.window(key, agg);
+        }
+    }
+    pub fn ticket(&self, event: &crate::event::TicketEvent) {
+        for s in &self.windows {
+            s.ticket(event);
         }
     }
     pub fn kpi(&self, key: &WindowKey, kpis: &TicketAgg) {

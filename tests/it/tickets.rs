@@ -229,3 +229,72 @@ fn ticket_events_from_the_redis_consumer_group_reach_the_kpi_windows() {
     assert_eq!(kpis["first_response"]["mean_s"], 20.0);
     fp.stop();
 }
+
+/// A restart with Redis continues the tickets it had open: the first run's checkpoint logs the
+/// ticket events (`fp:tickets`); the second folds them again, so an answer after the restart is
+/// timed from the opening before it, and a deadline that passes after the restart breaches.
+/// Without the log, the answer would be an untimed transition and the deadline forgotten.
+#[cfg(feature = "e2e")]
+#[test]
+fn a_restart_with_redis_continues_the_open_tickets() {
+    use crate::support::{self, RedisServer};
+    use feedpulse::redis::resp::cmd;
+    let redis = RedisServer::start();
+    let mut c = redis.connect().unwrap();
+    let args = ["run", "--listen", "127.0.0.1:0", "--redis", &redis.address(), "--no-enrich"];
+    let post = |fp: &support::Feedpulse, records: Vec<Value>| {
+        let body: String = records.iter().map(|r| r.to_string() + "\n").collect();
+        let reply = reqwest::blocking::Client::new().post(fp.url("/v1/events")).body(body).send().unwrap();
+        assert_eq!(reply.status(), 202);
+    };
+    // Ten seconds into a 5-minute window a quarter of an hour ago: everything below lies in it.
+    let base = support::now_ms() / (5 * MIN) * (5 * MIN) - 15 * MIN + 10 * S;
+    let event = |id: &str, ticket: &str, status: &str, at: i64| {
+        json!({"type": "ticket", "id": id, "ticket": ticket, "status": status, "agent": "a-1",
+               "business": "shop", "ts": base + at})
+    };
+    let log_length = |c: &mut feedpulse::redis::resp::Connection| c.call(cmd(["XLEN", "fp:tickets"])).unwrap().as_int();
+    let first = support::Feedpulse::start(&args);
+    // Both open when the first run stops: its clock (30 s) is before either 60 s deadline.
+    post(&first, vec![event("e1", "T-a", "opened", 0), event("e2", "T-b", "opened", 30 * S)]);
+    support::wait_for("both events in the ticket log", std::time::Duration::from_secs(20), || {
+        log_length(&mut c) == Some(2)
+    });
+    first.stop();
+
+    let second = support::Feedpulse::start(&args);
+    // T-a answered 40 s after it opened (in time); the resolution at 120 s moves the clock past
+    // T-b's deadline at 90 s.
+    post(&second, vec![event("e3", "T-a", "first_response", 40 * S), event("e4", "T-a", "resolved", 120 * S)]);
+    let mut breaches = Vec::new();
+    support::wait_for("T-b's breach in fp:alerts", std::time::Duration::from_secs(20), || {
+        let reply = c.call(cmd(["XRANGE", "fp:alerts", "-", "+"])).unwrap();
+        let entries = reply.as_array().map(<[_]>::to_vec).unwrap_or_default();
+        breaches = entries
+            .iter()
+            .map(|e| support::pairs(&e.as_array().unwrap()[1]))
+            .filter(|f| f["rule"] == "sla_breach")
+            .map(|f| serde_json::from_str::<Value>(&f["alert"]).unwrap())
+            .collect();
+        !breaches.is_empty()
+    });
+    let tickets: Vec<&str> = breaches.iter().filter_map(|a| a["labels"]["ticket"].as_str()).collect();
+    assert_eq!(tickets, ["T-b"], "T-a was answered in time");
+    let field = ((base / 1000) / 300 * 300).to_string();
+    let mut kpis = Value::Null;
+    support::wait_for("T-a's first response in fp:kpi", std::time::Duration::from_secs(20), || {
+        let reply = c.call(cmd(["HGET", "fp:kpi:5m:agent:a-1", &field])).unwrap();
+        reply.as_str().is_some_and(|t| {
+            kpis = serde_json::from_str(t).unwrap();
+            kpis["resolved"] == 1
+        })
+    });
+    assert_eq!(kpis["opened"], 2, "the restored openings count in the recomputed window");
+    assert_eq!(
+        (kpis["first_response"]["count"].as_i64(), kpis["first_response"]["mean_s"].as_f64()),
+        (Some(1), Some(40.0))
+    );
+    assert_eq!(kpis["resolution"]["mean_s"], 120.0, "timed from the opening before the restart");
+    second.stop();
+    assert_eq!(log_length(&mut c), Some(4), "the restored events are not logged twice");
+}

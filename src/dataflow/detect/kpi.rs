@@ -70,6 +70,17 @@ impl KpiState {
         self.windows.get(&(series.clone(), size_s))?.get(&start_s)
     }
 
+    /// Takes every window of the threshold rules' sizes that had closed by `clock_ms` as judged
+    /// (a restart's restored KPI windows: the previous run judged them, and its alerts are
+    /// restored). Their streaks start again.
+    pub fn judged_until(&mut self, rules: &[RuleConfig], calendar: &Calendar, clock_ms: i64, lateness_ms: i64) {
+        for rule in rules.iter().filter(|r| matches!(r.kind, crate::config::RuleKind::Threshold(_))) {
+            let closed_end_ms =
+                calendar.window_start(clock_ms.saturating_sub(lateness_ms), rule.window.as_secs()) * 1000;
+            self.judged_through.insert(rule.name.clone(), closed_end_ms);
+        }
+    }
+
     /// Judges every window of `rule`'s size that closed (`lateness_ms` after its end) by
     /// `clock_ms`, window by window, every watched series in order.
     #[allow(clippy::too_many_arguments)]

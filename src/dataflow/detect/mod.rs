@@ -544,6 +544,7 @@ pub fn detect<'scope>(
     live: LiveRules,
     restored_windows: Arc<Vec<(WindowKey, Agg)>>,
     restored_alerts: Arc<Vec<Alert>>,
+    kpis_judged_until: Option<i64>,
 ) -> StreamVec<'scope, Tick, Detected> {
     let config = config.clone();
     let (windows, alerts) = (restored_windows, restored_alerts);
@@ -555,6 +556,9 @@ pub fn detect<'scope>(
         let owns =
             |series: &Series| differential_dataflow::hashable::Hashable::hashed(series) % peers as u64 == index as u64;
         state.restore(&windows, &alerts, owns, index == 0);
+        if let (Some(ms), true) = (kpis_judged_until, index == 0) {
+            state.kpis.judged_until(&state.rules, &state.calendar, ms, state.lateness_ms);
+        }
         let mut version = 0;
         let mut pending = super::tick::TickBuffer::default();
         move |(input, frontier), output| {
