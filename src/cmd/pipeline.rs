@@ -158,13 +158,18 @@ pub(crate) fn restored_state(config: &Config, sink: &RedisSink, reporter: Option
     let clusters = restored_clusters(config);
     match sink.load_saved(redis) {
         Ok(saved) => {
-            if !saved.windows.is_empty() || !saved.alerts.is_empty() || !saved.tickets.is_empty() {
+            if !saved.windows.is_empty()
+                || !saved.alerts.is_empty()
+                || !saved.tickets.is_empty()
+                || !saved.turns.is_empty()
+            {
                 let firing = saved.alerts.iter().filter(|a| a.status == crate::alerts::AlertStatus::Firing).count();
                 say!(
-                    "continuing from redis: {} window aggregates, {} alert states ({firing} firing), {} ticket events",
+                    "continuing from redis: {} window aggregates, {} alert states ({firing} firing), {} ticket events, {} conversation turns",
                     saved.windows.len(),
                     saved.alerts.len(),
-                    saved.tickets.len()
+                    saved.tickets.len(),
+                    saved.turns.len()
                 );
             }
             Restored {
@@ -172,6 +177,7 @@ pub(crate) fn restored_state(config: &Config, sink: &RedisSink, reporter: Option
                 windows: Arc::new(saved.windows),
                 alerts: Arc::new(saved.alerts),
                 tickets: Arc::new(saved.tickets),
+                turns: Arc::new(saved.turns),
             }
         }
         Err(e) => {

@@ -19,6 +19,9 @@ use timely::dataflow::StreamVec;
 #[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub enum ConversationIn {
     Turn(Box<Turn>),
+    /// A turn a previous run had folded (the Redis turn log): folded again for the state; what
+    /// it changed then was judged then.
+    Restored(Box<Turn>),
     Clock(i64),
 }
 
@@ -209,12 +212,20 @@ impl Conversations {
     /// each turn (so a tick holding a whole conversation still shows the moment it turned, as
     /// live ticks would), then the expiries the clock brought.
     pub fn process_tick(&mut self, items: Vec<ConversationIn>) -> Vec<ConversationChange> {
-        let mut turns = Vec::new();
+        let (mut turns, mut restored) = (Vec::new(), Vec::new());
         for item in items {
             match item {
                 ConversationIn::Clock(ms) => self.clock_ms = self.clock_ms.max(ms),
                 ConversationIn::Turn(turn) => turns.push(turn),
+                ConversationIn::Restored(turn) => restored.push(ConversationIn::Turn(turn)),
             }
+        }
+        if !restored.is_empty() {
+            // As of the latest restored turn, before this tick's own: the hand-offs, QA verdicts
+            // and expiries these turns brought were the previous run's to judge.
+            let clock_ms = std::mem::replace(&mut self.clock_ms, i64::MIN);
+            self.process_tick(restored);
+            self.clock_ms = self.clock_ms.max(clock_ms);
         }
         turns.sort_by(|a, b| a.order().cmp(&b.order()));
         let mut out: Vec<ConversationChange> = Vec::with_capacity(turns.len());
@@ -374,5 +385,26 @@ mod tests {
         let expired = conversations.process_tick(vec![ConversationIn::Clock(60_000)]);
         assert_eq!(expired, [ConversationChange::Expired { conversation: "a".into(), last_ms: 0 }]);
         assert_eq!(conversations.live(), 1);
+    }
+
+    /// A restart folds the logged turns again without saying anything about them (the previous
+    /// run judged what they changed), and the next turn continues the state as if the run had
+    /// not stopped; a conversation that goes idle after the restart closes then.
+    #[test]
+    fn restored_turns_rebuild_the_state_silently_and_the_next_turn_continues_it() {
+        let mut conversations = Conversations::new(params());
+        let logged = [turn("c", 1_000, Role::Customer, -800, "bad"), turn("quiet", 0, Role::Customer, 0, "x")];
+        let restore: Vec<ConversationIn> =
+            logged.iter().map(|t| ConversationIn::Restored(Box::new(t.clone()))).collect();
+        assert_eq!(conversations.process_tick(restore), [], "nothing from the restore itself");
+        let next = turn("c", 70_000, Role::Customer, -900, "worse");
+        let changes = conversations.process_tick(vec![ConversationIn::Turn(Box::new(next.clone()))]);
+        let [ConversationChange::Updated(state), ConversationChange::Expired { conversation, .. }] = changes.as_slice()
+        else {
+            panic!("the new turn's state, then the idle one's expiry: {changes:?}")
+        };
+        assert_eq!(**state, state_of("c", &[logged[0].clone(), next], &params()));
+        assert_eq!(state.negative_streak, 2, "the streak runs across the restart");
+        assert_eq!(conversation, "quiet", "idle since 0 s, closed when the clock passes 60 s");
     }
 }

@@ -99,18 +99,51 @@ pub fn window_aggregates<'scope>(
     totals::window_totals(ingested.windows.clone(), ingested.clock.clone(), params)
 }
 
+/// With Redis, the accepted ticket events and conversation turns, for the window sinks, whose
+/// checkpoints log them (the restored ones are not among them: they are logged already).
+#[allow(clippy::type_complexity)]
+fn logged<'scope>(
+    ingested: &Ingested<'scope>,
+    config: &Config,
+) -> (
+    Option<StreamVec<'scope, Tick, crate::event::TicketEvent>>,
+    Option<StreamVec<'scope, Tick, crate::records::conversation::Turn>>,
+) {
+    let Some(_) = &config.redis else { return (None, None) };
+    let tickets = ingested.tickets.clone().flat_map(|(item, _)| match item {
+        tickets::TicketIn::Event(e) => Some(*e),
+        _ => None,
+    });
+    let turns = ingested.turns.clone().flat_map(|(item, _)| match item {
+        conversations::ConversationIn::Turn(t) => Some(*t),
+        _ => None,
+    });
+    (Some(tickets), Some(turns))
+}
+
 /// Each conversation's state changes, from the turns ingest handed on: turns go to the worker
 /// their conversation hashes to, every worker's event clock to all (idle conversations expire
 /// in event time).
 fn follow_conversations<'scope>(
     ingested: &Ingested<'scope>,
     config: &Config,
+    restored: &[crate::records::conversation::Turn],
 ) -> StreamVec<'scope, Tick, (DetectIn, Tick)> {
     use conversations::ConversationIn;
-    let turns = ingested.turns.clone().exchange(|(item, _): &(ConversationIn, Tick)| match item {
-        ConversationIn::Turn(t) => differential_dataflow::hashable::Hashable::hashed(&t.conversation),
-        ConversationIn::Clock(_) => 0,
-    });
+    // A previous run's turn log enters on worker 0 at the first tick, before any new turn.
+    let first = timely::dataflow::Scope::index(&ingested.turns.scope()) == 0;
+    let restored: Vec<(ConversationIn, Tick)> = match first {
+        true => restored.iter().map(|t| (ConversationIn::Restored(Box::new(t.clone())), 0)).collect(),
+        false => Vec::new(),
+    };
+    let turns = ingested.turns.clone().concat(restored.to_stream(ingested.turns.scope())).exchange(
+        |(item, _): &(ConversationIn, Tick)| match item {
+            ConversationIn::Turn(t) | ConversationIn::Restored(t) => {
+                differential_dataflow::hashable::Hashable::hashed(&t.conversation)
+            }
+            ConversationIn::Clock(_) => 0,
+        },
+    );
     let clock = ingested.clock.clone().flat_map(|(item, t)| match item {
         DetectIn::Clock(ms) => Some((ConversationIn::Clock(ms), t)),
         _ => None,
@@ -199,8 +232,10 @@ pub struct Outputs<'scope> {
     pub kpis: VecCollection<'scope, Tick, (WindowKey, TicketAgg), isize>,
     /// Closed conversations' transcript QA verdicts.
     pub qa: StreamVec<'scope, Tick, ConversationVerdict>,
-    /// Every accepted ticket event, for a durable sink to log (with Redis only).
+    /// Every accepted ticket event and conversation turn, for a durable sink to log (with Redis
+    /// only).
     pub ticket_events: Option<StreamVec<'scope, Tick, crate::event::TicketEvent>>,
+    pub turns: Option<StreamVec<'scope, Tick, crate::records::conversation::Turn>>,
 }
 
 /// Builds the whole pipeline in `scope`; returns its input handle and output streams.
@@ -231,7 +266,7 @@ pub fn build<'scope>(
     }
     let clusters = cluster_updates.unwrap_or_else(|| Vec::<ClusterUpdate>::new().to_stream(scope));
     let aggregates = window_aggregates(&ingested, totals);
-    let conversation_changes = follow_conversations(&ingested, config);
+    let conversation_changes = follow_conversations(&ingested, config, &startup.restore.turns);
     // Closed conversations' QA verdicts: to the sinks, and as scores into the KPI windows.
     let scored = conversation_changes.clone().flat_map(|(change, t)| match change {
         DetectIn::Conversation(ConversationChange::Scored(v)) => Some((*v, t)),
@@ -244,14 +279,7 @@ pub fn build<'scope>(
     });
     let qa = scored.map(|(v, _)| v);
     let (kpis, sla_notices) = follow_tickets(&ingested, config, qa_kpis, &startup.restore.tickets);
-    // With Redis, the accepted ticket events go to the window sinks, whose checkpoint logs them
-    // (the restored ones are not among them: they are logged already).
-    let ticket_events = config.redis.as_ref().map(|_| {
-        ingested.tickets.clone().flat_map(|(item, _)| match item {
-            tickets::TicketIn::Event(e) => Some(*e),
-            _ => None,
-        })
-    });
+    let (ticket_events, turns) = logged(&ingested, config);
     let kpis_in = kpis.inner.clone().map(|((key, agg), t, diff)| (DetectIn::Kpi(key, agg, diff), t));
     // The detector mirrors the windows (and keeps samples) of the keys it judges: every single
     // dimension, and the combined keys a rule watches. Combined keys only an `[[aggregate]]`
@@ -297,7 +325,7 @@ pub fn build<'scope>(
         detect::Detected::Alert(_) => None,
     });
     let dead_letters = ingested.dead;
-    (input, Outputs { alerts, dead_letters, windows: aggregates, clusters, judgements, kpis, qa, ticket_events })
+    (input, Outputs { alerts, dead_letters, windows: aggregates, clusters, judgements, kpis, qa, ticket_events, turns })
 }
 
 /// Measurements of a finished run (leader worker).

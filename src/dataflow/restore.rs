@@ -3,6 +3,7 @@
 use crate::alerts::Alert;
 use crate::dataflow::clusters::ClusterSnapshot;
 use crate::event::TicketEvent;
+use crate::records::conversation::Turn;
 use crate::records::window::{Agg, WindowKey};
 use std::sync::Arc;
 
@@ -18,4 +19,7 @@ pub struct Restored {
     /// The ticket events a previous run logged: every ticket is folded again from them, its KPI
     /// windows recomputed and its open SLA clocks running on.
     pub tickets: Arc<Vec<TicketEvent>>,
+    /// The conversation turns a previous run logged: every live conversation is folded again
+    /// from them (hand-off and QA state continue; nothing is alerted twice).
+    pub turns: Arc<Vec<Turn>>,
 }

@@ -14,7 +14,7 @@ mod reports;
 pub mod resp;
 pub mod sink;
 pub mod source;
-mod ticket_log;
+mod state_log;
 
 /// A connection to the configured Redis (TLS, AUTH and SELECT as its url says).
 pub fn connect(redis: &crate::config::RedisConfig, timeout: std::time::Duration) -> std::io::Result<resp::Connection> {

@@ -16,6 +16,7 @@ use crate::alerts::Alert;
 use crate::config::{Config, Dimension, Key, RedisConfig};
 use crate::dataflow::clusters::{ClusterSnapshot, ClusterUpdate};
 use crate::event::{DeadLetter, TicketEvent};
+use crate::records::conversation::Turn;
 use crate::records::window::{Agg, Series, WindowKey};
 use crate::sinks::outbox::{Envelope, Outbox, Refused};
 use crate::sinks::{AlertSink, ClusterSink, DeadLetterSink, WindowSink};
@@ -42,6 +43,7 @@ struct Checkpoint {
     windows: Vec<(WindowKey, Agg, u64)>,
     acks: Vec<Vec<u8>>,
     tickets: Vec<TicketEvent>,
+    turns: Vec<Turn>,
     generation: u64,
 }
 
@@ -52,8 +54,9 @@ struct Dirty {
     /// number so that putting back an older value never replaces a newer one.
     windows: Mutex<DirtyWindows>,
     acks: AckLedger,
-    /// Ticket events accepted since the last checkpoint, for the ticket log.
+    /// Ticket events and conversation turns accepted since the last checkpoint, for the logs.
     tickets: Mutex<Vec<TicketEvent>>,
+    turns: Mutex<Vec<Turn>>,
     /// Bumped when a checkpoint fails. A checkpoint cut before that is put back unwritten too:
     /// its window values include the failed one's entries, whose XACK has not been written.
     generation: std::sync::atomic::AtomicU64,
@@ -86,6 +89,8 @@ impl Dirty {
         self.acks.put_back(checkpoint.acks);
         let mut tickets = self.tickets.lock().unwrap_or_else(|e| e.into_inner());
         tickets.splice(0..0, checkpoint.tickets);
+        let mut turns = self.turns.lock().unwrap_or_else(|e| e.into_inner());
+        turns.splice(0..0, checkpoint.turns);
     }
 
     fn generation(&self) -> u64 {
@@ -119,6 +124,8 @@ pub struct RedisSink {
     /// How long the ticket log keeps an entry: the longer of `[tickets] idle` and the KPI
     /// windows' retention.
     ticket_log_keep_ms: i64,
+    /// How long the turn log keeps an entry: `[conversation] idle`.
+    turn_log_keep_ms: i64,
     outbox: Outbox<Job>,
     metrics: Arc<Metrics>,
 }
@@ -129,8 +136,9 @@ pub struct SavedState {
     pub windows: Vec<(WindowKey, Agg)>,
     /// The last state of every alert still kept (firing, or resolved and cooling down).
     pub alerts: Vec<Alert>,
-    /// The ticket log, oldest first.
+    /// The ticket log and the turn log, oldest first.
     pub tickets: Vec<TicketEvent>,
+    pub turns: Vec<Turn>,
 }
 
 impl RedisSink {
@@ -183,6 +191,7 @@ impl RedisSink {
                 .iter()
                 .map(|w| w.retention.as_ms())
                 .fold(config.tickets.idle.as_ms(), i64::max),
+            turn_log_keep_ms: config.conversation.idle.as_ms(),
             outbox,
             metrics,
         })
@@ -373,12 +382,17 @@ impl WindowSink for RedisSink {
         self.dirty.tickets.lock().unwrap_or_else(|e| e.into_inner()).push(event.clone());
     }
 
+    fn turn(&self, turn: &Turn) {
+        self.dirty.turns.lock().unwrap_or_else(|e| e.into_inner()).push(turn.clone());
+    }
+
     fn checkpoint(&self, absorbed_through: u64) {
         let generation = self.dirty.generation();
         let windows = self.dirty.take();
         let acks = self.dirty.acks.take_through(absorbed_through);
         let tickets = std::mem::take(&mut *self.dirty.tickets.lock().unwrap_or_else(|e| e.into_inner()));
-        if windows.is_empty() && acks.is_empty() && tickets.is_empty() {
+        let turns = std::mem::take(&mut *self.dirty.turns.lock().unwrap_or_else(|e| e.into_inner()));
+        if windows.is_empty() && acks.is_empty() && tickets.is_empty() && turns.is_empty() {
             return;
         }
         let mut commands = vec![cmd(["MULTI"])];
@@ -386,13 +400,14 @@ impl WindowSink for RedisSink {
             self.window_commands(key, agg, &mut commands);
         }
         let now_ms = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis());
-        let log = self.key("tickets");
-        commands.extend(super::ticket_log::append(&log, &tickets, self.ticket_log_keep_ms, now_ms as i64));
+        let (ticket_log, turn_log) = (self.key("tickets"), self.key("turns"));
+        commands.extend(super::state_log::append(&ticket_log, &tickets, self.ticket_log_keep_ms, now_ms as i64));
+        commands.extend(super::state_log::append(&turn_log, &turns, self.turn_log_keep_ms, now_ms as i64));
         if !acks.is_empty() {
             commands.push(xack(&self.stream, &self.group, &acks));
         }
         commands.push(cmd(["EXEC"]));
-        let checkpoint = Checkpoint { commands, windows, acks, tickets, generation };
+        let checkpoint = Checkpoint { commands, windows, acks, tickets, turns, generation };
         if let Err(Refused::Full(job) | Refused::Stopped(job)) =
             self.outbox.try_push(Job::Checkpoint(Box::new(checkpoint)))
         {
@@ -548,7 +563,8 @@ impl RedisSink {
             }
         }
         saved.alerts.sort_by(|a, b| a.fingerprint.cmp(&b.fingerprint));
-        saved.tickets = super::ticket_log::load(&mut connection, &self.key("tickets"))?;
+        saved.tickets = super::state_log::load(&mut connection, &self.key("tickets"))?;
+        saved.turns = super::state_log::load(&mut connection, &self.key("turns"))?;
         Ok(saved)
     }
 }
@@ -745,6 +761,7 @@ mod tests {
             windows: dirty.take(),
             acks: vec![b"1-0".to_vec()],
             tickets: Vec::new(),
+            turns: Vec::new(),
             generation: 0,
         };
         dirty.give(&key(0), &Agg { count: 2, ..Default::default() });

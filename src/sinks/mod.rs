@@ -56,6 +56,9 @@ pub trait WindowSink: Send + Sync {
     /// An accepted ticket event: a durable sink logs it with its checkpoint, so a restart can
     /// fold the tickets again ([`crate::dataflow::restore::Restored::tickets`]).
     fn ticket(&self, _event: &crate::event::TicketEvent) {}
+    /// An accepted conversation turn: logged the same way, so a restart continues the
+    /// conversations ([`crate::dataflow::restore::Restored::turns`]).
+    fn turn(&self, _turn: &crate::records::conversation::Turn) {}
 }
 
 /// Receives every ticket KPI window as it changes (Redis `fp:kpi:*`, the dashboard's panel).
@@ -147,6 +150,11 @@ impl Fanout {
     pub fn ticket(&self, event: &crate::event::TicketEvent) {
         for s in &self.windows {
             s.ticket(event);
+        }
+    }
+    pub fn turn(&self, turn: &crate::records::conversation::Turn) {
+        for s in &self.windows {
+            s.turn(turn);
         }
     }
     pub fn kpi(&self, key: &WindowKey, kpis: &TicketAgg) {

@@ -17,7 +17,7 @@ use timely::dataflow::ProbeHandle;
 /// Hands each of the dataflow's output streams to its sinks. A stream's deliveries happen
 /// before the probe passes its tick, so a checkpoint (which waits on the probe) covers them.
 pub fn attach(outputs: Outputs<'_>, sinks: &Fanout, metrics: &Arc<Metrics>, probe: &ProbeHandle<Tick>) {
-    let Outputs { alerts, dead_letters, windows, clusters, judgements, kpis, qa, ticket_events } = outputs;
+    let Outputs { alerts, dead_letters, windows, clusters, judgements, kpis, qa, ticket_events, turns } = outputs;
     let (to, metrics) = (sinks.clone(), metrics.clone());
     alerts
         .inspect(move |a| {
@@ -41,6 +41,10 @@ pub fn attach(outputs: Outputs<'_>, sinks: &Fanout, metrics: &Arc<Metrics>, prob
     if let (Some(events), false) = (ticket_events, sinks.windows.is_empty()) {
         let to = sinks.clone();
         events.inspect(move |e| to.ticket(e)).probe_with(probe);
+    }
+    if let (Some(turns), false) = (turns, sinks.windows.is_empty()) {
+        let to = sinks.clone();
+        turns.inspect(move |t| to.turn(t)).probe_with(probe);
     }
     if !sinks.kpis.is_empty() {
         let to = sinks.clone();

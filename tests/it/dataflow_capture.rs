@@ -43,8 +43,17 @@ fn run_pipeline(config: &Config, ticks: &[Vec<Event>], workers: usize) -> Captur
         let startup = Startup { restore: Default::default(), rules: LiveRules::new(&config.rules), spent: None };
         let mut input = worker.dataflow::<Tick, _, _>(|scope| {
             let (input, outputs) = build(scope, &config, Default::default(), startup);
-            let Outputs { alerts, dead_letters, windows, clusters, judgements, kpis: _, qa: _, ticket_events: _ } =
-                outputs;
+            let Outputs {
+                alerts,
+                dead_letters,
+                windows,
+                clusters,
+                judgements,
+                kpis: _,
+                qa: _,
+                ticket_events: _,
+                turns: _,
+            } = outputs;
             let to = sink.clone();
             alerts.inspect(move |a| to.lock().unwrap().alerts.push(a.clone())).probe_with(&probe);
             let to = sink.clone();

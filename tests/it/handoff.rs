@@ -183,3 +183,53 @@ fn handoffs_reach_a_routing_consumer_group_over_http() {
     assert_eq!(resolved["conversation"], "cv-http");
     fp.stop();
 }
+
+/// A restart with Redis continues the conversations: the first run's checkpoint logs the turns
+/// (`fp:turns`), the second folds them again, so a second clearly negative turn after the
+/// restart makes the streak that hands the customer off. Without the log, the streak would start
+/// again at one and nothing would be handed off.
+#[cfg(feature = "e2e")]
+#[test]
+fn a_restart_with_redis_continues_the_conversations() {
+    use crate::support::{self, RedisServer};
+    use feedpulse::redis::resp::cmd;
+    let redis = RedisServer::start();
+    let mut c = redis.connect().unwrap();
+    let args = ["run", "--listen", "127.0.0.1:0", "--redis", &redis.address(), "--no-enrich"];
+    let now = support::now_ms();
+    let post = |fp: &support::Feedpulse, records: Vec<Value>| {
+        let body: String = records.iter().map(|r| r.to_string() + "\n").collect();
+        let response = reqwest::blocking::Client::new().post(fp.url("/v1/events")).body(body).send().unwrap();
+        assert_eq!(response.status().as_u16(), 202);
+    };
+    let turn = |i: i64, sentiment: f64, text: &str| {
+        json!({"id": format!("r{i}"), "ts": now + i * 1000, "conversation": "cv-restart", "role": "customer",
+               "sentiment": sentiment, "category": "refund", "text": text, "business": "shop"})
+    };
+    let first = support::Feedpulse::start(&args);
+    post(&first, vec![turn(0, -0.8, "退款被拒了")]);
+    support::wait_for("the turn in fp:turns", std::time::Duration::from_secs(20), || {
+        c.call(cmd(["XLEN", "fp:turns"])).unwrap().as_int() == Some(1)
+    });
+    first.stop();
+    let handoffs =
+        |c: &mut feedpulse::redis::resp::Connection| c.call(cmd(["XLEN", "fp:handoff"])).unwrap().as_int().unwrap_or(0);
+    assert_eq!(handoffs(&mut c), 0, "one negative turn is no streak");
+
+    let second = support::Feedpulse::start(&args);
+    post(&second, vec![turn(1, -0.9, "太过分了")]);
+    let mut fields = Default::default();
+    support::wait_for("the hand-off in fp:handoff", std::time::Duration::from_secs(20), || {
+        let reply = c.call(cmd(["XRANGE", "fp:handoff", "-", "+"])).unwrap();
+        let entries = reply.as_array().map(<[_]>::to_vec).unwrap_or_default();
+        entries.first().is_some_and(|e| {
+            fields = support::pairs(&e.as_array().unwrap()[1]);
+            true
+        })
+    });
+    assert_eq!((fields["conversation"].as_str(), fields["status"].as_str()), ("cv-restart", "firing"));
+    let alert: Value = serde_json::from_str(&fields["alert"]).unwrap();
+    assert!(alert["summary"].as_str().unwrap().contains('2'), "a streak of two: {}", alert["summary"]);
+    second.stop();
+    assert_eq!(c.call(cmd(["XLEN", "fp:turns"])).unwrap().as_int(), Some(2), "each turn logged once");
+}
