@@ -19,9 +19,10 @@ use timely::dataflow::StreamVec;
 #[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub enum ConversationIn {
     Turn(Box<Turn>),
-    /// A turn a previous run had folded (the Redis turn log): folded again for the state; what
-    /// it changed then was judged then.
-    Restored(Box<Turn>),
+    /// A turn a previous run had folded (the Redis turn log), and that run's clock as far as it
+    /// is known: folded again for the state, as of that time; what it changed, and what went
+    /// idle by then, that run judged.
+    Restored(Box<Turn>, i64),
     Clock(i64),
 }
 
@@ -217,12 +218,15 @@ impl Conversations {
             match item {
                 ConversationIn::Clock(ms) => self.clock_ms = self.clock_ms.max(ms),
                 ConversationIn::Turn(turn) => turns.push(turn),
-                ConversationIn::Restored(turn) => restored.push(ConversationIn::Turn(turn)),
+                ConversationIn::Restored(turn, as_of_ms) => {
+                    restored.push(ConversationIn::Turn(turn));
+                    restored.push(ConversationIn::Clock(as_of_ms));
+                }
             }
         }
         if !restored.is_empty() {
-            // As of the latest restored turn, before this tick's own: the hand-offs, QA verdicts
-            // and expiries these turns brought were the previous run's to judge.
+            // As of the previous run's clock, before this tick's own turns: the hand-offs, QA
+            // verdicts and expiries up to then were that run's to judge.
             let clock_ms = std::mem::replace(&mut self.clock_ms, i64::MIN);
             self.process_tick(restored);
             self.clock_ms = self.clock_ms.max(clock_ms);
@@ -395,7 +399,7 @@ mod tests {
         let mut conversations = Conversations::new(params());
         let logged = [turn("c", 1_000, Role::Customer, -800, "bad"), turn("quiet", 0, Role::Customer, 0, "x")];
         let restore: Vec<ConversationIn> =
-            logged.iter().map(|t| ConversationIn::Restored(Box::new(t.clone()))).collect();
+            logged.iter().map(|t| ConversationIn::Restored(Box::new(t.clone()), 1_000)).collect();
         assert_eq!(conversations.process_tick(restore), [], "nothing from the restore itself");
         let next = turn("c", 70_000, Role::Customer, -900, "worse");
         let changes = conversations.process_tick(vec![ConversationIn::Turn(Box::new(next.clone()))]);
@@ -406,5 +410,18 @@ mod tests {
         assert_eq!(**state, state_of("c", &[logged[0].clone(), next], &params()));
         assert_eq!(state.negative_streak, 2, "the streak runs across the restart");
         assert_eq!(conversation, "quiet", "idle since 0 s, closed when the clock passes 60 s");
+    }
+
+    /// When the previous run's clock (from its windows) had passed a conversation's idle time,
+    /// that run closed it: the restore closes it silently, and it is not closed again.
+    #[test]
+    fn a_conversation_the_previous_run_closed_is_not_closed_again() {
+        let mut conversations = Conversations::new(params());
+        let logged = [turn("c", 1_000, Role::Customer, -800, "bad"), turn("quiet", 0, Role::Customer, 0, "x")];
+        let restore = logged.iter().map(|t| ConversationIn::Restored(Box::new(t.clone()), 60_500)).collect();
+        assert_eq!(conversations.process_tick(restore), []);
+        assert_eq!(conversations.live(), 1, "`quiet` was idle at the previous run's clock");
+        let changes = conversations.process_tick(vec![ConversationIn::Clock(70_000)]);
+        assert_eq!(changes, [ConversationChange::Expired { conversation: "c".into(), last_ms: 1_000 }]);
     }
 }

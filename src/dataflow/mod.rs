@@ -127,18 +127,19 @@ fn logged<'scope>(
 fn follow_conversations<'scope>(
     ingested: &Ingested<'scope>,
     config: &Config,
-    restored: &[crate::records::conversation::Turn],
+    restored: &Restored,
 ) -> StreamVec<'scope, Tick, (DetectIn, Tick)> {
     use conversations::ConversationIn;
     // A previous run's turn log enters on worker 0 at the first tick, before any new turn.
+    let as_of = restored.clock_ms().unwrap_or(i64::MIN);
     let first = timely::dataflow::Scope::index(&ingested.turns.scope()) == 0;
     let restored: Vec<(ConversationIn, Tick)> = match first {
-        true => restored.iter().map(|t| (ConversationIn::Restored(Box::new(t.clone())), 0)).collect(),
+        true => restored.turns.iter().map(|t| (ConversationIn::Restored(Box::new(t.clone()), as_of), 0)).collect(),
         false => Vec::new(),
     };
     let turns = ingested.turns.clone().concat(restored.to_stream(ingested.turns.scope())).exchange(
         |(item, _): &(ConversationIn, Tick)| match item {
-            ConversationIn::Turn(t) | ConversationIn::Restored(t) => {
+            ConversationIn::Turn(t) | ConversationIn::Restored(t, _) => {
                 differential_dataflow::hashable::Hashable::hashed(&t.conversation)
             }
             ConversationIn::Clock(_) => 0,
@@ -161,18 +162,21 @@ fn follow_tickets<'scope>(
     ingested: &Ingested<'scope>,
     config: &Config,
     qa: StreamVec<'scope, Tick, (WindowKey, Tick, TicketAgg)>,
-    restored: &[crate::event::TicketEvent],
+    restored: &Restored,
 ) -> (VecCollection<'scope, Tick, (WindowKey, TicketAgg), isize>, StreamVec<'scope, Tick, (DetectIn, Tick)>) {
     use tickets::{TicketIn, TicketOut};
     // A previous run's ticket log enters on worker 0 at the first tick, before any new event.
+    let as_of = restored.clock_ms().unwrap_or(i64::MIN);
     let first = timely::dataflow::Scope::index(&ingested.tickets.scope()) == 0;
     let restored: Vec<(TicketIn, Tick)> = match first {
-        true => restored.iter().map(|e| (TicketIn::Restored(Box::new(e.clone())), 0)).collect(),
+        true => restored.tickets.iter().map(|e| (TicketIn::Restored(Box::new(e.clone()), as_of), 0)).collect(),
         false => Vec::new(),
     };
     let events = ingested.tickets.clone().concat(restored.to_stream(ingested.tickets.scope())).exchange(
         |(item, _): &(TicketIn, Tick)| match item {
-            TicketIn::Event(e) | TicketIn::Restored(e) => differential_dataflow::hashable::Hashable::hashed(&e.ticket),
+            TicketIn::Event(e) | TicketIn::Restored(e, _) => {
+                differential_dataflow::hashable::Hashable::hashed(&e.ticket)
+            }
             TicketIn::Clock(_) => 0,
         },
     );
@@ -266,7 +270,7 @@ pub fn build<'scope>(
     }
     let clusters = cluster_updates.unwrap_or_else(|| Vec::<ClusterUpdate>::new().to_stream(scope));
     let aggregates = window_aggregates(&ingested, totals);
-    let conversation_changes = follow_conversations(&ingested, config, &startup.restore.turns);
+    let conversation_changes = follow_conversations(&ingested, config, &startup.restore);
     // Closed conversations' QA verdicts: to the sinks, and as scores into the KPI windows.
     let scored = conversation_changes.clone().flat_map(|(change, t)| match change {
         DetectIn::Conversation(ConversationChange::Scored(v)) => Some((*v, t)),
@@ -278,7 +282,7 @@ pub fn build<'scope>(
         additions.into_iter().map(move |(key, agg)| (key, t, agg))
     });
     let qa = scored.map(|(v, _)| v);
-    let (kpis, sla_notices) = follow_tickets(&ingested, config, qa_kpis, &startup.restore.tickets);
+    let (kpis, sla_notices) = follow_tickets(&ingested, config, qa_kpis, &startup.restore);
     let (ticket_events, turns) = logged(&ingested, config);
     let kpis_in = kpis.inner.clone().map(|((key, agg), t, diff)| (DetectIn::Kpi(key, agg, diff), t));
     // The detector mirrors the windows (and keeps samples) of the keys it judges: every single
@@ -313,8 +317,8 @@ pub fn build<'scope>(
         startup.rules,
         startup.restore.windows.clone(),
         startup.restore.alerts.clone(),
-        // The previous run judged the KPI windows that closed before its latest ticket event.
-        startup.restore.tickets.iter().map(|e| e.ts_ms).max(),
+        // The previous run judged the KPI windows that had closed by its clock.
+        startup.restore.tickets.first().and(startup.restore.clock_ms()),
     );
     let alerts = detected.clone().flat_map(|d| match d {
         detect::Detected::Alert(a) => Some(*a),

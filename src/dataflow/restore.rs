@@ -23,3 +23,14 @@ pub struct Restored {
     /// from them (hand-off and QA state continue; nothing is alerted twice).
     pub turns: Arc<Vec<Turn>>,
 }
+
+impl Restored {
+    /// A lower bound of the previous run's event clock: its latest window's start, or its latest
+    /// logged ticket event or turn. What that clock had passed (SLA deadlines, idle
+    /// conversations) the previous run judged; a restart folds its logs as of this time.
+    pub fn clock_ms(&self) -> Option<i64> {
+        let windows = self.windows.iter().map(|(key, _)| key.start_s * 1000);
+        let tickets = self.tickets.iter().map(|e| e.ts_ms);
+        windows.chain(tickets).chain(self.turns.iter().map(|t| t.ts_ms)).max()
+    }
+}

@@ -26,9 +26,10 @@ use timely::dataflow::StreamVec;
 #[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub enum TicketIn {
     Event(Box<TicketEvent>),
-    /// An event a previous run had folded (the Redis ticket log): folded again, at the time of
-    /// the latest restored event, for its KPIs and clocks; its SLA notices were judged before.
-    Restored(Box<TicketEvent>),
+    /// An event a previous run had folded (the Redis ticket log), and that run's clock as far as
+    /// it is known: folded again as of that time, for its KPIs and SLA clocks; the SLA notices
+    /// up to then were that run's to judge.
+    Restored(Box<TicketEvent>, i64),
     Clock(i64),
 }
 
@@ -419,13 +420,14 @@ impl Tickets {
         }
     }
 
-    /// Folds a previous run's events again as of the latest of them: their KPI additions come
-    /// out (the restarted windows start empty), their SLA notices do not (the previous run
-    /// judged them, and its alert states are restored). Deadlines after that time are judged
-    /// as the clock passes them, as if the run had not stopped.
-    pub fn restore(&mut self, events: Vec<TicketEvent>, out: &mut impl FnMut(TicketOut)) {
-        let Some(clock_ms) = events.iter().map(|e| e.ts_ms).max() else { return };
-        self.process_tick(events, clock_ms, &mut |o| {
+    /// Folds a previous run's events again as of `as_of_ms` (its clock, or the latest of them
+    /// if later): their KPI additions come out (the restarted windows start empty), their SLA
+    /// notices do not (the previous run judged them, and its alert states are restored).
+    /// Deadlines after that time are judged as the clock passes them, as if the run had not
+    /// stopped.
+    pub fn restore(&mut self, events: Vec<TicketEvent>, as_of_ms: i64, out: &mut impl FnMut(TicketOut)) {
+        let Some(latest) = events.iter().map(|e| e.ts_ms).max() else { return };
+        self.process_tick(events, latest.max(as_of_ms), &mut |o| {
             if matches!(o, TicketOut::Kpi(..)) {
                 out(o)
             }
@@ -595,16 +597,19 @@ pub fn tickets<'scope>(
                 }
             });
             while let Some((capability, tick, items)) = pending.pop_ready(|t| !frontier.less_equal(t)) {
-                let (mut events, mut restored) = (Vec::new(), Vec::new());
+                let (mut events, mut restored, mut as_of_ms) = (Vec::new(), Vec::new(), i64::MIN);
                 for item in items {
                     match item {
                         TicketIn::Event(e) => events.push(*e),
-                        TicketIn::Restored(e) => restored.push(*e),
+                        TicketIn::Restored(e, as_of) => {
+                            restored.push(*e);
+                            as_of_ms = as_of_ms.max(as_of);
+                        }
                         TicketIn::Clock(ms) => clock_ms = clock_ms.max(ms),
                     }
                 }
                 let mut session = output.session(&capability);
-                tickets.restore(restored, &mut |o| session.give((o, tick)));
+                tickets.restore(restored, as_of_ms, &mut |o| session.give((o, tick)));
                 tickets.process_tick(events, clock_ms, &mut |o| session.give((o, tick)));
             }
         }

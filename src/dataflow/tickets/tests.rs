@@ -246,7 +246,7 @@ fn a_restored_ticket_log_gives_its_kpis_not_its_old_breaches_and_the_clocks_run_
     let mut tickets = Tickets::new(params());
     let mut sums: BTreeMap<WindowKey, TicketAgg> = BTreeMap::new();
     let mut restored_notices = 0;
-    tickets.restore(logged.clone(), &mut |o| match o {
+    tickets.restore(logged.clone(), T0 + 100_000, &mut |o| match o {
         TicketOut::Kpi(key, agg) => sums.entry(key).or_default().plus_equals(&agg),
         TicketOut::Sla(_) => restored_notices += 1,
     });
