@@ -343,6 +343,39 @@ severity = "loud"
     }
 
     #[test]
+    fn a_rise_budget_needs_min_expected_and_at_least_an_hour() {
+        let alerts = r#"
+[[rule]]
+name = "a"
+kind = "spike"
+key = "category"
+window = "1m"
+baseline = "median_mad"
+sensitivity = 5
+rise_false_alarm_every = "10m"
+severity = "warning"
+
+[[rule]]
+name = "b"
+kind = "sentiment_dip"
+key = "campaign"
+window = "5m"
+metric = "negative_share"
+sensitivity = 3
+rise_false_alarm_every = "30d"
+severity = "warning"
+"#;
+        let text = problems(DEFAULT_DATAFLOW.to_string(), alerts);
+        for needle in ["rise_false_alarm_every applies with min_expected", "at least 1h, not 10m"] {
+            assert!(text.iter().any(|t| t.starts_with("a.toml:2:") && t.contains(needle)), "{needle}: {text:?}");
+        }
+        assert!(
+            text.iter().any(|t| t.starts_with("a.toml:12:") && t.contains("`rise_false_alarm_every` apply to spike")),
+            "{text:?}"
+        );
+    }
+
+    #[test]
     fn scopes_keys_zones_and_day_over_day_rules_are_checked_together() {
         let flows = DEFAULT_DATAFLOW.to_string()
             + "\n[calendar]\ntimezone = \"Mars/Olympus\"\n\n[[scope]]\nname = \"x\"\ndimension = \"region\"\nkeywords = [\"a\"]\n\n[[scope]]\nname = \"y\"\ndimension = \"business\"\n\n[[aggregate]]\nkeys = [\"business\", \"cluster\"]\n\n[[aggregate]]\nkeys = [\"channel\", \"category\"]\nwindows = [\"2h\"]\n";

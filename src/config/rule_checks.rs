@@ -31,6 +31,17 @@ pub(super) fn check_spike_rule(r: &RuleFile, problem: Problem) {
         }
         _ => {}
     }
+    if let Some(every) = r.rise_false_alarm_every {
+        if r.min_expected.is_none() {
+            problem(
+                "rise_false_alarm_every applies with min_expected (the sustained-rise test runs on the longer windows)"
+                    .into(),
+            );
+        }
+        if every.as_ms() < 3_600_000 {
+            problem(format!("rise_false_alarm_every must be at least 1h, not {every}"));
+        }
+    }
     if let Some(m) = r.min_expected {
         if !(m.is_finite() && m > 0.0) {
             problem("min_expected must be > 0".into());
@@ -66,9 +77,10 @@ pub(super) fn check_dip_rule(r: &RuleFile, problem: Problem) {
         || r.threshold.is_some()
         || r.shape_windows.is_some()
         || r.min_expected.is_some()
+        || r.rise_false_alarm_every.is_some()
     {
         problem(
-            "`baseline`/`yesterday_factor`/`threshold`/`shape_windows`/`min_expected` apply to spike rules only".into(),
+            "`baseline`/`yesterday_factor`/`threshold`/`shape_windows`/`min_expected`/`rise_false_alarm_every` apply to spike rules only".into(),
         );
     }
     if !(0.0..=2.0).contains(&r.min_delta) {

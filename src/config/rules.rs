@@ -200,6 +200,9 @@ pub(super) struct RuleFile {
     /// whose forecast reaches this many messages, so a quiet series is judged on an hour where a
     /// busy one is judged on a minute. None: the rule's window only.
     pub min_expected: Option<f64>,
+    /// Spike rules with `min_expected`: the sustained-rise test's false-alarm budget, one false
+    /// alarm per quiet series in this much event time on average (default 90 days).
+    pub rise_false_alarm_every: Option<HumanDuration>,
     #[serde(default)]
     pub cooldown: HumanDuration,
     pub severity: String,
@@ -311,7 +314,14 @@ pub struct SpikeRule {
     /// Judge each series on the shortest window (the rule's or a longer dataflow window) whose
     /// forecast reaches this many messages; `None`: the rule's window only.
     pub min_expected: Option<f64>,
+    /// With `min_expected`: on a series a longer window judges, the sustained-rise test fires
+    /// about once in this many seconds of an ordinary stream (`dataflow/detect/rise.rs`).
+    pub rise_false_alarm_every_s: f64,
 }
+
+/// A quarter: a desk watching thirty quiet series sees about one false sustained rise in three
+/// days.
+pub const DEFAULT_RISE_FALSE_ALARM_EVERY_S: f64 = 90.0 * 86_400.0;
 
 /// What a spike rule thresholds.
 #[derive(Clone, Debug, PartialEq)]
@@ -475,6 +485,9 @@ impl RuleFile {
                 },
                 yesterday_factor: self.yesterday_factor,
                 min_expected: self.min_expected,
+                rise_false_alarm_every_s: self
+                    .rise_false_alarm_every
+                    .map_or(DEFAULT_RISE_FALSE_ALARM_EVERY_S, |d| d.as_ms() as f64 / 1000.0),
             }),
             RuleTag::SentimentDip => RuleKind::SentimentDip(DipRule {
                 watch: watch(),

@@ -13,9 +13,6 @@ use crate::alerts::{Rise, Timestamp};
 
 /// The rise the test is designed for: the forecast rate tripled ("a few an hour, tripled").
 pub(super) const RATIO: f64 = 3.0;
-/// On a series without any rise, one false alarm in this much event time on average: a
-/// quarter, so a desk watching thirty quiet series sees about one false alarm in three days.
-pub(super) const FALSE_ALARM_EVERY_S: f64 = 90.0 * 86_400.0;
 /// Past days whose windows around the same time of day forecast the rate (a quiet series' daily
 /// rhythm: the trailing windows alone would call every busy afternoon a rise).
 const DAYS_BACK: i64 = 7;
@@ -123,7 +120,8 @@ impl DetectorState {
             .step_by(own as usize)
             .map(|w| own_windows.get(w).map_or(0.0, |a| a.count as f64))
             .collect();
-        let h = threshold(lambda, FALSE_ALARM_EVERY_S / own_s as f64);
+        // On a series without any rise, one false alarm per rule's budget on average.
+        let h = threshold(lambda, spike.rise_false_alarm_every_s / own_s as f64);
         let (run_start, crossed, evidence) = first_crossing(&counts, lambda, h, from as usize)?;
         Some(Rise {
             since: Timestamp((scanned_from + run_start as i64 * own_s) * 1000),
@@ -143,14 +141,14 @@ mod tests {
     #[test]
     fn the_threshold_meets_siegmunds_run_length_and_grows_with_the_rate() {
         for lambda in [0.01, 8.0 / 60.0, 1.0] {
-            let steps = FALSE_ALARM_EVERY_S / 60.0;
+            let steps = crate::config::DEFAULT_RISE_FALSE_ALARM_EVERY_S / 60.0;
             let h = threshold(lambda, steps);
             let kl = lambda * (RATIO - 1.0 - RATIO.ln());
             let arl = (h.exp() - h - 1.0) / kl;
             assert!((arl / steps - 1.0).abs() < 1e-6, "λ {lambda}: h {h} gives {arl} steps, not {steps}");
         }
         // Eight an hour, one false alarm a quarter: about 9.7 nats, twelve messages in ten minutes.
-        let h = threshold(8.0 / 60.0, FALSE_ALARM_EVERY_S / 60.0);
+        let h = threshold(8.0 / 60.0, crate::config::DEFAULT_RISE_FALSE_ALARM_EVERY_S / 60.0);
         assert!((9.5..10.0).contains(&h), "{h}");
         assert!(12.0 * RATIO.ln() - 10.0 * 2.0 * 8.0 / 60.0 > h && 11.0 * RATIO.ln() - 10.0 * 2.0 * 8.0 / 60.0 < h);
         assert!(threshold(1.0, 43_200.0) > threshold(0.1, 43_200.0));

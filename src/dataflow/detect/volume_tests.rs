@@ -287,3 +287,23 @@ fn quiet_rhythm(m: i64) -> f64 {
     let phase = ((m % DAY) as f64 - 240.0) / DAY as f64 * std::f64::consts::TAU;
     8.0 / 60.0 * (1.0 - 0.7 * phase.cos())
 }
+
+/// `rise_false_alarm_every` sets the rise test's budget: a century instead of a quarter asks
+/// for more evidence, so no seed's fivefold hour is alerted earlier and some later.
+#[test]
+fn a_longer_false_alarm_budget_waits_for_more_evidence() {
+    let start = 3 * DAY + 10 * 60 + 7;
+    let rate = |m: i64| if (start..start + 60).contains(&m) { 40.0 / 60.0 } else { 8.0 / 60.0 };
+    let minutes = 3 * DAY + 14 * 60;
+    let patient = ADAPTIVE.replace("min_expected = 5\n", "min_expected = 5\nrise_false_alarm_every = \"36500d\"\n");
+    let first = |rule: &str, seed| {
+        alerts(rule, &arrivals(minutes, rate, seed), minutes).iter().find(|(m, _)| *m >= start).map(|(m, _)| m - start)
+    };
+    let pairs: Vec<(Option<i64>, Option<i64>)> =
+        (1..=8).map(|seed| (first(ADAPTIVE, seed), first(&patient, seed))).collect();
+    assert!(
+        pairs.iter().all(|(quarter, century)| century.is_none_or(|c| quarter.is_some_and(|q| c >= q))),
+        "{pairs:?}"
+    );
+    assert!(pairs.iter().any(|(quarter, century)| century.is_none_or(|c| quarter.is_some_and(|q| c > q))), "{pairs:?}");
+}
