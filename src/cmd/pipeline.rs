@@ -178,6 +178,7 @@ pub(crate) fn restored_state(config: &Config, sink: &RedisSink, reporter: Option
                 alerts: Arc::new(saved.alerts),
                 tickets: Arc::new(saved.tickets),
                 turns: Arc::new(saved.turns),
+                clock: saved.clock_ms,
             }
         }
         Err(e) => {

@@ -68,7 +68,7 @@ pub fn serve(pipeline: PipelineOptions, options: ServeOptions) -> anyhow::Result
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;
-    let listener = runtime.block_on(bind(&options))?;
+    let (listener, terminations) = runtime.block_on(listen(&options))?;
     let addr = listener.local_addr()?;
     let mut config = pipeline.config.clone();
     config.public_url = format!("http://{addr}");
@@ -130,7 +130,7 @@ pub fn serve(pipeline: PipelineOptions, options: ServeOptions) -> anyhow::Result
     });
     drop(feed_tx);
     let started = Instant::now();
-    let served = runtime.block_on(serve_http(listener, app, reloader, shutdown.clone(), closing_tx));
+    let served = runtime.block_on(serve_http(listener, app, reloader, shutdown.clone(), closing_tx, terminations));
     if let Err(e) = served {
         anyhow::bail!("HTTP server failed: {e}");
     }
@@ -279,6 +279,7 @@ async fn serve_http(
     reloader: Arc<Reloader>,
     shutdown: Arc<tokio::sync::Notify>,
     closing: tokio::sync::watch::Sender<bool>,
+    terminations: Terminations,
 ) -> std::io::Result<()> {
     tokio::spawn(reload_on_hangup(reloader));
     axum::serve(listener, app)
@@ -286,7 +287,7 @@ async fn serve_http(
             tokio::select! {
                 _ = shutdown.notified() => {}
                 _ = tokio::signal::ctrl_c() => {}
-                _ = terminate() => {}
+                _ = terminate(terminations) => {}
             }
             let _ = closing.send(true);
         })
@@ -311,18 +312,41 @@ async fn reload_on_hangup(reloader: Arc<Reloader>) {
 #[cfg(not(unix))]
 async fn reload_on_hangup(_reloader: Arc<Reloader>) {}
 
+/// Binds the HTTP listener, and listens for SIGTERM from now on: one that arrives while the
+/// dataflow and the consumer start ends the run cleanly instead of killing it (the HTTP server
+/// only polls it once it serves).
+async fn listen(options: &ServeOptions) -> anyhow::Result<(tokio::net::TcpListener, Terminations)> {
+    Ok((bind(options).await?, terminations()))
+}
+
+/// SIGTERM, listened for from its creation (inside the runtime); `None` where it cannot be.
 #[cfg(unix)]
-async fn terminate() {
-    match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-        Ok(mut s) => {
+type Terminations = Option<tokio::signal::unix::Signal>;
+#[cfg(not(unix))]
+type Terminations = Option<()>;
+
+#[cfg(unix)]
+fn terminations() -> Terminations {
+    tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok()
+}
+
+#[cfg(not(unix))]
+fn terminations() -> Terminations {
+    None
+}
+
+#[cfg(unix)]
+async fn terminate(terminations: Terminations) {
+    match terminations {
+        Some(mut s) => {
             s.recv().await;
         }
-        Err(_) => std::future::pending().await,
+        None => std::future::pending().await,
     }
 }
 
 #[cfg(not(unix))]
-async fn terminate() {
+async fn terminate(_terminations: Terminations) {
     std::future::pending::<()>().await
 }
 

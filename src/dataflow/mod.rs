@@ -99,8 +99,27 @@ pub fn window_aggregates<'scope>(
     totals::window_totals(ingested.windows.clone(), ingested.clock.clone(), params)
 }
 
-/// With Redis, the accepted ticket events and conversation turns, for the window sinks, whose
-/// checkpoints log them (the restored ones are not among them: they are logged already).
+/// Closed conversations' QA verdicts: to the sinks, and as scores into the KPI windows.
+#[allow(clippy::type_complexity)]
+fn qa_verdicts<'scope>(
+    changes: &StreamVec<'scope, Tick, (DetectIn, Tick)>,
+    config: &Config,
+) -> (StreamVec<'scope, Tick, ConversationVerdict>, StreamVec<'scope, Tick, (WindowKey, Tick, TicketAgg)>) {
+    let scored = changes.clone().flat_map(|(change, t)| match change {
+        DetectIn::Conversation(ConversationChange::Scored(v)) => Some((*v, t)),
+        _ => None,
+    });
+    let (sizes, calendar) = (tickets::kpi_sizes(&config.tickets, &config.windows), config.calendar.clone());
+    let qa_kpis = scored.clone().flat_map(move |(v, t)| {
+        let additions = qa::kpi_additions(&v, &sizes, &calendar);
+        additions.into_iter().map(move |(key, agg)| (key, t, agg))
+    });
+    (scored.map(|(v, _)| v), qa_kpis)
+}
+
+/// With Redis, the accepted ticket events and conversation turns, and the event clock, for the
+/// window sinks, whose checkpoints save them (the restored events are not among them: they are
+/// logged already).
 #[allow(clippy::type_complexity)]
 fn logged<'scope>(
     ingested: &Ingested<'scope>,
@@ -108,8 +127,9 @@ fn logged<'scope>(
 ) -> (
     Option<StreamVec<'scope, Tick, crate::event::TicketEvent>>,
     Option<StreamVec<'scope, Tick, crate::records::conversation::Turn>>,
+    Option<StreamVec<'scope, Tick, i64>>,
 ) {
-    let Some(_) = &config.redis else { return (None, None) };
+    let Some(_) = &config.redis else { return (None, None, None) };
     let tickets = ingested.tickets.clone().flat_map(|(item, _)| match item {
         tickets::TicketIn::Event(e) => Some(*e),
         _ => None,
@@ -118,7 +138,11 @@ fn logged<'scope>(
         conversations::ConversationIn::Turn(t) => Some(*t),
         _ => None,
     });
-    (Some(tickets), Some(turns))
+    let clock = ingested.clock.clone().flat_map(|(item, _)| match item {
+        DetectIn::Clock(ms) => Some(ms),
+        _ => None,
+    });
+    (Some(tickets), Some(turns), Some(clock))
 }
 
 /// Each conversation's state changes, from the turns ingest handed on: turns go to the worker
@@ -240,6 +264,8 @@ pub struct Outputs<'scope> {
     /// only).
     pub ticket_events: Option<StreamVec<'scope, Tick, crate::event::TicketEvent>>,
     pub turns: Option<StreamVec<'scope, Tick, crate::records::conversation::Turn>>,
+    /// Each worker's event clock as it moves, for a durable sink to save (with Redis only).
+    pub clock: Option<StreamVec<'scope, Tick, i64>>,
 }
 
 /// Builds the whole pipeline in `scope`; returns its input handle and output streams.
@@ -271,19 +297,9 @@ pub fn build<'scope>(
     let clusters = cluster_updates.unwrap_or_else(|| Vec::<ClusterUpdate>::new().to_stream(scope));
     let aggregates = window_aggregates(&ingested, totals);
     let conversation_changes = follow_conversations(&ingested, config, &startup.restore);
-    // Closed conversations' QA verdicts: to the sinks, and as scores into the KPI windows.
-    let scored = conversation_changes.clone().flat_map(|(change, t)| match change {
-        DetectIn::Conversation(ConversationChange::Scored(v)) => Some((*v, t)),
-        _ => None,
-    });
-    let (sizes, calendar) = (tickets::kpi_sizes(&config.tickets, &config.windows), config.calendar.clone());
-    let qa_kpis = scored.clone().flat_map(move |(v, t)| {
-        let additions = qa::kpi_additions(&v, &sizes, &calendar);
-        additions.into_iter().map(move |(key, agg)| (key, t, agg))
-    });
-    let qa = scored.map(|(v, _)| v);
+    let (qa, qa_kpis) = qa_verdicts(&conversation_changes, config);
     let (kpis, sla_notices) = follow_tickets(&ingested, config, qa_kpis, &startup.restore);
-    let (ticket_events, turns) = logged(&ingested, config);
+    let (ticket_events, turns, clock) = logged(&ingested, config);
     let kpis_in = kpis.inner.clone().map(|((key, agg), t, diff)| (DetectIn::Kpi(key, agg, diff), t));
     // The detector mirrors the windows (and keeps samples) of the keys it judges: every single
     // dimension, and the combined keys a rule watches. Combined keys only an `[[aggregate]]`
@@ -329,7 +345,21 @@ pub fn build<'scope>(
         detect::Detected::Alert(_) => None,
     });
     let dead_letters = ingested.dead;
-    (input, Outputs { alerts, dead_letters, windows: aggregates, clusters, judgements, kpis, qa, ticket_events, turns })
+    (
+        input,
+        Outputs {
+            alerts,
+            dead_letters,
+            windows: aggregates,
+            clusters,
+            judgements,
+            kpis,
+            qa,
+            ticket_events,
+            turns,
+            clock,
+        },
+    )
 }
 
 /// Measurements of a finished run (leader worker).

@@ -22,15 +22,19 @@ pub struct Restored {
     /// The conversation turns a previous run logged: every live conversation is folded again
     /// from them (hand-off and QA state continue; nothing is alerted twice).
     pub turns: Arc<Vec<Turn>>,
+    /// The event clock the previous run's last checkpoint saved.
+    pub clock: Option<i64>,
 }
 
 impl Restored {
-    /// A lower bound of the previous run's event clock: its latest window's start, or its latest
-    /// logged ticket event or turn. What that clock had passed (SLA deadlines, idle
-    /// conversations) the previous run judged; a restart folds its logs as of this time.
+    /// The previous run's event clock: the one its last checkpoint saved, or (from a version
+    /// that did not save it) a lower bound, its latest window's start or logged event. What
+    /// that clock had passed (SLA deadlines, idle conversations) the previous run judged; a
+    /// restart folds its logs as of this time.
     pub fn clock_ms(&self) -> Option<i64> {
         let windows = self.windows.iter().map(|(key, _)| key.start_s * 1000);
         let tickets = self.tickets.iter().map(|e| e.ts_ms);
-        windows.chain(tickets).chain(self.turns.iter().map(|t| t.ts_ms)).max()
+        let logged = windows.chain(tickets).chain(self.turns.iter().map(|t| t.ts_ms));
+        logged.chain(self.clock).max()
     }
 }

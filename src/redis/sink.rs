@@ -28,6 +28,8 @@ use std::sync::mpsc::{Receiver, RecvTimeoutError};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+mod load;
+
 /// Commands written in one pipeline at most.
 const PIPELINE: usize = 1024;
 pub(super) const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
@@ -57,6 +59,8 @@ struct Dirty {
     /// Ticket events and conversation turns accepted since the last checkpoint, for the logs.
     tickets: Mutex<Vec<TicketEvent>>,
     turns: Mutex<Vec<Turn>>,
+    /// The latest event clock given, saved with every checkpoint (`{prefix}clock`).
+    clock: std::sync::atomic::AtomicI64,
     /// Bumped when a checkpoint fails. A checkpoint cut before that is put back unwritten too:
     /// its window values include the failed one's entries, whose XACK has not been written.
     generation: std::sync::atomic::AtomicU64,
@@ -139,6 +143,8 @@ pub struct SavedState {
     /// The ticket log and the turn log, oldest first.
     pub tickets: Vec<TicketEvent>,
     pub turns: Vec<Turn>,
+    /// The event clock the last checkpoint saved.
+    pub clock_ms: Option<i64>,
 }
 
 impl RedisSink {
@@ -382,6 +388,10 @@ impl WindowSink for RedisSink {
         self.dirty.tickets.lock().unwrap_or_else(|e| e.into_inner()).push(event.clone());
     }
 
+    fn clock(&self, ms: i64) {
+        self.dirty.clock.fetch_max(ms, std::sync::atomic::Ordering::AcqRel);
+    }
+
     fn turn(&self, turn: &Turn) {
         self.dirty.turns.lock().unwrap_or_else(|e| e.into_inner()).push(turn.clone());
     }
@@ -400,6 +410,10 @@ impl WindowSink for RedisSink {
             self.window_commands(key, agg, &mut commands);
         }
         let now_ms = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis());
+        let clock = self.dirty.clock.load(std::sync::atomic::Ordering::Acquire);
+        if clock > i64::MIN {
+            commands.push(cmd(["SET", &self.key("clock"), &clock.to_string()]));
+        }
         let (ticket_log, turn_log) = (self.key("tickets"), self.key("turns"));
         commands.extend(super::state_log::append(&ticket_log, &tickets, self.ticket_log_keep_ms, now_ms as i64));
         commands.extend(super::state_log::append(&turn_log, &turns, self.turn_log_keep_ms, now_ms as i64));
@@ -507,67 +521,7 @@ fn json<T: serde::Serialize>(value: &T) -> String {
     serde_json::to_string(value).expect("plain values serialise")
 }
 
-impl RedisSink {
-    /// Reads the window aggregates and alert states a previous run left (and makes this sink
-    /// trim and show them as its own). Windows of sizes no longer configured are skipped.
-    pub fn load_saved(&self, redis: &RedisConfig) -> Result<SavedState, RestoreError> {
-        let mut connection = super::connect(redis, CONNECT_TIMEOUT)
-            .map_err(|source| RestoreError::Connect { addr: redis.host_port(), source })?;
-        let mut saved = SavedState::default();
-        let agg_prefix = self.key("agg:");
-        let keys = scan(&mut connection, &format!("{}*", glob_escape(&agg_prefix)))?;
-        let replies = connection
-            .pipeline(&keys.iter().map(|k| cmd(["HGETALL", k])).collect::<Vec<_>>())
-            .map_err(|source| RestoreError::Command { command: "HGETALL".into(), source })?;
-        let mut unreadable = 0;
-        for (hash, reply) in keys.iter().zip(replies) {
-            let mut name = hash[agg_prefix.len()..].splitn(3, ':');
-            let (Some(size_s), Some(dim), Some(value)) = (
-                name.next().and_then(|w| self.window_sizes.get(w)),
-                name.next().and_then(|k| Key::parse(k).ok()),
-                name.next(),
-            ) else {
-                continue;
-            };
-            let fields = reply.as_array().unwrap_or_default();
-            for pair in fields.chunks(2) {
-                let field = |i: usize| pair.get(i).and_then(Reply::as_bytes).map(String::from_utf8_lossy);
-                let (Some(start), Some(agg)) =
-                    (field(0).and_then(|f| f.parse::<i64>().ok()), field(1).and_then(|v| parse_aggregate(&v)))
-                else {
-                    unreadable += 1;
-                    continue;
-                };
-                let key = WindowKey { series: Series::new(dim, value), size_s: *size_s, start_s: start };
-                saved.windows.push((key, agg));
-            }
-        }
-        if unreadable > 0 {
-            tracing::warn!(unreadable, "skipped window fields that are not count,neg,sum,sq aggregates");
-        }
-        saved.windows.sort();
-        for (key, _) in &saved.windows {
-            let retention = self.retention_of(key.size_s);
-            self.note_written(&self.aggregate_key(key), key.start_s, retention);
-            self.note_sentiment_window(key);
-        }
-        let alert_keys = scan(&mut connection, &format!("{}*", glob_escape(&self.key("alert:"))))?;
-        let replies = connection
-            .pipeline(&alert_keys.iter().map(|k| cmd(["HGET", k, "alert"])).collect::<Vec<_>>())
-            .map_err(|source| RestoreError::Command { command: "HGET alert".into(), source })?;
-        for (key, reply) in alert_keys.iter().zip(replies) {
-            match reply.as_bytes().map(serde_json::from_slice::<Alert>) {
-                Some(Ok(alert)) => saved.alerts.push(alert),
-                Some(Err(e)) => tracing::warn!(key, error = %e, "skipped an alert state that does not parse"),
-                None => {}
-            }
-        }
-        saved.alerts.sort_by(|a, b| a.fingerprint.cmp(&b.fingerprint));
-        saved.tickets = super::state_log::load(&mut connection, &self.key("tickets"))?;
-        saved.turns = super::state_log::load(&mut connection, &self.key("turns"))?;
-        Ok(saved)
-    }
-}
+impl RedisSink {}
 
 /// The cluster snapshot a previous run left in Redis, if any (`{prefix}cluster-state`).
 pub fn load_cluster_snapshot(redis: &RedisConfig) -> Result<Option<ClusterSnapshot>, RestoreError> {

@@ -59,6 +59,9 @@ pub trait WindowSink: Send + Sync {
     /// An accepted conversation turn: logged the same way, so a restart continues the
     /// conversations ([`crate::dataflow::restore::Restored::turns`]).
     fn turn(&self, _turn: &crate::records::conversation::Turn) {}
+    /// The event clock moved to `ms`: a durable sink saves it with its checkpoint, so a restart
+    /// knows what the previous run had judged by ([`crate::dataflow::restore::Restored::clock`]).
+    fn clock(&self, _ms: i64) {}
 }
 
 /// Receives every ticket KPI window as it changes (Redis `fp:kpi:*`, the dashboard's panel).
@@ -150,6 +153,11 @@ impl Fanout {
     pub fn ticket(&self, event: &crate::event::TicketEvent) {
         for s in &self.windows {
             s.ticket(event);
+        }
+    }
+    pub fn clock(&self, ms: i64) {
+        for s in &self.windows {
+            s.clock(ms);
         }
     }
     pub fn turn(&self, turn: &crate::records::conversation::Turn) {

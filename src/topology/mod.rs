@@ -17,7 +17,8 @@ use timely::dataflow::ProbeHandle;
 /// Hands each of the dataflow's output streams to its sinks. A stream's deliveries happen
 /// before the probe passes its tick, so a checkpoint (which waits on the probe) covers them.
 pub fn attach(outputs: Outputs<'_>, sinks: &Fanout, metrics: &Arc<Metrics>, probe: &ProbeHandle<Tick>) {
-    let Outputs { alerts, dead_letters, windows, clusters, judgements, kpis, qa, ticket_events, turns } = outputs;
+    let Outputs { alerts, dead_letters, windows, clusters, judgements, kpis, qa, ticket_events, turns, clock } =
+        outputs;
     let (to, metrics) = (sinks.clone(), metrics.clone());
     alerts
         .inspect(move |a| {
@@ -41,6 +42,10 @@ pub fn attach(outputs: Outputs<'_>, sinks: &Fanout, metrics: &Arc<Metrics>, prob
     if let (Some(events), false) = (ticket_events, sinks.windows.is_empty()) {
         let to = sinks.clone();
         events.inspect(move |e| to.ticket(e)).probe_with(probe);
+    }
+    if let (Some(clock), false) = (clock, sinks.windows.is_empty()) {
+        let to = sinks.clone();
+        clock.inspect(move |ms| to.clock(*ms)).probe_with(probe);
     }
     if let (Some(turns), false) = (turns, sinks.windows.is_empty()) {
         let to = sinks.clone();

@@ -53,6 +53,7 @@ fn run_pipeline(config: &Config, ticks: &[Vec<Event>], workers: usize) -> Captur
                 qa: _,
                 ticket_events: _,
                 turns: _,
+                clock: _,
             } = outputs;
             let to = sink.clone();
             alerts.inspect(move |a| to.lock().unwrap().alerts.push(a.clone())).probe_with(&probe);

@@ -261,6 +261,8 @@ fn a_restart_with_redis_continues_the_open_tickets() {
         log_length(&mut c) == Some(2)
     });
     first.stop();
+    let clock = c.call(cmd(["GET", "fp:clock"])).unwrap();
+    assert_eq!(clock.as_str(), Some((base + 30 * S).to_string().as_str()), "the checkpoint saves the event clock");
 
     let second = support::Feedpulse::start(&args);
     // T-a answered 40 s after it opened (in time); the resolution at 120 s moves the clock past
