@@ -65,6 +65,21 @@ pub(super) fn check_spike_rule(r: &RuleFile, problem: Problem) {
     }
 }
 
+/// The options of a spike's forecast set on a day-over-day or threshold rule, which has none.
+pub(super) fn refuse_spike_options(r: &RuleFile, problem: Problem) {
+    if r.baseline.is_some()
+        || r.threshold.is_some()
+        || r.yesterday_factor.is_some()
+        || r.min_expected.is_some()
+        || r.rise_false_alarm_every.is_some()
+    {
+        problem(
+            "`baseline`/`threshold`/`yesterday_factor`/`min_expected`/`rise_false_alarm_every` apply to spike rules only"
+                .into(),
+        );
+    }
+}
+
 pub(super) fn check_dip_rule(r: &RuleFile, problem: Problem) {
     if r.known_metric().is_none() {
         problem("sentiment_dip rules need `metric` (negative_share or mean)".into());

@@ -178,17 +178,7 @@ pub(super) fn check(r: &super::rules::RuleFile, kpi_sizes: &[super::HumanDuratio
             problem(format!("for = {f} is not a whole number of {window} windows"));
         }
     }
-    if r.baseline.is_some()
-        || r.threshold.is_some()
-        || r.yesterday_factor.is_some()
-        || r.min_expected.is_some()
-        || r.rise_false_alarm_every.is_some()
-    {
-        problem(
-            "`baseline`/`threshold`/`yesterday_factor`/`min_expected`/`rise_false_alarm_every` apply to spike rules only"
-                .into(),
-        );
-    }
+    super::rule_checks::refuse_spike_options(r, problem);
 }
 
 /// The keys a threshold rule may watch: the series ticket KPIs are kept for.

@@ -645,17 +645,7 @@ fn check_day_over_day(r: &RuleFile, cx: &RuleContext<'_>, problem: Problem) {
     if r.significance.is_some_and(|p| !(p > 0.0 && p <= 0.5)) {
         problem("significance must lie in (0, 0.5]".into());
     }
-    if r.baseline.is_some()
-        || r.threshold.is_some()
-        || r.yesterday_factor.is_some()
-        || r.min_expected.is_some()
-        || r.rise_false_alarm_every.is_some()
-    {
-        problem(
-            "`baseline`/`threshold`/`yesterday_factor`/`min_expected`/`rise_false_alarm_every` apply to spike rules only"
-                .into(),
-        );
-    }
+    super::rule_checks::refuse_spike_options(r, problem);
 }
 
 impl Config {

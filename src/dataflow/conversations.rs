@@ -213,18 +213,19 @@ impl Conversations {
     /// each turn (so a tick holding a whole conversation still shows the moment it turned, as
     /// live ticks would), then the expiries the clock brought.
     pub fn process_tick(&mut self, items: Vec<ConversationIn>) -> Vec<ConversationChange> {
-        let (mut turns, mut restored) = (Vec::new(), Vec::new());
+        let (mut turns, mut restored, mut as_of_ms) = (Vec::new(), Vec::new(), i64::MIN);
         for item in items {
             match item {
                 ConversationIn::Clock(ms) => self.clock_ms = self.clock_ms.max(ms),
                 ConversationIn::Turn(turn) => turns.push(turn),
-                ConversationIn::Restored(turn, as_of_ms) => {
+                ConversationIn::Restored(turn, as_of) => {
                     restored.push(ConversationIn::Turn(turn));
-                    restored.push(ConversationIn::Clock(as_of_ms));
+                    as_of_ms = as_of_ms.max(as_of);
                 }
             }
         }
         if !restored.is_empty() {
+            restored.push(ConversationIn::Clock(as_of_ms));
             // As of the previous run's clock, before this tick's own turns: the hand-offs, QA
             // verdicts and expiries up to then were that run's to judge.
             let clock_ms = std::mem::replace(&mut self.clock_ms, i64::MIN);

@@ -145,6 +145,21 @@ fn logged<'scope>(
     (Some(tickets), Some(turns), Some(clock))
 }
 
+/// `stream` with a previous run's logged records, each as `wrap` makes it: they enter on
+/// worker 0 at the first tick, before any new record.
+fn with_restored<'scope, R, T: Clone + 'static>(
+    stream: &StreamVec<'scope, Tick, (T, Tick)>,
+    records: &[R],
+    wrap: impl Fn(&R) -> T,
+) -> StreamVec<'scope, Tick, (T, Tick)> {
+    let first = timely::dataflow::Scope::index(&stream.scope()) == 0;
+    let restored: Vec<(T, Tick)> = match first {
+        true => records.iter().map(|r| (wrap(r), 0)).collect(),
+        false => Vec::new(),
+    };
+    stream.clone().concat(restored.to_stream(stream.scope()))
+}
+
 /// Each conversation's state changes, from the turns ingest handed on: turns go to the worker
 /// their conversation hashes to, every worker's event clock to all (idle conversations expire
 /// in event time).
@@ -154,21 +169,15 @@ fn follow_conversations<'scope>(
     restored: &Restored,
 ) -> StreamVec<'scope, Tick, (DetectIn, Tick)> {
     use conversations::ConversationIn;
-    // A previous run's turn log enters on worker 0 at the first tick, before any new turn.
     let as_of = restored.clock_ms().unwrap_or(i64::MIN);
-    let first = timely::dataflow::Scope::index(&ingested.turns.scope()) == 0;
-    let restored: Vec<(ConversationIn, Tick)> = match first {
-        true => restored.turns.iter().map(|t| (ConversationIn::Restored(Box::new(t.clone()), as_of), 0)).collect(),
-        false => Vec::new(),
-    };
-    let turns = ingested.turns.clone().concat(restored.to_stream(ingested.turns.scope())).exchange(
-        |(item, _): &(ConversationIn, Tick)| match item {
-            ConversationIn::Turn(t) | ConversationIn::Restored(t, _) => {
-                differential_dataflow::hashable::Hashable::hashed(&t.conversation)
-            }
-            ConversationIn::Clock(_) => 0,
-        },
-    );
+    let restored =
+        with_restored(&ingested.turns, &restored.turns, |t| ConversationIn::Restored(Box::new(t.clone()), as_of));
+    let turns = restored.exchange(|(item, _): &(ConversationIn, Tick)| match item {
+        ConversationIn::Turn(t) | ConversationIn::Restored(t, _) => {
+            differential_dataflow::hashable::Hashable::hashed(&t.conversation)
+        }
+        ConversationIn::Clock(_) => 0,
+    });
     let clock = ingested.clock.clone().flat_map(|(item, t)| match item {
         DetectIn::Clock(ms) => Some((ConversationIn::Clock(ms), t)),
         _ => None,
@@ -189,21 +198,13 @@ fn follow_tickets<'scope>(
     restored: &Restored,
 ) -> (VecCollection<'scope, Tick, (WindowKey, TicketAgg), isize>, StreamVec<'scope, Tick, (DetectIn, Tick)>) {
     use tickets::{TicketIn, TicketOut};
-    // A previous run's ticket log enters on worker 0 at the first tick, before any new event.
     let as_of = restored.clock_ms().unwrap_or(i64::MIN);
-    let first = timely::dataflow::Scope::index(&ingested.tickets.scope()) == 0;
-    let restored: Vec<(TicketIn, Tick)> = match first {
-        true => restored.tickets.iter().map(|e| (TicketIn::Restored(Box::new(e.clone()), as_of), 0)).collect(),
-        false => Vec::new(),
-    };
-    let events = ingested.tickets.clone().concat(restored.to_stream(ingested.tickets.scope())).exchange(
-        |(item, _): &(TicketIn, Tick)| match item {
-            TicketIn::Event(e) | TicketIn::Restored(e, _) => {
-                differential_dataflow::hashable::Hashable::hashed(&e.ticket)
-            }
-            TicketIn::Clock(_) => 0,
-        },
-    );
+    let restored =
+        with_restored(&ingested.tickets, &restored.tickets, |e| TicketIn::Restored(Box::new(e.clone()), as_of));
+    let events = restored.exchange(|(item, _): &(TicketIn, Tick)| match item {
+        TicketIn::Event(e) | TicketIn::Restored(e, _) => differential_dataflow::hashable::Hashable::hashed(&e.ticket),
+        TicketIn::Clock(_) => 0,
+    });
     let clock = ingested.clock.clone().flat_map(|(item, t)| match item {
         DetectIn::Clock(ms) => Some((TicketIn::Clock(ms), t)),
         _ => None,

@@ -44,9 +44,22 @@ struct Checkpoint {
     commands: Vec<Command>,
     windows: Vec<(WindowKey, Agg, u64)>,
     acks: Vec<Vec<u8>>,
+    logged: Logged,
+    generation: u64,
+}
+
+/// What a checkpoint appends to the logs a restart folds again (`state_log`): the ticket events
+/// and conversation turns accepted since the last one, in order.
+#[derive(Default)]
+struct Logged {
     tickets: Vec<TicketEvent>,
     turns: Vec<Turn>,
-    generation: u64,
+}
+
+impl Logged {
+    fn is_empty(&self) -> bool {
+        self.tickets.is_empty() && self.turns.is_empty()
+    }
 }
 
 /// What the next checkpoint writes; shared with the writer, which puts back a failed one.
@@ -56,9 +69,7 @@ struct Dirty {
     /// number so that putting back an older value never replaces a newer one.
     windows: Mutex<DirtyWindows>,
     acks: AckLedger,
-    /// Ticket events and conversation turns accepted since the last checkpoint, for the logs.
-    tickets: Mutex<Vec<TicketEvent>>,
-    turns: Mutex<Vec<Turn>>,
+    logged: Mutex<Logged>,
     /// The latest event clock given, saved with every checkpoint (`{prefix}clock`).
     clock: std::sync::atomic::AtomicI64,
     /// Bumped when a checkpoint fails. A checkpoint cut before that is put back unwritten too:
@@ -91,10 +102,10 @@ impl Dirty {
             }
         }
         self.acks.put_back(checkpoint.acks);
-        let mut tickets = self.tickets.lock().unwrap_or_else(|e| e.into_inner());
-        tickets.splice(0..0, checkpoint.tickets);
-        let mut turns = self.turns.lock().unwrap_or_else(|e| e.into_inner());
-        turns.splice(0..0, checkpoint.turns);
+        // Put back ahead of what came since, so the logs keep their order.
+        let mut logged = self.logged.lock().unwrap_or_else(|e| e.into_inner());
+        logged.tickets.splice(0..0, checkpoint.logged.tickets);
+        logged.turns.splice(0..0, checkpoint.logged.turns);
     }
 
     fn generation(&self) -> u64 {
@@ -385,7 +396,7 @@ impl WindowSink for RedisSink {
     }
 
     fn ticket(&self, event: &TicketEvent) {
-        self.dirty.tickets.lock().unwrap_or_else(|e| e.into_inner()).push(event.clone());
+        self.dirty.logged.lock().unwrap_or_else(|e| e.into_inner()).tickets.push(event.clone());
     }
 
     fn clock(&self, ms: i64) {
@@ -393,16 +404,15 @@ impl WindowSink for RedisSink {
     }
 
     fn turn(&self, turn: &Turn) {
-        self.dirty.turns.lock().unwrap_or_else(|e| e.into_inner()).push(turn.clone());
+        self.dirty.logged.lock().unwrap_or_else(|e| e.into_inner()).turns.push(turn.clone());
     }
 
     fn checkpoint(&self, absorbed_through: u64) {
         let generation = self.dirty.generation();
         let windows = self.dirty.take();
         let acks = self.dirty.acks.take_through(absorbed_through);
-        let tickets = std::mem::take(&mut *self.dirty.tickets.lock().unwrap_or_else(|e| e.into_inner()));
-        let turns = std::mem::take(&mut *self.dirty.turns.lock().unwrap_or_else(|e| e.into_inner()));
-        if windows.is_empty() && acks.is_empty() && tickets.is_empty() && turns.is_empty() {
+        let logged = std::mem::take(&mut *self.dirty.logged.lock().unwrap_or_else(|e| e.into_inner()));
+        if windows.is_empty() && acks.is_empty() && logged.is_empty() {
             return;
         }
         let mut commands = vec![cmd(["MULTI"])];
@@ -415,13 +425,14 @@ impl WindowSink for RedisSink {
             commands.push(cmd(["SET", &self.key("clock"), &clock.to_string()]));
         }
         let (ticket_log, turn_log) = (self.key("tickets"), self.key("turns"));
-        commands.extend(super::state_log::append(&ticket_log, &tickets, self.ticket_log_keep_ms, now_ms as i64));
-        commands.extend(super::state_log::append(&turn_log, &turns, self.turn_log_keep_ms, now_ms as i64));
+        let now_ms = now_ms as i64;
+        commands.extend(super::state_log::append(&ticket_log, &logged.tickets, self.ticket_log_keep_ms, now_ms));
+        commands.extend(super::state_log::append(&turn_log, &logged.turns, self.turn_log_keep_ms, now_ms));
         if !acks.is_empty() {
             commands.push(xack(&self.stream, &self.group, &acks));
         }
         commands.push(cmd(["EXEC"]));
-        let checkpoint = Checkpoint { commands, windows, acks, tickets, turns, generation };
+        let checkpoint = Checkpoint { commands, windows, acks, logged, generation };
         if let Err(Refused::Full(job) | Refused::Stopped(job)) =
             self.outbox.try_push(Job::Checkpoint(Box::new(checkpoint)))
         {
@@ -714,8 +725,7 @@ mod tests {
             commands: Vec::new(),
             windows: dirty.take(),
             acks: vec![b"1-0".to_vec()],
-            tickets: Vec::new(),
-            turns: Vec::new(),
+            logged: Logged::default(),
             generation: 0,
         };
         dirty.give(&key(0), &Agg { count: 2, ..Default::default() });

@@ -149,11 +149,7 @@ fn handoffs_reach_a_routing_consumer_group_over_http() {
     c.call(cmd(["XGROUP", "CREATE", "fp:handoff", "routing", "0", "MKSTREAM"])).unwrap();
     let fp = support::Feedpulse::start(&["run", "--listen", "127.0.0.1:0", "--redis", &redis.address(), "--no-enrich"]);
     let now = support::now_ms();
-    let post = |records: Vec<Value>| {
-        let body: String = records.iter().map(|r| r.to_string() + "\n").collect();
-        let response = reqwest::blocking::Client::new().post(fp.url("/v1/events")).body(body).send().unwrap();
-        assert_eq!(response.status().as_u16(), 202);
-    };
+    let post = |records: Vec<Value>| assert_eq!(fp.post_events(&records).status().as_u16(), 202);
     let turn = |i: i64, role: &str, sentiment: f64, text: &str| {
         json!({"id": format!("h{i}"), "ts": now + i * 1000, "conversation": "cv-http", "role": role,
                "sentiment": sentiment, "category": "refund", "text": text, "business": "shop"})
@@ -197,11 +193,8 @@ fn a_restart_with_redis_continues_the_conversations() {
     let mut c = redis.connect().unwrap();
     let args = ["run", "--listen", "127.0.0.1:0", "--redis", &redis.address(), "--no-enrich"];
     let now = support::now_ms();
-    let post = |fp: &support::Feedpulse, records: Vec<Value>| {
-        let body: String = records.iter().map(|r| r.to_string() + "\n").collect();
-        let response = reqwest::blocking::Client::new().post(fp.url("/v1/events")).body(body).send().unwrap();
-        assert_eq!(response.status().as_u16(), 202);
-    };
+    let post =
+        |fp: &support::Feedpulse, records: Vec<Value>| assert_eq!(fp.post_events(&records).status().as_u16(), 202);
     let turn = |i: i64, sentiment: f64, text: &str| {
         json!({"id": format!("r{i}"), "ts": now + i * 1000, "conversation": "cv-restart", "role": "customer",
                "sentiment": sentiment, "category": "refund", "text": text, "business": "shop"})

@@ -113,9 +113,7 @@ fn a_low_emotion_conversation_reaches_the_reviewers_sample_over_http() {
     };
     let end = json!({"type": "end", "conversation": "cv-qa", "ts": now - 50_000});
     let records = [turn(0, "customer", -0.9, "还不退款？"), turn(1, "agent", 0.0, "您好，抱歉，马上处理"), end];
-    let body: String = records.iter().map(|r| r.to_string() + "\n").collect();
-    let response = reqwest::blocking::Client::new().post(fp.url("/v1/events")).body(body).send().unwrap();
-    assert_eq!(response.status().as_u16(), 202);
+    assert_eq!(fp.post_events(&records).status().as_u16(), 202);
     let mut found = None;
     support::wait_for("a sampled conversation in fp:qa:sample", std::time::Duration::from_secs(20), || {
         let reply = c

@@ -132,10 +132,7 @@ fn ticket_kpis_and_breaches_reach_redis_over_http() {
     let fp = support::Feedpulse::start(&["run", "--listen", "127.0.0.1:0", "--redis", &redis.address(), "--no-enrich"]);
     let now = support::now_ms();
     let opened = now - 5 * MIN;
-    let post = |records: Vec<Value>| {
-        let body: String = records.iter().map(|r| r.to_string() + "\n").collect();
-        reqwest::blocking::Client::new().post(fp.url("/v1/events")).body(body).send().unwrap()
-    };
+    let post = |records: Vec<Value>| fp.post_events(&records);
     let event = |i: i64, status: &str, at: i64| {
         json!({"type": "ticket", "id": format!("k{i}"), "ticket": "T-http", "status": status, "agent": "a-9",
                "business": "shop", "ts": at})
@@ -242,11 +239,7 @@ fn a_restart_with_redis_continues_the_open_tickets() {
     let redis = RedisServer::start();
     let mut c = redis.connect().unwrap();
     let args = ["run", "--listen", "127.0.0.1:0", "--redis", &redis.address(), "--no-enrich"];
-    let post = |fp: &support::Feedpulse, records: Vec<Value>| {
-        let body: String = records.iter().map(|r| r.to_string() + "\n").collect();
-        let reply = reqwest::blocking::Client::new().post(fp.url("/v1/events")).body(body).send().unwrap();
-        assert_eq!(reply.status(), 202);
-    };
+    let post = |fp: &support::Feedpulse, records: Vec<Value>| assert_eq!(fp.post_events(&records).status(), 202);
     // Ten seconds into a 5-minute window a quarter of an hour ago: everything below lies in it.
     let base = support::now_ms() / (5 * MIN) * (5 * MIN) - 15 * MIN + 10 * S;
     let event = |id: &str, ticket: &str, status: &str, at: i64| {

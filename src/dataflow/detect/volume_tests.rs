@@ -112,15 +112,28 @@ fn fired_alerts(rule: &str, times: &[i64], minutes: i64) -> Vec<(i64, crate::ale
 
 const DAY: i64 = 1440;
 
+/// The incident's first minute: 10:07 on day four.
+const INCIDENT: i64 = 3 * DAY + 10 * 60 + 7;
+/// The minutes a support stream runs: until 14:00 on day four.
+const SUPPORT_MINUTES: i64 = 3 * DAY + 14 * 60;
+
 /// Eight messages an hour for three days, then an incident at `factor` times that rate for an
-/// hour from 10:07 on day four: the minutes from its start to the first alert, and every alert.
-fn support_stream(factor: f64, seed: u64) -> (Option<i64>, Vec<(i64, i64)>) {
-    let start = 3 * DAY + 10 * 60 + 7;
-    let rate = |m: i64| if (start..start + 60).contains(&m) { 8.0 * factor / 60.0 } else { 8.0 / 60.0 };
-    let minutes = 3 * DAY + 14 * 60;
-    let fired = alerts(ADAPTIVE, &arrivals(minutes, rate, seed), minutes);
-    let delay = fired.iter().find(|(m, _)| *m >= start).map(|(m, _)| m - start);
+/// hour from [`INCIDENT`]: the arrival times.
+fn incident(factor: f64, seed: u64) -> Vec<i64> {
+    let rate = |m: i64| if (INCIDENT..INCIDENT + 60).contains(&m) { 8.0 * factor / 60.0 } else { 8.0 / 60.0 };
+    arrivals(SUPPORT_MINUTES, rate, seed)
+}
+
+/// `rule` on the [`incident`] stream: the minutes from the incident's start to the first alert,
+/// and every alert.
+fn support_stream_under(rule: &str, factor: f64, seed: u64) -> (Option<i64>, Vec<(i64, i64)>) {
+    let fired = alerts(rule, &incident(factor, seed), SUPPORT_MINUTES);
+    let delay = fired.iter().find(|(m, _)| *m >= INCIDENT).map(|(m, _)| m - INCIDENT);
     (delay, fired)
+}
+
+fn support_stream(factor: f64, seed: u64) -> (Option<i64>, Vec<(i64, i64)>) {
+    support_stream_under(ADAPTIVE, factor, seed)
 }
 
 /// The first alerts of seeds 1–8, in minutes into the incident (docs/alerting.md § Quiet
@@ -130,7 +143,7 @@ fn delays(factor: f64) -> Vec<Option<i64>> {
     let delays: Vec<Option<i64>> = (1..=8)
         .map(|seed| {
             let (delay, fired) = support_stream(factor, seed);
-            let before: Vec<_> = fired.iter().filter(|(m, _)| *m < 3 * DAY + 10 * 60 + 7).collect();
+            let before: Vec<_> = fired.iter().filter(|(m, _)| *m < INCIDENT).collect();
             assert!(before.is_empty(), "×{factor}, seed {seed}: alerts on ordinary days: {before:?}");
             delay
         })
@@ -161,16 +174,13 @@ fn a_tripled_hour_is_found_in_half_the_seeds() {
 /// evidence against its threshold.
 #[test]
 fn a_rise_alert_carries_its_run_and_evidence() {
-    let start = 3 * DAY + 10 * 60 + 7;
-    let rate = |m: i64| if (start..start + 60).contains(&m) { 40.0 / 60.0 } else { 8.0 / 60.0 };
-    let minutes = 3 * DAY + 14 * 60;
-    let fired = fired_alerts(ADAPTIVE, &arrivals(minutes, rate, 1), minutes);
-    let (_, alert) = fired.iter().find(|(m, _)| *m >= start).expect("the incident fires");
+    let fired = fired_alerts(ADAPTIVE, &incident(5.0, 1), SUPPORT_MINUTES);
+    let (_, alert) = fired.iter().find(|(m, _)| *m >= INCIDENT).expect("the incident fires");
     let rise = alert.baseline.rise.as_ref().expect("fired by the rise test");
     assert!(rise.evidence >= rise.threshold && rise.threshold > 5.0, "{rise:?}");
     assert!(rise.count as f64 > 3.0 * rise.expected, "{rise:?}");
     // The run may begin with a message or two just before the incident, not hours earlier.
-    assert!(rise.since.ms() >= (start - 15) * 60_000, "the run starts with the incident: {rise:?}");
+    assert!(rise.since.ms() >= (INCIDENT - 15) * 60_000, "the run starts with the incident: {rise:?}");
     assert!(alert.summary.contains("a sustained rise"), "{}", alert.summary);
     println!("{}", alert.summary);
 }
@@ -190,11 +200,8 @@ fn a_quiet_stream_with_a_daily_rhythm_does_not_fire_every_afternoon() {
 /// one or two a minute, far under `min_count` and the minute's noise.
 #[test]
 fn the_fixed_window_rule_stays_silent_on_the_quiet_stream() {
-    let start = 3 * DAY + 10 * 60 + 7;
-    let rate = |m: i64| if (start..start + 60).contains(&m) { 40.0 / 60.0 } else { 8.0 / 60.0 };
-    let minutes = 3 * DAY + 14 * 60;
     let fixed = ADAPTIVE.replace("min_expected = 5\n", "");
-    assert_eq!(alerts(&fixed, &arrivals(minutes, rate, 1), minutes), []);
+    assert_eq!(alerts(&fixed, &incident(5.0, 1), SUPPORT_MINUTES), []);
 }
 
 #[test]
@@ -292,13 +299,8 @@ fn quiet_rhythm(m: i64) -> f64 {
 /// for more evidence, so no seed's fivefold hour is alerted earlier and some later.
 #[test]
 fn a_longer_false_alarm_budget_waits_for_more_evidence() {
-    let start = 3 * DAY + 10 * 60 + 7;
-    let rate = |m: i64| if (start..start + 60).contains(&m) { 40.0 / 60.0 } else { 8.0 / 60.0 };
-    let minutes = 3 * DAY + 14 * 60;
     let patient = ADAPTIVE.replace("min_expected = 5\n", "min_expected = 5\nrise_false_alarm_every = \"36500d\"\n");
-    let first = |rule: &str, seed| {
-        alerts(rule, &arrivals(minutes, rate, seed), minutes).iter().find(|(m, _)| *m >= start).map(|(m, _)| m - start)
-    };
+    let first = |rule: &str, seed| support_stream_under(rule, 5.0, seed).0;
     let pairs: Vec<(Option<i64>, Option<i64>)> =
         (1..=8).map(|seed| (first(ADAPTIVE, seed), first(&patient, seed))).collect();
     assert!(

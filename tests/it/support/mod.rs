@@ -63,6 +63,12 @@ impl Feedpulse {
         format!("{}{path}", self.base)
     }
 
+    /// POSTs `records` as NDJSON to `/v1/events`.
+    pub fn post_events(&self, records: &[serde_json::Value]) -> reqwest::blocking::Response {
+        let body: String = records.iter().map(|r| r.to_string() + "\n").collect();
+        reqwest::blocking::Client::new().post(self.url("/v1/events")).body(body).send().unwrap()
+    }
+
     /// Sends SIGTERM and waits for a clean exit; returns the remaining stdout.
     pub fn stop(mut self) -> Vec<String> {
         unsafe_kill(self.child.id(), 15);
